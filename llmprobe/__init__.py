@@ -1,0 +1,3 @@
+"""llmprobe: measure what LLM providers really support, by asking them."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from llmprobe.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""Typed failures, so a verdict can tell "the feature does not work" from "we could not ask".
+
+The distinction matters more than anything else in a scoreboard: a provider that
+rejects an option does not support it, while a dropped connection says nothing
+about the option at all.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class LlmprobeError(Exception):
+    """Base of every error llmprobe raises on purpose; the CLI prints these as one line."""
+
+
+class ConfigError(LlmprobeError):
+    """providers.yaml (or a command-line choice that refers to it) is wrong."""
+
+
+class UnsupportedOption(LlmprobeError):
+    """The dialect cannot express an option that was asked for; nothing was sent."""
+
+    def __init__(self, option: str, detail: str = "") -> None:
+        self.option = option
+        self.detail = detail
+        super().__init__(f"unsupported option {option}" + (f": {detail}" if detail else ""))
+
+
+class ErrorKind(str, enum.Enum):
+    #: The provider refused the request as built: an option, a value or an input it does not accept.
+    REJECTED = "rejected"
+    #: The request was accepted but the model produced something unusable (Groq's tool_use_failed).
+    MODEL_FAILED = "model_failed"
+    #: Bad or missing credentials, or no permission.
+    AUTH = "auth"
+    #: The model (or route) does not exist.
+    NOT_FOUND = "not_found"
+    #: Throttled (429 and friends).
+    RATE_LIMITED = "rate_limited"
+    #: A 5xx or 408/409: the provider failed, not the request.
+    SERVER = "server"
+    #: The bytes never arrived intact: connection refused or dropped, timeout, stream cut short.
+    TRANSPORT = "transport"
+    #: An answer arrived but does not follow the wire format (invalid JSON, wrong types).
+    MALFORMED = "malformed"
+
+
+#: Kinds worth asking again: they say nothing about the request itself.
+RETRYABLE_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.SERVER, ErrorKind.TRANSPORT})
+
+
+class ApiError(LlmprobeError):
+    """A request was sent and did not produce a usable reply."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        has_envelope: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.code = code
+        #: Seconds the provider asked us to wait (Retry-After and friends), if it said.
+        self.retry_after = retry_after
+        #: The body decoded as the provider's own error envelope (not an HTML page from a proxy).
+        self.has_envelope = has_envelope
+        where = f"HTTP {status}" if status else kind.value
+        super().__init__(f"{where}: {message}" + (f" ({code})" if code else ""))
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE_KINDS
+
+
+class CassetteError(LlmprobeError):
+    """Replay found no recording for a request, or a recording that does not match it."""

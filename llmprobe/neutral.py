@@ -1,0 +1,214 @@
+"""The neutral request and reply every dialect translates to and from.
+
+Probes speak only these types; a dialect turns a `Request` into its provider's HTTP
+call and the provider's answer back into a `Reply`, so verdict logic never learns
+which wire format it is looking at.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+Role = Literal["user", "assistant", "tool"]
+ToolChoice = Literal["auto", "required", "none"]
+
+#: Normalised finish reasons. Anything a provider sends that is not one of these is
+#: kept verbatim in `Reply.raw_finish_reason` and normalised to "other".
+FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "other", "")
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """An image given either inline (`data`) or by `url`; exactly one is set."""
+
+    mime: str
+    data: bytes | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentPart:
+    """A small text document to ground an answer on (the Citations probe)."""
+
+    name: str
+    mime: str
+    text: str
+
+
+Part = Union[TextPart, ImagePart, DocumentPart]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call the model asked for. `arguments` is the raw JSON text, as sent."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def decoded_arguments(self) -> dict:
+        """The arguments as a JSON object; raises ValueError when they are not one."""
+        value = json.loads(self.arguments or "null")
+        if not isinstance(value, dict):
+            raise ValueError(f"tool call arguments are not a JSON object: {self.arguments!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    call_id: str
+    name: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    parts: tuple[Part, ...] = ()
+    #: On an assistant turn that called tools (SquareRoot-2 replays it).
+    tool_calls: tuple[ToolCall, ...] = ()
+    #: On a tool turn.
+    tool_result: ToolResult | None = None
+
+    @staticmethod
+    def user(*parts: Part | str) -> Message:
+        return Message("user", tuple(TextPart(p) if isinstance(p, str) else p for p in parts))
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    #: JSON schema of the arguments object.
+    parameters: dict
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generation request, with every option the battery can ask for.
+
+    A field left at its default is an option not asked for; a dialect that cannot
+    express an option that *is* asked for raises `UnsupportedOption` instead of
+    dropping it, because a silently dropped option would pass or fail for the
+    wrong reason.
+    """
+
+    messages: tuple[Message, ...]
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    #: Free-form JSON object output.
+    json_mode: bool = False
+    #: Schema-constrained JSON output; `json_schema_name` names it where the wire needs a name.
+    json_schema: dict | None = None
+    json_schema_name: str = "response"
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    max_tokens: int | None = None
+    top_logprobs: int | None = None
+    stream: bool = False
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def is_zero(self) -> bool:
+        """No counter at all was reported (the reference's later, fairer rule, D5)."""
+        return not (
+            self.input_tokens
+            or self.output_tokens
+            or self.total_tokens
+            or self.cached_tokens
+            or self.reasoning_tokens
+        )
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A limit the provider announced in its response headers."""
+
+    kind: Literal["requests", "tokens"]
+    limit: int
+    remaining: int | None = None
+    #: Seconds until the window resets, as announced.
+    reset_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass
+class Reply:
+    """A provider's answer, whatever the dialect and whether it was streamed."""
+
+    text: str = ""
+    #: Chain-of-thought, from a separate field or split out of inline <think> tags.
+    reasoning: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    #: One of FINISH_REASONS; "" when the provider gave none.
+    finish_reason: str = ""
+    raw_finish_reason: str = ""
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    citations: list[str] = field(default_factory=list)
+    rate_limits: list[RateLimit] = field(default_factory=list)
+
+
+def normalise_finish_reason(raw: str | None) -> str:
+    """Map a provider's finish reason onto FINISH_REASONS.
+
+    "stop_sequence"-like values map to "stop" on purpose: the reference does the
+    same, so a stop-sequence finish satisfies a check that expects "stop".
+    """
+    if not raw:
+        return ""
+    value = raw.lower()
+    aliases = {
+        "stop": "stop",
+        "end_turn": "stop",
+        "stop_sequence": "stop",
+        "eos": "stop",
+        "length": "length",
+        "max_tokens": "length",
+        "tool_calls": "tool_calls",
+        "tool_use": "tool_calls",
+        "function_call": "tool_calls",
+        "content_filter": "content_filter",
+    }
+    return aliases.get(value, "other")
+
+
+THINK_START = "<think>"
+THINK_END = "</think>"
+
+
+def split_inline_thinking(text: str) -> tuple[str, str]:
+    """Split inline `<think>…</think>` out of reply text: returns (reasoning, text).
+
+    Models such as DeepSeek-R1 and Qwen3 put their chain of thought inline. An
+    unterminated block (the reply was cut, e.g. by max tokens) is all reasoning,
+    so thinking never counts as reply text.
+    """
+    stripped = text.lstrip()
+    if not stripped.startswith(THINK_START):
+        return "", text
+    body = stripped[len(THINK_START):]
+    end = body.find(THINK_END)
+    if end < 0:
+        return body.strip(), ""
+    return body[:end].strip(), body[end + len(THINK_END):].lstrip()

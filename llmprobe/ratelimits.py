@@ -1,0 +1,67 @@
+"""Rate limits announced in response headers, and the Go-style durations they use."""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+from llmprobe.neutral import RateLimit
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go duration such as "172.8ms", "1.0048s" or "7m12s".
+
+    A bare number is taken as seconds, which is what OpenAI-style `reset` headers
+    use when they carry no unit. Raises ValueError on anything else.
+    """
+    value = text.strip()
+    if not value:
+        raise ValueError("empty duration")
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    sign = -1.0 if value.startswith("-") else 1.0
+    value = value.lstrip("+-")
+    total, pos = 0.0, 0
+    for match in _PART.finditer(value):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(value) or pos == 0:
+        raise ValueError(f"not a duration: {text!r}")
+    return sign * total
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def parse_ratelimit_headers(headers: Mapping[str, str]) -> list[RateLimit]:
+    """The `x-ratelimit-*-{requests,tokens}` family used by OpenAI, Groq and others.
+
+    A limit is reported only when its `limit` header is a positive integer; the
+    remaining count and reset are attached when they parse.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    limits = []
+    for kind in ("requests", "tokens"):
+        limit = _int(lower.get(f"x-ratelimit-limit-{kind}"))
+        if not limit or limit <= 0:
+            continue
+        reset = lower.get(f"x-ratelimit-reset-{kind}")
+        try:
+            reset_seconds = parse_duration(reset) if reset else None
+        except ValueError:
+            reset_seconds = None
+        limits.append(
+            RateLimit(kind, limit, _int(lower.get(f"x-ratelimit-remaining-{kind}")), reset_seconds)  # type: ignore[arg-type]
+        )
+    return limits

@@ -1,0 +1,206 @@
+"""`out/NAME.json`: the results file, its types, and how it is read and written.
+
+This file is the boundary between probing and rendering: rendering reads only
+this (plus providers.yaml for order and labels), never the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from llmprobe.errors import LlmprobeError
+
+Verdict = Literal["true", "false", "flaky", "unknown"]
+Outcome = Literal["pass", "fail", "unsupported", "error", "skipped"]
+
+#: The capability names, as the reference scoreboard spells them (so the two compare).
+VERDICT_NAMES: tuple[str, ...] = (
+    "json",
+    "jsonSchema",
+    "tools",
+    "toolCallRequired",
+    "toolsBiased",
+    "toolsIndecisive",
+    "seed",
+    "topLogprobs",
+    "maxTokens",
+    "stopSequence",
+    "citations",
+    "reportRateLimits",
+    "reportTokenUsage",
+    "reportFinishReason",
+)
+VERDICTS: tuple[str, ...] = ("true", "false", "flaky", "unknown")
+MODES: tuple[str, ...] = ("sync", "stream")
+
+
+@dataclass
+class Evidence:
+    """What one probe request did; kept so a verdict can always be traced to its reply."""
+
+    probe: str
+    outcome: Outcome
+    reason: str = ""
+    status: int | None = None
+    latency_ms: float | None = None
+    ttfb_ms: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    finish_reason: str | None = None
+    #: Requests sent for this probe, retries included.
+    attempts: int = 0
+    #: The cassette file holding the exchange, when recording.
+    cassette: str | None = None
+
+
+@dataclass
+class ModeResult:
+    verdicts: dict[str, str] = field(default_factory=dict)
+    probes: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class Modality:
+    inline: bool = False
+    url: bool = False
+    formats: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelResult:
+    id: str
+    reason: bool = False
+    tier: str | None = None
+    probed: bool = True
+    #: Modalities accepted as input / produced as output ("text", "image", ...).
+    in_: dict[str, Modality] = field(default_factory=dict)
+    out: dict[str, Modality] = field(default_factory=dict)
+    modes: dict[str, ModeResult] = field(default_factory=dict)
+
+
+@dataclass
+class ProviderResult:
+    provider: str
+    generated_at: str
+    llmprobe_version: str
+    models: list[ModelResult] = field(default_factory=list)
+    country: str = ""
+    dashboard: str = ""
+    local: bool = False
+    #: Models that were probed in this run but not finished (interrupted); `run --resume` picks them up.
+    incomplete: list[str] = field(default_factory=list)
+
+    def model(self, model_id: str) -> ModelResult | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+
+class ResultsError(LlmprobeError):
+    """An out/ file is missing, unreadable or not in the expected shape."""
+
+
+def to_json(result: ProviderResult) -> dict[str, Any]:
+    data = asdict(result)
+    for model in data["models"]:
+        model["in"] = model.pop("in_")
+    # Keep the documented keys first, in the documented order.
+    ordered = {k: data.pop(k) for k in ("provider", "generated_at", "llmprobe_version", "models")}
+    ordered.update(data)
+    for model in ordered["models"]:
+        keys = ("id", "reason", "tier", "probed", "in", "out", "modes")
+        reordered = {k: model.pop(k) for k in keys}
+        reordered.update(model)
+        model.clear()
+        model.update(reordered)
+    return ordered
+
+
+def _modality(data: Any) -> Modality:
+    return Modality(
+        inline=bool(data.get("inline", False)),
+        url=bool(data.get("url", False)),
+        formats=list(data.get("formats", [])),
+    )
+
+
+def from_json(data: Any) -> ProviderResult:
+    """Raises ResultsError with the offending key when the shape is wrong."""
+    try:
+        models = []
+        for m in data["models"]:
+            modes = {}
+            for name, mode in (m.get("modes") or {}).items():
+                if name not in MODES:
+                    raise ResultsError(f"unknown mode {name!r} for model {m['id']!r}")
+                verdicts = dict(mode.get("verdicts") or {})
+                for key, value in verdicts.items():
+                    if value not in VERDICTS:
+                        raise ResultsError(f"model {m['id']!r} {name}: verdict {key}={value!r} is not one of {VERDICTS}")
+                modes[name] = ModeResult(
+                    verdicts=verdicts,
+                    probes=[Evidence(**e) for e in mode.get("probes") or []],
+                )
+            models.append(
+                ModelResult(
+                    id=m["id"],
+                    reason=bool(m.get("reason", False)),
+                    tier=m.get("tier"),
+                    probed=bool(m.get("probed", True)),
+                    in_={k: _modality(v) for k, v in (m.get("in") or {}).items()},
+                    out={k: _modality(v) for k, v in (m.get("out") or {}).items()},
+                    modes=modes,
+                )
+            )
+        return ProviderResult(
+            provider=data["provider"],
+            generated_at=data["generated_at"],
+            llmprobe_version=data["llmprobe_version"],
+            models=models,
+            country=data.get("country", ""),
+            dashboard=data.get("dashboard", ""),
+            local=bool(data.get("local", False)),
+            incomplete=list(data.get("incomplete", [])),
+        )
+    except ResultsError:
+        raise
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ResultsError(f"not an llmprobe results file: missing or wrong {exc}") from None
+
+
+def load(path: Path) -> ProviderResult:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    try:
+        return from_json(data)
+    except ResultsError as exc:
+        raise ResultsError(f"{path}: {exc}") from None
+
+
+def save(result: ProviderResult, path: Path) -> None:
+    """Write atomically: a temporary file in the same folder renamed into place.
+
+    An interrupted run therefore leaves either the previous file or the new one,
+    never half of one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(to_json(result), indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,70 @@
+"""Server-sent events, decoded incrementally from lines.
+
+Written to the WHATWG rules rather than to what one provider happens to send:
+comment lines (": keep-alive") are ignored, multi-line `data:` fields are joined,
+events with no data are skipped, and an `event:` name travels with its data so a
+dialect can recognise `event: error`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    data: str
+    event: str = "message"
+
+    @property
+    def is_done(self) -> bool:
+        """The OpenAI-style end-of-stream marker."""
+        return self.data.strip() == "[DONE]"
+
+
+class SseDecoder:
+    """Feed it lines (without their line break); it returns each event when complete."""
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+        self._event = ""
+
+    def feed_line(self, line: str) -> SseEvent | None:
+        line = line.rstrip("\r")
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        # "id" and "retry" carry nothing a prober needs; unknown fields are ignored per spec.
+        return None
+
+    def flush(self) -> SseEvent | None:
+        """An event left pending when the body ended without a trailing blank line."""
+        return self._dispatch()
+
+    def _dispatch(self) -> SseEvent | None:
+        data, event = self._data, self._event
+        self._data, self._event = [], ""
+        if not data:
+            return None
+        return SseEvent("\n".join(data), event or "message")
+
+
+def iter_events(lines: Iterable[str]) -> Iterator[SseEvent]:
+    """Every event in a complete body, e.g. a recorded one."""
+    decoder = SseDecoder()
+    for line in lines:
+        event = decoder.feed_line(line)
+        if event is not None:
+            yield event
+    last = decoder.flush()
+    if last is not None:
+        yield last

@@ -8,6 +8,7 @@ about the option at all.
 from __future__ import annotations
 
 import enum
+import re
 
 
 class LlmprobeError(Exception):
@@ -81,3 +82,26 @@ class ApiError(LlmprobeError):
 
 class CassetteError(LlmprobeError):
     """Replay found no recording for a request, or a recording that does not match it."""
+
+
+_EXCERPT_CHARS = 120
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def excerpt(text: str) -> str:
+    """`text` on one short line, so an error message stays readable in a log."""
+    line = " ".join(text.split())
+    if not line:
+        return "empty body"
+    return line if len(line) <= _EXCERPT_CHARS else line[: _EXCERPT_CHARS - 1] + "…"
+
+
+def page_excerpt(body: bytes | str) -> str:
+    """One short line from a body that is not the provider's JSON: a proxy's HTML
+    error page is reduced to its title, or its text without tags, never dumped whole."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if text.lstrip().startswith("<"):
+        title = _TITLE.search(text)
+        text = title.group(1) if title else _TAG.sub(" ", text)
+    return excerpt(text)

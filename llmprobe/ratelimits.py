@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
 import re
+from datetime import datetime, timezone
 from typing import Mapping
 
 from llmprobe.neutral import RateLimit
@@ -65,3 +67,27 @@ def parse_ratelimit_headers(headers: Mapping[str, str]) -> list[RateLimit]:
             RateLimit(kind, limit, _int(lower.get(f"x-ratelimit-remaining-{kind}")), reset_seconds)  # type: ignore[arg-type]
         )
     return limits
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the provider asks us to wait: OpenAI's `retry-after-ms`, else the
+    standard `Retry-After` as delta-seconds or an HTTP-date."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    try:
+        return max(0.0, float(lower["retry-after-ms"]) / 1000)
+    except (KeyError, ValueError):
+        pass
+    value = lower.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())

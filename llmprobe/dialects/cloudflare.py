@@ -1,0 +1,364 @@
+"""Cloudflare Workers AI, through its native `run` API (reference §4.2).
+
+The native API is not OpenAI's: messages carry only string content, tool calls
+come back in two shapes depending on the model, JSON modes may return `response`
+as an object, and there is no finish reason, no tool_choice and no stop field.
+Everything is translated as recorded; what the wire cannot carry is refused with
+`UnsupportedOption` rather than dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from llmprobe.dialects import HttpCall
+from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt
+from llmprobe.neutral import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    RateLimit,
+    Reply,
+    Request,
+    TextPart,
+    ToolCall,
+    Usage,
+    split_inline_thinking,
+)
+from llmprobe.ratelimits import parse_ratelimit_headers, parse_retry_after
+from llmprobe.sse import SseEvent
+
+MODELS_PER_PAGE = 100
+
+#: Cloudflare API error codes whose meaning does not follow from the HTTP status.
+_AUTH_CODES = frozenset({10000, 10001})
+_NOT_FOUND_CODES = frozenset({7000})
+_RATE_LIMIT_CODES = frozenset({3036, 3040})
+
+
+
+class CloudflareDialect:
+    name = "cloudflare"
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def build(self, model: str, request: Request) -> HttpCall:
+        """Raises UnsupportedOption for tool_choice, stop, top_logprobs, images and non-text documents."""
+        if request.tool_choice not in (None, "auto"):
+            raise UnsupportedOption(
+                "tool_choice", f"Workers AI has no tool_choice field, so {request.tool_choice!r} cannot be asked for"
+            )
+        if request.stop:
+            raise UnsupportedOption("stop", "Workers AI has no stop sequences")
+        if request.top_logprobs is not None:
+            raise UnsupportedOption("top_logprobs", "Workers AI returns no log-probabilities")
+        # Keys in the order the reference serialises them, so its cassettes match byte for byte.
+        body: dict[str, Any] = {"messages": [wire for message in request.messages for wire in _messages(message)]}
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        if request.json_schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": request.json_schema}
+        elif request.json_mode:
+            body["response_format"] = {"type": "json_object"}
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.stream:
+            body["stream"] = True
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"description": tool.description, "name": tool.name, "parameters": tool.parameters},
+                }
+                for tool in request.tools
+            ]
+        return HttpCall("POST", f"{self.base_url}/run/{model.replace(' ', '%20')}", json=body)
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+        result = _result(status, headers, body)
+        text = _response_text(result.get("response"))
+        tool_calls = _tool_calls(result.get("tool_calls"))
+        return _reply(text, tool_calls, _usage(result.get("usage")), parse_ratelimit_headers(headers))
+
+    def stream_parser(self, headers: Mapping[str, str]) -> CloudflareStreamParser:
+        return CloudflareStreamParser(parse_ratelimit_headers(headers))
+
+    def list_models_call(self, page: int) -> HttpCall:
+        return HttpCall(
+            "GET", f"{self.base_url}/models/search?page={page}&per_page={MODELS_PER_PAGE}&hide_experimental=false"
+        )
+
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
+        envelope = _envelope(status, headers, body)
+        models = envelope.get("result")
+        named = isinstance(models, list) and all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in models)
+        if not named:
+            raise _malformed("model list is not a list of named models", models)
+        info = envelope.get("result_info")
+        more = False
+        if isinstance(info, dict):
+            page, per_page, total = info.get("page"), info.get("per_page"), info.get("total_count")
+            if all(isinstance(v, int) for v in (page, per_page, total)):
+                more = page * per_page < total
+        return [m["name"] for m in models], more
+
+
+@dataclass
+class _PendingCall:
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+class CloudflareStreamParser:
+    """Assembles `data: {"response": token, ...}` chunks; tool-call deltas by index (probes.md D8)."""
+
+    def __init__(self, rate_limits: list[RateLimit]) -> None:
+        self._rate_limits = rate_limits
+        self._text: list[str] = []
+        #: Calls in arrival order; deltas find theirs through `_by_index`.
+        self._calls: list[_PendingCall] = []
+        self._by_index: dict[int, _PendingCall] = {}
+        self._usage = Usage()
+        self._done = False
+
+    def feed(self, event: SseEvent) -> None:
+        if event.is_done:
+            self._done = True
+            return
+        try:
+            chunk = json.loads(event.data)
+        except ValueError:
+            raise _malformed("stream chunk is not JSON", event.data) from None
+        if not isinstance(chunk, dict):
+            raise _malformed("stream chunk is not a JSON object", chunk)
+        if _is_error(chunk) or event.event == "error":
+            raise _envelope_error(None, {}, chunk)
+        response = chunk.get("response")
+        # The wire format says string, so a strict client (the reference's included) fails on
+        # anything else; null decodes as "no token" there, and here too.
+        if response is not None and not isinstance(response, str):
+            raise _malformed("stream chunk has a non-string response", response)
+        if response:
+            self._text.append(response)
+        for item in _list(chunk.get("tool_calls"), "tool_calls"):
+            self._add_tool_call(item)
+        if "usage" in chunk:
+            self._usage = _usage(chunk["usage"])
+
+    def finish(self) -> Reply:
+        if not self._done:
+            raise ApiError(ErrorKind.TRANSPORT, "stream ended before data: [DONE]")
+        calls = []
+        for number, call in enumerate(self._calls, 1):
+            if not call.name:
+                raise ApiError(ErrorKind.MALFORMED, f"streamed tool call #{number} never got a name")
+            calls.append(ToolCall(call.id, call.name, call.arguments))
+        return _reply("".join(self._text), calls, self._usage, self._rate_limits)
+
+    def _add_tool_call(self, item: Any) -> None:
+        if not isinstance(item, dict):
+            raise _malformed("tool call is not an object", item)
+        index = item.get("index")
+        if index is None:
+            # A complete call in one chunk, in either of the sync shapes.
+            complete = _tool_call(item)
+            self._calls.append(_PendingCall(complete.id, complete.name, complete.arguments))
+            return
+        if not isinstance(index, int):
+            raise _malformed("tool call delta with a non-integer index", item)
+        call = self._by_index.get(index)
+        if call is None:
+            call = self._by_index[index] = _PendingCall()
+            self._calls.append(call)
+        function = item.get("function") or {}
+        if not isinstance(function, dict):
+            raise _malformed("tool call delta with a non-object function", item)
+        call_id, name, arguments = item.get("id"), function.get("name"), function.get("arguments")
+        for value in (call_id, name, arguments):
+            if value is not None and not isinstance(value, str):
+                raise _malformed("tool call delta with a non-string field", item)
+        call.id = call_id or call.id
+        call.name = name or call.name
+        call.arguments += arguments or ""
+
+
+def _messages(message: Message) -> list[dict[str, Any]]:
+    """One neutral message as wire messages: the wire holds one string per message, so parts are split."""
+    if message.role == "tool":
+        if message.tool_result is None:
+            raise ValueError("a tool message needs a tool_result")
+        result = message.tool_result
+        return [_with_call_id({"role": "tool", "content": result.content}, result.call_id)]
+    wire = [{"role": message.role, "content": _part_text(part)} for part in message.parts]
+    wire += [_with_call_id({"role": "assistant", "content": call.arguments}, call.id) for call in message.tool_calls]
+    return wire
+
+
+def _with_call_id(message: dict[str, Any], call_id: str) -> dict[str, Any]:
+    if call_id:
+        message["tool_call_id"] = call_id
+    return message
+
+
+def _part_text(part: TextPart | ImagePart | DocumentPart) -> str:
+    if isinstance(part, TextPart):
+        return part.text
+    if isinstance(part, DocumentPart):
+        if not part.mime.startswith("text/"):
+            raise UnsupportedOption(
+                "document input", f"{part.name} is {part.mime}; Workers AI takes only text/* documents"
+            )
+        # Sent as the bare text, as recorded: the name has no place on this wire.
+        return part.text
+    raise UnsupportedOption("image input", "Workers AI text models take string content only")
+
+
+def _malformed(problem: str, value: Any) -> ApiError:
+    """An answer that breaks the wire format, quoting the offending value (JSON, or raw text) briefly."""
+    quoted = value if isinstance(value, str) else json.dumps(value)
+    return ApiError(ErrorKind.MALFORMED, f"{problem}: {excerpt(quoted)}")
+
+
+def _kind_for_status(status: int | None) -> ErrorKind:
+    if status == 401:
+        return ErrorKind.AUTH
+    if status == 404:
+        return ErrorKind.NOT_FOUND
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    if status is not None and (status >= 500 or status in (408, 409)):
+        return ErrorKind.SERVER
+    return ErrorKind.REJECTED
+
+
+def _is_error(envelope: dict[str, Any]) -> bool:
+    return envelope.get("success") is False or bool(envelope.get("errors"))
+
+
+def _envelope_error(status: int | None, headers: Mapping[str, str], envelope: dict[str, Any]) -> ApiError:
+    """The typed error for `{"errors":[{"code","message"}],"success":false}`; its code outranks the status."""
+    errors = envelope.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    code = first.get("code")
+    message = first.get("message")
+    if not isinstance(message, str) or not message:
+        message = "the response carries no error message"
+    if code in _AUTH_CODES:
+        kind = ErrorKind.AUTH
+    elif code in _NOT_FOUND_CODES:
+        kind = ErrorKind.NOT_FOUND
+    elif code in _RATE_LIMIT_CODES:
+        kind = ErrorKind.RATE_LIMITED
+    else:
+        kind = _kind_for_status(status)
+    return ApiError(
+        kind,
+        message,
+        status=status,
+        code=None if code is None else str(code),
+        retry_after=parse_retry_after(headers),
+        has_envelope=True,
+    )
+
+
+def _envelope(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """The decoded envelope of a successful answer; every failure becomes an ApiError."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        envelope = json.loads(text)
+    except ValueError:
+        envelope = None
+    ok = 200 <= status < 300
+    if not isinstance(envelope, dict):
+        kind = ErrorKind.MALFORMED if ok else _kind_for_status(status)
+        raise ApiError(kind, f"undecodable body: {excerpt(text)}", status=status, retry_after=parse_retry_after(headers))
+    if not ok or _is_error(envelope):
+        raise _envelope_error(status, headers, envelope)
+    return envelope
+
+
+def _result(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    result = _envelope(status, headers, body).get("result")
+    if not isinstance(result, dict):
+        raise ApiError(ErrorKind.MALFORMED, "successful answer without a result object", status=status)
+    return result
+
+
+def _response_text(response: Any) -> str:
+    """`response` is a string, or in JSON modes (scout) the decoded JSON itself, or null."""
+    if response is None:
+        return ""
+    if isinstance(response, str):
+        return response
+    if isinstance(response, (dict, list)):
+        return _compact(response)
+    raise _malformed("response is neither text nor JSON", response)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _list(value: Any, field: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _malformed(f"{field} is not a list", value)
+    return value
+
+
+def _tool_calls(value: Any) -> list[ToolCall]:
+    return [_tool_call(item) for item in _list(value, "tool_calls")]
+
+
+def _tool_call(item: Any) -> ToolCall:
+    """Either `{"name","arguments":{…}}` (llama-3.2) or OpenAI's `{"id","function":{"name","arguments":"…"}}`."""
+    if not isinstance(item, dict):
+        raise _malformed("tool call is not an object", item)
+    function = item.get("function", item)
+    call_id = item.get("id") or ""
+    name = function.get("name") if isinstance(function, dict) else None
+    if not isinstance(name, str) or not name or not isinstance(call_id, str):
+        raise _malformed("tool call without a name", item)
+    arguments = function.get("arguments")
+    if arguments is None:
+        arguments = ""
+    elif not isinstance(arguments, str):
+        arguments = _compact(arguments)
+    return ToolCall(call_id, name, arguments)
+
+
+def _usage(value: Any) -> Usage:
+    if value is None:
+        return Usage()
+    if not isinstance(value, dict):
+        raise _malformed("usage is not an object", value)
+    counts = []
+    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        count = value.get(key, 0)
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise _malformed(f"usage.{key} is not an integer", count)
+        counts.append(count)
+    return Usage(input_tokens=counts[0], output_tokens=counts[1], total_tokens=counts[2])
+
+
+def _reply(text: str, tool_calls: list[ToolCall], usage: Usage, rate_limits: list[RateLimit]) -> Reply:
+    """Shared by sync and stream so both modes read a reply the same way.
+
+    Text next to tool calls is dropped, as the reference does (§4.2.3), so a
+    tool-call reply reads the same here as in its recordings. Workers AI never
+    reports a finish reason, so none is made up.
+    """
+    reasoning = ""
+    if tool_calls:
+        text = ""
+    else:
+        reasoning, text = split_inline_thinking(text)
+    return Reply(text=text, reasoning=reasoning, tool_calls=tool_calls, usage=usage, rate_limits=rate_limits)

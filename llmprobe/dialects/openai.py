@@ -1,0 +1,443 @@
+"""OpenAI-compatible chat completions: OpenAI itself, Groq, llama.cpp, vLLM and friends.
+
+One dialect serves every server that claims this wire format, so the parser is
+strict about structure (a reply without `choices` is malformed) but tolerant of
+the optional extras each server adds (`reasoning` vs `reasoning_content`, usage
+in `usage` or in Groq's `x_groq.usage`, errors inside a 200 stream).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from llmprobe.dialects import HttpCall
+from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, page_excerpt
+from llmprobe.neutral import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    Part,
+    Reply,
+    Request,
+    TextPart,
+    TokenLogprob,
+    ToolCall,
+    Usage,
+    normalise_finish_reason,
+    split_inline_thinking,
+)
+from llmprobe.ratelimits import parse_ratelimit_headers, parse_retry_after
+from llmprobe.sse import SseEvent
+
+
+class OpenAIDialect:
+    name = "openai"
+
+    def __init__(self, base_url: str, max_tokens_field: str = "max_completion_tokens") -> None:
+        """`max_tokens_field` exists because older servers (llama.cpp) only know `max_tokens`."""
+        self.base_url = base_url.rstrip("/")
+        self.max_tokens_field = max_tokens_field
+
+    def build(self, model: str, request: Request) -> HttpCall:
+        """Keys follow the order of the recorded reference traffic and `stream` is always
+        present, so a sync request can match a reference cassette byte for byte."""
+        if request.json_mode and request.json_schema is not None:
+            raise UnsupportedOption("json_mode", "cannot be combined with json_schema: both are response_format")
+        body: dict[str, Any] = {}
+        if request.max_tokens is not None:
+            body[self.max_tokens_field] = request.max_tokens
+        body["messages"] = [_message(m) for m in request.messages]
+        body["model"] = model
+        if request.json_mode:
+            body["response_format"] = {"type": "json_object"}
+        if request.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": request.json_schema_name, "schema": request.json_schema, "strict": True},
+            }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.stop:
+            body["stop"] = list(request.stop)
+        body["stream"] = request.stream
+        if request.stream:
+            # Without it OpenAI sends no usage at all in a stream.
+            body["stream_options"] = {"include_usage": True}
+        if request.tools:
+            body["tools"] = [
+                {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+                for t in request.tools
+            ]
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
+        if request.top_logprobs is not None:
+            body["logprobs"] = True
+            body["top_logprobs"] = request.top_logprobs
+        return HttpCall("POST", f"{self.base_url}/chat/completions", body)
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+        if not 200 <= status < 300:
+            raise _http_error(status, headers, body)
+        data = _decode_json(body, "response body")
+        if not isinstance(data, dict):
+            raise ApiError(ErrorKind.MALFORMED, "response body is not a JSON object")
+        envelope = _envelope(data)
+        if "choices" not in data and envelope is not None:
+            raise _embedded_error(envelope)
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise ApiError(ErrorKind.MALFORMED, "response has no choices")
+        choice = choices[0]
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise ApiError(ErrorKind.MALFORMED, "choices[0] has no message")
+        text = _string(message.get("content"), "message.content")
+        reasoning = _string(message.get("reasoning") or message.get("reasoning_content"), "message.reasoning")
+        if not reasoning:
+            reasoning, text = split_inline_thinking(text)
+        raw_finish = _string(choice.get("finish_reason"), "finish_reason")
+        return Reply(
+            text=text,
+            reasoning=reasoning,
+            tool_calls=[_tool_call(c) for c in _list(message.get("tool_calls"))],
+            usage=_usage(data.get("usage")),
+            finish_reason=normalise_finish_reason(raw_finish),
+            raw_finish_reason=raw_finish,
+            logprobs=_logprobs(choice.get("logprobs")),
+            citations=_citations(message.get("annotations")),
+            rate_limits=parse_ratelimit_headers(headers),
+        )
+
+    def stream_parser(self, headers: Mapping[str, str]) -> OpenAIStreamParser:
+        return OpenAIStreamParser(headers)
+
+    def list_models_call(self, page: int) -> HttpCall:
+        """`/models` is not paged, so every page is the whole list."""
+        return HttpCall("GET", f"{self.base_url}/models")
+
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
+        if not 200 <= status < 300:
+            raise _http_error(status, headers, body)
+        data = _decode_json(body, "model list")
+        entries = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise ApiError(ErrorKind.MALFORMED, "model list has no data array")
+        return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)], False
+
+
+@dataclass
+class _PartialCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+class OpenAIStreamParser:
+    """Assembles `chat.completion.chunk` events into one Reply.
+
+    Tool calls are keyed by their `index`, the only field OpenAI repeats on every
+    fragment; Groq sends each call whole in one chunk, which is the same rule.
+    """
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._rate_limits = parse_ratelimit_headers(headers)
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: dict[int, _PartialCall] = {}
+        self._usage = Usage()
+        self._raw_finish = ""
+        self._logprobs: list[TokenLogprob] = []
+        self._done = False
+
+    def feed(self, event: SseEvent) -> None:
+        if event.is_done:
+            self._done = True
+            return
+        if event.event == "error":
+            raise _stream_error_event(event.data)
+        chunk = _decode_json(event.data, "stream chunk")
+        if not isinstance(chunk, dict):
+            raise ApiError(ErrorKind.MALFORMED, f"stream chunk is not a JSON object: {excerpt(event.data)}")
+        envelope = _envelope(chunk)
+        if "choices" not in chunk and envelope is not None:
+            raise _embedded_error(envelope)
+        usage = chunk.get("usage") or _dict(chunk.get("x_groq")).get("usage")
+        if isinstance(usage, dict):
+            self._usage = _usage(usage)
+        choices = _list(chunk.get("choices"))
+        if choices:
+            self._feed_choice(_dict(choices[0]))
+
+    def _feed_choice(self, choice: dict) -> None:
+        delta = _dict(choice.get("delta"))
+        self._text.append(_string(delta.get("content"), "delta.content"))
+        self._reasoning.append(_string(delta.get("reasoning") or delta.get("reasoning_content"), "delta.reasoning"))
+        for fragment in _list(delta.get("tool_calls")):
+            self._feed_tool_fragment(_dict(fragment))
+        if choice.get("finish_reason"):
+            self._raw_finish = _string(choice["finish_reason"], "finish_reason")
+        self._logprobs.extend(_logprobs(choice.get("logprobs")))
+
+    def _feed_tool_fragment(self, fragment: dict) -> None:
+        index = fragment.get("index")
+        if not isinstance(index, int):
+            # Some servers omit `index`: a fragment with an id starts a call, others continue the last one.
+            index = len(self._calls) if fragment.get("id") or not self._calls else max(self._calls)
+        call = self._calls.setdefault(index, _PartialCall())
+        function = _dict(fragment.get("function"))
+        if fragment.get("id"):
+            call.id = str(fragment["id"])
+        if function.get("name"):
+            call.name = str(function["name"])
+        call.arguments.append(_arguments(function.get("arguments")))
+
+    def finish(self) -> Reply:
+        if not self._done:
+            raise ApiError(ErrorKind.TRANSPORT, "stream ended before [DONE]")
+        text, reasoning = "".join(self._text), "".join(self._reasoning)
+        if not reasoning:
+            reasoning, text = split_inline_thinking(text)
+        return Reply(
+            text=text,
+            reasoning=reasoning,
+            tool_calls=[ToolCall(c.id, c.name, "".join(c.arguments)) for _, c in sorted(self._calls.items())],
+            usage=self._usage,
+            finish_reason=normalise_finish_reason(self._raw_finish),
+            raw_finish_reason=self._raw_finish,
+            logprobs=self._logprobs,
+            rate_limits=self._rate_limits,
+        )
+
+
+# --- request pieces ---------------------------------------------------------------
+
+
+def _message(message: Message) -> dict[str, Any]:
+    if message.role == "tool":
+        result = message.tool_result
+        if result is None:
+            raise ValueError("a tool message needs a tool_result")
+        return {"role": "tool", "content": result.content, "tool_call_id": result.call_id}
+    wire: dict[str, Any] = {"role": message.role}
+    # An assistant turn that only called tools has no content key at all, as OpenAI sends it.
+    if message.parts or not message.tool_calls:
+        wire["content"] = _content(message.parts)
+    if message.tool_calls:
+        wire["tool_calls"] = [
+            {"type": "function", "id": c.id, "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    return wire
+
+
+def _content(parts: tuple[Part, ...]) -> str | list[dict[str, Any]]:
+    """A lone text part goes as a plain string: text-only servers reject the array form."""
+    if len(parts) == 1 and isinstance(parts[0], TextPart):
+        return parts[0].text
+    return [_part(p) for p in parts]
+
+
+def _part(part: Part) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        if part.url is not None:
+            return {"type": "image_url", "image_url": {"url": part.url}}
+        inline = base64.b64encode(part.data or b"").decode()
+        return {"type": "image_url", "image_url": {"url": f"data:{part.mime};base64,{inline}"}}
+    if isinstance(part, DocumentPart):
+        if not part.mime.startswith("text/"):
+            raise UnsupportedOption("document", f"{part.mime} documents: chat completions carries documents only as text")
+        return {"type": "text", "text": f"Document: {part.name}\n\n{part.text}"}
+    raise TypeError(f"not a message part: {part!r}")
+
+
+# --- reply pieces -----------------------------------------------------------------
+
+
+def _decode_json(body: bytes | str, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise ApiError(ErrorKind.MALFORMED, f"{what} is not JSON: {page_excerpt(body)}") from None
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _string(value: Any, what: str) -> str:
+    """Absent and null are both "nothing"; any other non-string breaks the wire format."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(ErrorKind.MALFORMED, f"{what} is not a string: {excerpt(json.dumps(value))}")
+    return value
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _arguments(value: Any) -> str:
+    """Arguments are JSON text on the wire; a few servers send the object itself."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _tool_call(raw: Any) -> ToolCall:
+    call = _dict(raw)
+    function = _dict(call.get("function"))
+    return ToolCall(str(call.get("id") or ""), str(function.get("name") or ""), _arguments(function.get("arguments")))
+
+
+def _usage(raw: Any) -> Usage:
+    usage = _dict(raw)
+    return Usage(
+        input_tokens=_count(usage.get("prompt_tokens")),
+        output_tokens=_count(usage.get("completion_tokens")),
+        total_tokens=_count(usage.get("total_tokens")),
+        cached_tokens=_count(_dict(usage.get("prompt_tokens_details")).get("cached_tokens")),
+        reasoning_tokens=_count(_dict(usage.get("completion_tokens_details")).get("reasoning_tokens")),
+    )
+
+
+def _logprobs(raw: Any) -> list[TokenLogprob]:
+    tokens = []
+    for entry in _list(_dict(raw).get("content")):
+        entry = _dict(entry)
+        top = tuple(
+            (str(alt.get("token", "")), _number(alt.get("logprob")))
+            for alt in map(_dict, _list(entry.get("top_logprobs")))
+        )
+        tokens.append(TokenLogprob(str(entry.get("token", "")), _number(entry.get("logprob")), top))
+    return tokens
+
+
+def _citations(raw: Any) -> list[str]:
+    urls = []
+    for annotation in map(_dict, _list(raw)):
+        if annotation.get("type") == "url_citation":
+            url = _dict(annotation.get("url_citation")).get("url")
+            if isinstance(url, str):
+                urls.append(url)
+    return urls
+
+
+# --- errors -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    message: str
+    code: str | None = None
+    #: The status an in-stream error says it would have had (Groq's `status_code`).
+    status: int | None = None
+
+
+def _envelope(data: Any) -> _Envelope | None:
+    """The provider's own error body, in the shapes OpenAI-compatible servers use."""
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error")
+    if isinstance(error, dict):
+        message = error.get("message")
+        message = message if isinstance(message, str) and message else excerpt(json.dumps(error))
+        failed = error.get("failed_generation")
+        if isinstance(failed, str) and failed:
+            # Groq's tool_use_failed: what the model actually produced is the useful evidence.
+            message = f"{message} (failed generation: {excerpt(failed)})"
+        code = error.get("code")
+        status = error.get("status_code")
+        return _Envelope(message, str(code) if code is not None else None, status if isinstance(status, int) else None)
+    if isinstance(error, str):
+        return _Envelope(error)
+    if "detail" in data:  # FastAPI (llama-cpp-python, many proxies)
+        return _Envelope(_detail_message(data["detail"]))
+    if data.get("object") == "error" and isinstance(data.get("message"), str):  # vLLM
+        return _Envelope(data["message"])
+    return None
+
+
+def _detail_message(detail: Any) -> str:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):  # FastAPI validation errors
+        messages = [str(d["msg"]) for d in map(_dict, detail) if "msg" in d]
+        if messages:
+            return "; ".join(messages)
+    return excerpt(json.dumps(detail))
+
+
+def _kind(status: int | None, code: str | None) -> ErrorKind | None:
+    if code == "tool_use_failed":
+        return ErrorKind.MODEL_FAILED
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status == 404 or code == "model_not_found":
+        return ErrorKind.NOT_FOUND
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    if status is None:
+        return None
+    if status in (408, 409) or 500 <= status < 600:
+        return ErrorKind.SERVER
+    if 400 <= status < 500:
+        return ErrorKind.REJECTED
+    return None
+
+
+def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+    try:
+        envelope = _envelope(json.loads(body))
+    except ValueError:
+        envelope = None
+    return ApiError(
+        # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
+        _kind(status, envelope.code if envelope else None) or ErrorKind.MALFORMED,
+        envelope.message if envelope else page_excerpt(body),
+        status=status,
+        code=envelope.code if envelope else None,
+        retry_after=parse_retry_after(headers),
+        has_envelope=envelope is not None,
+    )
+
+
+def _embedded_error(envelope: _Envelope) -> ApiError:
+    """An error envelope inside a 2xx answer (Groq's `event: error`, proxies that keep 200)."""
+    return ApiError(
+        # Without a status the provider failed mid-answer after accepting the request.
+        _kind(envelope.status, envelope.code) or ErrorKind.SERVER,
+        envelope.message,
+        status=envelope.status,
+        code=envelope.code,
+        has_envelope=True,
+    )
+
+
+def _stream_error_event(data: str) -> ApiError:
+    try:
+        envelope = _envelope(json.loads(data))
+    except ValueError:
+        envelope = None
+    if envelope is None:
+        return ApiError(ErrorKind.SERVER, f"error event: {excerpt(data)}")
+    return _embedded_error(envelope)
+
+

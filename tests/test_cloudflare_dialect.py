@@ -1,0 +1,460 @@
+"""The Cloudflare Workers AI dialect against real recorded traffic (reference §4.2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmprobe.cassettes import Interaction, load_cassette
+from llmprobe.dialects.cloudflare import CloudflareDialect
+from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
+from llmprobe.neutral import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    Reply,
+    Request,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolResult,
+)
+from llmprobe.sse import SseEvent, iter_events
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "cloudflare-2025-09-02"
+if not FIXTURES.is_dir():
+    pytest.skip(f"recorded Cloudflare traffic not found at {FIXTURES}", allow_module_level=True)
+
+BASE_URL = "https://api.cloudflare.com/client/v4/accounts/ACCOUNT_ID/ai"
+SCOUT = "@cf/meta/llama-4-scout-17b-16e-instruct"
+LLAMA_3B = "@cf/meta/llama-3.2-3b-instruct"
+CASSETTES = sorted(p.relative_to(FIXTURES).as_posix() for p in FIXTURES.rglob("*.yaml"))
+
+#: Every recording that must fail, with the kind and the provider's error code.
+EXPECTED_ERRORS: dict[str, tuple[ErrorKind, str | None]] = {
+    "error-cassettes/bad_apiKey/GenStream.yaml": (ErrorKind.AUTH, "10000"),
+    "error-cassettes/bad_apiKey/GenSync.yaml": (ErrorKind.AUTH, "10000"),
+    "error-cassettes/bad_apiKey/ListModels.yaml": (ErrorKind.AUTH, "10001"),
+    "error-cassettes/bad_model/GenStream.yaml": (ErrorKind.NOT_FOUND, "7000"),
+    "error-cassettes/bad_model/GenSync.yaml": (ErrorKind.NOT_FOUND, "7000"),
+    f"scoreboard-cassettes/{LLAMA_3B}/GenSync-JSONSchema.yaml": (ErrorKind.REJECTED, "5025"),
+    f"scoreboard-cassettes/{LLAMA_3B}/GenStream-JSONSchema.yaml": (ErrorKind.REJECTED, "5023"),
+    # Scout streamed `"response": true`, a boolean where the wire format says string.
+    f"scoreboard-cassettes/{SCOUT}/GenStream-JSON.yaml": (ErrorKind.MALFORMED, None),
+}
+
+SQUARE_ROOT = Tool(
+    "square_root",
+    "Calculates and return the square root of a number",
+    {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "properties": {"number": {"type": "number"}},
+        "additionalProperties": False,
+        "type": "object",
+        "required": ["number"],
+    },
+)
+SQUARE_ROOT_PROMPT = (
+    "Use the square_root tool to calculate the square root of 132413 and reply with only the result. "
+    "Do not give an explanation."
+)
+IS_FRUIT_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "properties": {"is_fruit": {"type": "boolean"}},
+    "additionalProperties": False,
+    "type": "object",
+    "required": ["is_fruit"],
+}
+QUACKILAND = "The capital of Quackiland is Quack. The Big Canard Statue is located in Quack."
+
+dialect = CloudflareDialect(BASE_URL)
+
+
+def interaction(name: str) -> Interaction:
+    (only,) = load_cassette(FIXTURES / name).interactions
+    return only
+
+
+def scoreboard(model: str, probe: str) -> Interaction:
+    return interaction(f"scoreboard-cassettes/{model}/{probe}.yaml")
+
+
+def replay(recorded: Interaction) -> Reply:
+    """What the client does with a generation answer: stream parser for a 2xx stream, parse otherwise."""
+    headers = recorded.flat_response_headers()
+    body = recorded.response_body
+    if '"stream":true' in recorded.request_body and 200 <= recorded.status < 300:
+        parser = dialect.stream_parser(headers)
+        for event in iter_events(body.splitlines()):
+            parser.feed(event)
+        return parser.finish()
+    return dialect.parse(recorded.status, headers, body.encode())
+
+
+def stream_of(*chunks: str) -> Reply:
+    parser = dialect.stream_parser({})
+    for chunk in chunks:
+        parser.feed(SseEvent(chunk))
+    return parser.finish()
+
+
+def wire(call_json: object) -> str:
+    """The body as the reference's Go json.Encoder sent it: compact, ending in a newline.
+
+    The recorded bodies hold no <, > or &, so Go's HTML escaping never shows here.
+    """
+    return json.dumps(call_json, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+# --- every recording -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", CASSETTES)
+def test_every_recording_parses_or_fails_with_its_kind(name: str) -> None:
+    recorded = interaction(name)
+    expected = EXPECTED_ERRORS.get(name)
+    if expected is None:
+        reply = replay(recorded)
+        assert isinstance(reply, Reply)
+        assert reply.text or reply.tool_calls
+        assert reply.usage.total_tokens == reply.usage.input_tokens + reply.usage.output_tokens > 0
+        assert reply.finish_reason == "" and reply.raw_finish_reason == ""
+        assert reply.rate_limits == []
+        return
+    kind, code = expected
+    with pytest.raises(ApiError) as raised:
+        if name.endswith("ListModels.yaml"):
+            headers, body = recorded.flat_response_headers(), recorded.response_body.encode()
+            dialect.parse_models(recorded.status, headers, body)
+        else:
+            replay(recorded)
+    assert raised.value.kind is kind
+    assert raised.value.code == code
+    if code is not None:
+        assert raised.value.has_envelope
+        assert raised.value.status == recorded.status
+
+
+def test_every_expected_error_names_a_real_recording() -> None:
+    assert set(EXPECTED_ERRORS) <= set(CASSETTES)
+    assert len(CASSETTES) == 45
+
+
+# --- sync values ---------------------------------------------------------------------------------
+
+
+def test_scout_json_object_response_becomes_compact_text() -> None:
+    for probe in ("GenSync-JSON", "GenSync-JSONSchema"):
+        reply = replay(scoreboard(SCOUT, probe))
+        assert reply.text == '{"is_fruit":true}'
+        assert json.loads(reply.text) == {"is_fruit": True}
+
+
+def test_string_response_and_usage() -> None:
+    reply = replay(scoreboard(LLAMA_3B, "GenSync-MaxTokens"))
+    assert reply.text == "The theory of relativity, developed by Albert Einstein, is a fundamental concept in"
+    assert (reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens) == (22, 16, 38)
+    assert reply.finish_reason == ""
+
+
+def test_llama_3b_tool_call_with_object_arguments() -> None:
+    reply = replay(scoreboard(LLAMA_3B, "GenSync-Tools-SquareRoot-1"))
+    assert reply.text == ""
+    (call,) = reply.tool_calls
+    assert (call.id, call.name, call.arguments) == ("", "square_root", '{"number":132413}')
+    assert call.decoded_arguments() == {"number": 132413}
+
+
+def test_scout_tool_call_with_string_arguments() -> None:
+    reply = replay(scoreboard(SCOUT, "GenSync-Tools-SquareRoot-1"))
+    (call,) = reply.tool_calls
+    assert call.id == "chatcmpl-tool-f80d516154e04ed8a42e536801bfc469"
+    assert call.name == "square_root"
+    assert call.arguments == '{"number": 132413}'
+    assert call.decoded_arguments() == {"number": 132413}
+
+
+def test_text_next_to_tool_calls_is_ignored() -> None:
+    body = {
+        "result": {"response": "calling it", "tool_calls": [{"name": "f", "arguments": {}}], "usage": {}},
+        "success": True,
+        "errors": [],
+        "messages": [],
+    }
+    reply = dialect.parse(200, {}, json.dumps(body).encode())
+    assert reply.text == "" and reply.tool_calls == [ToolCall("", "f", "{}")]
+
+
+def test_inline_thinking_is_split_out() -> None:
+    body = {"result": {"response": "<think>two words</think>Hello."}, "success": True, "errors": []}
+    reply = dialect.parse(200, {}, json.dumps(body).encode())
+    assert (reply.reasoning, reply.text) == ("two words", "Hello.")
+
+
+@pytest.mark.parametrize("response", ["true", "42"])
+def test_sync_scalar_response_is_malformed(response: str) -> None:
+    body = f'{{"result":{{"response":{response}}},"success":true,"errors":[]}}'.encode()
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(200, {}, body)
+    assert raised.value.kind is ErrorKind.MALFORMED
+
+
+# --- stream values ---------------------------------------------------------------------------------
+
+
+def test_stream_text_is_concatenated_with_usage_from_the_last_chunk() -> None:
+    reply = replay(scoreboard(LLAMA_3B, "GenStream-Citations-text-markdown"))
+    assert reply.text == "The capital of Quackiland is Quack."
+    assert (reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens) == (51, 11, 62)
+    assert reply.finish_reason == ""
+
+
+def test_scout_stream_with_chunks_lacking_response() -> None:
+    reply = replay(scoreboard(SCOUT, "GenStream-JSONSchema"))
+    assert json.loads(reply.text) == {"is_fruit": True}
+    assert reply.usage.total_tokens == 103
+
+
+@pytest.mark.parametrize("probe", ["GenStream-Tools-SquareRoot-1", "GenStream-Tools-SquareRoot-1-any"])
+def test_scout_streamed_tool_call_deltas_are_assembled(probe: str) -> None:
+    reply = replay(scoreboard(SCOUT, probe))
+    (call,) = reply.tool_calls
+    assert call.id.startswith("chatcmpl-tool-")
+    assert call.name == "square_root"
+    assert call.decoded_arguments() == {"number": 132413}
+    assert reply.usage.total_tokens == 343
+
+
+def test_llama_3b_streams_its_tool_call_as_text() -> None:
+    # No tool call on the wire, so none is reported: the JSON is the model's text.
+    reply = replay(scoreboard(LLAMA_3B, "GenStream-Tools-SquareRoot-1"))
+    assert reply.tool_calls == []
+    assert json.loads(reply.text) == {"name": "square_root", "parameters": {"number": 132413}}
+
+
+def test_boolean_response_token_is_malformed() -> None:
+    with pytest.raises(ApiError) as raised:
+        replay(scoreboard(SCOUT, "GenStream-JSON"))
+    assert raised.value.kind is ErrorKind.MALFORMED
+    assert "true" in raised.value.message
+
+
+def test_interleaved_tool_call_deltas_keep_their_index() -> None:
+    reply = stream_of(
+        '{"tool_calls":[{"id":"a","type":"function","index":0,"function":{"name":"f"}}]}',
+        '{"tool_calls":[{"id":"b","type":"function","index":1,"function":{"name":"g"}}]}',
+        '{"tool_calls":[{"index":1,"function":{"arguments":"{\\"y\\":"}}]}',
+        '{"tool_calls":[{"index":0,"function":{"arguments":"{\\"x\\":1}"}}]}',
+        '{"tool_calls":[{"index":1,"function":{"arguments":"2}"}}]}',
+        "[DONE]",
+    )
+    assert reply.tool_calls == [ToolCall("a", "f", '{"x":1}'), ToolCall("b", "g", '{"y":2}')]
+
+
+def test_tool_call_delta_without_a_name_is_malformed() -> None:
+    with pytest.raises(ApiError) as raised:
+        stream_of('{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}', "[DONE]")
+    assert raised.value.kind is ErrorKind.MALFORMED
+
+
+def test_stream_cut_before_done_is_a_transport_error() -> None:
+    with pytest.raises(ApiError) as raised:
+        stream_of('{"response":"Hel","p":"abc"}')
+    assert raised.value.kind is ErrorKind.TRANSPORT
+
+
+def test_in_stream_error_object() -> None:
+    with pytest.raises(ApiError) as raised:
+        stream_of(
+            '{"response":"Hel"}',
+            '{"errors":[{"code":3040,"message":"Capacity temporarily exceeded"}],"success":false}',
+        )
+    assert raised.value.kind is ErrorKind.RATE_LIMITED
+    assert (raised.value.message, raised.value.code) == ("Capacity temporarily exceeded", "3040")
+
+
+def test_undecodable_stream_chunk_is_malformed() -> None:
+    with pytest.raises(ApiError) as raised:
+        stream_of("<html>oops</html>")
+    assert raised.value.kind is ErrorKind.MALFORMED
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+def test_recorded_error_messages_are_the_first_error() -> None:
+    with pytest.raises(ApiError) as raised:
+        replay(scoreboard(LLAMA_3B, "GenSync-JSONSchema"))
+    assert raised.value.message.startswith("AiError: Ai: This model doesn't suuport JSON Schema.")
+    with pytest.raises(ApiError) as raised:
+        replay(interaction("error-cassettes/bad_model/GenSync.yaml"))
+    assert raised.value.message == "No route for that URI"
+
+
+def test_success_false_with_status_200_is_rejected() -> None:
+    body = b'{"result":null,"success":false,"errors":[{"code":5006,"message":"bad input"}],"messages":[]}'
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(200, {}, body)
+    assert (raised.value.kind, raised.value.message, raised.value.code) == (ErrorKind.REJECTED, "bad input", "5006")
+
+
+def test_rate_limited_carries_retry_after() -> None:
+    body = b'{"result":null,"success":false,"errors":[{"code":3036,"message":"limit"}],"messages":[]}'
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(429, {"Retry-After": "7"}, body)
+    assert raised.value.kind is ErrorKind.RATE_LIMITED and raised.value.retry_after == 7.0
+    assert raised.value.retryable
+
+
+def test_html_error_page_becomes_a_short_server_error() -> None:
+    page = b"<html>\n<head><title>502 Bad Gateway</title></head>\n<body>" + b"x" * 5000 + b"</body></html>"
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(502, {}, page)
+    error = raised.value
+    assert error.kind is ErrorKind.SERVER and not error.has_envelope
+    assert "\n" not in error.message and len(error.message) < 200
+    assert "502 Bad Gateway" in error.message
+
+
+def test_undecodable_4xx_is_rejected() -> None:
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(400, {}, b"Bad Request")
+    assert raised.value.kind is ErrorKind.REJECTED and not raised.value.has_envelope
+
+
+def test_undecodable_2xx_is_malformed() -> None:
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(200, {}, b"data: not what we asked for")
+    assert raised.value.kind is ErrorKind.MALFORMED
+
+
+# --- requests --------------------------------------------------------------------------------------
+
+
+def assert_builds(recorded: Interaction, model: str, request: Request) -> None:
+    call = dialect.build(model, request)
+    assert (call.method, call.url) == (recorded.method, recorded.url)
+    assert wire(call.json) == recorded.request_body
+
+
+def test_build_splits_a_multi_part_user_message() -> None:
+    document = DocumentPart("quackiland.txt", "text/plain", QUACKILAND)
+    request = Request((Message.user(document, "What is the capital of Quackiland?"),))
+    assert_builds(scoreboard(SCOUT, "GenSync-Citations-text-plain"), SCOUT, request)
+    assert dialect.build(SCOUT, request).json["messages"] == [
+        {"role": "user", "content": QUACKILAND},
+        {"role": "user", "content": "What is the capital of Quackiland?"},
+    ]
+
+
+def test_build_tool_turns_with_call_ids() -> None:
+    call_id = "chatcmpl-tool-f80d516154e04ed8a42e536801bfc469"
+    request = Request(
+        (
+            Message.user(SQUARE_ROOT_PROMPT),
+            Message("assistant", tool_calls=(ToolCall(call_id, "square_root", '{"number": 132413}'),)),
+            Message("tool", tool_result=ToolResult(call_id, "square_root", "363.89")),
+        ),
+        tools=(SQUARE_ROOT,),
+    )
+    assert_builds(scoreboard(SCOUT, "GenSync-Tools-SquareRoot-2"), SCOUT, request)
+
+
+def test_build_tool_turns_without_call_ids() -> None:
+    request = Request(
+        (
+            Message.user(SQUARE_ROOT_PROMPT),
+            Message("assistant", tool_calls=(ToolCall("", "square_root", '{"number":132413}'),)),
+            Message("tool", tool_result=ToolResult("", "square_root", "363.89")),
+        ),
+        tools=(SQUARE_ROOT,),
+        tool_choice="auto",
+    )
+    assert_builds(scoreboard(LLAMA_3B, "GenSync-Tools-SquareRoot-2"), LLAMA_3B, request)
+
+
+def test_build_json_schema_stream() -> None:
+    prompt = "Is a banana a fruit? Do not include an explanation. Reply ONLY as JSON."
+    request = Request((Message.user(prompt),), json_schema=IS_FRUIT_SCHEMA, stream=True)
+    assert_builds(scoreboard(LLAMA_3B, "GenStream-JSONSchema"), LLAMA_3B, request)
+    response_format = dialect.build(LLAMA_3B, request).json["response_format"]
+    assert response_format == {"type": "json_schema", "json_schema": IS_FRUIT_SCHEMA}
+
+
+def test_build_json_mode_and_max_tokens_and_seed() -> None:
+    json_prompt = (
+        "Is a banana a fruit? Do not include an explanation. "
+        'Reply ONLY as JSON according to the provided schema: {"is_fruit": bool}.'
+    )
+    assert_builds(scoreboard(SCOUT, "GenSync-JSON"), SCOUT, Request((Message.user(json_prompt),), json_mode=True))
+    relativity_prompt = "Explain the theory of relativity in great details."
+    relativity = Request((Message.user(relativity_prompt),), max_tokens=16, stream=True)
+    assert_builds(scoreboard(SCOUT, "GenStream-MaxTokens"), SCOUT, relativity)
+    hello = Request((Message.user("Say hello. Use only one word."),), seed=42)
+    assert_builds(scoreboard(LLAMA_3B, "GenSync-Seed"), LLAMA_3B, hello)
+
+
+def test_build_escapes_spaces_in_the_model_id() -> None:
+    recorded = interaction("error-cassettes/bad_model/GenStream.yaml")
+    assert_builds(recorded, "bad model", Request((Message.user("Tell a short joke."),), stream=True))
+
+
+@pytest.mark.parametrize(
+    ("request_", "option"),
+    [
+        (Request((Message.user("hi"),), tools=(SQUARE_ROOT,), tool_choice="required"), "tool_choice"),
+        (Request((Message.user("hi"),), tools=(SQUARE_ROOT,), tool_choice="none"), "tool_choice"),
+        (Request((Message.user("Canada"),), stop=("is",)), "stop"),
+        (Request((Message.user("hi"),), top_logprobs=2), "top_logprobs"),
+        (Request((Message.user(ImagePart("image/png", data=b"\x89PNG"), "what fruit is it"),)), "image input"),
+        (Request((Message.user(DocumentPart("q.pdf", "application/pdf", "%PDF")),)), "document input"),
+    ],
+)
+def test_build_refuses_what_the_wire_cannot_carry(request_: Request, option: str) -> None:
+    with pytest.raises(UnsupportedOption) as raised:
+        dialect.build(SCOUT, request_)
+    assert raised.value.option == option
+
+
+def test_unsupported_document_names_the_document() -> None:
+    with pytest.raises(UnsupportedOption) as raised:
+        dialect.build(SCOUT, Request((Message.user(DocumentPart("q.pdf", "application/pdf", "%PDF")),)))
+    assert "q.pdf" in str(raised.value)
+
+
+def test_assistant_text_turn_stays_a_string() -> None:
+    request = Request((Message.user("hi"), Message("assistant", (TextPart("Hello!"),)), Message.user("again")))
+    assert dialect.build(SCOUT, request).json["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "again"},
+    ]
+
+
+def test_auth_is_bearer() -> None:
+    assert dialect.auth_headers("k") == {"Authorization": "Bearer k"}
+
+
+# --- model list ------------------------------------------------------------------------------------
+
+
+def test_list_models_call_matches_the_recording() -> None:
+    recorded = interaction("error-cassettes/bad_apiKey/ListModels.yaml")
+    call = dialect.list_models_call(1)
+    assert (call.method, call.url) == (recorded.method, recorded.url)
+
+
+@pytest.mark.parametrize(("page", "total", "more"), [(1, 101, True), (2, 101, False), (1, 100, False)])
+def test_parse_models_reads_names_and_paging(page: int, total: int, more: bool) -> None:
+    body = {
+        "success": True,
+        "result": [{"id": "uuid-1", "name": "@cf/meta/llama-3.2-3b-instruct"}, {"id": "uuid-2", "name": SCOUT}],
+        "result_info": {"count": 2, "page": page, "per_page": 100, "total_count": total},
+        "errors": [],
+        "messages": [],
+    }
+    ids, has_more = dialect.parse_models(200, {}, json.dumps(body).encode())
+    assert ids == ["@cf/meta/llama-3.2-3b-instruct", SCOUT]
+    assert has_more is more

@@ -6,10 +6,27 @@ cost a half-finished (and paid-for) run.
 
 from __future__ import annotations
 
+import difflib
+import math
+import re
+import shlex
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Collection, Mapping
+from urllib.parse import quote, urlsplit
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from llmprobe.dialects import DIALECTS
+from llmprobe.errors import ConfigError
 
 TIERS = ("sota", "good", "cheap")
+#: The one placeholder base_url may hold; filled from the variable named by account_id_env.
+ACCOUNT_ID_PLACEHOLDER = "{account_id}"
+#: The placeholders a launch command may hold (see LaunchConfig.argv).
+LAUNCH_PLACEHOLDERS = ("port", "model_path")
 
 
 @dataclass(frozen=True)
@@ -36,6 +53,10 @@ class LaunchConfig:
     model_package: str = ""
     #: Glob, inside model_package, of the model file.
     model_glob: str = "*.gguf"
+
+    def argv(self, port: int, model_path: str) -> list[str]:
+        """The command with its placeholders filled; load_config has checked it names no others."""
+        return [arg.format(port=port, model_path=model_path) for arg in self.command]
 
 
 @dataclass(frozen=True)
@@ -71,3 +92,337 @@ class ProviderConfig:
 class Config:
     path: Path
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a provider needs from the environment; the key stays out of repr so no log can show it."""
+
+    #: base_url with {account_id} filled in.
+    base_url: str
+    #: Empty for providers without api_key_env (local servers).
+    api_key: str = field(default="", repr=False)
+
+
+def resolve_credentials(provider: ProviderConfig, environ: Mapping[str, str]) -> Credentials:
+    """Read the provider's secrets from the environment, where they live instead of in the file.
+
+    Errors name the variable, never its value. The account id is read only when
+    base_url still holds {account_id}, so a --base-url override needs none.
+    """
+    api_key = _environment_value(provider, provider.api_key_env, environ) if provider.api_key_env else ""
+    base_url = provider.base_url
+    if ACCOUNT_ID_PLACEHOLDER in base_url:
+        if not provider.account_id_env:
+            problem = f"base_url holds {ACCOUNT_ID_PLACEHOLDER} but account_id_env is not set"
+            raise ConfigError(f"provider {provider.name}: {problem}")
+        account_id = _environment_value(provider, provider.account_id_env, environ)
+        base_url = base_url.replace(ACCOUNT_ID_PLACEHOLDER, quote(account_id, safe=""))
+    return Credentials(base_url=base_url, api_key=api_key)
+
+
+def _environment_value(provider: ProviderConfig, name: str, environ: Mapping[str, str]) -> str:
+    value = environ.get(name)
+    if value is None:
+        raise ConfigError(f"provider {provider.name}: environment variable {name} is not set")
+    if not value.strip():
+        raise ConfigError(f"provider {provider.name}: environment variable {name} is empty")
+    return value
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate providers.yaml in full, so a mistake stops the run before its first (paid) request.
+
+    Works on `yaml.compose` nodes rather than loaded values, so every error can
+    name its line, and so YAML 1.1 surprises (`yes` as a boolean, `010` as 8) can
+    be refused instead of silently believed.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError(f"{path}:{exc.problem_mark.line + 1}: invalid YAML: {exc.problem}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.reason}") from None
+    return _Reader(str(path)).config(root, path)
+
+
+_TAG = "tag:yaml.org,2002:"
+_KINDS = {
+    "str": "a string",
+    "bool": "a boolean",
+    "int": "an integer",
+    "float": "a number",
+    "null": "no value",
+    "timestamp": "a date",
+}
+#: Plain decimal only: YAML 1.1 reads 010 as 8 and 1:30 as 90, which nobody means in a config.
+_INTEGER = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_NUMBER = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?")
+#: Upper case on purpose: a key pasted in by mistake fails here, before its value can reach a message.
+_ENVIRONMENT_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+#: Provider names become out/NAME.json and --provider values.
+_PROVIDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_URL_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+_Entries = dict[str, tuple[ScalarNode, Node]]
+_FieldReader = Callable[[Node, str], object]
+
+
+class _Reader:
+    """Walks the composed YAML, so that every error can name its line and key path."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        #: Known keys and how to read each; the dict order is the order a "known keys" hint lists them in.
+        self.provider_fields: dict[str, _FieldReader] = {
+            "api": lambda node, path: self.choice(node, path, DIALECTS),
+            "base_url": self.base_url,
+            "api_key_env": self.environment_name,
+            "account_id_env": self.environment_name,
+            "country": self.text,
+            "dashboard": self.url,
+            "models": self.models,
+            "launch": self.launch,
+            "concurrency": lambda node, path: self.integer(node, path, minimum=1),
+            "max_retries": lambda node, path: self.integer(node, path, minimum=0),
+            "timeout": self.seconds,
+            "image_base_url": self.url,
+        }
+        self.model_fields: dict[str, _FieldReader] = {
+            "id": self.nonempty_text,
+            "tier": lambda node, path: self.choice(node, path, TIERS),
+            "reason": self.boolean,
+            "probe": self.boolean,
+            "comment": self.text,
+        }
+        self.launch_fields: dict[str, _FieldReader] = {
+            "command": self.command,
+            "health_path": self.health_path,
+            "startup_timeout": self.seconds,
+            "model_package": self.package_name,
+            "model_glob": self.nonempty_text,
+        }
+
+    def error(self, node: Node, path: str, problem: str) -> ConfigError:
+        where = f"{self.file}:{node.start_mark.line + 1}"
+        return ConfigError(f"{where}: {path}: {problem}" if path else f"{where}: {problem}")
+
+    def config(self, root: Node | None, path: Path) -> Config:
+        if root is None:
+            raise ConfigError(f"{self.file}:1: the file is empty; it needs a 'providers' mapping")
+        if not isinstance(root, MappingNode):
+            raise self.error(root, "", f"expected a mapping with a 'providers' key, got {_kind(root)}")
+        top = self.mapping(root, "", ("providers",))
+        if "providers" not in top:
+            raise self.error(root, "", "missing required key 'providers'")
+        node = top["providers"][1]
+        entries = self.mapping(node, "providers", None)
+        if not entries:
+            raise self.error(node, "providers", "no providers configured")
+        providers = {name: self.provider(name, key, value) for name, (key, value) in entries.items()}
+        return Config(path=path, providers=providers)
+
+    def provider(self, name: str, key: ScalarNode, node: Node) -> ProviderConfig:
+        if not _PROVIDER_NAME.fullmatch(name):
+            problem = f"{name!r} is not a usable provider name: use letters, digits, '-' and '_'"
+            raise self.error(key, "providers", problem)
+        path = f"providers.{name}"
+        entries, values = self.fields(node, path, self.provider_fields)
+        for required in ("api", "base_url"):
+            if required not in values:
+                raise self.error(key, path, f"missing required key '{required}'")
+        if ACCOUNT_ID_PLACEHOLDER in values["base_url"] and "account_id_env" not in values:
+            problem = f"{ACCOUNT_ID_PLACEHOLDER} needs account_id_env, the variable that holds the account id"
+            raise self.error(entries["base_url"][1], f"{path}.base_url", problem)
+        return ProviderConfig(name=name, **values)
+
+    def models(self, node: Node, path: str) -> tuple[ModelConfig, ...]:
+        first_lines: dict[str, int] = {}
+        models = []
+        for index, item in enumerate(self.sequence(node, path)):
+            item_path = f"{path}[{index}]"
+            if isinstance(item, ScalarNode) and item.tag == _TAG + "str":
+                raise self.error(item, item_path, f"write each model as a mapping: - id: {item.value}")
+            entries, values = self.fields(item, item_path, self.model_fields)
+            if "id" not in values:
+                raise self.error(item, item_path, "missing required key 'id'")
+            model = ModelConfig(**values)
+            id_node = entries["id"][1]
+            if model.id in first_lines:
+                problem = f"duplicate model {model.id!r} (first on line {first_lines[model.id]})"
+                raise self.error(id_node, f"{item_path}.id", problem)
+            first_lines[model.id] = id_node.start_mark.line + 1
+            models.append(model)
+        return tuple(models)
+
+    def launch(self, node: Node, path: str) -> LaunchConfig:
+        entries, values = self.fields(node, path, self.launch_fields)
+        if "command" not in values:
+            raise self.error(node, path, "missing required key 'command'")
+        uses_model_path = any("model_path" in _format_fields(arg) for arg in values["command"])
+        if uses_model_path and not values.get("model_package"):
+            raise self.error(entries["command"][1], f"{path}.command", "uses {model_path}, which needs model_package")
+        return LaunchConfig(**values)
+
+    def fields(self, node: Node, path: str, readers: dict[str, _FieldReader]) -> tuple[_Entries, dict[str, object]]:
+        """The mapping's entries, and each value read by its key's reader, in file order."""
+        entries = self.mapping(node, path, readers)
+        values = {key: readers[key](value, f"{path}.{key}") for key, (_, value) in entries.items()}
+        return entries, values
+
+    def mapping(self, node: Node, path: str, known: Collection[str] | None) -> _Entries:
+        """Entries by key; refuses duplicate keys, which plain YAML loading lets the last one win silently."""
+        if not isinstance(node, MappingNode):
+            raise self.error(node, path, f"expected a mapping, got {_kind(node)}")
+        entries: _Entries = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise self.error(key_node, path, f"a key must be plain text, not {_kind(key_node)}")
+            key = key_node.value
+            key_path = f"{path}.{key}" if path else key
+            if key in entries:
+                first = entries[key][0].start_mark.line + 1
+                raise self.error(key_node, key_path, f"duplicate key (first on line {first})")
+            if known is not None and key not in known:
+                raise self.error(key_node, key_path, _unknown_key(key, known))
+            entries[key] = (key_node, value_node)
+        return entries
+
+    def sequence(self, node: Node, path: str) -> list[Node]:
+        if not isinstance(node, SequenceNode):
+            raise self.error(node, path, f"expected a list, got {_kind(node)}")
+        return node.value
+
+    def text(self, node: Node, path: str) -> str:
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "str":
+            return node.value
+        quotable = isinstance(node, ScalarNode) and node.tag != _TAG + "null"
+        hint = "; put it in quotes if it is text" if quotable else ""
+        raise self.error(node, path, f"expected a string, got {_kind(node)}{hint}")
+
+    def nonempty_text(self, node: Node, path: str) -> str:
+        value = self.text(node, path)
+        if not value.strip():
+            raise self.error(node, path, "must not be empty")
+        return value
+
+    def choice(self, node: Node, path: str, choices: tuple[str, ...]) -> str:
+        value = self.text(node, path)
+        if value not in choices:
+            raise self.error(node, path, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def boolean(self, node: Node, path: str) -> bool:
+        if not (isinstance(node, ScalarNode) and node.tag == _TAG + "bool"):
+            raise self.error(node, path, f"expected true or false, got {_kind(node)}")
+        if node.value.lower() not in ("true", "false"):
+            raise self.error(node, path, f"{node.value!r} is a boolean only in old YAML; write true or false")
+        return node.value.lower() == "true"
+
+    def integer(self, node: Node, path: str, minimum: int) -> int:
+        if not (isinstance(node, ScalarNode) and node.tag == _TAG + "int"):
+            raise self.error(node, path, f"expected an integer, got {_kind(node)}")
+        if not _INTEGER.fullmatch(node.value):
+            raise self.error(node, path, f"write {node.value!r} as a plain decimal number")
+        value = int(node.value)
+        if value < minimum:
+            raise self.error(node, path, f"must be at least {minimum}, got {value}")
+        return value
+
+    def seconds(self, node: Node, path: str) -> float:
+        if not (isinstance(node, ScalarNode) and node.tag in (_TAG + "int", _TAG + "float")):
+            raise self.error(node, path, f"expected a number of seconds, got {_kind(node)}")
+        if not _NUMBER.fullmatch(node.value):
+            raise self.error(node, path, f"write {node.value!r} as a plain decimal number")
+        value = float(node.value)
+        if not 0 < value < math.inf:
+            raise self.error(node, path, f"must be a positive number of seconds, got {node.value}")
+        return value
+
+    def environment_name(self, node: Node, path: str) -> str:
+        # The message never repeats the value: it may be the secret itself, pasted in the wrong place.
+        value = self.text(node, path)
+        if not _ENVIRONMENT_NAME.fullmatch(value):
+            problem = "must be the name of an environment variable (like GROQ_API_KEY), not its value"
+            raise self.error(node, path, problem)
+        return value
+
+    def url(self, node: Node, path: str) -> str:
+        value = self.text(node, path)
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise self.error(node, path, f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    def base_url(self, node: Node, path: str) -> str:
+        value = self.url(node, path)
+        stray = [p for p in _URL_PLACEHOLDER.findall(value) if p != ACCOUNT_ID_PLACEHOLDER]
+        if stray:
+            raise self.error(node, path, f"unknown placeholder {stray[0]}; only {ACCOUNT_ID_PLACEHOLDER} is filled in")
+        return value
+
+    def command(self, node: Node, path: str) -> tuple[str, ...]:
+        """A list of arguments, or one string split the way a shell would."""
+        if isinstance(node, SequenceNode):
+            located = [(item, self.text(item, f"{path}[{i}]")) for i, item in enumerate(node.value)]
+        elif isinstance(node, ScalarNode) and node.tag == _TAG + "str":
+            try:
+                located = [(node, arg) for arg in shlex.split(node.value)]
+            except ValueError as exc:
+                raise self.error(node, path, f"cannot split into arguments: {exc}") from None
+        else:
+            raise self.error(node, path, f"expected a list of arguments or a command line, got {_kind(node)}")
+        if not located:
+            raise self.error(node, path, "must not be empty")
+        known = ", ".join(f"{{{name}}}" for name in LAUNCH_PLACEHOLDERS)
+        for arg_node, arg in located:
+            try:
+                unknown = _format_fields(arg) - set(LAUNCH_PLACEHOLDERS)
+            except ValueError:
+                problem = f"unbalanced brace in {arg!r}; write {{{{ or }}}} for a literal one"
+                raise self.error(arg_node, path, problem) from None
+            if unknown:
+                raise self.error(arg_node, path, f"unknown placeholder {{{min(unknown)}}}; known: {known}")
+        return tuple(arg for _, arg in located)
+
+    def health_path(self, node: Node, path: str) -> str:
+        value = self.text(node, path)
+        if not value.startswith("/"):
+            raise self.error(node, path, f"{value!r} must start with /")
+        return value
+
+    def package_name(self, node: Node, path: str) -> str:
+        value = self.text(node, path)
+        if value and not all(part.isidentifier() for part in value.split(".")):
+            raise self.error(node, path, f"{value!r} is not an importable Python package name")
+        return value
+
+
+def _format_fields(arg: str) -> set[str]:
+    """Placeholder names in a str.format template; ValueError for an unbalanced brace."""
+    return {name for _, name, _, _ in string.Formatter().parse(arg) if name is not None}
+
+
+def _unknown_key(key: str, known: Collection[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    if close:
+        return f"unknown key, did you mean '{close[0]}'?"
+    return f"unknown key (known keys: {', '.join(known)})"
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    return _KINDS.get(node.tag.removeprefix(_TAG), f"a {node.tag} value")

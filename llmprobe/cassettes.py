@@ -4,14 +4,43 @@ We use the same format as the reference project's recordings, so one reader
 serves both our own cassettes and theirs. Record and replay are httpx transports
 (httpx's public extension point), which covers async and streamed responses
 without patching any library.
+
+Each exchange is named by the caller through `request.extensions[CASSETTE_EXTENSION]`
+(a relative name such as `groq/llama-3.1-8b-instant/sync-Text`) and stored in
+`DIR/<name>.yaml`; several requests with one name (retries) are consecutive
+interactions of that file, and replay hands them out in the same order.
+
+Both transports raise `CassetteError` from `handle_async_request`. Callers must
+let it propagate rather than treat it as a provider failure: a missing or
+mismatched recording is a usage error, and retrying it can only hide that.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import tempfile
+import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
+from typing import AsyncIterator, Callable, Iterable, Mapping, cast
+from urllib.parse import quote, quote_plus, urlsplit
 
+import httpx
 import yaml
+
+from llmprobe.errors import CassetteError
+
+#: The request extension that names the cassette an exchange belongs to.
+CASSETTE_EXTENSION = "llmprobe.cassette"
+#: What every secret is replaced with on disk.
+REDACTED = "REDACTED"
+
+# libyaml when present: the pure-Python pair is several times slower on long SSE bodies.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @dataclass
@@ -25,6 +54,8 @@ class Interaction:
     #: The raw body; for a streamed answer, the SSE text exactly as it arrived.
     response_body: str
     duration_ms: float | None = None
+    #: As Go spells it ("HTTP/1.1", "HTTP/2.0"); one value serves request and response.
+    proto: str = "HTTP/1.1"
 
     def response_header(self, name: str) -> str | None:
         for key, values in self.response_headers.items():
@@ -42,45 +73,428 @@ class Cassette:
     interactions: list[Interaction] = field(default_factory=list)
 
 
-def _duration_ms(value: object) -> float | None:
-    if value is None:
-        return None
-    from llmprobe.ratelimits import parse_duration
-
-    try:
-        return parse_duration(str(value)) * 1000
-    except ValueError:
-        return None
+# --- reading and writing ---------------------------------------------------------------------------
 
 
 def load_cassette(path: Path) -> Cassette:
     """Read a go-vcr v2 cassette (ours or the reference's)."""
-    with path.open(encoding="utf-8") as f:
-        data = yaml.safe_load(f)
-    interactions = []
-    for item in data.get("interactions") or []:
-        request, response = item["request"], item["response"]
-        interactions.append(
-            Interaction(
-                method=request.get("method", "POST"),
-                url=request.get("url", ""),
-                request_body=(request.get("body") or "").removesuffix("\n") if _go_newline(request) else request.get("body") or "",
-                request_headers=dict(request.get("headers") or {}),
-                status=int(response.get("code", 0)),
-                response_headers=dict(response.get("headers") or {}),
-                response_body=response.get("body") or "",
-                duration_ms=_duration_ms(response.get("duration")),
-            )
-        )
+    try:
+        data = yaml.load(path.read_bytes(), Loader=_Loader)
+    except OSError as exc:
+        raise CassetteError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise CassetteError(f"{path} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    try:
+        interactions = [_interaction(item["request"], item["response"]) for item in data.get("interactions") or []]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise CassetteError(f"{path} is not a go-vcr cassette: {exc!r}") from None
     return Cassette(path, interactions)
 
 
-def _go_newline(request: dict) -> bool:
+def _interaction(request: dict, response: dict) -> Interaction:
+    request_body = _body(request.get("body"))
+    return Interaction(
+        method=request.get("method", "POST"),
+        url=request.get("url", ""),
+        request_body=request_body.removesuffix("\n") if _go_newline(request_body, request.get("content_length")) else request_body,
+        request_headers=dict(request.get("headers") or {}),
+        status=int(response.get("code", 0)),
+        response_headers=dict(response.get("headers") or {}),
+        response_body=_body(response.get("body")),
+        duration_ms=_duration_ms(response.get("duration")),
+        proto=response.get("proto", "HTTP/1.1"),
+    )
+
+
+def _body(value: str | bytes | None) -> str:
+    """Bodies that are not UTF-8 are stored as `!!binary` (as go-yaml does) and kept as surrogates."""
+    return _text(value) if isinstance(value, bytes) else value or ""
+
+
+def _go_newline(body: str, length: object) -> bool:
     """go-vcr stores bodies as YAML block scalars that gain one trailing newline.
 
     `content_length` tells the true size, so the newline is removed only when it
     was not part of the body that went over the wire.
     """
-    body = request.get("body") or ""
-    length = request.get("content_length")
-    return isinstance(length, int) and length >= 0 and len(body.encode()) == length + 1 and body.endswith("\n")
+    return isinstance(length, int) and length >= 0 and len(_bytes(body)) == length + 1 and body.endswith("\n")
+
+
+def _duration_ms(value: object) -> float | None:
+    """Rounded to the nanosecond, Go's resolution, so a save/load round trip returns the same float."""
+    if value is None:
+        return None
+    from llmprobe.ratelimits import parse_duration
+
+    try:
+        return round(parse_duration(str(value)) * 1000, 6)
+    except ValueError:
+        return None
+
+
+def save_cassette(cassette: Cassette) -> None:
+    """Write `cassette` where `load_cassette` reads it back identically.
+
+    The file is replaced atomically, so an interrupted recording leaves the previous
+    version rather than half a YAML document.
+    """
+    document = {"version": 2, "interactions": [_document(i, interaction) for i, interaction in enumerate(cassette.interactions)]}
+    text = yaml.dump(document, Dumper=_Dumper, explicit_start=True, sort_keys=False, allow_unicode=True, width=2**30)
+    path = cassette.path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(text.encode("utf-8"))
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as exc:
+        raise CassetteError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _document(index: int, interaction: Interaction) -> dict:
+    response_length = len(_bytes(interaction.response_body)) if interaction.response_header("Content-Length") else -1
+    response = {
+        "proto": interaction.proto,
+        "content_length": response_length,
+        "body": interaction.response_body,
+        "headers": interaction.response_headers,
+        "status": _status_line(interaction.status),
+        "code": interaction.status,
+    }
+    if interaction.duration_ms is not None:
+        response["duration"] = f"{interaction.duration_ms:.6f}".rstrip("0").rstrip(".") + "ms"
+    return {
+        "id": index,
+        "request": {
+            "proto": interaction.proto,
+            "content_length": len(_bytes(interaction.request_body)),
+            "host": urlsplit(interaction.url).netloc,
+            "body": interaction.request_body,
+            "headers": interaction.request_headers,
+            "url": interaction.url,
+            "method": interaction.method,
+        },
+        "response": response,
+    }
+
+
+def _status_line(code: int) -> str:
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+    """Multi-line text as literal blocks, so SSE bodies stay readable in a diff."""
+
+
+def _represent_text(dumper: _Dumper, text: str) -> yaml.Node:
+    """Text that is not UTF-8 goes out as `!!binary`, as go-yaml writes it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return dumper.represent_binary(_bytes(text))
+    # A YAML reader folds these line breaks in a block or single-quoted scalar;
+    # only double quotes keep them. The emitter falls back to double quotes by itself
+    # for anything else a block cannot hold exactly (trailing spaces, tabs, controls).
+    if any(c in text for c in "\r\x85\u2028\u2029"):
+        style = '"'
+    else:
+        style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_text)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+# --- naming --------------------------------------------------------------------------------------
+
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._@:-]")
+
+
+def cassette_name(request: httpx.Request, redact: Redactor) -> str:
+    """The caller's name for the exchange, else one made of the method and URL path (`GET-models`).
+
+    The name is redacted like everything else: it becomes a file name on disk.
+    """
+    name = request.extensions.get(CASSETTE_EXTENSION)
+    if name is None:
+        parts = [_UNSAFE_IN_NAME.sub("_", part) for part in request.url.path.split("/") if part]
+        name = "-".join([request.method, *parts])
+    name = redact.text(name)
+    if name.startswith("/") or any(part in ("", ".", "..") for part in name.split("/")):
+        raise CassetteError(f"invalid cassette name {name!r}: use a relative path without empty, '.' or '..' parts")
+    return name
+
+
+def cassette_path(directory: Path, name: str) -> Path:
+    return directory / f"{name}.yaml"
+
+
+# --- redaction -----------------------------------------------------------------------------------
+
+#: Request headers whose name contains one of these carry credentials.
+_CREDENTIAL_WORDS = ("key", "token", "secret", "auth")
+#: Response headers that change on every call and would only add noise to a diff (or set a session).
+_VOLATILE_RESPONSE_HEADERS = frozenset({"set-cookie", "date", "x-request-id"})
+
+
+class Redactor:
+    """Keeps secrets off disk: credential headers are dropped and known values replaced everywhere.
+
+    Request headers dropped: Cookie and any name containing key, token, secret or
+    auth (Authorization, Proxy-Authorization, X-Api-Key, Api-Key...). Each secret is
+    replaced by `REDACTED` and each `replacements` key by its value in URLs, header
+    values, bodies and cassette names, also in percent-encoded form, since a key
+    passed in a query string is encoded. Empty strings are ignored (an unset
+    variable must not redact everything).
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), replacements: Mapping[str, str] | None = None) -> None:
+        pairs = {old: new for old, new in (replacements or {}).items() if old}
+        for secret in secrets:
+            if secret:
+                pairs.update(dict.fromkeys({secret, quote(secret, safe=""), quote_plus(secret)}, REDACTED))
+        self._pairs = pairs
+        # Longest first, in one pass: a secret that contains another is replaced whole.
+        self._pattern = re.compile("|".join(re.escape(old) for old in sorted(pairs, key=len, reverse=True))) if pairs else None
+
+    def text(self, value: str) -> str:
+        return self._pattern.sub(lambda match: self._pairs[match.group(0)], value) if self._pattern else value
+
+    def request_headers(self, headers: httpx.Headers) -> dict[str, list[str]]:
+        return self._headers(headers, lambda name: name == "cookie" or any(word in name for word in _CREDENTIAL_WORDS))
+
+    def response_headers(self, headers: httpx.Headers) -> dict[str, list[str]]:
+        return self._headers(headers, lambda name: name in _VOLATILE_RESPONSE_HEADERS)
+
+    def _headers(self, headers: httpx.Headers, dropped: Callable[[str], bool]) -> dict[str, list[str]]:
+        kept: dict[str, list[str]] = {}
+        for name, value in sorted(headers.multi_items(), key=lambda item: item[0].lower()):
+            if not dropped(name.lower()):
+                kept.setdefault(_canonical(name), []).append(self.text(value))
+        return kept
+
+
+def _canonical(name: str) -> str:
+    """Go's canonical header spelling (`X-Ratelimit-Limit-Requests`), as in the reference's cassettes.
+
+    HTTP/2 sends names in lower case and HTTP/1.1 servers in any case; one spelling
+    keeps cassettes comparable.
+    """
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+# --- recording -----------------------------------------------------------------------------------
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """Forwards every request to `inner` and appends each completed exchange to its cassette.
+
+    The response streams to the caller as it arrives; the exchange is written when
+    the caller closes the body. If the connection fails or the body breaks off,
+    nothing is recorded: a cassette holds only answers the provider finished. A
+    caller that stops reading early gets what it read recorded, which is exactly
+    what it will be served on replay.
+
+    A name's cassette starts empty the first time this transport sees the name, so
+    recording again replaces old files instead of appending to them. Interactions of
+    one name are stored in the order their bodies close, so concurrent requests
+    should have names of their own.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, directory: Path, redact: Redactor) -> None:
+        self._inner = inner
+        self._directory = directory
+        self._redact = redact
+        self._cassettes: dict[str, Cassette] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        name = cassette_name(request, self._redact)
+        request_body = await request.aread()
+        started = time.perf_counter()
+        response = await self._inner.handle_async_request(request)
+        duration_ms = (time.perf_counter() - started) * 1000
+
+        def record(raw: bytes) -> None:
+            try:
+                body = _decoded(response, raw)
+            except httpx.DecodingError:
+                return  # the caller got the same error; the exchange did not complete
+            interaction = self._interaction(request, request_body, response, body, duration_ms)
+            cassette = self._cassettes.setdefault(name, Cassette(cassette_path(self._directory, name)))
+            cassette.interactions.append(interaction)
+            save_cassette(cassette)
+
+        response.stream = _TeeStream(cast(httpx.AsyncByteStream, response.stream), record)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def _interaction(
+        self, request: httpx.Request, request_body: bytes, response: httpx.Response, body: bytes, duration_ms: float
+    ) -> Interaction:
+        response_body = self._redact.text(_text(body))
+        headers = self._redact.response_headers(response.headers)
+        # The body is stored decoded, so its encoding and length headers must describe that body.
+        headers.pop("Content-Encoding", None)
+        if "Content-Length" in headers:
+            headers["Content-Length"] = [str(len(_bytes(response_body)))]
+        request_headers = self._redact.request_headers(request.headers)
+        for own_field in ("Host", "Content-Length"):
+            request_headers.pop(own_field, None)
+        version = response.extensions.get("http_version", b"HTTP/1.1").decode("ascii")
+        return Interaction(
+            method=request.method,
+            url=self._redact.text(str(request.url)),
+            request_body=self._redact.text(_text(request_body)),
+            request_headers=request_headers,
+            status=response.status_code,
+            response_headers=headers,
+            response_body=response_body,
+            duration_ms=duration_ms,
+            proto={"HTTP/2": "HTTP/2.0", "HTTP/3": "HTTP/3.0"}.get(version, version),
+        )
+
+
+def _decoded(response: httpx.Response, raw: bytes) -> bytes:
+    """Undo Content-Encoding with httpx's own decoders, as Go's client does before go-vcr sees a body.
+
+    Stored compressed, a body could be neither read nor redacted.
+    """
+    return httpx.Response(response.status_code, headers=response.headers, content=raw).content
+
+
+class _TeeStream(httpx.AsyncByteStream):
+    """Passes chunks through as they arrive and hands the whole body to `on_close` if it did not fail."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, on_close: Callable[[bytes], None]) -> None:
+        self._inner = inner
+        self._on_close = on_close
+        self._chunks: list[bytes] = []
+        self._failed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                self._chunks.append(chunk)
+                yield chunk
+        except Exception:
+            self._failed = True
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+        if not self._failed:
+            self._on_close(b"".join(self._chunks))
+
+
+# --- replay --------------------------------------------------------------------------------------
+
+
+class ReplayTransport(httpx.AsyncBaseTransport):
+    """Answers every request from its cassette, offline; the n-th request of a name gets the n-th interaction.
+
+    A request must match its recording in method, URL and body after the same
+    redaction as when recording (so `ACCOUNT_ID` and `REDACTED` match the live
+    values). Bodies that both parse as JSON are compared as JSON, others byte for byte.
+    """
+
+    def __init__(self, directory: Path, redact: Redactor) -> None:
+        self._directory = directory
+        self._redact = redact
+        self._cassettes: dict[str, Cassette] = {}
+        self._served: dict[str, int] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        name = cassette_name(request, self._redact)
+        cassette = self._cassette(name)
+        index = self._served.get(name, 0)
+        self._served[name] = index + 1
+        if index >= len(cassette.interactions):
+            raise CassetteError(
+                f"no recording for request #{index + 1} of {name}: {cassette.path} holds {len(cassette.interactions)}"
+            )
+        recorded = cassette.interactions[index]
+        difference = _difference(
+            recorded,
+            request.method,
+            self._redact.text(str(request.url)),
+            self._redact.text(_text(await request.aread())),
+        )
+        if difference:
+            raise CassetteError(f"request #{index + 1} of {name} does not match {cassette.path}: {difference}")
+        headers = [(key, value) for key, values in recorded.response_headers.items() for value in values]
+        return httpx.Response(recorded.status, headers=headers, stream=httpx.ByteStream(_bytes(recorded.response_body)))
+
+    def _cassette(self, name: str) -> Cassette:
+        if name not in self._cassettes:
+            path = cassette_path(self._directory, name)
+            if not path.is_file():
+                raise CassetteError(f"no recording for {name}: {path} does not exist (record it with --record)")
+            self._cassettes[name] = load_cassette(path)
+        return self._cassettes[name]
+
+
+def _difference(recorded: Interaction, method: str, url: str, body: str) -> str | None:
+    if method != recorded.method:
+        return f"method {method}, recorded {recorded.method}"
+    if url != recorded.url:
+        return f"URL {url}, recorded {recorded.url}"
+    try:
+        sent_json, recorded_json = json.loads(body), json.loads(recorded.request_body)
+    except ValueError:
+        return _bytes_difference(_bytes(body), _bytes(recorded.request_body))
+    return _json_difference(sent_json, recorded_json, "body")
+
+
+def _bytes_difference(sent: bytes, recorded: bytes) -> str | None:
+    if sent == recorded:
+        return None
+    at = next((i for i, (a, b) in enumerate(zip(sent, recorded)) if a != b), min(len(sent), len(recorded)))
+    return f"body differs at byte {at} (sent {len(sent)} bytes, recorded {len(recorded)})"
+
+
+def _json_difference(sent: object, recorded: object, path: str) -> str | None:
+    """The first place where two JSON values differ, as a key path such as `body.messages[0].content`."""
+    if isinstance(sent, dict) and isinstance(recorded, dict):
+        for key in [*recorded, *(k for k in sent if k not in recorded)]:
+            where = f"{path}.{key}"
+            if key not in sent:
+                return f"{where} is recorded but not sent"
+            if key not in recorded:
+                return f"{where} is sent but not recorded"
+            found = _json_difference(sent[key], recorded[key], where)
+            if found:
+                return found
+        return None
+    if isinstance(sent, list) and isinstance(recorded, list):
+        for index, (a, b) in enumerate(zip(sent, recorded)):
+            found = _json_difference(a, b, f"{path}[{index}]")
+            if found:
+                return found
+        if len(sent) != len(recorded):
+            return f"{path} has {len(sent)} items, recorded {len(recorded)}"
+        return None
+    if type(sent) is type(recorded) and sent == recorded:
+        return None
+    return f"{path} is {_short(sent)}, recorded {_short(recorded)}"
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,142 @@
+"""Verdicts to cell strings: the one place a symbol's meaning is decided, for every output.
+
+Markdown, terminal and the summary all draw their cells from these functions, so a
+symbol can never mean one thing in the terminal and another on SCOREBOARD.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from llmprobe.results import Modality
+
+#: Every cell of a model that is listed but has nothing measured (not probed, or no results).
+UNMEASURED = "?"
+LOCAL = "🏠"
+VERDICT_CELL = {"true": "✅", "flaky": "💨", "false": "❌", "unknown": "❔"}
+MODALITY_EMOJI = {"text": "💬", "image": "📸", "audio": "🎤", "video": "🎥", "document": "📄"}
+MEDALS = {"sota": "🥇", "good": "🥈", "cheap": "🥉"}
+#: The 🌐 cell, by lower-cased country; any other country shows as written.
+COUNTRIES = {"us": "🇺🇸", "ca": "🇨🇦", "cn": "🇨🇳", "de": "🇩🇪", "fr": "🇫🇷", "local": LOCAL}
+MODE_EMOJI = {"sync": "🕰️", "stream": "📡"}
+MODE_WORD = {"sync": "Sync", "stream": "Stream"}
+REASON = "🧠"
+#: Text features, in the order the Text cell lists them.
+TEXT_FEATURES = (("seed", "🌱"), ("maxTokens", "📏"), ("stopSequence", "🛑"))
+FORCED = "🪨"
+NOT_BIASED = "🧐"
+INDECISIVE = "💥"
+#: The reference's JSON column when merged: both / free-form only / schema only.
+JSON_BOTH, JSON_FREE_FORM, JSON_SCHEMA = "✅", "☁️", "📐"
+
+WORKING = ("true", "flaky")
+
+
+@dataclass(frozen=True)
+class Line:
+    """What one table row shows: one model in one mode, or (summary) a whole provider.
+
+    `modes` empty means nothing was measured: the row is all UNMEASURED.
+    """
+
+    modes: tuple[str, ...] = ()
+    reason: bool = False
+    in_: Mapping[str, Modality] = field(default_factory=dict)
+    out: Mapping[str, Modality] = field(default_factory=dict)
+    verdicts: Mapping[str, str] = field(default_factory=dict)
+
+    def verdict(self, name: str) -> str:
+        """A missing verdict reads as "false", as in the reference's scoreboard.json."""
+        return self.verdicts.get(name, "false")
+
+
+Cell = Callable[[Line], str]
+
+
+def verdict(name: str) -> Cell:
+    """A column that is exactly one capability."""
+    return lambda line: VERDICT_CELL[line.verdict(name)]
+
+
+def not_probed(line: Line) -> str:
+    """Batch and File: llmprobe does not measure them, so it claims nothing (the legend says so)."""
+    return "❌"
+
+
+def _modalities(modalities: Mapping[str, Modality]) -> str:
+    usable = (MODALITY_EMOJI.get(name, name) for name, m in modalities.items() if m.inline or m.url)
+    return "".join(sorted(usable)) or "❌"
+
+
+def inputs(line: Line) -> str:
+    return _modalities(line.in_)
+
+
+def outputs(line: Line) -> str:
+    return _modalities(line.out)
+
+
+def mode_emoji(line: Line) -> str:
+    return "".join(MODE_EMOJI[m] for m in line.modes) + (REASON if line.reason else "")
+
+
+def mode_word(line: Line) -> str:
+    return ", ".join(MODE_WORD[m] for m in line.modes) + (REASON if line.reason else "")
+
+
+def _with_doubt(symbols: str, verdicts: list[str]) -> str:
+    """A cell listing several features only names those that always worked; 💨 and ❔ after
+    them keep a flaky or unmeasured one from passing as simply absent."""
+    if "flaky" in verdicts:
+        symbols += VERDICT_CELL["flaky"]
+    if "unknown" in verdicts:
+        symbols += VERDICT_CELL["unknown"]
+    return symbols or "❌"
+
+
+def text(line: Line) -> str:
+    verdicts = [line.verdict(name) for name, _ in TEXT_FEATURES]
+    symbols = "".join(symbol for (_, symbol), v in zip(TEXT_FEATURES, verdicts) if v == "true")
+    return _with_doubt(symbols, verdicts)
+
+
+def json_merged(line: Line) -> str:
+    free_form, schema = line.verdict("json"), line.verdict("jsonSchema")
+    if free_form == "true" and schema == "true":
+        symbol = JSON_BOTH
+    elif free_form == "true":
+        symbol = JSON_FREE_FORM
+    elif schema == "true":
+        symbol = JSON_SCHEMA
+    else:
+        symbol = ""
+    return _with_doubt(symbol, [free_form, schema])
+
+
+def _tool_base(line: Line) -> str:
+    return VERDICT_CELL[line.verdict("tools")] + (FORCED if line.verdict("toolCallRequired") == "true" else "")
+
+
+def tool_detailed(line: Line) -> str:
+    """🧐 is shown for *not* biased (the reference legend's meaning, not its code's: D3)."""
+    cell = _tool_base(line)
+    if line.verdict("toolsBiased") == "false" and line.verdict("tools") in WORKING:
+        cell += NOT_BIASED
+    if line.verdict("toolsIndecisive") in WORKING:
+        cell += INDECISIVE
+    return cell
+
+
+def tool_compact(line: Line) -> str:
+    return _tool_base(line)
+
+
+def medal(tier: str | None) -> str:
+    return MEDALS.get(tier or "", "")
+
+
+def country(code: str, local: bool) -> str:
+    if local:
+        return LOCAL
+    return COUNTRIES.get(code.lower(), code) or "N/A"

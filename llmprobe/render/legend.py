@@ -1,0 +1,129 @@
+"""What every symbol means, kept as data so markdown and terminal explain them identically.
+
+Each layout's legend covers every symbol its tables can show, the summary's included,
+and nothing the layout never shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SUMMARY = "Legend: what the columns and symbols mean"
+
+
+@dataclass(frozen=True)
+class Entry:
+    text: str
+    children: tuple[str, ...] = ()
+
+
+_MODEL = Entry(
+    "Model: the id the provider's API knows the model by. 🥇 🥈 🥉 follow the first state-of-the-art, "
+    "the first good all-rounder and the first cheap model of the provider's list: the ones to try first."
+)
+_MODE_INTRO = "Mode: every way of asking is measured on its own, so the two rows of a model can differ."
+_THINKING = "🧠 a thinking model: it reasons before it answers."
+_MODE = {
+    "detailed": Entry(
+        _MODE_INTRO,
+        ("🕰️ one request, one complete answer.", "📡 the answer is streamed while it is generated.", _THINKING),
+    ),
+    "compact": Entry(
+        _MODE_INTRO,
+        ("Sync: one request, one complete answer.", "Stream: the answer is streamed while it is generated.", _THINKING),
+    ),
+}
+_MODALITIES = Entry(
+    "➛In and Out➛: what the model takes in and gives back.",
+    ("💬 text, 📸 image, 🎤 audio, 🎥 video, 📄 document (PDF).",),
+)
+_JSON = {
+    "detailed": (
+        Entry("JSON: asked for free-form JSON, a JSON object came back."),
+        Entry("Schema: asked for JSON following a schema, a reply valid against that schema came back."),
+    ),
+    "compact": (
+        Entry(
+            "JSON: asked for JSON, free-form or following a schema.",
+            (
+                "✅ both kinds work.",
+                "☁️ only free-form JSON works.",
+                "📐 only JSON following a schema works.",
+            ),
+        ),
+    ),
+}
+_TOOL_MARKERS = {
+    "detailed": (
+        "🪨 the call can be forced: a request that requires a tool call gets one.",
+        "🧐 not biased: offered enum values to choose from, it picks the one asked for, not whichever "
+        "is listed first. Without 🧐, mind the order of your enum values.",
+        "💥 indecisive: asked to choose one value, it calls the tool once for each.",
+    ),
+    "compact": ("🪨 the call can be forced: a request that requires a tool call gets one.",),
+}
+_TOOL_INTRO = "Tool: the model calls a function offered in the request, with the right arguments: ✅ every time, 💨 only sometimes, ❌ not at all."
+_REST = (
+    Entry(
+        "Batch and File: discounted off-peak batch jobs, and files uploaded once and reused across requests. "
+        "llmprobe does not measure either, so both always show ❌, whatever the provider offers."
+    ),
+    Entry("Cite: asked about a supplied document, the answer cites the passages it used."),
+    Entry(
+        "Text: options that shape the generated text.",
+        (
+            "🌱 a seed is accepted, for repeatable answers.",
+            "📏 a cap on the number of generated tokens is respected.",
+            "🛑 generation stops at the given stop word.",
+        ),
+    ),
+    Entry("Probs: the log-probabilities of the generated tokens come back."),
+    Entry("Limits: the response headers tell the rate limits and how much quota is left."),
+    Entry("Usage: the reply counts the input and output tokens."),
+    Entry("Finish: the reply says, correctly, why generation stopped (done, token cap, tool call)."),
+)
+_FEATURE_LISTS = {"detailed": "Text", "compact": "Text and JSON"}
+
+
+def _symbols(layout: str) -> Entry:
+    return Entry(
+        "In every column:",
+        (
+            "✅ works, every time it was tried.",
+            "💨 flaky: works only some of the time.",
+            "❌ does not work, is refused, or is not offered.",
+            "❔ unknown: the requests kept failing (network or server errors, even after retries), "
+            "so nothing could be concluded.",
+            f"In {_FEATURE_LISTS[layout]}, the symbols listed worked every time; a 💨 or ❔ after them "
+            "means another of the column's features is flaky or unknown.",
+            "? the model is listed but was not probed, or there are no results for it yet.",
+        ),
+    )
+
+
+_SUMMARY_BEST = "Each cell is the best any of the provider's models reached, in any mode."
+_SUMMARY_TOOL = {
+    "detailed": " Tool: 🧐 when at least one model that calls tools is not biased, 💥 only when all of them are indecisive.",
+    "compact": "",
+}
+
+
+def _summary_table(layout: str) -> Entry:
+    return Entry(
+        "Summary table, on pages with several providers:",
+        (
+            "Provider: links to the provider's own table.",
+            "🌐 where the provider is based: 🇺🇸 USA, 🇨🇦 Canada, 🇨🇳 China, 🇩🇪 Germany, 🇫🇷 France; "
+            "any other country as configured, N/A when none is.",
+            "🏠 runs locally, on this machine; also shown after the provider's name in its heading.",
+            _SUMMARY_BEST + _SUMMARY_TOOL[layout],
+        ),
+    )
+
+
+def entries(layout: str) -> tuple[Entry, ...]:
+    """Raises KeyError for an unknown layout (callers validate it first)."""
+    tool = Entry(_TOOL_INTRO, _TOOL_MARKERS[layout])
+    json_entries = _JSON[layout]
+    order = (tool, *json_entries) if layout == "compact" else (*json_entries, tool)
+    return (_MODEL, _MODE[layout], _MODALITIES, *order, *_REST, _symbols(layout), _summary_table(layout))

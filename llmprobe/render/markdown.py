@@ -1,0 +1,76 @@
+"""The emoji markdown scoreboard: what most people will ever see of llmprobe."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from wcwidth import wcswidth
+
+from llmprobe.config import ProviderConfig
+from llmprobe.render import legend
+from llmprobe.render.tables import Table, provider_title, scoreboard
+from llmprobe.results import ProviderResult
+
+
+def render_markdown(
+    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]], layout: str = "detailed"
+) -> str:
+    """One provider: `# Scoreboard`, its table, the legend. Several: a summary table linking to one
+    `## name` section per provider, then the legend once.
+
+    Raises ValueError for an unknown layout or an empty provider list.
+    """
+    board = scoreboard(providers, layout, _link)
+    blocks = ["# Scoreboard"]
+    if board.summary is None:
+        blocks += [_table(table) for _, table in board.sections]
+    else:
+        blocks.append(_table(board.summary))
+        for provider, table in board.sections:
+            blocks += [f"## {provider_title(provider)}", _table(table)]
+    # The legend follows the last table directly, as on the reference pages.
+    return "\n\n".join(blocks) + "\n" + _legend(layout)
+
+
+def anchor(heading: str) -> str:
+    """GitHub's heading slug: lower-cased, punctuation and emoji dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def _link(provider: ProviderResult) -> str:
+    return f"[{provider.provider}](#{anchor(provider_title(provider))})"
+
+
+def _escape(cell: str) -> str:
+    return cell.replace("|", "\\|")
+
+
+def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "|" + "".join(f" {cell}{' ' * (width - wcswidth(cell))} |" for cell, width in zip(cells, widths))
+
+
+def _table(data: Table) -> str:
+    """Padded by display width so the raw file lines up in an editor.
+
+    Each column is at least as wide as its title's UTF-8 byte length, as in the reference, so
+    the header line reads the same as the reference pages'.
+    """
+    header = [_escape(c) for c in data.header]
+    rows = [[_escape(c) for c in row] for row in data.rows]
+    widths = [
+        max(len(title.encode()), wcswidth(title), *(wcswidth(row[i]) for row in rows))
+        for i, title in enumerate(header)
+    ]
+    lines = [_line(header, widths), _line(["-" * w for w in widths], widths), *(_line(r, widths) for r in rows)]
+    return "\n".join(lines)
+
+
+def _legend(layout: str) -> str:
+    """A collapsed <details> block, so the table stays the first thing a reader sees."""
+    lines = ["<details>", f"<summary>{legend.SUMMARY}</summary>", ""]
+    for entry in legend.entries(layout):
+        lines.append(f"- {entry.text}")
+        lines += [f"    - {child}" for child in entry.children]
+    lines.append("</details>")
+    return "\n".join(lines) + "\n"

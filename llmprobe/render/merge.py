@@ -1,0 +1,45 @@
+"""Join providers.yaml and out/NAME.json into the one view every output shows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from llmprobe.config import ProviderConfig
+from llmprobe.results import ModelResult, ProviderResult
+
+
+def merge(config: ProviderConfig, result: ProviderResult | None) -> ProviderResult:
+    """The config decides order, tiers and which models are listed, because it is what the
+    user edits; the results supply what was measured.
+
+    A model listed with `probe: false` or never measured comes back with `probed=False` (its
+    recorded modes, if any, are kept as evidence). Models measured earlier but since dropped
+    from the config follow the listed ones, in results order, so no measurement silently
+    disappears. Without results, generated_at and llmprobe_version are empty.
+    """
+    measured = {m.id: m for m in result.models} if result else {}
+    models: list[ModelResult] = []
+    for listed in config.models:
+        found = measured.pop(listed.id, None)
+        if found is None:
+            models.append(ModelResult(id=listed.id, reason=listed.reason, tier=listed.tier, probed=False))
+        else:
+            models.append(
+                replace(
+                    found,
+                    reason=listed.reason or found.reason,
+                    tier=listed.tier,
+                    probed=listed.probe and found.probed,
+                )
+            )
+    models.extend(measured.values())
+    return ProviderResult(
+        provider=config.name,
+        generated_at=result.generated_at if result else "",
+        llmprobe_version=result.llmprobe_version if result else "",
+        models=models,
+        country=config.country or (result.country if result else ""),
+        dashboard=config.dashboard or (result.dashboard if result else ""),
+        local=config.local or bool(result and result.local),
+        incomplete=list(result.incomplete) if result else [],
+    )

@@ -1,0 +1,181 @@
+"""Merged results to tables of cell strings: rows, columns and the summary, for every output.
+
+Markdown and terminal only differ in how they draw a Table, never in what it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from llmprobe.config import TIERS, ProviderConfig
+from llmprobe.render import cells
+from llmprobe.render.cells import Cell, Line
+from llmprobe.render.merge import merge
+from llmprobe.results import MODES, VERDICT_NAMES, Modality, ModelResult, ProviderResult
+
+COLUMNS: dict[str, tuple[tuple[str, Cell], ...]] = {
+    # The reference's a3d5d616 columns (Groq seed).
+    "detailed": (
+        ("Mode", cells.mode_emoji),
+        ("➛In", cells.inputs),
+        ("Out➛", cells.outputs),
+        ("JSON", cells.verdict("json")),
+        ("Schema", cells.verdict("jsonSchema")),
+        ("Tool", cells.tool_detailed),
+        ("Batch", cells.not_probed),
+        ("File", cells.not_probed),
+        ("Cite", cells.verdict("citations")),
+        ("Text", cells.text),
+        ("Probs", cells.verdict("topLogprobs")),
+        ("Limits", cells.verdict("reportRateLimits")),
+        ("Usage", cells.verdict("reportTokenUsage")),
+        ("Finish", cells.verdict("reportFinishReason")),
+    ),
+    # The reference's f5496bb2 columns (Cloudflare seed).
+    "compact": (
+        ("Mode", cells.mode_word),
+        ("➛In", cells.inputs),
+        ("Out➛", cells.outputs),
+        ("Tool", cells.tool_compact),
+        ("JSON", cells.json_merged),
+        ("Batch", cells.not_probed),
+        ("File", cells.not_probed),
+        ("Cite", cells.verdict("citations")),
+        ("Text", cells.text),
+        ("Probs", cells.verdict("topLogprobs")),
+        ("Limits", cells.verdict("reportRateLimits")),
+        ("Usage", cells.verdict("reportTokenUsage")),
+        ("Finish", cells.verdict("reportFinishReason")),
+    ),
+}
+LAYOUTS: tuple[str, ...] = tuple(COLUMNS)
+
+#: Best first. Unknown is last: a failed measurement says less than any measured "false".
+_BEST_FIRST = ("true", "flaky", "false", "unknown")
+#: Tool traits where "true" is the bad outcome.
+_TRAIT_BEST_FIRST = ("false", "flaky", "true", "unknown")
+_TOOL_TRAITS = ("toolsBiased", "toolsIndecisive")
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+def columns(layout: str) -> tuple[tuple[str, Cell], ...]:
+    try:
+        return COLUMNS[layout]
+    except KeyError:
+        raise ValueError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}") from None
+
+
+def provider_title(provider: ProviderResult) -> str:
+    """The provider's name as headings show it; 🏠 marks a model running on this machine."""
+    return provider.provider + (f" {cells.LOCAL}" if provider.local else "")
+
+
+def _medals(models: Sequence[ModelResult]) -> dict[str, str]:
+    """Only the first model of each tier gets the medal: it points at the one to pick."""
+    firsts = {tier: next((m.id for m in models if m.tier == tier), None) for tier in TIERS}
+    return {model_id: cells.medal(tier) for tier, model_id in firsts.items() if model_id is not None}
+
+
+def _lines(model: ModelResult) -> list[Line]:
+    modes = [m for m in MODES if model.probed and m in model.modes and model.modes[m].verdicts]
+    if not modes:
+        return [Line()]
+    return [Line((m,), model.reason, model.in_, model.out, model.modes[m].verdicts) for m in modes]
+
+
+def _row(first: Sequence[str], line: Line, layout_columns: tuple[tuple[str, Cell], ...]) -> tuple[str, ...]:
+    if not line.modes:
+        return (*first, *(cells.UNMEASURED for _ in layout_columns))
+    return (*first, *(cell(line) for _, cell in layout_columns))
+
+
+def provider_table(provider: ProviderResult, layout: str) -> Table:
+    """One row per model and measured mode (sync first), in the merged order of `merge`."""
+    layout_columns = columns(layout)
+    medals = _medals(provider.models)
+    rows = tuple(
+        _row((model.id + medals.get(model.id, ""),), line, layout_columns)
+        for model in provider.models
+        for line in _lines(model)
+    )
+    return Table(("Model", *(title for title, _ in layout_columns)), rows)
+
+
+def _union(modalities: Sequence[Mapping[str, Modality]]) -> dict[str, Modality]:
+    names = dict.fromkeys(name for group in modalities for name in group)
+    return {
+        name: Modality(
+            inline=any(g[name].inline for g in modalities if name in g),
+            url=any(g[name].url for g in modalities if name in g),
+        )
+        for name in names
+    }
+
+
+def best_seen(lines: Sequence[Line]) -> Line:
+    """The summary's rule: every capability at the best verdict any model reached in any mode.
+
+    Unlike the reference's summary, the result does not depend on model order. Modes, reasoning
+    and modalities are unions. The tool traits (biased, indecisive) are judged only on lines
+    where tool calling works at all, and "not biased" / "not indecisive" count as best, so 🧐
+    means some working model is not biased and 💥 means every working model is indecisive.
+    """
+    measured = [line for line in lines if line.modes]
+    if not measured:
+        return Line()
+    with_tools = [line for line in measured if line.verdict("tools") in cells.WORKING]
+    verdicts = {}
+    for name in VERDICT_NAMES:
+        pool, order = (with_tools, _TRAIT_BEST_FIRST) if name in _TOOL_TRAITS else (measured, _BEST_FIRST)
+        verdicts[name] = min((line.verdict(name) for line in pool), key=order.index, default="false")
+    return Line(
+        modes=tuple(m for m in MODES if any(m in line.modes for line in measured)),
+        reason=any(line.reason for line in measured),
+        in_=_union([line.in_ for line in measured]),
+        out=_union([line.out for line in measured]),
+        verdicts=verdicts,
+    )
+
+
+def summary_table(
+    providers: Sequence[ProviderResult], layout: str, name: Callable[[ProviderResult], str]
+) -> Table:
+    """One row per provider, in the order given; `name` draws the Provider cell (a link in markdown)."""
+    layout_columns = columns(layout)
+    rows = tuple(
+        _row(
+            (name(p), cells.country(p.country, p.local)),
+            best_seen([line for model in p.models for line in _lines(model)]),
+            layout_columns,
+        )
+        for p in providers
+    )
+    return Table(("Provider", "🌐", *(title for title, _ in layout_columns)), rows)
+
+
+@dataclass(frozen=True)
+class Scoreboard:
+    """A page's tables: a summary only when there are several providers, then one per provider."""
+
+    summary: Table | None
+    sections: tuple[tuple[ProviderResult, Table], ...]
+
+
+def scoreboard(
+    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
+    layout: str,
+    name: Callable[[ProviderResult], str],
+) -> Scoreboard:
+    """Raises ValueError for an unknown layout or an empty provider list."""
+    columns(layout)
+    if not providers:
+        raise ValueError("no providers to render")
+    merged = [merge(config, result) for config, result in providers]
+    summary = summary_table(merged, layout, name) if len(merged) > 1 else None
+    return Scoreboard(summary, tuple((p, provider_table(p, layout)) for p in merged))

@@ -1,0 +1,341 @@
+"""A local HTTP server that answers like Groq and Cloudflare did, from their real recordings.
+
+End-to-end tests must run `llmprobe run --base-url ...` against genuine provider
+answers, but our probes word their prompts differently and shape some requests
+differently (D4, D6) from the reference that recorded the cassettes. Byte-matching
+request bodies, the way go-vcr replays, would therefore never hit. Instead each
+request is reduced to its probe *kind* (`classify`), which names the cassette
+file, and that cassette's recorded status, headers and body are played back.
+
+Deliberately not a provider error envelope: when no recording exists for a kind
+the server answers 501 in plain text, so the client sees a server failure and the
+verdict stays unmeasured instead of turning into "unsupported".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal, Mapping
+from urllib.parse import unquote, urlsplit
+
+from llmprobe.cassettes import Interaction, load_cassette
+
+FIXTURES_ROOT = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+Dialect = Literal["openai", "cloudflare"]
+
+#: `max_tokens` at or below this marks the MaxTokens probe (it asks for 16); larger
+#: values are taken as a client's ordinary default cap, not as a probe.
+MAX_TOKENS_PROBE_LIMIT = 32
+
+#: Framing headers describe the recorded transfer, not ours: we send the body whole
+#: and uncompressed, with our own Content-Length.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "content-encoding"})
+
+_EXTENSION_ALIASES = {"jpeg": "jpg"}
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One recorded provider: where its API lives on this server and where its cassettes are."""
+
+    name: str
+    dialect: Dialect
+    path_prefix: str
+    recordings: str
+
+
+PROVIDERS = {
+    "groq": Provider("groq", "openai", "/groq/openai/v1", "groq-2025-08-29"),
+    "cloudflare": Provider("cloudflare", "cloudflare", "/cloudflare/ai", "cloudflare-2025-09-02"),
+}
+
+
+def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
+    """The cassette name (without `.yaml`) of the probe this request body is, e.g. `GenSync-Seed`.
+
+    Decided from the request's shape only, never from prompt text. Unambiguous
+    shapes come first (tool result, tools, image part), since a probe may carry an
+    incidental option but never another probe's tools or picture. Then options,
+    most specific first (response_format > stop > logprobs > max tokens > seed).
+    The document shape (several text parts) comes last: it is the weakest signal,
+    because harnesses add text parts of their own (the reference appended
+    "/think" to every qwen request), and the Citations probe sends no options.
+    """
+    mode = "GenStream" if body.get("stream") is True else "GenSync"
+    messages: list[Mapping[str, Any]] = body.get("messages") or []
+    if any(message.get("role") == "tool" for message in messages):
+        return f"{mode}-Tools-SquareRoot-2"
+    if body.get("tools"):
+        return f"{mode}-{_tools_probe(body)}"
+    if dialect == "openai" and (image := _image_probe(messages)):
+        return f"{mode}MultiModal-{image}"
+    if option := _option_probe(body):
+        return f"{mode}-{option}"
+    return f"{mode}-{'Citations' if _is_document(dialect, messages) else 'Text'}"
+
+
+def _tools_probe(body: Mapping[str, Any]) -> str:
+    functions = {tool.get("function", {}).get("name", ""): tool.get("function", {}) for tool in body["tools"]}
+    if "best_country" in functions:
+        enum = functions["best_country"].get("parameters", {}).get("properties", {}).get("country", {}).get("enum")
+        return f"Tools-ToolBias-{enum[0] if enum else 'none'}"
+    if "square_root" in functions:
+        choice = body.get("tool_choice")
+        # A named-function choice forces the call as surely as "required" does.
+        forced = choice == "required" or (isinstance(choice, Mapping) and choice.get("type") == "function")
+        return "Tools-SquareRoot-1" if forced else "Tools-SquareRoot-1-any"
+    return f"Tools-{next(iter(functions))}"
+
+
+def _image_probe(messages: list[Mapping[str, Any]]) -> str | None:
+    """`Image-<ext>-<Inline|URL>` for the first image part, as the reference named its cassettes."""
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if part.get("type") == "image_url":
+                url: str = part["image_url"]["url"]
+                if url.startswith("data:"):
+                    mime = url.removeprefix("data:").split(";", 1)[0].split(",", 1)[0]
+                    return f"Image-{_extension(mime.rpartition('/')[2])}-Inline"
+                return f"Image-{_extension(PurePosixPath(urlsplit(url).path).suffix.removeprefix('.'))}-URL"
+    return None
+
+
+def _extension(name: str) -> str:
+    name = name.lower()
+    return _EXTENSION_ALIASES.get(name, name)
+
+
+def _is_document(dialect: Dialect, messages: list[Mapping[str, Any]]) -> bool:
+    """A text document sent next to a question: several text parts in one user turn.
+
+    OpenAI keeps them as parts of one message; Cloudflare's string-only content
+    turns each part into its own consecutive user message. (An image would have
+    been classified before this is asked.)
+    """
+    if dialect == "openai":
+        return any(
+            message.get("role") == "user"
+            and isinstance(message.get("content"), list)
+            and sum(part.get("type") == "text" for part in message["content"]) >= 2
+            for message in messages
+        )
+    return any(a.get("role") == b.get("role") == "user" for a, b in zip(messages, messages[1:]))
+
+
+def _option_probe(body: Mapping[str, Any]) -> str | None:
+    response_type = (body.get("response_format") or {}).get("type")
+    if response_type == "json_object":
+        return "JSON"
+    if response_type == "json_schema":
+        return "JSONSchema"
+    if body.get("stop"):
+        return "Stop"
+    if body.get("logprobs") or body.get("top_logprobs") is not None:
+        return "TopLogprobs"
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if isinstance(limit, int) and limit <= MAX_TOKENS_PROBE_LIMIT:
+        return "MaxTokens"
+    if body.get("seed") is not None:
+        return "Seed"
+    return None
+
+
+@lru_cache(maxsize=None)
+def _recording(path: Path) -> Interaction:
+    """Cassettes never change during a run; image ones are large, so each is parsed once."""
+    return load_cassette(path).interactions[0]
+
+
+def find_cassette(model_dir: Path, kind: str) -> Path | None:
+    """The recording that answers `kind`, allowing for how the reference named and sent things.
+
+    - `Citations` was split into `Citations-text-plain` / `-text-markdown` by the
+      Cloudflare recordings; the plain one is the same request as ours.
+    - `SquareRoot-1-any` is only recorded when forcing failed. Cloudflare has no
+      tool_choice field, so there the reference sent SquareRoot-1 and -1-any with
+      the identical body, and an unforced request may be answered with the -1
+      recording, but only when that recording carried no tool_choice (Groq's was
+      forced and its answer would misrepresent an unforced call).
+    """
+    exact = model_dir / f"{kind}.yaml"
+    if exact.is_file():
+        return exact
+    if kind.endswith("-Citations"):
+        plain = model_dir / f"{kind}-text-plain.yaml"
+        return plain if plain.is_file() else None
+    if kind.endswith("-Tools-SquareRoot-1-any"):
+        forced = model_dir / f"{kind.removesuffix('-any')}.yaml"
+        if forced.is_file() and "tool_choice" not in json.loads(_recording(forced).request_body):
+            return forced
+    return None
+
+
+class FixtureServer(ThreadingHTTPServer):
+    """Serves `/groq/openai/v1/chat/completions` and `/cloudflare/ai/run/<model>` from recordings.
+
+    Bound to 127.0.0.1 on a free port at construction; `with FixtureServer() as server:`
+    (or `start()` / `close()`) runs it in a daemon thread.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, fixtures_root: Path = FIXTURES_ROOT) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.fixtures_root = fixtures_root
+        self._served: list[tuple[str, str, str]] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> FixtureServer:
+        # A short poll interval keeps close() quick; tests start many servers.
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="fixture-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        # shutdown() waits for serve_forever() to notice, so it would hang if never started.
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.server_close()
+
+    def __enter__(self) -> FixtureServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def base_url(self, provider: str) -> str:
+        """What to pass as `--base-url` for `provider` ("groq" or "cloudflare")."""
+        return f"http://127.0.0.1:{self.port}{PROVIDERS[provider].path_prefix}"
+
+    @property
+    def served(self) -> list[tuple[str, str, str]]:
+        """(provider, model, cassette file name or "none") per request, in arrival order."""
+        with self._lock:
+            return list(self._served)
+
+    def record_served(self, provider: str, model: str, cassette: Path | None) -> None:
+        with self._lock:
+            self._served.append((provider, model, cassette.name if cassette else "none"))
+
+    def model_dir(self, provider: Provider, model: str) -> Path | None:
+        """The model's recordings, plain or `_thinking`; None for unknown (or escaping) names."""
+        root = (self.fixtures_root / provider.recordings / "scoreboard-cassettes").resolve()
+        for name in (model, f"{model}_thinking"):
+            candidate = (root / name).resolve()
+            if model and candidate.is_relative_to(root) and any(candidate.glob("Gen*.yaml")):
+                return candidate
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FixtureServer
+    protocol_version = "HTTP/1.1"
+    # Small SSE writes must leave at once for the client to see a real stream.
+    disable_nagle_algorithm = True
+
+    def do_POST(self) -> None:
+        route = self._route()
+        if route is None:
+            self._send_text(404, f"no route for {self.path}")
+            return
+        provider, path_model = route
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        except json.JSONDecodeError as exc:
+            self._send_text(400, f"request body is not JSON: {exc}")
+            return
+        if not isinstance(body, dict):
+            self._send_text(400, "request body is not a JSON object")
+            return
+        model = path_model if path_model is not None else str(body.get("model") or "")
+        model_dir = self.server.model_dir(provider, model)
+        if model_dir is None:
+            self.server.record_served(provider.name, model, None)
+            self._send_unknown_model(provider, model)
+            return
+        kind = classify(provider.dialect, body)
+        cassette = find_cassette(model_dir, kind)
+        self.server.record_served(provider.name, model, cassette)
+        if cassette is None:
+            self._send_text(501, f"no recording for {model} {kind}")
+            return
+        self._send_recording(_recording(cassette))
+
+    def _route(self) -> tuple[Provider, str | None] | None:
+        """The provider and, for Cloudflare, the model named in the path."""
+        path = urlsplit(self.path).path
+        groq, cloudflare = PROVIDERS["groq"], PROVIDERS["cloudflare"]
+        if path == f"{groq.path_prefix}/chat/completions":
+            return groq, None
+        run_prefix = f"{cloudflare.path_prefix}/run/"
+        if path.startswith(run_prefix):
+            return cloudflare, unquote(path.removeprefix(run_prefix))
+        return None
+
+    def _send_recording(self, recording: Interaction) -> None:
+        payload = recording.response_body.encode()
+        # send_response_only: the recording already has its own Server header.
+        self.send_response_only(recording.status)
+        for name, values in recording.response_headers.items():
+            if name.lower() not in _FRAMING_HEADERS:
+                for value in values:
+                    self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        is_sse = (recording.response_header("Content-Type") or "").startswith("text/event-stream")
+        for chunk in _sse_events(payload) if is_sse else [payload]:
+            self.wfile.write(chunk)
+            self.wfile.flush()
+
+    def _send_unknown_model(self, provider: Provider, model: str) -> None:
+        """The provider's own answer to a model it does not serve, as recorded in error-cassettes/bad_model.
+
+        Cloudflare really answers 400 (code 7000), not 404; the dialect must cope with that.
+        """
+        if provider.dialect == "openai":
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            error = {"message": message, "type": "invalid_request_error", "code": "model_not_found"}
+            self._send_json(404, {"error": error})
+        else:
+            errors = [{"code": 7000, "message": "No route for that URI"}]
+            self._send_json(400, {"success": False, "errors": errors, "result": None, "messages": []})
+
+    def _send_json(self, status: int, document: Mapping[str, Any]) -> None:
+        self._send_bytes(status, "application/json", json.dumps(document).encode())
+
+    def _send_text(self, status: int, text: str) -> None:
+        self._send_bytes(status, "text/plain; charset=utf-8", text.encode())
+
+    def _send_bytes(self, status: int, content_type: str, payload: bytes) -> None:
+        self.send_response_only(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: `served` is the log tests assert on, and stderr noise hides test output."""
+
+
+def _sse_events(payload: bytes) -> list[bytes]:
+    """The body cut after each blank line, i.e. one piece per event, separators kept."""
+    return [piece for piece in re.split(rb"(?<=\n\n)", payload) if piece]

@@ -1,0 +1,167 @@
+"""Sending one neutral request to a provider: HTTP, streaming, retries, timing.
+
+This is the only module that turns dialect calls into network traffic. It owns
+the things no verdict should depend on: retrying what failed for reasons that
+say nothing about the request, timing, and keeping secrets out of messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import httpx
+
+from llmprobe.cassettes import CASSETTE_EXTENSION
+from llmprobe.dialects import Dialect, HttpCall
+from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
+from llmprobe.neutral import Reply, Request
+from llmprobe.sse import SseDecoder
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Like the OpenAI and Groq SDKs: a couple of retries, exponential backoff with jitter."""
+
+    max_retries: int = 2
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    #: The longest Retry-After we are willing to honour; longer waits are capped here.
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number `attempt` (1-based)."""
+        if retry_after is not None and retry_after >= 0:
+            return min(retry_after, self.max_retry_after)
+        base = min(self.initial_delay * 2 ** (attempt - 1), self.max_delay)
+        return base * (1 - 0.25 * random.random())
+
+
+@dataclass
+class Exchange:
+    """What came of one probe request, retries included."""
+
+    reply: Reply | None = None
+    error: LlmprobeError | None = None
+    status: int | None = None
+    latency_ms: float | None = None
+    ttfb_ms: float | None = None
+    attempts: int = 0
+    cassette: str | None = None
+    #: One line per failed attempt that was retried, for the evidence.
+    retries: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.reply is not None and self.error is None
+
+
+class ProviderClient:
+    """Sends neutral requests for one provider through its dialect."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        http: httpx.AsyncClient,
+        *,
+        api_key: str = "",
+        retry: RetryPolicy = RetryPolicy(),
+        concurrency: int = 8,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.dialect = dialect
+        self.http = http
+        self._api_key = api_key
+        self.retry = retry
+        #: Requests in flight for this provider; retry waits do not hold a slot.
+        self._slots = asyncio.Semaphore(concurrency)
+        self._sleep = sleep
+
+    def redact(self, text: str) -> str:
+        """Providers sometimes echo credentials in error messages; never pass them on."""
+        return text.replace(self._api_key, "REDACTED") if self._api_key else text
+
+    async def generate(self, model: str, request: Request, *, name: str = "") -> Exchange:
+        """Send `request`, retrying transient failures; never raises for provider failures.
+
+        CassetteError and other usage errors propagate: they are the user's to fix,
+        not a fact about the provider.
+        """
+        exchange = Exchange(cassette=name or None)
+        try:
+            call = self.dialect.build(model, request)
+        except UnsupportedOption as exc:
+            exchange.error = exc
+            return exchange
+        while True:
+            exchange.attempts += 1
+            try:
+                async with self._slots:
+                    exchange.reply = await self._send(call, request.stream, name, exchange)
+                exchange.error = None
+                return exchange
+            except ApiError as exc:
+                exc = self._redacted(exc)
+                exchange.error = exc
+                if not exc.retryable or exchange.attempts > self.retry.max_retries:
+                    return exchange
+                exchange.retries.append(str(exc))
+                await self._sleep(self.retry.delay(exchange.attempts, exc.retry_after))
+
+    def _redacted(self, exc: ApiError) -> ApiError:
+        if not self._api_key or self._api_key not in str(exc):
+            return exc
+        return ApiError(
+            exc.kind,
+            self.redact(exc.message),
+            status=exc.status,
+            code=exc.code,
+            retry_after=exc.retry_after,
+            has_envelope=exc.has_envelope,
+        )
+
+    async def _send(self, call: HttpCall, stream: bool, name: str, exchange: Exchange) -> Reply:
+        headers = {**call.headers, **(self.dialect.auth_headers(self._api_key) if self._api_key else {})}
+        extensions = {CASSETTE_EXTENSION: name} if name else {}
+        request = self.http.build_request(call.method, call.url, json=call.json, headers=headers, extensions=extensions)
+        start = time.perf_counter()
+        try:
+            response = await self.http.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise ApiError(ErrorKind.TRANSPORT, f"timed out: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:
+            raise ApiError(ErrorKind.TRANSPORT, f"connection failed: {type(exc).__name__}: {exc}") from None
+        try:
+            exchange.status = response.status_code
+            exchange.ttfb_ms = (time.perf_counter() - start) * 1000
+            if stream and response.is_success:
+                reply = await self._read_stream(response)
+            else:
+                body = await response.aread()
+                reply = self._parse(response, body)
+        except httpx.TimeoutException as exc:
+            raise ApiError(ErrorKind.TRANSPORT, f"timed out while reading: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:
+            raise ApiError(ErrorKind.TRANSPORT, f"connection dropped while reading: {type(exc).__name__}") from None
+        finally:
+            await response.aclose()
+            exchange.latency_ms = (time.perf_counter() - start) * 1000
+        return reply
+
+    def _parse(self, response: httpx.Response, body: bytes) -> Reply:
+        return self.dialect.parse(response.status_code, response.headers, body)
+
+    async def _read_stream(self, response: httpx.Response) -> Reply:
+        parser = self.dialect.stream_parser(response.headers)
+        decoder = SseDecoder()
+        async for line in response.aiter_lines():
+            event = decoder.feed_line(line)
+            if event is not None:
+                parser.feed(event)
+        last = decoder.flush()
+        if last is not None:
+            parser.feed(last)
+        return parser.finish()

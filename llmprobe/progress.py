@@ -1,0 +1,88 @@
+"""What a run shows while it works, and the summary it ends with (all on stderr).
+
+On a terminal: a progress bar per provider. Elsewhere (CI logs): plain lines, one
+per finished model, and with --verbose one per request.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from llmprobe.client import Exchange
+from llmprobe.verdicts import failure_outcome
+
+
+class RunProgress:
+    def __init__(self, console: Console, *, verbose: bool = False) -> None:
+        self.console = console
+        self.verbose = verbose
+        self.live = console.is_terminal
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("requests"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self.requests = 0
+        self.tokens_in = 0
+        self.tokens_out = 0
+        #: Probes per provider that ended without an answer (outcome "error").
+        self.errors: Counter[str] = Counter()
+        self._models: set[tuple[str, str]] = set()
+
+    def add_provider(self, name: str, models: list[str], modes: tuple[str, ...]) -> None:
+        # Roughly 13 text probes and 8 image probes per mode; the bar is a guide, not a promise.
+        self._tasks[name] = self._progress.add_task(name, total=len(models) * len(modes) * 21)
+
+    def listener(self, provider: str) -> Callable[[str, str, str, Exchange], None]:
+        def on_probe(model: str, mode: str, probe: str, exchange: Exchange) -> None:
+            self.requests += exchange.attempts
+            if exchange.reply is not None:
+                self.tokens_in += exchange.reply.usage.input_tokens
+                self.tokens_out += exchange.reply.usage.output_tokens
+            self._models.add((provider, model))
+            outcome = "ok" if exchange.error is None else failure_outcome(exchange.error)
+            if outcome == "error":
+                self.errors[provider] += 1
+            if self.live:
+                self._progress.advance(self._tasks[provider])
+            if self.verbose:
+                detail = "" if exchange.error is None else f": {exchange.error}"
+                self.console.print(f"{provider} {model} {mode} {probe}: {outcome}{detail}", markup=False, highlight=False)
+
+        return on_probe
+
+    def __enter__(self) -> RunProgress:
+        if self.live:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self._progress.stop()
+
+    def summarise(self) -> bool:
+        """Print the summary; True when every request got an answer (nothing left unknown)."""
+        self.console.print(
+            f"probed {len(self._models)} model(s): {self.requests} requests, "
+            f"{self.tokens_in} tokens in, {self.tokens_out} tokens out",
+            markup=False,
+            highlight=False,
+        )
+        for provider, count in sorted(self.errors.items()):
+            if count:
+                self.console.print(
+                    f"{provider}: {count} probe(s) got no usable answer after retries; "
+                    "their verdicts are 'unknown' (see the evidence in the results file)",
+                    markup=False,
+                    highlight=False,
+                )
+        return not any(self.errors.values())

@@ -1,0 +1,298 @@
+"""Running the battery: which probe is sent when, and what becomes of the answers.
+
+Per model, the two modes run independently. Within a mode, Text goes first (no
+answer, no record — and no money spent on thirty more requests); then every probe
+runs at once except the tool chain SquareRoot-1 → -1-any → -2 → ToolBias, whose
+steps depend on each other. Verdicts are computed afterwards from the evidence,
+in `verdicts`, so the order in which answers arrive never changes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Awaitable, Callable, Iterable, TypeVar
+
+from llmprobe import __version__, results
+from llmprobe import verdicts as v
+from llmprobe.battery import Battery, ImageProbe, continuation
+from llmprobe.client import Exchange, ProviderClient
+from llmprobe.config import ModelConfig, ProviderConfig
+from llmprobe.errors import UnsupportedOption
+from llmprobe.neutral import Request
+from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
+
+T = TypeVar("T")
+
+#: Called after every request: (model id, mode, probe name, exchange).
+ProbeListener = Callable[[str, str, str, Exchange], None]
+
+_ORDER = (
+    v.TEXT, v.SEED, v.LOGPROBS, v.MAX_TOKENS, v.STOP, v.JSON_, v.SCHEMA,
+    v.SR1, v.SR1_ANY, v.SR2, v.SR2_ANY, v.BIAS_CANADA, v.BIAS_USA, v.CITATIONS,
+)  # fmt: skip
+
+
+async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """asyncio.gather that cancels the siblings when one fails (TaskGroup needs 3.11)."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+@dataclass
+class ModeRun:
+    mode: str
+    observations: v.Observations
+    image_passes: dict[str, bool]
+
+
+class ModelProber:
+    """Probes one model of one provider, in the modes asked for."""
+
+    def __init__(
+        self,
+        client: ProviderClient,
+        battery: Battery,
+        provider: str,
+        model: ModelConfig,
+        *,
+        image_base_url: str = "",
+        listener: ProbeListener | None = None,
+    ) -> None:
+        self.client = client
+        self.battery = battery
+        self.provider = provider
+        self.model = model
+        self.image_base_url = image_base_url.rstrip("/")
+        self.listener = listener
+        self.checks = v.Checks(battery)
+
+    async def probe(self, modes: Iterable[str]) -> ModelResult:
+        runs = await gather_all(self._mode(mode) for mode in modes)
+        return self._result(runs)
+
+    async def _mode(self, mode: str) -> ModeRun:
+        stream = mode == "stream"
+        run = ModeRun(mode, {}, {})
+
+        async def send(name: str, request: Request) -> Exchange:
+            exchange = await self.client.generate(
+                self.model.id, request, name=f"{self.provider}/{self.model.id}/{mode}-{name}"
+            )
+            run.observations[name] = exchange
+            if self.listener is not None:
+                self.listener(self.model.id, mode, name, exchange)
+            return exchange
+
+        b = self.battery
+        text = await send(v.TEXT, b[v.TEXT].request(stream=stream))
+        if not text.ok:
+            return run
+        simple = (v.SEED, v.LOGPROBS, v.MAX_TOKENS, v.STOP, v.JSON_, v.SCHEMA, v.CITATIONS)
+        await gather_all(
+            [send(name, b[name].request(stream=stream)) for name in simple]
+            + [self._tool_chain(send, stream)]
+            + [self._image(send, image, stream, run) for image in b.images if self._image_wanted(image)]
+        )
+        return run
+
+    def _image_wanted(self, image: ImageProbe) -> bool:
+        return image.variant == "Inline" or bool(self.image_base_url)
+
+    async def _image(self, send: Callable[[str, Request], Awaitable[Exchange]], image: ImageProbe, stream: bool, run: ModeRun) -> None:
+        if image.variant == "Inline":
+            request = image.request(stream=stream, data=self.battery.image_bytes(image.ext))
+        else:
+            request = image.request(stream=stream, url=f"{self.image_base_url}/banana.{image.ext}")
+        exchange = await send(image.name, request)
+        run.image_passes[image.name] = exchange.ok and v.check_answer(exchange.reply, image.answer)  # type: ignore[arg-type]
+
+    async def _tool_chain(self, send: Callable[[str, Request], Awaitable[Exchange]], stream: bool) -> None:
+        """SquareRoot-1 → (-1-any) → -2 → ToolBias ×2; each step only when the previous one allows it."""
+        b = self.battery
+        forced = await send(v.SR1, b[v.SR1].request(stream=stream))
+        first = v.judge_square_root(forced)
+        source, step = forced, first
+        if first.status == "error":
+            return
+        if first.status != "ok":
+            source = await send(v.SR1_ANY, b[v.SR1_ANY].request(stream=stream))
+            step = v.judge_square_root(source)
+            if step.status != "ok":
+                return
+        assert source.reply is not None
+        history = continuation(source.reply.tool_calls, list(step.results))
+        second = await send(v.SR2, b[v.SR2].request(stream=stream, history=history))
+        if isinstance(second.error, UnsupportedOption) and second.error.option == "tool_choice":
+            # The dialect cannot say "none" (Cloudflare): ask again with auto, as the
+            # reference's later versions do, rather than calling the model flaky.
+            second = await send(v.SR2_ANY, b[v.SR1_ANY].request(stream=stream, history=history))
+        if not v.square_root_2_passed(second):
+            return
+        choice = "required" if first.status == "ok" else "auto"
+        await gather_all(
+            send(name, dataclasses.replace(b[name].request(stream=stream), tool_choice=choice))
+            for name in (v.BIAS_CANADA, v.BIAS_USA)
+        )
+
+    def _result(self, runs: list[ModeRun]) -> ModelResult:
+        result = ModelResult(id=self.model.id, tier=self.model.tier, reason=self.model.reason)
+        image = Modality()
+        for run in runs:
+            verdicts = v.mode_verdicts(run.observations, self.battery)
+            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=self._evidence(run))
+            result.reason = result.reason or v.thinking_seen(run.observations)
+            if verdicts:
+                result.in_["text"] = Modality(inline=True)
+                result.out["text"] = Modality(inline=True)
+            for probe in self.battery.images:
+                if run.image_passes.get(probe.name):
+                    image.inline = image.inline or probe.variant == "Inline"
+                    image.url = image.url or probe.variant == "URL"
+                    if probe.mime not in image.formats:
+                        image.formats.append(probe.mime)
+        if image.formats:
+            image.formats.sort()
+            result.in_["image"] = image
+        return result
+
+    def _evidence(self, run: ModeRun) -> list[Evidence]:
+        names = [n for n in _ORDER if n in run.observations]
+        names += [p.name for p in self.battery.images if p.name in run.observations]
+        evidence = []
+        for name in names:
+            exchange = run.observations[name]
+            evidence.append(_evidence(name, exchange, self._passed(name, run)))
+        return evidence
+
+    def _passed(self, name: str, run: ModeRun) -> bool:
+        """Whether the probe's own pass condition held (for the evidence; verdicts are separate)."""
+        obs = run.observations
+        if name in run.image_passes:
+            return run.image_passes[name]
+        checks: dict[str, Callable[[], bool]] = {
+            v.LOGPROBS: lambda: self.checks.passed(obs, name, lambda r: bool(r.logprobs)),
+            v.MAX_TOKENS: lambda: self.checks.passed(obs, name, self.checks.max_tokens),
+            v.STOP: lambda: self.checks.passed(obs, name, self.checks.stop),
+            v.JSON_: lambda: self.checks.passed(obs, name, self.checks.json),
+            v.SCHEMA: lambda: self.checks.passed(obs, name, self.checks.schema),
+            v.SR1: lambda: v.judge_square_root(obs[name]).status == "ok",
+            v.SR1_ANY: lambda: v.judge_square_root(obs[name]).status == "ok",
+            v.SR2: lambda: v.square_root_2_passed(obs[name]),
+            v.SR2_ANY: lambda: v.square_root_2_passed(obs[name]),
+            v.BIAS_CANADA: lambda: bool(v.judge_bias(obs[name]).picks),
+            v.BIAS_USA: lambda: bool(v.judge_bias(obs[name]).picks),
+            v.CITATIONS: lambda: self.checks.passed(obs, name, lambda r: bool(r.citations)),
+        }
+        check = checks.get(name)
+        return check() if check is not None else obs[name].ok
+
+
+def _evidence(name: str, exchange: Exchange, passed: bool) -> Evidence:
+    reply = exchange.reply
+    if exchange.error is not None:
+        outcome = v.failure_outcome(exchange.error)
+        reason = str(exchange.error)
+    else:
+        outcome = "pass" if passed else "fail"
+        reason = _describe(name, exchange)
+    if exchange.retries:
+        reason += f" (after {len(exchange.retries)} retr{'y' if len(exchange.retries) == 1 else 'ies'}: {exchange.retries[-1]})"
+    return Evidence(
+        probe=name,
+        outcome=outcome,  # type: ignore[arg-type]
+        reason=reason[:300],
+        status=exchange.status,
+        latency_ms=None if exchange.latency_ms is None else round(exchange.latency_ms, 1),
+        ttfb_ms=None if exchange.ttfb_ms is None else round(exchange.ttfb_ms, 1),
+        tokens_in=reply.usage.input_tokens if reply else None,
+        tokens_out=reply.usage.output_tokens if reply else None,
+        finish_reason=reply.finish_reason if reply else None,
+        attempts=exchange.attempts,
+        cassette=exchange.cassette,
+    )
+
+
+def _describe(name: str, exchange: Exchange) -> str:
+    """A short, human account of the reply: what a reader of out/*.json wants to see first."""
+    reply = exchange.reply
+    assert reply is not None
+    if reply.tool_calls:
+        return "called " + ", ".join(f"{c.name}({c.arguments})" for c in reply.tool_calls)
+    text = reply.text.strip().replace("\n", " ")
+    if not text and reply.reasoning:
+        return "no text, only reasoning"
+    return repr(text[:120] + ("…" if len(text) > 120 else ""))
+
+
+@dataclass
+class ProviderRun:
+    """One provider's run: which models, in which modes, written where."""
+
+    provider: ProviderConfig
+    models: list[ModelConfig]
+    modes: tuple[str, ...]
+    client: ProviderClient
+    battery: Battery
+    out_path: Path
+    listener: ProbeListener | None = None
+
+    async def run(self) -> ProviderResult:
+        """Probe every model concurrently, saving the results file after each one finishes.
+
+        Models probed earlier and not part of this run keep their previous results,
+        so `--model X` refreshes one row without losing the others; an interrupted
+        run leaves a valid file with every finished model in it.
+        """
+        previous = results.load(self.out_path) if self.out_path.exists() else None
+        done: dict[str, ModelResult] = {m.id: m for m in previous.models} if previous else {}
+        pending = [m for m in self.models if m.probe]
+        result = ProviderResult(
+            provider=self.provider.name,
+            generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            llmprobe_version=__version__,
+            country=self.provider.country,
+            dashboard=self.provider.dashboard,
+            local=self.provider.local,
+            incomplete=[m.id for m in pending],
+        )
+
+        def save() -> None:
+            result.models = []
+            for model in self.provider.models:
+                if not model.probe:
+                    result.models.append(ModelResult(id=model.id, tier=model.tier, reason=model.reason, probed=False))
+                elif model.id in done:
+                    result.models.append(done[model.id])
+            results.save(result, self.out_path)
+
+        async def probe(model: ModelConfig) -> None:
+            prober = ModelProber(
+                self.client,
+                self.battery,
+                self.provider.name,
+                model,
+                image_base_url=self.provider.image_base_url,
+                listener=self.listener,
+            )
+            fresh = await prober.probe(self.modes)
+            old = done.get(model.id)
+            if old is not None and old.probed:
+                # A run limited to some modes keeps the other modes' earlier results.
+                fresh.modes = {**{k: m for k, m in old.modes.items() if k not in self.modes}, **fresh.modes}
+            done[model.id] = fresh
+            result.incomplete.remove(model.id)
+            save()
+
+        await gather_all(probe(model) for model in pending)
+        save()
+        return result

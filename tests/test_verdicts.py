@@ -1,0 +1,339 @@
+"""Verdict logic on hand-made replies: each rule of reference §1.4 and §1.12, and our deviations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmprobe import verdicts as v
+from llmprobe.battery import load_battery
+from llmprobe.client import Exchange
+from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
+from llmprobe.neutral import RateLimit, Reply, ToolCall, Usage
+
+BATTERY = load_battery()
+USAGE = Usage(input_tokens=10, output_tokens=3, total_tokens=13)
+
+
+def reply(text: str = "Hello.", finish: str = "stop", usage: Usage | None = USAGE, **kw) -> Exchange:
+    return Exchange(reply=Reply(text=text, finish_reason=finish, usage=usage or Usage(), **kw), status=200, attempts=1)
+
+
+def failed(kind: ErrorKind, message: str = "boom", status: int = 400) -> Exchange:
+    return Exchange(error=ApiError(kind, message, status=status), status=status, attempts=1)
+
+
+def unsupported(option: str) -> Exchange:
+    return Exchange(error=UnsupportedOption(option))
+
+
+def call(name: str, **args) -> ToolCall:
+    return ToolCall(id=f"call_{name}", name=name, arguments=json.dumps(args))
+
+
+def calls(*tool_calls: ToolCall, finish: str = "tool_calls") -> Exchange:
+    return reply("", finish=finish, tool_calls=list(tool_calls))
+
+
+def good_mode(**overrides: Exchange) -> v.Observations:
+    """A mode where everything works; override single probes to test one rule."""
+    obs: v.Observations = {
+        v.TEXT: reply("Hello.", rate_limits=[RateLimit("requests", 100)]),
+        v.SEED: reply("Hello"),
+        v.LOGPROBS: reply("Hello", logprobs=[object()]),  # type: ignore[list-item]
+        v.MAX_TOKENS: reply("The theory of relativity is a", finish="length"),
+        v.STOP: reply("Canada "),
+        v.JSON_: reply('{"is_fruit": true}'),
+        v.SCHEMA: reply('{"is_fruit": true}'),
+        v.SR1: calls(call("square_root", number=132413)),
+        v.SR2: reply("363.89"),
+        v.BIAS_CANADA: calls(call("best_country", country="USA")),
+        v.BIAS_USA: calls(call("best_country", country="Canada")),
+        v.CITATIONS: reply("Quack."),
+    }
+    obs.update(overrides)
+    return obs
+
+
+def verdicts(obs: v.Observations) -> dict[str, str]:
+    return v.mode_verdicts(obs, BATTERY)
+
+
+def test_everything_works():
+    assert verdicts(good_mode()) == {
+        "json": "true",
+        "jsonSchema": "true",
+        "tools": "true",
+        "toolCallRequired": "true",
+        "toolsBiased": "false",
+        "toolsIndecisive": "false",
+        "seed": "true",
+        "topLogprobs": "true",
+        "maxTokens": "true",
+        "stopSequence": "true",
+        "citations": "false",
+        "reportRateLimits": "true",
+        "reportTokenUsage": "true",
+        "reportFinishReason": "true",
+    }
+
+
+def test_text_failure_gives_no_record():
+    assert verdicts(good_mode(Text=failed(ErrorKind.REJECTED))) == {}
+
+
+# --- §1.4 usage and finish ---------------------------------------------------------------
+
+
+def test_usage_never_reported_is_false():
+    obs = {name: _strip_usage(e) for name, e in good_mode().items()}
+    assert verdicts(obs)["reportTokenUsage"] == "false"
+
+
+def test_usage_sometimes_missing_is_flaky():
+    obs = good_mode(JSON=reply('{"is_fruit": true}', usage=None))
+    assert verdicts(obs)["reportTokenUsage"] == "flaky"
+
+
+def test_usage_on_text_missing_but_later_present_is_flaky_d10():
+    # The reference would say false forever after Text; usage *is* sometimes reported.
+    obs = good_mode(Text=reply("Hello.", usage=None))
+    assert verdicts(obs)["reportTokenUsage"] == "flaky"
+
+
+def test_zero_usage_means_every_counter_zero_d5():
+    only_output = Usage(output_tokens=3)
+    obs = good_mode(JSON=reply('{"is_fruit": true}', usage=only_output))
+    assert verdicts(obs)["reportTokenUsage"] == "true"
+
+
+def test_finish_never_reported_is_false_d1():
+    # Cloudflare: no finish reason anywhere. The reference ends at "flaky" because its
+    # finish check is gated on usage; never reported is simply false.
+    obs = {name: _strip_finish(e) for name, e in good_mode().items()}
+    assert verdicts(obs)["reportFinishReason"] == "false"
+
+
+def test_finish_wrong_once_is_flaky():
+    obs = good_mode(MaxTokens=reply("The theory of relativity is a", finish="stop"))
+    assert verdicts(obs)["reportFinishReason"] == "flaky"
+
+
+def test_max_tokens_failed_expects_stop_finish():
+    long = " ".join(["word"] * 40)
+    obs = good_mode(MaxTokens=reply(long, finish="stop"))
+    result = verdicts(obs)
+    assert result["maxTokens"] == "false"
+    assert result["reportFinishReason"] == "true"
+
+
+def test_stop_sequence_finish_is_plain_stop():
+    assert verdicts(good_mode(Stop=reply("Canada ", finish="stop")))["reportFinishReason"] == "true"
+
+
+def test_tool_bias_expects_tool_calls_finish():
+    obs = good_mode(**{v.BIAS_CANADA: calls(call("best_country", country="USA"), finish="stop")})
+    assert verdicts(obs)["reportFinishReason"] == "flaky"
+
+
+def test_failed_json_does_not_sample_finish():
+    obs = good_mode(JSON=reply("not json", finish="length"))
+    result = verdicts(obs)
+    assert result["json"] == "false"
+    assert result["reportFinishReason"] == "true"
+
+
+# --- simple probes ------------------------------------------------------------------------
+
+
+def test_max_tokens_word_limit_and_empty_reply():
+    assert verdicts(good_mode(MaxTokens=reply(" ".join(["w"] * 20), finish="length")))["maxTokens"] == "true"
+    assert verdicts(good_mode(MaxTokens=reply(" ".join(["w"] * 21), finish="length")))["maxTokens"] == "false"
+    assert verdicts(good_mode(MaxTokens=reply("", finish="length")))["maxTokens"] == "false"
+    thinking_only = reply("", finish="length", reasoning="Okay, the user wants")
+    assert verdicts(good_mode(MaxTokens=thinking_only))["maxTokens"] == "true"
+
+
+def test_stop_sequence():
+    assert verdicts(good_mode(Stop=reply("Canada is a country")))["stopSequence"] == "false"
+    assert verdicts(good_mode(Stop=reply("", reasoning="Canada")))["stopSequence"] == "true"
+    assert verdicts(good_mode(Stop=unsupported("stop")))["stopSequence"] == "false"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"is_fruit": true}', "true"),
+        ('  {"x": 1} trailing words', "true"),
+        ("null", "false"),  # D10: the reference accepts null
+        ('```json\n{"is_fruit": true}\n```', "false"),
+        ("[1]", "false"),
+        ("", "false"),
+    ],
+)
+def test_json(text, expected):
+    assert verdicts(good_mode(JSON=reply(text)))["json"] == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"is_fruit": true}', "true"),
+        ('{"is_fruit": false}', "false"),
+        ('{"is_fruit": "true"}', "false"),
+        ('{"is_fruit": true, "why": "sweet"}', "false"),
+        ("{}", "false"),
+    ],
+)
+def test_json_schema(text, expected):
+    assert verdicts(good_mode(JSONSchema=reply(text)))["jsonSchema"] == expected
+
+
+def test_rejected_option_is_false_not_unknown():
+    obs = good_mode(JSONSchema=failed(ErrorKind.REJECTED, "does not support response format `json_schema`"))
+    assert verdicts(obs)["jsonSchema"] == "false"
+
+
+def test_transport_failure_is_unknown_never_false_d7():
+    obs = good_mode(Seed=failed(ErrorKind.TRANSPORT, status=0), JSON=failed(ErrorKind.SERVER, status=502))
+    result = verdicts(obs)
+    assert result["seed"] == "unknown"
+    assert result["json"] == "unknown"
+
+
+def test_top_logprobs_needs_logprobs_back():
+    assert verdicts(good_mode(TopLogprobs=reply("Hello")))["topLogprobs"] == "false"
+    assert verdicts(good_mode(TopLogprobs=unsupported("top_logprobs")))["topLogprobs"] == "false"
+
+
+def test_rate_limits_come_from_text():
+    assert verdicts(good_mode(Text=reply("Hello.")))["reportRateLimits"] == "false"
+
+
+def test_citations_from_any_reply():
+    assert verdicts(good_mode(Citations=reply("Quack.", citations=["capital_info.txt"])))["citations"] == "true"
+    assert verdicts(good_mode(Citations=failed(ErrorKind.TRANSPORT)))["citations"] == "unknown"
+
+
+# --- §1.12 tools --------------------------------------------------------------------------
+
+
+def tools(obs: v.Observations) -> tuple[str, str, str, str]:
+    r = verdicts(obs)
+    return r["tools"], r["toolCallRequired"], r["toolsBiased"], r["toolsIndecisive"]
+
+
+def test_forced_call_then_biased_both_times():
+    obs = good_mode(
+        **{
+            v.BIAS_CANADA: calls(call("best_country", country="Canada")),
+            v.BIAS_USA: calls(call("best_country", country="USA")),
+        }
+    )
+    assert tools(obs) == ("true", "true", "true", "false")
+
+
+def test_biased_once_is_flaky():
+    obs = good_mode(**{v.BIAS_CANADA: calls(call("best_country", country="Canada"))})
+    assert tools(obs) == ("true", "true", "flaky", "false")
+
+
+def test_indecisive_two_calls_counts_as_not_biased():
+    both = calls(call("best_country", country="USA"), call("best_country", country="Canada"))
+    obs = good_mode(**{v.BIAS_CANADA: calls(call("best_country", country="Canada")), v.BIAS_USA: both})
+    assert tools(obs) == ("true", "true", "flaky", "true")
+
+
+def test_two_calls_for_the_same_country_is_flaky():
+    twice = calls(call("best_country", country="USA"), call("best_country", country="USA"))
+    assert tools(good_mode(**{v.BIAS_USA: twice}))[0] == "flaky"
+
+
+def test_three_calls_is_flaky():
+    many = calls(*(call("best_country", country=c) for c in ("USA", "Canada", "USA")))
+    assert tools(good_mode(**{v.BIAS_USA: many}))[0] == "flaky"
+
+
+def test_bias_probe_without_call_is_flaky():
+    assert tools(good_mode(**{v.BIAS_USA: reply("Canada, obviously.")})) == ("flaky", "true", "false", "false")
+
+
+def test_malformed_forced_call_falls_back_to_auto_and_is_flaky_d6():
+    # Groq's tool_use_failed: the model produced a broken call.
+    obs = good_mode(
+        **{
+            v.SR1: failed(ErrorKind.MODEL_FAILED, "tool call validation failed"),
+            v.SR1_ANY: calls(call("square_root", number=132413)),
+        }
+    )
+    assert tools(obs) == ("flaky", "false", "false", "false")
+
+
+def test_wrong_argument_in_forced_call_is_flaky():
+    obs = good_mode(
+        **{v.SR1: calls(call("square_root", number=304.5)), v.SR1_ANY: calls(call("square_root", number=132413.0))}
+    )
+    assert tools(obs)[:2] == ("flaky", "false")
+
+
+def test_dialect_without_tool_choice_is_not_flaky_d6():
+    # Cloudflare cannot force a call: forcing is unsupported, tool calling itself works.
+    obs = good_mode(**{v.SR1: unsupported("tool_choice"), v.SR1_ANY: calls(call("square_root", number=132413))})
+    assert tools(obs)[:2] == ("true", "false")
+
+
+def test_provider_rejecting_tool_choice_is_not_flaky_d6():
+    rejected = failed(ErrorKind.REJECTED, "`tool_choice` value 'required' is not supported")
+    obs = good_mode(**{v.SR1: rejected, v.SR1_ANY: calls(call("square_root", number=132413))})
+    assert tools(obs)[:2] == ("true", "false")
+
+
+def test_no_call_even_with_auto_means_no_tools():
+    obs = good_mode(**{v.SR1: failed(ErrorKind.MODEL_FAILED), v.SR1_ANY: reply("364.02")})
+    assert tools(obs) == ("false", "false", "false", "false")
+
+
+def test_follow_up_calling_the_tool_again_is_flaky_and_bias_unmeasured_d11():
+    obs = good_mode(**{v.SR2: calls(call("square_root", number=132413))})
+    assert tools(obs) == ("flaky", "true", "unknown", "unknown")
+
+
+def test_follow_up_with_auto_when_none_cannot_be_said():
+    obs = good_mode(**{v.SR2: unsupported("tool_choice"), v.SR2_ANY: reply("363.89")})
+    assert tools(obs)[0] == "true"
+
+
+def test_tool_chain_transport_failure_is_unknown():
+    assert tools(good_mode(**{v.SR1: failed(ErrorKind.TRANSPORT)})) == ("unknown",) * 4
+    unknown_bias = tools(good_mode(**{v.BIAS_USA: failed(ErrorKind.SERVER, status=503)}))
+    assert unknown_bias == ("unknown", "true", "unknown", "unknown")
+
+
+def test_consistency_tools_false_implies_the_rest_false():
+    obs = good_mode(**{v.SR1: reply("364"), v.SR1_ANY: reply("364")})
+    result = verdicts(obs)
+    assert result["tools"] == "false"
+    assert result["toolsBiased"] == result["toolsIndecisive"] == result["toolCallRequired"] == "false"
+
+
+def test_image_answer_normalisation():
+    assert v.check_answer(Reply(text=" Banana.\n"), "banana")
+    assert not v.check_answer(Reply(text="A banana"), "banana")
+
+
+def test_thinking_seen():
+    assert v.thinking_seen(good_mode(Seed=reply("Hi", reasoning="The user wants a greeting")))
+    assert not v.thinking_seen(good_mode())
+
+
+def _strip_usage(exchange: Exchange) -> Exchange:
+    if exchange.reply is not None:
+        exchange.reply.usage = Usage()
+    return exchange
+
+
+def _strip_finish(exchange: Exchange) -> Exchange:
+    if exchange.reply is not None:
+        exchange.reply.finish_reason = ""
+    return exchange

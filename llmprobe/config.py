@@ -11,6 +11,7 @@ import math
 import re
 import shlex
 import string
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Collection, Mapping
@@ -26,7 +27,8 @@ TIERS = ("sota", "good", "cheap")
 #: The one placeholder base_url may hold; filled from the variable named by account_id_env.
 ACCOUNT_ID_PLACEHOLDER = "{account_id}"
 #: The placeholders a launch command may hold (see LaunchConfig.argv).
-LAUNCH_PLACEHOLDERS = ("port", "model_path")
+#: {python} is the interpreter running llmprobe, so the server comes from the same environment.
+LAUNCH_PLACEHOLDERS = ("port", "model_path", "python")
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class ModelConfig:
 class LaunchConfig:
     """How llmprobe starts a local server itself when nothing answers at base_url."""
 
-    #: argv, with {port} and {model_path} placeholders.
+    #: argv, with {port}, {model_path} and {python} placeholders.
     command: tuple[str, ...]
     #: Path (under base_url's host and port) polled until it answers 200.
     health_path: str = "/v1/models"
@@ -56,7 +58,7 @@ class LaunchConfig:
 
     def argv(self, port: int, model_path: str) -> list[str]:
         """The command with its placeholders filled; load_config has checked it names no others."""
-        return [arg.format(port=port, model_path=model_path) for arg in self.command]
+        return [arg.format(port=port, model_path=model_path, python=sys.executable) for arg in self.command]
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ class RunProgress:
                 self._progress.advance(self._tasks[provider])
             if self.verbose:
                 detail = "" if exchange.error is None else f": {exchange.error}"
-                self.console.print(f"{provider} {model} {mode} {probe}: {outcome}{detail}", markup=False, highlight=False)
+                self.console.print(f"{provider} {model} {mode} {probe}: {outcome}{detail}", markup=False, highlight=False, soft_wrap=True)
 
         return on_probe
 
@@ -76,6 +76,7 @@ class RunProgress:
             f"{self.tokens_in} tokens in, {self.tokens_out} tokens out",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
         for provider, count in sorted(self.errors.items()):
             if count:
@@ -84,5 +85,6 @@ class RunProgress:
                     "their verdicts are 'unknown' (see the evidence in the results file)",
                     markup=False,
                     highlight=False,
+                    soft_wrap=True,
                 )
         return not any(self.errors.values())

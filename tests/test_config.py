@@ -319,7 +319,7 @@ def test_shipped_has_only_cloud_providers_with_defaults() -> None:
         ),
         pytest.param(
             BASE + "    launch:\n      command:\n        - serve\n        - --port={prot}\n",
-            "providers.yaml:12: providers.groq.launch.command: unknown placeholder {prot}; known: {port}, {model_path}",
+            "providers.yaml:12: providers.groq.launch.command: unknown placeholder {prot}; known: {port}, {model_path}, {python}",
             id="launch-unknown-placeholder",
         ),
         pytest.param(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -104,18 +104,19 @@ class ResultsError(LlmprobeError):
 
 
 def to_json(result: ProviderResult) -> dict[str, Any]:
-    data = asdict(result)
-    for model in data["models"]:
-        model["in"] = model.pop("in_")
+    data = asdict(replace(result, models=[]))
     # Keep the documented keys first, in the documented order.
     ordered = {k: data.pop(k) for k in ("provider", "generated_at", "llmprobe_version", "models")}
     ordered.update(data)
-    for model in ordered["models"]:
-        keys = ("id", "reason", "tier", "probed", "in", "out", "modes")
-        reordered = {k: model.pop(k) for k in keys}
-        reordered.update(model)
-        model.clear()
-        model.update(reordered)
+    ordered["models"] = [_model_json(model) for model in result.models]
+    return ordered
+
+
+def _model_json(model: ModelResult) -> dict[str, Any]:
+    data = asdict(model)
+    data["in"] = data.pop("in_")
+    ordered = {k: data.pop(k) for k in ("id", "reason", "tier", "probed", "in", "out", "modes")}
+    ordered.update(data)
     return ordered
 
 
@@ -187,13 +188,47 @@ def load(path: Path) -> ProviderResult:
 
 
 def save(result: ProviderResult, path: Path) -> None:
-    """Write atomically: a temporary file in the same folder renamed into place.
+    """Write `result` to `path` once; a run saving again and again uses a ResultsWriter."""
+    ResultsWriter(path).save(result)
 
-    An interrupted run therefore leaves either the previous file or the new one,
-    never half of one.
+
+class ResultsWriter:
+    """Writes one provider's results file, again each time a model finishes, encoding each model once.
+
+    Re-encoding every finished model at every save made a run's saving quadratic in
+    its models (about 3.5 ms per model per save, blocking the event loop): 0.5 ms of
+    CPU per request with 10 models, 3 ms with 100. A saved ModelResult must not be
+    changed afterwards: its text is reused for as long as it is the same object.
     """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._encoded: dict[str, tuple[ModelResult, str]] = {}
+
+    def save(self, result: ProviderResult) -> None:
+        """Write atomically: a temporary file in the same folder renamed into place.
+
+        An interrupted run therefore leaves either the previous file or the new one,
+        never half of one. The text is `json.dumps(to_json(result), indent=2)`'s, byte for byte.
+        """
+        models = [self._model_text(model) for model in result.models]
+        head = json.dumps(to_json(replace(result, models=[])), indent=2, ensure_ascii=False)
+        # JSON strings hold no raw line breaks, so this matches the top-level key and nothing else.
+        listed = "[\n" + ",\n".join(models) + "\n  ]" if models else "[]"
+        _write_atomically(self.path, head.replace('\n  "models": []', '\n  "models": ' + listed, 1) + "\n")
+
+    def _model_text(self, model: ModelResult) -> str:
+        """The model's JSON, indented to its depth in the file (an item of the top-level list)."""
+        cached = self._encoded.get(model.id)
+        if cached is None or cached[0] is not model:
+            text = json.dumps(_model_json(model), indent=2, ensure_ascii=False)
+            cached = (model, "\n".join("    " + line for line in text.split("\n")))
+            self._encoded[model.id] = cached
+        return cached[1]
+
+
+def _write_atomically(path: Path, payload: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps(to_json(result), indent=2, ensure_ascii=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

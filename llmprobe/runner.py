@@ -84,9 +84,13 @@ class ModelProber:
         stream = mode == "stream"
         run = ModeRun(mode, {}, {})
 
-        async def send(name: str, request: Request) -> Exchange:
+        # `priority` is how many dependent requests may still follow this one:
+        # Text 4, SquareRoot-1 3, -1-any 2, -2 (or -2-any) 1, ToolBias and the
+        # independent probes 0. Waiting requests go out highest first, so the
+        # chain never queues behind independent probes (see `scheduler`).
+        async def send(name: str, request: Request, priority: int) -> Exchange:
             exchange = await self.client.generate(
-                self.model.id, request, name=f"{self.provider}/{self.model.id}/{mode}-{name}"
+                self.model.id, request, name=f"{self.provider}/{self.model.id}/{mode}-{name}", priority=priority
             )
             run.observations[name] = exchange
             if self.listener is not None:
@@ -94,12 +98,12 @@ class ModelProber:
             return exchange
 
         b = self.battery
-        text = await send(v.TEXT, b[v.TEXT].request(stream=stream))
+        text = await send(v.TEXT, b[v.TEXT].request(stream=stream), 4)
         if not text.ok:
             return run
         simple = (v.SEED, v.LOGPROBS, v.MAX_TOKENS, v.STOP, v.JSON_, v.SCHEMA, v.CITATIONS)
         await gather_all(
-            [send(name, b[name].request(stream=stream)) for name in simple]
+            [send(name, b[name].request(stream=stream), 0) for name in simple]
             + [self._tool_chain(send, stream)]
             + [self._image(send, image, stream, run) for image in b.images if self._image_wanted(image)]
         )
@@ -108,39 +112,39 @@ class ModelProber:
     def _image_wanted(self, image: ImageProbe) -> bool:
         return image.variant == "Inline" or bool(self.image_base_url)
 
-    async def _image(self, send: Callable[[str, Request], Awaitable[Exchange]], image: ImageProbe, stream: bool, run: ModeRun) -> None:
+    async def _image(self, send: Callable[[str, Request, int], Awaitable[Exchange]], image: ImageProbe, stream: bool, run: ModeRun) -> None:
         if image.variant == "Inline":
             request = image.request(stream=stream, data=self.battery.image_bytes(image.ext))
         else:
             request = image.request(stream=stream, url=f"{self.image_base_url}/banana.{image.ext}")
-        exchange = await send(image.name, request)
+        exchange = await send(image.name, request, 0)
         run.image_passes[image.name] = exchange.ok and v.check_answer(exchange.reply, image.answer)  # type: ignore[arg-type]
 
-    async def _tool_chain(self, send: Callable[[str, Request], Awaitable[Exchange]], stream: bool) -> None:
+    async def _tool_chain(self, send: Callable[[str, Request, int], Awaitable[Exchange]], stream: bool) -> None:
         """SquareRoot-1 → (-1-any) → -2 → ToolBias ×2; each step only when the previous one allows it."""
         b = self.battery
-        forced = await send(v.SR1, b[v.SR1].request(stream=stream))
+        forced = await send(v.SR1, b[v.SR1].request(stream=stream), 3)
         first = v.judge_square_root(forced)
         source, step = forced, first
         if first.status == "error":
             return
         if first.status != "ok":
-            source = await send(v.SR1_ANY, b[v.SR1_ANY].request(stream=stream))
+            source = await send(v.SR1_ANY, b[v.SR1_ANY].request(stream=stream), 2)
             step = v.judge_square_root(source)
             if step.status != "ok":
                 return
         assert source.reply is not None
         history = continuation(source.reply.tool_calls, list(step.results))
-        second = await send(v.SR2, b[v.SR2].request(stream=stream, history=history))
+        second = await send(v.SR2, b[v.SR2].request(stream=stream, history=history), 1)
         if isinstance(second.error, UnsupportedOption) and second.error.option == "tool_choice":
             # The dialect cannot say "none" (Cloudflare): ask again with auto, as the
             # reference's later versions do, rather than calling the model flaky.
-            second = await send(v.SR2_ANY, b[v.SR1_ANY].request(stream=stream, history=history))
+            second = await send(v.SR2_ANY, b[v.SR1_ANY].request(stream=stream, history=history), 1)
         if not v.square_root_2_passed(second):
             return
         choice = "required" if first.status == "ok" else "auto"
         await gather_all(
-            send(name, dataclasses.replace(b[name].request(stream=stream), tool_choice=choice))
+            send(name, dataclasses.replace(b[name].request(stream=stream), tool_choice=choice), 0)
             for name in (v.BIAS_CANADA, v.BIAS_USA)
         )
 
@@ -265,6 +269,7 @@ class ProviderRun:
             local=self.provider.local,
             incomplete=[m.id for m in pending],
         )
+        writer = results.ResultsWriter(self.out_path)
 
         def save() -> None:
             result.models = []
@@ -273,7 +278,7 @@ class ProviderRun:
                     result.models.append(ModelResult(id=model.id, tier=model.tier, reason=model.reason, probed=False))
                 elif model.id in done:
                     result.models.append(done[model.id])
-            results.save(result, self.out_path)
+            writer.save(result)
 
         async def probe(model: ModelConfig) -> None:
             prober = ModelProber(

@@ -1,0 +1,179 @@
+"""Concurrency must change how fast a run is, never what it finds; and the slot limit must hold.
+
+No timing assertions: the fake's answers are a pure function of the request, so
+the only thing concurrency may change is when they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from io import StringIO
+from pathlib import Path
+
+import httpx
+import pytest
+from rich.console import Console
+
+from llmprobe import verdicts as v
+from llmprobe.battery import load_battery
+from llmprobe.cli import plan_job, run_jobs
+from llmprobe.client import Exchange, ProviderClient
+from llmprobe.dialects import get_dialect
+from llmprobe.progress import RunProgress
+from llmprobe.results import load
+from llmprobe.runner import ProviderRun
+from llmprobe.scheduler import Slots
+from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model
+
+LATENCY = 0.02
+MODELS = 3
+
+
+def probe_all(base_url: str, out: Path, concurrency: int) -> dict[tuple[str, str], dict[str, str]]:
+    """A full run of every model in both modes, as `llmprobe run` does it; its verdicts."""
+    provider = passing_provider_config(base_url, MODELS)
+    job = plan_job(provider, [], None, replaying=False)
+    progress = RunProgress(Console(file=StringIO()))
+    ok = asyncio.run(run_jobs([job], ("sync", "stream"), out, None, None, concurrency, progress))
+    assert ok, "every probe should have been answered"
+    return verdicts_by_model(load(out / f"{provider.name}.json").models)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with PassingProvider(LATENCY) as running:
+        yield running
+
+
+def test_verdicts_do_not_depend_on_concurrency(server, tmp_path):
+    concurrent = probe_all(server.base_url, tmp_path / "c8", 8)
+    sequential = probe_all(server.base_url, tmp_path / "c1", 1)
+    assert concurrent == sequential
+    assert len(concurrent) == MODELS * 2
+    assert all(verdicts == EXPECTED_VERDICTS for verdicts in concurrent.values())
+
+
+def test_the_server_never_sees_more_requests_than_the_limit(server, tmp_path):
+    server.peak_in_flight = 0
+    probe_all(server.base_url, tmp_path, 2)
+    assert server.in_flight == 0
+    assert server.peak_in_flight <= 2
+
+
+def test_with_one_slot_the_tool_chain_goes_before_the_independent_probes(server, tmp_path):
+    """The runner's priorities, seen in the order requests complete when only one is in flight."""
+    completed: list[str] = []
+
+    def listener(model: str, mode: str, probe: str, exchange: Exchange) -> None:
+        completed.append(probe)
+
+    async def run() -> None:
+        provider = passing_provider_config(server.base_url, 1)
+        async with httpx.AsyncClient() as http:
+            client = ProviderClient(get_dialect("openai", server.base_url), http, concurrency=1)
+            modes = ("sync", "stream")
+            out = tmp_path / "fake.json"
+            await ProviderRun(provider, list(provider.models), modes, client, load_battery(), out, listener).run()
+
+    asyncio.run(run())
+    assert completed[:6] == [v.TEXT, v.TEXT, v.SR1, v.SR1, v.SR2, v.SR2]
+    # ToolBias has nothing after it: it waits behind the independent probes queued before it.
+    assert completed[-4:] == [v.BIAS_CANADA, v.BIAS_USA] * 2
+
+
+# --- Slots ------------------------------------------------------------------------------------
+# Everything below runs without I/O, so what can run does so within a few loop turns: a task
+# that is not done after `settle()` is blocked, and a lost slot fails an assertion, not a hang.
+
+
+async def settle() -> None:
+    """Let every runnable task run until it blocks."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def queue_behind(slots: Slots, order: list[str], waiters: list[tuple[str, int]]) -> list[asyncio.Task[None]]:
+    """Start one task per (label, priority) that takes a slot, notes its label and lets go."""
+
+    async def take(label: str, priority: int) -> None:
+        async with slots.hold(priority):
+            order.append(label)
+
+    tasks = []
+    for label, priority in waiters:
+        tasks.append(asyncio.create_task(take(label, priority)))
+        await settle()
+    return tasks
+
+
+def test_slots_serve_highest_priority_first_and_fifo_among_equals():
+    async def scenario() -> list[str]:
+        slots = Slots(1)
+        order: list[str] = []
+        async with slots.hold():
+            tasks = await queue_behind(slots, order, [("a0", 0), ("b2", 2), ("c1", 1), ("d2", 2), ("e0", 0)])
+            assert order == []
+        await settle()
+        assert all(task.done() for task in tasks)
+        return order
+
+    assert asyncio.run(scenario()) == ["b2", "d2", "c1", "a0", "e0"]
+
+
+def test_a_free_slot_is_taken_at_once_and_the_limit_holds():
+    async def scenario() -> list[str]:
+        slots = Slots(2)
+        order: list[str] = []
+        async with slots.hold():
+            await queue_behind(slots, order, [("second", 0)])
+            assert order == ["second"]
+            async with slots.hold():
+                [third] = await queue_behind(slots, order, [("third", 9)])
+                assert not third.done()
+            await settle()
+            assert third.done()
+        return order
+
+    assert asyncio.run(scenario()) == ["second", "third"]
+
+
+def test_a_cancelled_waiter_leaves_the_queue_without_taking_a_slot():
+    async def scenario() -> list[str]:
+        slots = Slots(1)
+        order: list[str] = []
+        async with slots.hold():
+            cancelled, kept = await queue_behind(slots, order, [("cancelled", 5), ("kept", 1)])
+            cancelled.cancel()
+            await settle()
+        await settle()
+        assert cancelled.cancelled() and kept.done()
+        [late] = await queue_behind(slots, order, [("late", 0)])
+        assert late.done(), "a slot was lost"
+        return order
+
+    assert asyncio.run(scenario()) == ["kept", "late"]
+
+
+def test_a_waiter_cancelled_after_being_handed_the_slot_passes_it_on():
+    async def scenario() -> list[str]:
+        slots = Slots(1)
+        order: list[str] = []
+        holder = slots.hold()
+        await holder.__aenter__()
+        granted, next_in_line = await queue_behind(slots, order, [("granted", 1), ("next", 0)])
+        # Release and cancel in the same turn: the slot is handed to `granted`, which is
+        # cancelled before it can run; the slot must go on to `next`, not vanish.
+        await holder.__aexit__(None, None, None)
+        granted.cancel()
+        await settle()
+        assert granted.cancelled() and next_in_line.done()
+        [late] = await queue_behind(slots, order, [("late", 0)])
+        assert late.done(), "a slot was lost"
+        return order
+
+    assert asyncio.run(scenario()) == ["next", "late"]
+
+
+def test_slots_need_at_least_one():
+    with pytest.raises(ValueError):
+        Slots(0)

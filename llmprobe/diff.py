@@ -1,0 +1,156 @@
+"""What changed between two results files of one provider, so a scheduled run can say what got worse.
+
+A verdict that went to or from "unknown" (or appeared or vanished) is reported
+as "unmeasured", neither worse nor better: "unknown" means the question could not
+be asked (network errors after retries), and a flaky network is not a regression
+of the model, nor is its recovery an improvement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tabulate import tabulate
+
+from llmprobe.errors import LlmprobeError
+from llmprobe.results import MODES, VERDICT_NAMES, ModelResult, ProviderResult
+
+Change = Literal["worse", "better", "unmeasured"]
+
+#: How good each measured verdict is; "unknown" is absent on purpose (see the module docstring).
+GOODNESS: dict[str, int] = {"false": 0, "flaky": 1, "true": 2}
+
+
+class DiffError(LlmprobeError):
+    """The two files cannot be compared (they are about different providers)."""
+
+
+@dataclass(frozen=True)
+class VerdictChange:
+    model: str
+    mode: str
+    capability: str
+    #: None when the verdict is absent on that side (the mode's Text probe failed, a new capability).
+    old: str | None
+    new: str | None
+
+    @property
+    def change(self) -> Change:
+        if self.old not in GOODNESS or self.new not in GOODNESS:
+            return "unmeasured"
+        return "worse" if GOODNESS[self.new] < GOODNESS[self.old] else "better"
+
+
+@dataclass(frozen=True)
+class ModeChange:
+    model: str
+    mode: str
+
+
+@dataclass
+class ResultsDiff:
+    provider: str
+    old_generated_at: str
+    new_generated_at: str
+    changes: list[VerdictChange] = field(default_factory=list)
+    models_added: list[str] = field(default_factory=list)
+    models_removed: list[str] = field(default_factory=list)
+    modes_added: list[ModeChange] = field(default_factory=list)
+    modes_removed: list[ModeChange] = field(default_factory=list)
+
+    @property
+    def worse(self) -> bool:
+        """True when some capability got worse: what fails a CI check."""
+        return any(c.change == "worse" for c in self.changes)
+
+    def count(self, change: Change) -> int:
+        return sum(1 for c in self.changes if c.change == change)
+
+
+def diff_results(old: ProviderResult, new: ProviderResult) -> ResultsDiff:
+    """Every verdict that differs between `old` and `new`, models and modes that came or went."""
+    if old.provider != new.provider:
+        raise DiffError(f"the files hold results of different providers ({old.provider} and {new.provider})")
+    old_models = {m.id: m for m in old.models}
+    new_models = {m.id: m for m in new.models}
+    result = ResultsDiff(
+        old.provider,
+        old.generated_at,
+        new.generated_at,
+        models_added=sorted(new_models.keys() - old_models.keys()),
+        models_removed=sorted(old_models.keys() - new_models.keys()),
+    )
+    for model_id in sorted(old_models.keys() & new_models.keys()):
+        _diff_model(old_models[model_id], new_models[model_id], result)
+    return result
+
+
+def _diff_model(old: ModelResult, new: ModelResult, into: ResultsDiff) -> None:
+    for mode in _ordered(old.modes.keys() | new.modes.keys(), MODES):
+        if mode not in old.modes:
+            into.modes_added.append(ModeChange(new.id, mode))
+        elif mode not in new.modes:
+            into.modes_removed.append(ModeChange(old.id, mode))
+        else:
+            before, after = old.modes[mode].verdicts, new.modes[mode].verdicts
+            for name in _ordered(before.keys() | after.keys(), VERDICT_NAMES):
+                if before.get(name) != after.get(name):
+                    into.changes.append(VerdictChange(old.id, mode, name, before.get(name), after.get(name)))
+
+
+def _ordered(names: set[str], canonical: tuple[str, ...]) -> list[str]:
+    """The canonical order of the results file, then any names it does not know, alphabetically."""
+    return sorted(names, key=lambda n: (canonical.index(n) if n in canonical else len(canonical), n))
+
+
+def render_text(diff: ResultsDiff) -> str:
+    """A plain table, readable in a terminal and in a pull request's code block."""
+    lines = [
+        f"{diff.provider}: {diff.old_generated_at} -> {diff.new_generated_at}: "
+        f"{diff.count('worse')} worse, {diff.count('better')} better, {diff.count('unmeasured')} unmeasured"
+    ]
+    if diff.changes:
+        rows = [(c.model, c.mode, c.capability, _shown(c.old), _shown(c.new), c.change) for c in diff.changes]
+        lines += ["", tabulate(rows, headers=("model", "mode", "capability", "old", "new", "change"), tablefmt="plain")]
+    listed = [
+        ("models added", diff.models_added),
+        ("models removed", diff.models_removed),
+        ("modes added", [f"{m.model} ({m.mode})" for m in diff.modes_added]),
+        ("modes removed", [f"{m.model} ({m.mode})" for m in diff.modes_removed]),
+    ]
+    for title, items in listed:
+        if items:
+            lines += ["", f"{title}:", *(f"  {item}" for item in items)]
+    return "\n".join(lines) + "\n"
+
+
+def _shown(verdict: str | None) -> str:
+    return "-" if verdict is None else verdict
+
+
+def render_json(diff: ResultsDiff) -> str:
+    payload: dict[str, Any] = {
+        "provider": diff.provider,
+        "old_generated_at": diff.old_generated_at,
+        "new_generated_at": diff.new_generated_at,
+        "worse": diff.worse,
+        "counts": {change: diff.count(change) for change in ("worse", "better", "unmeasured")},
+        "changes": [
+            {
+                "model": c.model,
+                "mode": c.mode,
+                "capability": c.capability,
+                "old": c.old,
+                "new": c.new,
+                "change": c.change,
+            }
+            for c in diff.changes
+        ],
+        "models_added": diff.models_added,
+        "models_removed": diff.models_removed,
+        "modes_added": [{"model": m.model, "mode": m.mode} for m in diff.modes_added],
+        "modes_removed": [{"model": m.model, "mode": m.mode} for m in diff.modes_removed],
+    }
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,75 @@
+"""The GitHub workflows: valid by GitHub's schema, and running only what the README documents.
+
+The README is what people copy; a workflow that runs something else would let the two drift
+apart silently, so the commands are compared here rather than trusted.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+WORKFLOWS = REPO / ".github" / "workflows"
+README = REPO / "README.md"
+
+#: What the scoreboard workflow must run, each documented in the README's "## Use" section.
+SCOREBOARD_COMMANDS = ("llmprobe run --provider", "llmprobe render > SCOREBOARD.md", "llmprobe diff")
+
+
+def readme_section(heading: str) -> str:
+    """The text under `## heading`, up to the next second-level heading."""
+    text = README.read_text(encoding="utf-8")
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+    assert match, f"README.md has no '## {heading}' section"
+    return match.group(1)
+
+
+def sh_blocks(section: str) -> list[str]:
+    return [block.strip() for block in re.findall(r"^```sh\n(.*?)^```", section, re.MULTILINE | re.DOTALL)]
+
+
+def run_scripts(workflow: str) -> list[str]:
+    """Every `run:` script of the workflow, in file order."""
+    data = yaml.safe_load((WORKFLOWS / workflow).read_text(encoding="utf-8"))
+    return [step["run"] for job in data["jobs"].values() for step in job["steps"] if "run" in step]
+
+
+@pytest.mark.parametrize("workflow", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_workflow_is_valid_for_github(workflow: str) -> None:
+    pytest.importorskip("check_jsonschema")
+    checked = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(WORKFLOWS / workflow)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_both_workflows_exist() -> None:
+    assert {p.name for p in WORKFLOWS.glob("*.yml")} == {"ci.yml", "scoreboard.yml"}
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    blocks = sh_blocks(readme_section("Fresh machine"))
+    assert len(blocks) >= 2, "README's Fresh machine section lost its test command"
+    assert run_scripts("ci.yml") == [blocks[1]]
+
+
+@pytest.mark.parametrize("command", SCOREBOARD_COMMANDS)
+def test_scoreboard_command_is_run_and_documented(command: str) -> None:
+    assert any(command in script for script in run_scripts("scoreboard.yml")), f"scoreboard.yml does not run {command!r}"
+    assert command in readme_section("Use"), f"README's Use section does not document {command!r}"
+
+
+@pytest.mark.parametrize("workflow", ["ci.yml", "scoreboard.yml"])
+def test_no_expression_is_pasted_into_a_script(workflow: str) -> None:
+    """`${{ }}` inside `run:` is pasted into the shell before it runs (script injection);
+    values reach scripts through step `env:` instead."""
+    assert [script for script in run_scripts(workflow) if "${{" in script] == []

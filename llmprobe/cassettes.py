@@ -56,6 +56,10 @@ class Interaction:
     duration_ms: float | None = None
     #: As Go spells it ("HTTP/1.1", "HTTP/2.0"); one value serves request and response.
     proto: str = "HTTP/1.1"
+    #: A network failure, as "ExceptionName: message": before any response (status 0), or
+    #: after part of the body (kept in response_body). Replay raises it again, so a retried
+    #: request replays exactly as it happened.
+    error: str = ""
 
     def response_header(self, name: str) -> str | None:
         for key, values in self.response_headers.items():
@@ -103,6 +107,7 @@ def _interaction(request: dict, response: dict) -> Interaction:
         response_body=_body(response.get("body")),
         duration_ms=_duration_ms(response.get("duration")),
         proto=response.get("proto", "HTTP/1.1"),
+        error=response.get("error") or "",
     )
 
 
@@ -167,6 +172,8 @@ def _document(index: int, interaction: Interaction) -> dict:
     }
     if interaction.duration_ms is not None:
         response["duration"] = f"{interaction.duration_ms:.6f}".rstrip("0").rstrip(".") + "ms"
+    if interaction.error:
+        response["error"] = interaction.error
     return {
         "id": index,
         "request": {
@@ -305,10 +312,10 @@ class RecordingTransport(httpx.AsyncBaseTransport):
     """Forwards every request to `inner` and appends each completed exchange to its cassette.
 
     The response streams to the caller as it arrives; the exchange is written when
-    the caller closes the body. If the connection fails or the body breaks off,
-    nothing is recorded: a cassette holds only answers the provider finished. A
-    caller that stops reading early gets what it read recorded, which is exactly
-    what it will be served on replay.
+    the caller closes the body. A network failure is recorded too (before any
+    response, or with the part of the body that arrived), so that replay raises it
+    again and a retried request replays exactly as it ran. A caller that stops
+    reading early gets what it read recorded, which is what replay will serve.
 
     A name's cassette starts empty the first time this transport sees the name, so
     recording again replaces old files instead of appending to them. Interactions of
@@ -326,27 +333,41 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         name = cassette_name(request, self._redact)
         request_body = await request.aread()
         started = time.perf_counter()
-        response = await self._inner.handle_async_request(request)
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx.TransportError as exc:
+            failed = httpx.Response(0, request=request)
+            self._append(name, self._interaction(request, request_body, failed, b"", 0.0, _failure(exc)))
+            raise
         duration_ms = (time.perf_counter() - started) * 1000
 
-        def record(raw: bytes) -> None:
+        def record(raw: bytes, error: BaseException | None) -> None:
             try:
                 body = _decoded(response, raw)
             except httpx.DecodingError:
                 return  # the caller got the same error; the exchange did not complete
-            interaction = self._interaction(request, request_body, response, body, duration_ms)
-            cassette = self._cassettes.setdefault(name, Cassette(cassette_path(self._directory, name)))
-            cassette.interactions.append(interaction)
-            save_cassette(cassette)
+            failure = _failure(error) if error is not None else ""
+            self._append(name, self._interaction(request, request_body, response, body, duration_ms, failure))
 
         response.stream = _TeeStream(cast(httpx.AsyncByteStream, response.stream), record)
         return response
+
+    def _append(self, name: str, interaction: Interaction) -> None:
+        cassette = self._cassettes.setdefault(name, Cassette(cassette_path(self._directory, name)))
+        cassette.interactions.append(interaction)
+        save_cassette(cassette)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
     def _interaction(
-        self, request: httpx.Request, request_body: bytes, response: httpx.Response, body: bytes, duration_ms: float
+        self,
+        request: httpx.Request,
+        request_body: bytes,
+        response: httpx.Response,
+        body: bytes,
+        duration_ms: float,
+        error: str = "",
     ) -> Interaction:
         response_body = self._redact.text(_text(body))
         headers = self._redact.response_headers(response.headers)
@@ -368,6 +389,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
             response_body=response_body,
             duration_ms=duration_ms,
             proto={"HTTP/2": "HTTP/2.0", "HTTP/3": "HTTP/3.0"}.get(version, version),
+            error=self._redact.text(error),
         )
 
 
@@ -379,28 +401,73 @@ def _decoded(response: httpx.Response, raw: bytes) -> bytes:
     return httpx.Response(response.status_code, headers=response.headers, content=raw).content
 
 
-class _TeeStream(httpx.AsyncByteStream):
-    """Passes chunks through as they arrive and hands the whole body to `on_close` if it did not fail."""
+def _failure(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
-    def __init__(self, inner: httpx.AsyncByteStream, on_close: Callable[[bytes], None]) -> None:
+
+#: The network failures replay can raise again, by the name recorded.
+_REPLAYABLE_ERRORS: dict[str, type[httpx.TransportError]] = {
+    cls.__name__: cls
+    for cls in (
+        httpx.ConnectError,
+        httpx.ConnectTimeout,
+        httpx.ReadError,
+        httpx.ReadTimeout,
+        httpx.WriteError,
+        httpx.WriteTimeout,
+        httpx.PoolTimeout,
+        httpx.RemoteProtocolError,
+        httpx.LocalProtocolError,
+        httpx.ProxyError,
+    )
+}
+
+
+def _replayed_error(recorded: str) -> httpx.TransportError:
+    name, _, message = recorded.partition(": ")
+    return _REPLAYABLE_ERRORS.get(name, httpx.ReadError)(message or name)
+
+
+class _TeeStream(httpx.AsyncByteStream):
+    """Passes chunks through as they arrive and hands the body to `on_close`, with the
+    network error that cut it short if one did (a decoding error records nothing)."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, on_close: Callable[[bytes, BaseException | None], None]) -> None:
         self._inner = inner
         self._on_close = on_close
         self._chunks: list[bytes] = []
-        self._failed = False
+        self._error: BaseException | None = None
+        self._undecodable = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._inner:
                 self._chunks.append(chunk)
                 yield chunk
+        except httpx.TransportError as exc:
+            self._error = exc
+            raise
         except Exception:
-            self._failed = True
+            self._undecodable = True
             raise
 
     async def aclose(self) -> None:
         await self._inner.aclose()
-        if not self._failed:
-            self._on_close(b"".join(self._chunks))
+        if not self._undecodable:
+            self._on_close(b"".join(self._chunks), self._error)
+
+
+class _FailingStream(httpx.AsyncByteStream):
+    """A recorded body that broke off: its bytes, then the recorded network error."""
+
+    def __init__(self, body: bytes, error: str) -> None:
+        self._body = body
+        self._error = error
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._body:
+            yield self._body
+        raise _replayed_error(self._error)
 
 
 # --- replay --------------------------------------------------------------------------------------
@@ -409,8 +476,8 @@ class _TeeStream(httpx.AsyncByteStream):
 class ReplayTransport(httpx.AsyncBaseTransport):
     """Answers every request from its cassette, offline; the n-th request of a name gets the n-th interaction.
 
-    A request must match its recording in method, URL and body after the same
-    redaction as when recording (so `ACCOUNT_ID` and `REDACTED` match the live
+    A request must match its recording in method, URL (but for the port) and body after
+    the same redaction as when recording (so `ACCOUNT_ID` and `REDACTED` match the live
     values). Bodies that both parse as JSON are compared as JSON, others byte for byte.
     """
 
@@ -438,8 +505,12 @@ class ReplayTransport(httpx.AsyncBaseTransport):
         )
         if difference:
             raise CassetteError(f"request #{index + 1} of {name} does not match {cassette.path}: {difference}")
+        if recorded.error and not recorded.status:
+            raise _replayed_error(recorded.error)
         headers = [(key, value) for key, values in recorded.response_headers.items() for value in values]
-        return httpx.Response(recorded.status, headers=headers, stream=httpx.ByteStream(_bytes(recorded.response_body)))
+        body = _bytes(recorded.response_body)
+        stream = _FailingStream(body, recorded.error) if recorded.error else httpx.ByteStream(body)
+        return httpx.Response(recorded.status, headers=headers, stream=stream)
 
     def _cassette(self, name: str) -> Cassette:
         if name not in self._cassettes:
@@ -453,13 +524,19 @@ class ReplayTransport(httpx.AsyncBaseTransport):
 def _difference(recorded: Interaction, method: str, url: str, body: str) -> str | None:
     if method != recorded.method:
         return f"method {method}, recorded {recorded.method}"
-    if url != recorded.url:
+    if _without_port(url) != _without_port(recorded.url):
         return f"URL {url}, recorded {recorded.url}"
     try:
         sent_json, recorded_json = json.loads(body), json.loads(recorded.request_body)
     except ValueError:
         return _bytes_difference(_bytes(body), _bytes(recorded.request_body))
     return _json_difference(sent_json, recorded_json, "body")
+
+
+def _without_port(url: str) -> str:
+    """URLs match whatever the port, as in go-vcr: a local server's port is picked per run."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.hostname or "").geturl()
 
 
 def _bytes_difference(sent: bytes, recorded: bytes) -> str | None:

@@ -9,7 +9,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
@@ -343,16 +343,37 @@ def test_retries_replay_in_order(server: _Server, tmp_path: Path) -> None:
     assert len(load_cassette(tmp_path / "cf/m/retry.yaml").interactions) == 2
 
 
-def test_broken_stream_is_not_recorded(server: _Server, tmp_path: Path) -> None:
-    async def run() -> None:
-        async with _recording(tmp_path) as client:
+def test_broken_stream_is_recorded_with_its_error_and_replays_the_same(server: _Server, tmp_path: Path) -> None:
+    received: list[bytes] = []
+
+    async def run(client_for: Callable[[Path], Any]) -> None:
+        async with client_for(tmp_path) as client:
             async with client.stream("POST", f"{server.base}/run/broken", json={}, extensions=_named("cf/m/broken")) as r:
-                async for _ in r.aiter_bytes():
-                    pass
+                async for chunk in r.aiter_bytes():
+                    received.append(chunk)
 
     with pytest.raises(httpx.RemoteProtocolError):
-        asyncio.run(run())
-    assert list(tmp_path.rglob("*")) == []
+        asyncio.run(run(_recording))
+    [recorded] = load_cassette(tmp_path / "cf/m/broken.yaml").interactions
+    assert recorded.status == 200 and recorded.error.startswith("RemoteProtocolError: ")
+    assert recorded.response_body == b"".join(received).decode()
+    live, received[:] = list(received), []
+    with pytest.raises(httpx.RemoteProtocolError):
+        asyncio.run(run(_replaying))
+    assert b"".join(received) == b"".join(live)
+
+
+def test_refused_connection_is_recorded_and_replayed(tmp_path: Path) -> None:
+    async def run(client_for: Callable[[Path], Any]) -> None:
+        async with client_for(tmp_path) as client:
+            await client.post("http://127.0.0.1:9/v1/chat/completions", json={}, extensions=_named("p/m/refused"))
+
+    with pytest.raises(httpx.ConnectError):
+        asyncio.run(run(_recording))
+    [recorded] = load_cassette(tmp_path / "p/m/refused.yaml").interactions
+    assert (recorded.status, recorded.error.split(":")[0]) == (0, "ConnectError")
+    with pytest.raises(httpx.ConnectError):
+        asyncio.run(run(_replaying))
 
 
 def test_abandoned_stream_records_what_the_caller_read(server: _Server, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ merely lacks `data: [DONE]` ends cleanly at the HTTP level.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ class FakeOpenAI:
         self._script = script if callable(script) else list(script)
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         # A short poll interval makes shutdown, hence every test using the server, quick.
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
@@ -118,6 +119,15 @@ class FakeOpenAI:
                 # Loud enough for the test to notice, in the format its code under test reads.
                 return json_response({"error": {"message": "fake server: script exhausted"}}, status=599)
             return self._script.pop(0)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Dropped connections are this fake's business (fault injection, clients leaving a stream
+    early): no traceback for them, which CliRunner would otherwise capture into a test's output."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:

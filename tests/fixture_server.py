@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -188,6 +189,12 @@ class FixtureServer(ThreadingHTTPServer):
     """
 
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that stops reading a stream early resets its kept-alive connection; that is
+        normal HTTP, not a server fault, so it must not print a traceback into the test's output."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
     def __init__(self, fixtures_root: Path = FIXTURES_ROOT) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

@@ -192,3 +192,14 @@ def test_exhausted_script_answers_loudly(client: httpx.Client) -> None:
     with FakeOpenAI([]) as server:
         caught = failure(client, server, SYNC)
     assert caught.status == 599 and "script exhausted" in caught.message
+
+
+def test_stream_closed_without_any_event_is_malformed_not_transport(client: httpx.Client) -> None:
+    # llama.cpp's server sends 200, then fails inside its generator and ends the body cleanly.
+    with FakeOpenAI([sse_response([], done=False)]) as server:
+        assert failure(client, server, STREAM).kind is ErrorKind.MALFORMED
+
+
+def test_stream_ended_after_data_without_done_is_transport(client: httpx.Client) -> None:
+    with FakeOpenAI([sse_response([chunk("Hel")], done=False)]) as server:
+        assert failure(client, server, STREAM).kind is ErrorKind.TRANSPORT

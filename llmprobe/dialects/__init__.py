@@ -55,12 +55,12 @@ class Dialect(Protocol):
         """Model ids on this page, and whether another page follows."""
 
 
-def get_dialect(api: str, base_url: str) -> Dialect:
-    """The dialect for a providers.yaml `api:` value."""
+def get_dialect(api: str, base_url: str, *, max_tokens_field: str = "max_completion_tokens") -> Dialect:
+    """The dialect for a providers.yaml `api:` value (`max_tokens_field` is the openai dialect's)."""
     if api == "openai":
         from llmprobe.dialects.openai import OpenAIDialect
 
-        return OpenAIDialect(base_url)
+        return OpenAIDialect(base_url, max_tokens_field=max_tokens_field)
     if api == "cloudflare":
         from llmprobe.dialects.cloudflare import CloudflareDialect
 

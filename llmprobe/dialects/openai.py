@@ -155,8 +155,10 @@ class OpenAIStreamParser:
         self._raw_finish = ""
         self._logprobs: list[TokenLogprob] = []
         self._done = False
+        self._events = 0
 
     def feed(self, event: SseEvent) -> None:
+        self._events += 1
         if event.is_done:
             self._done = True
             return
@@ -199,7 +201,12 @@ class OpenAIStreamParser:
         call.arguments.append(_arguments(function.get("arguments")))
 
     def finish(self) -> Reply:
+        """Raises MALFORMED for a stream the server closed without a single event (llama.cpp's
+        server does this when it fails after sending 200), TRANSPORT for one cut short after
+        data began to flow: only the latter is worth asking again."""
         if not self._done:
+            if not self._events:
+                raise ApiError(ErrorKind.MALFORMED, "the server ended the stream without sending any event")
             raise ApiError(ErrorKind.TRANSPORT, "stream ended before [DONE]")
         text, reasoning = "".join(self._text), "".join(self._reasoning)
         if not reasoning:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
+import signal
+import sys
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +21,19 @@ from typing import List, Optional
 import httpx
 import typer
 from rich.console import Console
+from tabulate import tabulate
 
-from llmprobe import __version__
+from llmprobe import __version__, diff, results
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import RecordingTransport, Redactor, ReplayTransport
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, Config, ModelConfig, ProviderConfig, load_config, resolve_credentials
 from llmprobe.dialects import get_dialect
-from llmprobe.errors import ConfigError, LlmprobeError
+from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
+from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress
+from llmprobe.render import LAYOUTS, print_terminal, render_json, render_markdown, render_terminal
+from llmprobe.results import ProviderResult, ResultsError
 from llmprobe.runner import ProviderRun, gather_all
 
 app = typer.Typer(
@@ -55,7 +62,8 @@ def _main(
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"llmprobe: error: {message}", markup=False, highlight=False)
+    """One line on stderr, unwrapped, so scripts and CI logs can grep it."""
+    typer.echo(f"llmprobe: error: {message}", err=True)
     return typer.Exit(code)
 
 
@@ -114,12 +122,18 @@ def run(
             if missing:
                 raise ConfigError(f"--model {missing[0]!r} is not configured for {', '.join(provider)}")
         progress = RunProgress(err, verbose=verbose)
+        # SIGTERM (CI cancelling, `kill`) unwinds like Ctrl-C: results saved, local server stopped.
+        signal.signal(signal.SIGTERM, _interrupt)
         ok = asyncio.run(run_jobs(jobs, modes, out, record, replay, concurrency, progress))
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail("interrupted; finished models are saved in " + str(out), 130) from None
     raise typer.Exit(0 if ok else 1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,8 @@ class ProviderJob:
     base_url: str
     api_key: str
     account_id: str
+    #: Start the provider's own server (its `launch:` block) unless something answers already.
+    launch: bool = False
 
 
 def plan_job(provider: ProviderConfig, models: list[str], base_url: str | None, replaying: bool) -> ProviderJob:
@@ -142,7 +158,8 @@ def plan_job(provider: ProviderConfig, models: list[str], base_url: str | None, 
         return ProviderJob(provider, selected, url, "", "")
     credentials = resolve_credentials(provider, os.environ)
     account_id = os.environ.get(provider.account_id_env, "") if provider.account_id_env else ""
-    return ProviderJob(provider, selected, credentials.base_url, credentials.api_key, account_id)
+    launch = provider.launch is not None and not base_url
+    return ProviderJob(provider, selected, credentials.base_url, credentials.api_key, account_id, launch)
 
 
 def transport_for(job: ProviderJob, record: Path | None, replay: Path | None) -> httpx.AsyncBaseTransport:
@@ -168,6 +185,9 @@ async def run_jobs(
         runs = []
         for job in jobs:
             provider = job.provider
+            base_url = job.base_url
+            if job.launch:
+                base_url = await stack.enter_async_context(local_server(provider, out))
             http = await stack.enter_async_context(
                 httpx.AsyncClient(
                     transport=transport_for(job, record, replay),
@@ -175,11 +195,12 @@ async def run_jobs(
                 )
             )
             client = ProviderClient(
-                get_dialect(provider.api, job.base_url),
+                get_dialect(provider.api, base_url, max_tokens_field=provider.max_tokens_field),
                 http,
                 api_key=job.api_key,
-                retry=RetryPolicy(max_retries=provider.max_retries),
+                retry=RetryPolicy(max_retries=provider.max_retries, wait=replay is None),
                 concurrency=concurrency or provider.concurrency,
+                extra_body=provider.extra_body,
             )
             probing = [m for m in job.models if m.probe]
             progress.add_provider(provider.name, [m.id for m in probing], modes)
@@ -197,6 +218,134 @@ async def run_jobs(
         with progress:
             await gather_all(r.run() for r in runs)
     return progress.summarise()
+
+
+def load_pairs(cfg: Config, provider: str | None, out: Path) -> list[tuple[ProviderConfig, ProviderResult | None]]:
+    """Each selected provider with its results (None when it has no results file yet)."""
+    providers = select_providers(cfg, [provider]) if provider else list(cfg.providers.values())
+    pairs = []
+    for p in providers:
+        path = out / f"{p.name}.json"
+        pairs.append((p, results.load(path) if path.exists() else None))
+    if not provider:
+        # Without --provider, the page shows every provider that has results.
+        pairs = [(p, r) for p, r in pairs if r is not None]
+        if not pairs:
+            raise ResultsError(f"no results in {out}/ yet: run `llmprobe run --provider NAME` first")
+    return pairs
+
+
+@app.command()
+def render(
+    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Only this provider (default: all with results)."),
+    layout: str = typer.Option("detailed", "--layout", help="detailed (one column per capability) or compact."),
+    format: str = typer.Option("markdown", "--format", help="markdown, terminal or json."),
+    config: Path = CONFIG_OPTION,
+    out: Path = OUT_OPTION,
+) -> None:
+    """Print the scoreboard from the results in out/ (markdown to stdout, never the network)."""
+    try:
+        if layout not in LAYOUTS:
+            raise ConfigError(f"--layout {layout!r}: use {' or '.join(LAYOUTS)}")
+        if format not in ("markdown", "terminal", "json"):
+            raise ConfigError(f"--format {format!r}: use markdown, terminal or json")
+        pairs = load_pairs(load_config(config), provider, out)
+    except LlmprobeError as exc:
+        raise fail(str(exc)) from None
+    # Without --provider the page is the overview: a summary table, then one section each.
+    summary = provider is None
+    if format == "terminal":
+        print_terminal(render_terminal(pairs, layout, summary), Console())
+    elif format == "json":
+        sys.stdout.write(render_json(pairs))
+    else:
+        sys.stdout.write(render_markdown(pairs, layout, summary))
+
+
+@app.command()
+def show(
+    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Only this provider (default: all with results)."),
+    layout: str = typer.Option("detailed", "--layout", help="detailed or compact."),
+    config: Path = CONFIG_OPTION,
+    out: Path = OUT_OPTION,
+) -> None:
+    """The scoreboard as a table for the terminal (same as render --format terminal)."""
+    render(provider=provider, layout=layout, format="terminal", config=config, out=out)
+
+
+@app.command()
+def models(
+    provider: str = typer.Option(..., "--provider", "-p", help="Provider to ask."),
+    as_json: bool = typer.Option(False, "--json", help="JSON for machines instead of a table."),
+    config: Path = CONFIG_OPTION,
+) -> None:
+    """List the models the provider's API serves (live), each marked configured or not configured
+    in the providers file; configured models the API no longer lists are marked stale."""
+    try:
+        selected = select_providers(load_config(config), [provider])[0]
+        job = plan_job(selected, [], None, replaying=False)
+    except LlmprobeError as exc:
+        raise fail(str(exc)) from None
+    try:
+        served = asyncio.run(fetch_models(job))
+    except ApiError as exc:
+        raise fail(model_listing_failure(selected, exc)) from None
+    marked = mark_models(selected, served)
+    if as_json:
+        listing = {"provider": selected.name, "models": [{"id": i, "status": s} for i, s in marked]}
+        sys.stdout.write(json.dumps(listing, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(tabulate(marked, headers=("model", "status"), tablefmt="plain") + "\n")
+    counts = {status: sum(1 for _, s in marked if s == status) for status in ("configured", "stale")}
+    summary = f"{len(served)} listed, {counts['configured']} of them configured, {counts['stale']} stale"
+    err.print(f"{selected.name}: {summary}", markup=False, highlight=False)
+
+
+async def fetch_models(job: ProviderJob) -> list[str]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(job.provider.timeout, connect=10.0)) as http:
+        client = ProviderClient(get_dialect(job.provider.api, job.base_url), http, api_key=job.api_key)
+        return await client.list_models()
+
+
+def mark_models(provider: ProviderConfig, served: list[str]) -> list[tuple[str, str]]:
+    """(id, status) sorted by id: every listed model, configured or not, then the configured ones
+    the API no longer lists ("stale": probing them would only collect not-found errors)."""
+    configured = {m.id for m in provider.models}
+    marked = [(i, "configured" if i in configured else "not configured") for i in served]
+    marked += [(i, "stale") for i in configured.difference(served)]
+    return sorted(marked)
+
+
+def model_listing_failure(provider: ProviderConfig, exc: ApiError) -> str:
+    """One line; for bad credentials, the variables to check rather than the provider's wording."""
+    variables = [v for v in (provider.api_key_env, provider.account_id_env) if v]
+    if exc.kind is ErrorKind.AUTH and variables:
+        return f"authentication failed for {provider.name}: check {' and '.join(variables)}"
+    return f"listing the models of {provider.name} failed: {exc}"
+
+
+@app.command("diff")
+def diff_files(
+    old: Path = typer.Argument(..., metavar="OLD.json", help="The earlier results file (out/NAME.json)."),
+    new: Path = typer.Argument(..., metavar="NEW.json", help="The later results file of the same provider."),
+    as_json: bool = typer.Option(False, "--json", help="JSON for machines instead of a table."),
+) -> None:
+    """Every verdict that changed between two results files, marked worse or better (true > flaky > false),
+    and the models and modes that came or went.
+
+    A verdict going to or from "unknown" is listed as "unmeasured" and counts as neither worse nor
+    better: "unknown" means the question could not be asked (network errors), and a network failure
+    is not a regression.
+
+    Exit status: 0 when nothing got worse, 1 when some verdict got worse (for CI), 2 when a file
+    cannot be read.
+    """
+    try:
+        changes = diff.diff_results(results.load(old), results.load(new))
+    except LlmprobeError as exc:
+        raise fail(str(exc)) from None
+    sys.stdout.write(diff.render_json(changes) if as_json else diff.render_text(changes))
+    raise typer.Exit(1 if changes.worse else 0)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 import httpx
 
@@ -19,6 +19,7 @@ from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
 from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
 from llmprobe.neutral import Reply, Request
+from llmprobe.scheduler import Slots
 from llmprobe.sse import SseDecoder
 
 
@@ -31,9 +32,13 @@ class RetryPolicy:
     max_delay: float = 8.0
     #: The longest Retry-After we are willing to honour; longer waits are capped here.
     max_retry_after: float = 60.0
+    #: False when replaying: recorded retries are served again at once, there is no one to wait for.
+    wait: bool = True
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before retry number `attempt` (1-based)."""
+        if not self.wait:
+            return 0.0
         if retry_after is not None and retry_after >= 0:
             return min(retry_after, self.max_retry_after)
         base = min(self.initial_delay * 2 ** (attempt - 1), self.max_delay)
@@ -70,22 +75,27 @@ class ProviderClient:
         api_key: str = "",
         retry: RetryPolicy = RetryPolicy(),
         concurrency: int = 8,
+        extra_body: Mapping[str, Any] | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.dialect = dialect
         self.http = http
         self._api_key = api_key
+        self._extra_body = dict(extra_body or {})
         self.retry = retry
-        #: Requests in flight for this provider; retry waits do not hold a slot.
-        self._slots = asyncio.Semaphore(concurrency)
+        #: Requests in flight for this provider, critical path first; retry waits do not hold a slot.
+        self._slots = Slots(concurrency)
         self._sleep = sleep
 
     def redact(self, text: str) -> str:
         """Providers sometimes echo credentials in error messages; never pass them on."""
         return text.replace(self._api_key, "REDACTED") if self._api_key else text
 
-    async def generate(self, model: str, request: Request, *, name: str = "") -> Exchange:
+    async def generate(self, model: str, request: Request, *, name: str = "", priority: int = 0) -> Exchange:
         """Send `request`, retrying transient failures; never raises for provider failures.
+
+        When all slots are busy, waiting requests go out highest `priority` first
+        (the runner passes how many dependent requests may still follow this one).
 
         CassetteError and other usage errors propagate: they are the user's to fix,
         not a fact about the provider.
@@ -99,7 +109,7 @@ class ProviderClient:
         while True:
             exchange.attempts += 1
             try:
-                async with self._slots:
+                async with self._slots.hold(priority):
                     exchange.reply = await self._send(call, request.stream, name, exchange)
                 exchange.error = None
                 return exchange
@@ -126,7 +136,8 @@ class ProviderClient:
     async def _send(self, call: HttpCall, stream: bool, name: str, exchange: Exchange) -> Reply:
         headers = {**call.headers, **(self.dialect.auth_headers(self._api_key) if self._api_key else {})}
         extensions = {CASSETTE_EXTENSION: name} if name else {}
-        request = self.http.build_request(call.method, call.url, json=call.json, headers=headers, extensions=extensions)
+        body = {**self._extra_body, **call.json} if self._extra_body and isinstance(call.json, dict) else call.json
+        request = self.http.build_request(call.method, call.url, json=body, headers=headers, extensions=extensions)
         start = time.perf_counter()
         try:
             response = await self.http.send(request, stream=True)
@@ -165,3 +176,38 @@ class ProviderClient:
         if last is not None:
             parser.feed(last)
         return parser.finish()
+
+    #: Pages of a model list read at most, so a provider that always answers "more" cannot loop us forever.
+    MAX_MODEL_PAGES = 50
+
+    async def list_models(self) -> list[str]:
+        """The model ids the provider's API lists, page by page, in its order, without repeats.
+
+        Raises ApiError (redacted) at the first page that fails, without retrying or
+        returning what came before: a partial list would call configured models
+        "stale" that are merely on a page we did not get, and whoever asked can
+        simply ask again.
+        """
+        ids: dict[str, None] = {}
+        for page in range(1, self.MAX_MODEL_PAGES + 1):
+            try:
+                async with self._slots.hold():
+                    status, headers, body = await self._fetch(self.dialect.list_models_call(page))
+                page_ids, more = self.dialect.parse_models(status, headers, body)
+            except ApiError as exc:
+                raise self._redacted(exc) from None
+            ids.update(dict.fromkeys(page_ids))
+            if not more:
+                return list(ids)
+        raise ApiError(ErrorKind.MALFORMED, f"the model list still had more pages after {self.MAX_MODEL_PAGES}")
+
+    async def _fetch(self, call: HttpCall) -> tuple[int, httpx.Headers, bytes]:
+        """One whole, non-streamed answer, authenticated and failing like `_send` does."""
+        headers = {**call.headers, **(self.dialect.auth_headers(self._api_key) if self._api_key else {})}
+        try:
+            response = await self.http.request(call.method, call.url, json=call.json, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ApiError(ErrorKind.TRANSPORT, f"timed out: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:
+            raise ApiError(ErrorKind.TRANSPORT, f"connection failed: {type(exc).__name__}: {exc}") from None
+        return response.status_code, response.headers, response.content

@@ -7,6 +7,7 @@ cost a half-finished (and paid-for) run.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 import shlex
@@ -14,7 +15,7 @@ import string
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Mapping
+from typing import Any, Callable, Collection, Mapping
 from urllib.parse import quote, urlsplit
 
 import yaml
@@ -24,6 +25,7 @@ from llmprobe.dialects import DIALECTS
 from llmprobe.errors import ConfigError
 
 TIERS = ("sota", "good", "cheap")
+MAX_TOKENS_FIELDS = ("max_completion_tokens", "max_tokens")
 #: The one placeholder base_url may hold; filled from the variable named by account_id_env.
 ACCOUNT_ID_PLACEHOLDER = "{account_id}"
 #: The placeholders a launch command may hold (see LaunchConfig.argv).
@@ -81,6 +83,12 @@ class ProviderConfig:
     #: Where the URL-variant image probes point (files banana.jpg, banana.png, ... under it);
     #: empty: the URL variants are skipped.
     image_base_url: str = ""
+    #: (api: openai) The request field that caps the reply: OpenAI's current name, or the
+    #: older `max_tokens` that servers such as llama.cpp still expect.
+    max_tokens_field: str = "max_completion_tokens"
+    #: Fields added to every request body (e.g. `temperature: 0` for a reproducible local
+    #: row); a probe's own options always take precedence.
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def local(self) -> bool:
@@ -199,6 +207,8 @@ class _Reader:
             "max_retries": lambda node, path: self.integer(node, path, minimum=0),
             "timeout": self.seconds,
             "image_base_url": self.url,
+            "max_tokens_field": lambda node, path: self.choice(node, path, MAX_TOKENS_FIELDS),
+            "extra_body": self.json_object,
         }
         self.model_fields: dict[str, _FieldReader] = {
             "id": self.nonempty_text,
@@ -243,6 +253,9 @@ class _Reader:
         for required in ("api", "base_url"):
             if required not in values:
                 raise self.error(key, path, f"missing required key '{required}'")
+        if "max_tokens_field" in values and values["api"] != "openai":
+            problem = "applies only to api: openai (the cloudflare dialect has one way to cap tokens)"
+            raise self.error(entries["max_tokens_field"][1], f"{path}.max_tokens_field", problem)
         if ACCOUNT_ID_PLACEHOLDER in values["base_url"] and "account_id_env" not in values:
             problem = f"{ACCOUNT_ID_PLACEHOLDER} needs account_id_env, the variable that holds the account id"
             raise self.error(entries["base_url"][1], f"{path}.base_url", problem)
@@ -357,6 +370,17 @@ class _Reader:
         if not _ENVIRONMENT_NAME.fullmatch(value):
             problem = "must be the name of an environment variable (like GROQ_API_KEY), not its value"
             raise self.error(node, path, problem)
+        return value
+
+    def json_object(self, node: Node, path: str) -> dict[str, Any]:
+        """A mapping passed through to the provider as JSON, so any YAML value that JSON can carry."""
+        if not isinstance(node, MappingNode):
+            raise self.error(node, path, f"expected a mapping of request fields, got {_kind(node)}")
+        value = yaml.SafeLoader("").construct_object(node, deep=True)
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise self.error(node, path, "holds a value JSON cannot carry (a date?); put it in quotes") from None
         return value
 
     def url(self, node: Node, path: str) -> str:

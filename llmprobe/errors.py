@@ -65,7 +65,8 @@ class ApiError(LlmprobeError):
         has_envelope: bool = False,
     ) -> None:
         self.kind = kind
-        self.message = message
+        # One line, whatever the provider sent (some servers append a traceback).
+        self.message = " ".join(message.split())
         self.status = status
         self.code = code
         #: Seconds the provider asked us to wait (Retry-After and friends), if it said.
@@ -73,7 +74,7 @@ class ApiError(LlmprobeError):
         #: The body decoded as the provider's own error envelope (not an HTML page from a proxy).
         self.has_envelope = has_envelope
         where = f"HTTP {status}" if status else kind.value
-        super().__init__(f"{where}: {message}" + (f" ({code})" if code else ""))
+        super().__init__(f"{where}: {self.message}" + (f" ({code})" if code else ""))
 
     @property
     def retryable(self) -> bool:

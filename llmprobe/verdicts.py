@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterable, Literal
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Literal
 
 import jsonschema
 
@@ -25,7 +26,7 @@ from llmprobe.battery import Battery
 from llmprobe.client import Exchange
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Reply, ToolCall, ToolResult
-from llmprobe.results import Outcome
+from llmprobe.results import VERDICT_NAMES, Outcome
 
 TRUE, FALSE, FLAKY, UNKNOWN = "true", "false", "flaky", "unknown"
 
@@ -63,11 +64,23 @@ def failure_outcome(error: Exception) -> Outcome:
     if isinstance(error, UnsupportedOption):
         return "unsupported"
     if isinstance(error, ApiError):
-        if error.kind is ErrorKind.REJECTED:
+        if error.kind is ErrorKind.REJECTED or _refused_by_server_error(error):
             return "unsupported"
         if error.kind in (ErrorKind.MODEL_FAILED, ErrorKind.MALFORMED):
             return "fail"
     return "error"
+
+
+def _refused_by_server_error(error: ApiError) -> bool:
+    """A 500/501 that still carries the provider's own error envelope after every retry.
+
+    D7 defines a transport failure as a 5xx *without* a provider error body. With one,
+    the provider itself is answering that it cannot serve this request (llama.cpp's
+    server reports a rejected `response_format` this way), as the reference also
+    counts any decoded provider error. Gateway errors (502–504) never count: those
+    stay unknown.
+    """
+    return error.kind is ErrorKind.SERVER and error.has_envelope and error.status in (500, 501)
 
 
 def is_unmeasured(exchange: Exchange | None) -> bool:
@@ -105,10 +118,23 @@ def check_json_schema(reply: Reply, schema: dict, expected: dict) -> bool:
     """The whole reply is one JSON value valid against the schema, with the expected values."""
     try:
         value = json.loads(reply.text)
-        jsonschema.validate(value, schema)
+        _schema_validator(json.dumps(schema, sort_keys=True)).validate(value)
     except (json.JSONDecodeError, jsonschema.ValidationError, jsonschema.SchemaError):
         return False
     return all(value.get(k) == v for k, v in expected.items())
+
+
+@lru_cache(maxsize=16)
+def _schema_validator(schema_json: str) -> Any:
+    """A validator for the schema, built once per schema (a schema is a dict, so it is keyed by its JSON).
+
+    `jsonschema.validate` checks the schema against its meta-schema on every call:
+    2 ms, which made the JSONSchema checks a tenth of llmprobe's CPU time per request.
+    """
+    schema = json.loads(schema_json)
+    validator = jsonschema.validators.validator_for(schema)
+    validator.check_schema(schema)
+    return validator(schema)
 
 
 def check_answer(reply: Reply, expected: str) -> bool:
@@ -344,10 +370,15 @@ def _reporting_samples(obs: Observations, checks: Checks) -> tuple[list[bool], l
 
 
 def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, str]:
-    """Every verdict of one mode; empty when Text failed (the mode has no record, as in the reference)."""
+    """Every verdict of one mode.
+
+    When Text was refused, the mode has no record (empty, as in the reference: the
+    model does not do text this way); when Text could not be asked at all (network
+    failures after retries), every verdict is unknown — never false (D7).
+    """
     text = ok_reply(obs, TEXT)
     if text is None:
-        return {}
+        return dict.fromkeys(VERDICT_NAMES, UNKNOWN) if is_unmeasured(obs.get(TEXT)) else {}
     checks = Checks(battery)
     usage, finish = _reporting_samples(obs, checks)
 

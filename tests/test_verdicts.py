@@ -337,3 +337,23 @@ def _strip_finish(exchange: Exchange) -> Exchange:
     if exchange.reply is not None:
         exchange.reply.finish_reason = ""
     return exchange
+
+
+def test_server_error_with_the_providers_own_envelope_is_a_refusal():
+    # llama.cpp's server rejects response_format json_schema with a 500 and its error envelope.
+    refused = Exchange(
+        error=ApiError(ErrorKind.SERVER, "Input should be 'text' or 'json_object'", status=500, has_envelope=True)
+    )
+    assert verdicts(good_mode(JSONSchema=refused))["jsonSchema"] == "false"
+    assert v.failure_outcome(refused.error) == "unsupported"
+
+
+@pytest.mark.parametrize("status, envelope", [(500, False), (502, True), (503, True), (504, False)])
+def test_gateway_errors_and_bare_5xx_stay_unknown_d7(status, envelope):
+    error = ApiError(ErrorKind.SERVER, "Service Unavailable", status=status, has_envelope=envelope)
+    assert verdicts(good_mode(JSONSchema=Exchange(error=error)))["jsonSchema"] == "unknown"
+
+
+def test_text_unmeasured_makes_every_verdict_unknown():
+    result = verdicts(good_mode(Text=failed(ErrorKind.TRANSPORT, status=0)))
+    assert set(result.values()) == {"unknown"} and len(result) == 14

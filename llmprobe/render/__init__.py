@@ -7,6 +7,6 @@ with out/NAME.json, and markdown and terminal draw the same cells.
 from llmprobe.render.jsonout import render_json
 from llmprobe.render.markdown import render_markdown
 from llmprobe.render.tables import LAYOUTS
-from llmprobe.render.terminal import render_terminal
+from llmprobe.render.terminal import print_terminal, render_terminal
 
-__all__ = ["LAYOUTS", "render_json", "render_markdown", "render_terminal"]
+__all__ = ["LAYOUTS", "print_terminal", "render_json", "render_markdown", "render_terminal"]

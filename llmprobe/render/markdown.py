@@ -14,14 +14,16 @@ from llmprobe.results import ProviderResult
 
 
 def render_markdown(
-    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]], layout: str = "detailed"
+    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
+    layout: str = "detailed",
+    summary: bool | None = None,
 ) -> str:
-    """One provider: `# Scoreboard`, its table, the legend. Several: a summary table linking to one
-    `## name` section per provider, then the legend once.
+    """One provider: `# Scoreboard`, its table, the legend. Several (or `summary=True`): a
+    summary table linking to one `## name` section per provider, then the legend once.
 
     Raises ValueError for an unknown layout or an empty provider list.
     """
-    board = scoreboard(providers, layout, _link)
+    board = scoreboard(providers, layout, _link, summary)
     blocks = ["# Scoreboard"]
     if board.summary is None:
         blocks += [_table(table) for _, table in board.sections]

@@ -171,11 +171,16 @@ def scoreboard(
     providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
     layout: str,
     name: Callable[[ProviderResult], str],
+    summary: bool | None = None,
 ) -> Scoreboard:
-    """Raises ValueError for an unknown layout or an empty provider list."""
+    """`summary`: a summary table before the sections; by default when there are several.
+
+    Raises ValueError for an unknown layout or an empty provider list."""
     columns(layout)
     if not providers:
         raise ValueError("no providers to render")
     merged = [merge(config, result) for config, result in providers]
-    summary = summary_table(merged, layout, name) if len(merged) > 1 else None
+    if summary is None:
+        summary = len(merged) > 1
+    summary = summary_table(merged, layout, name) if summary else None
     return Scoreboard(summary, tuple((p, provider_table(p, layout)) for p in merged))

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table as RichTable
 from rich.text import Text
 
@@ -18,14 +19,16 @@ from llmprobe.results import ProviderResult
 
 
 def render_terminal(
-    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]], layout: str = "detailed"
+    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
+    layout: str = "detailed",
+    summary: bool | None = None,
 ) -> RenderableType:
     """Print the result with a rich Console. Same tables as the markdown, each titled with its
-    provider (a summary first when there are several), then the legend.
+    provider (a summary first when there are several, or with `summary=True`), then the legend.
 
     Raises ValueError for an unknown layout or an empty provider list.
     """
-    board = scoreboard(providers, layout, lambda p: p.provider)
+    board = scoreboard(providers, layout, lambda p: p.provider, summary)
     parts: list[RenderableType] = [] if board.summary is None else [_rich(board.summary, "Scoreboard")]
     parts += [_rich(table, provider_title(provider)) for provider, table in board.sections]
     parts.append(_legend(layout))
@@ -34,7 +37,7 @@ def render_terminal(
 
 def _rich(data: Table, title: str) -> RichTable:
     table = RichTable(title=title, title_justify="left")
-    table.add_column(data.header[0])
+    table.add_column(data.header[0], no_wrap=True)
     # A symbol cell split over two lines would read as two cells; not wrapping also halves the time.
     for heading in data.header[1:]:
         table.add_column(heading, no_wrap=True)
@@ -51,3 +54,21 @@ def _legend(layout: str) -> Text:
         for child in entry.children:
             text.append(f"    ◦ {child}\n")
     return text
+
+
+def print_terminal(renderable: RenderableType, console: Console) -> None:
+    """Print at the tables' natural width at least: rich would otherwise shrink a wide
+    scoreboard to the terminal and cut the model ids to '…'; a long line wraps instead."""
+    unbounded = console.options.update_width(10_000)
+    widest = max(
+        (Measurement.get(console, unbounded, part).maximum for part in _tables(renderable)),
+        default=console.width,
+    )
+    Console(width=max(console.width, widest), no_color=console.no_color, force_terminal=console.is_terminal).print(
+        renderable
+    )
+
+
+def _tables(renderable: RenderableType) -> list[RichTable]:
+    parts = renderable.renderables if isinstance(renderable, Group) else [renderable]
+    return [part for part in parts if isinstance(part, RichTable)]

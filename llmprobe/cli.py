@@ -34,7 +34,7 @@ from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress
 from llmprobe.render import LAYOUTS, print_terminal, render_json, render_markdown, render_terminal
 from llmprobe.results import ProviderResult, ResultsError
-from llmprobe.runner import ProviderRun, gather_all
+from llmprobe.runner import ProviderRun, ProviderStopped, gather_all, resumable
 
 app = typer.Typer(
     add_completion=False,
@@ -101,11 +101,17 @@ def run(
     concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests in flight per provider."),
     record: Optional[Path] = typer.Option(None, "--record", help="Record every HTTP exchange as cassettes in DIR."),
     replay: Optional[Path] = typer.Option(None, "--replay", help="Answer every request from cassettes in DIR, offline."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Only the models an interrupted run left unfinished (listed in out/NAME.json)."
+    ),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="A line per request."),
 ) -> None:
-    """Run the probe battery against the configured models and write out/NAME.json."""
+    """Run the probe battery against the configured models and write out/NAME.json.
+
+    Exit status: 0 when every probe got an answer, 1 when some verdicts could not be
+    measured (or a provider refused the key), 2 for a usage error."""
     try:
         if mode not in ("sync", "stream", "both"):
             raise ConfigError(f"--mode {mode!r}: use sync, stream or both")
@@ -115,7 +121,7 @@ def run(
         providers = select_providers(cfg, provider)
         modes = ("sync", "stream") if mode == "both" else (mode,)
         urls = parse_base_urls(base_url or [], providers)
-        jobs = [plan_job(p, model or [], urls.get(p.name), replay is not None) for p in providers]
+        jobs = [plan_job(p, model or [], urls.get(p.name), replay is not None, out, resume) for p in providers]
         if model:
             listed = {m.id for p in providers for m in p.models}
             missing = [m for m in model if m not in listed]
@@ -128,7 +134,9 @@ def run(
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
-        raise fail("interrupted; finished models are saved in " + str(out), 130) from None
+        again = " ".join(f"--provider {p}" for p in provider)
+        message = f"interrupted; finished models are saved in {out}/, `llmprobe run {again} --resume` finishes the rest"
+        raise fail(message, 130) from None
     raise typer.Exit(0 if ok else 1)
 
 
@@ -145,21 +153,35 @@ class ProviderJob:
     account_id: str
     #: Start the provider's own server (its `launch:` block) unless something answers already.
     launch: bool = False
+    #: Its results file before this run.
+    previous: ProviderResult | None = None
 
 
-def plan_job(provider: ProviderConfig, models: list[str], base_url: str | None, replaying: bool) -> ProviderJob:
-    """Resolve URL and credentials before anything is sent, so a missing key fails up front."""
+def plan_job(
+    provider: ProviderConfig,
+    models: list[str],
+    base_url: str | None,
+    replaying: bool,
+    out: Path | None = None,
+    resume: bool = False,
+) -> ProviderJob:
+    """Resolve URL, credentials and the previous results (from `out`) before anything is sent,
+    so a missing key or a broken results file fails up front, not half-way through a paid run."""
+    path = out / f"{provider.name}.json" if out is not None else None
+    previous = results.load(path) if path is not None and path.exists() else None
     if base_url:
         provider = dataclasses.replace(provider, base_url=base_url)
     selected = [m for m in provider.models if not models or m.id in models]
+    if resume:
+        selected = resumable(selected, previous)
     if replaying:
         # Cassettes hold no secrets: the account id was recorded as ACCOUNT_ID.
         url = provider.base_url.replace(ACCOUNT_ID_PLACEHOLDER, "ACCOUNT_ID")
-        return ProviderJob(provider, selected, url, "", "")
+        return ProviderJob(provider, selected, url, "", "", previous=previous)
     credentials = resolve_credentials(provider, os.environ)
     account_id = os.environ.get(provider.account_id_env, "") if provider.account_id_env else ""
-    launch = provider.launch is not None and not base_url
-    return ProviderJob(provider, selected, credentials.base_url, credentials.api_key, account_id, launch)
+    launch = provider.launch is not None and not base_url and any(m.probe for m in selected)
+    return ProviderJob(provider, selected, credentials.base_url, credentials.api_key, account_id, launch, previous)
 
 
 def transport_for(job: ProviderJob, record: Path | None, replay: Path | None) -> httpx.AsyncBaseTransport:
@@ -212,12 +234,23 @@ async def run_jobs(
                     client,
                     battery,
                     out / f"{provider.name}.json",
+                    previous=job.previous,
                     listener=progress.listener(provider.name),
                 )
             )
         with progress:
-            await gather_all(r.run() for r in runs)
+            await gather_all(_run_provider(r, progress) for r in runs)
     return progress.summarise()
+
+
+async def _run_provider(run: ProviderRun, progress: RunProgress) -> None:
+    """One provider's run; a refused key stops that provider only, the others go on."""
+    try:
+        await run.run()
+    except ProviderStopped as exc:
+        progress.problem(f"{exc}; check {run.provider.api_key_env or 'the provider'}")
+    for problem in run.problems:
+        progress.problem(problem)
 
 
 def load_pairs(cfg: Config, provider: str | None, out: Path) -> list[tuple[ProviderConfig, ProviderResult | None]]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Iterator, Mapping
 
 import httpx
 
@@ -19,6 +20,7 @@ from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
 from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
 from llmprobe.neutral import Reply, Request
+from llmprobe.pacing import Pacer
 from llmprobe.scheduler import Slots
 from llmprobe.sse import SseDecoder
 
@@ -85,6 +87,7 @@ class ProviderClient:
         self.retry = retry
         #: Requests in flight for this provider, critical path first; retry waits do not hold a slot.
         self._slots = Slots(concurrency)
+        self._pacer = Pacer(reserve_requests=concurrency, sleep=sleep)
         self._sleep = sleep
 
     def redact(self, text: str) -> str:
@@ -110,6 +113,7 @@ class ProviderClient:
             exchange.attempts += 1
             try:
                 async with self._slots.hold(priority):
+                    await self._pacer.wait()
                     exchange.reply = await self._send(call, request.stream, name, exchange)
                 exchange.error = None
                 return exchange
@@ -119,7 +123,11 @@ class ProviderClient:
                 if not exc.retryable or exchange.attempts > self.retry.max_retries:
                     return exchange
                 exchange.retries.append(str(exc))
-                await self._sleep(self.retry.delay(exchange.attempts, exc.retry_after))
+                delay = self.retry.delay(exchange.attempts, exc.retry_after)
+                if exc.kind is ErrorKind.RATE_LIMITED:
+                    # Throttling concerns every request of the provider, not only this one.
+                    self._pacer.pause(delay)
+                await self._sleep(delay)
 
     def _redacted(self, exc: ApiError) -> ApiError:
         if not self._api_key or self._api_key not in str(exc):
@@ -133,37 +141,28 @@ class ProviderClient:
             has_envelope=exc.has_envelope,
         )
 
+    def _headers(self, call: HttpCall) -> dict[str, str]:
+        return {**call.headers, **(self.dialect.auth_headers(self._api_key) if self._api_key else {})}
+
     async def _send(self, call: HttpCall, stream: bool, name: str, exchange: Exchange) -> Reply:
-        headers = {**call.headers, **(self.dialect.auth_headers(self._api_key) if self._api_key else {})}
         extensions = {CASSETTE_EXTENSION: name} if name else {}
         body = {**self._extra_body, **call.json} if self._extra_body and isinstance(call.json, dict) else call.json
-        request = self.http.build_request(call.method, call.url, json=body, headers=headers, extensions=extensions)
+        request = self.http.build_request(call.method, call.url, json=body, headers=self._headers(call), extensions=extensions)
         start = time.perf_counter()
-        try:
+        with _transport_errors("connection failed"):
             response = await self.http.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise ApiError(ErrorKind.TRANSPORT, f"timed out: {type(exc).__name__}") from None
-        except httpx.TransportError as exc:
-            raise ApiError(ErrorKind.TRANSPORT, f"connection failed: {type(exc).__name__}: {exc}") from None
         try:
             exchange.status = response.status_code
             exchange.ttfb_ms = (time.perf_counter() - start) * 1000
-            if stream and response.is_success:
-                reply = await self._read_stream(response)
-            else:
-                body = await response.aread()
-                reply = self._parse(response, body)
-        except httpx.TimeoutException as exc:
-            raise ApiError(ErrorKind.TRANSPORT, f"timed out while reading: {type(exc).__name__}") from None
-        except httpx.TransportError as exc:
-            raise ApiError(ErrorKind.TRANSPORT, f"connection dropped while reading: {type(exc).__name__}") from None
+            self._pacer.observe(response.headers)
+            with _transport_errors("connection dropped while reading"):
+                if stream and response.is_success:
+                    return await self._read_stream(response)
+                content = await response.aread()
+            return self.dialect.parse(response.status_code, response.headers, content)
         finally:
             await response.aclose()
             exchange.latency_ms = (time.perf_counter() - start) * 1000
-        return reply
-
-    def _parse(self, response: httpx.Response, body: bytes) -> Reply:
-        return self.dialect.parse(response.status_code, response.headers, body)
 
     async def _read_stream(self, response: httpx.Response) -> Reply:
         parser = self.dialect.stream_parser(response.headers)
@@ -203,11 +202,17 @@ class ProviderClient:
 
     async def _fetch(self, call: HttpCall) -> tuple[int, httpx.Headers, bytes]:
         """One whole, non-streamed answer, authenticated and failing like `_send` does."""
-        headers = {**call.headers, **(self.dialect.auth_headers(self._api_key) if self._api_key else {})}
-        try:
-            response = await self.http.request(call.method, call.url, json=call.json, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise ApiError(ErrorKind.TRANSPORT, f"timed out: {type(exc).__name__}") from None
-        except httpx.TransportError as exc:
-            raise ApiError(ErrorKind.TRANSPORT, f"connection failed: {type(exc).__name__}: {exc}") from None
+        with _transport_errors("connection failed"):
+            response = await self.http.request(call.method, call.url, json=call.json, headers=self._headers(call))
         return response.status_code, response.headers, response.content
+
+
+@contextmanager
+def _transport_errors(doing: str) -> Iterator[None]:
+    """httpx's network failures as ApiError(TRANSPORT): retryable, and never a verdict."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise ApiError(ErrorKind.TRANSPORT, f"timed out: {type(exc).__name__}") from None
+    except httpx.TransportError as exc:
+        raise ApiError(ErrorKind.TRANSPORT, f"{doing}: {type(exc).__name__}: {exc}") from None

@@ -37,6 +37,8 @@ class RunProgress:
         #: Probes per provider that ended without an answer (outcome "error").
         self.errors: Counter[str] = Counter()
         self._models: set[tuple[str, str]] = set()
+        #: Whole providers or models that could not be probed (refused key, unknown model).
+        self.problems: list[str] = []
 
     def add_provider(self, name: str, models: list[str], modes: tuple[str, ...]) -> None:
         # Roughly 13 text probes and 8 image probes per mode; the bar is a guide, not a promise.
@@ -69,6 +71,9 @@ class RunProgress:
         if self.live:
             self._progress.stop()
 
+    def problem(self, message: str) -> None:
+        self.problems.append(message)
+
     def summarise(self) -> bool:
         """Print the summary; True when every request got an answer (nothing left unknown)."""
         self.console.print(
@@ -87,4 +92,6 @@ class RunProgress:
                     highlight=False,
                     soft_wrap=True,
                 )
-        return not any(self.errors.values())
+        for problem in self.problems:
+            self.console.print(problem, markup=False, highlight=False, soft_wrap=True)
+        return not any(self.errors.values()) and not self.problems

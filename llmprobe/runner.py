@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Awaitable, Callable, Iterable, TypeVar
@@ -21,7 +21,7 @@ from llmprobe import verdicts as v
 from llmprobe.battery import Battery, ImageProbe, continuation
 from llmprobe.client import Exchange, ProviderClient
 from llmprobe.config import ModelConfig, ProviderConfig
-from llmprobe.errors import UnsupportedOption
+from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
 from llmprobe.neutral import Request
 from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
 
@@ -95,6 +95,8 @@ class ModelProber:
             run.observations[name] = exchange
             if self.listener is not None:
                 self.listener(self.model.id, mode, name, exchange)
+            if name == v.TEXT:
+                self._stop_on_access_errors(exchange)
             return exchange
 
         b = self.battery
@@ -108,6 +110,17 @@ class ModelProber:
             + [self._image(send, image, stream, run) for image in b.images if self._image_wanted(image)]
         )
         return run
+
+    def _stop_on_access_errors(self, text: Exchange) -> None:
+        """A refused key or an unknown model makes every further answer meaningless: stop
+        at once with one clear message, instead of thirty failed probes."""
+        error = text.error
+        if not isinstance(error, ApiError):
+            return
+        if error.kind is ErrorKind.AUTH:
+            raise ProviderStopped(f"{self.provider}: authentication failed ({error})")
+        if error.kind is ErrorKind.NOT_FOUND:
+            raise ModelMissing(f"{self.provider}: model {self.model.id!r} not found ({error})")
 
     def _image_wanted(self, image: ImageProbe) -> bool:
         return image.variant == "Inline" or bool(self.image_base_url)
@@ -238,6 +251,14 @@ def _describe(name: str, exchange: Exchange) -> str:
     return repr(text[:120] + ("…" if len(text) > 120 else ""))
 
 
+class ProviderStopped(LlmprobeError):
+    """The provider refused our credentials; the rest of its run was abandoned."""
+
+
+class ModelMissing(LlmprobeError):
+    """The provider does not know this model; its other models are still probed."""
+
+
 @dataclass
 class ProviderRun:
     """One provider's run: which models, in which modes, written where."""
@@ -248,18 +269,25 @@ class ProviderRun:
     client: ProviderClient
     battery: Battery
     out_path: Path
+    #: The results file as it was before this run (read up front, so a broken one stops nothing midway).
+    previous: ProviderResult | None = None
     listener: ProbeListener | None = None
+    #: One line per model that could not be probed at all (unknown model), for the summary.
+    problems: list[str] = field(default_factory=list)
 
     async def run(self) -> ProviderResult:
         """Probe every model concurrently, saving the results file after each one finishes.
 
         Models probed earlier and not part of this run keep their previous results,
-        so `--model X` refreshes one row without losing the others; an interrupted
-        run leaves a valid file with every finished model in it.
+        so `--model X` refreshes one row without losing the others. The file is
+        written first with every model of this run listed as `incomplete`, so an
+        interruption at any point leaves a valid file that `run --resume` can finish.
         """
-        previous = results.load(self.out_path) if self.out_path.exists() else None
+        previous = self.previous
         done: dict[str, ModelResult] = {m.id: m for m in previous.models} if previous else {}
         pending = [m for m in self.models if m.probe]
+        pending_ids = [m.id for m in pending]
+        earlier = [i for i in (previous.incomplete if previous else []) if i not in pending_ids]
         result = ProviderResult(
             provider=self.provider.name,
             generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -267,7 +295,7 @@ class ProviderRun:
             country=self.provider.country,
             dashboard=self.provider.dashboard,
             local=self.provider.local,
-            incomplete=[m.id for m in pending],
+            incomplete=earlier + pending_ids,
         )
         writer = results.ResultsWriter(self.out_path)
 
@@ -289,7 +317,12 @@ class ProviderRun:
                 image_base_url=self.provider.image_base_url,
                 listener=self.listener,
             )
-            fresh = await prober.probe(self.modes)
+            try:
+                fresh = await prober.probe(self.modes)
+            except ModelMissing as exc:
+                # Left `incomplete` with its earlier results, if any: a later run may find it.
+                self.problems.append(str(exc))
+                return
             old = done.get(model.id)
             if old is not None and old.probed:
                 # A run limited to some modes keeps the other modes' earlier results.
@@ -298,6 +331,15 @@ class ProviderRun:
             result.incomplete.remove(model.id)
             save()
 
+        save()
         await gather_all(probe(model) for model in pending)
         save()
         return result
+
+
+def resumable(models: list[ModelConfig], previous: ProviderResult | None) -> list[ModelConfig]:
+    """The models an interrupted run left unfinished: listed `incomplete`, or never probed at all."""
+    if previous is None:
+        return models
+    probed = {m.id for m in previous.models}
+    return [m for m in models if m.id in previous.incomplete or (m.probe and m.id not in probed)]

@@ -64,7 +64,10 @@ def failure_outcome(error: Exception) -> Outcome:
     if isinstance(error, UnsupportedOption):
         return "unsupported"
     if isinstance(error, ApiError):
-        if error.kind is ErrorKind.REJECTED or _refused_by_server_error(error):
+        # AUTH and NOT_FOUND on a probe after Text (which stops the run when it gets them):
+        # the key and the model work, so it is this request's feature that is refused.
+        refused = (ErrorKind.REJECTED, ErrorKind.AUTH, ErrorKind.NOT_FOUND)
+        if error.kind in refused or _refused_by_server_error(error):
             return "unsupported"
         if error.kind in (ErrorKind.MODEL_FAILED, ErrorKind.MALFORMED):
             return "fail"

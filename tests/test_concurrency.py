@@ -73,7 +73,7 @@ def test_with_one_slot_the_tool_chain_goes_before_the_independent_probes(server,
             client = ProviderClient(get_dialect("openai", server.base_url), http, concurrency=1)
             modes = ("sync", "stream")
             out = tmp_path / "fake.json"
-            await ProviderRun(provider, list(provider.models), modes, client, load_battery(), out, listener).run()
+            await ProviderRun(provider, list(provider.models), modes, client, load_battery(), out, listener=listener).run()
 
     asyncio.run(run())
     assert completed[:6] == [v.TEXT, v.TEXT, v.SR1, v.SR1, v.SR2, v.SR2]

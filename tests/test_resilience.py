@@ -1,0 +1,260 @@
+"""Surviving real networks and real users: pacing, refused keys, unknown models,
+interruption and resume, secrets, and bad input — each a clear line, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
+from llmprobe import results
+from llmprobe.cli import app
+from llmprobe.client import ProviderClient
+from llmprobe.dialects.openai import OpenAIDialect
+from llmprobe.neutral import Message, Request
+from llmprobe.pacing import Pacer
+from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
+
+KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
+
+
+def write_config(tmp: Path, base_url: str, models: list[str], *, key: bool = True) -> Path:
+    path = tmp / "providers.yaml"
+    lines = ["providers:", "  fake:", "    api: openai", f"    base_url: {base_url}", "    concurrency: 2"]
+    if key:
+        lines.append("    api_key_env: FAKE_API_KEY")
+    lines.append("    models:")
+    lines += [f"      - id: {m}" for m in models]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args), env={"FAKE_API_KEY": KEY})
+
+
+# --- pacing ---------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_pacer_waits_for_the_reset_when_a_window_is_nearly_used_up():
+    clock = FakeClock()
+    pacer = Pacer(reserve_requests=2, clock=clock, sleep=clock.sleep)
+    pacer.observe({"x-ratelimit-limit-requests": "30", "x-ratelimit-remaining-requests": "10", "x-ratelimit-reset-requests": "2s"})
+    asyncio.run(pacer.wait())
+    assert clock.slept == []
+    pacer.observe({"x-ratelimit-limit-requests": "30", "x-ratelimit-remaining-requests": "2", "x-ratelimit-reset-requests": "1.5s"})
+    pacer.observe({"x-ratelimit-limit-tokens": "6000", "x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "7m12s"})
+    asyncio.run(pacer.wait())
+    assert clock.slept == [60.0]  # the token window asks 432 s; a pause is capped at a minute
+
+
+def test_a_429_pauses_every_request_of_the_provider():
+    answers: list[Scripted] = [
+        json_response({"error": {"message": "Rate limit reached"}}, status=429, headers={"retry-after": "3"}),
+    ]
+
+    def script(request: RecordedRequest) -> Scripted:
+        return answers.pop(0) if answers else wire_answer(request.json, 0.0)
+
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def go():
+        async with httpx.AsyncClient() as http:
+            client = ProviderClient(OpenAIDialect(server.base_url), http, concurrency=1, sleep=sleep)
+            first = await client.generate("m", Request((Message.user("Say hello."),)))
+            second = await client.generate("m", Request((Message.user("Say hello."),)))
+            return first, second
+
+    with FakeOpenAI(script) as server:
+        first, second = asyncio.run(go())
+    assert first.ok and first.attempts == 2 and second.ok
+    # The retry waited Retry-After, and so did the whole provider (the pacer's wait comes first).
+    assert slept[:2] == [3.0, pytest.approx(3.0, abs=0.5)]
+
+
+# --- refused keys and unknown models --------------------------------------------------------
+
+
+def test_a_refused_key_stops_the_provider_at_once(tmp_path):
+    refused = json_response({"error": {"message": "Invalid API Key", "type": "invalid_request_error", "code": "invalid_api_key"}}, status=401)
+    with FakeOpenAI(lambda request: refused) as server:
+        cfg = write_config(tmp_path, server.base_url, ["a", "b", "c"])
+        result = invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path / "out"))
+        sent = len(server.requests)
+    assert result.exit_code == 1
+    assert "fake: authentication failed (HTTP 401: Invalid API Key (invalid_api_key)); check FAKE_API_KEY" in result.output
+    assert result.output.count("authentication failed") == 1
+    assert sent <= 6, "one Text per model and mode at most, not thirty probes"
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_model_is_skipped_with_one_message_and_the_others_probed(tmp_path):
+    gone = json_response(
+        {"error": {"message": "The model `gone` does not exist", "type": "invalid_request_error", "code": "model_not_found"}},
+        status=404,
+    )
+    with FakeOpenAI(lambda r: gone if r.json["model"] == "gone" else wire_answer(r.json, 0.0)) as server:
+        cfg = write_config(tmp_path, server.base_url, ["gone", "here"])
+        result = invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path / "out"))
+        asked_gone = sum(r.json["model"] == "gone" for r in server.requests)
+    assert result.exit_code == 1
+    assert "fake: model 'gone' not found (HTTP 404: The model `gone` does not exist (model_not_found))" in result.output
+    assert asked_gone <= 2
+    saved = results.load(tmp_path / "out" / "fake.json")
+    assert [m.id for m in saved.models] == ["here"]
+    assert saved.model("here").modes["sync"].verdicts == EXPECTED_VERDICTS
+    assert saved.incomplete == ["gone"]
+
+
+# --- interruption and resume ----------------------------------------------------------------
+
+
+def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
+    models = [f"m{i}" for i in range(6)]
+    out = tmp_path / "out"
+    with PassingProvider(latency=0.15) as server:
+        cfg = write_config(tmp_path, server.base_url, models, key=False)
+        command = [sys.executable, "-m", "llmprobe", "run", "-p", "fake", "--config", str(cfg), "--out", str(out)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while True:  # until at least one model is finished, and some are not
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+            try:
+                partial = results.load(out / "fake.json")
+            except results.ResultsError:
+                partial = None
+            if partial is not None and partial.models:
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 130, output
+        assert "--resume" in output and "Traceback" not in output
+        interrupted = results.load(out / "fake.json")
+        finished = [m.id for m in interrupted.models]
+        assert finished and interrupted.incomplete
+        assert sorted(finished + interrupted.incomplete) == models
+        requests_before = len(server.requests)
+
+        resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        probed_again = {r.json["model"] for r in server.requests[requests_before:]}
+    assert probed_again == set(interrupted.incomplete)
+    complete = results.load(out / "fake.json")
+    assert [m.id for m in complete.models] == models and complete.incomplete == []
+    for model in complete.models:
+        assert all(mode.verdicts == EXPECTED_VERDICTS for mode in model.modes.values())
+    # The models finished before the interruption kept their results untouched.
+    for model_id in finished:
+        assert complete.model(model_id) == interrupted.model(model_id)
+
+
+def test_resume_with_nothing_left_sends_nothing(tmp_path):
+    with PassingProvider(latency=0.0) as server:
+        cfg = write_config(tmp_path, server.base_url, ["m0"], key=False)
+        assert invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path)).exit_code == 0
+        before = len(server.requests)
+        assert invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path), "--resume").exit_code == 0
+        assert len(server.requests) == before
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+def test_a_planted_key_appears_in_no_file_and_no_output_even_verbose(tmp_path):
+    def echoing(request: RecordedRequest) -> Scripted:
+        # A provider that quotes the credentials back in its errors (some do).
+        if "response_format" in request.json:
+            message = f"bad request for {request.headers.get('authorization')}"
+            return json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=400)
+        return wire_answer(request.json, 0.0)
+
+    with FakeOpenAI(echoing) as server:
+        cfg = write_config(tmp_path, server.base_url, ["m0"])
+        result = invoke("run", "-p", "fake", "-v", "--config", str(cfg), "--out", str(tmp_path / "out"), "--record", str(tmp_path / "rec"))
+    assert result.exit_code == 0, result.output
+    assert "bad request for Bearer REDACTED" in result.output  # the echo happened, redacted
+    assert KEY not in result.output
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) > 20
+    for path in written:
+        assert KEY.encode() not in path.read_bytes(), path
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def test_an_unreadable_results_file_stops_run_and_render_before_anything_is_sent(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "fake.json").write_text("{ not json")
+    with FakeOpenAI(lambda r: wire_answer(r.json, 0.0)) as server:
+        cfg = write_config(tmp_path, server.base_url, ["m0"])
+        ran = invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path / "out"))
+        assert server.requests == []
+    assert ran.exit_code == 2
+    expected = f"llmprobe: error: {tmp_path / 'out' / 'fake.json'}: not valid JSON (line 1: Expecting property name enclosed in double quotes)\n"
+    assert ran.output == expected
+    rendered = invoke("render", "--config", str(cfg), "--out", str(tmp_path / "out"))
+    assert (rendered.exit_code, rendered.output) == (2, expected)
+
+
+def test_a_results_file_of_the_wrong_shape_is_refused(tmp_path):
+    (tmp_path / "fake.json").write_text(json.dumps({"provider": "fake", "models": []}))
+    cfg = write_config(tmp_path, "http://127.0.0.1:9/v1", ["m0"])
+    rendered = invoke("render", "--config", str(cfg), "--out", str(tmp_path))
+    assert rendered.exit_code == 2
+    assert rendered.output == f"llmprobe: error: {tmp_path / 'fake.json'}: not an llmprobe results file: missing or wrong 'generated_at'\n"
+
+
+def test_a_cassette_that_does_not_match_is_one_line(tmp_path):
+    with PassingProvider(latency=0.0) as server:
+        cfg = write_config(tmp_path, server.base_url, ["m0"], key=False)
+        assert invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path / "a"), "--record", str(tmp_path / "rec")).exit_code == 0
+    cassette = tmp_path / "rec" / "fake" / "m0" / "sync-Seed.yaml"
+    cassette.write_text(cassette.read_text().replace('"seed":42', '"seed":7'))
+    replayed = invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path / "b"), "--replay", str(tmp_path / "rec"))
+    assert replayed.exit_code == 2
+    assert replayed.output.startswith("llmprobe: error: request #1 of fake/m0/sync-Seed does not match ")
+    assert "body.seed" in replayed.output and replayed.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "-p", "nope"], "llmprobe: error: unknown provider 'nope' in {cfg} (configured: fake)"),
+        (["run", "-p", "fake", "--mode", "async"], "llmprobe: error: --mode 'async': use sync, stream or both"),
+        (["render", "--layout", "wide"], "llmprobe: error: --layout 'wide': use detailed or compact"),
+        (["render", "--format", "html"], "llmprobe: error: --format 'html': use markdown, terminal or json"),
+    ],
+)
+def test_bad_command_lines_are_one_line(tmp_path, args, message):
+    cfg = write_config(tmp_path, "http://127.0.0.1:9/v1", ["m0"])
+    result = invoke(*args, "--config", str(cfg), "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.output == message.format(cfg=cfg) + "\n"

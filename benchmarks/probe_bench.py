@@ -120,7 +120,7 @@ def probe(
     provider: ProviderConfig, out: Path, concurrency: int, *, record: Path | None = None, replay: Path | None = None
 ) -> Run:
     """One `llmprobe run` of every model of `provider` in both modes, timed."""
-    job = plan_job(provider, [], None, replaying=replay is not None)
+    job = plan_job(provider, [], None, replay=replay)
     output = StringIO()
     progress = RunProgress(Console(file=output))
     wall, cpu = time.perf_counter(), time.process_time()

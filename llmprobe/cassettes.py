@@ -18,9 +18,7 @@ mismatched recording is a usage error, and retrying it can only hide that.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -32,6 +30,7 @@ import httpx
 import yaml
 
 from llmprobe.errors import CassetteError
+from llmprobe.files import write_atomically
 
 #: The request extension that names the cassette an exchange belongs to.
 CASSETTE_EXTENSION = "llmprobe.cassette"
@@ -145,19 +144,10 @@ def save_cassette(cassette: Cassette) -> None:
     """
     document = {"version": 2, "interactions": [_document(i, interaction) for i, interaction in enumerate(cassette.interactions)]}
     text = yaml.dump(document, Dumper=_Dumper, explicit_start=True, sort_keys=False, allow_unicode=True, width=2**30)
-    path = cassette.path
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(text.encode("utf-8"))
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomically(cassette.path, text)
     except OSError as exc:
-        raise CassetteError(f"cannot write {path}: {exc.strerror}") from None
+        raise CassetteError(f"cannot write {cassette.path}: {exc.strerror}") from None
 
 
 def _document(index: int, interaction: Interaction) -> dict:

@@ -121,7 +121,7 @@ def run(
         providers = select_providers(cfg, provider)
         modes = ("sync", "stream") if mode == "both" else (mode,)
         urls = parse_base_urls(base_url or [], providers)
-        jobs = [plan_job(p, model or [], urls.get(p.name), replay is not None, out, resume) for p in providers]
+        jobs = [plan_job(p, model or [], urls.get(p.name), replay, out, resume) for p in providers]
         if model:
             listed = {m.id for p in providers for m in p.models}
             missing = [m for m in model if m not in listed]
@@ -155,13 +155,15 @@ class ProviderJob:
     launch: bool = False
     #: Its results file before this run.
     previous: ProviderResult | None = None
+    #: Where the answers come from, when not from the configured URL.
+    source: str = ""
 
 
 def plan_job(
     provider: ProviderConfig,
     models: list[str],
     base_url: str | None,
-    replaying: bool,
+    replay: Path | None,
     out: Path | None = None,
     resume: bool = False,
 ) -> ProviderJob:
@@ -174,14 +176,17 @@ def plan_job(
     selected = [m for m in provider.models if not models or m.id in models]
     if resume:
         selected = resumable(selected, previous)
-    if replaying:
+    if replay:
         # Cassettes hold no secrets: the account id was recorded as ACCOUNT_ID.
         url = provider.base_url.replace(ACCOUNT_ID_PLACEHOLDER, "ACCOUNT_ID")
-        return ProviderJob(provider, selected, url, "", "", previous=previous)
+        return ProviderJob(provider, selected, url, "", "", previous=previous, source=f"replay of {replay}")
     credentials = resolve_credentials(provider, os.environ)
     account_id = os.environ.get(provider.account_id_env, "") if provider.account_id_env else ""
     launch = provider.launch is not None and not base_url and any(m.probe for m in selected)
-    return ProviderJob(provider, selected, credentials.base_url, credentials.api_key, account_id, launch, previous)
+    source = f"--base-url {base_url}" if base_url else ""
+    return ProviderJob(
+        provider, selected, credentials.base_url, credentials.api_key, account_id, launch, previous, source
+    )
 
 
 def transport_for(job: ProviderJob, record: Path | None, replay: Path | None) -> httpx.AsyncBaseTransport:
@@ -235,7 +240,9 @@ async def run_jobs(
                     battery,
                     out / f"{provider.name}.json",
                     previous=job.previous,
+                    source=job.source,
                     listener=progress.listener(provider.name),
+                    on_model=progress.model_done(provider.name),
                 )
             )
         with progress:
@@ -316,7 +323,7 @@ def models(
     in the providers file; configured models the API no longer lists are marked stale."""
     try:
         selected = select_providers(load_config(config), [provider])[0]
-        job = plan_job(selected, [], None, replaying=False)
+        job = plan_job(selected, [], None, replay=None)
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     try:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from llmprobe.client import Exchange
+from llmprobe.results import ModelResult
 from llmprobe.verdicts import failure_outcome
 
 
@@ -61,6 +62,20 @@ class RunProgress:
                 self.console.print(f"{provider} {model} {mode} {probe}: {outcome}{detail}", markup=False, highlight=False, soft_wrap=True)
 
         return on_probe
+
+    def model_done(self, provider: str) -> Callable[[ModelResult], None]:
+        """A plain line per finished model when there is no progress bar (CI logs)."""
+
+        def on_model(result: ModelResult) -> None:
+            if self.live:
+                return
+            counts = Counter(value for mode in result.modes.values() for value in mode.verdicts.values())
+            modes = ", ".join(result.modes) or "no mode answered"
+            line = f"{provider} {result.id}: done ({modes}; {counts['true']} true, {counts['flaky']} flaky, "
+            line += f"{counts['false']} false, {counts['unknown']} unknown)"
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+        return on_model
 
     def __enter__(self) -> RunProgress:
         if self.live:

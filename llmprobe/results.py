@@ -7,13 +7,12 @@ this (plus providers.yaml for order and labels), never the network.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from llmprobe.errors import LlmprobeError
+from llmprobe.files import write_atomically
 
 Verdict = Literal["true", "false", "flaky", "unknown"]
 Outcome = Literal["pass", "fail", "unsupported", "error", "skipped"]
@@ -94,6 +93,9 @@ class ProviderResult:
     local: bool = False
     #: Models that were probed in this run but not finished (interrupted); `run --resume` picks them up.
     incomplete: list[str] = field(default_factory=list)
+    #: Where the answers came from when not from the provider's configured URL:
+    #: "replay of DIR" or "--base-url URL". Empty for a live run.
+    source: str = ""
 
     def model(self, model_id: str) -> ModelResult | None:
         return next((m for m in self.models if m.id == model_id), None)
@@ -165,6 +167,7 @@ def from_json(data: Any) -> ProviderResult:
             dashboard=data.get("dashboard", ""),
             local=bool(data.get("local", False)),
             incomplete=list(data.get("incomplete", [])),
+            source=str(data.get("source", "")),
         )
     except ResultsError:
         raise
@@ -215,7 +218,7 @@ class ResultsWriter:
         head = json.dumps(to_json(replace(result, models=[])), indent=2, ensure_ascii=False)
         # JSON strings hold no raw line breaks, so this matches the top-level key and nothing else.
         listed = "[\n" + ",\n".join(models) + "\n  ]" if models else "[]"
-        _write_atomically(self.path, head.replace('\n  "models": []', '\n  "models": ' + listed, 1) + "\n")
+        write_atomically(self.path, head.replace('\n  "models": []', '\n  "models": ' + listed, 1) + "\n")
 
     def _model_text(self, model: ModelResult) -> str:
         """The model's JSON, indented to its depth in the file (an item of the top-level list)."""
@@ -227,15 +230,3 @@ class ResultsWriter:
         return cached[1]
 
 
-def _write_atomically(path: Path, payload: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

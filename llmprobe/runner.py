@@ -272,6 +272,10 @@ class ProviderRun:
     #: The results file as it was before this run (read up front, so a broken one stops nothing midway).
     previous: ProviderResult | None = None
     listener: ProbeListener | None = None
+    #: Where the answers come from, when not from the configured URL (see ProviderResult.source).
+    source: str = ""
+    #: Called with each model's result as soon as it is saved.
+    on_model: Callable[[ModelResult], None] | None = None
     #: One line per model that could not be probed at all (unknown model), for the summary.
     problems: list[str] = field(default_factory=list)
 
@@ -296,6 +300,7 @@ class ProviderRun:
             dashboard=self.provider.dashboard,
             local=self.provider.local,
             incomplete=earlier + pending_ids,
+            source=self.source,
         )
         writer = results.ResultsWriter(self.out_path)
 
@@ -330,6 +335,8 @@ class ProviderRun:
             done[model.id] = fresh
             result.incomplete.remove(model.id)
             save()
+            if self.on_model is not None:
+                self.on_model(fresh)
 
         save()
         await gather_all(probe(model) for model in pending)

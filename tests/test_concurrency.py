@@ -32,7 +32,7 @@ MODELS = 3
 def probe_all(base_url: str, out: Path, concurrency: int) -> dict[tuple[str, str], dict[str, str]]:
     """A full run of every model in both modes, as `llmprobe run` does it; its verdicts."""
     provider = passing_provider_config(base_url, MODELS)
-    job = plan_job(provider, [], None, replaying=False)
+    job = plan_job(provider, [], None, replay=None)
     progress = RunProgress(Console(file=StringIO()))
     ok = asyncio.run(run_jobs([job], ("sync", "stream"), out, None, None, concurrency, progress))
     assert ok, "every probe should have been answered"

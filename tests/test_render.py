@@ -569,3 +569,16 @@ def test_json_is_merged_results_in_display_order():
 def test_nothing_to_render_is_refused():
     with pytest.raises(ValueError, match="no providers"):
         render_markdown([])
+
+
+def test_overview_says_when_and_how_each_provider_was_probed():
+    from llmprobe.config import ModelConfig, ProviderConfig
+    from llmprobe.render import render_markdown
+    from llmprobe.results import ModelResult, ProviderResult
+
+    config = ProviderConfig(name="p", api="openai", base_url="https://x/v1", models=(ModelConfig("m"),))
+    result = ProviderResult("p", "2026-11-21T12:00:00Z", "0.1.0", [ModelResult("m")], source="replay of rec")
+    page = render_markdown([(config, result)], summary=True)
+    assert page.splitlines()[2] == (
+        "_Made by `llmprobe render` from the results files: p probed 2026-11-21 12:00:00 UTC by llmprobe 0.1.0, replay of rec._"
+    )

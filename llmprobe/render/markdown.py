@@ -28,11 +28,23 @@ def render_markdown(
     if board.summary is None:
         blocks += [_table(table) for _, table in board.sections]
     else:
-        blocks.append(_table(board.summary))
+        blocks += [_provenance([result for result, _ in board.sections]), _table(board.summary)]
         for provider, table in board.sections:
             blocks += [f"## {provider_title(provider)}", _table(table)]
     # The legend follows the last table directly, as on the reference pages.
     return "\n\n".join(blocks) + "\n" + _legend(layout)
+
+
+def _provenance(results: Sequence[ProviderResult]) -> str:
+    """When and how each provider's results were made; from the files alone, so the page is
+    the same every time it is rendered from the same results."""
+    runs = []
+    for result in results:
+        if not result.generated_at:
+            continue  # a provider listed without results yet
+        when = result.generated_at.replace("T", " ").removesuffix("Z") + " UTC"
+        runs.append(f"{result.provider} probed {when} by llmprobe {result.llmprobe_version}" + (f", {result.source}" if result.source else ""))
+    return "_Made by `llmprobe render` from the results files: " + "; ".join(runs) + "._"
 
 
 def anchor(heading: str) -> str:

@@ -42,4 +42,5 @@ def merge(config: ProviderConfig, result: ProviderResult | None) -> ProviderResu
         dashboard=config.dashboard or (result.dashboard if result else ""),
         local=config.local or bool(result and result.local),
         incomplete=list(result.incomplete) if result else [],
+        source=result.source if result else "",
     )

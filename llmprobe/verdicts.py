@@ -145,32 +145,30 @@ def check_answer(reply: Reply, expected: str) -> bool:
     return reply.text.strip().rstrip(".").strip().lower() == expected
 
 
-def execute_square_root(call: ToolCall) -> ToolResult | None:
-    """Run the square_root tool locally; None when the call is wrong in any way."""
-    if call.name != "square_root":
+def _argument(call: ToolCall, tool: str, name: str) -> object:
+    """The call's only argument `name`, decoded strictly (unknown keys fail, as in the
+    reference); None when the call is to another tool or malformed."""
+    if call.name != tool:
         return None
     try:
         args = call.decoded_arguments()
     except ValueError:
         return None
-    number = args.get("number")
-    if set(args) != {"number"} or isinstance(number, bool) or not isinstance(number, (int, float)):
-        return None
-    if int(number) != SQUARE_ROOT_INPUT:
+    return args[name] if set(args) == {name} else None
+
+
+def execute_square_root(call: ToolCall) -> ToolResult | None:
+    """Run the square_root tool locally; None when the call is wrong in any way."""
+    number = _argument(call, "square_root", "number")
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or int(number) != SQUARE_ROOT_INPUT:
         return None
     return ToolResult(call.id, call.name, f"{math.sqrt(SQUARE_ROOT_INPUT):.2f}")
 
 
 def execute_best_country(call: ToolCall) -> str | None:
     """The country the model chose; None for a malformed call. The enum is not enforced, as in the reference."""
-    if call.name != "best_country":
-        return None
-    try:
-        args = call.decoded_arguments()
-    except ValueError:
-        return None
-    country = args.get("country")
-    return country if set(args) == {"country"} and isinstance(country, str) else None
+    country = _argument(call, "best_country", "country")
+    return country if isinstance(country, str) else None
 
 
 SquareRootStatus = Literal["ok", "no_call", "bad_call", "forcing_rejected", "rejected", "error"]

@@ -265,7 +265,7 @@ def _planted(tmp_path: Path, name: str, *interactions: Interaction) -> None:
 def _interaction(body: str, answer: str = '{"ok":true}', status: int = 200) -> Interaction:
     return Interaction(
         method="POST",
-        url=f"https://api.cloudflare.com/client/v4/accounts/ACCOUNT_ID/ai/run/m?key=REDACTED",
+        url="https://api.cloudflare.com/client/v4/accounts/ACCOUNT_ID/ai/run/m?key=REDACTED",
         request_body=body,
         request_headers={},
         status=status,

@@ -13,7 +13,7 @@ from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, chunk,
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.neutral import Message, Reply, Request
-from llmprobe.sse import SseDecoder
+from llmprobe.sse import iter_events
 
 SYNC = Request((Message.user("Say hello."),))
 STREAM = Request((Message.user("Say hello."),), stream=True)
@@ -36,14 +36,8 @@ def exchange(client: httpx.Client, server: FakeOpenAI, request: Request) -> Repl
         if not request.stream or not 200 <= response.status_code < 300:
             return dialect.parse(response.status_code, response.headers, response.read())
         parser = dialect.stream_parser(response.headers)
-        decoder = SseDecoder()
-        for line in response.iter_lines():
-            event = decoder.feed_line(line)
-            if event is not None:
-                parser.feed(event)
-        last = decoder.flush()
-        if last is not None:
-            parser.feed(last)
+        for event in iter_events(response.iter_lines()):
+            parser.feed(event)
         return parser.finish()
 
 

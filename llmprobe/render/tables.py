@@ -14,6 +14,18 @@ from llmprobe.render.cells import Cell, Line
 from llmprobe.render.merge import merge
 from llmprobe.results import MODES, VERDICT_NAMES, Modality, ModelResult, ProviderResult
 
+#: The columns both layouts end with, in the reference's order.
+_COMMON_TAIL = (
+    ("Batch", cells.not_probed),
+    ("File", cells.not_probed),
+    ("Cite", cells.verdict("citations")),
+    ("Text", cells.text),
+    ("Probs", cells.verdict("topLogprobs")),
+    ("Limits", cells.verdict("reportRateLimits")),
+    ("Usage", cells.verdict("reportTokenUsage")),
+    ("Finish", cells.verdict("reportFinishReason")),
+)
+
 COLUMNS: dict[str, tuple[tuple[str, Cell], ...]] = {
     # The reference's a3d5d616 columns (Groq seed).
     "detailed": (
@@ -23,14 +35,7 @@ COLUMNS: dict[str, tuple[tuple[str, Cell], ...]] = {
         ("JSON", cells.verdict("json")),
         ("Schema", cells.verdict("jsonSchema")),
         ("Tool", cells.tool_detailed),
-        ("Batch", cells.not_probed),
-        ("File", cells.not_probed),
-        ("Cite", cells.verdict("citations")),
-        ("Text", cells.text),
-        ("Probs", cells.verdict("topLogprobs")),
-        ("Limits", cells.verdict("reportRateLimits")),
-        ("Usage", cells.verdict("reportTokenUsage")),
-        ("Finish", cells.verdict("reportFinishReason")),
+        *_COMMON_TAIL,
     ),
     # The reference's f5496bb2 columns (Cloudflare seed).
     "compact": (
@@ -39,14 +44,7 @@ COLUMNS: dict[str, tuple[tuple[str, Cell], ...]] = {
         ("Out➛", cells.outputs),
         ("Tool", cells.tool_compact),
         ("JSON", cells.json_merged),
-        ("Batch", cells.not_probed),
-        ("File", cells.not_probed),
-        ("Cite", cells.verdict("citations")),
-        ("Text", cells.text),
-        ("Probs", cells.verdict("topLogprobs")),
-        ("Limits", cells.verdict("reportRateLimits")),
-        ("Usage", cells.verdict("reportTokenUsage")),
-        ("Finish", cells.verdict("reportFinishReason")),
+        *_COMMON_TAIL,
     ),
 }
 LAYOUTS: tuple[str, ...] = tuple(COLUMNS)

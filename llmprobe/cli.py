@@ -44,8 +44,8 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-CONFIG_OPTION = typer.Option(Path("providers.yaml"), "--config", help="Providers file.")
-OUT_OPTION = typer.Option(Path("out"), "--out", help="Folder of results files (NAME.json).")
+CONFIG_OPTION = typer.Option(Path("providers.yaml"), "--config", metavar="PATH", help="Providers file.")
+OUT_OPTION = typer.Option(Path("out"), "--out", metavar="DIR", help="Folder of results files (NAME.json).")
 
 
 def _version(value: bool) -> None:
@@ -92,15 +92,15 @@ def parse_base_urls(values: list[str], providers: list[ProviderConfig]) -> dict[
 
 @app.command()
 def run(
-    provider: List[str] = typer.Option(..., "--provider", "-p", help="Provider to probe (repeatable)."),
-    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Only these models (repeatable)."),
-    mode: str = typer.Option("both", "--mode", help="sync, stream or both."),
+    provider: List[str] = typer.Option(..., "--provider", "-p", metavar="NAME", help="Provider to probe (repeatable)."),
+    model: Optional[List[str]] = typer.Option(None, "--model", "-m", metavar="ID", help="Only these models (repeatable)."),
+    mode: str = typer.Option("both", "--mode", metavar="MODE", help="sync, stream or both."),
     base_url: Optional[List[str]] = typer.Option(
-        None, "--base-url", help="Override the provider's URL (proxies, emulators); NAME=URL with several providers."
+        None, "--base-url", metavar="URL", help="Override the provider's URL (proxies, emulators); NAME=URL with several providers."
     ),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests in flight per provider."),
-    record: Optional[Path] = typer.Option(None, "--record", help="Record every HTTP exchange as cassettes in DIR."),
-    replay: Optional[Path] = typer.Option(None, "--replay", help="Answer every request from cassettes in DIR, offline."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, metavar="N", help="Requests in flight per provider."),
+    record: Optional[Path] = typer.Option(None, "--record", metavar="DIR", help="Record every HTTP exchange as cassettes in DIR."),
+    replay: Optional[Path] = typer.Option(None, "--replay", metavar="DIR", help="Answer every request from cassettes in DIR, offline."),
     resume: bool = typer.Option(
         False, "--resume", help="Only the models an interrupted run left unfinished (listed in out/NAME.json)."
     ),
@@ -277,9 +277,9 @@ def load_pairs(cfg: Config, provider: str | None, out: Path) -> list[tuple[Provi
 
 @app.command()
 def render(
-    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Only this provider (default: all with results)."),
-    layout: str = typer.Option("detailed", "--layout", help="detailed (one column per capability) or compact."),
-    format: str = typer.Option("markdown", "--format", help="markdown, terminal or json."),
+    provider: Optional[str] = typer.Option(None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."),
+    layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed (one column per capability) or compact."),
+    format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal or json."),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
 ) -> None:
@@ -304,8 +304,8 @@ def render(
 
 @app.command()
 def show(
-    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Only this provider (default: all with results)."),
-    layout: str = typer.Option("detailed", "--layout", help="detailed or compact."),
+    provider: Optional[str] = typer.Option(None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."),
+    layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed or compact."),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
 ) -> None:
@@ -315,7 +315,7 @@ def show(
 
 @app.command()
 def models(
-    provider: str = typer.Option(..., "--provider", "-p", help="Provider to ask."),
+    provider: str = typer.Option(..., "--provider", "-p", metavar="NAME", help="Provider to ask."),
     as_json: bool = typer.Option(False, "--json", help="JSON for machines instead of a table."),
     config: Path = CONFIG_OPTION,
 ) -> None:

@@ -14,8 +14,7 @@ from typing import Any, Literal
 from llmprobe.errors import LlmprobeError
 from llmprobe.files import write_atomically
 
-Verdict = Literal["true", "false", "flaky", "unknown"]
-Outcome = Literal["pass", "fail", "unsupported", "error", "skipped"]
+Outcome = Literal["pass", "fail", "unsupported", "error"]
 
 #: The capability names, as the reference scoreboard spells them (so the two compare).
 VERDICT_NAMES: tuple[str, ...] = (

@@ -61,7 +61,7 @@ RESULTS_SCHEMA = {
                                         "type": "object",
                                         "required": ["probe", "outcome", "status", "latency_ms", "reason"],
                                         "properties": {
-                                            "outcome": {"enum": ["pass", "fail", "unsupported", "error", "skipped"]}
+                                            "outcome": {"enum": ["pass", "fail", "unsupported", "error"]}
                                         },
                                     },
                                 },

@@ -92,8 +92,8 @@ def _symbols(layout: str) -> Entry:
             "✅ works, every time it was tried.",
             "💨 flaky: works only some of the time.",
             "❌ does not work, is refused, or is not offered.",
-            "❔ unknown: the requests kept failing (network or server errors, even after retries), "
-            "so nothing could be concluded.",
+            "❔ unknown: not measured, because its requests kept failing (network or server errors, "
+            "even after retries) or a step it depends on never happened; nothing is concluded either way.",
             f"In {_FEATURE_LISTS[layout]}, the symbols listed worked every time; a 💨 or ❔ after them "
             "means another of the column's features is flaky or unknown.",
             "? the model is listed but was not probed, or there are no results for it yet.",

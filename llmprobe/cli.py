@@ -370,8 +370,8 @@ def diff_files(
     new: Path = typer.Argument(..., metavar="NEW.json", help="The later results file of the same provider."),
     as_json: bool = typer.Option(False, "--json", help="JSON for machines instead of a table."),
 ) -> None:
-    """Every verdict that changed between two results files, marked worse or better (true > flaky > false),
-    and the models and modes that came or went.
+    """Every verdict that changed between two results files, marked worse or better (true > flaky > false,
+    reversed for toolsBiased and toolsIndecisive, which name faults), and the models and modes that came or went.
 
     A verdict going to or from "unknown" is listed as "unmeasured" and counts as neither worse nor
     better: "unknown" means the question could not be asked (network errors), and a network failure

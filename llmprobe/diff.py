@@ -21,6 +21,9 @@ Change = Literal["worse", "better", "unmeasured"]
 
 #: How good each measured verdict is; "unknown" is absent on purpose (see the module docstring).
 GOODNESS: dict[str, int] = {"false": 0, "flaky": 1, "true": 2}
+#: Capabilities that name a fault: for these, "true" is the bad end (a model that becomes
+#: biased towards the first enum value, or calls a tool for every option, got worse).
+FAULTS = frozenset({"toolsBiased", "toolsIndecisive"})
 
 
 class DiffError(LlmprobeError):
@@ -40,7 +43,10 @@ class VerdictChange:
     def change(self) -> Change:
         if self.old not in GOODNESS or self.new not in GOODNESS:
             return "unmeasured"
-        return "worse" if GOODNESS[self.new] < GOODNESS[self.old] else "better"
+        improved = GOODNESS[self.new] > GOODNESS[self.old]
+        if self.capability in FAULTS:
+            improved = not improved
+        return "better" if improved else "worse"
 
 
 @dataclass(frozen=True)

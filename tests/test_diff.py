@@ -61,6 +61,20 @@ def test_direction_of_each_transition(old: str | None, new: str | None, change: 
     assert VerdictChange("m", "sync", "json", old, new).change == change
 
 
+@pytest.mark.parametrize(
+    "capability, old, new, change",
+    [
+        ("toolsBiased", "false", "true", "worse"),  # became biased towards the first enum value
+        ("toolsBiased", "true", "flaky", "better"),
+        ("toolsIndecisive", "false", "flaky", "worse"),
+        ("toolsIndecisive", "true", "false", "better"),
+        ("tools", "true", "flaky", "worse"),
+    ],
+)
+def test_bias_and_indecision_are_faults_so_true_is_the_bad_end(capability, old, new, change) -> None:
+    assert VerdictChange("m", "sync", capability, old, new).change == change
+
+
 def test_unchanged_verdicts_are_not_listed() -> None:
     same = {"m": {"sync": {"json": "true", "seed": "unknown"}}}
     diff = diff_results(provider(same), provider(same))

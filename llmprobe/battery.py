@@ -71,6 +71,9 @@ class Battery:
     def __getitem__(self, name: str) -> Probe:
         return self.probes[name]
 
+    def image(self, name: str) -> ImageProbe | None:
+        return next((image for image in self.images if image.name == name), None)
+
     def image_bytes(self, ext: str) -> bytes:
         return (resources.files("llmprobe.probes") / f"banana.{ext}").read_bytes()
 

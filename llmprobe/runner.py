@@ -52,7 +52,6 @@ async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
 class ModeRun:
     mode: str
     observations: v.Observations
-    image_passes: dict[str, bool]
 
 
 class ModelProber:
@@ -82,7 +81,7 @@ class ModelProber:
 
     async def _mode(self, mode: str) -> ModeRun:
         stream = mode == "stream"
-        run = ModeRun(mode, {}, {})
+        run = ModeRun(mode, {})
 
         # `priority` is how many dependent requests may still follow this one:
         # Text 4, SquareRoot-1 3, -1-any 2, -2 (or -2-any) 1, ToolBias and the
@@ -107,7 +106,7 @@ class ModelProber:
         await gather_all(
             [send(name, b[name].request(stream=stream), 0) for name in simple]
             + [self._tool_chain(send, stream)]
-            + [self._image(send, image, stream, run) for image in b.images if self._image_wanted(image)]
+            + [self._image(send, image, stream) for image in b.images if self._image_wanted(image)]
         )
         return run
 
@@ -125,13 +124,12 @@ class ModelProber:
     def _image_wanted(self, image: ImageProbe) -> bool:
         return image.variant == "Inline" or bool(self.image_base_url)
 
-    async def _image(self, send: Callable[[str, Request, int], Awaitable[Exchange]], image: ImageProbe, stream: bool, run: ModeRun) -> None:
+    async def _image(self, send: Callable[[str, Request, int], Awaitable[Exchange]], image: ImageProbe, stream: bool) -> None:
         if image.variant == "Inline":
             request = image.request(stream=stream, data=self.battery.image_bytes(image.ext))
         else:
             request = image.request(stream=stream, url=f"{self.image_base_url}/banana.{image.ext}")
-        exchange = await send(image.name, request, 0)
-        run.image_passes[image.name] = exchange.ok and v.check_answer(exchange.reply, image.answer)  # type: ignore[arg-type]
+        await send(image.name, request, 0)
 
     async def _tool_chain(self, send: Callable[[str, Request, int], Awaitable[Exchange]], stream: bool) -> None:
         """SquareRoot-1 → (-1-any) → -2 → ToolBias ×2; each step only when the previous one allows it."""
@@ -152,7 +150,8 @@ class ModelProber:
         if isinstance(second.error, UnsupportedOption) and second.error.option == "tool_choice":
             # The dialect cannot say "none" (Cloudflare): ask again with auto, as the
             # reference's later versions do, rather than calling the model flaky.
-            second = await send(v.SR2_ANY, b[v.SR1_ANY].request(stream=stream, history=history), 1)
+            auto = dataclasses.replace(b[v.SR2].request(stream=stream, history=history), tool_choice="auto")
+            second = await send(v.SR2_ANY, auto, 1)
         if not v.square_root_2_passed(second):
             return
         choice = "required" if first.status == "ok" else "auto"
@@ -163,55 +162,21 @@ class ModelProber:
 
     def _result(self, runs: list[ModeRun]) -> ModelResult:
         result = ModelResult(id=self.model.id, tier=self.model.tier, reason=self.model.reason)
-        image = Modality()
         for run in runs:
             verdicts = v.mode_verdicts(run.observations, self.battery)
-            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=self._evidence(run))
+            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=self._evidence(run.observations))
             result.reason = result.reason or v.thinking_seen(run.observations)
             if verdicts:
                 result.in_["text"] = Modality(inline=True)
                 result.out["text"] = Modality(inline=True)
-            for probe in self.battery.images:
-                if run.image_passes.get(probe.name):
-                    image.inline = image.inline or probe.variant == "Inline"
-                    image.url = image.url or probe.variant == "URL"
-                    if probe.mime not in image.formats:
-                        image.formats.append(probe.mime)
-        if image.formats:
-            image.formats.sort()
+        image = v.image_input((run.observations for run in runs), self.battery)
+        if image is not None:
             result.in_["image"] = image
         return result
 
-    def _evidence(self, run: ModeRun) -> list[Evidence]:
-        names = [n for n in _ORDER if n in run.observations]
-        names += [p.name for p in self.battery.images if p.name in run.observations]
-        evidence = []
-        for name in names:
-            exchange = run.observations[name]
-            evidence.append(_evidence(name, exchange, self._passed(name, run)))
-        return evidence
-
-    def _passed(self, name: str, run: ModeRun) -> bool:
-        """Whether the probe's own pass condition held (for the evidence; verdicts are separate)."""
-        obs = run.observations
-        if name in run.image_passes:
-            return run.image_passes[name]
-        checks: dict[str, Callable[[], bool]] = {
-            v.LOGPROBS: lambda: self.checks.passed(obs, name, lambda r: bool(r.logprobs)),
-            v.MAX_TOKENS: lambda: self.checks.passed(obs, name, self.checks.max_tokens),
-            v.STOP: lambda: self.checks.passed(obs, name, self.checks.stop),
-            v.JSON_: lambda: self.checks.passed(obs, name, self.checks.json),
-            v.SCHEMA: lambda: self.checks.passed(obs, name, self.checks.schema),
-            v.SR1: lambda: v.judge_square_root(obs[name]).status == "ok",
-            v.SR1_ANY: lambda: v.judge_square_root(obs[name]).status == "ok",
-            v.SR2: lambda: v.square_root_2_passed(obs[name]),
-            v.SR2_ANY: lambda: v.square_root_2_passed(obs[name]),
-            v.BIAS_CANADA: lambda: bool(v.judge_bias(obs[name]).picks),
-            v.BIAS_USA: lambda: bool(v.judge_bias(obs[name]).picks),
-            v.CITATIONS: lambda: self.checks.passed(obs, name, lambda r: bool(r.citations)),
-        }
-        check = checks.get(name)
-        return check() if check is not None else obs[name].ok
+    def _evidence(self, obs: v.Observations) -> list[Evidence]:
+        names = [n for n in _ORDER if n in obs] + [p.name for p in self.battery.images if p.name in obs]
+        return [_evidence(name, obs[name], self.checks.probe_passed(obs, name)) for name in names]
 
 
 def _evidence(name: str, exchange: Exchange, passed: bool) -> Evidence:

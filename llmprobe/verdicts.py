@@ -26,7 +26,7 @@ from llmprobe.battery import Battery
 from llmprobe.client import Exchange
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Reply, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, Outcome
+from llmprobe.results import VERDICT_NAMES, Modality, Outcome
 
 TRUE, FALSE, FLAKY, UNKNOWN = "true", "false", "flaky", "unknown"
 
@@ -330,6 +330,29 @@ class Checks:
         reply = ok_reply(obs, name)
         return reply is not None and check(reply)
 
+    def probe_passed(self, obs: Observations, name: str) -> bool:
+        """Whether probe `name` met its own pass condition: the pass/fail of its evidence.
+        (Verdicts weigh probes together; this is one probe on its own.)"""
+        image = self.battery.image(name)
+        if image is not None:
+            return self.passed(obs, name, lambda reply: check_answer(reply, image.answer))
+        own: dict[str, Callable[[], bool]] = {
+            LOGPROBS: lambda: self.passed(obs, name, lambda reply: bool(reply.logprobs)),
+            MAX_TOKENS: lambda: self.passed(obs, name, self.max_tokens),
+            STOP: lambda: self.passed(obs, name, self.stop),
+            JSON_: lambda: self.passed(obs, name, self.json),
+            SCHEMA: lambda: self.passed(obs, name, self.schema),
+            SR1: lambda: judge_square_root(obs[name]).status == "ok",
+            SR1_ANY: lambda: judge_square_root(obs[name]).status == "ok",
+            SR2: lambda: square_root_2_passed(obs[name]),
+            SR2_ANY: lambda: square_root_2_passed(obs[name]),
+            BIAS_CANADA: lambda: bool(judge_bias(obs[name]).picks),
+            BIAS_USA: lambda: bool(judge_bias(obs[name]).picks),
+            CITATIONS: lambda: self.passed(obs, name, lambda reply: bool(reply.citations)),
+        }
+        check = own.get(name)
+        return check() if check is not None else obs[name].ok
+
 
 def _reporting_samples(obs: Observations, checks: Checks) -> tuple[list[bool], list[bool]]:
     """Which replies reported usage, and which reported the right finish reason.
@@ -406,6 +429,21 @@ def _citations(obs: Observations) -> str:
     if any((reply := ok_reply(obs, name)) is not None and reply.citations for name in obs):
         return TRUE
     return UNKNOWN if is_unmeasured(obs.get(CITATIONS)) else FALSE
+
+
+def image_input(modes: Iterable[Observations], battery: Battery) -> Modality | None:
+    """The image-input modality over every mode: a picture answered right, inline or by URL."""
+    checks = Checks(battery)
+    image = Modality()
+    for obs in modes:
+        for probe in battery.images:
+            if probe.name in obs and checks.probe_passed(obs, probe.name):
+                image.inline = image.inline or probe.variant == "Inline"
+                image.url = image.url or probe.variant == "URL"
+                if probe.mime not in image.formats:
+                    image.formats.append(probe.mime)
+    image.formats.sort()
+    return image if image.formats else None
 
 
 def thinking_seen(obs: Observations) -> bool:

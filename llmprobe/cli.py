@@ -16,7 +16,7 @@ import sys
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import httpx
 import typer
@@ -197,6 +197,23 @@ def transport_for(job: ProviderJob, record: Path | None, replay: Path | None) ->
     return RecordingTransport(transport, record, redactor) if record else transport
 
 
+def http_client(provider: ProviderConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(provider.timeout, connect=10.0))
+
+
+def provider_client(job: ProviderJob, http: httpx.AsyncClient, base_url: str, **options: Any) -> ProviderClient:
+    """The client for one provider, with every dialect and request option its config sets."""
+    provider = job.provider
+    dialect = get_dialect(provider.api, base_url, max_tokens_field=provider.max_tokens_field)
+    return ProviderClient(dialect, http, api_key=job.api_key, extra_body=provider.extra_body, **options)
+
+
+def credentials_hint(provider: ProviderConfig) -> str:
+    """What to check when a provider refuses us: the variables its credentials come from."""
+    variables = [v for v in (provider.api_key_env, provider.account_id_env) if v]
+    return f"check {' and '.join(variables)}" if variables else "check the provider's settings"
+
+
 async def run_jobs(
     jobs: list[ProviderJob],
     modes: tuple[str, ...],
@@ -215,19 +232,13 @@ async def run_jobs(
             base_url = job.base_url
             if job.launch:
                 base_url = await stack.enter_async_context(local_server(provider, out))
-            http = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    transport=transport_for(job, record, replay),
-                    timeout=httpx.Timeout(provider.timeout, connect=10.0),
-                )
-            )
-            client = ProviderClient(
-                get_dialect(provider.api, base_url, max_tokens_field=provider.max_tokens_field),
+            http = await stack.enter_async_context(http_client(provider, transport_for(job, record, replay)))
+            client = provider_client(
+                job,
                 http,
-                api_key=job.api_key,
+                base_url,
                 retry=RetryPolicy(max_retries=provider.max_retries, wait=replay is None),
                 concurrency=concurrency or provider.concurrency,
-                extra_body=provider.extra_body,
             )
             probing = [m for m in job.models if m.probe]
             progress.add_provider(provider.name, [m.id for m in probing], modes)
@@ -255,7 +266,7 @@ async def _run_provider(run: ProviderRun, progress: RunProgress) -> None:
     try:
         await run.run()
     except ProviderStopped as exc:
-        progress.problem(f"{exc}; check {run.provider.api_key_env or 'the provider'}")
+        progress.problem(f"{exc}; {credentials_hint(run.provider)}")
     for problem in run.problems:
         progress.problem(problem)
 
@@ -342,9 +353,8 @@ def models(
 
 
 async def fetch_models(job: ProviderJob) -> list[str]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(job.provider.timeout, connect=10.0)) as http:
-        client = ProviderClient(get_dialect(job.provider.api, job.base_url), http, api_key=job.api_key)
-        return await client.list_models()
+    async with http_client(job.provider) as http:
+        return await provider_client(job, http, job.base_url).list_models()
 
 
 def mark_models(provider: ProviderConfig, served: list[str]) -> list[tuple[str, str]]:
@@ -358,9 +368,8 @@ def mark_models(provider: ProviderConfig, served: list[str]) -> list[tuple[str, 
 
 def model_listing_failure(provider: ProviderConfig, exc: ApiError) -> str:
     """One line; for bad credentials, the variables to check rather than the provider's wording."""
-    variables = [v for v in (provider.api_key_env, provider.account_id_env) if v]
-    if exc.kind is ErrorKind.AUTH and variables:
-        return f"authentication failed for {provider.name}: check {' and '.join(variables)}"
+    if exc.kind is ErrorKind.AUTH and (provider.api_key_env or provider.account_id_env):
+        return f"authentication failed for {provider.name}: {credentials_hint(provider)}"
     return f"listing the models of {provider.name} failed: {exc}"
 
 

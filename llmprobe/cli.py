@@ -181,11 +181,10 @@ def plan_job(
         url = provider.base_url.replace(ACCOUNT_ID_PLACEHOLDER, "ACCOUNT_ID")
         return ProviderJob(provider, selected, url, "", "", previous=previous, source=f"replay of {replay}")
     credentials = resolve_credentials(provider, os.environ)
-    account_id = os.environ.get(provider.account_id_env, "") if provider.account_id_env else ""
     launch = provider.launch is not None and not base_url and any(m.probe for m in selected)
     source = f"--base-url {base_url}" if base_url else ""
     return ProviderJob(
-        provider, selected, credentials.base_url, credentials.api_key, account_id, launch, previous, source
+        provider, selected, credentials.base_url, credentials.api_key, credentials.account_id, launch, previous, source
     )
 
 

@@ -22,7 +22,7 @@ from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOptio
 from llmprobe.neutral import Reply, Request
 from llmprobe.pacing import Pacer
 from llmprobe.scheduler import Slots
-from llmprobe.sse import SseDecoder
+from llmprobe.sse import aiter_events
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,6 @@ class ProviderClient:
         self._pacer = Pacer(reserve_requests=concurrency, sleep=sleep)
         self._sleep = sleep
 
-    def redact(self, text: str) -> str:
-        """Providers sometimes echo credentials in error messages; never pass them on."""
-        return text.replace(self._api_key, "REDACTED") if self._api_key else text
-
     async def generate(self, model: str, request: Request, *, name: str = "", priority: int = 0) -> Exchange:
         """Send `request`, retrying transient failures; never raises for provider failures.
 
@@ -130,11 +126,12 @@ class ProviderClient:
                 await self._sleep(delay)
 
     def _redacted(self, exc: ApiError) -> ApiError:
+        """Providers sometimes echo credentials in error messages; never pass them on."""
         if not self._api_key or self._api_key not in str(exc):
             return exc
         return ApiError(
             exc.kind,
-            self.redact(exc.message),
+            exc.message.replace(self._api_key, "REDACTED"),
             status=exc.status,
             code=exc.code,
             retry_after=exc.retry_after,
@@ -166,14 +163,8 @@ class ProviderClient:
 
     async def _read_stream(self, response: httpx.Response) -> Reply:
         parser = self.dialect.stream_parser(response.headers)
-        decoder = SseDecoder()
-        async for line in response.aiter_lines():
-            event = decoder.feed_line(line)
-            if event is not None:
-                parser.feed(event)
-        last = decoder.flush()
-        if last is not None:
-            parser.feed(last)
+        async for event in aiter_events(response.aiter_lines()):
+            parser.feed(event)
         return parser.finish()
 
     #: Pages of a model list read at most, so a provider that always answers "more" cannot loop us forever.

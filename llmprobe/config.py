@@ -112,6 +112,8 @@ class Credentials:
     base_url: str
     #: Empty for providers without api_key_env (local servers).
     api_key: str = field(default="", repr=False)
+    #: Filled in only when base_url needed it; recordings replace it with ACCOUNT_ID.
+    account_id: str = field(default="", repr=False)
 
 
 def resolve_credentials(provider: ProviderConfig, environ: Mapping[str, str]) -> Credentials:
@@ -121,14 +123,14 @@ def resolve_credentials(provider: ProviderConfig, environ: Mapping[str, str]) ->
     base_url still holds {account_id}, so a --base-url override needs none.
     """
     api_key = _environment_value(provider, provider.api_key_env, environ) if provider.api_key_env else ""
-    base_url = provider.base_url
+    base_url, account_id = provider.base_url, ""
     if ACCOUNT_ID_PLACEHOLDER in base_url:
         if not provider.account_id_env:
             problem = f"base_url holds {ACCOUNT_ID_PLACEHOLDER} but account_id_env is not set"
             raise ConfigError(f"provider {provider.name}: {problem}")
         account_id = _environment_value(provider, provider.account_id_env, environ)
         base_url = base_url.replace(ACCOUNT_ID_PLACEHOLDER, quote(account_id, safe=""))
-    return Credentials(base_url=base_url, api_key=api_key)
+    return Credentials(base_url=base_url, api_key=api_key, account_id=account_id)
 
 
 def _environment_value(provider: ProviderConfig, name: str, environ: Mapping[str, str]) -> str:

@@ -9,7 +9,7 @@ dialect can recognise `event: error`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,18 @@ def iter_events(lines: Iterable[str]) -> Iterator[SseEvent]:
     """Every event in a complete body, e.g. a recorded one."""
     decoder = SseDecoder()
     for line in lines:
+        event = decoder.feed_line(line)
+        if event is not None:
+            yield event
+    last = decoder.flush()
+    if last is not None:
+        yield last
+
+
+async def aiter_events(lines: AsyncIterable[str]) -> AsyncIterator[SseEvent]:
+    """`iter_events` for a body that is still arriving."""
+    decoder = SseDecoder()
+    async for line in lines:
         event = decoder.feed_line(line)
         if event is not None:
             yield event

@@ -31,6 +31,7 @@ import yaml
 
 from llmprobe.errors import CassetteError
 from llmprobe.files import write_atomically
+from llmprobe.ratelimits import parse_duration
 
 #: The request extension that names the cassette an exchange belongs to.
 CASSETTE_EXTENSION = "llmprobe.cassette"
@@ -128,8 +129,6 @@ def _duration_ms(value: object) -> float | None:
     """Rounded to the nanosecond, Go's resolution, so a save/load round trip returns the same float."""
     if value is None:
         return None
-    from llmprobe.ratelimits import parse_duration
-
     try:
         return round(parse_duration(str(value)) * 1000, 6)
     except ValueError:

@@ -25,9 +25,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Mapping
 from urllib.parse import unquote, urlsplit
 
+from conftest import FIXTURES
+
 from llmprobe.cassettes import Interaction, load_cassette
 
-FIXTURES_ROOT = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES_ROOT = FIXTURES
 
 Dialect = Literal["openai", "cloudflare"]
 

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+from conftest import FIXTURES
 
 from llmprobe.cassettes import (
     CASSETTE_EXTENSION,
@@ -29,7 +30,6 @@ from llmprobe.errors import CassetteError
 KEY = "sk-test-SECRETSECRETSECRET1234567890"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 SSE_CHUNKS = [b'data: {"n":1}\n\n', b'data: {"n":2}\n\n', b"data: [DONE]\n\n"]
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import CLOUDFLARE_FIXTURES
 
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects.cloudflare import CloudflareDialect
@@ -23,7 +23,7 @@ from llmprobe.neutral import (
 )
 from llmprobe.sse import SseEvent, iter_events
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "cloudflare-2025-09-02"
+FIXTURES = CLOUDFLARE_FIXTURES
 if not FIXTURES.is_dir():
     pytest.skip(f"recorded Cloudflare traffic not found at {FIXTURES}", allow_module_level=True)
 

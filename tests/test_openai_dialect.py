@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+from conftest import GROQ_FIXTURES
 
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects.openai import OpenAIDialect
@@ -28,7 +29,7 @@ from llmprobe.neutral import (
 )
 from llmprobe.sse import SseEvent, iter_events
 
-GROQ = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "groq-2025-08-29"
+GROQ = GROQ_FIXTURES
 CASSETTES = sorted(GROQ.rglob("*.yaml")) if GROQ.is_dir() else []
 needs_fixtures = pytest.mark.skipif(not GROQ.is_dir(), reason=f"recorded fixtures not found at {GROQ}")
 

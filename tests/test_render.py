@@ -8,19 +8,30 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from conftest import SHARED
 from markdown_it import MarkdownIt
 from rich.console import Console
 from wcwidth import wcswidth
 
 from llmprobe.config import ModelConfig, ProviderConfig
-from llmprobe.render import LAYOUTS, render_json, render_markdown, render_terminal
-from llmprobe.render import cells
+from llmprobe.render import (
+    LAYOUTS,
+    cells,
+    render_json,
+    render_markdown,
+    render_terminal,
+)
 from llmprobe.render.cells import Line
 from llmprobe.render.markdown import anchor
 from llmprobe.render.tables import best_seen
-from llmprobe.results import VERDICT_NAMES, Modality, ModelResult, ModeResult, ProviderResult
+from llmprobe.results import (
+    VERDICT_NAMES,
+    Modality,
+    ModelResult,
+    ModeResult,
+    ProviderResult,
+)
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (seeds and fixtures) is absent")
 
 

@@ -21,6 +21,7 @@ from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.neutral import Message, Request
+from llmprobe.neutral import RateLimit
 from llmprobe.pacing import Pacer
 from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 
@@ -61,11 +62,11 @@ class FakeClock:
 def test_pacer_waits_for_the_reset_when_a_window_is_nearly_used_up():
     clock = FakeClock()
     pacer = Pacer(reserve_requests=2, clock=clock, sleep=clock.sleep)
-    pacer.observe({"x-ratelimit-limit-requests": "30", "x-ratelimit-remaining-requests": "10", "x-ratelimit-reset-requests": "2s"})
+    pacer.observe([RateLimit("requests", 30, 10, 2.0)])
     asyncio.run(pacer.wait())
     assert clock.slept == []
-    pacer.observe({"x-ratelimit-limit-requests": "30", "x-ratelimit-remaining-requests": "2", "x-ratelimit-reset-requests": "1.5s"})
-    pacer.observe({"x-ratelimit-limit-tokens": "6000", "x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "7m12s"})
+    pacer.observe([RateLimit("requests", 30, 2, 1.5)])
+    pacer.observe([RateLimit("tokens", 6000, 100, 432.0)])
     asyncio.run(pacer.wait())
     assert clock.slept == [60.0]  # the token window asks 432 s; a pause is capped at a minute
 

@@ -193,3 +193,15 @@ def test_interrupted_save_leaves_the_previous_file_intact(recorded, tmp_path, mo
         results.save(result, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["groq.json"]
+
+
+def test_render_survives_a_broken_config_by_reading_the_results_alone(recorded, tmp_path):
+    tmp, _, _ = recorded
+    broken = tmp_path / "providers.yaml"
+    broken.write_text("providers:\n  groq:\n    api: martian\n    base_url: https://example.invalid\n")
+    result = CliRunner().invoke(app, ["render", "--config", str(broken), "--out", str(tmp / "out")])
+    assert result.exit_code == 0, result.output
+    assert "providers.groq.api: 'martian' is not one of" in result.stderr
+    assert MODEL in result.stdout and "whisper-large-v3" in result.stdout
+    missing = CliRunner().invoke(app, ["render", "-p", "nobody", "--config", str(broken), "--out", str(tmp / "out")])
+    assert missing.exit_code == 2 and "no results in" in missing.stderr

@@ -17,9 +17,9 @@ from rich.console import Console
 
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
-from llmprobe.jobs import plan_job, run_jobs
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
+from llmprobe.jobs import plan_job, run_jobs
 from llmprobe.neutral import Exchange
 from llmprobe.progress import RunProgress
 from llmprobe.results import load

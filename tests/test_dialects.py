@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from configs import write_providers
 
 from llmprobe.battery import load_battery
 from llmprobe.client import ProviderClient, RetryPolicy
@@ -23,19 +24,9 @@ def toy_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(DIALECTS, "toy", "toy_dialect:ToyDialect")
 
 
-def toy_config(tmp_path: Path, options: str) -> Path:
-    path = tmp_path / "providers.yaml"
-    path.write_text(
-        "providers:\n"
-        "  toy:\n"
-        "    api: toy\n"
-        "    base_url: http://toy.invalid/v0\n"
-        "    api_key_env: TOY_KEY\n"
-        f"    options: {options}\n"
-        "    models:\n"
-        "      - id: toy-1\n"
-    )
-    return path
+def toy_config(tmp_path: Path, options: dict) -> Path:
+    provider = {"api": "toy", "base_url": "http://toy.invalid/v0", "api_key_env": "TOY_KEY", "options": options}
+    return write_providers(tmp_path, {"toy": {**provider, "models": ["toy-1"]}})
 
 
 def toy_server(seen: list[httpx.Request]) -> httpx.MockTransport:
@@ -55,7 +46,7 @@ def toy_server(seen: list[httpx.Request]) -> httpx.MockTransport:
 
 
 def test_a_toy_dialect_probes_a_model_in_both_modes(toy_registered: None, tmp_path: Path) -> None:
-    provider = load_config(toy_config(tmp_path, "{shout: true}")).providers["toy"]
+    provider = load_config(toy_config(tmp_path, {"shout": True})).providers["toy"]
     assert provider.options == {"shout": True}
     seen: list[httpx.Request] = []
 
@@ -82,7 +73,7 @@ def test_a_toy_dialect_probes_a_model_in_both_modes(toy_registered: None, tmp_pa
 
 def test_a_dialects_options_are_checked_by_the_dialect(toy_registered: None, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as failure:
-        load_config(toy_config(tmp_path, "{shout: loudly}"))
+        load_config(toy_config(tmp_path, {"shout": "loudly"}))
     assert str(failure.value).endswith("providers.toy.options.shout: expected true or false, got a string")
 
 

@@ -13,30 +13,26 @@ from pathlib import Path
 
 import httpx
 import pytest
+from configs import write_providers
+from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
+from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 from typer.testing import CliRunner
 
-from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe import results
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
-from llmprobe.neutral import Message, Request
-from llmprobe.neutral import RateLimit
+from llmprobe.neutral import Message, RateLimit, Request
 from llmprobe.pacing import Pacer
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
 
 
 def write_config(tmp: Path, base_url: str, models: list[str], *, key: bool = True) -> Path:
-    path = tmp / "providers.yaml"
-    lines = ["providers:", "  fake:", "    api: openai", f"    base_url: {base_url}", "    concurrency: 2"]
+    provider: dict = {"api": "openai", "base_url": base_url, "concurrency": 2, "models": models}
     if key:
-        lines.append("    api_key_env: FAKE_API_KEY")
-    lines.append("    models:")
-    lines += [f"      - id: {m}" for m in models]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        provider["api_key_env"] = "FAKE_API_KEY"
+    return write_providers(tmp, {"fake": provider})
 
 
 def invoke(*args: str):

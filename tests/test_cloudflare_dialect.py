@@ -1,4 +1,4 @@
-"""The Cloudflare Workers AI dialect against real recorded traffic (reference §4.2)."""
+"""The Cloudflare Workers AI dialect against real recorded traffic."""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ def test_429_with_retry_after(client: httpx.Client) -> None:
 
 
 def test_fastapi_500_keeps_its_detail(client: httpx.Client) -> None:
-    """llama-cpp-python answers an unknown response_format this way (see spec/local.md)."""
+    """llama-cpp-python answers an unknown response_format this way (a pydantic error under `detail`)."""
     detail = {"detail": [{"loc": ["body", "response_format", "type"], "msg": "Input should be 'text' or 'json_object'"}]}
     with FakeOpenAI([json_response(detail, status=500)]) as server:
         caught = failure(client, server, SYNC)

@@ -24,7 +24,7 @@ from llmprobe.cli import app
 KEY = "gsk_" + "PLANTEDsecretKEY0123456789abcdefABCDEF"
 MODEL = "llama-3.1-8b-instant"
 
-#: The contract of out/NAME.json (../shared/spec/interface.md), as a JSON schema.
+#: The contract of out/NAME.json (README "SCOREBOARD.md and out/"), as a JSON schema.
 VERDICT = {"enum": ["true", "false", "flaky", "unknown"]}
 RESULTS_SCHEMA = {
     "type": "object",

@@ -1,4 +1,4 @@
-"""Cloudflare Workers AI, through its native `run` API (reference §4.2).
+"""Cloudflare Workers AI, through its native `run` API.
 
 The native API is not OpenAI's: messages carry only string content, tool calls
 come back in two shapes depending on the model, JSON modes may return `response`
@@ -123,7 +123,7 @@ class _PendingCall:
 
 
 class CloudflareStreamParser:
-    """Assembles `data: {"response": token, ...}` chunks; tool-call deltas by index (probes.md D8)."""
+    """Assembles `data: {"response": token, ...}` chunks; tool-call deltas by index (D8 in docs/methodology.md)."""
 
     def __init__(self) -> None:
         self._text: list[str] = []
@@ -355,7 +355,7 @@ def _usage(value: Any) -> Usage:
 def _reply(text: str, tool_calls: list[ToolCall], usage: Usage) -> Reply:
     """Shared by sync and stream so both modes read a reply the same way.
 
-    Text next to tool calls is dropped, as the reference does (§4.2.3), so a
+    Text next to tool calls is dropped, as the reference scoreboard does, so a
     tool-call reply reads the same here as in its recordings. Workers AI never
     reports a finish reason, so none is made up.
     """

@@ -32,7 +32,7 @@ from llmprobe.dialects import get_dialect
 from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
 from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress
-from llmprobe.render import LAYOUTS, print_terminal, render_json, render_markdown, render_terminal
+from llmprobe.render import LAYOUTS, print_terminal, render_html, render_json, render_markdown, render_terminal
 from llmprobe.results import ProviderResult, ResultsError
 from llmprobe.runner import ProviderRun, ProviderStopped, gather_all, resumable
 
@@ -289,7 +289,7 @@ def load_pairs(cfg: Config, provider: str | None, out: Path) -> list[tuple[Provi
 def render(
     provider: Optional[str] = typer.Option(None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed (one column per capability) or compact."),
-    format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal or json."),
+    format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal, json or html."),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
 ) -> None:
@@ -297,8 +297,8 @@ def render(
     try:
         if layout not in LAYOUTS:
             raise ConfigError(f"--layout {layout!r}: use {' or '.join(LAYOUTS)}")
-        if format not in ("markdown", "terminal", "json"):
-            raise ConfigError(f"--format {format!r}: use markdown, terminal or json")
+        if format not in ("markdown", "terminal", "json", "html"):
+            raise ConfigError(f"--format {format!r}: use markdown, terminal, json or html")
         pairs = load_pairs(load_config(config), provider, out)
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
@@ -308,6 +308,8 @@ def render(
         print_terminal(render_terminal(pairs, layout, summary), Console())
     elif format == "json":
         sys.stdout.write(render_json(pairs))
+    elif format == "html":
+        sys.stdout.write(render_html(pairs, layout, summary))
     else:
         sys.stdout.write(render_markdown(pairs, layout, summary))
 

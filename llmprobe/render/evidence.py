@@ -17,7 +17,7 @@ from llmprobe.battery import load_battery
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.tables import columns
-from llmprobe.results import Evidence, ModeResult
+from llmprobe.results import Evidence, Modality, ModeResult
 
 #: The tool chain: each step only runs when the one before went well, so all of them decide.
 _TOOL_CHAIN = (v.SR1, v.SR1_ANY, v.SR2, v.SR2_ANY, v.BIAS_CANADA, v.BIAS_USA)
@@ -84,9 +84,9 @@ class Column:
 
 def _column(title: str, cell: Cell) -> Column:
     verdict_reads: _Reads[str] = _Reads()
-    inputs: _Reads[object] = _Reads()
-    outputs: _Reads[object] = _Reads()
-    cell(Line(modes=("sync",), in_=inputs, out=outputs, verdicts=verdict_reads))  # type: ignore[arg-type]
+    inputs: _Reads[Modality] = _Reads()
+    outputs: _Reads[Modality] = _Reads()
+    cell(Line(modes=("sync",), in_=inputs, out=outputs, verdicts=verdict_reads))
     deciding = [probe for name in verdict_reads.keys_read for probe in VERDICT_PROBES[name]]
     if inputs.iterated or outputs.iterated or cell in _MODE_CELLS:
         deciding.append(v.TEXT)

@@ -168,9 +168,10 @@ def visible_models(page: Page) -> list[str]:
     return page.evaluate(f"{VISIBLE}.map(tr => tr.cells[1].textContent)")
 
 
-def test_shipped_page_loads_offline_without_errors_and_shows_every_row(browser: Page, tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_shipped_page_loads_offline_without_errors_and_shows_every_row(browser: Page, tmp_path: Path, layout: str) -> None:
     pairs = shipped_pairs()
-    html = render_html(pairs, "detailed", True)
+    html = render_html(pairs, layout, True)
     target = tmp_path / "scoreboard.html"
     seconds = open_page(browser, target, html)
     rows = model_rows(pairs)
@@ -182,7 +183,7 @@ def test_shipped_page_loads_offline_without_errors_and_shows_every_row(browser: 
     assert browser.errors == []
     # The page itself is the only request: no font, script, style or image from anywhere.
     assert browser.requests == [target.as_uri()]
-    print(f"\nscoreboard.html: {len(html.encode())} bytes, loaded in {seconds * 1000:.0f} ms")
+    print(f"\nscoreboard.html ({layout}): {len(html.encode())} bytes, loaded in {seconds * 1000:.0f} ms")
 
 
 def tool_ranks(page: Page) -> list[int]:
@@ -228,6 +229,13 @@ def test_capability_filter_hides_the_right_rows(browser: Page, tmp_path: Path) -
         " f.dispatchEvent(new Event('input')); })()"
     )
     assert browser.evaluate(f"{VISIBLE}.every(tr => tr.cells[0].textContent.startsWith('local'))")
+    browser.evaluate(
+        "(() => { const f = document.getElementById('filters'); f.elements.provider.value = '';"
+        " document.querySelectorAll('select[data-verdict]').forEach(s => { s.value = ''; });"
+        " f.elements.q.value = 'QWEN'; f.dispatchEvent(new Event('input')); })()"
+    )
+    qwen = [m.id for _, m, line in model_rows(pairs) if line.modes and "qwen" in m.id]
+    assert qwen and visible_models(browser) == qwen
     assert browser.errors == []
 
 

@@ -114,6 +114,7 @@ def _row_data(
     the evidence of its mode, and for each column which of that evidence decided it."""
     mode = line.modes[0] if line.modes else ""
     evidence = model.modes[mode].probes if mode else []
+    position = {id(e): i for i, e in enumerate(evidence)}
     return {
         "provider": provider.provider,
         "model": model.id,
@@ -122,7 +123,7 @@ def _row_data(
         "local": provider.local,
         "verdicts": {name: cells.verdict(name)(line) for name in VERDICT_NAMES} if mode else {},
         "probes": [{k: v for k, v in asdict(e).items() if k in _EVIDENCE_FIELDS and v is not None} for e in evidence],
-        "cells": [[evidence.index(e) for e in cell_evidence(model.modes[mode], column.probes)] for column in columns]
+        "cells": [[position[id(e)] for e in cell_evidence(model.modes[mode], column.probes)] for column in columns]
         if mode
         else [],
     }

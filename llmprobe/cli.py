@@ -23,7 +23,7 @@ from llmprobe.config import Config, ProviderConfig, load_config
 from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
 from llmprobe.jobs import credentials_hint, fetch_models, plan_job, run_jobs
 from llmprobe.progress import RunProgress
-from llmprobe.render import LAYOUTS, print_terminal, render_json, render_markdown, render_terminal
+from llmprobe.render import LAYOUTS, print_terminal, render_html, render_json, render_markdown, render_terminal
 from llmprobe.render.merge import listing_of
 from llmprobe.results import ProviderResult, ResultsError
 
@@ -174,7 +174,7 @@ def config_for_rendering(path: Path) -> Config | None:
 def render(
     provider: Optional[str] = typer.Option(None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed (one column per capability) or compact."),
-    format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal or json."),
+    format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal, json or html."),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
 ) -> None:
@@ -182,8 +182,8 @@ def render(
     try:
         if layout not in LAYOUTS:
             raise ConfigError(f"--layout {layout!r}: use {' or '.join(LAYOUTS)}")
-        if format not in ("markdown", "terminal", "json"):
-            raise ConfigError(f"--format {format!r}: use markdown, terminal or json")
+        if format not in ("markdown", "terminal", "json", "html"):
+            raise ConfigError(f"--format {format!r}: use markdown, terminal, json or html")
         pairs = load_pairs(config_for_rendering(config), provider, out)
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
@@ -193,6 +193,8 @@ def render(
         print_terminal(render_terminal(pairs, layout, summary), Console())
     elif format == "json":
         sys.stdout.write(render_json(pairs))
+    elif format == "html":
+        sys.stdout.write(render_html(pairs, layout, summary))
     else:
         sys.stdout.write(render_markdown(pairs, layout, summary))
 

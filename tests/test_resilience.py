@@ -246,7 +246,7 @@ def test_a_cassette_that_does_not_match_is_one_line(tmp_path):
         (["run", "-p", "nope"], "llmprobe: error: unknown provider 'nope' in {cfg} (configured: fake)"),
         (["run", "-p", "fake", "--mode", "async"], "llmprobe: error: --mode 'async': use sync, stream or both"),
         (["render", "--layout", "wide"], "llmprobe: error: --layout 'wide': use detailed or compact"),
-        (["render", "--format", "html"], "llmprobe: error: --format 'html': use markdown, terminal or json"),
+        (["render", "--format", "pdf"], "llmprobe: error: --format 'pdf': use markdown, terminal, json or html"),
     ],
 )
 def test_bad_command_lines_are_one_line(tmp_path, args, message):

@@ -18,7 +18,12 @@ WORKFLOWS = REPO / ".github" / "workflows"
 README = REPO / "README.md"
 
 #: What the scoreboard workflow must run, each documented in the README's "## Use" section.
-SCOREBOARD_COMMANDS = ("llmprobe run --provider", "llmprobe render > SCOREBOARD.md", "llmprobe diff")
+SCOREBOARD_COMMANDS = (
+    "llmprobe run --provider",
+    "llmprobe render > SCOREBOARD.md",
+    "llmprobe render --format html > scoreboard.html",
+    "llmprobe diff",
+)
 
 
 def readme_section(heading: str) -> str:

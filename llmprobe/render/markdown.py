@@ -35,7 +35,7 @@ def render_markdown(
     return "\n\n".join(blocks) + "\n" + _legend(layout)
 
 
-def _provenance(results: Sequence[ProviderResult]) -> str:
+def provenance(results: Sequence[ProviderResult]) -> list[str]:
     """When and how each provider's results were made; from the files alone, so the page is
     the same every time it is rendered from the same results."""
     runs = []
@@ -44,7 +44,11 @@ def _provenance(results: Sequence[ProviderResult]) -> str:
             continue  # a provider listed without results yet
         when = result.generated_at.replace("T", " ").removesuffix("Z") + " UTC"
         runs.append(f"{result.provider} probed {when} by llmprobe {result.llmprobe_version}" + (f", {result.source}" if result.source else ""))
-    return "_Made by `llmprobe render` from the results files: " + "; ".join(runs) + "._"
+    return runs
+
+
+def _provenance(results: Sequence[ProviderResult]) -> str:
+    return "_Made by `llmprobe render` from the results files: " + "; ".join(provenance(results)) + "._"
 
 
 def anchor(heading: str) -> str:

@@ -68,7 +68,7 @@ class ProviderClient:
         self.retry = retry
         #: Requests in flight for this provider, critical path first; retry waits do not hold a slot.
         self._slots = Slots(concurrency)
-        self._pacer = Pacer(reserve_requests=concurrency, sleep=sleep)
+        self._pacer = Pacer(sleep=sleep)
         self._sleep = sleep
 
     async def generate(self, model: str, request: Request, *, name: str = "", priority: int = 0) -> Exchange:
@@ -86,12 +86,16 @@ class ProviderClient:
         except UnsupportedOption as exc:
             exchange.error = exc
             return exchange
+        # The key the provider counts this request's limits on (see `pacing`).
+        key = model if self.dialect.RATE_LIMIT_SCOPE == "model" else ""
         while True:
             exchange.attempts += 1
             try:
+                # Paced before taking a slot: a model waiting for its own budget must not
+                # hold a slot that another model's request could use meanwhile.
+                ticket = await self._pacer.acquire(key)
                 async with self._slots.hold(priority):
-                    await self._pacer.wait()
-                    exchange.reply = await self._send(call, request.stream, name, exchange)
+                    exchange.reply = await self._send(call, request.stream, name, exchange, (key, ticket))
                 exchange.error = None
                 return exchange
             except ApiError as exc:
@@ -102,9 +106,11 @@ class ProviderClient:
                 exchange.retries.append(str(exc))
                 delay = self.retry.delay(exchange.attempts, exc.retry_after)
                 if exc.kind is ErrorKind.RATE_LIMITED:
-                    # Throttling concerns every request of the provider, not only this one.
-                    self._pacer.pause(delay)
-                await self._sleep(delay)
+                    # Throttling concerns every request of the key, not only this one: the
+                    # pacer holds them all, this one included, when it next asks.
+                    self._pacer.throttled(key, delay)
+                else:
+                    await self._sleep(delay)
 
     def _redacted(self, exc: ApiError) -> ApiError:
         """Providers sometimes echo credentials in error messages; never pass them on."""
@@ -122,7 +128,7 @@ class ProviderClient:
     def _headers(self, call: HttpCall) -> dict[str, str]:
         return {**call.headers, **(self.dialect.auth_headers(self._api_key) if self._api_key else {})}
 
-    async def _send(self, call: HttpCall, stream: bool, name: str, exchange: Exchange) -> Reply:
+    async def _send(self, call: HttpCall, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
         extensions = {CASSETTE_EXTENSION: name} if name else {}
         body = {**self._extra_body, **call.json} if self._extra_body and isinstance(call.json, dict) else call.json
         request = self.http.build_request(call.method, call.url, json=body, headers=self._headers(call), extensions=extensions)
@@ -134,7 +140,7 @@ class ProviderClient:
             exchange.ttfb_ms = (time.perf_counter() - start) * 1000
             # Read once, on every answer: the pacer needs them on failures too, the Limits column on successes.
             limits = self.dialect.rate_limits(response.headers)
-            self._pacer.observe(limits)
+            self._pacer.observe(*paced, limits)
             with _transport_errors("connection dropped while reading"):
                 if stream and response.is_success:
                     reply = await self._read_stream(response)

@@ -1,61 +1,131 @@
-"""Slowing a provider down before it says 429.
+"""Sending no faster than the provider allows, per key its limits are counted on.
 
-Providers announce how much is left of their limits (each dialect reads its own headers) and
-when the window resets. When a run is about to exhaust a window, every request of
-that provider waits for the reset instead of collecting 429s; and a 429 that does
-happen pauses the whole provider for as long as it asked, not only the request
-that got it.
+Providers announce their limits on every answer (each dialect reads its own headers):
+how many requests a window allows, how many remain, and when the window is full
+again. Groq and OpenAI count them per model, so one model running out must not stop
+the others; a dialect says which (`RATE_LIMIT_SCOPE`), and the client keys the
+pacer by model or by provider accordingly.
+
+Per key, the request limit is treated as the token bucket it is: `remaining` at the
+moment the answer was produced, refilling at (limit − remaining) ÷ reset. Requests
+sent after the answered one are not in `remaining` yet, so they are taken off; a
+request goes out as soon as the estimate has a whole request to spare. A 429 empties
+the bucket and holds the key for as long as the provider asked (fractions of a
+second included), not the whole provider. Token limits are not knowable per request
+in advance; a key whose token budget is nearly spent waits for the reset instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
 from llmprobe.neutral import RateLimit
 
-#: Below this share of its token budget, a provider is left alone until the window resets.
+#: Below this share of its token budget, a key is left alone until the window resets.
 TOKEN_RESERVE = 0.05
-#: The longest pause we accept from announced limits; a daily window must not freeze a run.
+#: The longest wait we accept from announced limits; a daily window must not freeze a run.
 MAX_PAUSE = 60.0
+_EPSILON = 1e-6
+
+
+@dataclass
+class _Bucket:
+    """The request budget of one key, as of the newest answer that announced it."""
+
+    limit: int
+    #: Requests left when the answer to ticket `ticket` was produced.
+    remaining: float
+    #: Requests per second coming back; 0 when the provider gave no reset time.
+    refill: float
+    observed_at: float
+    ticket: int
+
+
+class _Key:
+    def __init__(self) -> None:
+        #: Tickets handed out so far: ticket n is the n-th request of this key to go out.
+        self.issued = 0
+        self.bucket: _Bucket | None = None
+        #: No request of this key before this time (a 429's wait, a spent token budget).
+        self.resume_at = 0.0
 
 
 class Pacer:
     def __init__(
         self,
         *,
-        reserve_requests: int,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        #: Requests that may already be in flight when we read `remaining`: keep that many in hand.
-        self.reserve_requests = reserve_requests
         self._clock = clock
         self._sleep = sleep
-        self._resume_at = 0.0
+        self._keys: dict[str, _Key] = {}
 
-    async def wait(self) -> float:
-        """Wait until the provider may be asked again; returns the seconds waited."""
-        delay = self._resume_at - self._clock()
-        if delay <= 0:
-            return 0.0
-        await self._sleep(delay)
-        return delay
+    def _key(self, key: str) -> _Key:
+        state = self._keys.get(key)
+        if state is None:
+            state = self._keys[key] = _Key()
+        return state
 
-    def pause(self, seconds: float) -> None:
-        """Hold every request of this provider for `seconds` (capped at MAX_PAUSE) from now."""
-        if seconds > 0:
-            self._resume_at = max(self._resume_at, self._clock() + min(seconds, MAX_PAUSE))
+    async def acquire(self, key: str) -> int:
+        """Wait until `key` may send one more request; returns the request's ticket, for `observe`."""
+        state = self._key(key)
+        while True:
+            delay = self._delay(state)
+            if delay <= 0:
+                state.issued += 1
+                return state.issued
+            await self._sleep(delay)
 
-    def observe(self, limits: Iterable[RateLimit]) -> None:
-        """Take the limits announced on any response, success or failure (as its dialect reads them)."""
+    def _delay(self, state: _Key) -> float:
+        """Seconds until the key may send again (0 or less: now)."""
+        now = self._clock()
+        delay = state.resume_at - now
+        bucket = state.bucket
+        if bucket is None:
+            return delay
+        unseen = state.issued - bucket.ticket
+        available = min(bucket.limit, bucket.remaining + bucket.refill * (now - bucket.observed_at)) - unseen
+        # A hair under one request is one request: rounding must not keep a waiter waking forever.
+        if available >= 1 - _EPSILON:
+            return delay
+        if bucket.refill <= 0:
+            # Spent, with no word on when it comes back: the answers in flight will say.
+            return max(delay, 0.05) if unseen else delay
+        return max(delay, min((1 - available) / bucket.refill, MAX_PAUSE), _EPSILON)
+
+    def observe(self, key: str, ticket: int, limits: Iterable[RateLimit]) -> None:
+        """Take the limits announced on the answer to `ticket` (success or failure); older news is ignored."""
+        state = self._key(key)
+        now = self._clock()
         for limit in limits:
-            if limit.remaining is None or not limit.reset_seconds:
+            if limit.remaining is None:
                 continue
             if limit.kind == "requests":
-                exhausted = limit.remaining <= self.reserve_requests
-            else:
-                exhausted = limit.remaining < limit.limit * TOKEN_RESERVE
-            if exhausted:
-                self.pause(limit.reset_seconds)
+                if state.bucket is not None and ticket < state.bucket.ticket:
+                    continue
+                reset = limit.reset_seconds or 0.0
+                refill = (limit.limit - limit.remaining) / reset if reset > 0 else 0.0
+                state.bucket = _Bucket(limit.limit, float(limit.remaining), refill, now, ticket)
+            elif limit.remaining < limit.limit * TOKEN_RESERVE and limit.reset_seconds:
+                self.pause(key, limit.reset_seconds)
+
+    def pause(self, key: str, seconds: float) -> None:
+        """Hold every request of `key` for `seconds` (capped at MAX_PAUSE) from now."""
+        if seconds > 0:
+            state = self._key(key)
+            state.resume_at = max(state.resume_at, self._clock() + min(seconds, MAX_PAUSE))
+
+    def throttled(self, key: str, seconds: float) -> None:
+        """A 429 for `key`: nothing is left of its budget now, and the provider asked for `seconds`.
+
+        Emptying the estimate matters as much as the wait: otherwise every request held
+        back would go out together when the wait ends, and meet the next 429.
+        """
+        state = self._key(key)
+        if state.bucket is not None:
+            state.bucket.remaining, state.bucket.observed_at, state.bucket.ticket = 0.0, self._clock(), state.issued
+        self.pause(key, seconds)

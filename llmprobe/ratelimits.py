@@ -69,6 +69,19 @@ def parse_ratelimit_headers(headers: Mapping[str, str]) -> list[RateLimit]:
     return limits
 
 
+_TRY_AGAIN = re.compile(r"try again in ((?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)", re.IGNORECASE)
+
+
+def retry_after_in_message(message: str) -> float | None:
+    """The wait an error message asks for ("Please try again in 1.234s", "in 7m12s"), if it says.
+
+    More precise than the headers where both exist: Groq rounds its Retry-After up to
+    whole seconds while its message gives the milliseconds.
+    """
+    match = _TRY_AGAIN.search(message)
+    return parse_duration(match.group(1)) if match else None
+
+
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds the provider asks us to wait: OpenAI's `retry-after-ms`, else the
     standard `Retry-After` as delta-seconds or an HTTP-date."""

@@ -55,43 +55,62 @@ class FakeClock:
         self.now += seconds
 
 
-def test_pacer_waits_for_the_reset_when_a_window_is_nearly_used_up():
+def test_the_pacer_spends_a_nearly_used_window_at_its_refill_rate_per_key():
     clock = FakeClock()
-    pacer = Pacer(reserve_requests=2, clock=clock, sleep=clock.sleep)
-    pacer.observe([RateLimit("requests", 30, 10, 2.0)])
-    asyncio.run(pacer.wait())
-    assert clock.slept == []
-    pacer.observe([RateLimit("requests", 30, 2, 1.5)])
-    pacer.observe([RateLimit("tokens", 6000, 100, 432.0)])
-    asyncio.run(pacer.wait())
-    assert clock.slept == [60.0]  # the token window asks 432 s; a pause is capped at a minute
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    first = asyncio.run(pacer.acquire("m"))
+    # 2 of 30 left, full again in 1.4 s: 20 requests a second come back.
+    pacer.observe("m", first, [RateLimit("requests", 30, 2, 1.4)])
+    tickets = [asyncio.run(pacer.acquire("m")) for _ in range(3)]
+    assert tickets == [2, 3, 4]
+    # Two went out unseen by that answer; the third waited for one request's refill.
+    assert clock.slept == [pytest.approx(0.05)]
+    asyncio.run(pacer.acquire("other"))
+    assert len(clock.slept) == 1, "another model's budget is its own"
+    # Older news (the answer to ticket 1 again) cannot undo what a newer answer said.
+    pacer.observe("m", 4, [RateLimit("requests", 30, 0, 1.5)])
+    pacer.observe("m", 1, [RateLimit("requests", 30, 30, 1.5)])
+    asyncio.run(pacer.acquire("m"))
+    assert clock.slept[1:] == [pytest.approx(1.5 / 30)]
+    pacer.observe("m", 5, [RateLimit("tokens", 6000, 100, 432.0)])
+    asyncio.run(pacer.acquire("m"))
+    assert clock.slept[2] == pytest.approx(60.0)  # the token window asks 432 s; a pause is capped at a minute
 
 
-def test_a_429_pauses_every_request_of_the_provider():
-    answers: list[Scripted] = [
-        json_response({"error": {"message": "Rate limit reached"}}, status=429, headers={"retry-after": "3"}),
-    ]
+def test_a_429_holds_its_model_for_the_exact_wait_and_not_the_others():
+    refused = json_response(
+        {"error": {"message": "Rate limit reached for model `m`. Please try again in 0.2s.", "code": "rate_limit_exceeded"}},
+        status=429,
+        headers={"retry-after": "1"},
+    )
+    throttled = {"m": [refused]}
 
     def script(request: RecordedRequest) -> Scripted:
-        return answers.pop(0) if answers else wire_answer(request.json, 0.0)
+        pending = throttled.get(request.json["model"])
+        return pending.pop(0) if pending else wire_answer(request.json, 0.0)
 
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
+        await asyncio.sleep(seconds)
 
     async def go():
         async with httpx.AsyncClient() as http:
-            client = ProviderClient(OpenAIDialect(server.base_url), http, concurrency=1, sleep=sleep)
-            first = await client.generate("m", Request((Message.user("Say hello."),)))
-            second = await client.generate("m", Request((Message.user("Say hello."),)))
-            return first, second
+            client = ProviderClient(OpenAIDialect(server.base_url), http, concurrency=2, sleep=sleep)
+            ask = Request((Message.user("Say hello."),))
+            m = asyncio.create_task(client.generate("m", ask))
+            await asyncio.sleep(0.05)  # m's first answer (the 429) is in
+            n = await client.generate("n", ask)
+            return await m, n
 
     with FakeOpenAI(script) as server:
-        first, second = asyncio.run(go())
-    assert first.ok and first.attempts == 2 and second.ok
-    # The retry waited Retry-After, and so did the whole provider (the pacer's wait comes first).
-    assert slept[:2] == [3.0, pytest.approx(3.0, abs=0.5)]
+        m, n = asyncio.run(go())
+        order = [request.json["model"] for request in server.requests]
+    assert m.ok and m.attempts == 2 and n.ok
+    # The message's 0.2 s, not the header's whole second; and model n went out while m waited.
+    assert slept == [pytest.approx(0.2, abs=0.02)]
+    assert order == ["m", "n", "m"]
 
 
 # --- refused keys and unknown models --------------------------------------------------------

@@ -21,6 +21,7 @@ class ToyDialect:
     name = "toy"
     OPTIONS = {"shout": Option("boolean", False, "send the prompt in capitals")}
     STREAM_FRAMING = "ndjson"
+    RATE_LIMIT_SCOPE = "provider"
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")

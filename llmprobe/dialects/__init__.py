@@ -67,6 +67,8 @@ class Dialect(Protocol):
     OPTIONS: ClassVar[Mapping[str, Option]]
     #: How a streamed body is framed: server-sent events, or one JSON object per line.
     STREAM_FRAMING: ClassVar[Literal["sse", "ndjson"]]
+    #: What the provider counts its rate limits on: each model apart, or the whole provider.
+    RATE_LIMIT_SCOPE: ClassVar[Literal["model", "provider"]]
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None: ...
 

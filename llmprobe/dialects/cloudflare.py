@@ -44,6 +44,8 @@ class CloudflareDialect:
     #: One way to cap tokens, one way to ask for JSON: nothing to choose.
     OPTIONS: dict[str, Option] = {}
     STREAM_FRAMING = "sse"
+    #: Workers AI limits an account, whichever model it calls.
+    RATE_LIMIT_SCOPE = "provider"
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")

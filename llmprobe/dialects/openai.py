@@ -30,7 +30,7 @@ from llmprobe.neutral import (
     normalise_finish_reason,
     split_inline_thinking,
 )
-from llmprobe.ratelimits import parse_ratelimit_headers, parse_retry_after
+from llmprobe.ratelimits import parse_ratelimit_headers, parse_retry_after, retry_after_in_message
 from llmprobe.sse import SseEvent
 
 
@@ -46,6 +46,8 @@ class OpenAIDialect:
         ),
     }
     STREAM_FRAMING = "sse"
+    #: OpenAI and Groq announce and enforce their limits per model.
+    RATE_LIMIT_SCOPE = "model"
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
@@ -422,9 +424,14 @@ def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiErro
         envelope.message if envelope else page_excerpt(body),
         status=status,
         code=envelope.code if envelope else None,
-        retry_after=parse_retry_after(headers),
+        retry_after=_retry_after(envelope.message if envelope else "", headers),
         has_envelope=envelope is not None,
     )
+
+
+def _retry_after(message: str, headers: Mapping[str, str]) -> float | None:
+    in_message = retry_after_in_message(message)
+    return in_message if in_message is not None else parse_retry_after(headers)
 
 
 def _embedded_error(envelope: _Envelope) -> ApiError:

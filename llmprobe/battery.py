@@ -198,18 +198,18 @@ def _probe_fields(name: str, merged: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         raise BatteryError(f"battery.yaml: probe {name}: unknown role {merged['role']!r}") from None
     document = merged.get("document")
-    return dict(
-        name=name,
-        prompt=merged["prompt"],
-        options=options,
-        expect=expect,
-        document=DocumentPart(document["name"], document["mime"], document["text"]) if document else None,
-        role=role,
-        verdict=verdict,
-        verdict_from_any_reply="verdict_from" in merged,
-        report_usage=report.get("usage", ""),
-        report_finish=report.get("finish", ""),
-    )
+    return {
+        "name": name,
+        "prompt": merged["prompt"],
+        "options": options,
+        "expect": expect,
+        "document": DocumentPart(document["name"], document["mime"], document["text"]) if document else None,
+        "role": role,
+        "verdict": verdict,
+        "verdict_from_any_reply": "verdict_from" in merged,
+        "report_usage": report.get("usage", ""),
+        "report_finish": report.get("finish", ""),
+    }
 
 
 def parse_battery(data: Any) -> Battery:

@@ -23,7 +23,7 @@ from llmprobe.battery import Battery, ImageProbe, Probe, Role, continuation
 from llmprobe.client import Exchange, ProviderClient
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
-from llmprobe.neutral import Request
+from llmprobe.neutral import Request, ToolChoice
 from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
 
 T = TypeVar("T")
@@ -171,7 +171,7 @@ class ModelProber:
             second = await send(follow_up, follow_up.request(stream=stream, history=history))
         if not v.passed(follow_up, second):
             return
-        choice = "required" if first == "ok" else "auto"
+        choice: ToolChoice = "required" if first == "ok" else "auto"
         await gather_all(
             send(probe, dataclasses.replace(probe.request(stream=stream), tool_choice=choice))
             for probe in b.with_role(Role.BIAS)

@@ -115,10 +115,11 @@ def check_answer(reply: Reply, expected: str) -> bool:
 
 
 def _argument_ok(value: object, declared: dict, expected: object) -> bool:
-    """A number is compared by its whole part, as the reference does (132413.0 is 132413)."""
+    """A number is compared by its whole part, as the reference does (2.0 is 2)."""
     if declared.get("type") == "number":
-        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        return number_ok and (expected is None or int(value) == expected)  # type: ignore[arg-type]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        return expected is None or int(value) == expected
     if declared.get("type") == "string":
         return isinstance(value, str) and (expected is None or value == expected)
     return expected is None or value == expected

@@ -128,9 +128,6 @@ class Battery:
     def __getitem__(self, name: str) -> Probe:
         return self.probes[name]
 
-    def image(self, name: str) -> ImageProbe | None:
-        return next((image for image in self.images if image.name == name), None)
-
     def image_bytes(self, ext: str) -> bytes:
         return (resources.files("llmprobe.probes") / f"banana.{ext}").read_bytes()
 
@@ -141,11 +138,6 @@ class Battery:
     def one(self, role: Role) -> Probe:
         """The probe of a role only one probe holds (checked at load)."""
         return self.with_role(role)[0]
-
-    def probe(self, name: str) -> Probe | None:
-        """Any probe by name, images included."""
-        return self.probes.get(name) or self.image(name)
-
 
 def _check_keys(where: str, given: Any, allowed: set[str]) -> None:
     if not isinstance(given, dict):

@@ -4,8 +4,8 @@ Per model, the two modes run independently. Within a mode, the gate (Text) goes
 first (no answer, no record — and no money spent on thirty more requests); then
 every probe runs at once except the tool chain (SquareRoot-1 → -1-any → -2 →
 ToolBias), whose steps depend on each other. Which probe plays which part is
-written in probes/battery.yaml (`role:`). Verdicts are computed afterwards from the evidence,
-in `verdicts`, so the order in which answers arrive never changes them.
+written in probes/battery.yaml (`role:`). Verdicts are computed afterwards from
+the evidence, in `verdicts`, so the order in which answers arrive never changes them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from llmprobe.neutral import Request, ToolChoice
 from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
 
 T = TypeVar("T")
-
 
 
 class ProbeListener(Protocol):
@@ -94,7 +93,7 @@ class ModelProber:
         self._planned(len(plan))
 
         async def send(probe: Probe, request: Request) -> Exchange:
-            """`request` defaults to the probe's own; its priority comes from its role (see `Role.priority`)."""
+            """`probe`'s request (its own, or a continuation); the priority comes from its role (`Role.priority`)."""
             exchange = await self.client.generate(
                 self.model.id, request, name=f"{self.provider}/{self.model.id}/{mode}-{probe.name}", priority=probe.role.priority
             )

@@ -1,23 +1,70 @@
 """The probe battery: `probes/battery.yaml` turned into neutral requests.
 
-Prompts, options and expected answers are data so they can be read, reviewed
-and changed without touching the verdict logic.
+Prompts, options, expected answers and each probe's place in a run are data, so
+they can be read, reviewed and changed without touching the verdict logic; the
+code finds a probe by its role, never by its name.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from llmprobe.errors import LlmprobeError
 from llmprobe.neutral import DocumentPart, ImagePart, Message, Part, Request, TextPart, Tool, ToolCall, ToolResult
+from llmprobe.results import VERDICT_NAMES
+
+
+class BatteryError(LlmprobeError):
+    """probes/battery.yaml says something the code does not understand."""
+
+
+class Role(str, Enum):
+    """Where a probe stands in a mode's run (see the top of probes/battery.yaml)."""
+
+    GATE = "gate"
+    INDEPENDENT = "independent"
+    FORCE = "force"
+    FORCE_FALLBACK = "force_fallback"
+    FOLLOW_UP = "follow_up"
+    FOLLOW_UP_FALLBACK = "follow_up_fallback"
+    BIAS = "bias"
+
+    @property
+    def priority(self) -> int:
+        """How many dependent requests may still follow a request of this role.
+
+        Waiting requests go out highest first, so the tool chain never queues behind
+        the independent probes (see `scheduler`).
+        """
+        return _PRIORITY.get(self, 0)
+
+
+_PRIORITY = {Role.GATE: 4, Role.FORCE: 3, Role.FORCE_FALLBACK: 2, Role.FOLLOW_UP: 1, Role.FOLLOW_UP_FALLBACK: 1}
+#: Roles held by exactly one probe; the others (independent, bias) by any number.
+_SINGLE_ROLES = (Role.GATE, Role.FORCE, Role.FORCE_FALLBACK, Role.FOLLOW_UP, Role.FOLLOW_UP_FALLBACK)
+#: When a reply counts for the usage and finish-reason verdicts.
+REPORT_WHEN = ("answered", "passed", "called")
 
 #: Request fields a probe's `options:` may set.
 _OPTION_FIELDS = {"seed", "top_logprobs", "max_tokens", "stop", "json_mode", "json_schema", "tool_choice"}
+_PROBE_KEYS = {
+    "prompt", "options", "tools", "document", "enum", "images", "same_as",
+    "role", "verdict", "verdict_from", "expect", "report",
+}  # fmt: skip
+#: The checks a probe's `expect:` may ask for (each one is implemented in `verdicts`).
+EXPECT_KEYS = {
+    "max_words", "says_something", "absent", "json_object", "json", "logprobs", "citations",
+    "call", "arguments", "result", "no_call", "answer", "finish",
+}  # fmt: skip
+_TOP_KEYS = {"tools", "probes"}
+_TOOL_KEYS = {"description", "parameters"}
 
 
 @dataclass(frozen=True)
@@ -28,8 +75,16 @@ class Probe:
     tools: tuple[Tool, ...] = ()
     expect: dict[str, Any] = field(default_factory=dict)
     document: DocumentPart | None = None
-    #: ToolBias: the enum of best_country, in the order offered; the first is the "biased pick".
+    #: The enum of the tool's parameter, in the order offered; the first is the "biased pick".
     enum: tuple[str, ...] = ()
+    role: Role = Role.INDEPENDENT
+    #: The capability this probe decides on its own, if any.
+    verdict: str = ""
+    #: True when any reply of the mode that passes this probe's checks shows the capability.
+    verdict_from_any_reply: bool = False
+    #: When the reply counts for the usage / finish-reason verdicts ("" for never).
+    report_usage: str = ""
+    report_finish: str = ""
 
     def request(self, *, stream: bool, parts: tuple[Part, ...] = (), history: tuple[Message, ...] = ()) -> Request:
         """The request for this probe; `parts` follow the prompt, `history` continues a conversation."""
@@ -40,6 +95,9 @@ class Probe:
             options["stop"] = tuple(options["stop"])
         return Request(messages=messages, tools=self.tools, stream=stream, **options)
 
+    def tool(self, name: str) -> Tool | None:
+        return next((tool for tool in self.tools if tool.name == name), None)
+
 
 def continuation(reply_calls: list[ToolCall], results: list[ToolResult]) -> tuple[Message, ...]:
     """The assistant turn that called tools, then one tool turn per result (SquareRoot-2)."""
@@ -48,73 +106,132 @@ def continuation(reply_calls: list[ToolCall], results: list[ToolResult]) -> tupl
     )
 
 
-@dataclass(frozen=True)
-class ImageProbe:
-    name: str
+@dataclass(frozen=True, kw_only=True)
+class ImageProbe(Probe):
+    """The prompt followed by one picture, sent inline or by URL."""
+
     ext: str
     mime: str
     #: "Inline" or "URL".
     variant: str
-    prompt: str
-    answer: str
 
-    def request(self, *, stream: bool, data: bytes | None = None, url: str | None = None) -> Request:
-        image = ImagePart(self.mime, data=data, url=url)
-        return Request(messages=(Message("user", (TextPart(self.prompt), image)),), stream=stream)
+    def image(self, *, data: bytes | None = None, url: str | None = None) -> ImagePart:
+        return ImagePart(self.mime, data=data, url=url)
 
 
 @dataclass(frozen=True)
 class Battery:
+    #: Every probe but the images, in the file's order (the order evidence is listed in).
     probes: dict[str, Probe]
     images: tuple[ImageProbe, ...]
 
     def __getitem__(self, name: str) -> Probe:
         return self.probes[name]
 
-    def image(self, name: str) -> ImageProbe | None:
-        return next((image for image in self.images if image.name == name), None)
-
     def image_bytes(self, ext: str) -> bytes:
         return (resources.files("llmprobe.probes") / f"banana.{ext}").read_bytes()
 
+    def with_role(self, role: Role) -> tuple[Probe, ...]:
+        """The probes of `role`, in the file's order (images are independent too, but listed apart)."""
+        return tuple(probe for probe in self.probes.values() if probe.role is role)
+
+    def one(self, role: Role) -> Probe:
+        """The probe of a role only one probe holds (checked at load)."""
+        return self.with_role(role)[0]
+
+def _check_keys(where: str, given: Any, allowed: set[str]) -> None:
+    if not isinstance(given, dict):
+        raise BatteryError(f"battery.yaml: {where} must be a mapping")
+    unknown = set(given) - allowed
+    if unknown:
+        raise BatteryError(f"battery.yaml: {where}: unknown keys {sorted(unknown)}; known: {sorted(allowed)}")
+
 
 def _tool(name: str, spec: dict[str, Any], enum: tuple[str, ...]) -> Tool:
+    """The tool as offered; a probe's `enum` becomes the enum of the tool's one required parameter."""
     parameters = copy.deepcopy(spec["parameters"])
     if enum:
-        parameters["properties"]["country"]["enum"] = list(enum)
+        (parameter,) = parameters["required"]
+        parameters["properties"][parameter]["enum"] = list(enum)
     return Tool(name=name, description=spec["description"], parameters=parameters)
 
 
-def parse_battery(data: dict[str, Any]) -> Battery:
+def _merged(raw: dict[str, Any], name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The probe's keys over those of its `same_as` (itself resolved the same way)."""
+    spec = raw[name]
+    _check_keys(f"probe {name}", spec, _PROBE_KEYS)
+    base_name = spec.get("same_as")
+    if base_name is None:
+        return dict(spec)
+    if base_name not in raw or base_name in seen:
+        raise BatteryError(f"battery.yaml: probe {name}: same_as {base_name!r} is not another probe")
+    base = _merged(raw, base_name, seen + (name,))
+    return {**base, **spec, "options": {**base.get("options", {}), **spec.get("options", {})}}
+
+
+def _probe_fields(name: str, merged: dict[str, Any]) -> dict[str, Any]:
+    options = merged.get("options", {})
+    unknown = set(options) - _OPTION_FIELDS
+    if unknown:
+        raise BatteryError(f"battery.yaml: probe {name}: unknown options {sorted(unknown)}")
+    expect = dict(merged.get("expect", {}))
+    _check_keys(f"probe {name} expect", expect, EXPECT_KEYS)
+    report = merged.get("report", {})
+    _check_keys(f"probe {name} report", report, {"usage", "finish"})
+    if not set(report.values()) <= set(REPORT_WHEN):
+        raise BatteryError(f"battery.yaml: probe {name} report: use one of {list(REPORT_WHEN)}")
+    verdict = merged.get("verdict", "")
+    if verdict and verdict not in VERDICT_NAMES:
+        raise BatteryError(f"battery.yaml: probe {name}: unknown verdict {verdict!r}")
+    if merged.get("verdict_from", "any_reply") != "any_reply":
+        raise BatteryError(f"battery.yaml: probe {name}: verdict_from can only be any_reply")
+    try:
+        role = Role(merged.get("role", Role.INDEPENDENT))
+    except ValueError:
+        raise BatteryError(f"battery.yaml: probe {name}: unknown role {merged['role']!r}") from None
+    document = merged.get("document")
+    return {
+        "name": name,
+        "prompt": merged["prompt"],
+        "options": options,
+        "expect": expect,
+        "document": DocumentPart(document["name"], document["mime"], document["text"]) if document else None,
+        "role": role,
+        "verdict": verdict,
+        "verdict_from_any_reply": "verdict_from" in merged,
+        "report_usage": report.get("usage", ""),
+        "report_finish": report.get("finish", ""),
+    }
+
+
+def parse_battery(data: Any) -> Battery:
+    """Raises BatteryError on any key the code would not read, so no fact is written in vain."""
+    _check_keys("the top level", data, _TOP_KEYS)
     tools = data["tools"]
+    for tool_name, tool_spec in tools.items():
+        _check_keys(f"tool {tool_name}", tool_spec, _TOOL_KEYS)
     raw = data["probes"]
     probes: dict[str, Probe] = {}
     images: list[ImageProbe] = []
-    for name, spec in raw.items():
-        if name == "Image":
-            for ext, mime in spec["images"].items():
-                for variant in ("Inline", "URL"):
-                    images.append(
-                        ImageProbe(f"Image-{ext}-{variant}", ext, mime, variant, spec["prompt"], spec["expect"]["answer"])
-                    )
-            continue
-        base = raw[spec["same_as"]] if "same_as" in spec else {}
-        merged = {**base, **spec}
-        options = {**base.get("options", {}), **spec.get("options", {})}
-        unknown = set(options) - _OPTION_FIELDS
-        if unknown:
-            raise ValueError(f"probe {name}: unknown options {sorted(unknown)}")
-        enum = tuple(merged.get("enum", ()))
-        document = merged.get("document")
-        probes[name] = Probe(
-            name=name,
-            prompt=merged["prompt"],
-            options=options,
-            tools=tuple(_tool(t, tools[t], enum) for t in merged.get("tools", ())),
-            expect=dict(merged.get("expect", {})),
-            document=DocumentPart(document["name"], document["mime"], document["text"]) if document else None,
-            enum=enum,
-        )
+    try:
+        for name in raw:
+            merged = _merged(raw, name)
+            fields = _probe_fields(name, merged)
+            if "images" in merged:
+                for ext, mime in merged["images"].items():
+                    for variant in ("Inline", "URL"):
+                        image_fields = {**fields, "name": f"{name}-{ext}-{variant}"}
+                        images.append(ImageProbe(**image_fields, ext=ext, mime=mime, variant=variant))
+                continue
+            enum = tuple(merged.get("enum", ()))
+            tools_offered = tuple(_tool(t, tools[t], enum) for t in merged.get("tools", ()))
+            probes[name] = Probe(**fields, tools=tools_offered, enum=enum)
+    except KeyError as exc:
+        raise BatteryError(f"battery.yaml: missing or unknown {exc}") from None
+    for role in _SINGLE_ROLES:
+        holders = [p.name for p in probes.values() if p.role is role]
+        if len(holders) != 1:
+            raise BatteryError(f"battery.yaml: exactly one probe must have role {role.value} (found {holders})")
     return Battery(probes, tuple(images))
 
 

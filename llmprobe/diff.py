@@ -15,15 +15,9 @@ from typing import Any, Literal
 from tabulate import tabulate
 
 from llmprobe.errors import LlmprobeError
-from llmprobe.results import MODES, VERDICT_NAMES, ModelResult, ProviderResult
+from llmprobe.results import MODES, VERDICT_NAMES, ModelResult, ProviderResult, Verdict
 
 Change = Literal["worse", "better", "unmeasured"]
-
-#: How good each measured verdict is; "unknown" is absent on purpose (see the module docstring).
-GOODNESS: dict[str, int] = {"false": 0, "flaky": 1, "true": 2}
-#: Capabilities that name a fault: for these, "true" is the bad end (a model that becomes
-#: biased towards the first enum value, or calls a tool for every option, got worse).
-FAULTS = frozenset({"toolsBiased", "toolsIndecisive"})
 
 
 class DiffError(LlmprobeError):
@@ -36,17 +30,17 @@ class VerdictChange:
     mode: str
     capability: str
     #: None when the verdict is absent on that side (the mode's Text probe failed, a new capability).
-    old: str | None
-    new: str | None
+    old: Verdict | None
+    new: Verdict | None
 
     @property
     def change(self) -> Change:
-        if self.old not in GOODNESS or self.new not in GOODNESS:
+        if self.old is None or self.new is None:
             return "unmeasured"
-        improved = GOODNESS[self.new] > GOODNESS[self.old]
-        if self.capability in FAULTS:
-            improved = not improved
-        return "better" if improved else "worse"
+        old, new = Verdict(self.old).goodness(self.capability), Verdict(self.new).goodness(self.capability)
+        if old is None or new is None:
+            return "unmeasured"
+        return "better" if new > old else "worse"
 
 
 @dataclass(frozen=True)
@@ -132,8 +126,8 @@ def render_text(diff: ResultsDiff) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _shown(verdict: str | None) -> str:
-    return "-" if verdict is None else verdict
+def _shown(verdict: Verdict | None) -> str:
+    return "-" if verdict is None else str(verdict)
 
 
 def render_json(diff: ResultsDiff) -> str:

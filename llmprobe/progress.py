@@ -1,7 +1,8 @@
 """What a run shows while it works, and the summary it ends with (all on stderr).
 
-On a terminal: a progress bar per provider. Elsewhere (CI logs): plain lines, one
-per finished model, and with --verbose one per request.
+A line per finished model, and with --verbose one per request; on a terminal, above
+a progress bar per provider whose total is the requests the run still expects (see
+`runner.ProbeListener`), so it ends full.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from llmprobe.neutral import Exchange
-from llmprobe.results import ModelResult
+from llmprobe.results import ModelResult, Verdict
 from llmprobe.verdicts import failure_outcome
 
 
@@ -42,38 +43,38 @@ class RunProgress:
         self.problems: list[str] = []
 
     def add_provider(self, name: str, models: list[str], modes: tuple[str, ...]) -> None:
-        # Roughly 13 text probes and 8 image probes per mode; the bar is a guide, not a promise.
-        self._tasks[name] = self._progress.add_task(name, total=len(models) * len(modes) * 21)
+        """A bar for the provider; its total grows as its models' modes start (ProviderListener.planned)."""
+        self._tasks[name] = self._progress.add_task(name, total=0)
 
-    def listener(self, provider: str) -> Callable[[str, str, str, Exchange], None]:
-        def on_probe(model: str, mode: str, probe: str, exchange: Exchange) -> None:
-            self.requests += exchange.attempts
-            if exchange.reply is not None:
-                self.tokens_in += exchange.reply.usage.input_tokens
-                self.tokens_out += exchange.reply.usage.output_tokens
-            self._models.add((provider, model))
-            outcome = "ok" if exchange.error is None else failure_outcome(exchange.error)
-            if outcome == "error":
-                self.errors[provider] += 1
-            if self.live:
-                self._progress.advance(self._tasks[provider])
-            if self.verbose:
-                detail = "" if exchange.error is None else f": {exchange.error}"
-                self.console.print(f"{provider} {model} {mode} {probe}: {outcome}{detail}", markup=False, highlight=False, soft_wrap=True)
+    def listener(self, provider: str) -> ProviderListener:
+        return ProviderListener(self, provider)
 
-        return on_probe
+    def planned(self, provider: str, requests: int) -> None:
+        task = self._tasks[provider]
+        self._progress.update(task, total=(self._progress.tasks[task].total or 0) + requests)
+
+    def answered(self, provider: str, model: str, mode: str, probe: str, exchange: Exchange) -> None:
+        self.requests += exchange.attempts
+        if exchange.reply is not None:
+            self.tokens_in += exchange.reply.usage.input_tokens
+            self.tokens_out += exchange.reply.usage.output_tokens
+        self._models.add((provider, model))
+        outcome = "ok" if exchange.error is None else failure_outcome(exchange.error)
+        if outcome == "error":
+            self.errors[provider] += 1
+        self._progress.advance(self._tasks[provider], exchange.attempts)
+        if self.verbose:
+            detail = "" if exchange.error is None else f": {exchange.error}"
+            self.console.print(f"{provider} {model} {mode} {probe}: {outcome}{detail}", markup=False, highlight=False, soft_wrap=True)
 
     def model_done(self, provider: str) -> Callable[[ModelResult], None]:
-        """A plain line per finished model when there is no progress bar (CI logs)."""
+        """A line per finished model; on a terminal it goes above the bar."""
 
         def on_model(result: ModelResult) -> None:
-            if self.live:
-                return
             counts = Counter(value for mode in result.modes.values() for value in mode.verdicts.values())
             modes = ", ".join(result.modes) or "no mode answered"
-            line = f"{provider} {result.id}: done ({modes}; {counts['true']} true, {counts['flaky']} flaky, "
-            line += f"{counts['false']} false, {counts['unknown']} unknown)"
-            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            tally = ", ".join(f"{counts[verdict]} {verdict}" for verdict in (Verdict.TRUE, Verdict.FLAKY, Verdict.FALSE, Verdict.UNKNOWN))
+            self.console.print(f"{provider} {result.id}: done ({modes}; {tally})", markup=False, highlight=False, soft_wrap=True)
 
         return on_model
 
@@ -110,3 +111,17 @@ class RunProgress:
         for problem in self.problems:
             self.console.print(problem, markup=False, highlight=False, soft_wrap=True)
         return not any(self.errors.values()) and not self.problems
+
+
+class ProviderListener:
+    """One provider's side of a RunProgress: a `runner.ProbeListener`."""
+
+    def __init__(self, progress: RunProgress, provider: str) -> None:
+        self.progress = progress
+        self.provider = provider
+
+    def planned(self, requests: int) -> None:
+        self.progress.planned(self.provider, requests)
+
+    def __call__(self, model: str, mode: str, probe: str, exchange: Exchange) -> None:
+        self.progress.answered(self.provider, model, mode, probe, exchange)

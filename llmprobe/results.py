@@ -7,7 +7,9 @@ this (plus providers.yaml for order and labels), never the network.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,8 +35,68 @@ VERDICT_NAMES: tuple[str, ...] = (
     "reportTokenUsage",
     "reportFinishReason",
 )
-VERDICTS: tuple[str, ...] = ("true", "false", "flaky", "unknown")
 MODES: tuple[str, ...] = ("sync", "stream")
+#: Capabilities that name a fault: for these, "true" is the bad end (a model biased towards
+#: the first enum value, or calling a tool for every option, is worse for it).
+FAULTS = frozenset({"toolsBiased", "toolsIndecisive"})
+
+
+class Verdict(str, Enum):
+    """What was found about one capability. A str, so the results file holds the plain words.
+
+    Three outcomes are kept apart: the feature works (true) or not (false), it works only
+    some of the time (flaky), or it could not be measured at all (unknown, never a "no").
+    """
+
+    TRUE = "true"
+    FALSE = "false"
+    FLAKY = "flaky"
+    UNKNOWN = "unknown"
+
+    # A str compares, hashes and prints as its value, so "true" and Verdict.TRUE are one dict key.
+    __hash__ = str.__hash__
+    __format__ = str.__format__
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def of(cls, passed: bool) -> Verdict:
+        return cls.TRUE if passed else cls.FALSE
+
+    @classmethod
+    def over(cls, samples: Iterable[bool]) -> Verdict:
+        """All true → true, none → false, a mix → flaky (and no samples → false)."""
+        seen = list(samples)
+        if seen and all(seen):
+            return cls.TRUE
+        return cls.FLAKY if any(seen) else cls.FALSE
+
+    @property
+    def works(self) -> bool:
+        """The feature answered right at least sometimes."""
+        return self in (Verdict.TRUE, Verdict.FLAKY)
+
+    def goodness(self, capability: str) -> int | None:
+        """How good this verdict is for `capability`, higher is better; None when unmeasured.
+
+        Unknown has no place on the scale: a question that could not be asked is neither
+        better nor worse than any answer. For a fault (FAULTS), "true" is the bad end.
+        """
+        scale = (Verdict.FALSE, Verdict.FLAKY, Verdict.TRUE)
+        if self not in scale:
+            return None
+        rank = scale.index(self)
+        return len(scale) - 1 - rank if capability in FAULTS else rank
+
+    @classmethod
+    def best(cls, capability: str, verdicts: Iterable[Verdict], default: Verdict) -> Verdict:
+        """The best of `verdicts` for `capability`; unknown only when nothing was measured."""
+        return max(verdicts, key=lambda v: -1 if (g := v.goodness(capability)) is None else g, default=default)
+
+
+#: Every verdict, as the results file spells them.
+VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
 
 
 @dataclass
@@ -58,7 +120,7 @@ class Evidence:
 
 @dataclass
 class ModeResult:
-    verdicts: dict[str, str] = field(default_factory=dict)
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
     probes: list[Evidence] = field(default_factory=list)
 
 
@@ -138,10 +200,11 @@ def from_json(data: Any) -> ProviderResult:
             for name, mode in (m.get("modes") or {}).items():
                 if name not in MODES:
                     raise ResultsError(f"unknown mode {name!r} for model {m['id']!r}")
-                verdicts = dict(mode.get("verdicts") or {})
-                for key, value in verdicts.items():
+                verdicts = {}
+                for key, value in dict(mode.get("verdicts") or {}).items():
                     if value not in VERDICTS:
                         raise ResultsError(f"model {m['id']!r} {name}: verdict {key}={value!r} is not one of {VERDICTS}")
+                    verdicts[key] = Verdict(value)
                 modes[name] = ModeResult(
                     verdicts=verdicts,
                     probes=[Evidence(**e) for e in mode.get("probes") or []],

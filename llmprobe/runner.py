@@ -1,10 +1,11 @@
 """Running the battery: which probe is sent when, and what becomes of the answers.
 
-Per model, the two modes run independently. Within a mode, Text goes first (no
-answer, no record — and no money spent on thirty more requests); then every probe
-runs at once except the tool chain SquareRoot-1 → -1-any → -2 → ToolBias, whose
-steps depend on each other. Verdicts are computed afterwards from the evidence,
-in `verdicts`, so the order in which answers arrive never changes them.
+Per model, the two modes run independently. Within a mode, the gate (Text) goes
+first (no answer, no record — and no money spent on thirty more requests); then
+every probe runs at once except the tool chain (SquareRoot-1 → -1-any → -2 →
+ToolBias), whose steps depend on each other. Which probe plays which part is
+written in probes/battery.yaml (`role:`). Verdicts are computed afterwards from
+the evidence, in `verdicts`, so the order in which answers arrive never changes them.
 """
 
 from __future__ import annotations
@@ -14,26 +15,29 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable, Iterable, TypeVar
+from typing import Awaitable, Callable, Iterable, Protocol, TypeVar
 
 from llmprobe import __version__, results
 from llmprobe import verdicts as v
-from llmprobe.battery import Battery, ImageProbe, continuation
+from llmprobe.battery import Battery, ImageProbe, Probe, Role, continuation
 from llmprobe.client import ProviderClient
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
-from llmprobe.neutral import Exchange, Request
+from llmprobe.neutral import Exchange, Request, ToolChoice
 from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
 
 T = TypeVar("T")
 
-#: Called after every request: (model id, mode, probe name, exchange).
-ProbeListener = Callable[[str, str, str, Exchange], None]
 
-_ORDER = (
-    v.TEXT, v.SEED, v.LOGPROBS, v.MAX_TOKENS, v.STOP, v.JSON_, v.SCHEMA,
-    v.SR1, v.SR1_ANY, v.SR2, v.SR2_ANY, v.BIAS_CANADA, v.BIAS_USA, v.CITATIONS,
-)  # fmt: skip
+class ProbeListener(Protocol):
+    """Told what a run will send and what came back: enough for a progress bar that ends full."""
+
+    def planned(self, requests: int) -> None:
+        """`requests` more requests are now expected (fewer when negative): a mode's probes as it
+        starts, a fallback or a retry when it happens, the probes a mode turned out not to need."""
+
+    def __call__(self, model: str, mode: str, probe: str, exchange: Exchange) -> None:
+        """One probe came back, after `exchange.attempts` requests."""
 
 
 async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
@@ -73,7 +77,6 @@ class ModelProber:
         self.model = model
         self.image_base_url = image_base_url.rstrip("/")
         self.listener = listener
-        self.checks = v.Checks(battery)
 
     async def probe(self, modes: Iterable[str]) -> ModelResult:
         runs = await gather_all(self._mode(mode) for mode in modes)
@@ -82,33 +85,43 @@ class ModelProber:
     async def _mode(self, mode: str) -> ModeRun:
         stream = mode == "stream"
         run = ModeRun(mode, {})
+        b = self.battery
+        # What a mode sends when every step goes well: fallbacks join when they are sent,
+        # and whatever was not sent leaves the plan when the mode ends.
+        plan = {p.name for p in (b.one(Role.GATE), b.one(Role.FORCE), b.one(Role.FOLLOW_UP), *b.with_role(Role.BIAS))}
+        plan |= {p.name for p in (*b.with_role(Role.INDEPENDENT), *b.images) if self._wanted(p)}
+        self._planned(len(plan))
 
-        # `priority` is how many dependent requests may still follow this one:
-        # Text 4, SquareRoot-1 3, -1-any 2, -2 (or -2-any) 1, ToolBias and the
-        # independent probes 0. Waiting requests go out highest first, so the
-        # chain never queues behind independent probes (see `scheduler`).
-        async def send(name: str, request: Request, priority: int) -> Exchange:
+        async def send(probe: Probe, request: Request) -> Exchange:
+            """`probe`'s request (its own, or a continuation); the priority comes from its role (`Role.priority`)."""
             exchange = await self.client.generate(
-                self.model.id, request, name=f"{self.provider}/{self.model.id}/{mode}-{name}", priority=priority
+                self.model.id, request, name=f"{self.provider}/{self.model.id}/{mode}-{probe.name}", priority=probe.role.priority
             )
-            run.observations[name] = exchange
+            run.observations[probe.name] = exchange
+            self._planned(exchange.attempts - (1 if probe.name in plan else 0))
             if self.listener is not None:
-                self.listener(self.model.id, mode, name, exchange)
-            if name == v.TEXT:
+                self.listener(self.model.id, mode, probe.name, exchange)
+            if probe.role is Role.GATE:
                 self._stop_on_access_errors(exchange)
             return exchange
 
-        b = self.battery
-        text = await send(v.TEXT, b[v.TEXT].request(stream=stream), 4)
-        if not text.ok:
+        try:
+            gate = b.one(Role.GATE)
+            text = await send(gate, gate.request(stream=stream))
+            if not text.ok:
+                return run
+            await gather_all(
+                [send(probe, probe.request(stream=stream)) for probe in b.with_role(Role.INDEPENDENT)]
+                + [self._tool_chain(send, stream)]
+                + [self._image(send, image, stream) for image in b.images if self._wanted(image)]
+            )
             return run
-        simple = (v.SEED, v.LOGPROBS, v.MAX_TOKENS, v.STOP, v.JSON_, v.SCHEMA, v.CITATIONS)
-        await gather_all(
-            [send(name, b[name].request(stream=stream), 0) for name in simple]
-            + [self._tool_chain(send, stream)]
-            + [self._image(send, image, stream) for image in b.images if self._image_wanted(image)]
-        )
-        return run
+        finally:
+            self._planned(-len(plan - run.observations.keys()))
+
+    def _planned(self, requests: int) -> None:
+        if self.listener is not None and requests:
+            self.listener.planned(requests)
 
     def _stop_on_access_errors(self, text: Exchange) -> None:
         """A refused key or an unknown model makes every further answer meaningless: stop
@@ -121,43 +134,46 @@ class ModelProber:
         if error.kind is ErrorKind.NOT_FOUND:
             raise ModelMissing(f"{self.provider}: model {self.model.id!r} not found ({error})")
 
-    def _image_wanted(self, image: ImageProbe) -> bool:
-        return image.variant == "Inline" or bool(self.image_base_url)
+    def _wanted(self, probe: Probe) -> bool:
+        """Every probe but the images by URL when there is no image_base_url to point them at."""
+        return not isinstance(probe, ImageProbe) or probe.variant == "Inline" or bool(self.image_base_url)
 
-    async def _image(self, send: Callable[[str, Request, int], Awaitable[Exchange]], image: ImageProbe, stream: bool) -> None:
+    async def _image(self, send: Callable[[Probe, Request], Awaitable[Exchange]], image: ImageProbe, stream: bool) -> None:
         if image.variant == "Inline":
-            request = image.request(stream=stream, data=self.battery.image_bytes(image.ext))
+            part = image.image(data=self.battery.image_bytes(image.ext))
         else:
-            request = image.request(stream=stream, url=f"{self.image_base_url}/banana.{image.ext}")
-        await send(image.name, request, 0)
+            part = image.image(url=f"{self.image_base_url}/banana.{image.ext}")
+        await send(image, image.request(stream=stream, parts=(part,)))
 
-    async def _tool_chain(self, send: Callable[[str, Request, int], Awaitable[Exchange]], stream: bool) -> None:
+    async def _tool_chain(self, send: Callable[[Probe, Request], Awaitable[Exchange]], stream: bool) -> None:
         """SquareRoot-1 → (-1-any) → -2 → ToolBias ×2; each step only when the previous one allows it."""
         b = self.battery
-        forced = await send(v.SR1, b[v.SR1].request(stream=stream), 3)
-        first = v.judge_square_root(forced)
-        source, step = forced, first
-        if first.status == "error":
+        force = b.one(Role.FORCE)
+        caller = force
+        source = await send(force, force.request(stream=stream))
+        first = v.judge_force(force, source)
+        if first == "error":
             return
-        if first.status != "ok":
-            source = await send(v.SR1_ANY, b[v.SR1_ANY].request(stream=stream), 2)
-            step = v.judge_square_root(source)
-            if step.status != "ok":
+        if first != "ok":
+            caller = b.one(Role.FORCE_FALLBACK)
+            source = await send(caller, caller.request(stream=stream))
+            if v.judge_force(caller, source) != "ok":
                 return
         assert source.reply is not None
-        history = continuation(source.reply.tool_calls, list(step.results))
-        second = await send(v.SR2, b[v.SR2].request(stream=stream, history=history), 1)
+        history = continuation(source.reply.tool_calls, list(v.tool_results(caller, source.reply)))
+        follow_up = b.one(Role.FOLLOW_UP)
+        second = await send(follow_up, follow_up.request(stream=stream, history=history))
         if isinstance(second.error, UnsupportedOption) and second.error.option == "tool_choice":
             # The dialect cannot say "none" (Cloudflare): ask again with auto, as the
             # reference's later versions do, rather than calling the model flaky.
-            auto = dataclasses.replace(b[v.SR2].request(stream=stream, history=history), tool_choice="auto")
-            second = await send(v.SR2_ANY, auto, 1)
-        if not v.square_root_2_passed(second):
+            follow_up = b.one(Role.FOLLOW_UP_FALLBACK)
+            second = await send(follow_up, follow_up.request(stream=stream, history=history))
+        if not v.passed(follow_up, second):
             return
-        choice = "required" if first.status == "ok" else "auto"
+        choice: ToolChoice = "required" if first == "ok" else "auto"
         await gather_all(
-            send(name, dataclasses.replace(b[name].request(stream=stream), tool_choice=choice), 0)
-            for name in (v.BIAS_CANADA, v.BIAS_USA)
+            send(probe, dataclasses.replace(probe.request(stream=stream), tool_choice=choice))
+            for probe in b.with_role(Role.BIAS)
         )
 
     def _result(self, runs: list[ModeRun]) -> ModelResult:
@@ -175,8 +191,9 @@ class ModelProber:
         return result
 
     def _evidence(self, obs: v.Observations) -> list[Evidence]:
-        names = [n for n in _ORDER if n in obs] + [p.name for p in self.battery.images if p.name in obs]
-        return [_evidence(name, obs[name], self.checks.probe_passed(obs, name)) for name in names]
+        """In the battery's order, whatever order the answers came in."""
+        probes = [p for p in (*self.battery.probes.values(), *self.battery.images) if p.name in obs]
+        return [_evidence(p.name, obs[p.name], v.passed(p, obs[p.name])) for p in probes]
 
 
 def _evidence(name: str, exchange: Exchange, passed: bool) -> Evidence:

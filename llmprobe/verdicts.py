@@ -22,31 +22,10 @@ from typing import Any, Callable, Iterable, Literal
 
 import jsonschema
 
-from llmprobe.battery import Battery
+from llmprobe.battery import Battery, Probe, Role
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Exchange, Reply, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, Modality, Outcome
-
-TRUE, FALSE, FLAKY, UNKNOWN = "true", "false", "flaky", "unknown"
-
-#: Probe names, shared with the runner and the battery file.
-TEXT, SEED, LOGPROBS, MAX_TOKENS, STOP, JSON_, SCHEMA = "Text", "Seed", "TopLogprobs", "MaxTokens", "Stop", "JSON", "JSONSchema"
-SR1, SR1_ANY, SR2, SR2_ANY = "Tools-SquareRoot-1", "Tools-SquareRoot-1-any", "Tools-SquareRoot-2", "Tools-SquareRoot-2-any"
-BIAS_CANADA, BIAS_USA = "Tools-ToolBias-Canada", "Tools-ToolBias-USA"
-CITATIONS = "Citations"
-
-SQUARE_ROOT_INPUT = 132413
-
-
-def tri(values: Iterable[bool]) -> str:
-    """All true → true, none → false, a mix → flaky (and no samples → false)."""
-    seen = list(values)
-    if seen and all(seen):
-        return TRUE
-    if any(seen):
-        return FLAKY
-    return FALSE
-
+from llmprobe.results import VERDICT_NAMES, Modality, Outcome, Verdict
 
 Observations = dict[str, Exchange]
 
@@ -94,17 +73,7 @@ def word_count(text: str) -> int:
     return text.count(" ") + 1
 
 
-def check_max_tokens(reply: Reply, max_words: int) -> bool:
-    """Cut short, and not empty: 16 tokens still say something, if only in reasoning."""
-    return word_count(reply.text) <= max_words and bool(reply.text or reply.reasoning)
-
-
-def check_stop(reply: Reply, max_words: int, absent: str) -> bool:
-    """Generation halted before the stop word; an empty reply (all thinking) passes, as in the reference."""
-    return word_count(reply.text) <= max_words and absent not in reply.text
-
-
-def check_json_object(reply: Reply) -> bool:
+def _json_object(reply: Reply) -> bool:
     """The reply starts with a JSON object (trailing text after it is tolerated).
 
     D10: the reference also accepts a bare `null`; that is not a JSON object, so we don't.
@@ -116,7 +85,7 @@ def check_json_object(reply: Reply) -> bool:
     return isinstance(value, dict)
 
 
-def check_json_schema(reply: Reply, schema: dict, expected: dict) -> bool:
+def _json_values(reply: Reply, schema: dict, expected: dict) -> bool:
     """The whole reply is one JSON value valid against the schema, with the expected values."""
     try:
         value = json.loads(reply.text)
@@ -144,39 +113,75 @@ def check_answer(reply: Reply, expected: str) -> bool:
     return reply.text.strip().rstrip(".").strip().lower() == expected
 
 
-def _argument(call: ToolCall, tool: str, name: str) -> object:
-    """The call's only argument `name`, decoded strictly (unknown keys fail, as in the
-    reference); None when the call is to another tool or malformed."""
-    if call.name != tool:
+def _argument_ok(value: object, declared: dict, expected: object) -> bool:
+    """A number is compared by its whole part, as the reference does (2.0 is 2)."""
+    if declared.get("type") == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        return expected is None or int(value) == expected
+    if declared.get("type") == "string":
+        return isinstance(value, str) and (expected is None or value == expected)
+    return expected is None or value == expected
+
+
+def call_arguments(probe: Probe, call: ToolCall) -> dict | None:
+    """The call's arguments when it is the call `probe` expects: its tool, with exactly the
+    tool's parameters (unknown keys fail, as in the reference), of the declared types and
+    with the expected values. None for any other call. An enum is not enforced, as in the reference."""
+    tool = probe.tool(probe.expect["call"])
+    if tool is None or call.name != tool.name:
         return None
     try:
         args = call.decoded_arguments()
     except ValueError:
         return None
-    return args[name] if set(args) == {name} else None
-
-
-def execute_square_root(call: ToolCall) -> ToolResult | None:
-    """Run the square_root tool locally; None when the call is wrong in any way."""
-    number = _argument(call, "square_root", "number")
-    if isinstance(number, bool) or not isinstance(number, (int, float)) or int(number) != SQUARE_ROOT_INPUT:
+    declared = tool.parameters["properties"]
+    expected = probe.expect.get("arguments", {})
+    if set(args) != set(declared):
         return None
-    return ToolResult(call.id, call.name, f"{math.sqrt(SQUARE_ROOT_INPUT):.2f}")
+    return args if all(_argument_ok(v, declared[k], expected.get(k)) for k, v in args.items()) else None
 
 
-def execute_best_country(call: ToolCall) -> str | None:
-    """The country the model chose; None for a malformed call. The enum is not enforced, as in the reference."""
-    country = _argument(call, "best_country", "country")
-    return country if isinstance(country, str) else None
+def _calls_right(reply: Reply, probe: Probe) -> bool:
+    return bool(reply.tool_calls) and all(call_arguments(probe, call) is not None for call in reply.tool_calls)
 
 
-SquareRootStatus = Literal["ok", "no_call", "bad_call", "forcing_rejected", "rejected", "error"]
+#: Each `expect:` key of the battery as a check on a reply (`finish` is not a check: see `_reporting_samples`;
+#: `arguments` and `result` belong to `call`).
+_CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
+    "max_words": lambda reply, probe: word_count(reply.text) <= probe.expect["max_words"],
+    # MaxTokens: cut short, and not empty: 16 tokens still say something, if only in reasoning.
+    "says_something": lambda reply, probe: bool(reply.text or reply.reasoning),
+    # Stop: generation halted before the stop word (an empty reply, all thinking, passes, as in the reference).
+    "absent": lambda reply, probe: probe.expect["absent"] not in reply.text,
+    "json_object": lambda reply, probe: _json_object(reply),
+    "json": lambda reply, probe: _json_values(reply, probe.options["json_schema"], probe.expect["json"]),
+    "logprobs": lambda reply, probe: bool(reply.logprobs),
+    "citations": lambda reply, probe: bool(reply.citations),
+    "call": _calls_right,
+    "no_call": lambda reply, probe: not reply.tool_calls,
+    "answer": lambda reply, probe: check_answer(reply, probe.expect["answer"]),
+}
+_NOT_CHECKS = {"finish", "arguments", "result"}
 
 
-@dataclass(frozen=True)
-class SquareRootStep:
-    status: SquareRootStatus
-    results: tuple[ToolResult, ...] = ()
+def reply_passes(probe: Probe, reply: Reply) -> bool:
+    """Whether a reply meets every expectation of the probe: the one pass condition of each probe."""
+    return all(_CHECKS[key](reply, probe) for key in probe.expect if key not in _NOT_CHECKS)
+
+
+def passed(probe: Probe, exchange: Exchange | None) -> bool:
+    """The probe was answered, and the answer meets its expectations (the pass/fail of its evidence;
+    verdicts weigh probes together, this is one probe on its own)."""
+    return exchange is not None and exchange.reply is not None and exchange.ok and reply_passes(probe, exchange.reply)
+
+
+def tool_results(probe: Probe, reply: Reply) -> tuple[ToolResult, ...]:
+    """The tool's answer to each of the reply's calls, as `expect: result` gives it."""
+    return tuple(ToolResult(call.id, call.name, probe.expect["result"]) for call in reply.tool_calls)
+
+
+ForceStatus = Literal["ok", "no_call", "bad_call", "forcing_rejected", "rejected", "error"]
 
 
 def _names_tool_choice(error: Exception) -> bool:
@@ -188,7 +193,7 @@ def _names_tool_choice(error: Exception) -> bool:
     )
 
 
-def judge_square_root(exchange: Exchange) -> SquareRootStep:
+def judge_force(probe: Probe, exchange: Exchange) -> ForceStatus:
     """SquareRoot-1 / -1-any: did the model make a correct call we can answer?
 
     D6: a provider or dialect that cannot force a call ("forcing_rejected") is not
@@ -197,105 +202,105 @@ def judge_square_root(exchange: Exchange) -> SquareRootStep:
     error = exchange.error
     if error is not None:
         if _names_tool_choice(error):
-            return SquareRootStep("forcing_rejected")
+            return "forcing_rejected"
         outcome = failure_outcome(error)
         if outcome == "unsupported":
-            return SquareRootStep("rejected")
-        return SquareRootStep("bad_call" if outcome == "fail" else "error")
+            return "rejected"
+        return "bad_call" if outcome == "fail" else "error"
     reply = exchange.reply
     assert reply is not None
     if not reply.tool_calls:
-        return SquareRootStep("no_call")
-    results = [execute_square_root(call) for call in reply.tool_calls]
-    if any(r is None for r in results):
-        return SquareRootStep("bad_call")
-    return SquareRootStep("ok", tuple(r for r in results if r is not None))
-
-
-def square_root_2_passed(exchange: Exchange) -> bool:
-    """The follow-up was answered in words, without calling the tool again."""
-    return exchange.reply is not None and exchange.error is None and not exchange.reply.tool_calls
+        return "no_call"
+    return "ok" if reply_passes(probe, reply) else "bad_call"
 
 
 @dataclass(frozen=True)
 class BiasStep:
-    #: The countries picked, in call order; None when the probe failed or the calls were malformed.
-    picks: tuple[str, ...] | None
+    #: The choices made, in call order; None when the probe failed or the calls were malformed.
+    picks: tuple[object, ...] | None
     unmeasured: bool = False
 
 
-def judge_bias(exchange: Exchange) -> BiasStep:
+def judge_bias(probe: Probe, exchange: Exchange) -> BiasStep:
     if exchange.error is not None:
         return BiasStep(None, unmeasured=is_unmeasured(exchange))
     assert exchange.reply is not None
-    picks = [execute_best_country(call) for call in exchange.reply.tool_calls]
-    if not picks or any(p is None for p in picks):
+    if not passed(probe, exchange):
         return BiasStep(None)
-    return BiasStep(tuple(p for p in picks if p is not None))
+    picks = []
+    for call in exchange.reply.tool_calls:
+        args = call_arguments(probe, call)
+        assert args is not None
+        (pick,) = args.values()
+        picks.append(pick)
+    return BiasStep(tuple(picks))
 
 
 # --- from all exchanges of one mode to its verdicts ---------------------------------------
 
 
-def _simple(exchange: Exchange | None, passed: bool) -> str:
+def _simple(exchange: Exchange | None, passed: bool) -> Verdict:
     """A probe whose verdict is just whether it passed: unknown when it could not be asked."""
     if exchange is None or is_unmeasured(exchange):
-        return UNKNOWN
-    return TRUE if passed else FALSE
+        return Verdict.UNKNOWN
+    return Verdict.of(passed)
 
 
-def _tools_verdicts(obs: Observations) -> dict[str, str]:
+def _tools_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     """The dependent chain SquareRoot-1 → -1-any → -2 → ToolBias (reference §1.12, with D6)."""
-    unknown = dict(tools=UNKNOWN, toolCallRequired=UNKNOWN, toolsBiased=UNKNOWN, toolsIndecisive=UNKNOWN)
-    none = dict(tools=FALSE, toolCallRequired=FALSE, toolsBiased=FALSE, toolsIndecisive=FALSE)
-    if SR1 not in obs:
+    force, fallback = battery.one(Role.FORCE), battery.one(Role.FORCE_FALLBACK)
+    follow_up, follow_up_fallback = battery.one(Role.FOLLOW_UP), battery.one(Role.FOLLOW_UP_FALLBACK)
+    unknown = dict(tools=Verdict.UNKNOWN, toolCallRequired=Verdict.UNKNOWN, toolsBiased=Verdict.UNKNOWN, toolsIndecisive=Verdict.UNKNOWN)
+    none = dict(tools=Verdict.FALSE, toolCallRequired=Verdict.FALSE, toolsBiased=Verdict.FALSE, toolsIndecisive=Verdict.FALSE)
+    if force.name not in obs:
         return unknown
-    first = judge_square_root(obs[SR1])
-    if first.status == "error":
+    first = judge_force(force, obs[force.name])
+    if first == "error":
         return unknown
-    forced = first.status == "ok"
-    flaky = first.status == "bad_call"
-    required = TRUE if forced else FALSE
+    forced = first == "ok"
+    flaky = first == "bad_call"
+    required = Verdict.of(forced)
     if not forced:
-        if SR1_ANY not in obs:
+        if fallback.name not in obs:
             return {**unknown, "toolCallRequired": required}
-        fallback = judge_square_root(obs[SR1_ANY])
-        if fallback.status == "error":
+        status = judge_force(fallback, obs[fallback.name])
+        if status == "error":
             return {**unknown, "toolCallRequired": required}
-        if fallback.status != "ok":
+        if status != "ok":
             return none
-    second = obs.get(SR2_ANY) or obs.get(SR2)
+    second_probe = follow_up_fallback if follow_up_fallback.name in obs else follow_up
+    second = obs.get(second_probe.name)
     if second is None or is_unmeasured(second):
         return {**unknown, "toolCallRequired": required}
-    if not square_root_2_passed(second):
+    if not passed(second_probe, second):
         # D11: the reference writes "not biased" here, but ToolBias never ran:
         # bias was not measured, and a 🧐 ("not biased") would be a claim we never tested.
-        return dict(tools=FLAKY, toolCallRequired=required, toolsBiased=UNKNOWN, toolsIndecisive=UNKNOWN)
-    tools = FLAKY if flaky else TRUE
+        return dict(tools=Verdict.FLAKY, toolCallRequired=required, toolsBiased=Verdict.UNKNOWN, toolsIndecisive=Verdict.UNKNOWN)
+    tools = Verdict.FLAKY if flaky else Verdict.TRUE
     biased: list[bool] = []
     indecisive = False
-    for name, first_pick in ((BIAS_CANADA, "Canada"), (BIAS_USA, "USA")):
-        if name not in obs:
+    for probe in battery.with_role(Role.BIAS):
+        if probe.name not in obs:
             return {**unknown, "toolCallRequired": required}
-        step = judge_bias(obs[name])
+        step = judge_bias(probe, obs[probe.name])
         if step.unmeasured:
             return {**unknown, "toolCallRequired": required}
         picks = step.picks
         if picks is None or len(picks) > 2:
-            tools = FLAKY
+            tools = Verdict.FLAKY
             biased.append(False)
         elif len(picks) == 2:
             indecisive = True
-            if sorted(picks) != ["Canada", "USA"]:
-                tools = FLAKY
+            if sorted(map(str, picks)) != sorted(probe.enum):
+                tools = Verdict.FLAKY
             biased.append(False)
         else:
-            biased.append(picks[0] == first_pick)
+            biased.append(picks[0] == probe.enum[0])
     return dict(
         tools=tools,
         toolCallRequired=required,
-        toolsBiased=tri(biased),
-        toolsIndecisive=TRUE if indecisive else FALSE,
+        toolsBiased=Verdict.over(biased),
+        toolsIndecisive=Verdict.of(indecisive),
     )
 
 
@@ -305,138 +310,74 @@ def ok_reply(obs: Observations, name: str) -> Reply | None:
     return exchange.reply if exchange is not None and exchange.ok else None
 
 
-@dataclass(frozen=True)
-class Checks:
-    """The battery's expectations (probes/battery.yaml `expect:`) as predicates on replies."""
-
-    battery: Battery
-
-    def max_tokens(self, reply: Reply) -> bool:
-        return check_max_tokens(reply, self.battery[MAX_TOKENS].expect["max_words"])
-
-    def stop(self, reply: Reply) -> bool:
-        expect = self.battery[STOP].expect
-        return check_stop(reply, expect["max_words"], expect["absent"])
-
-    def json(self, reply: Reply) -> bool:
-        return check_json_object(reply)
-
-    def schema(self, reply: Reply) -> bool:
-        probe = self.battery[SCHEMA]
-        return check_json_schema(reply, probe.options["json_schema"], probe.expect["json"])
-
-    def passed(self, obs: Observations, name: str, check: Callable[[Reply], bool]) -> bool:
-        reply = ok_reply(obs, name)
-        return reply is not None and check(reply)
-
-    def probe_passed(self, obs: Observations, name: str) -> bool:
-        """Whether probe `name` met its own pass condition: the pass/fail of its evidence.
-        (Verdicts weigh probes together; this is one probe on its own.)"""
-        image = self.battery.image(name)
-        if image is not None:
-            return self.passed(obs, name, lambda reply: check_answer(reply, image.answer))
-        own: dict[str, Callable[[], bool]] = {
-            LOGPROBS: lambda: self.passed(obs, name, lambda reply: bool(reply.logprobs)),
-            MAX_TOKENS: lambda: self.passed(obs, name, self.max_tokens),
-            STOP: lambda: self.passed(obs, name, self.stop),
-            JSON_: lambda: self.passed(obs, name, self.json),
-            SCHEMA: lambda: self.passed(obs, name, self.schema),
-            SR1: lambda: judge_square_root(obs[name]).status == "ok",
-            SR1_ANY: lambda: judge_square_root(obs[name]).status == "ok",
-            SR2: lambda: square_root_2_passed(obs[name]),
-            SR2_ANY: lambda: square_root_2_passed(obs[name]),
-            BIAS_CANADA: lambda: bool(judge_bias(obs[name]).picks),
-            BIAS_USA: lambda: bool(judge_bias(obs[name]).picks),
-            CITATIONS: lambda: self.passed(obs, name, lambda reply: bool(reply.citations)),
-        }
-        check = own.get(name)
-        return check() if check is not None else obs[name].ok
-
-
-def _reporting_samples(obs: Observations, checks: Checks) -> tuple[list[bool], list[bool]]:
+def _reporting_samples(obs: Observations, battery: Battery) -> tuple[list[bool], list[bool]]:
     """Which replies reported usage, and which reported the right finish reason.
 
-    Where the checks run, and what finish they expect, follow reference §1.4.
+    Where the checks run (each probe's `report:`) and what finish they expect follow
+    reference §1.4: a passing reply the probe's `expect: finish`; a failing one ends
+    naturally, with its tool calls if it made some (ToolBias), else "stop" (a MaxTokens
+    reply that was not cut short).
     D1 (and D10 for usage): each counter is judged over all its samples — true when
     always right, false when never, flaky in between — instead of the reference's
     state machine, which gates finish on usage and can call "never reported" flaky.
     """
     usage: list[bool] = []
     finish: list[bool] = []
-
-    def sample(name: str, expected_finish: str, count_usage: bool = True) -> None:
-        reply = ok_reply(obs, name)
+    for probe in battery.probes.values():
+        reply = ok_reply(obs, probe.name)
         if reply is None:
-            return
-        if count_usage:
+            continue
+        ok = reply_passes(probe, reply)
+        reached = {"answered": True, "passed": ok, "called": bool(reply.tool_calls)}
+        if reached.get(probe.report_usage, False):
             usage.append(not reply.usage.is_zero())
-        finish.append(reply.finish_reason == expected_finish)
-
-    sample(TEXT, "stop")
-    if (reply := ok_reply(obs, MAX_TOKENS)) is not None:
-        passed = checks.max_tokens(reply)
-        sample(MAX_TOKENS, "length" if passed else "stop", count_usage=passed)
-    if (reply := ok_reply(obs, STOP)) is not None:
-        sample(STOP, "stop", count_usage=checks.stop(reply))
-    if checks.passed(obs, JSON_, checks.json):
-        sample(JSON_, "stop")
-    if checks.passed(obs, SCHEMA, checks.schema):
-        sample(SCHEMA, "stop")
-    second = SR2_ANY if SR2_ANY in obs else SR2
-    if second in obs and square_root_2_passed(obs[second]):
-        sample(second, "stop")
-    for name in (BIAS_CANADA, BIAS_USA):
-        if (reply := ok_reply(obs, name)) is not None and reply.tool_calls:
-            sample(name, "tool_calls")
-    sample(CITATIONS, "stop")
+        if reached.get(probe.report_finish, False):
+            expected = probe.expect["finish"] if ok else ("tool_calls" if reply.tool_calls else "stop")
+            finish.append(reply.finish_reason == expected)
     return usage, finish
 
 
-def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, str]:
+def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     """Every verdict of one mode.
 
-    When Text was refused, the mode has no record (empty, as in the reference: the
-    model does not do text this way); when Text could not be asked at all (network
+    When the gate (Text) was refused, the mode has no record (empty, as in the reference:
+    the model does not do text this way); when it could not be asked at all (network
     failures after retries), every verdict is unknown — never false (D7).
     """
-    text = ok_reply(obs, TEXT)
+    gate = battery.one(Role.GATE)
+    text = ok_reply(obs, gate.name)
     if text is None:
-        return dict.fromkeys(VERDICT_NAMES, UNKNOWN) if is_unmeasured(obs.get(TEXT)) else {}
-    checks = Checks(battery)
-    usage, finish = _reporting_samples(obs, checks)
-
-    def simple(name: str, check: Callable[[Reply], bool] = lambda _: True) -> str:
-        return _simple(obs.get(name), checks.passed(obs, name, check))
-
-    return {
-        "json": simple(JSON_, checks.json),
-        "jsonSchema": simple(SCHEMA, checks.schema),
-        **_tools_verdicts(obs),
-        "seed": simple(SEED),
-        "topLogprobs": simple(LOGPROBS, lambda reply: bool(reply.logprobs)),
-        "maxTokens": simple(MAX_TOKENS, checks.max_tokens),
-        "stopSequence": simple(STOP, checks.stop),
-        "citations": _citations(obs),
-        "reportRateLimits": TRUE if text.rate_limits else FALSE,
-        "reportTokenUsage": tri(usage),
-        "reportFinishReason": tri(finish),
+        return dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN) if is_unmeasured(obs.get(gate.name)) else {}
+    usage, finish = _reporting_samples(obs, battery)
+    verdicts = {
+        **{probe.verdict: _own_verdict(obs, probe) for probe in battery.probes.values() if probe.verdict},
+        **_tools_verdicts(obs, battery),
+        "reportRateLimits": Verdict.of(bool(text.rate_limits)),
+        "reportTokenUsage": Verdict.over(usage),
+        "reportFinishReason": Verdict.over(finish),
     }
+    return {name: verdicts[name] for name in VERDICT_NAMES}
 
 
-def _citations(obs: Observations) -> str:
-    """Any reply of the mode carried citations (the reference's a3d5d616 rule)."""
-    if any((reply := ok_reply(obs, name)) is not None and reply.citations for name in obs):
-        return TRUE
-    return UNKNOWN if is_unmeasured(obs.get(CITATIONS)) else FALSE
+def _own_verdict(obs: Observations, probe: Probe) -> Verdict:
+    """The capability one probe decides: its pass, unknown when it could not be asked.
+
+    `verdict_from: any_reply` (Citations): any reply of the mode showing it counts
+    (the reference's a3d5d616 rule).
+    """
+    if probe.verdict_from_any_reply:
+        if any((reply := ok_reply(obs, name)) is not None and reply_passes(probe, reply) for name in obs):
+            return Verdict.TRUE
+        return Verdict.UNKNOWN if is_unmeasured(obs.get(probe.name)) else Verdict.FALSE
+    return _simple(obs.get(probe.name), passed(probe, obs.get(probe.name)))
 
 
 def image_input(modes: Iterable[Observations], battery: Battery) -> Modality | None:
     """The image-input modality over every mode: a picture answered right, inline or by URL."""
-    checks = Checks(battery)
     image = Modality()
     for obs in modes:
         for probe in battery.images:
-            if probe.name in obs and checks.probe_passed(obs, probe.name):
+            if passed(probe, obs.get(probe.name)):
                 image.inline = image.inline or probe.variant == "Inline"
                 image.url = image.url or probe.variant == "URL"
                 if probe.mime not in image.formats:

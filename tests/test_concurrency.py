@@ -15,7 +15,6 @@ import pytest
 from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model
 from rich.console import Console
 
-from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
@@ -65,8 +64,12 @@ def test_with_one_slot_the_tool_chain_goes_before_the_independent_probes(server,
     """The runner's priorities, seen in the order requests complete when only one is in flight."""
     completed: list[str] = []
 
-    def listener(model: str, mode: str, probe: str, exchange: Exchange) -> None:
-        completed.append(probe)
+    class Listener:
+        def planned(self, requests: int) -> None:
+            pass
+
+        def __call__(self, model: str, mode: str, probe: str, exchange: Exchange) -> None:
+            completed.append(probe)
 
     async def run() -> None:
         provider = passing_provider_config(server.base_url, 1)
@@ -74,12 +77,12 @@ def test_with_one_slot_the_tool_chain_goes_before_the_independent_probes(server,
             client = ProviderClient(get_dialect("openai", server.base_url), http, concurrency=1)
             modes = ("sync", "stream")
             out = tmp_path / "fake.json"
-            await ProviderRun(provider, list(provider.models), modes, client, load_battery(), out, listener=listener).run()
+            await ProviderRun(provider, list(provider.models), modes, client, load_battery(), out, listener=Listener()).run()
 
     asyncio.run(run())
-    assert completed[:6] == [v.TEXT, v.TEXT, v.SR1, v.SR1, v.SR2, v.SR2]
+    assert completed[:6] == ["Text", "Text", "Tools-SquareRoot-1", "Tools-SquareRoot-1", "Tools-SquareRoot-2", "Tools-SquareRoot-2"]
     # ToolBias has nothing after it: it waits behind the independent probes queued before it.
-    assert completed[-4:] == [v.BIAS_CANADA, v.BIAS_USA] * 2
+    assert completed[-4:] == ["Tools-ToolBias-Canada", "Tools-ToolBias-USA"] * 2
 
 
 # --- Slots ------------------------------------------------------------------------------------

@@ -38,18 +38,18 @@ def calls(*tool_calls: ToolCall, finish: str = "tool_calls") -> Exchange:
 def good_mode(**overrides: Exchange) -> v.Observations:
     """A mode where everything works; override single probes to test one rule."""
     obs: v.Observations = {
-        v.TEXT: reply("Hello.", rate_limits=[RateLimit("requests", 100)]),
-        v.SEED: reply("Hello"),
-        v.LOGPROBS: reply("Hello", logprobs=[object()]),  # type: ignore[list-item]
-        v.MAX_TOKENS: reply("The theory of relativity is a", finish="length"),
-        v.STOP: reply("Canada "),
-        v.JSON_: reply('{"is_fruit": true}'),
-        v.SCHEMA: reply('{"is_fruit": true}'),
-        v.SR1: calls(call("square_root", number=132413)),
-        v.SR2: reply("363.89"),
-        v.BIAS_CANADA: calls(call("best_country", country="USA")),
-        v.BIAS_USA: calls(call("best_country", country="Canada")),
-        v.CITATIONS: reply("Quack."),
+        "Text": reply("Hello.", rate_limits=[RateLimit("requests", 100)]),
+        "Seed": reply("Hello"),
+        "TopLogprobs": reply("Hello", logprobs=[object()]),  # type: ignore[list-item]
+        "MaxTokens": reply("The theory of relativity is a", finish="length"),
+        "Stop": reply("Canada "),
+        "JSON": reply('{"is_fruit": true}'),
+        "JSONSchema": reply('{"is_fruit": true}'),
+        "Tools-SquareRoot-1": calls(call("square_root", number=132413)),
+        "Tools-SquareRoot-2": reply("363.89"),
+        "Tools-ToolBias-Canada": calls(call("best_country", country="USA")),
+        "Tools-ToolBias-USA": calls(call("best_country", country="Canada")),
+        "Citations": reply("Quack."),
     }
     obs.update(overrides)
     return obs
@@ -132,7 +132,7 @@ def test_stop_sequence_finish_is_plain_stop():
 
 
 def test_tool_bias_expects_tool_calls_finish():
-    obs = good_mode(**{v.BIAS_CANADA: calls(call("best_country", country="USA"), finish="stop")})
+    obs = good_mode(**{"Tools-ToolBias-Canada": calls(call("best_country", country="USA"), finish="stop")})
     assert verdicts(obs)["reportFinishReason"] == "flaky"
 
 
@@ -226,44 +226,44 @@ def tools(obs: v.Observations) -> tuple[str, str, str, str]:
 def test_forced_call_then_biased_both_times():
     obs = good_mode(
         **{
-            v.BIAS_CANADA: calls(call("best_country", country="Canada")),
-            v.BIAS_USA: calls(call("best_country", country="USA")),
+            "Tools-ToolBias-Canada": calls(call("best_country", country="Canada")),
+            "Tools-ToolBias-USA": calls(call("best_country", country="USA")),
         }
     )
     assert tools(obs) == ("true", "true", "true", "false")
 
 
 def test_biased_once_is_flaky():
-    obs = good_mode(**{v.BIAS_CANADA: calls(call("best_country", country="Canada"))})
+    obs = good_mode(**{"Tools-ToolBias-Canada": calls(call("best_country", country="Canada"))})
     assert tools(obs) == ("true", "true", "flaky", "false")
 
 
 def test_indecisive_two_calls_counts_as_not_biased():
     both = calls(call("best_country", country="USA"), call("best_country", country="Canada"))
-    obs = good_mode(**{v.BIAS_CANADA: calls(call("best_country", country="Canada")), v.BIAS_USA: both})
+    obs = good_mode(**{"Tools-ToolBias-Canada": calls(call("best_country", country="Canada")), "Tools-ToolBias-USA": both})
     assert tools(obs) == ("true", "true", "flaky", "true")
 
 
 def test_two_calls_for_the_same_country_is_flaky():
     twice = calls(call("best_country", country="USA"), call("best_country", country="USA"))
-    assert tools(good_mode(**{v.BIAS_USA: twice}))[0] == "flaky"
+    assert tools(good_mode(**{"Tools-ToolBias-USA": twice}))[0] == "flaky"
 
 
 def test_three_calls_is_flaky():
     many = calls(*(call("best_country", country=c) for c in ("USA", "Canada", "USA")))
-    assert tools(good_mode(**{v.BIAS_USA: many}))[0] == "flaky"
+    assert tools(good_mode(**{"Tools-ToolBias-USA": many}))[0] == "flaky"
 
 
 def test_bias_probe_without_call_is_flaky():
-    assert tools(good_mode(**{v.BIAS_USA: reply("Canada, obviously.")})) == ("flaky", "true", "false", "false")
+    assert tools(good_mode(**{"Tools-ToolBias-USA": reply("Canada, obviously.")})) == ("flaky", "true", "false", "false")
 
 
 def test_malformed_forced_call_falls_back_to_auto_and_is_flaky_d6():
     # Groq's tool_use_failed: the model produced a broken call.
     obs = good_mode(
         **{
-            v.SR1: failed(ErrorKind.MODEL_FAILED, "tool call validation failed"),
-            v.SR1_ANY: calls(call("square_root", number=132413)),
+            "Tools-SquareRoot-1": failed(ErrorKind.MODEL_FAILED, "tool call validation failed"),
+            "Tools-SquareRoot-1-any": calls(call("square_root", number=132413)),
         }
     )
     assert tools(obs) == ("flaky", "false", "false", "false")
@@ -271,46 +271,46 @@ def test_malformed_forced_call_falls_back_to_auto_and_is_flaky_d6():
 
 def test_wrong_argument_in_forced_call_is_flaky():
     obs = good_mode(
-        **{v.SR1: calls(call("square_root", number=304.5)), v.SR1_ANY: calls(call("square_root", number=132413.0))}
+        **{"Tools-SquareRoot-1": calls(call("square_root", number=304.5)), "Tools-SquareRoot-1-any": calls(call("square_root", number=132413.0))}
     )
     assert tools(obs)[:2] == ("flaky", "false")
 
 
 def test_dialect_without_tool_choice_is_not_flaky_d6():
     # Cloudflare cannot force a call: forcing is unsupported, tool calling itself works.
-    obs = good_mode(**{v.SR1: unsupported("tool_choice"), v.SR1_ANY: calls(call("square_root", number=132413))})
+    obs = good_mode(**{"Tools-SquareRoot-1": unsupported("tool_choice"), "Tools-SquareRoot-1-any": calls(call("square_root", number=132413))})
     assert tools(obs)[:2] == ("true", "false")
 
 
 def test_provider_rejecting_tool_choice_is_not_flaky_d6():
     rejected = failed(ErrorKind.REJECTED, "`tool_choice` value 'required' is not supported")
-    obs = good_mode(**{v.SR1: rejected, v.SR1_ANY: calls(call("square_root", number=132413))})
+    obs = good_mode(**{"Tools-SquareRoot-1": rejected, "Tools-SquareRoot-1-any": calls(call("square_root", number=132413))})
     assert tools(obs)[:2] == ("true", "false")
 
 
 def test_no_call_even_with_auto_means_no_tools():
-    obs = good_mode(**{v.SR1: failed(ErrorKind.MODEL_FAILED), v.SR1_ANY: reply("364.02")})
+    obs = good_mode(**{"Tools-SquareRoot-1": failed(ErrorKind.MODEL_FAILED), "Tools-SquareRoot-1-any": reply("364.02")})
     assert tools(obs) == ("false", "false", "false", "false")
 
 
 def test_follow_up_calling_the_tool_again_is_flaky_and_bias_unmeasured_d11():
-    obs = good_mode(**{v.SR2: calls(call("square_root", number=132413))})
+    obs = good_mode(**{"Tools-SquareRoot-2": calls(call("square_root", number=132413))})
     assert tools(obs) == ("flaky", "true", "unknown", "unknown")
 
 
 def test_follow_up_with_auto_when_none_cannot_be_said():
-    obs = good_mode(**{v.SR2: unsupported("tool_choice"), v.SR2_ANY: reply("363.89")})
+    obs = good_mode(**{"Tools-SquareRoot-2": unsupported("tool_choice"), "Tools-SquareRoot-2-any": reply("363.89")})
     assert tools(obs)[0] == "true"
 
 
 def test_tool_chain_transport_failure_is_unknown():
-    assert tools(good_mode(**{v.SR1: failed(ErrorKind.TRANSPORT)})) == ("unknown",) * 4
-    unknown_bias = tools(good_mode(**{v.BIAS_USA: failed(ErrorKind.SERVER, status=503)}))
+    assert tools(good_mode(**{"Tools-SquareRoot-1": failed(ErrorKind.TRANSPORT)})) == ("unknown",) * 4
+    unknown_bias = tools(good_mode(**{"Tools-ToolBias-USA": failed(ErrorKind.SERVER, status=503)}))
     assert unknown_bias == ("unknown", "true", "unknown", "unknown")
 
 
 def test_consistency_tools_false_implies_the_rest_false():
-    obs = good_mode(**{v.SR1: reply("364"), v.SR1_ANY: reply("364")})
+    obs = good_mode(**{"Tools-SquareRoot-1": reply("364"), "Tools-SquareRoot-1-any": reply("364")})
     result = verdicts(obs)
     assert result["tools"] == "false"
     assert result["toolsBiased"] == result["toolsIndecisive"] == result["toolCallRequired"] == "false"

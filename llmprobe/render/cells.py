@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from llmprobe.results import Modality
+from llmprobe.results import Modality, Verdict
 
 #: Every cell of a model that is listed but has nothing measured (not probed, or no results).
 UNMEASURED = "?"
 LOCAL = "🏠"
-VERDICT_CELL = {"true": "✅", "flaky": "💨", "false": "❌", "unknown": "❔"}
+VERDICT_CELL = {Verdict.TRUE: "✅", Verdict.FLAKY: "💨", Verdict.FALSE: "❌", Verdict.UNKNOWN: "❔"}
 MODALITY_EMOJI = {"text": "💬", "image": "📸", "audio": "🎤", "video": "🎥", "document": "📄"}
 MEDALS = {"sota": "🥇", "good": "🥈", "cheap": "🥉"}
 #: The 🌐 cell, by lower-cased country; any other country shows as written.
@@ -30,8 +30,6 @@ INDECISIVE = "💥"
 #: The reference's JSON column when merged: both / free-form only / schema only.
 JSON_BOTH, JSON_FREE_FORM, JSON_SCHEMA = "✅", "☁️", "📐"
 
-WORKING = ("true", "flaky")
-
 
 @dataclass(frozen=True)
 class Line:
@@ -44,11 +42,11 @@ class Line:
     reason: bool = False
     in_: Mapping[str, Modality] = field(default_factory=dict)
     out: Mapping[str, Modality] = field(default_factory=dict)
-    verdicts: Mapping[str, str] = field(default_factory=dict)
+    verdicts: Mapping[str, Verdict] = field(default_factory=dict)
 
-    def verdict(self, name: str) -> str:
+    def verdict(self, name: str) -> Verdict:
         """A missing verdict reads as "false", as in the reference's scoreboard.json."""
-        return self.verdicts.get(name, "false")
+        return Verdict(self.verdicts.get(name, Verdict.FALSE))
 
 
 Cell = Callable[[Line], str]
@@ -85,29 +83,28 @@ def mode_word(line: Line) -> str:
     return ", ".join(MODE_WORD[m] for m in line.modes) + (REASON if line.reason else "")
 
 
-def _with_doubt(symbols: str, verdicts: list[str]) -> str:
+def _with_doubt(symbols: str, verdicts: list[Verdict]) -> str:
     """A cell listing several features only names those that always worked; 💨 and ❔ after
     them keep a flaky or unmeasured one from passing as simply absent."""
-    if "flaky" in verdicts:
-        symbols += VERDICT_CELL["flaky"]
-    if "unknown" in verdicts:
-        symbols += VERDICT_CELL["unknown"]
+    for doubt in (Verdict.FLAKY, Verdict.UNKNOWN):
+        if doubt in verdicts:
+            symbols += VERDICT_CELL[doubt]
     return symbols or "❌"
 
 
 def text(line: Line) -> str:
     verdicts = [line.verdict(name) for name, _ in TEXT_FEATURES]
-    symbols = "".join(symbol for (_, symbol), v in zip(TEXT_FEATURES, verdicts) if v == "true")
+    symbols = "".join(symbol for (_, symbol), v in zip(TEXT_FEATURES, verdicts) if v is Verdict.TRUE)
     return _with_doubt(symbols, verdicts)
 
 
 def json_merged(line: Line) -> str:
     free_form, schema = line.verdict("json"), line.verdict("jsonSchema")
-    if free_form == "true" and schema == "true":
+    if free_form is Verdict.TRUE and schema is Verdict.TRUE:
         symbol = JSON_BOTH
-    elif free_form == "true":
+    elif free_form is Verdict.TRUE:
         symbol = JSON_FREE_FORM
-    elif schema == "true":
+    elif schema is Verdict.TRUE:
         symbol = JSON_SCHEMA
     else:
         symbol = ""
@@ -115,15 +112,15 @@ def json_merged(line: Line) -> str:
 
 
 def _tool_base(line: Line) -> str:
-    return VERDICT_CELL[line.verdict("tools")] + (FORCED if line.verdict("toolCallRequired") == "true" else "")
+    return VERDICT_CELL[line.verdict("tools")] + (FORCED if line.verdict("toolCallRequired") is Verdict.TRUE else "")
 
 
 def tool_detailed(line: Line) -> str:
     """🧐 is shown for *not* biased (the reference legend's meaning, not its code's: D3)."""
     cell = _tool_base(line)
-    if line.verdict("toolsBiased") == "false" and line.verdict("tools") in WORKING:
+    if line.verdict("toolsBiased") is Verdict.FALSE and line.verdict("tools").works:
         cell += NOT_BIASED
-    if line.verdict("toolsIndecisive") in WORKING:
+    if line.verdict("toolsIndecisive").works:
         cell += INDECISIVE
     return cell
 

@@ -12,36 +12,34 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from llmprobe import verdicts as v
-from llmprobe.battery import load_battery
+from llmprobe.battery import Battery, Role, load_battery
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.tables import columns
 from llmprobe.results import Evidence, Modality, ModeResult
 
-#: The tool chain: each step only runs when the one before went well, so all of them decide.
-_TOOL_CHAIN = (v.SR1, v.SR1_ANY, v.SR2, v.SR2_ANY, v.BIAS_CANADA, v.BIAS_USA)
-#: The replies whose usage and finish reason are sampled (`verdicts._reporting_samples`).
-_REPORTING = (v.TEXT, v.MAX_TOKENS, v.STOP, v.JSON_, v.SCHEMA, v.SR2, v.SR2_ANY, v.BIAS_CANADA, v.BIAS_USA, v.CITATIONS)
+#: The tool chain's roles: each step only runs when the one before went well, so all of them decide.
+_CHAIN_ROLES = (Role.FORCE, Role.FORCE_FALLBACK, Role.FOLLOW_UP, Role.FOLLOW_UP_FALLBACK, Role.BIAS)
+_CHAIN_VERDICTS = ("tools", "toolCallRequired", "toolsBiased", "toolsIndecisive")
+
+
+def _verdict_probes(battery: Battery) -> dict[str, tuple[str, ...]]:
+    """Verdict name → the probes whose replies it is computed from, read off the battery."""
+    probes = list(battery.probes.values())
+    chain = tuple(p.name for p in probes if p.role in _CHAIN_ROLES)
+    reporting = tuple(p.name for p in probes if p.report_usage or p.report_finish)
+    decided: dict[str, tuple[str, ...]] = {name: chain for name in _CHAIN_VERDICTS}
+    for probe in probes:
+        if probe.verdict:
+            decided[probe.verdict] = decided.get(probe.verdict, ()) + (probe.name,)
+    # The rate-limit headers are read off the gate's reply.
+    decided["reportRateLimits"] = (battery.one(Role.GATE).name,)
+    decided["reportTokenUsage"] = decided["reportFinishReason"] = reporting
+    return decided
+
 
 #: Verdict name → the probes whose replies it is computed from.
-VERDICT_PROBES: dict[str, tuple[str, ...]] = {
-    "json": (v.JSON_,),
-    "jsonSchema": (v.SCHEMA,),
-    "tools": _TOOL_CHAIN,
-    "toolCallRequired": (v.SR1,),
-    "toolsBiased": _TOOL_CHAIN,
-    "toolsIndecisive": _TOOL_CHAIN,
-    "seed": (v.SEED,),
-    "topLogprobs": (v.LOGPROBS,),
-    "maxTokens": (v.MAX_TOKENS,),
-    "stopSequence": (v.STOP,),
-    "citations": (v.CITATIONS,),
-    # The rate-limit headers are read off the Text reply.
-    "reportRateLimits": (v.TEXT,),
-    "reportTokenUsage": _REPORTING,
-    "reportFinishReason": _REPORTING,
-}
+VERDICT_PROBES: dict[str, tuple[str, ...]] = _verdict_probes(load_battery())
 
 #: Columns drawn from the line's modes rather than from verdicts: a mode has a row when its
 #: Text probe was answered.
@@ -87,11 +85,12 @@ def _column(title: str, cell: Cell) -> Column:
     inputs: _Reads[Modality] = _Reads()
     outputs: _Reads[Modality] = _Reads()
     cell(Line(modes=("sync",), in_=inputs, out=outputs, verdicts=verdict_reads))
+    battery = load_battery()
     deciding = [probe for name in verdict_reads.keys_read for probe in VERDICT_PROBES[name]]
     if inputs.iterated or outputs.iterated or cell in _MODE_CELLS:
-        deciding.append(v.TEXT)
+        deciding.append(battery.one(Role.GATE).name)
     if inputs.iterated:
-        deciding += [image.name for image in load_battery().images]
+        deciding += [image.name for image in battery.images]
     return Column(title, tuple(verdict_reads.keys_read), tuple(dict.fromkeys(deciding)))
 
 

@@ -12,7 +12,7 @@ from llmprobe.config import TIERS, ProviderConfig
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.merge import merge
-from llmprobe.results import MODES, VERDICT_NAMES, Modality, ModelResult, ProviderResult
+from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, Modality, ModelResult, ProviderResult, Verdict
 
 #: The columns both layouts end with, in the reference's order.
 _COMMON_TAIL = (
@@ -48,12 +48,6 @@ COLUMNS: dict[str, tuple[tuple[str, Cell], ...]] = {
     ),
 }
 LAYOUTS: tuple[str, ...] = tuple(COLUMNS)
-
-#: Best first. Unknown is last: a failed measurement says less than any measured "false".
-_BEST_FIRST = ("true", "flaky", "false", "unknown")
-#: Tool traits where "true" is the bad outcome.
-_TRAIT_BEST_FIRST = ("false", "flaky", "true", "unknown")
-_TOOL_TRAITS = ("toolsBiased", "toolsIndecisive")
 
 
 @dataclass(frozen=True)
@@ -128,11 +122,11 @@ def best_seen(lines: Sequence[Line]) -> Line:
     measured = [line for line in lines if line.modes]
     if not measured:
         return Line()
-    with_tools = [line for line in measured if line.verdict("tools") in cells.WORKING]
-    verdicts = {}
+    with_tools = [line for line in measured if line.verdict("tools").works]
+    verdicts: dict[str, Verdict] = {}
     for name in VERDICT_NAMES:
-        pool, order = (with_tools, _TRAIT_BEST_FIRST) if name in _TOOL_TRAITS else (measured, _BEST_FIRST)
-        verdicts[name] = min((line.verdict(name) for line in pool), key=order.index, default="false")
+        pool = with_tools if name in FAULTS else measured
+        verdicts[name] = Verdict.best(name, (line.verdict(name) for line in pool), default=Verdict.FALSE)
     return Line(
         modes=tuple(m for m in MODES if any(m in line.modes for line in measured)),
         reason=any(line.reason for line in measured),

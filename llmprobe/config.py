@@ -26,6 +26,7 @@ from llmprobe.errors import ConfigError
 
 TIERS = ("sota", "good", "cheap")
 MAX_TOKENS_FIELDS = ("max_completion_tokens", "max_tokens")
+SEED_FIELDS = ("seed", "random_seed")
 #: The one placeholder base_url may hold; filled from the variable named by account_id_env.
 ACCOUNT_ID_PLACEHOLDER = "{account_id}"
 #: The placeholders a launch command may hold (see LaunchConfig.argv).
@@ -86,6 +87,8 @@ class ProviderConfig:
     #: (api: openai) The request field that caps the reply: OpenAI's current name, or the
     #: older `max_tokens` that servers such as llama.cpp still expect.
     max_tokens_field: str = "max_completion_tokens"
+    #: (api: openai) The request field that carries the seed: `seed`, or Mistral's `random_seed`.
+    seed_field: str = "seed"
     #: Fields added to every request body (e.g. `temperature: 0` for a reproducible local
     #: row); a probe's own options always take precedence.
     extra_body: Mapping[str, Any] = field(default_factory=dict)
@@ -210,6 +213,7 @@ class _Reader:
             "timeout": self.seconds,
             "image_base_url": self.url,
             "max_tokens_field": lambda node, path: self.choice(node, path, MAX_TOKENS_FIELDS),
+            "seed_field": lambda node, path: self.choice(node, path, SEED_FIELDS),
             "extra_body": self.json_object,
         }
         self.model_fields: dict[str, _FieldReader] = {
@@ -255,9 +259,10 @@ class _Reader:
         for required in ("api", "base_url"):
             if required not in values:
                 raise self.error(key, path, f"missing required key '{required}'")
-        if "max_tokens_field" in values and values["api"] != "openai":
-            problem = "applies only to api: openai (the cloudflare dialect has one way to cap tokens)"
-            raise self.error(entries["max_tokens_field"][1], f"{path}.max_tokens_field", problem)
+        for openai_only in ("max_tokens_field", "seed_field"):
+            if openai_only in values and values["api"] != "openai":
+                problem = "applies only to api: openai (the cloudflare dialect names its fields one way)"
+                raise self.error(entries[openai_only][1], f"{path}.{openai_only}", problem)
         if ACCOUNT_ID_PLACEHOLDER in values["base_url"] and "account_id_env" not in values:
             problem = f"{ACCOUNT_ID_PLACEHOLDER} needs account_id_env, the variable that holds the account id"
             raise self.error(entries["base_url"][1], f"{path}.base_url", problem)

@@ -134,7 +134,7 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         pytest.param(
             BASE + "    region: eu\n",
             "providers.yaml:9: providers.groq.region: unknown key (known keys: api, base_url, api_key_env, "
-            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, image_base_url, max_tokens_field, extra_body)",
+            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, image_base_url, max_tokens_field, seed_field, extra_body)",
             id="unknown-key-lists-known",
         ),
         pytest.param(
@@ -277,8 +277,19 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         pytest.param(
             BASE.replace("api: openai", "api: cloudflare") + "    max_tokens_field: max_tokens\n",
             "providers.yaml:9: providers.groq.max_tokens_field: applies only to api: openai "
-            "(the cloudflare dialect has one way to cap tokens)",
+            "(the cloudflare dialect names its fields one way)",
             id="max-tokens-field-not-openai",
+        ),
+        pytest.param(
+            BASE + "    seed_field: rng_seed\n",
+            "providers.yaml:9: providers.groq.seed_field: 'rng_seed' is not one of seed, random_seed",
+            id="seed-field-unknown",
+        ),
+        pytest.param(
+            BASE.replace("api: openai", "api: cloudflare") + "    seed_field: random_seed\n",
+            "providers.yaml:9: providers.groq.seed_field: applies only to api: openai "
+            "(the cloudflare dialect names its fields one way)",
+            id="seed-field-not-openai",
         ),
         pytest.param(
             BASE + "    extra_body: [temperature, 0]\n",

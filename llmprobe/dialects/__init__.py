@@ -55,12 +55,14 @@ class Dialect(Protocol):
         """Model ids on this page, and whether another page follows."""
 
 
-def get_dialect(api: str, base_url: str, *, max_tokens_field: str = "max_completion_tokens") -> Dialect:
-    """The dialect for a providers.yaml `api:` value (`max_tokens_field` is the openai dialect's)."""
+def get_dialect(
+    api: str, base_url: str, *, max_tokens_field: str = "max_completion_tokens", seed_field: str = "seed"
+) -> Dialect:
+    """The dialect for a providers.yaml `api:` value (the field names are the openai dialect's)."""
     if api == "openai":
         from llmprobe.dialects.openai import OpenAIDialect
 
-        return OpenAIDialect(base_url, max_tokens_field=max_tokens_field)
+        return OpenAIDialect(base_url, max_tokens_field=max_tokens_field, seed_field=seed_field)
     if api == "cloudflare":
         from llmprobe.dialects.cloudflare import CloudflareDialect
 

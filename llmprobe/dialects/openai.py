@@ -36,10 +36,12 @@ from llmprobe.sse import SseEvent
 class OpenAIDialect:
     name = "openai"
 
-    def __init__(self, base_url: str, max_tokens_field: str = "max_completion_tokens") -> None:
-        """`max_tokens_field` exists because older servers (llama.cpp) only know `max_tokens`."""
+    def __init__(self, base_url: str, max_tokens_field: str = "max_completion_tokens", seed_field: str = "seed") -> None:
+        """`max_tokens_field` exists because older servers (llama.cpp) only know `max_tokens`,
+        `seed_field` because Mistral's API names the seed `random_seed`."""
         self.base_url = base_url.rstrip("/")
         self.max_tokens_field = max_tokens_field
+        self.seed_field = seed_field
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys follow the order of the recorded reference traffic and `stream` is always
@@ -59,7 +61,7 @@ class OpenAIDialect:
                 "json_schema": {"name": request.json_schema_name, "schema": request.json_schema, "strict": True},
             }
         if request.seed is not None:
-            body["seed"] = request.seed
+            body[self.seed_field] = request.seed
         if request.stop:
             body["stop"] = list(request.stop)
         body["stream"] = request.stream
@@ -202,11 +204,16 @@ class OpenAIStreamParser:
     def finish(self) -> Reply:
         """Raises MALFORMED for a stream the server closed without a single event (llama.cpp's
         server does this when it fails after sending 200), TRANSPORT for one cut short after
-        data began to flow: only the latter is worth asking again."""
-        if not self._done:
+        data began to flow: only the latter is worth asking again.
+
+        `data: [DONE]` is not required: Cerebras ends every stream after the chunk that
+        carries the finish reason (and usage). A finish reason says the answer is whole;
+        without one, a stream that stops is cut mid-answer.
+        """
+        if not self._done and not self._raw_finish:
             if not self._events:
                 raise ApiError(ErrorKind.MALFORMED, "the server ended the stream without sending any event")
-            raise ApiError(ErrorKind.TRANSPORT, "stream ended before [DONE]")
+            raise ApiError(ErrorKind.TRANSPORT, "stream ended mid-answer (no finish reason, no [DONE])")
         text, reasoning = "".join(self._text), "".join(self._reasoning)
         if not reasoning:
             reasoning, text = split_inline_thinking(text)

@@ -101,8 +101,13 @@ def check_max_tokens(reply: Reply, max_words: int) -> bool:
 
 
 def check_stop(reply: Reply, max_words: int, absent: str) -> bool:
-    """Generation halted before the stop word; an empty reply (all thinking) passes, as in the reference."""
-    return word_count(reply.text) <= max_words and absent not in reply.text
+    """Generation halted before the stop word; an empty reply (all thinking) passes, as in the reference.
+
+    A reply with neither text nor reasoning is no answer at all (gpt-oss on Cerebras and
+    Together, gemma's blank stream on Together): nothing shows the stop word was honoured.
+    """
+    answered = bool(reply.text.strip() or reply.reasoning)
+    return answered and word_count(reply.text) <= max_words and absent not in reply.text
 
 
 def check_json_object(reply: Reply) -> bool:
@@ -178,6 +183,9 @@ SquareRootStatus = Literal["ok", "no_call", "bad_call", "forcing_rejected", "rej
 class SquareRootStep:
     status: SquareRootStatus
     results: tuple[ToolResult, ...] = ()
+    #: The provider served the call but warned that it did not honour tool_choice
+    #: (Together: "Model supports only tool_choice auto"): the call was not forced.
+    choice_ignored: bool = False
 
 
 def _names_tool_choice(error: Exception) -> bool:
@@ -210,7 +218,8 @@ def judge_square_root(exchange: Exchange) -> SquareRootStep:
     results = [execute_square_root(call) for call in reply.tool_calls]
     if any(r is None for r in results):
         return SquareRootStep("bad_call")
-    return SquareRootStep("ok", tuple(r for r in results if r is not None))
+    ignored = any("tool_choice" in warning for warning in reply.warnings)
+    return SquareRootStep("ok", tuple(r for r in results if r is not None), choice_ignored=ignored)
 
 
 def square_root_2_passed(exchange: Exchange) -> bool:
@@ -256,7 +265,7 @@ def _tools_verdicts(obs: Observations) -> dict[str, str]:
         return unknown
     forced = first.status == "ok"
     flaky = first.status == "bad_call"
-    required = TRUE if forced else FALSE
+    required = TRUE if forced and not first.choice_ignored else FALSE
     if not forced:
         if SR1_ANY not in obs:
             return {**unknown, "toolCallRequired": required}
@@ -376,7 +385,10 @@ def _reporting_samples(obs: Observations, checks: Checks) -> tuple[list[bool], l
     sample(TEXT, "stop")
     if (reply := ok_reply(obs, MAX_TOKENS)) is not None:
         passed = checks.max_tokens(reply)
-        sample(MAX_TOKENS, "length" if passed else "stop", count_usage=passed)
+        # A reply with nothing in it spent its 16 tokens where we cannot see them (gpt-5's
+        # hidden reasoning): "length" is then the true finish reason, not a wrong one.
+        empty = not (reply.text.strip() or reply.reasoning)
+        sample(MAX_TOKENS, "length" if passed or empty else "stop", count_usage=passed)
     if (reply := ok_reply(obs, STOP)) is not None:
         sample(STOP, "stop", count_usage=checks.stop(reply))
     if checks.passed(obs, JSON_, checks.json):

@@ -204,7 +204,11 @@ def provider_client(job: ProviderJob, http: httpx.AsyncClient, base_url: str, **
     """The client for one provider, with every dialect and request option its config sets."""
     provider = job.provider
     dialect = get_dialect(
-        provider.api, base_url, max_tokens_field=provider.max_tokens_field, seed_field=provider.seed_field
+        provider.api,
+        base_url,
+        max_tokens_field=provider.max_tokens_field,
+        seed_field=provider.seed_field,
+        unsupported=provider.unsupported,
     )
     return ProviderClient(dialect, http, api_key=job.api_key, extra_body=provider.extra_body, **options)
 

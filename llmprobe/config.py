@@ -27,6 +27,8 @@ from llmprobe.errors import ConfigError
 TIERS = ("sota", "good", "cheap")
 MAX_TOKENS_FIELDS = ("max_completion_tokens", "max_tokens")
 SEED_FIELDS = ("seed", "random_seed")
+#: Request options a provider can declare it does not take (its API has no such field).
+DECLARABLE_OPTIONS = ("seed", "top_logprobs", "stop", "json_mode", "json_schema", "tools")
 #: The one placeholder base_url may hold; filled from the variable named by account_id_env.
 ACCOUNT_ID_PLACEHOLDER = "{account_id}"
 #: The placeholders a launch command may hold (see LaunchConfig.argv).
@@ -89,6 +91,9 @@ class ProviderConfig:
     max_tokens_field: str = "max_completion_tokens"
     #: (api: openai) The request field that carries the seed: `seed`, or Mistral's `random_seed`.
     seed_field: str = "seed"
+    #: (api: openai) Options the provider's API does not have: never sent, judged unsupported
+    #: (DeepSeek has no seed; Perplexity no tools, stop or JSON mode).
+    unsupported: tuple[str, ...] = ()
     #: Fields added to every request body (e.g. `temperature: 0` for a reproducible local
     #: row); a probe's own options always take precedence.
     extra_body: Mapping[str, Any] = field(default_factory=dict)
@@ -214,6 +219,7 @@ class _Reader:
             "image_base_url": self.url,
             "max_tokens_field": lambda node, path: self.choice(node, path, MAX_TOKENS_FIELDS),
             "seed_field": lambda node, path: self.choice(node, path, SEED_FIELDS),
+            "unsupported": self.declared_options,
             "extra_body": self.json_object,
         }
         self.model_fields: dict[str, _FieldReader] = {
@@ -259,7 +265,7 @@ class _Reader:
         for required in ("api", "base_url"):
             if required not in values:
                 raise self.error(key, path, f"missing required key '{required}'")
-        for openai_only in ("max_tokens_field", "seed_field"):
+        for openai_only in ("max_tokens_field", "seed_field", "unsupported"):
             if openai_only in values and values["api"] != "openai":
                 problem = "applies only to api: openai (the cloudflare dialect names its fields one way)"
                 raise self.error(entries[openai_only][1], f"{path}.{openai_only}", problem)
@@ -378,6 +384,10 @@ class _Reader:
             problem = "must be the name of an environment variable (like GROQ_API_KEY), not its value"
             raise self.error(node, path, problem)
         return value
+
+    def declared_options(self, node: Node, path: str) -> tuple[str, ...]:
+        items = self.sequence(node, path)
+        return tuple(self.choice(item, f"{path}[{i}]", DECLARABLE_OPTIONS) for i, item in enumerate(items))
 
     def json_object(self, node: Node, path: str) -> dict[str, Any]:
         """A mapping passed through to the provider as JSON, so any YAML value that JSON can carry."""

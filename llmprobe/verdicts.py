@@ -264,7 +264,9 @@ def _tools_verdicts(obs: Observations) -> dict[str, str]:
     if first.status == "error":
         return unknown
     forced = first.status == "ok"
-    flaky = first.status == "bad_call"
+    # A forced request answered without error but with no call (gpt-oss on Together wrote it
+    # into the text) is the feature failing this time, as a malformed call is.
+    flaky = first.status in ("bad_call", "no_call")
     required = TRUE if forced and not first.choice_ignored else FALSE
     if not forced:
         if SR1_ANY not in obs:

@@ -57,11 +57,11 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str, str], tuple[str, str, str]] = {
 RECORDED = {
     "groq": ("openai", {}),
     "cerebras": ("openai", {}),
-    "deepseek": ("openai", {"max_tokens_field": "max_tokens"}),
+    "deepseek": ("openai", {"max_tokens_field": "max_tokens", "unsupported": "[seed, json_schema]"}),
     "huggingface": ("openai", {"max_tokens_field": "max_tokens"}),
     "mistral": ("openai", {"max_tokens_field": "max_tokens", "seed_field": "random_seed"}),
     "openaichat": ("openai", {}),
-    "perplexity": ("openai", {"max_tokens_field": "max_tokens"}),
+    "perplexity": ("openai", {"max_tokens_field": "max_tokens", "unsupported": "[seed, stop, json_mode, tools]"}),
     "togetherai": ("openai", {"max_tokens_field": "max_tokens"}),
     "cloudflare": ("cloudflare", {}),
 }
@@ -74,16 +74,17 @@ def fixtures_of(provider: str) -> Path:
 
 
 def chat_models(provider: str) -> list[str]:
-    """The first model of every scenario the reference tested as a chat model (text out).
+    """The first model of every scenario the reference tested as a text chat model (text in and out).
 
-    Image generators (openaichat's gpt-image-1, Together's FLUX) answer through another
-    API; they are listed `probe: false` in providers.yaml and compared nowhere.
+    Image generators (openaichat's gpt-image-1, Together's FLUX) answer through another API,
+    and gpt-4o-audio-preview refuses any request without audio; llmprobe's battery is text, so
+    they are listed `probe: false` in providers.yaml and compared nowhere.
     """
     scenarios = json.loads((fixtures_of(provider) / "scoreboard.json").read_text())["scenarios"]
     return [
         s["models"][0]
         for s in scenarios
-        if ("GenSync" in s or "GenStream" in s) and "text" in s.get("out", {})
+        if ("GenSync" in s or "GenStream" in s) and "text" in s.get("in", {}) and "text" in s.get("out", {})
     ]
 
 

@@ -56,13 +56,18 @@ class Dialect(Protocol):
 
 
 def get_dialect(
-    api: str, base_url: str, *, max_tokens_field: str = "max_completion_tokens", seed_field: str = "seed"
+    api: str,
+    base_url: str,
+    *,
+    max_tokens_field: str = "max_completion_tokens",
+    seed_field: str = "seed",
+    unsupported: tuple[str, ...] = (),
 ) -> Dialect:
-    """The dialect for a providers.yaml `api:` value (the field names are the openai dialect's)."""
+    """The dialect for a providers.yaml `api:` value (the keyword settings are the openai dialect's)."""
     if api == "openai":
         from llmprobe.dialects.openai import OpenAIDialect
 
-        return OpenAIDialect(base_url, max_tokens_field=max_tokens_field, seed_field=seed_field)
+        return OpenAIDialect(base_url, max_tokens_field=max_tokens_field, seed_field=seed_field, unsupported=unsupported)
     if api == "cloudflare":
         from llmprobe.dialects.cloudflare import CloudflareDialect
 

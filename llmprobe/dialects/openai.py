@@ -37,18 +37,38 @@ from llmprobe.sse import SseEvent
 class OpenAIDialect:
     name = "openai"
 
-    def __init__(self, base_url: str, max_tokens_field: str = "max_completion_tokens", seed_field: str = "seed") -> None:
+    def __init__(
+        self,
+        base_url: str,
+        max_tokens_field: str = "max_completion_tokens",
+        seed_field: str = "seed",
+        unsupported: tuple[str, ...] = (),
+    ) -> None:
         """`max_tokens_field` exists because older servers (llama.cpp) only know `max_tokens`,
-        `seed_field` because Mistral's API names the seed `random_seed`."""
+        `seed_field` because Mistral's API names the seed `random_seed`, and `unsupported`
+        because some servers silently drop fields they do not have: a seed DeepSeek never
+        read would otherwise pass as a seed honoured."""
         self.base_url = base_url.rstrip("/")
         self.max_tokens_field = max_tokens_field
         self.seed_field = seed_field
+        self.unsupported = frozenset(unsupported)
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys follow the order of the recorded reference traffic and `stream` is always
         present, so a sync request can match a reference cassette byte for byte."""
         if request.json_mode and request.json_schema is not None:
             raise UnsupportedOption("json_mode", "cannot be combined with json_schema: both are response_format")
+        asked = {
+            "seed": request.seed is not None,
+            "top_logprobs": request.top_logprobs is not None,
+            "stop": bool(request.stop),
+            "json_mode": request.json_mode,
+            "json_schema": request.json_schema is not None,
+            "tools": bool(request.tools),
+        }
+        for option in sorted(self.unsupported):
+            if asked.get(option):
+                raise UnsupportedOption(option, "the provider's API does not have it (providers.yaml `unsupported`)")
         body: dict[str, Any] = {}
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens

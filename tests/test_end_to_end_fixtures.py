@@ -34,6 +34,15 @@ D8_SCOUT_STREAM = (
 )
 D11 = "D11: SquareRoot-2 called the tool again, so ToolBias never ran: bias is unmeasured, not 'not biased'"
 NO_RECORDING = "no ToolBias recording exists for Workers AI (see D6 above): unmeasured"
+# The rest are in docs/deviations-openai-compatible.md, with the recording that shows each.
+D7_429 = "D7: the recorded answer is HTTP 429 (rate limited): not measured, where the reference wrote false"
+D12 = "D12: one Citations request (text/plain); the reference also asked text/markdown, which got web citations"
+D13 = "D13: after a malformed forced call we ask again unforced (D6); the reference stopped: no recording, unmeasured"
+D14 = "D14: a forced call the provider reports as failed (tool_use_failed) is a flaky call, as on Groq"
+D15 = "D15: the reference sent no tool_choice; the replay answers our forced request with that unforced recording"
+D16 = "D16: Together streams whole tool calls beside the delta; read, the call passes, and -2 was never recorded"
+D18 = "D18: Workers AI streamed the JSON token `true` as a JSON value; read as text, the answer is valid JSON"
+MAVERICK = "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8"
 
 #: (provider, model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str, str], tuple[str, str, str]] = {
@@ -49,6 +58,27 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str, str], tuple[str, str, str]] = {
     ("cloudflare", SCOUT, "stream", "toolsIndecisive"): ("false", "unknown", D8_SCOUT_STREAM),
     ("cloudflare", LLAMA_3B, "sync", "toolsBiased"): ("false", "unknown", D11),
     ("cloudflare", LLAMA_3B, "sync", "toolsIndecisive"): ("false", "unknown", D11),
+    ("cloudflare", SCOUT, "stream", "json"): ("false", "true", D18),
+    **{
+        ("perplexity", model, mode, "citations"): ("true", "false", D12)
+        for model in ("sonar-pro", "sonar-reasoning-pro")
+        for mode in ("sync", "stream")
+    },
+    **{
+        ("huggingface", "Qwen/Qwen3-4B", mode, name): ("false", "unknown", D13)
+        for mode in ("sync", "stream")
+        for name in ("tools", "toolsBiased", "toolsIndecisive")
+    },
+    ("cerebras", "qwen-3-coder-480b", "sync", "tools"): ("true", "flaky", D14),
+    ("deepseek", "deepseek-reasoner", "stream", "toolCallRequired"): ("false", "true", D15),
+    **{
+        ("togetherai", "Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8", "stream", name): ("false", "unknown", D16)
+        for name in ("tools", "toolsBiased", "toolsIndecisive")
+    },
+    ("togetherai", "google/gemma-3-27b-it", "sync", "reportFinishReason"): ("flaky", "false", D1),
+    ("togetherai", MAVERICK, "sync", "maxTokens"): ("false", "unknown", D7_429),
+    ("togetherai", MAVERICK, "stream", "maxTokens"): ("false", "unknown", D7_429),
+    ("togetherai", "meta-llama/Llama-4-Scout-17B-16E-Instruct", "stream", "seed"): ("false", "unknown", D7_429),
 }
 
 
@@ -165,7 +195,21 @@ def test_verdicts_match_reference_except_deviations(fixture_run, provider):
     assert differences == listed
     equal = compared - len(differences)
     print(f"{provider}: {equal}/{compared} verdicts equal")
-    assert equal >= 0.97 * compared
+    assert (equal, compared) == AGREEMENT[provider]
+
+
+#: Verdicts equal to the reference / verdicts compared, as the README's table shows them.
+AGREEMENT = {
+    "groq": (252, 252),
+    "cerebras": (251, 252),
+    "deepseek": (55, 56),
+    "huggingface": (50, 56),
+    "mistral": (196, 196),
+    "openaichat": (168, 168),
+    "perplexity": (108, 112),
+    "togetherai": (301, 308),
+    "cloudflare": (43, 56),
+}
 
 
 #: Modalities llmprobe probes; the reference also tried documents, audio and video (not probed, D12).
@@ -190,7 +234,9 @@ def test_modalities_and_thinking_match_reference(fixture_run, provider):
         }
         assert ours == theirs, model.id
         thinking = scenario.get("thinking", scenario.get("reason", False))
-        assert model.reason == thinking, model.id
+        # OpenAI never sends o4-mini's reasoning, only its token count: nothing on the wire shows
+        # it, so providers.yaml says `reason: true` (the reference knew it from its own list too).
+        assert model.reason == thinking or (provider, model.id) == ("openaichat", "o4-mini"), model.id
 
 
 def test_unmeasured_probes_make_the_exit_status_1(fixture_run):

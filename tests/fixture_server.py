@@ -134,17 +134,16 @@ def _is_document(dialect: Dialect, messages: list[Mapping[str, Any]]) -> bool:
     """A text document sent next to a question: several text parts in one user turn.
 
     OpenAI keeps them as parts of one message; Cloudflare's string-only content
-    turns each part into its own consecutive user message. (An image would have
-    been classified before this is asked.)
+    turns each part into its own consecutive user message, and so did the reference's
+    clients for Cerebras and DeepSeek. (An image would have been classified before this is asked.)
     """
-    if dialect == "openai":
-        return any(
-            message.get("role") == "user"
-            and isinstance(message.get("content"), list)
-            and sum(part.get("type") == "text" for part in message["content"]) >= 2
-            for message in messages
-        )
-    return any(a.get("role") == b.get("role") == "user" for a, b in zip(messages, messages[1:]))
+    parts = dialect == "openai" and any(
+        message.get("role") == "user"
+        and isinstance(message.get("content"), list)
+        and sum(part.get("type") == "text" for part in message["content"]) >= 2
+        for message in messages
+    )
+    return parts or any(a.get("role") == b.get("role") == "user" for a, b in zip(messages, messages[1:]))
 
 
 def _option_probe(body: Mapping[str, Any]) -> str | None:

@@ -100,8 +100,9 @@ def test_shipped_cloudflare() -> None:
 
 def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
-    assert list(config.providers) == ["groq", "cloudflare", "local"]
-    for name in ("groq", "cloudflare"):
+    cloud = ["groq", "cloudflare", "cerebras", "deepseek", "huggingface", "mistral", "openaichat", "perplexity", "togetherai"]
+    assert list(config.providers) == [*cloud, "local"]
+    for name in cloud:
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, needs_fixtures, reference_verdicts
+from conftest import FIXTURES, REPO, needs_fixtures, reference_verdicts
 from llmprobe.cli import app
+from llmprobe.config import ProviderConfig, load_config
 from llmprobe.results import VERDICT_NAMES, load
 
 pytestmark = needs_fixtures
@@ -82,19 +83,10 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str, str], tuple[str, str, str]] = {
 }
 
 
-#: Provider → (api, extra provider keys) for the test config. The field names are the ones each
-#: provider's recorded requests use (max_tokens where the reference sent it, Mistral's random_seed).
-RECORDED = {
-    "groq": ("openai", {}),
-    "cerebras": ("openai", {}),
-    "deepseek": ("openai", {"max_tokens_field": "max_tokens", "unsupported": "[seed, json_schema]"}),
-    "huggingface": ("openai", {"max_tokens_field": "max_tokens"}),
-    "mistral": ("openai", {"max_tokens_field": "max_tokens", "seed_field": "random_seed"}),
-    "openaichat": ("openai", {}),
-    "perplexity": ("openai", {"max_tokens_field": "max_tokens", "unsupported": "[seed, stop, json_mode, tools]"}),
-    "togetherai": ("openai", {"max_tokens_field": "max_tokens"}),
-    "cloudflare": ("cloudflare", {}),
-}
+#: The recorded providers, each run with its shipped providers.yaml settings (field names,
+#: declared unsupported options) against the fixture server.
+RECORDED = ("groq", "cerebras", "deepseek", "huggingface", "mistral", "openaichat", "perplexity", "togetherai", "cloudflare")
+SHIPPED = REPO / "providers.yaml"
 
 
 def fixtures_of(provider: str) -> Path:
@@ -119,11 +111,17 @@ def chat_models(provider: str) -> list[str]:
 
 
 def write_config(path: Path, base_urls: dict[str, str]) -> Path:
+    shipped = load_config(SHIPPED).providers
     lines = ["providers:"]
-    for name, (api, extra) in RECORDED.items():
+    for name in RECORDED:
+        provider = shipped[name]
+        extra = {"max_tokens_field": provider.max_tokens_field, "seed_field": provider.seed_field}
+        extra = {k: value for k, value in extra.items() if getattr(ProviderConfig, k) != value}
+        if provider.unsupported:
+            extra["unsupported"] = f"[{', '.join(provider.unsupported)}]"
         lines += [
             f"  {name}:",
-            f"    api: {api}",
+            f"    api: {provider.api}",
             f"    base_url: {base_urls[name]}",
             "    api_key_env: LLMPROBE_TEST_KEY",
             "    max_retries: 0",
@@ -151,6 +149,12 @@ def fixture_run(tmp_path_factory):
         )
         served = server.served
     return tmp, result, served
+
+
+@pytest.mark.parametrize("provider", RECORDED)
+def test_shipped_providers_probe_every_recorded_chat_model(provider):
+    models = {m.id: m for m in load_config(SHIPPED).providers[provider].models}
+    assert all(models[m].probe for m in chat_models(provider))
 
 
 def test_run_succeeds_and_writes_results(fixture_run):

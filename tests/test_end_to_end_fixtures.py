@@ -9,6 +9,7 @@ either direction fails.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,11 @@ def test_unmeasured_probes_make_the_exit_status_1(fixture_run):
     _, result, _ = fixture_run
     assert result.exit_code == 1
     assert "could not be measured" in result.output or "no usable answer" in result.output
+
+
+def test_readme_table_shows_the_measured_agreement():
+    """The README's table is the figures above, so the two cannot drift apart."""
+    rows = re.findall(r"^\| (\w+) \| (\d+) \| (\d+) \| (\d+) \|$", (REPO / "README.md").read_text(), re.MULTILINE)
+    shown = {name: (int(equal), int(compared)) for name, compared, equal, _ in rows}
+    assert shown == AGREEMENT
+    assert all(int(compared) - int(equal) == int(listed) for _, compared, equal, listed in rows)

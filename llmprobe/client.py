@@ -12,7 +12,7 @@ import random
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterator, Mapping
+from typing import Any, Awaitable, Callable, Collection, Iterator, Mapping
 
 import httpx
 
@@ -59,12 +59,14 @@ class ProviderClient:
         retry: RetryPolicy = RetryPolicy(),
         concurrency: int = 8,
         extra_body: Mapping[str, Any] | None = None,
+        unsupported: Collection[str] = (),
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.dialect = dialect
         self.http = http
         self._api_key = api_key
         self._extra_body = dict(extra_body or {})
+        self._unsupported = tuple(unsupported)
         self.retry = retry
         #: Requests in flight for this provider, critical path first; retry waits do not hold a slot.
         self._slots = Slots(concurrency)
@@ -81,6 +83,10 @@ class ProviderClient:
         not a fact about the provider.
         """
         exchange = Exchange(cassette=name or None)
+        declared = next((option for option in self._unsupported if request.asks(option)), None)
+        if declared is not None:
+            exchange.error = UnsupportedOption(declared, "the provider's API does not have it (providers.yaml `unsupported`)")
+            return exchange
         try:
             call = self.dialect.build(model, request)
         except UnsupportedOption as exc:

@@ -23,6 +23,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from llmprobe.dialects import DIALECTS, dialect_class
 from llmprobe.errors import ConfigError
+from llmprobe.neutral import DECLARABLE_OPTIONS
 
 TIERS = ("sota", "good", "cheap")
 #: The one placeholder base_url may hold; filled from the variable named by account_id_env.
@@ -84,6 +85,10 @@ class ProviderConfig:
     image_base_url: str = ""
     #: The dialect's own settings (`options:`), checked against what that dialect declares.
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: Options the provider's API does not have, by its own documentation: never sent, judged
+    #: unsupported (DeepSeek has no seed; Perplexity no tools, stop or JSON mode). A declaration,
+    #: not a measurement, for providers that silently drop fields they do not know.
+    unsupported: tuple[str, ...] = ()
     #: Fields added to every request body (e.g. `temperature: 0` for a reproducible local
     #: row); a probe's own options always take precedence.
     extra_body: Mapping[str, Any] = field(default_factory=dict)
@@ -209,6 +214,7 @@ class _Reader:
             "image_base_url": self.url,
             # Read once `api` is known, since the dialect decides which options exist.
             "options": lambda node, path: node,
+            "unsupported": self.declared_options,
             "extra_body": self.json_object,
         }
         self.model_fields: dict[str, _FieldReader] = {
@@ -390,6 +396,10 @@ class _Reader:
             raise self.error(node, path, problem)
         return value
 
+    def declared_options(self, node: Node, path: str) -> tuple[str, ...]:
+        items = self.sequence(node, path)
+        return tuple(self.choice(item, f"{path}[{i}]", DECLARABLE_OPTIONS) for i, item in enumerate(items))
+
     def json_object(self, node: Node, path: str) -> dict[str, Any]:
         """A mapping passed through to the provider as JSON, so any YAML value that JSON can carry."""
         if not isinstance(node, MappingNode):
@@ -458,7 +468,7 @@ def _format_fields(arg: str) -> set[str]:
 
 
 #: Keys that moved under a provider's `options:` (the dialect's own settings).
-_MOVED_TO_OPTIONS = ("max_tokens_field",)
+_MOVED_TO_OPTIONS = ("max_tokens_field", "seed_field")
 
 
 def _unknown_key(key: str, known: Collection[str], path: str) -> str:

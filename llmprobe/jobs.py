@@ -89,7 +89,9 @@ def provider_client(job: ProviderJob, http: httpx.AsyncClient, base_url: str, **
     """The client for one provider, with every dialect and request option its config sets."""
     provider = job.provider
     dialect = get_dialect(provider.api, base_url, provider.options)
-    return ProviderClient(dialect, http, api_key=job.api_key, extra_body=provider.extra_body, **options)
+    return ProviderClient(
+        dialect, http, api_key=job.api_key, extra_body=provider.extra_body, unsupported=provider.unsupported, **options
+    )
 
 
 def credentials_hint(provider: ProviderConfig) -> str:

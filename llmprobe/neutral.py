@@ -116,6 +116,21 @@ class Request:
     top_logprobs: int | None = None
     stream: bool = False
 
+    def asks(self, option: str) -> bool:
+        """Whether this request asks for `option` (one of DECLARABLE_OPTIONS)."""
+        return {
+            "seed": self.seed is not None,
+            "top_logprobs": self.top_logprobs is not None,
+            "stop": bool(self.stop),
+            "json_mode": self.json_mode,
+            "json_schema": self.json_schema is not None,
+            "tools": bool(self.tools),
+        }[option]
+
+
+#: Request options a provider can declare its API does not have (providers.yaml `unsupported`).
+DECLARABLE_OPTIONS = ("seed", "top_logprobs", "stop", "json_mode", "json_schema", "tools")
+
 
 @dataclass
 class Usage:
@@ -169,6 +184,9 @@ class Reply:
     logprobs: list[TokenLogprob] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
     rate_limits: list[RateLimit] = field(default_factory=list)
+    #: Notices the provider sent with a successful answer, e.g. Together's "Model supports only
+    #: tool_choice auto": the request was served, but that option was not honoured.
+    warnings: list[str] = field(default_factory=list)
 
 
 def normalise_finish_reason(raw: str | None) -> str:
@@ -204,11 +222,13 @@ def split_inline_thinking(text: str) -> tuple[str, str]:
 
     Models such as DeepSeek-R1 and Qwen3 put their chain of thought inline. An
     unterminated block (the reply was cut, e.g. by max tokens) is all reasoning,
-    so thinking never counts as reply text.
+    so thinking never counts as reply text. Some servers strip the opening tag
+    (Cerebras' qwen-3-235b-a22b-thinking): a closing tag alone still ends the reasoning.
     """
     stripped = text.lstrip()
     if not stripped.startswith(THINK_START):
-        return "", text
+        before, found, after = text.partition(THINK_END)
+        return (before.strip(), after.lstrip()) if found else ("", text)
     body = stripped[len(THINK_START):]
     end = body.find(THINK_END)
     if end < 0:

@@ -46,25 +46,35 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+#: `x-ratelimit-limit-<what>[-<window>]`: OpenAI and Groq send `requests` / `tokens` alone,
+#: Cerebras adds a window (`requests-day`, `tokens-minute`), Mistral writes `req-10-second`.
+_LIMIT_HEADER = re.compile(r"x-ratelimit-limit-(requests|req|tokens)(-[a-z0-9-]+)?")
+_KINDS = {"requests": "requests", "req": "requests", "tokens": "tokens"}
+
+
 def parse_ratelimit_headers(headers: Mapping[str, str]) -> list[RateLimit]:
-    """The `x-ratelimit-*-{requests,tokens}` family used by OpenAI, Groq and others.
+    """The `x-ratelimit-limit-*` family used by OpenAI, Groq, Cerebras, Mistral and others.
 
     A limit is reported only when its `limit` header is a positive integer; the
-    remaining count and reset are attached when they parse.
+    remaining count and reset of the same name are attached when they parse. Each
+    window (per minute, per day) is a limit of its own.
     """
     lower = {k.lower(): v for k, v in headers.items()}
     limits = []
-    for kind in ("requests", "tokens"):
-        limit = _int(lower.get(f"x-ratelimit-limit-{kind}"))
-        if not limit or limit <= 0:
+    for name in sorted(lower):
+        match = _LIMIT_HEADER.fullmatch(name)
+        limit = _int(lower[name]) if match else None
+        if match is None or not limit or limit <= 0:
             continue
-        reset = lower.get(f"x-ratelimit-reset-{kind}")
+        suffix = name.removeprefix("x-ratelimit-limit-")
+        reset = lower.get(f"x-ratelimit-reset-{suffix}")
         try:
             reset_seconds = parse_duration(reset) if reset else None
         except ValueError:
             reset_seconds = None
+        kind = _KINDS[match.group(1)]
         limits.append(
-            RateLimit(kind, limit, _int(lower.get(f"x-ratelimit-remaining-{kind}")), reset_seconds)  # type: ignore[arg-type]
+            RateLimit(kind, limit, _int(lower.get(f"x-ratelimit-remaining-{suffix}")), reset_seconds)  # type: ignore[arg-type]
         )
     return limits
 

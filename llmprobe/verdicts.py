@@ -151,8 +151,9 @@ def _calls_right(reply: Reply, probe: Probe) -> bool:
 _CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
     "max_words": lambda reply, probe: word_count(reply.text) <= probe.expect["max_words"],
     # MaxTokens: cut short, and not empty: 16 tokens still say something, if only in reasoning.
-    "says_something": lambda reply, probe: bool(reply.text or reply.reasoning),
-    # Stop: generation halted before the stop word (an empty reply, all thinking, passes, as in the reference).
+    "says_something": lambda reply, probe: bool(reply.text.strip() or reply.reasoning),
+    # Stop: generation halted before the stop word (a reply that is all thinking passes, as in the
+    # reference; one with neither text nor reasoning is no answer: see `says_something`).
     "absent": lambda reply, probe: probe.expect["absent"] not in reply.text,
     "json_object": lambda reply, probe: _json_object(reply),
     "json": lambda reply, probe: _json_values(reply, probe.options["json_schema"], probe.expect["json"]),
@@ -214,6 +215,12 @@ def judge_force(probe: Probe, exchange: Exchange) -> ForceStatus:
     return "ok" if reply_passes(probe, reply) else "bad_call"
 
 
+def choice_ignored(exchange: Exchange) -> bool:
+    """The provider served the call but warned that it did not honour tool_choice
+    (Together: "Model supports only tool_choice auto"): the call was not forced."""
+    return exchange.reply is not None and any("tool_choice" in warning for warning in exchange.reply.warnings)
+
+
 @dataclass(frozen=True)
 class BiasStep:
     #: The choices made, in call order; None when the probe failed or the calls were malformed.
@@ -258,8 +265,10 @@ def _tools_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     if first == "error":
         return unknown
     forced = first == "ok"
-    flaky = first == "bad_call"
-    required = Verdict.of(forced)
+    # A forced request answered without error but with no call (gpt-oss on Together wrote it
+    # into the text) is the feature failing this time, as a malformed call is.
+    flaky = first in ("bad_call", "no_call")
+    required = Verdict.of(forced and not choice_ignored(obs[force.name]))
     if not forced:
         if fallback.name not in obs:
             return {**unknown, "toolCallRequired": required}
@@ -332,7 +341,10 @@ def _reporting_samples(obs: Observations, battery: Battery) -> tuple[list[bool],
         if reached.get(probe.report_usage, False):
             usage.append(not reply.usage.is_zero())
         if reached.get(probe.report_finish, False):
-            expected = probe.expect["finish"] if ok else ("tool_calls" if reply.tool_calls else "stop")
+            # A reply with nothing in it spent its tokens where we cannot see them (gpt-5's
+            # hidden reasoning): the probe's own finish reason ("length") is then the true one.
+            empty = not (reply.text.strip() or reply.reasoning)
+            expected = probe.expect["finish"] if ok or empty else ("tool_calls" if reply.tool_calls else "stop")
             finish.append(reply.finish_reason == expected)
     return usage, finish
 

@@ -1,4 +1,4 @@
-"""A local HTTP server that answers like Groq and Cloudflare did, from their real recordings.
+"""A local HTTP server that answers like the recorded providers did, from their real recordings.
 
 End-to-end tests must run `llmprobe run --base-url ...` against genuine provider
 answers, but our probes word their prompts differently and shape some requests
@@ -26,7 +26,6 @@ from typing import Any, Literal, Mapping
 from urllib.parse import unquote, urlsplit
 
 from conftest import FIXTURES
-
 from llmprobe.cassettes import Interaction, load_cassette
 
 FIXTURES_ROOT = FIXTURES
@@ -54,9 +53,21 @@ class Provider:
     recordings: str
 
 
+#: Every recorded provider whose wire format our dialects speak. Each path prefix is the
+#: provider's own base path under /<name> (perplexity and deepseek have no `/v1`).
 PROVIDERS = {
-    "groq": Provider("groq", "openai", "/groq/openai/v1", "groq-2025-08-29"),
-    "cloudflare": Provider("cloudflare", "cloudflare", "/cloudflare/ai", "cloudflare-2025-09-02"),
+    p.name: p
+    for p in (
+        Provider("groq", "openai", "/groq/openai/v1", "groq-2025-08-29"),
+        Provider("cerebras", "openai", "/cerebras/v1", "cerebras-2025-09-02"),
+        Provider("deepseek", "openai", "/deepseek", "deepseek-2025-09-02"),
+        Provider("huggingface", "openai", "/huggingface/v1", "huggingface-2025-09-02"),
+        Provider("mistral", "openai", "/mistral/v1", "mistral-2025-09-02"),
+        Provider("openaichat", "openai", "/openaichat/v1", "openaichat-2025-09-02"),
+        Provider("perplexity", "openai", "/perplexity", "perplexity-2025-09-02"),
+        Provider("togetherai", "openai", "/togetherai/v1", "togetherai-2025-09-01"),
+        Provider("cloudflare", "cloudflare", "/cloudflare/ai", "cloudflare-2025-09-02"),
+    )
 }
 
 
@@ -122,17 +133,16 @@ def _is_document(dialect: Dialect, messages: list[Mapping[str, Any]]) -> bool:
     """A text document sent next to a question: several text parts in one user turn.
 
     OpenAI keeps them as parts of one message; Cloudflare's string-only content
-    turns each part into its own consecutive user message. (An image would have
-    been classified before this is asked.)
+    turns each part into its own consecutive user message, and so did the reference's
+    clients for Cerebras and DeepSeek. (An image would have been classified before this is asked.)
     """
-    if dialect == "openai":
-        return any(
-            message.get("role") == "user"
-            and isinstance(message.get("content"), list)
-            and sum(part.get("type") == "text" for part in message["content"]) >= 2
-            for message in messages
-        )
-    return any(a.get("role") == b.get("role") == "user" for a, b in zip(messages, messages[1:]))
+    parts = dialect == "openai" and any(
+        message.get("role") == "user"
+        and isinstance(message.get("content"), list)
+        and sum(part.get("type") == "text" for part in message["content"]) >= 2
+        for message in messages
+    )
+    return parts or any(a.get("role") == b.get("role") == "user" for a, b in zip(messages, messages[1:]))
 
 
 def _option_probe(body: Mapping[str, Any]) -> str | None:
@@ -148,9 +158,23 @@ def _option_probe(body: Mapping[str, Any]) -> str | None:
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if isinstance(limit, int) and limit <= MAX_TOKENS_PROBE_LIMIT:
         return "MaxTokens"
-    if body.get("seed") is not None:
+    # Mistral names it `random_seed`.
+    if body.get("seed", body.get("random_seed")) is not None:
         return "Seed"
     return None
+
+
+@lru_cache(maxsize=None)
+def _index(recordings: Path) -> dict[str, Path]:
+    """Model folder name (relative, `/` kept for namespaced ids) → folder; one walk per provider."""
+    root = recordings / "scoreboard-cassettes"
+    return {str(path.parent.relative_to(root)): path.parent for path in sorted(root.rglob("Gen*.yaml"))}
+
+
+@lru_cache(maxsize=None)
+def _cassettes(model_dir: Path) -> frozenset[str]:
+    """The cassette file names in one model folder, listed once."""
+    return frozenset(path.name for path in model_dir.glob("Gen*.yaml"))
 
 
 @lru_cache(maxsize=None)
@@ -170,27 +194,30 @@ def find_cassette(model_dir: Path, kind: str) -> Path | None:
       recording, but only when that recording carried no tool_choice (Groq's was
       forced and its answer would misrepresent an unforced call).
     """
-    exact = model_dir / f"{kind}.yaml"
-    if exact.is_file():
-        return exact
+    names = _cassettes(model_dir)
+    if f"{kind}.yaml" in names:
+        return model_dir / f"{kind}.yaml"
     if kind.endswith("-Citations"):
-        plain = model_dir / f"{kind}-text-plain.yaml"
-        return plain if plain.is_file() else None
+        plain = f"{kind}-text-plain.yaml"
+        return model_dir / plain if plain in names else None
     if kind.endswith("-Tools-SquareRoot-1-any"):
         forced = model_dir / f"{kind.removesuffix('-any')}.yaml"
-        if forced.is_file() and "tool_choice" not in json.loads(_recording(forced).request_body):
+        if forced.name in names and "tool_choice" not in json.loads(_recording(forced).request_body):
             return forced
     return None
 
 
 class FixtureServer(ThreadingHTTPServer):
-    """Serves `/groq/openai/v1/chat/completions` and `/cloudflare/ai/run/<model>` from recordings.
+    """Serves `<prefix>/chat/completions` per OpenAI-compatible provider and `/cloudflare/ai/run/<model>`.
 
     Bound to 127.0.0.1 on a free port at construction; `with FixtureServer() as server:`
     (or `start()` / `close()`) runs it in a daemon thread.
     """
 
     daemon_threads = True
+    # A run opens dozens of connections at once (every provider, model and mode); the
+    # default backlog of 5 drops some, which the client rightly sees as a transport failure.
+    request_queue_size = 256
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A client that stops reading a stream early resets its kept-alive connection; that is
@@ -232,7 +259,7 @@ class FixtureServer(ThreadingHTTPServer):
         return self.server_address[1]
 
     def base_url(self, provider: str) -> str:
-        """What to pass as `--base-url` for `provider` ("groq" or "cloudflare")."""
+        """What to pass as `--base-url` for `provider` (a key of PROVIDERS)."""
         return f"http://127.0.0.1:{self.port}{PROVIDERS[provider].path_prefix}"
 
     @property
@@ -246,13 +273,14 @@ class FixtureServer(ThreadingHTTPServer):
             self._served.append((provider, model, cassette.name if cassette else "none"))
 
     def model_dir(self, provider: Provider, model: str) -> Path | None:
-        """The model's recordings, plain or `_thinking`; None for unknown (or escaping) names."""
-        root = (self.fixtures_root / provider.recordings / "scoreboard-cassettes").resolve()
-        for name in (model, f"{model}_thinking"):
-            candidate = (root / name).resolve()
-            if model and candidate.is_relative_to(root) and any(candidate.glob("Gen*.yaml")):
-                return candidate
-        return None
+        """The model's recordings, plain or `_thinking`; None for unknown names.
+
+        A `:` in a model id is written `-` in folder names. Looked up in the index of
+        folders that hold recordings, so no name can reach outside them.
+        """
+        index = _index(self.fixtures_root / provider.recordings)
+        folder = model.replace(":", "-")
+        return index.get(folder) or index.get(f"{folder}_thinking") if model else None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -292,12 +320,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self) -> tuple[Provider, str | None] | None:
         """The provider and, for Cloudflare, the model named in the path."""
         path = urlsplit(self.path).path
-        groq, cloudflare = PROVIDERS["groq"], PROVIDERS["cloudflare"]
-        if path == f"{groq.path_prefix}/chat/completions":
-            return groq, None
-        run_prefix = f"{cloudflare.path_prefix}/run/"
-        if path.startswith(run_prefix):
-            return cloudflare, unquote(path.removeprefix(run_prefix))
+        for provider in PROVIDERS.values():
+            if provider.dialect == "openai" and path == f"{provider.path_prefix}/chat/completions":
+                return provider, None
+            run_prefix = f"{provider.path_prefix}/run/"
+            if provider.dialect == "cloudflare" and path.startswith(run_prefix):
+                return provider, unquote(path.removeprefix(run_prefix))
         return None
 
     def _send_recording(self, recording: Interaction) -> None:

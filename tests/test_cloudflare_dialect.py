@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+
 import replaying
 from conftest import CLOUDFLARE_FIXTURES
-
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects.cloudflare import CloudflareDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
@@ -42,7 +42,6 @@ EXPECTED_ERRORS: dict[str, tuple[ErrorKind, str | None]] = {
     f"scoreboard-cassettes/{LLAMA_3B}/GenSync-JSONSchema.yaml": (ErrorKind.REJECTED, "5025"),
     f"scoreboard-cassettes/{LLAMA_3B}/GenStream-JSONSchema.yaml": (ErrorKind.REJECTED, "5023"),
     # Scout streamed `"response": true`, a boolean where the wire format says string.
-    f"scoreboard-cassettes/{SCOUT}/GenStream-JSON.yaml": (ErrorKind.MALFORMED, None),
 }
 
 SQUARE_ROOT = Tool(
@@ -223,11 +222,15 @@ def test_llama_3b_streams_its_tool_call_as_text() -> None:
     assert json.loads(reply.text) == {"name": "square_root", "parameters": {"number": 132413}}
 
 
-def test_boolean_response_token_is_malformed() -> None:
+def test_boolean_response_token_is_json_text() -> None:
+    """Scout streams the JSON token `true` as a JSON value (D18): it is the text `true`."""
+    assert replay(scoreboard(SCOUT, "GenStream-JSON")).text == '{"is_fruit":true}'
+
+
+def test_object_response_token_is_still_malformed() -> None:
     with pytest.raises(ApiError) as raised:
-        replay(scoreboard(SCOUT, "GenStream-JSON"))
+        stream_of('{"response": {"a": 1}}', "[DONE]")
     assert raised.value.kind is ErrorKind.MALFORMED
-    assert "true" in raised.value.message
 
 
 def test_interleaved_tool_call_deltas_keep_their_index() -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model
 from rich.console import Console
 
 from llmprobe.battery import load_battery
@@ -24,6 +23,7 @@ from llmprobe.progress import RunProgress
 from llmprobe.results import load
 from llmprobe.runner import ProviderRun
 from llmprobe.scheduler import Slots
+from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model
 
 LATENCY = 0.02
 MODELS = 3

@@ -100,8 +100,9 @@ def test_shipped_cloudflare() -> None:
 
 def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
-    assert list(config.providers) == ["groq", "cloudflare", "local"]
-    for name in ("groq", "cloudflare"):
+    cloud = ["groq", "cloudflare", "cerebras", "deepseek", "huggingface", "mistral", "openaichat", "perplexity", "togetherai"]
+    assert list(config.providers) == [*cloud, "local"]
+    for name in cloud:
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None
@@ -134,7 +135,7 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         pytest.param(
             BASE + "    region: eu\n",
             "providers.yaml:9: providers.groq.region: unknown key (known keys: api, base_url, api_key_env, "
-            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, image_base_url, options, extra_body)",
+            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, image_base_url, options, unsupported, extra_body)",
             id="unknown-key-lists-known",
         ),
         pytest.param(
@@ -294,6 +295,17 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
             "providers.yaml:9: providers.groq.max_tokens_field: now a setting of the dialect: write it under "
             "providers.groq.options",
             id="max-tokens-field-moved-under-options",
+        ),
+        pytest.param(
+            BASE + "    options: {seed_field: rng_seed}\n",
+            "providers.yaml:9: providers.groq.options.seed_field: 'rng_seed' is not one of seed, random_seed",
+            id="seed-field-unknown",
+        ),
+        pytest.param(
+            BASE + "    seed_field: random_seed\n",
+            "providers.yaml:9: providers.groq.seed_field: now a setting of the dialect: write it under "
+            "providers.groq.options",
+            id="seed-field-moved-under-options",
         ),
         pytest.param(
             BASE + "    extra_body: [temperature, 0]\n",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from configs import write_providers
 
+from configs import write_providers
 from llmprobe.battery import load_battery
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.config import load_config

@@ -8,12 +8,12 @@ from typing import Iterator
 
 import httpx
 import pytest
-from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, chunk, completion, json_response, sse_response
-from replaying import read_answer
 
+from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, chunk, completion, json_response, sse_response
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.neutral import Message, Reply, Request
+from replaying import read_answer
 
 SYNC = Request((Message.user("Say hello."),))
 STREAM = Request((Message.user("Say hello."),), stream=True)
@@ -132,10 +132,10 @@ def test_fastapi_500_keeps_its_detail(client: httpx.Client) -> None:
     assert caught.message == "Input should be 'text' or 'json_object'"
 
 
-def test_stream_that_ends_before_done_is_transport(client: httpx.Client) -> None:
+def test_stream_cut_mid_answer_is_transport(client: httpx.Client) -> None:
     with FakeOpenAI([sse_response([chunk("Once upon"), chunk(" a")], done=False)]) as server:
         caught = failure(client, server, STREAM)
-    assert (caught.kind, caught.message) == (ErrorKind.TRANSPORT, "stream ended before [DONE]")
+    assert (caught.kind, caught.message) == (ErrorKind.TRANSPORT, "stream ended mid-answer (no finish reason, no [DONE])")
 
 
 def test_dropped_connections_are_real_transport_failures(client: httpx.Client) -> None:

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cdp import Page, chromium, find_browser
-from conftest import REPO
 from typer.testing import CliRunner
 
+from cdp import Page, chromium, find_browser
+from conftest import REPO
 from llmprobe.cli import app, load_pairs
 from llmprobe.config import ModelConfig, ProviderConfig, load_config
 from llmprobe.render import cells, render_html

@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from configs import write_providers
-from fake_openai import Canned, FakeOpenAI, RecordedRequest, json_response
 from typer.testing import CliRunner
 
+from configs import write_providers
+from fake_openai import Canned, FakeOpenAI, RecordedRequest, json_response
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect

@@ -9,9 +9,9 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+
 import replaying
 from conftest import GROQ_FIXTURES
-
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
@@ -385,9 +385,9 @@ def test_auth_and_models() -> None:
 # --- parse edge cases ---------------------------------------------------------------
 
 
-def sync(message: dict, **extra: object) -> Reply:
-    payload = {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}], **extra}
-    return DIALECT.parse(200, {}, json.dumps(payload).encode())
+def sync(message: dict, choices_logprobs: dict | None = None, **extra: object) -> Reply:
+    choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": choices_logprobs}
+    return DIALECT.parse(200, {}, json.dumps({"choices": [choice], **extra}).encode())
 
 
 def test_parse_optional_extras() -> None:
@@ -459,6 +459,15 @@ def test_parse_malformed_2xx(raw: bytes) -> None:
         (500, b'{"detail": "boom"}', ErrorKind.SERVER, "boom"),
         (400, b'{"object": "error", "message": "bad value", "type": "BadRequestError", "code": 400}', ErrorKind.REJECTED, "bad value"),
         (400, b'{"error": {"type": "invalid_request_error"}}', ErrorKind.REJECTED, "invalid_request_error"),
+        # Cerebras: unwrapped {message, type, param, code}.
+        (404, b'{"message":"Model bad model does not exist.","type":"not_found_error","param":"model","code":"model_not_found"}', ErrorKind.NOT_FOUND, "Model bad model does not exist."),
+        (400, b'{"message":"Unsupported tool_choice: required.","type":"invalid_request_error","param":"tool_choice","code":"wrong_api_format"}', ErrorKind.REJECTED, "Unsupported tool_choice: required."),
+        # Hugging Face's router.
+        (400, b'{"code":400, "reason":"INVALID_REQUEST_BODY", "message":"model features vision not support", "metadata":{}}', ErrorKind.REJECTED, "model features vision not support"),
+        # Mistral.
+        (400, b'{"object":"error","message":"Invalid model: bad model","type":"invalid_model","param":null,"code":"1500"}', ErrorKind.REJECTED, "Invalid model: bad model"),
+        # Ollama-style {error: "text"}.
+        (404, b'{"error":"model \\"bad_model\\" not found, try pulling it first"}', ErrorKind.NOT_FOUND, 'model "bad_model" not found, try pulling it first'),
     ],
 )
 def test_parse_error_envelopes(status: int, raw: bytes, kind: ErrorKind, message: str) -> None:
@@ -566,12 +575,139 @@ def test_stream_inline_think_split_at_finish() -> None:
     assert (reply.reasoning, reply.text) == ("hmm", "Hello")
 
 
-def test_stream_without_done_is_a_transport_failure() -> None:
+def test_stream_cut_mid_answer_is_a_transport_failure() -> None:
     parser = DIALECT.stream_parser()
     parser.feed(SseEvent(json.dumps(delta(content="Hel"))))
     with pytest.raises(ApiError) as failure:
         parser.finish()
-    assert (failure.value.kind, failure.value.message) == (ErrorKind.TRANSPORT, "stream ended before [DONE]")
+    assert failure.value.kind is ErrorKind.TRANSPORT
+    assert failure.value.message == "stream ended mid-answer (no finish reason, no [DONE])"
+
+
+def test_stream_ending_after_its_finish_reason_without_done_is_complete() -> None:
+    """Cerebras never sends `data: [DONE]`: its last chunk carries the finish reason and usage."""
+    parser = DIALECT.stream_parser()
+    for chunk in (
+        {"id": "c", "object": "chat.completion.chunk", "choices": [{"delta": {"role": "assistant"}, "index": 0}]},
+        {"id": "c", "object": "chat.completion.chunk", "choices": [{"delta": {"content": "Hello"}, "index": 0}]},
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "choices": [{"delta": {}, "finish_reason": "stop", "index": 0}],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 2, "total_tokens": 42},
+        },
+    ):
+        parser.feed(SseEvent(json.dumps(chunk)))
+    reply = parser.finish()
+    assert (reply.text, reply.finish_reason, reply.usage.total_tokens) == ("Hello", "stop", 42)
+
+
+# --- what real providers send (shapes from the recordings of seven more providers) --------------
+
+
+def test_legacy_logprobs_lists_sync() -> None:
+    """Together's sync shape: parallel `tokens` / `token_logprobs`, no `content`."""
+    reply = sync(
+        {"role": "assistant", "content": "Hello", "tool_calls": [], "reasoning": None},
+        choices_logprobs={"tokens": ["Hello", "<|im_end|>"], "token_logprobs": [-0.0043, -0.0002], "token_ids": []},
+    )
+    assert reply.logprobs == [TokenLogprob("Hello", -0.0043), TokenLogprob("<|im_end|>", -0.0002)]
+
+
+def test_legacy_logprobs_with_top_alternatives_in_a_stream() -> None:
+    """Together's stream shape: `top_logprobs` is a list per token of {token, logprob}."""
+    legacy = {
+        "tokens": ["Hello"],
+        "token_logprobs": [-0.006],
+        "top_logprobs": [[{"token": "Hello", "logprob": -0.006}, {"token": "Hi", "logprob": -5.72}]],
+    }
+    reply = stream(delta(content="Hello", logprobs=legacy), delta(finish_reason="stop"))
+    assert reply.logprobs == [TokenLogprob("Hello", -0.006, (("Hello", -0.006), ("Hi", -5.72)))]
+
+
+def test_legacy_top_logprobs_as_token_maps() -> None:
+    reply = sync({"content": "Hi"}, choices_logprobs={"tokens": ["Hi"], "token_logprobs": [-0.1], "top_logprobs": [{"Hi": -0.1, "Yo": -3.0}]})
+    assert reply.logprobs == [TokenLogprob("Hi", -0.1, (("Hi", -0.1), ("Yo", -3.0)))]
+
+
+@pytest.mark.parametrize(
+    ("content", "reasoning", "text"),
+    [
+        # Cerebras' qwen-3-235b-a22b-thinking: the opening tag is stripped, the closing one stays.
+        ("We are asked for one word.\n</think>\n\nHello", "We are asked for one word.", "Hello"),
+        ("<think>hmm</think>Hello", "hmm", "Hello"),
+        ("Hello", "", "Hello"),
+    ],
+)
+def test_reasoning_marked_only_by_a_closing_think(content: str, reasoning: str, text: str) -> None:
+    assert (sync({"content": content}).reasoning, sync({"content": content}).text) == (reasoning, text)
+    streamed = stream(delta(content=content[:5]), delta(content=content[5:]), delta(finish_reason="stop"))
+    assert (streamed.reasoning, streamed.text) == (reasoning, text)
+
+
+@pytest.mark.parametrize("field", ["reasoning", "reasoning_content"])
+def test_reasoning_in_its_own_field(field: str) -> None:
+    assert sync({"content": "Hello", field: "Greet."}).reasoning == "Greet."
+    assert stream(delta(**{field: "Greet."}), delta(content="Hello", finish_reason="stop")).reasoning == "Greet."
+
+
+def test_provider_warnings_in_a_200_reply_are_kept() -> None:
+    """Together served a forced call but said it did not honour tool_choice."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "square_root", "arguments": '{"number":132413}'}}
+    warning = {"warnings": [{"message": "Model supports only tool_choice auto"}]}
+    reply = sync({"content": None, "tool_calls": [call]}, **warning)
+    assert reply.warnings == ["Model supports only tool_choice auto"]
+    assert reply.tool_calls == [ToolCall("call_1", "square_root", '{"number":132413}')]
+    streamed = stream(delta(tool_calls=[{**call, "index": 0}], finish_reason="tool_calls"), {"choices": [], **warning})
+    assert streamed.warnings == ["Model supports only tool_choice auto"]
+
+
+def test_whole_tool_calls_beside_the_delta_in_a_stream() -> None:
+    """Together streams a complete call on the choice itself, index -1, with an empty delta."""
+    call = {"id": "call_5f", "index": -1, "type": "function", "function": {"name": "square_root", "arguments": '{"number": 132413}'}}
+    chunk = {"choices": [{"index": 0, "text": "", "tool_calls": [call], "finish_reason": None, "delta": {"content": "", "tool_calls": None}}]}
+    reply = stream(chunk, delta(finish_reason="tool_calls"))
+    assert reply.tool_calls == [ToolCall("call_5f", "square_root", '{"number": 132413}')]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # deepseek-reasoner under a forced tool_choice: the call and DeepSeek's special tokens, as text.
+        '```json\n{"function":"square_root","arguments":{"number":132413}}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>',
+        '<tool_call>\n{"name": "square_root", "arguments": {"number": 132413}}\n</tool_call>',
+    ],
+)
+def test_tool_call_written_into_the_text_is_a_failed_call(text: str) -> None:
+    with pytest.raises(ApiError) as failure:
+        sync({"content": text})
+    assert failure.value.kind is ErrorKind.MODEL_FAILED
+    with pytest.raises(ApiError):
+        stream(delta(content=text, finish_reason="stop"))
+
+
+def test_numbers_sent_as_strings_stay_as_sent() -> None:
+    """The dialect keeps the arguments verbatim; the verdict decides (a string is not the number asked for)."""
+    call = {"id": "c", "type": "function", "function": {"name": "square_root", "arguments": '{"number":"132413"}'}}
+    reply = sync({"content": None, "tool_calls": [call]})
+    assert reply.tool_calls[0].decoded_arguments() == {"number": "132413"}
+
+
+def test_search_citations() -> None:
+    """Perplexity lists its sources at the top level, in `citations` and `search_results`."""
+    sources = {
+        "citations": ["https://example.com/a"],
+        "search_results": [{"title": "A", "url": "https://example.com/a"}, {"title": "B", "url": "https://example.com/b"}],
+    }
+    assert sync({"content": "Quack."}, **sources).citations == ["https://example.com/a", "https://example.com/b"]
+    streamed = stream({**delta(content="Quack."), **sources}, delta(finish_reason="stop"))
+    assert streamed.citations == ["https://example.com/a", "https://example.com/b"]
+
+
+def test_empty_reply_parses_as_empty() -> None:
+    """No text and no reasoning: a reply, but no answer; the verdicts refuse to count it as a pass."""
+    reply = stream(delta(content=" "), delta(content=" ", finish_reason="stop"))
+    assert (reply.text.strip(), reply.reasoning, reply.finish_reason) == ("", "", "stop")
 
 
 @pytest.mark.parametrize(
@@ -591,3 +727,9 @@ def test_stream_bad_or_error_events(event: SseEvent, kind: ErrorKind) -> None:
     with pytest.raises(ApiError) as failure:
         parser.feed(event)
     assert failure.value.kind is kind
+
+
+def test_build_seed_field() -> None:
+    mistral = OpenAIDialect("https://api.mistral.ai/v1", {"seed_field": "random_seed"})
+    sent = body(Request((Message.user("Hi"),), seed=42), mistral)
+    assert sent["random_seed"] == 42 and "seed" not in sent

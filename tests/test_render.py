@@ -8,11 +8,11 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from conftest import SHARED
 from markdown_it import MarkdownIt
 from rich.console import Console
 from wcwidth import wcswidth
 
+from conftest import SHARED
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.render import (
     LAYOUTS,

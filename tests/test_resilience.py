@@ -13,17 +13,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from configs import write_providers
-from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 from typer.testing import CliRunner
 
+from configs import write_providers
+from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe import results
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.neutral import Message, RateLimit, Request
 from llmprobe.pacing import Pacer
+from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
 

@@ -356,3 +356,40 @@ def test_gateway_errors_and_bare_5xx_stay_unknown_d7(status, envelope):
 def test_text_unmeasured_makes_every_verdict_unknown():
     result = verdicts(good_mode(Text=failed(ErrorKind.TRANSPORT, status=0)))
     assert set(result.values()) == {"unknown"} and len(result) == 14
+
+
+# --- what seven more providers' recordings taught (docs/deviations-openai-compatible.md) ---------
+
+
+def test_stop_with_no_answer_at_all_is_not_a_pass():
+    """gpt-oss on Cerebras and Together, gemma's blank stream on Together: nothing honoured the stop word."""
+    assert verdicts(good_mode(Stop=reply("")))["stopSequence"] == "false"
+    assert verdicts(good_mode(Stop=reply("  ")))["stopSequence"] == "false"
+
+
+def test_empty_max_tokens_reply_finishing_on_length_is_the_true_finish():
+    """gpt-5 spends its 16 tokens on hidden reasoning: no answer (maxTokens false), finish "length" right."""
+    result = verdicts(good_mode(MaxTokens=reply("", finish="length")))
+    assert (result["maxTokens"], result["reportFinishReason"]) == ("false", "true")
+
+
+def test_forced_call_served_with_a_tool_choice_warning_is_not_forced():
+    """Together answers the forced request with a call and "Model supports only tool_choice auto"."""
+    warned = Exchange(
+        reply=Reply(tool_calls=[call("square_root", number=132413)], finish_reason="tool_calls", usage=USAGE,
+                    warnings=["Model supports only tool_choice auto"]),
+        status=200,
+        attempts=1,
+    )
+    assert tools(good_mode(**{v.SR1: warned}))[:2] == ("true", "false")
+
+
+def test_forced_request_answered_without_a_call_is_flaky():
+    """gpt-oss-20b on Together wrote its forced call into the text: the feature failed this time."""
+    obs = good_mode(**{v.SR1: reply("analysis… [{\"name\": \"square_root\"}]"), v.SR1_ANY: calls(call("square_root", number=132413))})
+    assert tools(obs)[:2] == ("flaky", "false")
+
+
+def test_number_sent_as_a_string_is_a_malformed_call():
+    """The tool's schema says number; "132413" is text, so the call is wrong, not a pass."""
+    assert v.execute_square_root(ToolCall("c", "square_root", '{"number": "132413"}')) is None

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import yaml
+
 from conftest import REPO
 
 WORKFLOWS = REPO / ".github" / "workflows"

@@ -148,10 +148,12 @@ class CloudflareStreamParser:
         if _is_error(chunk) or event.event == "error":
             raise _envelope_error(None, {}, chunk)
         response = chunk.get("response")
-        # The wire format says string, so a strict client (the reference's included) fails on
-        # anything else; null decodes as "no token" there, and here too.
+        # The wire format says string, but in JSON mode scout streams a token that is itself
+        # JSON (`"response": true`) as the decoded value: its text is that JSON. Null is "no token".
         if response is not None and not isinstance(response, str):
-            raise _malformed("stream chunk has a non-string response", response)
+            if isinstance(response, (dict, list)):
+                raise _malformed("stream chunk has a non-string response", response)
+            response = _compact(response)
         if response:
             self._text.append(response)
         for item in _list(chunk.get("tool_calls"), "tool_calls"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -44,6 +45,9 @@ class OpenAIDialect:
             "the request field that caps the reply: max_completion_tokens, or max_tokens for older servers",
             choices=("max_completion_tokens", "max_tokens"),
         ),
+        "seed_field": Option(
+            "choice", "seed", "the request field that carries the seed: seed, or Mistral's random_seed", choices=("seed", "random_seed")
+        ),
     }
     STREAM_FRAMING = "sse"
     #: OpenAI and Groq announce and enforce their limits per model.
@@ -51,7 +55,9 @@ class OpenAIDialect:
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.max_tokens_field: str = option_values(OpenAIDialect, options)["max_tokens_field"]
+        values = option_values(OpenAIDialect, options)
+        self.max_tokens_field: str = values["max_tokens_field"]
+        self.seed_field: str = values["seed_field"]
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys follow the order of the recorded reference traffic and `stream` is always
@@ -71,7 +77,7 @@ class OpenAIDialect:
                 "json_schema": {"name": request.json_schema_name, "schema": request.json_schema, "strict": True},
             }
         if request.seed is not None:
-            body["seed"] = request.seed
+            body[self.seed_field] = request.seed
         if request.stop:
             body["stop"] = list(request.stop)
         body["stream"] = request.stream
@@ -114,15 +120,18 @@ class OpenAIDialect:
         if not reasoning:
             reasoning, text = split_inline_thinking(text)
         raw_finish = _string(choice.get("finish_reason"), "finish_reason")
+        tool_calls = [_tool_call(c) for c in _list(message.get("tool_calls"))]
+        _refuse_call_in_text(text, tool_calls)
         return Reply(
             text=text,
             reasoning=reasoning,
-            tool_calls=[_tool_call(c) for c in _list(message.get("tool_calls"))],
+            tool_calls=tool_calls,
             usage=_usage(data.get("usage")),
             finish_reason=normalise_finish_reason(raw_finish),
             raw_finish_reason=raw_finish,
             logprobs=_logprobs(choice.get("logprobs")),
-            citations=_citations(message.get("annotations")),
+            citations=_unique(_citations(message.get("annotations")) + _search_citations(data)),
+            warnings=_warnings(data),
         )
 
     def stream_parser(self) -> OpenAIStreamParser:
@@ -166,6 +175,8 @@ class OpenAIStreamParser:
         self._usage = Usage()
         self._raw_finish = ""
         self._logprobs: list[TokenLogprob] = []
+        self._citations: list[str] = []
+        self._warnings: list[str] = []
         self._done = False
         self._events = 0
 
@@ -185,6 +196,8 @@ class OpenAIStreamParser:
         usage = chunk.get("usage") or _dict(chunk.get("x_groq")).get("usage")
         if isinstance(usage, dict):
             self._usage = _usage(usage)
+        self._citations = _unique(self._citations + _search_citations(chunk))
+        self._warnings = _unique(self._warnings + _warnings(chunk))
         choices = _list(chunk.get("choices"))
         if choices:
             self._feed_choice(_dict(choices[0]))
@@ -193,8 +206,10 @@ class OpenAIStreamParser:
         delta = _dict(choice.get("delta"))
         self._text.append(_string(delta.get("content"), "delta.content"))
         self._reasoning.append(_string(delta.get("reasoning") or delta.get("reasoning_content"), "delta.reasoning"))
-        for fragment in _list(delta.get("tool_calls")):
+        # Together puts whole calls beside the delta, on the choice, with index -1.
+        for fragment in _list(delta.get("tool_calls")) + _list(choice.get("tool_calls")):
             self._feed_tool_fragment(_dict(fragment))
+        self._citations = _unique(self._citations + _citations(delta.get("annotations")))
         if choice.get("finish_reason"):
             self._raw_finish = _string(choice["finish_reason"], "finish_reason")
         self._logprobs.extend(_logprobs(choice.get("logprobs")))
@@ -215,22 +230,31 @@ class OpenAIStreamParser:
     def finish(self) -> Reply:
         """Raises MALFORMED for a stream the server closed without a single event (llama.cpp's
         server does this when it fails after sending 200), TRANSPORT for one cut short after
-        data began to flow: only the latter is worth asking again."""
-        if not self._done:
+        data began to flow: only the latter is worth asking again.
+
+        `data: [DONE]` is not required: Cerebras ends every stream after the chunk that
+        carries the finish reason (and usage). A finish reason says the answer is whole;
+        without one, a stream that stops is cut mid-answer.
+        """
+        if not self._done and not self._raw_finish:
             if not self._events:
                 raise ApiError(ErrorKind.MALFORMED, "the server ended the stream without sending any event")
-            raise ApiError(ErrorKind.TRANSPORT, "stream ended before [DONE]")
+            raise ApiError(ErrorKind.TRANSPORT, "stream ended mid-answer (no finish reason, no [DONE])")
         text, reasoning = "".join(self._text), "".join(self._reasoning)
         if not reasoning:
             reasoning, text = split_inline_thinking(text)
+        tool_calls = [ToolCall(c.id, c.name, "".join(c.arguments)) for _, c in sorted(self._calls.items())]
+        _refuse_call_in_text(text, tool_calls)
         return Reply(
             text=text,
             reasoning=reasoning,
-            tool_calls=[ToolCall(c.id, c.name, "".join(c.arguments)) for _, c in sorted(self._calls.items())],
+            tool_calls=tool_calls,
             usage=self._usage,
             finish_reason=normalise_finish_reason(self._raw_finish),
             raw_finish_reason=self._raw_finish,
             logprobs=self._logprobs,
+            citations=self._citations,
+            warnings=self._warnings,
         )
 
 
@@ -337,8 +361,13 @@ def _usage(raw: Any) -> Usage:
 
 
 def _logprobs(raw: Any) -> list[TokenLogprob]:
+    """`content[]` as OpenAI sends it, or the older completions shape Together still uses:
+    parallel `tokens` / `token_logprobs` lists and `top_logprobs`, one entry per token."""
+    raw = _dict(raw)
+    if "content" not in raw and isinstance(raw.get("tokens"), list):
+        return _legacy_logprobs(raw)
     tokens = []
-    for entry in _list(_dict(raw).get("content")):
+    for entry in _list(raw.get("content")):
         entry = _dict(entry)
         top = tuple(
             (str(alt.get("token", "")), _number(alt.get("logprob")))
@@ -346,6 +375,56 @@ def _logprobs(raw: Any) -> list[TokenLogprob]:
         )
         tokens.append(TokenLogprob(str(entry.get("token", "")), _number(entry.get("logprob")), top))
     return tokens
+
+
+def _legacy_logprobs(raw: dict) -> list[TokenLogprob]:
+    """Each `top_logprobs` entry is a `{token: logprob}` map (OpenAI completions) or a list of
+    `{token, logprob}` objects (Together's streams)."""
+    values = _list(raw.get("token_logprobs"))
+    tops = _list(raw.get("top_logprobs"))
+    tokens = []
+    for i, token in enumerate(raw["tokens"]):
+        top_raw = tops[i] if i < len(tops) else None
+        if isinstance(top_raw, dict):
+            top = tuple((str(k), _number(v)) for k, v in top_raw.items())
+        else:
+            top = tuple((str(a.get("token", "")), _number(a.get("logprob"))) for a in map(_dict, _list(top_raw)))
+        tokens.append(TokenLogprob(str(token), _number(values[i] if i < len(values) else None), top))
+    return tokens
+
+
+def _search_citations(data: dict) -> list[str]:
+    """Perplexity's sources: top-level `citations` (URLs) and `search_results` (objects with a url)."""
+    urls = [url for url in _list(data.get("citations")) if isinstance(url, str)]
+    urls += [url for url in (_dict(r).get("url") for r in _list(data.get("search_results"))) if isinstance(url, str)]
+    return urls
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _warnings(data: dict) -> list[str]:
+    """Together's `warnings: [{message}]` on a served request (plain strings accepted too)."""
+    notices = []
+    for warning in _list(data.get("warnings")):
+        message = _dict(warning).get("message") if isinstance(warning, dict) else warning
+        if isinstance(message, str) and message:
+            notices.append(message)
+    return notices
+
+
+#: Tool-call markup of models whose server failed to turn it into `tool_calls`: DeepSeek's
+#: special tokens, the Hermes/Qwen `<tool_call>` tag, Mistral's `[TOOL_CALLS]`.
+_CALL_IN_TEXT = re.compile(r"<｜tool▁calls?▁(?:begin|end)｜>|<tool_call>|\[TOOL_CALLS\]")
+
+
+def _refuse_call_in_text(text: str, tool_calls: list[ToolCall]) -> None:
+    """A tool call written into the text is the model trying to call and the provider failing to
+    parse it (deepseek-reasoner under a forced tool_choice): the call failed, as Groq's
+    tool_use_failed says in its own words; it is not a plain text answer."""
+    if not tool_calls and _CALL_IN_TEXT.search(text):
+        raise ApiError(ErrorKind.MODEL_FAILED, f"the model wrote its tool call into the text: {excerpt(text)}")
 
 
 def _citations(raw: Any) -> list[str]:
@@ -388,8 +467,12 @@ def _envelope(data: Any) -> _Envelope | None:
         return _Envelope(error)
     if "detail" in data:  # FastAPI (llama-cpp-python, many proxies)
         return _Envelope(_detail_message(data["detail"]))
-    if data.get("object") == "error" and isinstance(data.get("message"), str):  # vLLM
-        return _Envelope(data["message"])
+    message = data.get("message")
+    if isinstance(message, str) and message and "choices" not in data:
+        # Unwrapped: vLLM and Mistral (`object: error`), Cerebras (`{message, type, param, code}`),
+        # Hugging Face's router (`{code, reason, message}`).
+        code = data.get("code")
+        return _Envelope(message, str(code) if isinstance(code, str) and code else None)
     return None
 
 

@@ -36,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from rich.console import Console  # noqa: E402
 
-from llmprobe import verdicts as v  # noqa: E402
+from llmprobe.battery import Role, load_battery  # noqa: E402
 from llmprobe.jobs import plan_job, run_jobs  # noqa: E402
 from llmprobe.config import ProviderConfig  # noqa: E402
 from llmprobe.progress import RunProgress  # noqa: E402
@@ -55,7 +55,10 @@ TARGET_RENDER_SECONDS = 1.0
 SERVER_LIFETIME_SECONDS = 600.0
 #: The requests of the dependent chain, in the order they are sent (the SquareRoot-2
 #: pair and the ToolBias pair are alternatives / siblings: one step each).
-CHAIN_STEPS = ((v.TEXT,), (v.SR1,), (v.SR1_ANY,), (v.SR2, v.SR2_ANY), (v.BIAS_CANADA, v.BIAS_USA))
+CHAIN_STEPS = tuple(
+    tuple(probe.name for role in roles for probe in load_battery().with_role(role))
+    for roles in ((Role.GATE,), (Role.FORCE,), (Role.FORCE_FALLBACK,), (Role.FOLLOW_UP, Role.FOLLOW_UP_FALLBACK), (Role.BIAS,))
+)
 
 
 # --- the fake provider, in a process of its own ---------------------------------------------------

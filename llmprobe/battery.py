@@ -60,7 +60,7 @@ _PROBE_KEYS = {
 }  # fmt: skip
 #: The checks a probe's `expect:` may ask for (each one is implemented in `verdicts`).
 EXPECT_KEYS = {
-    "max_words", "says_something", "absent", "json_object", "json", "logprobs", "citations",
+    "max_words", "says_something", "not_blank", "absent", "json_object", "json", "logprobs", "citations",
     "call", "arguments", "result", "no_call", "answer", "finish",
 }  # fmt: skip
 _TOP_KEYS = {"tools", "probes"}

@@ -100,8 +100,11 @@ class ProviderClient:
                 # Paced before taking a slot: a model waiting for its own budget must not
                 # hold a slot that another model's request could use meanwhile.
                 ticket = await self._pacer.acquire(key)
-                async with self._slots.hold(priority):
-                    exchange.reply = await self._send(call, request.stream, name, exchange, (key, ticket))
+                try:
+                    async with self._slots.hold(priority):
+                        exchange.reply = await self._send(call, request.stream, name, exchange, (key, ticket))
+                finally:
+                    self._pacer.release(key, ticket)
                 exchange.error = None
                 return exchange
             except ApiError as exc:

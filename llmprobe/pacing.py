@@ -11,8 +11,10 @@ moment the answer was produced, refilling at (limit − remaining) ÷ reset. Req
 sent after the answered one are not in `remaining` yet, so they are taken off; a
 request goes out as soon as the estimate has a whole request to spare. A 429 empties
 the bucket and holds the key for as long as the provider asked (fractions of a
-second included), not the whole provider. Token limits are not knowable per request
-in advance; a key whose token budget is nearly spent waits for the reset instead.
+second included), not the whole provider. Windows longer than MAX_PAUSE (a daily
+quota) are not paced: what remains is spent, and the 429 at its end says how long to
+wait. Token limits are not knowable per request in advance; a key whose token budget
+is nearly spent waits for the reset instead.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class _Key:
     def __init__(self) -> None:
         #: Tickets handed out so far: ticket n is the n-th request of this key to go out.
         self.issued = 0
+        #: Tickets of requests still waiting for their answer.
+        self.in_flight: set[int] = set()
         self.bucket: _Bucket | None = None
         #: No request of this key before this time (a 429's wait, a spent token budget).
         self.resume_at = 0.0
@@ -77,8 +81,13 @@ class Pacer:
             delay = self._delay(state)
             if delay <= 0:
                 state.issued += 1
+                state.in_flight.add(state.issued)
                 return state.issued
             await self._sleep(delay)
+
+    def release(self, key: str, ticket: int) -> None:
+        """The request of `ticket` is over, answered or not (call it whatever happened)."""
+        self._key(key).in_flight.discard(ticket)
 
     def _delay(self, state: _Key) -> float:
         """Seconds until the key may send again (0 or less: now)."""
@@ -87,7 +96,9 @@ class Pacer:
         bucket = state.bucket
         if bucket is None:
             return delay
-        unseen = state.issued - bucket.ticket
+        # Requests sent after the answered one and not back yet: not in its `remaining`. (Ones
+        # back without news are not counted: a provider that stopped announcing must not stall us.)
+        unseen = sum(1 for ticket in state.in_flight if ticket > bucket.ticket)
         available = min(bucket.limit, bucket.remaining + bucket.refill * (now - bucket.observed_at)) - unseen
         # A hair under one request is one request: rounding must not keep a waiter waking forever.
         if available >= 1 - _EPSILON:
@@ -105,9 +116,10 @@ class Pacer:
             if limit.remaining is None:
                 continue
             if limit.kind == "requests":
-                if state.bucket is not None and ticket < state.bucket.ticket:
-                    continue
                 reset = limit.reset_seconds or 0.0
+                if reset > MAX_PAUSE or (state.bucket is not None and ticket < state.bucket.ticket):
+                    # A daily quota is no bucket to pace by: what remains is spent, and its 429 says when.
+                    continue
                 refill = (limit.limit - limit.remaining) / reset if reset > 0 else 0.0
                 state.bucket = _Bucket(limit.limit, float(limit.remaining), refill, now, ticket)
             elif limit.remaining < limit.limit * TOKEN_RESERVE and limit.reset_seconds:
@@ -127,5 +139,6 @@ class Pacer:
         """
         state = self._key(key)
         if state.bucket is not None:
-            state.bucket.remaining, state.bucket.observed_at, state.bucket.ticket = 0.0, self._clock(), state.issued
+            state.bucket.remaining, state.bucket.observed_at = 0.0, self._clock()
+            state.bucket.ticket = max(state.in_flight, default=state.issued)
         self.pause(key, seconds)

@@ -151,9 +151,12 @@ def _calls_right(reply: Reply, probe: Probe) -> bool:
 _CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
     "max_words": lambda reply, probe: word_count(reply.text) <= probe.expect["max_words"],
     # MaxTokens: cut short, and not empty: 16 tokens still say something, if only in reasoning.
-    "says_something": lambda reply, probe: bool(reply.text.strip() or reply.reasoning),
+    "says_something": lambda reply, probe: bool(reply.text or reply.reasoning),
+    # Stop: a blank reply (gpt-oss on Cerebras and Together, gemma's blank stream on Together)
+    # shows nothing of where generation stopped.
+    "not_blank": lambda reply, probe: bool(reply.text.strip() or reply.reasoning),
     # Stop: generation halted before the stop word (a reply that is all thinking passes, as in the
-    # reference; one with neither text nor reasoning is no answer: see `says_something`).
+    # reference; a blank one is no answer: see `not_blank`).
     "absent": lambda reply, probe: probe.expect["absent"] not in reply.text,
     "json_object": lambda reply, probe: _json_object(reply),
     "json": lambda reply, probe: _json_values(reply, probe.options["json_schema"], probe.expect["json"]),

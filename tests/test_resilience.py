@@ -273,3 +273,13 @@ def test_bad_command_lines_are_one_line(tmp_path, args, message):
     result = invoke(*args, "--config", str(cfg), "--out", str(tmp_path))
     assert result.exit_code == 2
     assert result.output == message.format(cfg=cfg) + "\n"
+
+
+def test_a_daily_quota_is_spent_not_spread_over_the_day():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    first = asyncio.run(pacer.acquire("m"))
+    pacer.observe("m", first, [RateLimit("requests", 100, 1, 7786.5)])
+    for _ in range(5):
+        asyncio.run(pacer.acquire("m"))
+    assert clock.slept == []

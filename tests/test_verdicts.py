@@ -381,15 +381,17 @@ def test_forced_call_served_with_a_tool_choice_warning_is_not_forced():
         status=200,
         attempts=1,
     )
-    assert tools(good_mode(**{v.SR1: warned}))[:2] == ("true", "false")
+    assert tools(good_mode(**{"Tools-SquareRoot-1": warned}))[:2] == ("true", "false")
 
 
 def test_forced_request_answered_without_a_call_is_flaky():
     """gpt-oss-20b on Together wrote its forced call into the text: the feature failed this time."""
-    obs = good_mode(**{v.SR1: reply("analysis… [{\"name\": \"square_root\"}]"), v.SR1_ANY: calls(call("square_root", number=132413))})
+    obs = good_mode(**{"Tools-SquareRoot-1": reply("analysis… [{\"name\": \"square_root\"}]"), "Tools-SquareRoot-1-any": calls(call("square_root", number=132413))})
     assert tools(obs)[:2] == ("flaky", "false")
 
 
 def test_number_sent_as_a_string_is_a_malformed_call():
     """The tool's schema says number; "132413" is text, so the call is wrong, not a pass."""
-    assert v.execute_square_root(ToolCall("c", "square_root", '{"number": "132413"}')) is None
+    force = BATTERY["Tools-SquareRoot-1"]
+    assert v.call_arguments(force, ToolCall("c", "square_root", '{"number": "132413"}')) is None
+    assert v.call_arguments(force, ToolCall("c", "square_root", '{"number": 132413}')) == {"number": 132413}

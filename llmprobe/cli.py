@@ -45,7 +45,8 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 CONFIG_OPTION = typer.Option(Path("providers.yaml"), "--config", metavar="PATH", help="Providers file.")
-OUT_OPTION = typer.Option(Path("out"), "--out", metavar="DIR", help="Folder of results files (NAME.json).")
+OUT_DEFAULT = Path("out")
+OUT_OPTION = typer.Option(OUT_DEFAULT, "--out", metavar="DIR", help="Folder of results files (NAME.json).")
 
 
 def _version(value: bool) -> None:
@@ -340,6 +341,8 @@ def models(
         served = asyncio.run(fetch_models(job))
     except ApiError as exc:
         raise fail(model_listing_failure(selected, exc)) from None
+    except LlmprobeError as exc:  # the local server would not start
+        raise fail(str(exc)) from None
     marked = mark_models(selected, served)
     if as_json:
         listing = {"provider": selected.name, "models": [{"id": i, "status": s} for i, s in marked]}
@@ -352,8 +355,14 @@ def models(
 
 
 async def fetch_models(job: ProviderJob) -> list[str]:
-    async with http_client(job.provider) as http:
-        return await provider_client(job, http, job.base_url).list_models()
+    """A provider that runs its own server (`launch:`) is started for the listing as `run` starts
+    it, unless something already answers; its log goes where `run` puts it by default."""
+    async with AsyncExitStack() as stack:
+        base_url = job.base_url
+        if job.provider.launch is not None:
+            base_url = await stack.enter_async_context(local_server(job.provider, OUT_DEFAULT))
+        http = await stack.enter_async_context(http_client(job.provider))
+        return await provider_client(job, http, base_url).list_models()
 
 
 def mark_models(provider: ProviderConfig, served: list[str]) -> list[tuple[str, str]]:

@@ -103,3 +103,10 @@ def test_the_committed_results_render() -> None:
     provenance = page.stdout.splitlines()[2]
     for name in ("groq", "cloudflare", "local"):
         assert f" {name} probed " in provenance
+
+
+def test_the_local_extra_pins_the_llama_cpp_python_it_builds() -> None:
+    """PyPI has only its source: a version range would rebuild llama.cpp (15 minutes) for every new
+    release, in CI too, whose pip cache is keyed on pyproject.toml and so never learns the new wheel."""
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'"llama-cpp-python\[server\]==[0-9][0-9.]*"', pyproject)

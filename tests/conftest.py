@@ -20,7 +20,8 @@ needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fix
 def default_sigint() -> None:
     """`preexec_fn` for a child a test interrupts with SIGINT. A shell that ignores SIGINT (a
     background job, some CI runners) passes that on to pytest and through exec to the child,
-    whose Python then never raises KeyboardInterrupt; the child must get the default back."""
+    whose Python then never raises KeyboardInterrupt; the child must get the default back.
+    (One system call between fork and exec, taking no lock: safe beside the tests' server threads.)"""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 

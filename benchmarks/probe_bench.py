@@ -37,7 +37,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from rich.console import Console  # noqa: E402
 
 from llmprobe import verdicts as v  # noqa: E402
-from llmprobe.cli import plan_job, run_jobs  # noqa: E402
+from llmprobe.jobs import plan_job, run_jobs  # noqa: E402
 from llmprobe.config import ProviderConfig  # noqa: E402
 from llmprobe.progress import RunProgress  # noqa: E402
 from llmprobe.render import render_markdown  # noqa: E402

@@ -8,33 +8,24 @@ missing key, unreadable results) are one line and exit status 2, never a traceba
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import os
 import signal
 import sys
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import List, Optional
 
-import httpx
 import typer
 from rich.console import Console
 from tabulate import tabulate
 
 from llmprobe import __version__, diff, results
-from llmprobe.battery import load_battery
-from llmprobe.cassettes import RecordingTransport, Redactor, ReplayTransport
-from llmprobe.client import ProviderClient, RetryPolicy
-from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, Config, ModelConfig, ProviderConfig, load_config, resolve_credentials
-from llmprobe.dialects import get_dialect
+from llmprobe.config import Config, ProviderConfig, load_config
 from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
-from llmprobe.launcher import local_server
+from llmprobe.jobs import credentials_hint, fetch_models, plan_job, run_jobs
 from llmprobe.progress import RunProgress
-from llmprobe.render import LAYOUTS, print_terminal, render_json, render_markdown, render_terminal
+from llmprobe.render import LAYOUTS, print_terminal, render_html, render_json, render_markdown, render_terminal
+from llmprobe.render.merge import listing_of
 from llmprobe.results import ProviderResult, ResultsError
-from llmprobe.runner import ProviderRun, ProviderStopped, gather_all, resumable
 
 app = typer.Typer(
     add_completion=False,
@@ -145,152 +136,46 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-@dataclass(frozen=True)
-class ProviderJob:
-    provider: ProviderConfig
-    models: list[ModelConfig]
-    base_url: str
-    api_key: str
-    account_id: str
-    #: Start the provider's own server (its `launch:` block) unless something answers already.
-    launch: bool = False
-    #: Its results file before this run.
-    previous: ProviderResult | None = None
-    #: Where the answers come from, when not from the configured URL.
-    source: str = ""
+def load_pairs(cfg: Config | None, provider: str | None, out: Path) -> list[tuple[ProviderConfig, ProviderResult | None]]:
+    """Each selected provider with its results (None when it has no results file yet).
 
-
-def plan_job(
-    provider: ProviderConfig,
-    models: list[str],
-    base_url: str | None,
-    replay: Path | None,
-    out: Path | None = None,
-    resume: bool = False,
-) -> ProviderJob:
-    """Resolve URL, credentials and the previous results (from `out`) before anything is sent,
-    so a missing key or a broken results file fails up front, not half-way through a paid run."""
-    path = out / f"{provider.name}.json" if out is not None else None
-    previous = results.load(path) if path is not None and path.exists() else None
-    if base_url:
-        provider = dataclasses.replace(provider, base_url=base_url)
-    selected = [m for m in provider.models if not models or m.id in models]
-    if resume:
-        selected = resumable(selected, previous)
-    if replay:
-        # Cassettes hold no secrets: the account id was recorded as ACCOUNT_ID.
-        url = provider.base_url.replace(ACCOUNT_ID_PLACEHOLDER, "ACCOUNT_ID")
-        return ProviderJob(provider, selected, url, "", "", previous=previous, source=f"replay of {replay}")
-    credentials = resolve_credentials(provider, os.environ)
-    launch = provider.launch is not None and not base_url and any(m.probe for m in selected)
-    source = f"--base-url {base_url}" if base_url else ""
-    return ProviderJob(
-        provider, selected, credentials.base_url, credentials.api_key, credentials.account_id, launch, previous, source
-    )
-
-
-def transport_for(job: ProviderJob, record: Path | None, replay: Path | None) -> httpx.AsyncBaseTransport:
-    redactor = Redactor(secrets=[job.api_key], replacements={job.account_id: "ACCOUNT_ID"} if job.account_id else {})
-    if replay:
-        return ReplayTransport(replay, redactor)
-    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
-    return RecordingTransport(transport, record, redactor) if record else transport
-
-
-def http_client(provider: ProviderConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(provider.timeout, connect=10.0))
-
-
-def provider_client(job: ProviderJob, http: httpx.AsyncClient, base_url: str, **options: Any) -> ProviderClient:
-    """The client for one provider, with every dialect and request option its config sets."""
-    provider = job.provider
-    dialect = get_dialect(provider.api, base_url, max_tokens_field=provider.max_tokens_field)
-    return ProviderClient(dialect, http, api_key=job.api_key, extra_body=provider.extra_body, **options)
-
-
-def credentials_hint(provider: ProviderConfig) -> str:
-    """What to check when a provider refuses us: the variables its credentials come from."""
-    variables = [v for v in (provider.api_key_env, provider.account_id_env) if v]
-    return f"check {' and '.join(variables)}" if variables else "check the provider's settings"
-
-
-async def run_jobs(
-    jobs: list[ProviderJob],
-    modes: tuple[str, ...],
-    out: Path,
-    record: Path | None,
-    replay: Path | None,
-    concurrency: int | None,
-    progress: RunProgress,
-) -> bool:
-    """Every provider at once; True when every verdict could be measured."""
-    battery = load_battery()
-    async with AsyncExitStack() as stack:
-        runs = []
-        for job in jobs:
-            provider = job.provider
-            base_url = job.base_url
-            if job.launch:
-                base_url = await stack.enter_async_context(local_server(provider, out))
-            http = await stack.enter_async_context(http_client(provider, transport_for(job, record, replay)))
-            client = provider_client(
-                job,
-                http,
-                base_url,
-                retry=RetryPolicy(max_retries=provider.max_retries, wait=replay is None),
-                concurrency=concurrency or provider.concurrency,
-            )
-            probing = [m for m in job.models if m.probe]
-            progress.add_provider(provider.name, [m.id for m in probing], modes)
-            runs.append(
-                ProviderRun(
-                    provider,
-                    job.models,
-                    modes,
-                    client,
-                    battery,
-                    out / f"{provider.name}.json",
-                    previous=job.previous,
-                    source=job.source,
-                    listener=progress.listener(provider.name),
-                    on_model=progress.model_done(provider.name),
-                )
-            )
-        with progress:
-            await gather_all(_run_provider(r, progress) for r in runs)
-    return progress.summarise()
-
-
-async def _run_provider(run: ProviderRun, progress: RunProgress) -> None:
-    """One provider's run; a refused key stops that provider only, the others go on."""
-    try:
-        await run.run()
-    except ProviderStopped as exc:
-        progress.problem(f"{exc}; {credentials_hint(run.provider)}")
-    for problem in run.problems:
-        progress.problem(problem)
-
-
-def load_pairs(cfg: Config, provider: str | None, out: Path) -> list[tuple[ProviderConfig, ProviderResult | None]]:
-    """Each selected provider with its results (None when it has no results file yet)."""
-    providers = select_providers(cfg, [provider]) if provider else list(cfg.providers.values())
-    pairs = []
-    for p in providers:
-        path = out / f"{p.name}.json"
-        pairs.append((p, results.load(path) if path.exists() else None))
-    if not provider:
+    Without a usable config (`cfg` None) the results files speak for themselves: every
+    out/NAME.json, its models in the order and with the tiers it recorded.
+    """
+    if cfg is None:
+        paths = [out / f"{provider}.json"] if provider else sorted(out.glob("*.json"))
+        found = [results.load(path) for path in paths if path.exists()]
+        pairs = [(listing_of(result), result) for result in found]
+    else:
+        providers = select_providers(cfg, [provider]) if provider else list(cfg.providers.values())
+        pairs = []
+        for p in providers:
+            path = out / f"{p.name}.json"
+            pairs.append((p, results.load(path) if path.exists() else None))
         # Without --provider, the page shows every provider that has results.
-        pairs = [(p, r) for p, r in pairs if r is not None]
-        if not pairs:
-            raise ResultsError(f"no results in {out}/ yet: run `llmprobe run --provider NAME` first")
+        if not provider:
+            pairs = [(p, r) for p, r in pairs if r is not None]
+    if not pairs:
+        where = f"{out}/{provider}.json" if provider else f"{out}/"
+        raise ResultsError(f"no results in {where} yet: run `llmprobe run --provider {provider or 'NAME'}` first")
     return pairs
+
+
+def config_for_rendering(path: Path) -> Config | None:
+    """The config, or None with a warning: rendering needs only the results, so a config problem
+    (say, an option of a provider not being rendered) must not hide results that exist."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        err.print(f"llmprobe: warning: {exc}; rendering the results files as recorded", markup=False, highlight=False)
+        return None
 
 
 @app.command()
 def render(
     provider: Optional[str] = typer.Option(None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed (one column per capability) or compact."),
-    format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal or json."),
+    format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal, json or html."),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
 ) -> None:
@@ -298,9 +183,9 @@ def render(
     try:
         if layout not in LAYOUTS:
             raise ConfigError(f"--layout {layout!r}: use {' or '.join(LAYOUTS)}")
-        if format not in ("markdown", "terminal", "json"):
-            raise ConfigError(f"--format {format!r}: use markdown, terminal or json")
-        pairs = load_pairs(load_config(config), provider, out)
+        if format not in ("markdown", "terminal", "json", "html"):
+            raise ConfigError(f"--format {format!r}: use markdown, terminal, json or html")
+        pairs = load_pairs(config_for_rendering(config), provider, out)
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     # Without --provider the page is the overview: a summary table, then one section each.
@@ -309,6 +194,8 @@ def render(
         print_terminal(render_terminal(pairs, layout, summary), Console())
     elif format == "json":
         sys.stdout.write(render_json(pairs))
+    elif format == "html":
+        sys.stdout.write(render_html(pairs, layout, summary))
     else:
         sys.stdout.write(render_markdown(pairs, layout, summary))
 
@@ -338,7 +225,7 @@ def models(
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     try:
-        served = asyncio.run(fetch_models(job))
+        served = asyncio.run(fetch_models(job, OUT_DEFAULT))
     except ApiError as exc:
         raise fail(model_listing_failure(selected, exc)) from None
     except LlmprobeError as exc:  # the local server would not start
@@ -352,17 +239,6 @@ def models(
     counts = {status: sum(1 for _, s in marked if s == status) for status in ("configured", "stale")}
     summary = f"{len(served)} listed, {counts['configured']} of them configured, {counts['stale']} stale"
     err.print(f"{selected.name}: {summary}", markup=False, highlight=False)
-
-
-async def fetch_models(job: ProviderJob) -> list[str]:
-    """A provider that runs its own server (`launch:`) is started for the listing as `run` starts
-    it, unless something already answers; its log goes where `run` puts it by default."""
-    async with AsyncExitStack() as stack:
-        base_url = job.base_url
-        if job.provider.launch is not None:
-            base_url = await stack.enter_async_context(local_server(job.provider, OUT_DEFAULT))
-        http = await stack.enter_async_context(http_client(job.provider))
-        return await provider_client(job, http, base_url).list_models()
 
 
 def mark_models(provider: ProviderConfig, served: list[str]) -> list[tuple[str, str]]:

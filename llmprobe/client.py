@@ -11,18 +11,18 @@ import asyncio
 import random
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterator, Mapping
 
 import httpx
 
 from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
-from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
-from llmprobe.neutral import Reply, Request
+from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
+from llmprobe.neutral import Exchange, Reply, Request
 from llmprobe.pacing import Pacer
 from llmprobe.scheduler import Slots
-from llmprobe.sse import aiter_events
+from llmprobe.sse import aiter_events, aiter_ndjson
 
 
 @dataclass(frozen=True)
@@ -45,25 +45,6 @@ class RetryPolicy:
             return min(retry_after, self.max_retry_after)
         base = min(self.initial_delay * 2 ** (attempt - 1), self.max_delay)
         return base * (1 - 0.25 * random.random())
-
-
-@dataclass
-class Exchange:
-    """What came of one probe request, retries included."""
-
-    reply: Reply | None = None
-    error: LlmprobeError | None = None
-    status: int | None = None
-    latency_ms: float | None = None
-    ttfb_ms: float | None = None
-    attempts: int = 0
-    cassette: str | None = None
-    #: One line per failed attempt that was retried, for the evidence.
-    retries: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.reply is not None and self.error is None
 
 
 class ProviderClient:
@@ -151,19 +132,25 @@ class ProviderClient:
         try:
             exchange.status = response.status_code
             exchange.ttfb_ms = (time.perf_counter() - start) * 1000
-            self._pacer.observe(response.headers)
+            # Read once, on every answer: the pacer needs them on failures too, the Limits column on successes.
+            limits = self.dialect.rate_limits(response.headers)
+            self._pacer.observe(limits)
             with _transport_errors("connection dropped while reading"):
                 if stream and response.is_success:
-                    return await self._read_stream(response)
-                content = await response.aread()
-            return self.dialect.parse(response.status_code, response.headers, content)
+                    reply = await self._read_stream(response)
+                else:
+                    content = await response.aread()
+                    reply = self.dialect.parse(response.status_code, response.headers, content)
+            reply.rate_limits = limits
+            return reply
         finally:
             await response.aclose()
             exchange.latency_ms = (time.perf_counter() - start) * 1000
 
     async def _read_stream(self, response: httpx.Response) -> Reply:
-        parser = self.dialect.stream_parser(response.headers)
-        async for event in aiter_events(response.aiter_lines()):
+        parser = self.dialect.stream_parser()
+        frames = aiter_ndjson if self.dialect.STREAM_FRAMING == "ndjson" else aiter_events
+        async for event in frames(response.aiter_lines()):
             parser.feed(event)
         return parser.finish()
 

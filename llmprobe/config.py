@@ -21,11 +21,10 @@ from urllib.parse import quote, urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from llmprobe.dialects import DIALECTS
+from llmprobe.dialects import DIALECTS, dialect_class
 from llmprobe.errors import ConfigError
 
 TIERS = ("sota", "good", "cheap")
-MAX_TOKENS_FIELDS = ("max_completion_tokens", "max_tokens")
 #: The one placeholder base_url may hold; filled from the variable named by account_id_env.
 ACCOUNT_ID_PLACEHOLDER = "{account_id}"
 #: The placeholders a launch command may hold (see LaunchConfig.argv).
@@ -83,9 +82,8 @@ class ProviderConfig:
     #: Where the URL-variant image probes point (files banana.jpg, banana.png, ... under it);
     #: empty: the URL variants are skipped.
     image_base_url: str = ""
-    #: (api: openai) The request field that caps the reply: OpenAI's current name, or the
-    #: older `max_tokens` that servers such as llama.cpp still expect.
-    max_tokens_field: str = "max_completion_tokens"
+    #: The dialect's own settings (`options:`), checked against what that dialect declares.
+    options: Mapping[str, Any] = field(default_factory=dict)
     #: Fields added to every request body (e.g. `temperature: 0` for a reproducible local
     #: row); a probe's own options always take precedence.
     extra_body: Mapping[str, Any] = field(default_factory=dict)
@@ -220,7 +218,7 @@ class _Reader:
         self.file = file
         #: Known keys and how to read each; the dict order is the order a "known keys" hint lists them in.
         self.provider_fields: dict[str, _FieldReader] = {
-            "api": lambda node, path: self.choice(node, path, DIALECTS),
+            "api": lambda node, path: self.choice(node, path, tuple(DIALECTS)),
             "base_url": self.base_url,
             "api_key_env": self.environment_name,
             "account_id_env": self.environment_name,
@@ -232,7 +230,8 @@ class _Reader:
             "max_retries": lambda node, path: self.integer(node, path, minimum=0),
             "timeout": self.seconds,
             "image_base_url": self.url,
-            "max_tokens_field": lambda node, path: self.choice(node, path, MAX_TOKENS_FIELDS),
+            # Read once `api` is known, since the dialect decides which options exist.
+            "options": lambda node, path: node,
             "extra_body": self.json_object,
         }
         self.model_fields: dict[str, _FieldReader] = {
@@ -278,13 +277,30 @@ class _Reader:
         for required in ("api", "base_url"):
             if required not in values:
                 raise self.error(key, path, f"missing required key '{required}'")
-        if "max_tokens_field" in values and values["api"] != "openai":
-            problem = "applies only to api: openai (the cloudflare dialect has one way to cap tokens)"
-            raise self.error(entries["max_tokens_field"][1], f"{path}.max_tokens_field", problem)
+        if "options" in values:
+            values["options"] = self.dialect_options(entries["options"][1], f"{path}.options", values["api"])
         if ACCOUNT_ID_PLACEHOLDER in values["base_url"] and "account_id_env" not in values:
             problem = f"{ACCOUNT_ID_PLACEHOLDER} needs account_id_env, the variable that holds the account id"
             raise self.error(entries["base_url"][1], f"{path}.base_url", problem)
         return ProviderConfig(name=name, **values)
+
+    def dialect_options(self, node: Node, path: str, api: str) -> dict[str, Any]:
+        """The `options:` mapping, each key one the dialect declares, read the way it declares it."""
+        declared = dialect_class(api).OPTIONS
+        if not declared:
+            raise self.error(node, path, f"api: {api} has no options")
+        values: dict[str, Any] = {}
+        for key, (_, value) in self.mapping(node, path, declared).items():
+            option, key_path = declared[key], f"{path}.{key}"
+            if option.kind == "choice":
+                values[key] = self.choice(value, key_path, option.choices)
+            elif option.kind == "boolean":
+                values[key] = self.boolean(value, key_path)
+            elif option.kind == "integer":
+                values[key] = self.integer(value, key_path, minimum=0)
+            else:
+                values[key] = self.text(value, key_path)
+        return values
 
     def models(self, node: Node, path: str) -> tuple[ModelConfig, ...]:
         first_lines: dict[str, int] = {}
@@ -334,7 +350,7 @@ class _Reader:
                 first = entries[key][0].start_mark.line + 1
                 raise self.error(key_node, key_path, f"duplicate key (first on line {first})")
             if known is not None and key not in known:
-                raise self.error(key_node, key_path, _unknown_key(key, known))
+                raise self.error(key_node, key_path, _unknown_key(key, known, path))
             entries[key] = (key_node, value_node)
         return entries
 
@@ -464,7 +480,13 @@ def _format_fields(arg: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(arg) if name is not None}
 
 
-def _unknown_key(key: str, known: Collection[str]) -> str:
+#: Keys that moved under a provider's `options:` (the dialect's own settings).
+_MOVED_TO_OPTIONS = ("max_tokens_field",)
+
+
+def _unknown_key(key: str, known: Collection[str], path: str) -> str:
+    if key in _MOVED_TO_OPTIONS and "options" in known:
+        return f"now a setting of the dialect: write it under {path}.options"
     close = difflib.get_close_matches(key, list(known), n=1)
     if close:
         return f"unknown key, did you mean '{close[0]}'?"

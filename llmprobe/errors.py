@@ -50,6 +50,29 @@ class ErrorKind(str, enum.Enum):
 #: Kinds worth asking again: they say nothing about the request itself.
 RETRYABLE_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.SERVER, ErrorKind.TRANSPORT})
 
+#: What an HTTP status says on its own, before a dialect reads the body. Dialects refine
+#: it with their error codes (a Cloudflare code for a bad key, Groq's tool_use_failed), but
+#: the status itself means the same on every wire, so it is written down here once.
+_STATUS_KINDS = {
+    401: ErrorKind.AUTH,
+    403: ErrorKind.AUTH,
+    404: ErrorKind.NOT_FOUND,
+    408: ErrorKind.SERVER,
+    409: ErrorKind.SERVER,
+    429: ErrorKind.RATE_LIMITED,
+}
+
+
+def kind_for_status(status: int) -> ErrorKind | None:
+    """The kind of failure an HTTP status names; None for a status that is no error (1xx–3xx)."""
+    if status in _STATUS_KINDS:
+        return _STATUS_KINDS[status]
+    if 500 <= status < 600:
+        return ErrorKind.SERVER
+    if 400 <= status < 500:
+        return ErrorKind.REJECTED
+    return None
+
 
 class ApiError(LlmprobeError):
     """A request was sent and did not produce a usable reply."""

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
+from llmprobe.errors import LlmprobeError
+
 Role = Literal["user", "assistant", "tool"]
 ToolChoice = Literal["auto", "required", "none"]
 
@@ -212,3 +214,22 @@ def split_inline_thinking(text: str) -> tuple[str, str]:
     if end < 0:
         return body.strip(), ""
     return body[:end].strip(), body[end + len(THINK_END):].lstrip()
+
+
+@dataclass
+class Exchange:
+    """What came of one probe request, retries included."""
+
+    reply: Reply | None = None
+    error: LlmprobeError | None = None
+    status: int | None = None
+    latency_ms: float | None = None
+    ttfb_ms: float | None = None
+    attempts: int = 0
+    cassette: str | None = None
+    #: One line per failed attempt that was retried, for the evidence.
+    retries: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.reply is not None and self.error is None

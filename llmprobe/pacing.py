@@ -1,6 +1,6 @@
 """Slowing a provider down before it says 429.
 
-Providers announce how much is left of their limits (`x-ratelimit-remaining-*`) and
+Providers announce how much is left of their limits (each dialect reads its own headers) and
 when the window resets. When a run is about to exhaust a window, every request of
 that provider waits for the reset instead of collecting 429s; and a 429 that does
 happen pauses the whole provider for as long as it asked, not only the request
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Awaitable, Callable, Mapping
+from typing import Awaitable, Callable, Iterable
 
-from llmprobe.ratelimits import parse_ratelimit_headers
+from llmprobe.neutral import RateLimit
 
 #: Below this share of its token budget, a provider is left alone until the window resets.
 TOKEN_RESERVE = 0.05
@@ -48,9 +48,9 @@ class Pacer:
         if seconds > 0:
             self._resume_at = max(self._resume_at, self._clock() + min(seconds, MAX_PAUSE))
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Read the limits announced on any response, success or failure."""
-        for limit in parse_ratelimit_headers(headers):
+    def observe(self, limits: Iterable[RateLimit]) -> None:
+        """Take the limits announced on any response, success or failure (as its dialect reads them)."""
+        for limit in limits:
             if limit.remaining is None or not limit.reset_seconds:
                 continue
             if limit.kind == "requests":

@@ -12,7 +12,7 @@ from typing import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from llmprobe.client import Exchange
+from llmprobe.neutral import Exchange
 from llmprobe.results import ModelResult
 from llmprobe.verdicts import failure_outcome
 

@@ -19,10 +19,10 @@ from typing import Awaitable, Callable, Iterable, TypeVar
 from llmprobe import __version__, results
 from llmprobe import verdicts as v
 from llmprobe.battery import Battery, ImageProbe, continuation
-from llmprobe.client import Exchange, ProviderClient
+from llmprobe.client import ProviderClient
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
-from llmprobe.neutral import Request
+from llmprobe.neutral import Exchange, Request
 from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
 
 T = TypeVar("T")

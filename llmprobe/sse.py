@@ -1,4 +1,4 @@
-"""Server-sent events, decoded incrementally from lines.
+"""Streamed bodies, decoded incrementally from lines: server-sent events, or NDJSON.
 
 Written to the WHATWG rules rather than to what one provider happens to send:
 comment lines (": keep-alive") are ignored, multi-line `data:` fields are joined,
@@ -80,3 +80,11 @@ async def aiter_events(lines: AsyncIterable[str]) -> AsyncIterator[SseEvent]:
     last = decoder.flush()
     if last is not None:
         yield last
+
+
+async def aiter_ndjson(lines: AsyncIterable[str]) -> AsyncIterator[SseEvent]:
+    """One event per non-empty line of a newline-delimited JSON body (Ollama's streams),
+    so a dialect's stream parser takes both framings the same way."""
+    async for line in lines:
+        if line.strip():
+            yield SseEvent(line)

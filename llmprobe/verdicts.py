@@ -23,9 +23,8 @@ from typing import Any, Callable, Iterable, Literal
 import jsonschema
 
 from llmprobe.battery import Battery
-from llmprobe.client import Exchange
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import Reply, ToolCall, ToolResult
+from llmprobe.neutral import Exchange, Reply, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES, Modality, Outcome
 
 TRUE, FALSE, FLAKY, UNKNOWN = "true", "false", "flaky", "unknown"

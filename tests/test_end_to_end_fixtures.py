@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import CLOUDFLARE_FIXTURES, GROQ_FIXTURES, needs_fixtures, reference_verdicts
 from typer.testing import CliRunner
 
-from conftest import CLOUDFLARE_FIXTURES, GROQ_FIXTURES, needs_fixtures, reference_verdicts
 from llmprobe.cli import app
 from llmprobe.results import VERDICT_NAMES, load
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Iterator
 from dataclasses import replace
+from typing import Iterator
 
 import httpx
 import pytest
-
 from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, chunk, completion, json_response, sse_response
+from replaying import read_answer
+
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.neutral import Message, Reply, Request
-from llmprobe.sse import iter_events
 
 SYNC = Request((Message.user("Say hello."),))
 STREAM = Request((Message.user("Say hello."),), stream=True)
@@ -33,12 +33,7 @@ def exchange(client: httpx.Client, server: FakeOpenAI, request: Request) -> Repl
     call = dialect.build("fake-model", request)
     headers = {**call.headers, **dialect.auth_headers("sk-test")}
     with client.stream(call.method, call.url, json=call.json, headers=headers) as response:
-        if not request.stream or not 200 <= response.status_code < 300:
-            return dialect.parse(response.status_code, response.headers, response.read())
-        parser = dialect.stream_parser(response.headers)
-        for event in iter_events(response.iter_lines()):
-            parser.feed(event)
-        return parser.finish()
+        return read_answer(dialect, response.status_code, response.headers, response.read().decode(), request.stream)
 
 
 def failure(client: httpx.Client, server: FakeOpenAI, request: Request) -> ApiError:
@@ -129,7 +124,7 @@ def test_429_with_retry_after(client: httpx.Client) -> None:
 
 
 def test_fastapi_500_keeps_its_detail(client: httpx.Client) -> None:
-    """llama-cpp-python answers an unknown response_format this way (see spec/local.md)."""
+    """llama-cpp-python answers an unknown response_format this way (a pydantic error under `detail`)."""
     detail = {"detail": [{"loc": ["body", "response_format", "type"], "msg": "Input should be 'text' or 'json_object'"}]}
     with FakeOpenAI([json_response(detail, status=500)]) as server:
         caught = failure(client, server, SYNC)

@@ -8,8 +8,8 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
-
 from fixture_server import FIXTURES_ROOT, PROVIDERS, FixtureServer, classify, find_cassette
+
 from llmprobe.cassettes import load_cassette
 
 if not FIXTURES_ROOT.is_dir():

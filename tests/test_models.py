@@ -11,9 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from configs import write_providers
+from fake_openai import Canned, FakeOpenAI, RecordedRequest, json_response
 from typer.testing import CliRunner
 
-from fake_openai import Canned, FakeOpenAI, RecordedRequest, json_response
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
@@ -26,26 +27,19 @@ CLOUDFLARE_ENV = {"CLOUDFLARE_API_TOKEN": "cf-secret", "CLOUDFLARE_ACCOUNT_ID": 
 
 
 def groq_config(tmp_path: Path, base_url: str, models: list[str]) -> Path:
-    lines = ["providers:", "  groq:", "    api: openai", f"    base_url: {base_url}", "    api_key_env: GROQ_API_KEY"]
-    lines += ["    models:", *(f"      - id: {m}" for m in models)] if models else ["    models: []"]
-    path = tmp_path / "providers.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    provider = {"api": "openai", "base_url": base_url, "api_key_env": "GROQ_API_KEY", "models": models}
+    return write_providers(tmp_path, {"groq": provider})
 
 
 def cloudflare_config(tmp_path: Path, root: str, models: list[str]) -> Path:
-    lines = [
-        "providers:",
-        "  cloudflare:",
-        "    api: cloudflare",
-        f"    base_url: {root}/client/v4/accounts/{{account_id}}/ai",
-        "    api_key_env: CLOUDFLARE_API_TOKEN",
-        "    account_id_env: CLOUDFLARE_ACCOUNT_ID",
-    ]
-    lines += ["    models:", *(f'      - id: "{m}"' for m in models)] if models else ["    models: []"]
-    path = tmp_path / "providers.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    provider = {
+        "api": "cloudflare",
+        "base_url": f"{root}/client/v4/accounts/{{account_id}}/ai",
+        "api_key_env": "CLOUDFLARE_API_TOKEN",
+        "account_id_env": "CLOUDFLARE_ACCOUNT_ID",
+        "models": models,
+    }
+    return write_providers(tmp_path, {"cloudflare": provider})
 
 
 def openai_models(*ids: str) -> Canned:

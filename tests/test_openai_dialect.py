@@ -9,6 +9,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+import replaying
 from conftest import GROQ_FIXTURES
 
 from llmprobe.cassettes import Interaction, load_cassette
@@ -27,7 +28,7 @@ from llmprobe.neutral import (
     ToolCall,
     ToolResult,
 )
-from llmprobe.sse import SseEvent, iter_events
+from llmprobe.sse import SseEvent
 
 GROQ = GROQ_FIXTURES
 CASSETTES = sorted(GROQ.rglob("*.yaml")) if GROQ.is_dir() else []
@@ -69,14 +70,7 @@ def interaction(relative: str) -> Interaction:
 
 
 def replay(item: Interaction) -> Reply:
-    """What the client will do with a recorded answer: stream parser for a 2xx stream, parse otherwise."""
-    headers = item.flat_response_headers()
-    if 200 <= item.status < 300 and json.loads(item.request_body).get("stream"):
-        parser = DIALECT.stream_parser(headers)
-        for event in iter_events(item.response_body.splitlines()):
-            parser.feed(event)
-        return parser.finish()
-    return DIALECT.parse(item.status, headers, item.response_body.encode())
+    return replaying.replay(DIALECT, item)
 
 
 def scoreboard(relative: str) -> Reply:
@@ -298,7 +292,7 @@ def test_build_options(request_: Request, expected: dict) -> None:
 
 
 def test_build_max_tokens_field_for_older_servers() -> None:
-    dialect = OpenAIDialect("http://127.0.0.1:8080/v1/", max_tokens_field="max_tokens")
+    dialect = OpenAIDialect("http://127.0.0.1:8080/v1/", {"max_tokens_field": "max_tokens"})
     call = dialect.build("m", Request(HELLO, max_tokens=16))
     assert call.url == "http://127.0.0.1:8080/v1/chat/completions"
     assert call.json["max_tokens"] == 16 and "max_completion_tokens" not in call.json
@@ -521,7 +515,7 @@ def test_retry_after_as_http_date() -> None:
 
 
 def stream(*events: dict | SseEvent) -> Reply:
-    parser = DIALECT.stream_parser({})
+    parser = DIALECT.stream_parser()
     for event in events:
         parser.feed(event if isinstance(event, SseEvent) else SseEvent(json.dumps(event)))
     parser.feed(SseEvent("[DONE]"))
@@ -573,7 +567,7 @@ def test_stream_inline_think_split_at_finish() -> None:
 
 
 def test_stream_without_done_is_a_transport_failure() -> None:
-    parser = DIALECT.stream_parser({})
+    parser = DIALECT.stream_parser()
     parser.feed(SseEvent(json.dumps(delta(content="Hel"))))
     with pytest.raises(ApiError) as failure:
         parser.finish()
@@ -592,7 +586,7 @@ def test_stream_without_done_is_a_transport_failure() -> None:
     ],
 )
 def test_stream_bad_or_error_events(event: SseEvent, kind: ErrorKind) -> None:
-    parser = DIALECT.stream_parser({})
+    parser = DIALECT.stream_parser()
     parser.feed(SseEvent(json.dumps(delta(content="Hel"))))
     with pytest.raises(ApiError) as failure:
         parser.feed(event)

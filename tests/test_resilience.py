@@ -13,30 +13,27 @@ from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
-
+from configs import write_providers
 from conftest import default_sigint
 from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
+from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
+from typer.testing import CliRunner
+
 from llmprobe import results
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
-from llmprobe.neutral import Message, Request
+from llmprobe.neutral import Message, RateLimit, Request
 from llmprobe.pacing import Pacer
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
 
 
 def write_config(tmp: Path, base_url: str, models: list[str], *, key: bool = True) -> Path:
-    path = tmp / "providers.yaml"
-    lines = ["providers:", "  fake:", "    api: openai", f"    base_url: {base_url}", "    concurrency: 2"]
+    provider: dict = {"api": "openai", "base_url": base_url, "concurrency": 2, "models": models}
     if key:
-        lines.append("    api_key_env: FAKE_API_KEY")
-    lines.append("    models:")
-    lines += [f"      - id: {m}" for m in models]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        provider["api_key_env"] = "FAKE_API_KEY"
+    return write_providers(tmp, {"fake": provider})
 
 
 def invoke(*args: str):
@@ -62,11 +59,11 @@ class FakeClock:
 def test_pacer_waits_for_the_reset_when_a_window_is_nearly_used_up():
     clock = FakeClock()
     pacer = Pacer(reserve_requests=2, clock=clock, sleep=clock.sleep)
-    pacer.observe({"x-ratelimit-limit-requests": "30", "x-ratelimit-remaining-requests": "10", "x-ratelimit-reset-requests": "2s"})
+    pacer.observe([RateLimit("requests", 30, 10, 2.0)])
     asyncio.run(pacer.wait())
     assert clock.slept == []
-    pacer.observe({"x-ratelimit-limit-requests": "30", "x-ratelimit-remaining-requests": "2", "x-ratelimit-reset-requests": "1.5s"})
-    pacer.observe({"x-ratelimit-limit-tokens": "6000", "x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "7m12s"})
+    pacer.observe([RateLimit("requests", 30, 2, 1.5)])
+    pacer.observe([RateLimit("tokens", 6000, 100, 432.0)])
     asyncio.run(pacer.wait())
     assert clock.slept == [60.0]  # the token window asks 432 s; a pause is capped at a minute
 
@@ -263,7 +260,7 @@ def test_a_cassette_that_does_not_match_is_one_line(tmp_path):
         (["run", "-p", "nope"], "llmprobe: error: unknown provider 'nope' in {cfg} (configured: fake)"),
         (["run", "-p", "fake", "--mode", "async"], "llmprobe: error: --mode 'async': use sync, stream or both"),
         (["render", "--layout", "wide"], "llmprobe: error: --layout 'wide': use detailed or compact"),
-        (["render", "--format", "html"], "llmprobe: error: --format 'html': use markdown, terminal or json"),
+        (["render", "--format", "pdf"], "llmprobe: error: --format 'pdf': use markdown, terminal, json or html"),
     ],
 )
 def test_bad_command_lines_are_one_line(tmp_path, args, message):

@@ -1,4 +1,8 @@
-"""`llmprobe run` as a user drives it: record, replay, secrets, results file, interruption."""
+"""`llmprobe run` as a user drives it: record, replay, secrets, results file, interruption.
+
+Against the test suite's passing provider, so the whole path runs on a clean clone
+without ../shared; the recorded providers' quirks are tested end to end elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,19 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from configs import write_providers
+from passing_provider import EXPECTED_VERDICTS, PassingProvider
 from typer.testing import CliRunner
 
-from conftest import needs_fixtures
 from llmprobe import results
 from llmprobe.cli import app
-
-pytestmark = needs_fixtures
 
 # A planted, fake Groq-shaped key; split so that no key-shaped literal sits in the source
 # (secret scanners would rightly flag one).
 KEY = "gsk_" + "PLANTEDsecretKEY0123456789abcdefABCDEF"
 MODEL = "llama-3.1-8b-instant"
 
-#: The contract of out/NAME.json (../shared/spec/interface.md), as a JSON schema.
+#: The contract of out/NAME.json (README "SCOREBOARD.md and out/"), as a JSON schema.
 VERDICT = {"enum": ["true", "false", "flaky", "unknown"]}
 RESULTS_SCHEMA = {
     "type": "object",
@@ -78,20 +81,14 @@ RESULTS_SCHEMA = {
 
 
 def config(tmp: Path, base_url: str) -> Path:
-    path = tmp / "providers.yaml"
-    path.write_text(
-        "providers:\n"
-        "  groq:\n"
-        "    api: openai\n"
-        f"    base_url: {base_url}\n"
-        "    api_key_env: GROQ_API_KEY\n"
-        "    max_retries: 0\n"
-        "    models:\n"
-        f"      - id: {MODEL}\n"
-        "      - id: whisper-large-v3\n"
-        "        probe: false\n"
-    )
-    return path
+    provider = {
+        "api": "openai",
+        "base_url": base_url,
+        "api_key_env": "GROQ_API_KEY",
+        "max_retries": 0,
+        "models": [MODEL, {"id": "whisper-large-v3", "probe": False}],
+    }
+    return write_providers(tmp, {"groq": provider})
 
 
 def invoke(*args: str, key: str | None = KEY):
@@ -101,11 +98,9 @@ def invoke(*args: str, key: str | None = KEY):
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    from fixture_server import FixtureServer
-
     tmp = tmp_path_factory.mktemp("record")
-    with FixtureServer() as server:
-        cfg = config(tmp, server.base_url("groq"))
+    with PassingProvider(latency=0) as server:
+        cfg = config(tmp, server.base_url)
         result = invoke("run", "-p", "groq", "-v", "--config", str(cfg), "--out", str(tmp / "out"), "--record", str(tmp / "cassettes"))
     return tmp, cfg, result
 
@@ -136,7 +131,7 @@ def test_replay_offline_gives_the_same_verdicts(recorded, tmp_path):
     original = results.load(tmp / "out" / "groq.json").model(MODEL)
     replayed = results.load(tmp_path / "groq.json").model(MODEL)
     assert {m: r.verdicts for m, r in replayed.modes.items()} == {m: r.verdicts for m, r in original.modes.items()}
-    assert replayed.modes["sync"].verdicts["tools"] == "flaky"  # not vacuous: the recorded 8b is flaky
+    assert all(r.verdicts == EXPECTED_VERDICTS for r in replayed.modes.values())  # not vacuous: a full battery
 
 
 def test_replay_without_recording_is_one_clear_line(tmp_path):
@@ -193,3 +188,15 @@ def test_interrupted_save_leaves_the_previous_file_intact(recorded, tmp_path, mo
         results.save(result, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["groq.json"]
+
+
+def test_render_survives_a_broken_config_by_reading_the_results_alone(recorded, tmp_path):
+    tmp, _, _ = recorded
+    broken = tmp_path / "providers.yaml"
+    broken.write_text("providers:\n  groq:\n    api: martian\n    base_url: https://example.invalid\n")
+    result = CliRunner().invoke(app, ["render", "--config", str(broken), "--out", str(tmp / "out")])
+    assert result.exit_code == 0, result.output
+    assert "providers.groq.api: 'martian' is not one of" in result.stderr
+    assert MODEL in result.stdout and "whisper-large-v3" in result.stdout
+    missing = CliRunner().invoke(app, ["render", "-p", "nobody", "--config", str(broken), "--out", str(tmp / "out")])
+    assert missing.exit_code == 2 and "no results in" in missing.stderr

@@ -8,9 +8,8 @@ import pytest
 
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
-from llmprobe.client import Exchange
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import RateLimit, Reply, ToolCall, Usage
+from llmprobe.neutral import Exchange, RateLimit, Reply, ToolCall, Usage
 
 BATTERY = load_battery()
 USAGE = Usage(input_tokens=10, output_tokens=3, total_tokens=13)

@@ -2,18 +2,30 @@
 
 A dialect is pure translation, with no I/O: `build` turns a neutral request into an
 `HttpCall`, `parse` turns a finished HTTP answer into a `Reply` (or raises
-`ApiError`), and `stream_parser` returns an object fed one SSE event at a time.
-Sending, retrying and recording belong to `llmprobe.client`, so a dialect can be
-tested on recorded bytes alone.
+`ApiError`), and `stream_parser` returns an object fed one streamed event at a time.
+Sending, retrying, pacing and recording belong to `llmprobe.client`, so a dialect can
+be tested on recorded bytes alone.
+
+Everything a wire format decides lives in its module: URLs, auth headers, its own
+settings (`OPTIONS`, given under a provider's `options:` in providers.yaml), how it
+announces rate limits, and its error envelopes. Adding a dialect is one module plus
+one line in `DIALECTS` below.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, ClassVar, Literal, Mapping, Protocol
 
-from llmprobe.neutral import Reply, Request
+from llmprobe.neutral import RateLimit, Reply, Request
 from llmprobe.sse import SseEvent
+
+#: The `api:` values of providers.yaml, each naming its dialect class ("module:Class"), imported on use.
+DIALECTS: dict[str, str] = {
+    "openai": "llmprobe.dialects.openai:OpenAIDialect",
+    "cloudflare": "llmprobe.dialects.cloudflare:CloudflareDialect",
+}
 
 
 @dataclass(frozen=True)
@@ -26,9 +38,23 @@ class HttpCall:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Option:
+    """One setting a dialect accepts under a provider's `options:`, validated when providers.yaml loads.
+
+    `kind` names how the value is read (the config loader reports a wrong one with its
+    line); `choices` limits a "choice" to those strings.
+    """
+
+    kind: Literal["choice", "text", "boolean", "integer"]
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+
+
 class StreamParser(Protocol):
     def feed(self, event: SseEvent) -> None:
-        """Take one SSE event; raises ApiError for an in-stream error."""
+        """Take one event (an SSE event, or one NDJSON line as an event's data); raises ApiError for an in-stream error."""
 
     def finish(self) -> Reply:
         """The assembled reply; raises ApiError(TRANSPORT) when the stream ended early."""
@@ -36,7 +62,13 @@ class StreamParser(Protocol):
 
 class Dialect(Protocol):
     #: The `api:` value in providers.yaml.
-    name: str
+    name: ClassVar[str]
+    #: Settings of this wire format that a provider may set under `options:`.
+    OPTIONS: ClassVar[Mapping[str, Option]]
+    #: How a streamed body is framed: server-sent events, or one JSON object per line.
+    STREAM_FRAMING: ClassVar[Literal["sse", "ndjson"]]
+
+    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None: ...
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Raises UnsupportedOption for anything the wire format cannot carry."""
@@ -46,8 +78,11 @@ class Dialect(Protocol):
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
         """A complete (non-streamed) answer, or any non-2xx answer of a streamed call."""
 
-    def stream_parser(self, headers: Mapping[str, str]) -> StreamParser:
-        """For a 2xx streamed answer; headers carry the rate limits."""
+    def stream_parser(self) -> StreamParser:
+        """For a 2xx streamed answer."""
+
+    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
+        """The limits announced on any answer, success or failure: for the Limits column and the pacer."""
 
     def list_models_call(self, page: int) -> HttpCall: ...
 
@@ -55,17 +90,19 @@ class Dialect(Protocol):
         """Model ids on this page, and whether another page follows."""
 
 
-def get_dialect(api: str, base_url: str, *, max_tokens_field: str = "max_completion_tokens") -> Dialect:
-    """The dialect for a providers.yaml `api:` value (`max_tokens_field` is the openai dialect's)."""
-    if api == "openai":
-        from llmprobe.dialects.openai import OpenAIDialect
-
-        return OpenAIDialect(base_url, max_tokens_field=max_tokens_field)
-    if api == "cloudflare":
-        from llmprobe.dialects.cloudflare import CloudflareDialect
-
-        return CloudflareDialect(base_url)
-    raise ValueError(f"unknown api {api!r}")
+def dialect_class(api: str) -> type[Dialect]:
+    """The dialect registered for a providers.yaml `api:` value; KeyError for an unknown one."""
+    module, _, name = DIALECTS[api].partition(":")
+    cls: type[Dialect] = getattr(importlib.import_module(module), name)
+    return cls
 
 
-DIALECTS = ("openai", "cloudflare")
+def get_dialect(api: str, base_url: str, options: Mapping[str, Any] | None = None) -> Dialect:
+    """The dialect for `api:`, with the provider's `options:` (already validated by the config loader)."""
+    return dialect_class(api)(base_url, options)
+
+
+def option_values(cls: type[Dialect], options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Every option of the dialect, the given ones over its defaults."""
+    given = options or {}
+    return {name: given.get(name, option.default) for name, option in cls.OPTIONS.items()}

@@ -1,4 +1,4 @@
-"""Cloudflare Workers AI, through its native `run` API (reference §4.2).
+"""Cloudflare Workers AI, through its native `run` API.
 
 The native API is not OpenAI's: messages carry only string content, tool calls
 come back in two shapes depending on the model, JSON modes may return `response`
@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from llmprobe.dialects import HttpCall
-from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt
+from llmprobe.dialects import HttpCall, Option
+from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status
 from llmprobe.neutral import (
     DocumentPart,
     ImagePart,
@@ -41,8 +41,11 @@ _RATE_LIMIT_CODES = frozenset({3036, 3040})
 
 class CloudflareDialect:
     name = "cloudflare"
+    #: One way to cap tokens, one way to ask for JSON: nothing to choose.
+    OPTIONS: dict[str, Option] = {}
+    STREAM_FRAMING = "sse"
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
 
     def build(self, model: str, request: Request) -> HttpCall:
@@ -84,10 +87,13 @@ class CloudflareDialect:
         result = _result(status, headers, body)
         text = _response_text(result.get("response"))
         tool_calls = _tool_calls(result.get("tool_calls"))
-        return _reply(text, tool_calls, _usage(result.get("usage")), parse_ratelimit_headers(headers))
+        return _reply(text, tool_calls, _usage(result.get("usage")))
 
-    def stream_parser(self, headers: Mapping[str, str]) -> CloudflareStreamParser:
-        return CloudflareStreamParser(parse_ratelimit_headers(headers))
+    def stream_parser(self) -> CloudflareStreamParser:
+        return CloudflareStreamParser()
+
+    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
+        return parse_ratelimit_headers(headers)
 
     def list_models_call(self, page: int) -> HttpCall:
         return HttpCall(
@@ -117,10 +123,9 @@ class _PendingCall:
 
 
 class CloudflareStreamParser:
-    """Assembles `data: {"response": token, ...}` chunks; tool-call deltas by index (probes.md D8)."""
+    """Assembles `data: {"response": token, ...}` chunks; tool-call deltas by index (D8 in docs/methodology.md)."""
 
-    def __init__(self, rate_limits: list[RateLimit]) -> None:
-        self._rate_limits = rate_limits
+    def __init__(self) -> None:
         self._text: list[str] = []
         #: Calls in arrival order; deltas find theirs through `_by_index`.
         self._calls: list[_PendingCall] = []
@@ -160,7 +165,7 @@ class CloudflareStreamParser:
             if not call.name:
                 raise ApiError(ErrorKind.MALFORMED, f"streamed tool call #{number} never got a name")
             calls.append(ToolCall(call.id, call.name, call.arguments))
-        return _reply("".join(self._text), calls, self._usage, self._rate_limits)
+        return _reply("".join(self._text), calls, self._usage)
 
     def _add_tool_call(self, item: Any) -> None:
         if not isinstance(item, dict):
@@ -227,15 +232,9 @@ def _malformed(problem: str, value: Any) -> ApiError:
 
 
 def _kind_for_status(status: int | None) -> ErrorKind:
-    if status == 401:
-        return ErrorKind.AUTH
-    if status == 404:
-        return ErrorKind.NOT_FOUND
-    if status == 429:
-        return ErrorKind.RATE_LIMITED
-    if status is not None and (status >= 500 or status in (408, 409)):
-        return ErrorKind.SERVER
-    return ErrorKind.REJECTED
+    """The shared status table; Workers AI answers an unusable input with a bare status, so
+    whatever the table does not place is a rejection of the request."""
+    return (kind_for_status(status) if status is not None else None) or ErrorKind.REJECTED
 
 
 def _is_error(envelope: dict[str, Any]) -> bool:
@@ -256,6 +255,10 @@ def _envelope_error(status: int | None, headers: Mapping[str, str], envelope: di
         kind = ErrorKind.NOT_FOUND
     elif code in _RATE_LIMIT_CODES:
         kind = ErrorKind.RATE_LIMITED
+    elif status == 403:
+        # Workers AI refuses a feature with 403 and an AiError code (5023: JSON schema while
+        # streaming); a refused key has its own codes above, so this is the request's fault.
+        kind = ErrorKind.REJECTED
     else:
         kind = _kind_for_status(status)
     return ApiError(
@@ -349,10 +352,10 @@ def _usage(value: Any) -> Usage:
     return Usage(input_tokens=counts[0], output_tokens=counts[1], total_tokens=counts[2])
 
 
-def _reply(text: str, tool_calls: list[ToolCall], usage: Usage, rate_limits: list[RateLimit]) -> Reply:
+def _reply(text: str, tool_calls: list[ToolCall], usage: Usage) -> Reply:
     """Shared by sync and stream so both modes read a reply the same way.
 
-    Text next to tool calls is dropped, as the reference does (§4.2.3), so a
+    Text next to tool calls is dropped, as the reference scoreboard does, so a
     tool-call reply reads the same here as in its recordings. Workers AI never
     reports a finish reason, so none is made up.
     """
@@ -361,4 +364,4 @@ def _reply(text: str, tool_calls: list[ToolCall], usage: Usage, rate_limits: lis
         text = ""
     else:
         reasoning, text = split_inline_thinking(text)
-    return Reply(text=text, reasoning=reasoning, tool_calls=tool_calls, usage=usage, rate_limits=rate_limits)
+    return Reply(text=text, reasoning=reasoning, tool_calls=tool_calls, usage=usage)

@@ -13,13 +13,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from llmprobe.dialects import HttpCall
-from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, page_excerpt
+from llmprobe.dialects import HttpCall, Option, option_values
+from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     DocumentPart,
     ImagePart,
     Message,
     Part,
+    RateLimit,
     Reply,
     Request,
     TextPart,
@@ -35,11 +36,20 @@ from llmprobe.sse import SseEvent
 
 class OpenAIDialect:
     name = "openai"
+    OPTIONS = {
+        # Older servers (llama.cpp's) only know `max_tokens`, OpenAI's current name is refused by them.
+        "max_tokens_field": Option(
+            "choice",
+            "max_completion_tokens",
+            "the request field that caps the reply: max_completion_tokens, or max_tokens for older servers",
+            choices=("max_completion_tokens", "max_tokens"),
+        ),
+    }
+    STREAM_FRAMING = "sse"
 
-    def __init__(self, base_url: str, max_tokens_field: str = "max_completion_tokens") -> None:
-        """`max_tokens_field` exists because older servers (llama.cpp) only know `max_tokens`."""
+    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.max_tokens_field = max_tokens_field
+        self.max_tokens_field: str = option_values(OpenAIDialect, options)["max_tokens_field"]
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys follow the order of the recorded reference traffic and `stream` is always
@@ -111,11 +121,13 @@ class OpenAIDialect:
             raw_finish_reason=raw_finish,
             logprobs=_logprobs(choice.get("logprobs")),
             citations=_citations(message.get("annotations")),
-            rate_limits=parse_ratelimit_headers(headers),
         )
 
-    def stream_parser(self, headers: Mapping[str, str]) -> OpenAIStreamParser:
-        return OpenAIStreamParser(headers)
+    def stream_parser(self) -> OpenAIStreamParser:
+        return OpenAIStreamParser()
+
+    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
+        return parse_ratelimit_headers(headers)
 
     def list_models_call(self, page: int) -> HttpCall:
         """`/models` is not paged, so every page is the whole list."""
@@ -145,8 +157,7 @@ class OpenAIStreamParser:
     fragment; Groq sends each call whole in one chunk, which is the same rule.
     """
 
-    def __init__(self, headers: Mapping[str, str]) -> None:
-        self._rate_limits = parse_ratelimit_headers(headers)
+    def __init__(self) -> None:
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._calls: dict[int, _PartialCall] = {}
@@ -218,7 +229,6 @@ class OpenAIStreamParser:
             finish_reason=normalise_finish_reason(self._raw_finish),
             raw_finish_reason=self._raw_finish,
             logprobs=self._logprobs,
-            rate_limits=self._rate_limits,
         )
 
 
@@ -392,21 +402,13 @@ def _detail_message(detail: Any) -> str:
 
 
 def _kind(status: int | None, code: str | None) -> ErrorKind | None:
+    """The shared status table, refined by the codes OpenAI-compatible servers send."""
     if code == "tool_use_failed":
         return ErrorKind.MODEL_FAILED
-    if status in (401, 403):
-        return ErrorKind.AUTH
-    if status == 404 or code == "model_not_found":
+    kind = kind_for_status(status) if status is not None else None
+    if code == "model_not_found" and kind is not ErrorKind.AUTH:
         return ErrorKind.NOT_FOUND
-    if status == 429:
-        return ErrorKind.RATE_LIMITED
-    if status is None:
-        return None
-    if status in (408, 409) or 500 <= status < 600:
-        return ErrorKind.SERVER
-    if 400 <= status < 500:
-        return ErrorKind.REJECTED
-    return None
+    return kind
 
 
 def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:

@@ -34,15 +34,21 @@ def render_markdown(
     return "\n\n".join(blocks) + "\n" + _legend(layout)
 
 
-def _provenance(results: Sequence[ProviderResult]) -> list[str]:
+def provenance(results: Sequence[ProviderResult]) -> list[str]:
     """When and how each provider's results were made; from the files alone, so the page is
-    the same every time it is rendered from the same results. Nothing when none has results."""
+    the same every time it is rendered from the same results."""
     runs = []
     for result in results:
         if not result.generated_at:
             continue  # a provider listed without results yet
         when = result.generated_at.replace("T", " ").removesuffix("Z") + " UTC"
         runs.append(f"{result.provider} probed {when} by llmprobe {result.llmprobe_version}" + (f", {result.source}" if result.source else ""))
+    return runs
+
+
+def _provenance(results: Sequence[ProviderResult]) -> list[str]:
+    """The line that says so, or none when no provider has results yet."""
+    runs = provenance(results)
     return ["_Made by `llmprobe render` from the results files: " + "; ".join(runs) + "._"] if runs else []
 
 

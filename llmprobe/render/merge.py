@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from llmprobe.config import ProviderConfig
+from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.results import ModelResult, ProviderResult
 
 
@@ -43,4 +43,13 @@ def merge(config: ProviderConfig, result: ProviderResult | None) -> ProviderResu
         local=config.local or bool(result and result.local),
         incomplete=list(result.incomplete) if result else [],
         source=result.source if result else "",
+    )
+
+
+def listing_of(result: ProviderResult) -> ProviderConfig:
+    """The listing a results file implies (its models, order and tiers), for rendering it
+    when providers.yaml cannot be read: no request is made, so no URL or dialect is needed."""
+    models = tuple(ModelConfig(id=m.id, tier=m.tier, reason=m.reason, probe=m.probed) for m in result.models)
+    return ProviderConfig(
+        name=result.provider, api="", base_url="", country=result.country, dashboard=result.dashboard, models=models
     )

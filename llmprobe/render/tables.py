@@ -80,7 +80,8 @@ def _medals(models: Sequence[ModelResult]) -> dict[str, str]:
     return {model_id: cells.medal(tier) for tier, model_id in firsts.items() if model_id is not None}
 
 
-def _lines(model: ModelResult) -> list[Line]:
+def model_lines(model: ModelResult) -> list[Line]:
+    """The model's rows, one per measured mode (sync first); one empty Line when none is."""
     modes = [m for m in MODES if model.probed and m in model.modes and model.modes[m].verdicts]
     if not modes:
         return [Line()]
@@ -100,7 +101,7 @@ def provider_table(provider: ProviderResult, layout: str) -> Table:
     rows = tuple(
         _row((model.id + medals.get(model.id, ""),), line, layout_columns)
         for model in provider.models
-        for line in _lines(model)
+        for line in model_lines(model)
     )
     return Table(("Model", *(title for title, _ in layout_columns)), rows)
 
@@ -149,7 +150,7 @@ def summary_table(
     rows = tuple(
         _row(
             (name(p), cells.country(p.country, p.local)),
-            best_seen([line for model in p.models for line in _lines(model)]),
+            best_seen([line for model in p.models for line in model_lines(model)]),
             layout_columns,
         )
         for p in providers

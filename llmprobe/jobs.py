@@ -1,0 +1,166 @@
+"""A run's wiring: from the selected providers to running clients and their results files.
+
+Everything between the command line (which only parses and reports) and the runner
+(which only probes one provider): resolving URLs and credentials up front, the HTTP
+transport (live, recording or replaying), starting a local server, one client per
+provider, and running the providers side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from llmprobe import results
+from llmprobe.battery import load_battery
+from llmprobe.cassettes import RecordingTransport, Redactor, ReplayTransport
+from llmprobe.client import ProviderClient, RetryPolicy
+from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig, resolve_credentials
+from llmprobe.dialects import get_dialect
+from llmprobe.launcher import local_server
+from llmprobe.progress import RunProgress
+from llmprobe.results import ProviderResult
+from llmprobe.runner import ProviderRun, ProviderStopped, gather_all, resumable
+
+
+@dataclass(frozen=True)
+class ProviderJob:
+    provider: ProviderConfig
+    models: list[ModelConfig]
+    base_url: str
+    api_key: str
+    account_id: str
+    #: Start the provider's own server (its `launch:` block) unless something answers already.
+    launch: bool = False
+    #: Its results file before this run.
+    previous: ProviderResult | None = None
+    #: Where the answers come from, when not from the configured URL.
+    source: str = ""
+
+
+def plan_job(
+    provider: ProviderConfig,
+    models: list[str],
+    base_url: str | None,
+    replay: Path | None,
+    out: Path | None = None,
+    resume: bool = False,
+) -> ProviderJob:
+    """Resolve URL, credentials and the previous results (from `out`) before anything is sent,
+    so a missing key or a broken results file fails up front, not half-way through a paid run."""
+    path = out / f"{provider.name}.json" if out is not None else None
+    previous = results.load(path) if path is not None and path.exists() else None
+    if base_url:
+        provider = dataclasses.replace(provider, base_url=base_url)
+    selected = [m for m in provider.models if not models or m.id in models]
+    if resume:
+        selected = resumable(selected, previous)
+    if replay:
+        # Cassettes hold no secrets: the account id was recorded as ACCOUNT_ID.
+        url = provider.base_url.replace(ACCOUNT_ID_PLACEHOLDER, "ACCOUNT_ID")
+        return ProviderJob(provider, selected, url, "", "", previous=previous, source=f"replay of {replay}")
+    credentials = resolve_credentials(provider, os.environ)
+    launch = provider.launch is not None and not base_url and any(m.probe for m in selected)
+    source = f"--base-url {base_url}" if base_url else ""
+    return ProviderJob(
+        provider, selected, credentials.base_url, credentials.api_key, credentials.account_id, launch, previous, source
+    )
+
+
+def transport_for(job: ProviderJob, record: Path | None, replay: Path | None) -> httpx.AsyncBaseTransport:
+    redactor = Redactor(secrets=[job.api_key], replacements={job.account_id: "ACCOUNT_ID"} if job.account_id else {})
+    if replay:
+        return ReplayTransport(replay, redactor)
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
+    return RecordingTransport(transport, record, redactor) if record else transport
+
+
+def http_client(provider: ProviderConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(provider.timeout, connect=10.0))
+
+
+def provider_client(job: ProviderJob, http: httpx.AsyncClient, base_url: str, **options: Any) -> ProviderClient:
+    """The client for one provider, with every dialect and request option its config sets."""
+    provider = job.provider
+    dialect = get_dialect(provider.api, base_url, provider.options)
+    return ProviderClient(dialect, http, api_key=job.api_key, extra_body=provider.extra_body, **options)
+
+
+def credentials_hint(provider: ProviderConfig) -> str:
+    """What to check when a provider refuses us: the variables its credentials come from."""
+    variables = [v for v in (provider.api_key_env, provider.account_id_env) if v]
+    return f"check {' and '.join(variables)}" if variables else "check the provider's settings"
+
+
+async def run_jobs(
+    jobs: list[ProviderJob],
+    modes: tuple[str, ...],
+    out: Path,
+    record: Path | None,
+    replay: Path | None,
+    concurrency: int | None,
+    progress: RunProgress,
+) -> bool:
+    """Every provider at once; True when every verdict could be measured."""
+    battery = load_battery()
+    async with AsyncExitStack() as stack:
+        runs = []
+        for job in jobs:
+            provider = job.provider
+            base_url = job.base_url
+            if job.launch:
+                base_url = await stack.enter_async_context(local_server(provider, out))
+            http = await stack.enter_async_context(http_client(provider, transport_for(job, record, replay)))
+            client = provider_client(
+                job,
+                http,
+                base_url,
+                retry=RetryPolicy(max_retries=provider.max_retries, wait=replay is None),
+                concurrency=concurrency or provider.concurrency,
+            )
+            probing = [m for m in job.models if m.probe]
+            progress.add_provider(provider.name, [m.id for m in probing], modes)
+            runs.append(
+                ProviderRun(
+                    provider,
+                    job.models,
+                    modes,
+                    client,
+                    battery,
+                    out / f"{provider.name}.json",
+                    previous=job.previous,
+                    source=job.source,
+                    listener=progress.listener(provider.name),
+                    on_model=progress.model_done(provider.name),
+                )
+            )
+        with progress:
+            await gather_all(_run_provider(r, progress) for r in runs)
+    return progress.summarise()
+
+
+async def _run_provider(run: ProviderRun, progress: RunProgress) -> None:
+    """One provider's run; a refused key stops that provider only, the others go on."""
+    try:
+        await run.run()
+    except ProviderStopped as exc:
+        progress.problem(f"{exc}; {credentials_hint(run.provider)}")
+    for problem in run.problems:
+        progress.problem(problem)
+
+
+async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
+    """A provider that runs its own server (`launch:`) is started for the listing as `run` starts
+    it, unless something already answers; its log goes to `log_dir`."""
+    async with AsyncExitStack() as stack:
+        base_url = job.base_url
+        if job.provider.launch is not None:
+            base_url = await stack.enter_async_context(local_server(job.provider, log_dir))
+        http = await stack.enter_async_context(http_client(job.provider))
+        return await provider_client(job, http, base_url).list_models()

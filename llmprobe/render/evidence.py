@@ -1,0 +1,114 @@
+"""Which probes decide each verdict and each scoreboard column, and the evidence behind one cell.
+
+Written once here so every view that explains a cell (the HTML page now, `llmprobe explain`
+later) points at the same probes. The verdict → probe table follows `verdicts.mode_verdicts`;
+the column → verdict table is read off the cell functions themselves, so a column that starts
+reading another verdict is explained by it without anyone updating a list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from llmprobe import verdicts as v
+from llmprobe.battery import load_battery
+from llmprobe.render import cells
+from llmprobe.render.cells import Cell, Line
+from llmprobe.render.tables import columns
+from llmprobe.results import Evidence, Modality, ModeResult
+
+#: The tool chain: each step only runs when the one before went well, so all of them decide.
+_TOOL_CHAIN = (v.SR1, v.SR1_ANY, v.SR2, v.SR2_ANY, v.BIAS_CANADA, v.BIAS_USA)
+#: The replies whose usage and finish reason are sampled (`verdicts._reporting_samples`).
+_REPORTING = (v.TEXT, v.MAX_TOKENS, v.STOP, v.JSON_, v.SCHEMA, v.SR2, v.SR2_ANY, v.BIAS_CANADA, v.BIAS_USA, v.CITATIONS)
+
+#: Verdict name → the probes whose replies it is computed from.
+VERDICT_PROBES: dict[str, tuple[str, ...]] = {
+    "json": (v.JSON_,),
+    "jsonSchema": (v.SCHEMA,),
+    "tools": _TOOL_CHAIN,
+    "toolCallRequired": (v.SR1,),
+    "toolsBiased": _TOOL_CHAIN,
+    "toolsIndecisive": _TOOL_CHAIN,
+    "seed": (v.SEED,),
+    "topLogprobs": (v.LOGPROBS,),
+    "maxTokens": (v.MAX_TOKENS,),
+    "stopSequence": (v.STOP,),
+    "citations": (v.CITATIONS,),
+    # The rate-limit headers are read off the Text reply.
+    "reportRateLimits": (v.TEXT,),
+    "reportTokenUsage": _REPORTING,
+    "reportFinishReason": _REPORTING,
+}
+
+#: Columns drawn from the line's modes rather than from verdicts: a mode has a row when its
+#: Text probe was answered.
+_MODE_CELLS: tuple[Cell, ...] = (cells.mode_emoji, cells.mode_word)
+
+_T = TypeVar("_T")
+
+
+class _Reads(Mapping[str, _T]):
+    """An empty mapping that remembers which keys were asked for."""
+
+    def __init__(self) -> None:
+        self.keys_read: list[str] = []
+        self.iterated = False
+
+    def __getitem__(self, key: str) -> _T:
+        if key not in self.keys_read:
+            self.keys_read.append(key)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self.iterated = True
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class Column:
+    """One scoreboard column and what decides it."""
+
+    title: str
+    #: The verdict names the column's cell reads, in the order it reads them.
+    verdicts: tuple[str, ...]
+    #: The probes that decide it, in the order the verdict logic asks them; empty for a
+    #: column nothing measures.
+    probes: tuple[str, ...]
+
+
+def _column(title: str, cell: Cell) -> Column:
+    verdict_reads: _Reads[str] = _Reads()
+    inputs: _Reads[Modality] = _Reads()
+    outputs: _Reads[Modality] = _Reads()
+    cell(Line(modes=("sync",), in_=inputs, out=outputs, verdicts=verdict_reads))
+    deciding = [probe for name in verdict_reads.keys_read for probe in VERDICT_PROBES[name]]
+    if inputs.iterated or outputs.iterated or cell in _MODE_CELLS:
+        deciding.append(v.TEXT)
+    if inputs.iterated:
+        deciding += [image.name for image in load_battery().images]
+    return Column(title, tuple(verdict_reads.keys_read), tuple(dict.fromkeys(deciding)))
+
+
+def layout_columns(layout: str) -> tuple[Column, ...]:
+    """Every column of the layout, in table order. Raises ValueError for an unknown layout."""
+    return tuple(_column(title, cell) for title, cell in columns(layout))
+
+
+def deciding_probes(layout: str, title: str) -> tuple[str, ...]:
+    """The probes behind column `title`. Raises KeyError for a column the layout does not have."""
+    found = {column.title: column.probes for column in layout_columns(layout)}
+    return found[title]
+
+
+def cell_evidence(mode: ModeResult, probes: Sequence[str]) -> list[Evidence]:
+    """The recorded evidence of those probes in one mode, in the order they were recorded.
+
+    A probe that never ran (a step of the tool chain after a failed one) has none."""
+    wanted = set(probes)
+    return [evidence for evidence in mode.probes if evidence.probe in wanted]

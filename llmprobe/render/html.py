@@ -1,0 +1,192 @@
+"""The scoreboard as one self-contained HTML page: sort, filter, and open the evidence of any cell.
+
+The cells, columns and legend are the markdown's own (tables, cells, legend); this module only
+lays them out and adds the evidence, so the page can never disagree with SCOREBOARD.md.
+Everything taken from results files is escaped: a model id is data, never markup. The page
+loads nothing (its Content-Security-Policy forbids it), so it works offline and from a file.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict
+from importlib import resources
+from typing import Any
+
+from llmprobe import __version__
+from llmprobe.config import ProviderConfig
+from llmprobe.render import cells, legend
+from llmprobe.render.cells import Line
+from llmprobe.render.evidence import Column, cell_evidence, layout_columns
+from llmprobe.render.markdown import provenance
+from llmprobe.render.tables import Table, model_lines, provider_title, scoreboard
+from llmprobe.results import VERDICT_NAMES, ModelResult, ProviderResult
+
+#: What the capability filter offers, best first; also the order cells sort in.
+_CHOICES = (("true", "works"), ("flaky", "flaky"), ("false", "no"), ("unknown", "unknown"))
+#: The capability filter's names for the verdicts (the column titles group several).
+CAPABILITY_LABELS = {
+    "json": "JSON",
+    "jsonSchema": "JSON schema",
+    "tools": "Tool calls",
+    "toolCallRequired": "Tool call forced 🪨",
+    "toolsBiased": "Tool choice biased",
+    "toolsIndecisive": "Tool calls indecisive 💥",
+    "seed": "Seed 🌱",
+    "topLogprobs": "Log-probabilities",
+    "maxTokens": "Max tokens 📏",
+    "stopSequence": "Stop word 🛑",
+    "citations": "Citations",
+    "reportRateLimits": "Rate-limit headers",
+    "reportTokenUsage": "Token usage",
+    "reportFinishReason": "Finish reason",
+}
+#: Evidence fields the page shows; `cassette` is a path on the prober's machine.
+_EVIDENCE_FIELDS = ("probe", "outcome", "reason", "status", "latency_ms", "ttfb_ms", "tokens_in", "tokens_out", "finish_reason", "attempts")
+
+
+def render_html(
+    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
+    layout: str = "detailed",
+    summary: bool | None = None,
+) -> str:
+    """The page: provenance, the summary (as in markdown), filters, one table of every model
+    and mode of every provider, the legend, and the evidence as data for the cells to open.
+
+    Raises ValueError for an unknown layout or an empty provider list.
+    """
+    board = scoreboard(providers, layout, lambda p: p.provider, summary)
+    columns = layout_columns(layout)
+    rows: list[tuple[ProviderResult, ModelResult, Line, tuple[str, ...]]] = []
+    for provider, table in board.sections:
+        lines = [(model, line) for model in provider.models for line in model_lines(model)]
+        # provider_table draws exactly one row per model line, in this order.
+        rows += [(provider, model, line, row) for (model, line), row in zip(lines, table.rows, strict=True)]
+    header = ("Provider", *board.sections[0][1].header)
+    results = [provider for provider, _ in board.sections]
+    data = {
+        "columns": [_column_data(column) for column in columns],
+        "labels": CAPABILITY_LABELS,
+        "rank": [cells.VERDICT_CELL[verdict] for verdict, _ in _CHOICES] + [cells.UNMEASURED],
+        "rows": [_row_data(provider, model, line, columns) for provider, model, line, _ in rows],
+    }
+    parts = {
+        "STYLE": _asset("scoreboard.css"),
+        "PROVENANCE": _provenance(results),
+        "SUMMARY": "" if board.summary is None else _summary(board.summary),
+        "FILTERS": _filters(results),
+        "UNTESTED": str(sum(not line.modes for _, _, line, _ in rows)),
+        "HEADER": _header(header),
+        "ROWS": "\n".join(_row(i, provider, line, row) for i, (provider, _, line, row) in enumerate(rows)),
+        "LEGEND": _legend(layout),
+        "DATA": _script_json(data),
+        "SCRIPT": _asset("scoreboard.js"),
+    }
+    # One pass, so nothing substituted is ever searched for a placeholder again.
+    return re.sub(r"<!--([A-Z]+)-->", lambda match: parts[match.group(1)], _asset("scoreboard.html"))
+
+
+def _asset(name: str) -> str:
+    return (resources.files("llmprobe.render") / "assets" / name).read_text(encoding="utf-8")
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe inside <script>: no '<', '>' or '&' survives to end the element early."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _column_data(column: Column) -> dict[str, Any]:
+    return {"title": column.title, "verdicts": list(column.verdicts), "probes": list(column.probes)}
+
+
+def _row_data(
+    provider: ProviderResult, model: ModelResult, line: Line, columns: Sequence[Column]
+) -> dict[str, Any]:
+    """What the page needs to filter the row and explain its cells: its verdicts' symbols,
+    the evidence of its mode, and for each column which of that evidence decided it."""
+    mode = line.modes[0] if line.modes else ""
+    evidence = model.modes[mode].probes if mode else []
+    position = {id(e): i for i, e in enumerate(evidence)}
+    return {
+        "provider": provider.provider,
+        "model": model.id,
+        "mode": mode,
+        "thinking": model.reason,
+        "local": provider.local,
+        "verdicts": {name: cells.verdict(name)(line) for name in VERDICT_NAMES} if mode else {},
+        "probes": [{k: v for k, v in asdict(e).items() if k in _EVIDENCE_FIELDS and v is not None} for e in evidence],
+        "cells": [[position[id(e)] for e in cell_evidence(model.modes[mode], column.probes)] for column in columns]
+        if mode
+        else [],
+    }
+
+
+def _provenance(results: Sequence[ProviderResult]) -> str:
+    runs = "".join(f"<li>{_e(run)}</li>" for run in provenance(results))
+    return f"<p>Made by <code>llmprobe render --format html</code> (llmprobe {_e(__version__)}) from the results files:</p><ul>{runs}</ul>"
+
+
+def _summary(table: Table) -> str:
+    """The markdown's summary table; a provider's name filters the big table to it."""
+    head = "".join(f'<th scope="col">{_e(title)}</th>' for title in table.header)
+    body = "".join(
+        f'<tr><th scope="row"><button type="button" data-provider="{_e(row[0])}">{_e(row[0])}</button></th>'
+        + "".join(f"<td>{_e(cell)}</td>" for cell in row[1:])
+        + "</tr>"
+        for row in table.rows
+    )
+    return f'<h2>Providers</h2><div class="scroll"><table id="summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _filters(results: Sequence[ProviderResult]) -> str:
+    providers = "".join(f'<option value="{_e(p.provider)}">{_e(provider_title(p))}</option>' for p in results)
+    choices = '<option value="">any</option>' + "".join(
+        f'<option value="{_e(cells.VERDICT_CELL[verdict])}">{_e(cells.VERDICT_CELL[verdict])} {word}</option>'
+        for verdict, word in _CHOICES
+    )
+    capabilities = "".join(
+        f'<label>{_e(label)} <select name="{_e(name)}" data-verdict="{_e(name)}">{choices}</select></label>'
+        for name, label in CAPABILITY_LABELS.items()
+    )
+    return (
+        f'<label>Provider <select name="provider"><option value="">all</option>{providers}</select></label>'
+        '<label>Model <input name="q" type="search" placeholder="model or provider" autocomplete="off"></label>'
+        f'<label><input name="thinking" type="checkbox"> thinking {_e(cells.REASON)}</label>'
+        f'<label><input name="local" type="checkbox"> local {_e(cells.LOCAL)}</label>'
+        f'<details class="capabilities"><summary>Capabilities</summary><div>{capabilities}</div></details>'
+    )
+
+
+def _header(titles: Sequence[str]) -> str:
+    """Sortable through a button in each heading, so the keyboard reaches it; the first two
+    (provider, model) sort as text, the others by symbol."""
+    return "".join(
+        f'<th scope="col"{" data-text" if i < 2 else ""}><button type="button">{_e(title)}</button></th>'
+        for i, title in enumerate(titles)
+    )
+
+
+def _row(index: int, provider: ProviderResult, line: Line, row: tuple[str, ...]) -> str:
+    """Provider, model, then one focusable cell per column that opens its evidence."""
+    untested = ' class="untested"' if not line.modes else ""
+    model, *values = row
+    cells_html = "".join(f'<td data-c="{c}" tabindex="-1">{_e(value)}</td>' for c, value in enumerate(values))
+    return f'<tr data-i="{index}"{untested}><td>{_e(provider_title(provider))}</td><th scope="row">{_e(model)}</th>{cells_html}</tr>'
+
+
+def _legend(layout: str) -> str:
+    items = "".join(
+        f"<li>{_e(entry.text)}"
+        + ("<ul>" + "".join(f"<li>{_e(child)}</li>" for child in entry.children) + "</ul>" if entry.children else "")
+        + "</li>"
+        for entry in legend.entries(layout)
+    )
+    return f"<details id=\"legend\"><summary>{_e(legend.SUMMARY)}</summary><ul>{items}</ul></details>"

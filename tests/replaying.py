@@ -1,0 +1,52 @@
+"""Replaying a recorded answer through a dialect, the way `llmprobe.client` reads a live one.
+
+One helper for every dialect test: a 2xx streamed answer goes through the dialect's
+stream parser in its framing (SSE or NDJSON), anything else through `parse`, and the
+rate limits come from the dialect's own header reader, as the client attaches them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, Mapping
+
+from llmprobe.cassettes import Interaction
+from llmprobe.dialects import Dialect
+from llmprobe.neutral import Reply
+from llmprobe.sse import SseEvent, iter_events
+
+
+def events(dialect: Dialect, lines: Iterable[str]) -> Iterable[SseEvent]:
+    if dialect.STREAM_FRAMING == "ndjson":
+        return (SseEvent(line) for line in lines if line.strip())
+    return iter_events(lines)
+
+
+def read_answer(dialect: Dialect, status: int, headers: Mapping[str, str], body: str, stream: bool) -> Reply:
+    """A finished answer as the client would read it."""
+    if stream and 200 <= status < 300:
+        parser = dialect.stream_parser()
+        for event in events(dialect, body.splitlines()):
+            parser.feed(event)
+        reply = parser.finish()
+    else:
+        reply = dialect.parse(status, headers, body.encode())
+    reply.rate_limits = dialect.rate_limits(headers)
+    return reply
+
+
+def replay(dialect: Dialect, item: Interaction) -> Reply:
+    """A recorded interaction; streamed when its request asked for a stream."""
+    try:
+        stream = bool(json.loads(item.request_body or "{}").get("stream"))
+    except (ValueError, AttributeError):
+        stream = False
+    return read_answer(dialect, item.status, item.flat_response_headers(), item.response_body, stream)
+
+
+def stream_of(dialect: Dialect, *data: str) -> Reply:
+    """A stream made of these events' data, in order."""
+    parser = dialect.stream_parser()
+    for chunk in data:
+        parser.feed(SseEvent(chunk))
+    return parser.finish()

@@ -1,0 +1,308 @@
+"""The HTML scoreboard: what it is made of, and how it behaves in a real headless Chromium."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cdp import Page, chromium, find_browser
+from conftest import REPO
+from typer.testing import CliRunner
+
+from llmprobe.cli import app, load_pairs
+from llmprobe.config import ModelConfig, ProviderConfig, load_config
+from llmprobe.render import cells, render_html
+from llmprobe.render.evidence import (
+    VERDICT_PROBES,
+    cell_evidence,
+    deciding_probes,
+    layout_columns,
+)
+from llmprobe.render.html import CAPABILITY_LABELS
+from llmprobe.render.tables import LAYOUTS, model_lines, scoreboard
+from llmprobe.results import (
+    VERDICT_NAMES,
+    Evidence,
+    ModelResult,
+    ModeResult,
+    ProviderResult,
+)
+
+#: A model id, reply and provider name written to break out of the page if anything were not escaped.
+HOSTILE_ID = '<img src="x" onerror="window.pwned=1">'
+HOSTILE_REPLY = "</script><script>window.pwned=2</script>"
+
+
+def shipped_pairs() -> list[tuple[ProviderConfig, ProviderResult | None]]:
+    return load_pairs(load_config(REPO / "providers.yaml"), None, REPO / "results")
+
+
+def hostile_pairs() -> list[tuple[ProviderConfig, ProviderResult | None]]:
+    verdicts = dict.fromkeys(VERDICT_NAMES, "true")
+    probes = [Evidence(probe="Text", outcome="pass", reason=HOSTILE_REPLY, status=200, latency_ms=12.5, attempts=1)]
+    result = ProviderResult(
+        provider="evil<b>",
+        generated_at="2025-01-01T00:00:00Z",
+        llmprobe_version="<i>0</i>",
+        models=[ModelResult(id=HOSTILE_ID, modes={"sync": ModeResult(verdicts=verdicts, probes=probes)})],
+    )
+    config = ProviderConfig(name="evil<b>", api="openai", base_url="", models=(ModelConfig(id=HOSTILE_ID),))
+    return [(config, result)]
+
+
+def model_rows(pairs: list[tuple[ProviderConfig, ProviderResult | None]]) -> list[tuple[ProviderResult, ModelResult, cells.Line]]:
+    """Every row the page shows, in page order, with what it was drawn from."""
+    board = scoreboard(pairs, "detailed", lambda p: p.provider, summary=False)
+    return [(p, model, line) for p, _ in board.sections for model in p.models for line in model_lines(model)]
+
+
+# --- what the page is made of ----------------------------------------------------------------
+
+
+def test_every_verdict_has_deciding_probes_and_a_filter_label() -> None:
+    assert set(VERDICT_PROBES) == set(VERDICT_NAMES)
+    assert all(VERDICT_PROBES.values())
+    assert set(CAPABILITY_LABELS) == set(VERDICT_NAMES)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_verdict_shown_is_explained_by_some_column(layout: str) -> None:
+    read = {name for column in layout_columns(layout) for name in column.verdicts}
+    # The compact layout leaves the tool traits out (its legend has no 🧐 or 💥).
+    hidden = {"toolsBiased", "toolsIndecisive"} if layout == "compact" else set()
+    assert read == set(VERDICT_NAMES) - hidden
+
+
+def test_columns_are_decided_by_the_verdicts_their_cells_read() -> None:
+    detailed = {c.title: c for c in layout_columns("detailed")}
+    compact = {c.title: c for c in layout_columns("compact")}
+    assert detailed["Tool"].verdicts == ("tools", "toolCallRequired", "toolsBiased", "toolsIndecisive")
+    assert compact["Tool"].verdicts == ("tools", "toolCallRequired")
+    assert detailed["JSON"].probes == ("JSON",)
+    assert compact["JSON"].probes == ("JSON", "JSONSchema")
+    assert detailed["Text"].probes == ("Seed", "MaxTokens", "Stop")
+    assert detailed["Batch"].probes == () and detailed["File"].probes == ()
+    assert detailed["Mode"].probes == ("Text",)
+    assert detailed["➛In"].probes[0] == "Text" and "Image-png-Inline" in detailed["➛In"].probes
+    assert deciding_probes("detailed", "Probs") == ("TopLogprobs",)
+    with pytest.raises(KeyError):
+        deciding_probes("detailed", "Nope")
+
+
+def test_cell_evidence_keeps_recorded_order_and_skips_probes_never_sent() -> None:
+    mode = ModeResult(probes=[Evidence("Text", "pass"), Evidence("Stop", "fail"), Evidence("Seed", "pass")])
+    assert [e.probe for e in cell_evidence(mode, ("Seed", "MaxTokens", "Stop"))] == ["Stop", "Seed"]
+
+
+def test_one_row_per_markdown_row_with_the_same_cells() -> None:
+    pairs = shipped_pairs()
+    page = render_html(pairs, "detailed", True)
+    rows = [
+        tuple(html.unescape(cell) for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row))
+        for row in re.findall(r'<tr data-i="\d+"[^>]*>(.*?)</tr>', page)
+    ]
+    board = scoreboard(pairs, "detailed", lambda p: p.provider, summary=True)
+    assert [row[1:] for row in rows] == [row for _, table in board.sections for row in table.rows]
+    assert board.summary is not None and all(html.escape(cell) in page for row in board.summary.rows for cell in row)
+    assert page.startswith("<!doctype html>")
+
+
+def test_results_text_is_escaped_everywhere() -> None:
+    page = render_html(hostile_pairs())
+    assert HOSTILE_ID not in page
+    assert "&lt;img src=&quot;x&quot; onerror=&quot;window.pwned=1&quot;&gt;" in page
+    assert "window.pwned=2</script>" not in page
+    assert "evil<b>" not in page and "<i>0</i>" not in page
+    # The page's own two scripts, and nothing else, open or close a script element.
+    assert page.count("<script") == 2 and page.count("</script") == 2
+    data = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.DOTALL)
+    assert data and json.loads(data.group(1))["rows"][0]["probes"][0]["reason"] == HOSTILE_REPLY
+
+
+def test_cli_writes_the_page(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["render", "--format", "html", "--config", str(REPO / "providers.yaml"), "--out", str(REPO / "results")])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("<!doctype html>") and result.output.rstrip().endswith("</html>")
+
+
+# --- in a real browser -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
+    """One headless Chromium for the module. Without one the tests skip, except in CI, where
+    .ci/run installs it and a skip would hide that the page went untested."""
+    path = find_browser()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium found in CI (.ci/run installs it; LLMPROBE_CHROMIUM names another)")
+        pytest.skip("no Chromium (install the distribution's chromium, or set LLMPROBE_CHROMIUM)")
+    with chromium(path, tmp_path_factory.mktemp("chromium-profile")) as page:
+        yield page
+
+
+def open_page(page: Page, path: Path, html: str, width: int = 1400) -> float:
+    """Load the page fresh, with a clean record of errors and requests; the seconds it took."""
+    path.write_text(html, encoding="utf-8")
+    page.send("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=width < 600)
+    page.send("Page.navigate", url="about:blank")
+    page.wait_for("Page.loadEventFired")
+    page.errors.clear()
+    page.requests.clear()
+    started = time.monotonic()
+    page.send("Page.navigate", url=path.as_uri())
+    page.wait_for("Page.loadEventFired")
+    return time.monotonic() - started
+
+
+VISIBLE = "Array.from(document.querySelectorAll('#board tbody tr')).filter(tr => !tr.hidden)"
+
+
+def visible_models(page: Page) -> list[str]:
+    return page.evaluate(f"{VISIBLE}.map(tr => tr.cells[1].textContent)")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_shipped_page_loads_offline_without_errors_and_shows_every_row(browser: Page, tmp_path: Path, layout: str) -> None:
+    pairs = shipped_pairs()
+    html = render_html(pairs, layout, True)
+    target = tmp_path / "scoreboard.html"
+    seconds = open_page(browser, target, html)
+    rows = model_rows(pairs)
+    tested = [row for row in rows if row[2].modes]
+    assert browser.evaluate(f"{VISIBLE}.length") == len(tested)
+    browser.evaluate("document.getElementById('untested').click()")
+    assert browser.evaluate(f"{VISIBLE}.length") == len(rows)
+    assert visible_models(browser)[0] == rows[0][1].id
+    assert browser.errors == []
+    # The page itself is the only request: no font, script, style or image from anywhere.
+    assert browser.requests == [target.as_uri()]
+    print(f"\nscoreboard.html ({layout}): {len(html.encode())} bytes, loaded in {seconds * 1000:.0f} ms")
+
+
+def tool_ranks(page: Page) -> list[int]:
+    """How good each visible row's Tool cell is, by its first symbol (0 best)."""
+    tool_cells = page.evaluate(f"{VISIBLE}.map(tr => tr.cells[7].textContent)")
+    return [next(i for i, s in enumerate(("✅", "💨", "❌", "❔")) if cell.startswith(s)) for cell in tool_cells]
+
+
+def test_sorting_a_column_reorders_the_rows(browser: Page, tmp_path: Path) -> None:
+    open_page(browser, tmp_path / "s.html", render_html(shipped_pairs(), "detailed", True))
+    before = visible_models(browser)
+    tool = 'Array.from(document.querySelectorAll("#board thead th")).find(th => th.textContent === "Tool")'
+    browser.evaluate(f"{tool}.querySelector('button').click()")
+    assert visible_models(browser) != before
+    # Best first: every ✅ before any 💨, every 💨 before any ❌, unknown last.
+    ranks = tool_ranks(browser)
+    assert ranks == sorted(ranks) and len(set(ranks)) > 1
+    assert browser.evaluate(f"{tool}.getAttribute('aria-sort')") == "ascending"
+    browser.evaluate(f"{tool}.querySelector('button').click()")
+    assert tool_ranks(browser) == sorted(ranks, reverse=True)
+    assert browser.evaluate(f"{tool}.getAttribute('aria-sort')") == "descending"
+    assert browser.errors == []
+
+
+def test_capability_filter_hides_the_right_rows(browser: Page, tmp_path: Path) -> None:
+    pairs = shipped_pairs()
+    open_page(browser, tmp_path / "f.html", render_html(pairs, "detailed", True))
+    works = cells.VERDICT_CELL["true"]
+    for name in ("toolCallRequired", "json"):
+        browser.evaluate(
+            f"(() => {{ const s = document.querySelector('select[data-verdict={name}]'); s.value = {json.dumps(works)};"
+            " s.dispatchEvent(new Event('input', {bubbles: true})); })()"
+        )
+    expected = [
+        model.id
+        for _, model, line in model_rows(pairs)
+        if line.modes and all(cells.verdict(name)(line) == works for name in ("toolCallRequired", "json"))
+    ]
+    shown = [m.removesuffix("🥇").removesuffix("🥈").removesuffix("🥉") for m in visible_models(browser)]
+    assert shown == expected and 0 < len(expected) < len(model_rows(pairs))
+    browser.evaluate(
+        "(() => { const f = document.getElementById('filters'); f.elements.provider.value = 'local';"
+        " f.dispatchEvent(new Event('input')); })()"
+    )
+    assert browser.evaluate(f"{VISIBLE}.every(tr => tr.cells[0].textContent.startsWith('local'))")
+    browser.evaluate(
+        "(() => { const f = document.getElementById('filters'); f.elements.provider.value = '';"
+        " document.querySelectorAll('select[data-verdict]').forEach(s => { s.value = ''; });"
+        " f.elements.q.value = 'QWEN'; f.dispatchEvent(new Event('input')); })()"
+    )
+    qwen = [m.id for _, m, line in model_rows(pairs) if line.modes and "qwen" in m.id]
+    assert qwen and visible_models(browser) == qwen
+    assert browser.errors == []
+
+
+def test_clicking_a_cell_shows_its_evidence(browser: Page, tmp_path: Path) -> None:
+    pairs = shipped_pairs()
+    open_page(browser, tmp_path / "e.html", render_html(pairs, "detailed", True))
+    _, model, line = model_rows(pairs)[0]
+    browser.evaluate("document.querySelector('#board tbody tr').cells[7].click()")  # Tool
+    assert browser.evaluate("document.getElementById('evidence').open") is True
+    text = browser.evaluate("document.getElementById('evidence').innerText")
+    tool_probes = cell_evidence(model.modes[line.modes[0]], deciding_probes("detailed", "Tool"))
+    assert tool_probes
+    for evidence in tool_probes:
+        assert f"{evidence.probe}: {evidence.outcome}" in text
+        assert evidence.reason in text
+    assert "Latency (ms)" in text and "Attempts" in text
+    assert "Seed:" not in text  # another column's probe
+    assert browser.errors == []
+
+
+def test_keyboard_reaches_a_cell_opens_and_closes_its_evidence(browser: Page, tmp_path: Path) -> None:
+    open_page(browser, tmp_path / "k.html", render_html(shipped_pairs(), "detailed", True))
+    browser.evaluate("document.querySelector('#board td[tabindex=\"0\"]').focus()")
+    browser.press("ArrowRight")
+    browser.press("ArrowDown")
+    assert browser.evaluate("document.activeElement.dataset.c") == "1"
+    browser.press("Enter")
+    assert browser.evaluate("document.getElementById('evidence').open") is True
+    assert "➛In" in browser.evaluate("document.getElementById('evidence-title').textContent")
+    browser.press("Escape")
+    assert browser.evaluate("document.getElementById('evidence').open") is False
+    assert browser.evaluate("document.activeElement.dataset.c") == "1"
+    assert browser.errors == []
+
+
+def test_hostile_results_render_as_text(browser: Page, tmp_path: Path) -> None:
+    target = tmp_path / "h.html"
+    open_page(browser, target, render_html(hostile_pairs()))
+    browser.evaluate("document.querySelector('#board tbody tr').cells[2].click()")
+    assert browser.evaluate("window.pwned === undefined") is True
+    assert visible_models(browser) == [HOSTILE_ID]
+    assert HOSTILE_REPLY in browser.evaluate("document.getElementById('evidence').innerText")
+    assert browser.requests == [target.as_uri()]
+    assert browser.errors == []
+
+
+def test_themes_follow_the_system(browser: Page, tmp_path: Path) -> None:
+    colours = {}
+    for scheme in ("light", "dark"):
+        browser.send("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": scheme}])
+        open_page(browser, tmp_path / f"{scheme}.html", render_html(shipped_pairs(), "detailed", True))
+        colours[scheme] = browser.evaluate("getComputedStyle(document.body).backgroundColor")
+    browser.send("Emulation.setEmulatedMedia", features=[])
+    assert colours == {"light": "rgb(255, 255, 255)", "dark": "rgb(13, 17, 23)"}
+
+
+def test_phone_width_and_screenshots(browser: Page, tmp_path: Path) -> None:
+    """Saved as test artifacts. LLMPROBE_SCREENSHOT=docs/scoreboard.png remakes the README's
+    (then `pngquant --quality 60-85` keeps it small)."""
+    open_page(browser, tmp_path / "p.html", render_html(shipped_pairs(), "detailed", True), width=390)
+    # The tables scroll inside their boxes; the page itself is no wider than the phone.
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 390
+    browser.screenshot(tmp_path / "scoreboard-phone.png")
+    open_page(browser, tmp_path / "w.html", render_html(shipped_pairs(), "detailed", True), width=1280)
+    shot = Path(os.environ.get("LLMPROBE_SCREENSHOT") or tmp_path / "scoreboard.png")
+    browser.screenshot(shot)
+    browser.evaluate("document.querySelector('#board tbody tr').cells[7].click()")
+    browser.screenshot(tmp_path / "scoreboard-evidence.png")
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in (shot, tmp_path / "scoreboard-evidence.png"))
+    print(f"\nscreenshots: {shot} and {tmp_path}/scoreboard-phone.png, scoreboard-evidence.png")

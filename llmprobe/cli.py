@@ -36,7 +36,8 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 CONFIG_OPTION = typer.Option(Path("providers.yaml"), "--config", metavar="PATH", help="Providers file.")
-OUT_OPTION = typer.Option(Path("out"), "--out", metavar="DIR", help="Folder of results files (NAME.json).")
+OUT_DEFAULT = Path("out")
+OUT_OPTION = typer.Option(OUT_DEFAULT, "--out", metavar="DIR", help="Folder of results files (NAME.json).")
 
 
 def _version(value: bool) -> None:
@@ -224,9 +225,11 @@ def models(
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     try:
-        served = asyncio.run(fetch_models(job))
+        served = asyncio.run(fetch_models(job, OUT_DEFAULT))
     except ApiError as exc:
         raise fail(model_listing_failure(selected, exc)) from None
+    except LlmprobeError as exc:  # the local server would not start
+        raise fail(str(exc)) from None
     marked = mark_models(selected, served)
     if as_json:
         listing = {"provider": selected.name, "models": [{"id": i, "status": s} for i, s in marked]}

@@ -164,11 +164,34 @@ def load_config(path: Path) -> Config:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        raise ConfigError(f"{path}:{exc.problem_mark.line + 1}: invalid YAML: {exc.problem}") from None
+        line = _mistake_line(text, exc)
+        shown = text.splitlines()[line : line + 1]  # none when PyYAML stopped at the end of the file
+        source = f": {shown[0].strip()!r}" if shown and shown[0].strip() else ""
+        raise ConfigError(f"{path}:{line + 1}: invalid YAML: {exc.problem}{source}") from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.reason}") from None
     return _Reader(str(path)).config(root, path)
+
+
+def _mistake_line(text: str, exc: yaml.MarkedYAMLError) -> int:
+    """The 0-based line the user has to fix, which is often not where PyYAML noticed the problem.
+
+    `api openai` (a key without its colon) reads as a plain scalar that runs on into the next
+    line, and PyYAML stops at that line's ':'; the mistake is where the scalar began. A scanner
+    error with a context (an unclosed quote, a key whose ':' never came) began at its context.
+    """
+    if isinstance(exc, yaml.scanner.ScannerError) and exc.context_mark is not None:
+        return exc.context_mark.line
+    if exc.problem == "mapping values are not allowed here":
+        last: yaml.Token | None = None
+        try:
+            for last in yaml.scan(text, Loader=yaml.SafeLoader):
+                pass
+        except yaml.YAMLError:
+            if isinstance(last, yaml.ScalarToken):
+                return last.start_mark.line
+    return exc.problem_mark.line
 
 
 _TAG = "tag:yaml.org,2002:"

@@ -157,6 +157,12 @@ async def _run_provider(run: ProviderRun, progress: RunProgress) -> None:
         progress.problem(problem)
 
 
-async def fetch_models(job: ProviderJob) -> list[str]:
-    async with http_client(job.provider) as http:
-        return await provider_client(job, http, job.base_url).list_models()
+async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
+    """A provider that runs its own server (`launch:`) is started for the listing as `run` starts
+    it, unless something already answers; its log goes to `log_dir`."""
+    async with AsyncExitStack() as stack:
+        base_url = job.base_url
+        if job.provider.launch is not None:
+            base_url = await stack.enter_async_context(local_server(job.provider, log_dir))
+        http = await stack.enter_async_context(http_client(job.provider))
+        return await provider_client(job, http, base_url).list_models()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,14 @@ GROQ_FIXTURES = FIXTURES / "groq-2025-08-29"
 CLOUDFLARE_FIXTURES = FIXTURES / "cloudflare-2025-09-02"
 
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is absent")
+
+
+def default_sigint() -> None:
+    """`preexec_fn` for a child a test interrupts with SIGINT. A shell that ignores SIGINT (a
+    background job, some CI runners) passes that on to pytest and through exec to the child,
+    whose Python then never raises KeyboardInterrupt; the child must get the default back.
+    (One system call between fork and exec, taking no lock: safe beside the tests' server threads.)"""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def reference_verdicts(scoreboard: Path) -> dict[tuple[str, str], dict[str, str]]:

@@ -244,12 +244,28 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE.replace("api: openai", "api: openai: v1"),
-            "providers.yaml:3: invalid YAML: mapping values are not allowed here",
+            "providers.yaml:3: invalid YAML: mapping values are not allowed here: 'api: openai: v1'",
             id="yaml-syntax",
         ),
         pytest.param(
+            # PyYAML stops at the next line's ':'; the mistake is the colon missing here.
+            BASE.replace("api: openai", "api openai"),
+            "providers.yaml:3: invalid YAML: mapping values are not allowed here: 'api openai'",
+            id="yaml-key-without-colon",
+        ),
+        pytest.param(
+            BASE + "    timeout\n",
+            "providers.yaml:9: invalid YAML: could not find expected ':': 'timeout'",
+            id="yaml-last-key-without-colon",
+        ),
+        pytest.param(
+            BASE.replace("id: b", "id: 'b"),
+            "providers.yaml:8: invalid YAML: found unexpected end of stream: \"- id: 'b\"",
+            id="yaml-unclosed-quote",
+        ),
+        pytest.param(
             "providers:\n\tgroq: {}\n",
-            "providers.yaml:2: invalid YAML: found character '\\t' that cannot start any token",
+            "providers.yaml:2: invalid YAML: found character '\\t' that cannot start any token: 'groq: {}'",
             id="yaml-tab",
         ),
         pytest.param("", "providers.yaml:1: the file is empty; it needs a 'providers' mapping", id="empty-file"),

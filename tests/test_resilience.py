@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import write_providers
+from conftest import default_sigint
 from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe import results
 from llmprobe.cli import app
@@ -156,7 +157,9 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
     with PassingProvider(latency=0.15) as server:
         cfg = write_config(tmp_path, server.base_url, models, key=False)
         command = [sys.executable, "-m", "llmprobe", "run", "-p", "fake", "--config", str(cfg), "--out", str(out)]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint
+        )
         deadline = time.monotonic() + 60
         while True:  # until at least one model is finished, and some are not
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
@@ -188,6 +191,17 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
     # The models finished before the interruption kept their results untouched.
     for model_id in finished:
         assert complete.model(model_id) == interrupted.model(model_id)
+
+
+def test_an_interrupted_child_gets_ctrl_c_even_when_pytest_ignores_it():
+    command = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under `trap '' INT` or in a background job
+    try:
+        inherited = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        restored = subprocess.run(command, capture_output=True, text=True, check=True, preexec_fn=default_sigint).stdout
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert (inherited, restored) == ("False\n", "True\n")
 
 
 def test_resume_with_nothing_left_sends_nothing(tmp_path):

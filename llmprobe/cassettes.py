@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterable, Mapping, cast
-from urllib.parse import quote, quote_plus, urlsplit
+from typing import AsyncIterator, Callable, cast
+from urllib.parse import urlsplit
 
 import httpx
 import yaml
@@ -32,11 +32,10 @@ import yaml
 from llmprobe.errors import CassetteError
 from llmprobe.files import write_atomically
 from llmprobe.ratelimits import parse_duration
+from llmprobe.redaction import Redactor
 
 #: The request extension that names the cassette an exchange belongs to.
 CASSETTE_EXTENSION = "llmprobe.cassette"
-#: What every secret is replaced with on disk.
-REDACTED = "REDACTED"
 
 # libyaml when present: the pure-Python pair is several times slower on long SSE bodies.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -238,60 +237,6 @@ def cassette_name(request: httpx.Request, redact: Redactor) -> str:
 
 def cassette_path(directory: Path, name: str) -> Path:
     return directory / f"{name}.yaml"
-
-
-# --- redaction -----------------------------------------------------------------------------------
-
-#: Request headers whose name contains one of these carry credentials.
-_CREDENTIAL_WORDS = ("key", "token", "secret", "auth")
-#: Response headers that change on every call and would only add noise to a diff (or set a session).
-_VOLATILE_RESPONSE_HEADERS = frozenset({"set-cookie", "date", "x-request-id"})
-
-
-class Redactor:
-    """Keeps secrets off disk: credential headers are dropped and known values replaced everywhere.
-
-    Request headers dropped: Cookie and any name containing key, token, secret or
-    auth (Authorization, Proxy-Authorization, X-Api-Key, Api-Key...). Each secret is
-    replaced by `REDACTED` and each `replacements` key by its value in URLs, header
-    values, bodies and cassette names, also in percent-encoded form, since a key
-    passed in a query string is encoded. Empty strings are ignored (an unset
-    variable must not redact everything).
-    """
-
-    def __init__(self, secrets: Iterable[str] = (), replacements: Mapping[str, str] | None = None) -> None:
-        pairs = {old: new for old, new in (replacements or {}).items() if old}
-        for secret in secrets:
-            if secret:
-                pairs.update(dict.fromkeys({secret, quote(secret, safe=""), quote_plus(secret)}, REDACTED))
-        self._pairs = pairs
-        # Longest first, in one pass: a secret that contains another is replaced whole.
-        self._pattern = re.compile("|".join(re.escape(old) for old in sorted(pairs, key=len, reverse=True))) if pairs else None
-
-    def text(self, value: str) -> str:
-        return self._pattern.sub(lambda match: self._pairs[match.group(0)], value) if self._pattern else value
-
-    def request_headers(self, headers: httpx.Headers) -> dict[str, list[str]]:
-        return self._headers(headers, lambda name: name == "cookie" or any(word in name for word in _CREDENTIAL_WORDS))
-
-    def response_headers(self, headers: httpx.Headers) -> dict[str, list[str]]:
-        return self._headers(headers, lambda name: name in _VOLATILE_RESPONSE_HEADERS)
-
-    def _headers(self, headers: httpx.Headers, dropped: Callable[[str], bool]) -> dict[str, list[str]]:
-        kept: dict[str, list[str]] = {}
-        for name, value in sorted(headers.multi_items(), key=lambda item: item[0].lower()):
-            if not dropped(name.lower()):
-                kept.setdefault(_canonical(name), []).append(self.text(value))
-        return kept
-
-
-def _canonical(name: str) -> str:
-    """Go's canonical header spelling (`X-Ratelimit-Limit-Requests`), as in the reference's cassettes.
-
-    HTTP/2 sends names in lower case and HTTP/1.1 servers in any case; one spelling
-    keeps cassettes comparable.
-    """
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
 # --- recording -----------------------------------------------------------------------------------

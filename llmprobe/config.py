@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from llmprobe.client import DEFAULT_MAX_REPLY_BYTES
 from llmprobe.dialects import DIALECTS, dialect_class
 from llmprobe.errors import ConfigError
 
@@ -77,8 +78,10 @@ class ProviderConfig:
     concurrency: int = 8
     #: Retries of a request that failed for a reason unrelated to the request itself.
     max_retries: int = 2
-    #: Seconds to wait for an answer (a stream counts as one answer).
+    #: Seconds one request may take in all, from connecting to the last byte (a stream counts as one answer).
     timeout: float = 120.0
+    #: The largest reply body accepted; a larger one ends the request as "reply too large".
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     #: Where the URL-variant image probes point (files banana.jpg, banana.png, ... under it);
     #: empty: the URL variants are skipped.
     image_base_url: str = ""
@@ -206,6 +209,7 @@ class _Reader:
             "concurrency": lambda node, path: self.integer(node, path, minimum=1),
             "max_retries": lambda node, path: self.integer(node, path, minimum=0),
             "timeout": self.seconds,
+            "max_reply_bytes": lambda node, path: self.integer(node, path, minimum=1024),
             "image_base_url": self.url,
             # Read once `api` is known, since the dialect decides which options exist.
             "options": lambda node, path: node,

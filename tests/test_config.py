@@ -302,7 +302,7 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE + "    extra_body: {since: 2025-01-01}\n",
-            "providers.yaml:9: providers.groq.extra_body: holds a value JSON cannot carry (a date?); put it in quotes",
+            "providers.yaml:9: providers.groq.extra_body: holds a date value, which JSON cannot carry; put it in quotes if it is text",
             id="extra-body-date",
         ),
         pytest.param(

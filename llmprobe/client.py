@@ -263,13 +263,17 @@ class ProviderClient:
 
 @contextmanager
 def _transport_errors(doing: str) -> Iterator[None]:
-    """httpx's network failures as ApiError(TRANSPORT): retryable, and never a verdict."""
+    """httpx's network failures as ApiError(TRANSPORT): retryable, and never a verdict; a body that
+    cannot be decompressed as UNREADABLE."""
     try:
         yield
     except httpx.TimeoutException as exc:
         raise ApiError(ErrorKind.TRANSPORT, f"timed out: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         raise ApiError(ErrorKind.TRANSPORT, f"{doing}: {type(exc).__name__}: {exc}") from None
+    except httpx.DecodingError as exc:
+        # A body its Content-Encoding does not describe (a "gzip" that is not): there is nothing to read.
+        raise ApiError(ErrorKind.UNREADABLE, f"the body cannot be decoded: {excerpt(str(exc))}") from None
 
 
 @contextmanager

@@ -164,7 +164,9 @@ def load_config(path: Path) -> Config:
         root = yaml.compose(text, Loader=_Composer)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
+        # The composer says half of it in the context ("found duplicate anchor 'x'", "expected a single document").
+        context = f"{exc.context}; " if isinstance(exc, yaml.composer.ComposerError) and exc.context else ""
+        raise ConfigError(f"{path}:{line}: invalid YAML: {context}{exc.problem}") from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.reason}") from None

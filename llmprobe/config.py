@@ -194,21 +194,22 @@ class _Composer(yaml.SafeLoader):  # type: ignore[misc]
         self._depth = 0
         self._open: set[str] = set()
 
-    def compose_node(self, parent: Node | None, index: object) -> Node:
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         event = self.peek_event()
+        mark: Any = event.start_mark
         if isinstance(event, yaml.AliasEvent):
             if event.anchor in self._open:
                 problem = f"alias *{event.anchor} refers to the value it is part of"
-                raise yaml.composer.ComposerError(None, None, problem, event.start_mark)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+                raise yaml.composer.ComposerError(None, None, problem, mark)
+            return super().compose_node(parent, index)
         if self._depth >= MAX_DEPTH:
-            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
-        anchor = event.anchor  # type: ignore[attr-defined]
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+        anchor = getattr(event, "anchor", None)
         self._depth += 1
         if anchor is not None:
             self._open.add(anchor)
         try:
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
             self._open.discard(anchor)

@@ -24,9 +24,10 @@ from typing import Callable
 
 import httpx
 import pytest
+from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, chunk, completion
+from passing_provider import EXPECTED_VERDICTS, wire_answer
 from typer.testing import CliRunner
 
-from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, chunk, completion, sse_response
 from llmprobe import results
 from llmprobe.cassettes import load_cassette
 from llmprobe.cli import app
@@ -35,7 +36,6 @@ from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ErrorKind
 from llmprobe.neutral import Message, Request
 from llmprobe.redaction import MIN_PIECE, PREFIX
-from passing_provider import EXPECTED_VERDICTS, wire_answer
 
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
 #: Every piece of the key that must never be written: MIN_PIECE-long windows, and its prefix.

@@ -17,6 +17,7 @@ mismatched recording is a usage error, and retrying it can only hide that.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -269,9 +270,9 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         started = time.perf_counter()
         try:
             response = await self._inner.handle_async_request(request)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, asyncio.CancelledError) as exc:
             failed = httpx.Response(0, request=request)
-            self._append(name, self._interaction(request, request_body, failed, b"", 0.0, _failure(exc)))
+            self._append(name, self._interaction(request, request_body, failed, b"", 0.0, _failure(_as_transport(exc))))
             raise
         duration_ms = (time.perf_counter() - started) * 1000
 
@@ -339,6 +340,14 @@ def _failure(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _as_transport(error: BaseException) -> BaseException:
+    """A request cancelled while its answer was awaited ran out of the client's time (its
+    whole-request timeout): recorded as the timeout it was, so replay ends it the same way."""
+    if isinstance(error, asyncio.CancelledError):
+        return httpx.ReadTimeout("no complete answer in time")
+    return error
+
+
 #: The network failures replay can raise again, by the name recorded.
 _REPLAYABLE_ERRORS: dict[str, type[httpx.TransportError]] = {
     cls.__name__: cls
@@ -378,8 +387,8 @@ class _TeeStream(httpx.AsyncByteStream):
             async for chunk in self._inner:
                 self._chunks.append(chunk)
                 yield chunk
-        except httpx.TransportError as exc:
-            self._error = exc
+        except (httpx.TransportError, asyncio.CancelledError) as exc:
+            self._error = _as_transport(exc)
             raise
         except Exception:
             self._undecodable = True

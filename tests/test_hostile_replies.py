@@ -369,3 +369,45 @@ def test_a_50mb_reply_is_refused_without_holding_it() -> None:
     *errors, peak_mb = ran.stdout.split("\n")[:-1]
     assert errors == ["HTTP 200: reply too large: more than 4194304 bytes"] * 2
     assert int(peak_mb) < 200, f"peak RSS {peak_mb} MB"
+
+
+@pytest.mark.parametrize("hostile", [c for c in CASES if c.id in ("keep-alive-forever", "trickle-sync", "slow-first-byte", "too-large", "gateway-error-echoing-key")], ids=lambda c: c.id)
+def test_replaying_a_recorded_hostile_run_judges_it_the_same(tmp_path: Path, hostile: Case) -> None:
+    """A request the client gave up on (its deadline) is recorded as the timeout it was."""
+    _, recorded = run_against(tmp_path, hostile)
+    cfg = tmp_path / "providers.yaml"
+    ran = CliRunner().invoke(
+        app,
+        ["run", "-p", "fake", "--mode", hostile.mode, "--config", str(cfg), "--out", str(tmp_path / "again"), "--replay", str(tmp_path / "rec")],
+        env={"FAKE_API_KEY": KEY},
+    )
+    assert ran.exit_code == hostile.exit, ran.output
+    replayed = results.load(tmp_path / "again" / "fake.json")
+    for model in ("good", "bad"):
+        before, after = recorded.model(model), replayed.model(model)
+        assert before is not None and after is not None
+        assert after.modes[hostile.mode].verdicts == before.modes[hostile.mode].verdicts
+        outcomes = [(e.probe, e.outcome) for e in after.modes[hostile.mode].probes]
+        assert outcomes == [(e.probe, e.outcome) for e in before.modes[hostile.mode].probes]
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        (lambda r: body(json.dumps({"data": [{"id": f"model-{echo_key(r)}"}, {"id": "m"}]})), 0),
+        (lambda r: body(json.dumps({"error": {"message": f"Incorrect API key provided: {echo_key(r)[:6]}***{echo_key(r)[-4:]}"}}), status=400), 2),
+        (lambda r: body(b"[" * DEEP + b"]" * DEEP), 2),
+        (lambda r: body(json.dumps({"data": [{"id": "a\ud800"}]})), 0),
+    ],
+    ids=["key-as-a-model-id", "masked-key-in-an-error", "deep-nesting", "lone-surrogate-id"],
+)
+def test_models_output_holds_no_key_and_no_traceback(tmp_path: Path, answer: Callable[[RecordedRequest], Scripted], status: int) -> None:
+    with FakeOpenAI(answer) as server:
+        cfg = write_config(tmp_path, server.base_url, ())
+        for extra in ([], ["--json"]):
+            ran = CliRunner().invoke(app, ["models", "-p", "fake", "--config", str(cfg), *extra], env={"FAKE_API_KEY": KEY})
+            assert ran.exception is None or isinstance(ran.exception, SystemExit), ran.output
+            assert ran.exit_code == status, ran.output
+            assert leaks(ran.output) == [], ran.output
+            if status == 2:
+                assert ran.output.startswith("llmprobe: error: listing the models of fake failed: ") and ran.output.count("\n") == 1

@@ -411,3 +411,26 @@ def test_models_output_holds_no_key_and_no_traceback(tmp_path: Path, answer: Cal
             assert leaks(ran.output) == [], ran.output
             if status == 2:
                 assert ran.output.startswith("llmprobe: error: listing the models of fake failed: ") and ran.output.count("\n") == 1
+
+
+def test_a_model_whose_judging_raises_is_left_incomplete_and_the_others_keep_their_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug meeting a reply nobody foresaw (here: judging `bad` raises) costs that model only."""
+    from llmprobe.runner import ModelProber
+
+    judge = ModelProber._result
+
+    def failing(self: ModelProber, runs: list) -> object:
+        if self.model.id == "bad":
+            raise KeyError(f"surprise for {KEY}")
+        return judge(self, runs)
+
+    monkeypatch.setattr(ModelProber, "_result", failing)
+    ran, result = run_against(tmp_path, case("judging-raises", "sync", lambda r: wire_answer(r.json, 0.0)))
+    assert ran.exit_code == 1 and "Traceback" not in ran.output  # type: ignore[attr-defined]
+    assert "fake: model 'bad' could not be judged (KeyError: 'surprise for REDACTED'); it is left incomplete" in ran.output  # type: ignore[attr-defined]
+    assert leaks(ran.output) == []  # type: ignore[attr-defined]
+    assert result.incomplete == ["bad"]
+    good = result.model("good")
+    assert good is not None and good.modes["sync"].verdicts == EXPECTED_VERDICTS

@@ -167,7 +167,7 @@ def config_for_rendering(path: Path) -> Config | None:
     try:
         return load_config(path)
     except ConfigError as exc:
-        err.print(f"llmprobe: warning: {exc}; rendering the results files as recorded", markup=False, highlight=False)
+        err.print(f"llmprobe: warning: {exc}; rendering the results files as recorded", markup=False, highlight=False, soft_wrap=True)
         return None
 
 

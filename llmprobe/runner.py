@@ -284,7 +284,7 @@ class ProviderRun:
             incomplete=earlier + pending_ids,
             source=self.source,
         )
-        writer = results.ResultsWriter(self.out_path)
+        writer = results.ResultsWriter(self.out_path, redact=self.client.redact)
 
         def save() -> None:
             result.models = []
@@ -309,6 +309,12 @@ class ProviderRun:
             except ModelMissing as exc:
                 # Left `incomplete` with its earlier results, if any: a later run may find it.
                 self.problems.append(str(exc))
+                return
+            except LlmprobeError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one model's surprise must not cost the others their results
+                problem = f"{self.provider.name}: model {model.id!r} could not be judged ({type(exc).__name__}: {exc})"
+                self.problems.append(self.client.redact(" ".join(problem.split())[:300]) + "; it is left incomplete")
                 return
             old = done.get(model.id)
             if old is not None and old.probed:

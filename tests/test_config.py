@@ -135,7 +135,7 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         pytest.param(
             BASE + "    region: eu\n",
             "providers.yaml:9: providers.groq.region: unknown key (known keys: api, base_url, api_key_env, "
-            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, image_base_url, options, unsupported, extra_body)",
+            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, max_reply_bytes, image_base_url, options, unsupported, extra_body)",
             id="unknown-key-lists-known",
         ),
         pytest.param(
@@ -330,7 +330,7 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE + "    extra_body: {since: 2025-01-01}\n",
-            "providers.yaml:9: providers.groq.extra_body: holds a value JSON cannot carry (a date?); put it in quotes",
+            "providers.yaml:9: providers.groq.extra_body: holds a date value, which JSON cannot carry; put it in quotes if it is text",
             id="extra-body-date",
         ),
         pytest.param(

@@ -258,7 +258,7 @@ def test_a_results_file_of_the_wrong_shape_is_refused(tmp_path):
     cfg = write_config(tmp_path, "http://127.0.0.1:9/v1", ["m0"])
     rendered = invoke("render", "--config", str(cfg), "--out", str(tmp_path))
     assert rendered.exit_code == 2
-    assert rendered.output == f"llmprobe: error: {tmp_path / 'fake.json'}: not an llmprobe results file: missing or wrong 'generated_at'\n"
+    assert rendered.output == f"llmprobe: error: {tmp_path / 'fake.json'}: not an llmprobe results file: missing 'generated_at'\n"
 
 
 def test_a_cassette_that_does_not_match_is_one_line(tmp_path):

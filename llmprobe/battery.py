@@ -10,11 +10,11 @@ import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
-from llmprobe.neutral import DocumentPart, ImagePart, Message, Part, Request, TextPart, Tool, ToolCall, ToolResult
+from llmprobe.neutral import DocumentPart, ImagePart, Message, Part, Request, TextPart, Thought, Tool, ToolCall, ToolResult
 
 #: Request fields a probe's `options:` may set.
 _OPTION_FIELDS = {"seed", "top_logprobs", "max_tokens", "stop", "json_mode", "json_schema", "tool_choice"}
@@ -41,9 +41,12 @@ class Probe:
         return Request(messages=messages, tools=self.tools, stream=stream, **options)
 
 
-def continuation(reply_calls: list[ToolCall], results: list[ToolResult]) -> tuple[Message, ...]:
-    """The assistant turn that called tools, then one tool turn per result (SquareRoot-2)."""
-    return (Message("assistant", tool_calls=tuple(reply_calls)),) + tuple(
+def continuation(
+    reply_calls: list[ToolCall], results: list[ToolResult], thoughts: Sequence[Thought] = ()
+) -> tuple[Message, ...]:
+    """The assistant turn that called tools (with its reasoning blocks, for the APIs that
+    want them back), then one tool turn per result (SquareRoot-2)."""
+    return (Message("assistant", tool_calls=tuple(reply_calls), thoughts=tuple(thoughts)),) + tuple(
         Message("tool", tool_result=result) for result in results
     )
 

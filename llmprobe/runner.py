@@ -145,7 +145,7 @@ class ModelProber:
             if step.status != "ok":
                 return
         assert source.reply is not None
-        history = continuation(source.reply.tool_calls, list(step.results))
+        history = continuation(source.reply.tool_calls, list(step.results), source.reply.thoughts)
         second = await send(v.SR2, b[v.SR2].request(stream=stream, history=history), 1)
         if isinstance(second.error, UnsupportedOption) and second.error.option == "tool_choice":
             # The dialect cannot say "none" (Cloudflare): ask again with auto, as the

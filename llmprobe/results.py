@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from llmprobe.errors import LlmprobeError
 from llmprobe.files import write_atomically
@@ -35,6 +35,9 @@ VERDICT_NAMES: tuple[str, ...] = (
 )
 VERDICTS: tuple[str, ...] = ("true", "false", "flaky", "unknown")
 MODES: tuple[str, ...] = ("sync", "stream")
+
+#: A scoreboard row: a model id, and whether the row is the model probed with its reasoning on.
+RowKey = tuple[str, bool]
 
 
 @dataclass
@@ -90,14 +93,42 @@ class ProviderResult:
     country: str = ""
     dashboard: str = ""
     local: bool = False
-    #: Models that were probed in this run but not finished (interrupted); `run --resume` picks them up.
-    incomplete: list[str] = field(default_factory=list)
+    #: Rows that were probed in this run but not finished (interrupted); `run --resume` picks them up.
+    #: In the file, a row is its id, or `{"id": …, "reason": true}` for a `reason: true` row.
+    incomplete: list[RowKey] = field(default_factory=list)
     #: Where the answers came from when not from the provider's configured URL:
     #: "replay of DIR" or "--base-url URL". Empty for a live run.
     source: str = ""
 
-    def model(self, model_id: str) -> ModelResult | None:
-        return next((m for m in self.models if m.id == model_id), None)
+    def model(self, model_id: str, reason: bool | None = None) -> ModelResult | None:
+        """The first row of `model_id`; of a model listed twice, the one with this `reason`."""
+        return next((m for m in self.models if m.id == model_id and reason in (None, m.reason)), None)
+
+
+def twinned(*listings: Iterable[str]) -> frozenset[str]:
+    """The ids listed twice in one listing: a model probed both with and without its reasoning on."""
+    twice: set[str] = set()
+    for ids in listings:
+        seen: set[str] = set()
+        for model_id in ids:
+            (twice if model_id in seen else seen).add(model_id)
+    return frozenset(twice)
+
+
+def row_key(model_id: str, reason: bool, twins: frozenset[str]) -> RowKey:
+    """What identifies a row: its id, and `reason` too when the id is twinned.
+
+    A model listed once is found by its id alone, because its `reason` may have been
+    detected from its replies (🧠 for a model that reasons on its own), so a results
+    file and the config may disagree about it without meaning another row.
+    """
+    return (model_id, reason and model_id in twins)
+
+
+def row_label(model_id: str, reason: bool, twins: frozenset[str]) -> str:
+    """A row's name where only text fits (cassette paths, logs, diffs): `_thinking` marks the
+    reasoning twin, as the reference names its recordings."""
+    return f"{model_id}_thinking" if reason and model_id in twins else model_id
 
 
 class ResultsError(LlmprobeError):
@@ -109,8 +140,23 @@ def to_json(result: ProviderResult) -> dict[str, Any]:
     # Keep the documented keys first, in the documented order.
     ordered = {k: data.pop(k) for k in ("provider", "generated_at", "llmprobe_version", "models")}
     ordered.update(data)
+    ordered["incomplete"] = [_row_json(row) for row in result.incomplete]
     ordered["models"] = [_model_json(model) for model in result.models]
     return ordered
+
+
+def _row_json(row: RowKey) -> str | dict[str, Any]:
+    """A plain id, as files have always had it, unless the row is a `reason: true` one."""
+    model_id, reason = row
+    return {"id": model_id, "reason": True} if reason else model_id
+
+
+def _row(data: Any) -> RowKey:
+    if isinstance(data, str):
+        return (data, False)
+    if isinstance(data, dict) and isinstance(data.get("id"), str) and isinstance(data.get("reason", False), bool):
+        return (data["id"], data.get("reason", False))
+    raise ResultsError(f"incomplete: {data!r} is neither a model id nor {{id, reason}}")
 
 
 def _model_json(model: ModelResult) -> dict[str, Any]:
@@ -165,7 +211,7 @@ def from_json(data: Any) -> ProviderResult:
             country=data.get("country", ""),
             dashboard=data.get("dashboard", ""),
             local=bool(data.get("local", False)),
-            incomplete=list(data.get("incomplete", [])),
+            incomplete=[_row(row) for row in data.get("incomplete", [])],
             source=str(data.get("source", "")),
         )
     except ResultsError:
@@ -205,7 +251,7 @@ class ResultsWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._encoded: dict[str, tuple[ModelResult, str]] = {}
+        self._encoded: dict[RowKey, tuple[ModelResult, str]] = {}
 
     def save(self, result: ProviderResult) -> None:
         """Write atomically: a temporary file in the same folder renamed into place.
@@ -221,11 +267,11 @@ class ResultsWriter:
 
     def _model_text(self, model: ModelResult) -> str:
         """The model's JSON, indented to its depth in the file (an item of the top-level list)."""
-        cached = self._encoded.get(model.id)
+        cached = self._encoded.get((model.id, model.reason))
         if cached is None or cached[0] is not model:
             text = json.dumps(_model_json(model), indent=2, ensure_ascii=False)
             cached = (model, "\n".join("    " + line for line in text.split("\n")))
-            self._encoded[model.id] = cached
+            self._encoded[(model.id, model.reason)] = cached
         return cached[1]
 
 

@@ -27,7 +27,7 @@ from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, Provid
 
 T = TypeVar("T")
 
-#: Called after every request: (model id, mode, probe name, exchange).
+#: Called after every request: (model id, or row label for a reasoning twin, mode, probe name, exchange).
 ProbeListener = Callable[[str, str, str, Exchange], None]
 
 _ORDER = (
@@ -66,6 +66,7 @@ class ModelProber:
         *,
         image_base_url: str = "",
         listener: ProbeListener | None = None,
+        label: str = "",
     ) -> None:
         self.client = client
         self.battery = battery
@@ -73,6 +74,8 @@ class ModelProber:
         self.model = model
         self.image_base_url = image_base_url.rstrip("/")
         self.listener = listener
+        #: The row's name in cassettes and logs (`results.row_label`).
+        self.label = label or model.id
         self.checks = v.Checks(battery)
 
     async def probe(self, modes: Iterable[str]) -> ModelResult:
@@ -88,12 +91,14 @@ class ModelProber:
         # independent probes 0. Waiting requests go out highest first, so the
         # chain never queues behind independent probes (see `scheduler`).
         async def send(name: str, request: Request, priority: int) -> Exchange:
+            if self.model.reason:
+                request = dataclasses.replace(request, thinking=True)
             exchange = await self.client.generate(
-                self.model.id, request, name=f"{self.provider}/{self.model.id}/{mode}-{name}", priority=priority
+                self.model.id, request, name=f"{self.provider}/{self.label}/{mode}-{name}", priority=priority
             )
             run.observations[name] = exchange
             if self.listener is not None:
-                self.listener(self.model.id, mode, name, exchange)
+                self.listener(self.label, mode, name, exchange)
             if name == v.TEXT:
                 self._stop_on_access_errors(exchange)
             return exchange
@@ -253,10 +258,17 @@ class ProviderRun:
         interruption at any point leaves a valid file that `run --resume` can finish.
         """
         previous = self.previous
-        done: dict[str, ModelResult] = {m.id: m for m in previous.models} if previous else {}
+        # A model listed twice (with and without `reason: true`) is two rows, told apart by `reason`.
+        twins = results.twinned([m.id for m in self.provider.models], [m.id for m in (previous.models if previous else [])])
+
+        def key(model: ModelConfig | ModelResult) -> results.RowKey:
+            return results.row_key(model.id, model.reason, twins)
+
+        done: dict[results.RowKey, ModelResult] = {key(m): m for m in previous.models} if previous else {}
         pending = [m for m in self.models if m.probe]
-        pending_ids = [m.id for m in pending]
-        earlier = [i for i in (previous.incomplete if previous else []) if i not in pending_ids]
+        pending_rows = [(m.id, m.reason) for m in pending]
+        pending_keys = {key(m) for m in pending}
+        earlier = [row for row in (previous.incomplete if previous else []) if results.row_key(*row, twins) not in pending_keys]
         result = ProviderResult(
             provider=self.provider.name,
             generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -264,7 +276,7 @@ class ProviderRun:
             country=self.provider.country,
             dashboard=self.provider.dashboard,
             local=self.provider.local,
-            incomplete=earlier + pending_ids,
+            incomplete=earlier + pending_rows,
             source=self.source,
         )
         writer = results.ResultsWriter(self.out_path)
@@ -274,8 +286,8 @@ class ProviderRun:
             for model in self.provider.models:
                 if not model.probe:
                     result.models.append(ModelResult(id=model.id, tier=model.tier, reason=model.reason, probed=False))
-                elif model.id in done:
-                    result.models.append(done[model.id])
+                elif key(model) in done:
+                    result.models.append(done[key(model)])
             writer.save(result)
 
         async def probe(model: ModelConfig) -> None:
@@ -286,6 +298,7 @@ class ProviderRun:
                 model,
                 image_base_url=self.provider.image_base_url,
                 listener=self.listener,
+                label=results.row_label(model.id, model.reason, twins),
             )
             try:
                 fresh = await prober.probe(self.modes)
@@ -293,12 +306,15 @@ class ProviderRun:
                 # Left `incomplete` with its earlier results, if any: a later run may find it.
                 self.problems.append(str(exc))
                 return
-            old = done.get(model.id)
+            if model.id in twins:
+                # Reasoning seen in the replies must not turn one twin into the other.
+                fresh.reason = model.reason
+            old = done.get(key(model))
             if old is not None and old.probed:
                 # A run limited to some modes keeps the other modes' earlier results.
                 fresh.modes = {**{k: m for k, m in old.modes.items() if k not in self.modes}, **fresh.modes}
-            done[model.id] = fresh
-            result.incomplete.remove(model.id)
+            done[key(model)] = fresh
+            result.incomplete.remove((model.id, model.reason))
             save()
             if self.on_model is not None:
                 self.on_model(fresh)
@@ -310,8 +326,11 @@ class ProviderRun:
 
 
 def resumable(models: list[ModelConfig], previous: ProviderResult | None) -> list[ModelConfig]:
-    """The models an interrupted run left unfinished: listed `incomplete`, or never probed at all."""
+    """The rows an interrupted run left unfinished: listed `incomplete`, or never probed at all."""
     if previous is None:
         return models
-    probed = {m.id for m in previous.models}
-    return [m for m in models if m.id in previous.incomplete or (m.probe and m.id not in probed)]
+    twins = results.twinned([m.id for m in models], [m.id for m in previous.models])
+    probed = {results.row_key(m.id, m.reason, twins) for m in previous.models}
+    unfinished = {results.row_key(model_id, reason, twins) for model_id, reason in previous.incomplete}
+    keys = [(m, results.row_key(m.id, m.reason, twins)) for m in models]
+    return [m for m, key in keys if key in unfinished or (m.probe and key not in probed)]

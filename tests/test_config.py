@@ -186,8 +186,8 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
             id="missing-api",
         ),
         pytest.param(
-            BASE.replace("api: openai", "api: anthropic"),
-            "providers.yaml:3: providers.groq.api: 'anthropic' is not one of openai, cloudflare",
+            BASE.replace("api: openai", "api: mistral"),
+            "providers.yaml:3: providers.groq.api: 'mistral' is not one of openai, cloudflare, anthropic",
             id="unknown-api",
         ),
         pytest.param(
@@ -213,8 +213,15 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE + "      - id: a\n",
-            "providers.yaml:9: providers.groq.models[2].id: duplicate model 'a' (first on line 7)",
+            "providers.yaml:9: providers.groq.models[2].id: duplicate model 'a' (first on line 7); "
+            "list a model twice only with and without reason: true",
             id="duplicate-model",
+        ),
+        pytest.param(
+            BASE + "      - id: a\n        reason: true\n      - id: a\n        reason: true\n",
+            "providers.yaml:11: providers.groq.models[3].id: duplicate model 'a' (first on line 9); "
+            "list a model twice only with and without reason: true",
+            id="duplicate-reasoning-model",
         ),
         pytest.param(
             BASE + "    api: cloudflare\n",
@@ -455,6 +462,12 @@ def test_optional_keys_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert groq.image_base_url == "https://example.com/img"
     assert groq.model("b").tier == "cheap"
     assert groq.model("b").comment == "small"
+
+
+def test_a_model_may_be_listed_again_with_reasoning_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = BASE + "      - id: a\n        reason: true\n"
+    models = load_text(tmp_path, monkeypatch, text).providers["groq"].models
+    assert [(m.id, m.reason) for m in models] == [("a", False), ("b", False), ("a", True)]
 
 
 def test_launch_command_string_is_split_like_a_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

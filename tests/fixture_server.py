@@ -25,13 +25,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Mapping
 from urllib.parse import unquote, urlsplit
 
+import recorded_anthropic
 from conftest import FIXTURES
 
 from llmprobe.cassettes import Interaction, load_cassette
 
 FIXTURES_ROOT = FIXTURES
 
-Dialect = Literal["openai", "cloudflare"]
+Dialect = Literal["openai", "cloudflare", "anthropic"]
 
 #: `max_tokens` at or below this marks the MaxTokens probe (it asks for 16); larger
 #: values are taken as a client's ordinary default cap, not as a probe.
@@ -57,6 +58,7 @@ class Provider:
 PROVIDERS = {
     "groq": Provider("groq", "openai", "/groq/openai/v1", "groq-2025-08-29"),
     "cloudflare": Provider("cloudflare", "cloudflare", "/cloudflare/ai", "cloudflare-2025-09-02"),
+    "anthropic": Provider("anthropic", "anthropic", recorded_anthropic.PATH_PREFIX, recorded_anthropic.RECORDINGS),
 }
 
 
@@ -71,6 +73,8 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
     because harnesses add text parts of their own (the reference appended
     "/think" to every qwen request), and the Citations probe sends no options.
     """
+    if dialect == "anthropic":
+        return recorded_anthropic.classify(body)
     mode = "GenStream" if body.get("stream") is True else "GenSync"
     messages: list[Mapping[str, Any]] = body.get("messages") or []
     if any(message.get("role") == "tool" for message in messages):
@@ -178,7 +182,8 @@ def find_cassette(model_dir: Path, kind: str) -> Path | None:
         return plain if plain.is_file() else None
     if kind.endswith("-Tools-SquareRoot-1-any"):
         forced = model_dir / f"{kind.removesuffix('-any')}.yaml"
-        if forced.is_file() and "tool_choice" not in json.loads(_recording(forced).request_body):
+        recorded = json.loads(_recording(forced).request_body) if forced.is_file() else None
+        if recorded is not None and ("tool_choice" not in recorded or recorded_anthropic.unforced(recorded)):
             return forced
     return None
 
@@ -276,7 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_text(400, "request body is not a JSON object")
             return
         model = path_model if path_model is not None else str(body.get("model") or "")
-        model_dir = self.server.model_dir(provider, model)
+        folder = recorded_anthropic.folder(body) if provider.dialect == "anthropic" else model
+        model_dir = self.server.model_dir(provider, folder)
         if model_dir is None:
             self.server.record_served(provider.name, model, None)
             self._send_unknown_model(provider, model)
@@ -295,6 +301,8 @@ class _Handler(BaseHTTPRequestHandler):
         groq, cloudflare = PROVIDERS["groq"], PROVIDERS["cloudflare"]
         if path == f"{groq.path_prefix}/chat/completions":
             return groq, None
+        if path == recorded_anthropic.MESSAGES_PATH:
+            return PROVIDERS["anthropic"], None
         run_prefix = f"{cloudflare.path_prefix}/run/"
         if path.startswith(run_prefix):
             return cloudflare, unquote(path.removeprefix(run_prefix))
@@ -320,7 +328,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         Cloudflare really answers 400 (code 7000), not 404; the dialect must cope with that.
         """
-        if provider.dialect == "openai":
+        if provider.dialect == "anthropic":
+            self._send_json(*recorded_anthropic.unknown_model(model))
+        elif provider.dialect == "openai":
             message = f"The model `{model}` does not exist or you do not have access to it."
             error = {"message": message, "type": "invalid_request_error", "code": "model_not_found"}
             self._send_json(404, {"error": error})

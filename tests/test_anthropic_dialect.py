@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import replaying
-from conftest import FIXTURES
+from conftest import ANTHROPIC_FIXTURES
 
 from llmprobe.battery import continuation, load_battery
 from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
@@ -22,7 +22,6 @@ from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, ImagePart, Message, Reply, Request, Thought, ToolCall, ToolResult
 from llmprobe.verdicts import execute_square_root
 
-ANTHROPIC_FIXTURES = FIXTURES / "anthropic-2025-09-02"
 if not ANTHROPIC_FIXTURES.is_dir():
     pytest.skip(f"recorded Anthropic traffic not found at {ANTHROPIC_FIXTURES}", allow_module_level=True)
 

@@ -98,10 +98,24 @@ def test_shipped_cloudflare() -> None:
     ]
 
 
+def test_shipped_anthropic_lists_the_recorded_models_with_their_thinking_twins() -> None:
+    anthropic = load_config(SHIPPED).providers["anthropic"]
+    assert (anthropic.api, anthropic.base_url, anthropic.api_key_env) == ("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY")
+    probed = [(m.id, m.tier, m.reason) for m in anthropic.models if m.probe]
+    assert probed == [
+        ("claude-opus-4-1-20250805", "sota", False),
+        ("claude-opus-4-1-20250805", None, True),
+        ("claude-sonnet-4-20250514", "good", False),
+        ("claude-sonnet-4-20250514", None, True),
+        ("claude-3-5-haiku-20241022", "cheap", False),
+    ]
+    assert len([m for m in anthropic.models if not m.probe]) == 7
+
+
 def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
-    assert list(config.providers) == ["groq", "cloudflare", "local"]
-    for name in ("groq", "cloudflare"):
+    assert list(config.providers) == ["groq", "cloudflare", "local", "anthropic"]
+    for name in ("groq", "cloudflare", "anthropic"):
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None

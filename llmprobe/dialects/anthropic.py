@@ -147,7 +147,7 @@ class AnthropicDialect:
         ids = [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
         last = data.get("last_id")
         more = data.get("has_more") is True and isinstance(last, str) and bool(last)
-        self._after_id = last if more else ""
+        self._after_id = last if more and isinstance(last, str) else ""
         return ids, more
 
 

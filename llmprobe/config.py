@@ -37,7 +37,8 @@ LAUNCH_PLACEHOLDERS = ("port", "model_path", "python")
 class ModelConfig:
     id: str
     tier: str | None = None
-    #: A thinking model: 🧠 in the Mode column.
+    #: A thinking model: 🧠 in the Mode column. Its requests ask for reasoning where the API has a
+    #: switch for it, so a model may be listed twice, with and without, as two rows.
     reason: bool = False
     #: False: listed on the scoreboard (a row of '?') but never probed.
     probe: bool = True
@@ -391,7 +392,8 @@ class _Reader:
         return values
 
     def models(self, node: Node, path: str) -> tuple[ModelConfig, ...]:
-        first_lines: dict[str, int] = {}
+        """A model may be listed twice, once with `reason: true`: two rows, with its reasoning off and on."""
+        first_lines: dict[tuple[str, bool], int] = {}
         models = []
         for index, item in enumerate(self.sequence(node, path)):
             item_path = f"{path}[{index}]"
@@ -402,10 +404,12 @@ class _Reader:
                 raise self.error(item, item_path, "missing required key 'id'")
             model = ModelConfig(**values)
             id_node = entries["id"][1]
-            if model.id in first_lines:
-                problem = f"duplicate model {model.id!r} (first on line {first_lines[model.id]})"
+            if (model.id, model.reason) in first_lines:
+                first = first_lines[(model.id, model.reason)]
+                hint = "list a model twice only with and without reason: true"
+                problem = f"duplicate model {model.id!r} (first on line {first}); {hint}"
                 raise self.error(id_node, f"{item_path}.id", problem)
-            first_lines[model.id] = id_node.start_mark.line + 1
+            first_lines[(model.id, model.reason)] = id_node.start_mark.line + 1
             models.append(model)
         return tuple(models)
 

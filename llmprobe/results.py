@@ -105,6 +105,9 @@ class Verdict(str, Enum):
 #: Every verdict, as the results file spells them.
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
 
+#: A scoreboard row: a model id, and whether the row is the model probed with its reasoning on.
+RowKey = tuple[str, bool]
+
 
 @dataclass
 class Evidence:
@@ -159,14 +162,42 @@ class ProviderResult:
     country: str = ""
     dashboard: str = ""
     local: bool = False
-    #: Models that were probed in this run but not finished (interrupted); `run --resume` picks them up.
-    incomplete: list[str] = field(default_factory=list)
+    #: Rows that were probed in this run but not finished (interrupted); `run --resume` picks them up.
+    #: In the file, a row is its id, or `{"id": …, "reason": true}` for a `reason: true` row.
+    incomplete: list[RowKey] = field(default_factory=list)
     #: Where the answers came from when not from the provider's configured URL:
     #: "replay of DIR" or "--base-url URL". Empty for a live run.
     source: str = ""
 
-    def model(self, model_id: str) -> ModelResult | None:
-        return next((m for m in self.models if m.id == model_id), None)
+    def model(self, model_id: str, reason: bool | None = None) -> ModelResult | None:
+        """The first row of `model_id`; of a model listed twice, the one with this `reason`."""
+        return next((m for m in self.models if m.id == model_id and reason in (None, m.reason)), None)
+
+
+def twinned(*listings: Iterable[str]) -> frozenset[str]:
+    """The ids listed twice in one listing: a model probed both with and without its reasoning on."""
+    twice: set[str] = set()
+    for ids in listings:
+        seen: set[str] = set()
+        for model_id in ids:
+            (twice if model_id in seen else seen).add(model_id)
+    return frozenset(twice)
+
+
+def row_key(model_id: str, reason: bool, twins: frozenset[str]) -> RowKey:
+    """What identifies a row: its id, and `reason` too when the id is twinned.
+
+    A model listed once is found by its id alone, because its `reason` may have been
+    detected from its replies (🧠 for a model that reasons on its own), so a results
+    file and the config may disagree about it without meaning another row.
+    """
+    return (model_id, reason and model_id in twins)
+
+
+def row_label(model_id: str, reason: bool, twins: frozenset[str]) -> str:
+    """A row's name where only text fits (cassette paths, logs, diffs): `_thinking` marks the
+    reasoning twin, as the reference names its recordings."""
+    return f"{model_id}_thinking" if reason and model_id in twins else model_id
 
 
 class ResultsError(LlmprobeError):
@@ -179,8 +210,23 @@ def to_json(result: ProviderResult) -> dict[str, Any]:
     ordered: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
     ordered.update({k: data.pop(k) for k in ("provider", "generated_at", "llmprobe_version", "models")})
     ordered.update(data)
+    ordered["incomplete"] = [_row_json(row) for row in result.incomplete]
     ordered["models"] = [_model_json(model) for model in result.models]
     return ordered
+
+
+def _row_json(row: RowKey) -> str | dict[str, Any]:
+    """A plain id, as files have always had it, unless the row is a `reason: true` one."""
+    model_id, reason = row
+    return {"id": model_id, "reason": True} if reason else model_id
+
+
+def _row(data: Any) -> RowKey:
+    if isinstance(data, str):
+        return (data, False)
+    if isinstance(data, dict) and isinstance(data.get("id"), str) and isinstance(data.get("reason", False), bool):
+        return (data["id"], data.get("reason", False))
+    raise ResultsError(f"incomplete: {_shown(data)} is neither a model id nor {{id, reason}}")
 
 
 def _model_json(model: ModelResult) -> dict[str, Any]:
@@ -211,7 +257,12 @@ def from_json(data: Any) -> ProviderResult:
     for key in ("provider", "generated_at", "llmprobe_version", "models"):
         if key not in data:
             raise ResultsError(f"not an llmprobe results file: missing '{key}'")
-    result = _read(ProviderResult, {k: v for k, v in data.items() if k != "schema_version"}, "")
+    # `incomplete` holds ids and {id, reason} rows, a union the type-driven reader does not model.
+    result = _read(ProviderResult, {k: v for k, v in data.items() if k not in ("schema_version", "incomplete")}, "")
+    rows = data.get("incomplete", [])
+    if not isinstance(rows, list):
+        raise ResultsError(f"incomplete: expected a list, got {_kind(rows)}")
+    result.incomplete = [_row(row) for row in rows]
     for index, model in enumerate(result.models):
         for name in model.modes:
             if name not in MODES:
@@ -335,7 +386,7 @@ class ResultsWriter:
         self.path = path
         #: Applied to every string written (the provider's secrets), whatever a reply held.
         self._redact = redact
-        self._encoded: dict[str, tuple[ModelResult, str]] = {}
+        self._encoded: dict[RowKey, tuple[ModelResult, str]] = {}
 
     def save(self, result: ProviderResult) -> None:
         """Write atomically: a temporary file in the same folder renamed into place.
@@ -352,11 +403,11 @@ class ResultsWriter:
 
     def _model_text(self, model: ModelResult) -> str:
         """The model's JSON, indented to its depth in the file (an item of the top-level list)."""
-        cached = self._encoded.get(model.id)
+        cached = self._encoded.get((model.id, model.reason))
         if cached is None or cached[0] is not model:
             text = safejson.dumps(_model_json(model), text=self._redact, indent=2, ensure_ascii=False)
             cached = (model, "\n".join("    " + line for line in text.split("\n")))
-            self._encoded[model.id] = cached
+            self._encoded[(model.id, model.reason)] = cached
         return cached[1]
 
 

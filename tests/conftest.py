@@ -13,6 +13,7 @@ SHARED = REPO.parent / "shared"
 FIXTURES = SHARED / "fixtures"
 GROQ_FIXTURES = FIXTURES / "groq-2025-08-29"
 CLOUDFLARE_FIXTURES = FIXTURES / "cloudflare-2025-09-02"
+ANTHROPIC_FIXTURES = FIXTURES / "anthropic-2025-09-02"
 
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is absent")
 
@@ -27,11 +28,17 @@ def default_sigint() -> None:
 
 def reference_verdicts(scoreboard: Path) -> dict[tuple[str, str], dict[str, str]]:
     """(model, mode) → the reference's verdicts, in our vocabulary ("false" where the key is absent)."""
+    return {(model, mode): verdicts for (model, _, mode), verdicts in reference_rows(scoreboard).items()}
+
+
+def reference_rows(scoreboard: Path) -> dict[tuple[str, bool, str], dict[str, str]]:
+    """(model, reason, mode) → the reference's verdicts: a model run with and without reasoning is two rows."""
     from llmprobe.results import VERDICT_NAMES
 
     data = json.loads(scoreboard.read_text())
     verdicts = {}
     for scenario in data["scenarios"]:
+        reason = bool(scenario.get("reason", scenario.get("thinking", False)))
         for key, mode in (("GenSync", "sync"), ("GenStream", "stream")):
             record = scenario.get(key)
             if record is None:
@@ -41,5 +48,5 @@ def reference_verdicts(scoreboard: Path) -> dict[tuple[str, str], dict[str, str]
                 value = record.get(name, False)
                 values[name] = "true" if value is True else "false" if value is False else str(value)
             for model in scenario["models"]:
-                verdicts[(model, mode)] = values
+                verdicts[(model, reason, mode)] = values
     return verdicts

@@ -25,12 +25,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Mapping
 from urllib.parse import unquote, urlsplit
 
+import recorded_anthropic
 from conftest import FIXTURES
 from llmprobe.cassettes import Interaction, load_cassette
 
 FIXTURES_ROOT = FIXTURES
 
-Dialect = Literal["openai", "cloudflare"]
+Dialect = Literal["openai", "cloudflare", "anthropic"]
 
 #: `max_tokens` at or below this marks the MaxTokens probe (it asks for 16); larger
 #: values are taken as a client's ordinary default cap, not as a probe.
@@ -67,6 +68,7 @@ PROVIDERS = {
         Provider("perplexity", "openai", "/perplexity", "perplexity-2025-09-02"),
         Provider("togetherai", "openai", "/togetherai/v1", "togetherai-2025-09-01"),
         Provider("cloudflare", "cloudflare", "/cloudflare/ai", "cloudflare-2025-09-02"),
+        Provider("anthropic", "anthropic", recorded_anthropic.PATH_PREFIX, recorded_anthropic.RECORDINGS),
     )
 }
 
@@ -82,6 +84,8 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
     because harnesses add text parts of their own (the reference appended
     "/think" to every qwen request), and the Citations probe sends no options.
     """
+    if dialect == "anthropic":
+        return recorded_anthropic.classify(body)
     mode = "GenStream" if body.get("stream") is True else "GenSync"
     messages: list[Mapping[str, Any]] = body.get("messages") or []
     if any(message.get("role") == "tool" for message in messages):
@@ -202,7 +206,8 @@ def find_cassette(model_dir: Path, kind: str) -> Path | None:
         return model_dir / plain if plain in names else None
     if kind.endswith("-Tools-SquareRoot-1-any"):
         forced = model_dir / f"{kind.removesuffix('-any')}.yaml"
-        if forced.name in names and "tool_choice" not in json.loads(_recording(forced).request_body):
+        recorded = json.loads(_recording(forced).request_body) if forced.name in names else None
+        if recorded is not None and ("tool_choice" not in recorded or recorded_anthropic.unforced(recorded)):
             return forced
     return None
 
@@ -304,7 +309,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_text(400, "request body is not a JSON object")
             return
         model = path_model if path_model is not None else str(body.get("model") or "")
-        model_dir = self.server.model_dir(provider, model)
+        folder = recorded_anthropic.folder(body) if provider.dialect == "anthropic" else model
+        model_dir = self.server.model_dir(provider, folder)
         if model_dir is None:
             self.server.record_served(provider.name, model, None)
             self._send_unknown_model(provider, model)
@@ -322,6 +328,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         for provider in PROVIDERS.values():
             if provider.dialect == "openai" and path == f"{provider.path_prefix}/chat/completions":
+                return provider, None
+            if provider.dialect == "anthropic" and path == recorded_anthropic.MESSAGES_PATH:
                 return provider, None
             run_prefix = f"{provider.path_prefix}/run/"
             if provider.dialect == "cloudflare" and path.startswith(run_prefix):
@@ -348,7 +356,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         Cloudflare really answers 400 (code 7000), not 404; the dialect must cope with that.
         """
-        if provider.dialect == "openai":
+        if provider.dialect == "anthropic":
+            self._send_json(*recorded_anthropic.unknown_model(model))
+        elif provider.dialect == "openai":
             message = f"The model `{model}` does not exist or you do not have access to it."
             error = {"message": message, "type": "invalid_request_error", "code": "model_not_found"}
             self._send_json(404, {"error": error})

@@ -98,11 +98,25 @@ def test_shipped_cloudflare() -> None:
     ]
 
 
+def test_shipped_anthropic_lists_the_recorded_models_with_their_thinking_twins() -> None:
+    anthropic = load_config(SHIPPED).providers["anthropic"]
+    assert (anthropic.api, anthropic.base_url, anthropic.api_key_env) == ("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY")
+    probed = [(m.id, m.tier, m.reason) for m in anthropic.models if m.probe]
+    assert probed == [
+        ("claude-opus-4-1-20250805", "sota", False),
+        ("claude-opus-4-1-20250805", None, True),
+        ("claude-sonnet-4-20250514", "good", False),
+        ("claude-sonnet-4-20250514", None, True),
+        ("claude-3-5-haiku-20241022", "cheap", False),
+    ]
+    assert len([m for m in anthropic.models if not m.probe]) == 7
+
+
 def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
     cloud = ["groq", "cloudflare", "cerebras", "deepseek", "huggingface", "mistral", "openaichat", "perplexity", "togetherai"]
-    assert list(config.providers) == [*cloud, "local"]
-    for name in cloud:
+    assert list(config.providers) == [*cloud, "local", "anthropic"]
+    for name in [*cloud, "anthropic"]:
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None
@@ -187,8 +201,8 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
             id="missing-api",
         ),
         pytest.param(
-            BASE.replace("api: openai", "api: anthropic"),
-            "providers.yaml:3: providers.groq.api: 'anthropic' is not one of openai, cloudflare",
+            BASE.replace("api: openai", "api: mistral"),
+            "providers.yaml:3: providers.groq.api: 'mistral' is not one of openai, cloudflare, anthropic",
             id="unknown-api",
         ),
         pytest.param(
@@ -214,8 +228,15 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE + "      - id: a\n",
-            "providers.yaml:9: providers.groq.models[2].id: duplicate model 'a' (first on line 7)",
+            "providers.yaml:9: providers.groq.models[2].id: duplicate model 'a' (first on line 7); "
+            "list a model twice only with and without reason: true",
             id="duplicate-model",
+        ),
+        pytest.param(
+            BASE + "      - id: a\n        reason: true\n      - id: a\n        reason: true\n",
+            "providers.yaml:11: providers.groq.models[3].id: duplicate model 'a' (first on line 9); "
+            "list a model twice only with and without reason: true",
+            id="duplicate-reasoning-model",
         ),
         pytest.param(
             BASE + "    api: cloudflare\n",
@@ -483,6 +504,12 @@ def test_optional_keys_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert groq.image_base_url == "https://example.com/img"
     assert groq.model("b").tier == "cheap"
     assert groq.model("b").comment == "small"
+
+
+def test_a_model_may_be_listed_again_with_reasoning_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = BASE + "      - id: a\n        reason: true\n"
+    models = load_text(tmp_path, monkeypatch, text).providers["groq"].models
+    assert [(m.id, m.reason) for m in models] == [("a", False), ("b", False), ("a", True)]
 
 
 def test_launch_command_string_is_split_like_a_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -99,7 +99,12 @@ BROKEN: list[tuple[str, bytes, str]] = [
     ("modality-formats-a-string", edit(lambda d: model(d)["in"].update(image={"formats": "png"})), "in.image.formats: expected a list"),
     ("modality-a-list", edit(lambda d: model(d).update(out=["text"])), "models[0].out: expected an object"),
     ("incomplete-a-string", edit(lambda d: d.update(incomplete="m")), "incomplete: expected a list, got a string"),
-    ("incomplete-of-numbers", edit(lambda d: d.update(incomplete=[1])), "incomplete[0]: expected a string, got an integer"),
+    ("incomplete-of-numbers", edit(lambda d: d.update(incomplete=[1])), "incomplete: 1 is neither a model id nor {id, reason}"),
+    (
+        "incomplete-row-reason-a-string",
+        edit(lambda d: d.update(incomplete=[{"id": "m", "reason": "yes"}])),
+        "incomplete: {'id': 'm', 'reason': 'yes'} is neither a model id nor {id, reason}",
+    ),
     ("local-a-string", edit(lambda d: d.update(local="true")), "local: expected true or false, got a string"),
     ("unknown-top-key", edit(lambda d: d.update(verdicts={})), "verdicts: unknown key"),
     ("in-underscore-key", edit(lambda d: model(d).update(in_={})), "models[0].in_: unknown key"),

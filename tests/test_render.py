@@ -464,6 +464,14 @@ def test_medals_only_on_first_model_of_each_tier_on_all_its_rows():
     assert [r[0] for r in _rows(config, result)] == ["unlisted🥉", "best🥇", "best🥇", "best2", "mid🥈", "low"]
 
 
+def test_a_model_listed_twice_is_two_rows_with_the_brain_and_medal_on_one_each():
+    config = _config(ModelConfig("m", tier="sota"), ModelConfig("m", reason=True))
+    plain, thinking = _measured("m", sync={"json": "true"}), _measured("m", sync={"json": "false"})
+    thinking.reason = True
+    rows = _rows(config, _result(thinking, plain), "compact")
+    assert [(r[0], r[1], r[5]) for r in rows] == [("m🥇", "Sync", "☁️"), ("m", "Sync🧠", "❌")]
+
+
 def test_config_tier_wins_and_reason_from_either_side():
     config = _config(ModelConfig("a", tier=None), ModelConfig("b", reason=True))
     a = _measured("a", sync={"json": "true"})

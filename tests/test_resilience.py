@@ -145,7 +145,7 @@ def test_an_unknown_model_is_skipped_with_one_message_and_the_others_probed(tmp_
     saved = results.load(tmp_path / "out" / "fake.json")
     assert [m.id for m in saved.models] == ["here"]
     assert saved.model("here").modes["sync"].verdicts == EXPECTED_VERDICTS
-    assert saved.incomplete == ["gone"]
+    assert saved.incomplete == [("gone", False)]
 
 
 # --- interruption and resume ----------------------------------------------------------------
@@ -177,13 +177,14 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
         interrupted = results.load(out / "fake.json")
         finished = [m.id for m in interrupted.models]
         assert finished and interrupted.incomplete
-        assert sorted(finished + interrupted.incomplete) == models
+        unfinished = [model_id for model_id, _ in interrupted.incomplete]
+        assert sorted(finished + unfinished) == models
         requests_before = len(server.requests)
 
         resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         probed_again = {r.json["model"] for r in server.requests[requests_before:]}
-    assert probed_again == set(interrupted.incomplete)
+    assert probed_again == set(unfinished)
     complete = results.load(out / "fake.json")
     assert [m.id for m in complete.models] == models and complete.incomplete == []
     for model in complete.models:

@@ -115,6 +115,7 @@ class Request:
     max_tokens: int | None = None
     top_logprobs: int | None = None
     stream: bool = False
+    thinking: bool = False
 
 
 @dataclass
@@ -191,6 +192,13 @@ def normalise_finish_reason(raw: str | None) -> str:
         "tool_use": "tool_calls",
         "function_call": "tool_calls",
         "content_filter": "content_filter",
+        # Gemini's content-policy stops.
+        "safety": "content_filter",
+        "recitation": "content_filter",
+        "blocklist": "content_filter",
+        "prohibited_content": "content_filter",
+        "spii": "content_filter",
+        "image_safety": "content_filter",
     }
     return aliases.get(value, "other")
 

@@ -16,13 +16,19 @@ CLOUDFLARE_FIXTURES = FIXTURES / "cloudflare-2025-09-02"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is absent")
 
 
-def reference_verdicts(scoreboard: Path) -> dict[tuple[str, str], dict[str, str]]:
-    """(model, mode) → the reference's verdicts, in our vocabulary ("false" where the key is absent)."""
+def reference_verdicts(scoreboard: Path, thinking: bool | None = None) -> dict[tuple[str, str], dict[str, str]]:
+    """(model, mode) → the reference's verdicts, in our vocabulary ("false" where the key is absent).
+
+    `thinking` keeps only the scenarios run with (True) or without (False) reasoning, for
+    models the reference listed both ways.
+    """
     from llmprobe.results import VERDICT_NAMES
 
     data = json.loads(scoreboard.read_text())
     verdicts = {}
     for scenario in data["scenarios"]:
+        if thinking is not None and scenario.get("thinking", scenario.get("reason", False)) != thinking:
+            continue
         for key, mode in (("GenSync", "sync"), ("GenStream", "stream")):
             record = scenario.get(key)
             if record is None:

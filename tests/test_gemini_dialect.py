@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import httpx
 import pytest
 import replaying
 from conftest import FIXTURES
 
 from llmprobe.battery import continuation, load_battery
 from llmprobe.cassettes import Interaction, load_cassette
+from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.gemini import GeminiDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
@@ -429,3 +432,25 @@ def test_a_broken_model_list_is_malformed(body: bytes) -> None:
     with pytest.raises(ApiError) as raised:
         GeminiDialect(BASE_URL).parse_models(200, {}, body)
     assert raised.value.kind is ErrorKind.MALFORMED
+
+
+def test_the_client_follows_page_tokens_with_the_key_in_its_header() -> None:
+    chat = ["generateContent"]
+    pages = {
+        "": {"models": [{"name": "models/a", "supportedGenerationMethods": chat}], "nextPageToken": "t2"},
+        "t2": {"models": [{"name": "models/b", "supportedGenerationMethods": chat}], "nextPageToken": "t3"},
+        "t3": {"models": [{"name": "models/c"}]},
+    }
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=pages[request.url.params.get("pageToken", "")])
+
+    async def listing() -> list[str]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+            return await ProviderClient(GeminiDialect(BASE_URL), http, api_key="AIza-secret").list_models()
+
+    assert asyncio.run(listing()) == ["a", "b", "c"]
+    assert [r.url.params.get("pageToken") for r in seen] == [None, "t2", "t3"]
+    assert all(r.headers["x-goog-api-key"] == "AIza-secret" and "AIza" not in str(r.url) for r in seen)

@@ -48,8 +48,8 @@ _TOOL_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 #: JSON-schema keywords Gemini's Schema object has; anything else cannot be expressed.
 _SCHEMA_KEYS = frozenset(
     {"type", "format", "title", "description", "nullable", "enum", "properties", "required", "items",
-     "minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength", "pattern", "anyOf",
-     "propertyOrdering", "default", "example"}
+     "minItems", "maxItems", "minProperties", "maxProperties", "minimum", "maximum", "minLength", "maxLength",
+     "pattern", "anyOf", "propertyOrdering", "default", "example"}
 )
 #: Keywords dropped because they only annotate: they constrain nothing Gemini would enforce.
 _SCHEMA_NOTES = frozenset({"$schema", "$id", "$comment"})

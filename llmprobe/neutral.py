@@ -234,6 +234,13 @@ def normalise_finish_reason(raw: str | None) -> str:
         "function_call": "tool_calls",
         "content_filter": "content_filter",
         "refusal": "content_filter",
+        # Gemini's content-policy stops.
+        "safety": "content_filter",
+        "recitation": "content_filter",
+        "blocklist": "content_filter",
+        "prohibited_content": "content_filter",
+        "spii": "content_filter",
+        "image_safety": "content_filter",
     }
     return aliases.get(value, "other")
 

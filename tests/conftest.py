@@ -26,9 +26,14 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def reference_verdicts(scoreboard: Path) -> dict[tuple[str, str], dict[str, str]]:
-    """(model, mode) → the reference's verdicts, in our vocabulary ("false" where the key is absent)."""
-    return {(model, mode): verdicts for (model, _, mode), verdicts in reference_rows(scoreboard).items()}
+def reference_verdicts(scoreboard: Path, thinking: bool | None = None) -> dict[tuple[str, str], dict[str, str]]:
+    """(model, mode) → the reference's verdicts, in our vocabulary ("false" where the key is absent).
+
+    `thinking` keeps only the scenarios run with (True) or without (False) reasoning, for
+    models the reference listed both ways.
+    """
+    rows = reference_rows(scoreboard).items()
+    return {(model, mode): verdicts for (model, reason, mode), verdicts in rows if thinking in (None, reason)}
 
 
 def reference_rows(scoreboard: Path) -> dict[tuple[str, bool, str], dict[str, str]]:

@@ -26,12 +26,13 @@ from typing import Any, Literal, Mapping
 from urllib.parse import unquote, urlsplit
 
 import recorded_anthropic
+import recorded_gemini
 from conftest import FIXTURES
 from llmprobe.cassettes import Interaction, load_cassette
 
 FIXTURES_ROOT = FIXTURES
 
-Dialect = Literal["openai", "cloudflare", "anthropic"]
+Dialect = Literal["openai", "cloudflare", "anthropic", "gemini"]
 
 #: `max_tokens` at or below this marks the MaxTokens probe (it asks for 16); larger
 #: values are taken as a client's ordinary default cap, not as a probe.
@@ -295,6 +296,9 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
+        if self.path.startswith(f"{recorded_gemini.PATH_PREFIX}/"):
+            recorded_gemini.answer(self)
+            return
         route = self._route()
         if route is None:
             self._send_text(404, f"no route for {self.path}")

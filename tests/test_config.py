@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from llmprobe.config import Config, Credentials, LaunchConfig, ProviderConfig, load_config, resolve_credentials
+from llmprobe.dialects import DIALECTS
 from llmprobe.errors import ConfigError
 
 SHIPPED = Path(__file__).resolve().parents[1] / "providers.yaml"
@@ -112,11 +113,24 @@ def test_shipped_anthropic_lists_the_recorded_models_with_their_thinking_twins()
     assert len([m for m in anthropic.models if not m.probe]) == 7
 
 
+def test_shipped_gemini() -> None:
+    gemini = load_config(SHIPPED).providers["gemini"]
+    assert (gemini.api, gemini.base_url) == ("gemini", "https://generativelanguage.googleapis.com/v1beta")
+    assert (gemini.api_key_env, gemini.country) == ("GEMINI_API_KEY", "US")
+    rows = [(m.id, m.tier, m.probe, m.reason) for m in gemini.models]
+    assert rows == [
+        ("gemini-2.5-pro", "sota", True, True),
+        ("gemini-2.5-flash", "good", True, False),
+        ("gemini-2.5-flash-lite", "cheap", True, False),
+        ("imagen-4.0-fast-generate-001", None, False, False),
+    ]
+
+
 def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
     cloud = ["groq", "cloudflare", "cerebras", "deepseek", "huggingface", "mistral", "openaichat", "perplexity", "togetherai"]
-    assert list(config.providers) == [*cloud, "local", "anthropic"]
-    for name in [*cloud, "anthropic"]:
+    assert list(config.providers) == [*cloud, "gemini", "local", "anthropic"]
+    for name in [*cloud, "gemini", "anthropic"]:
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None
@@ -201,8 +215,8 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
             id="missing-api",
         ),
         pytest.param(
-            BASE.replace("api: openai", "api: mistral"),
-            "providers.yaml:3: providers.groq.api: 'mistral' is not one of openai, cloudflare, anthropic",
+            BASE.replace("api: openai", "api: palm"),
+            f"providers.yaml:3: providers.groq.api: 'palm' is not one of {', '.join(DIALECTS)}",
             id="unknown-api",
         ),
         pytest.param(

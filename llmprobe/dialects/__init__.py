@@ -26,6 +26,7 @@ DIALECTS: dict[str, str] = {
     "openai": "llmprobe.dialects.openai:OpenAIDialect",
     "cloudflare": "llmprobe.dialects.cloudflare:CloudflareDialect",
     "anthropic": "llmprobe.dialects.anthropic:AnthropicDialect",
+    "gemini": "llmprobe.dialects.gemini:GeminiDialect",
 }
 
 

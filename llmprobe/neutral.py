@@ -115,6 +115,7 @@ class Request:
     max_tokens: int | None = None
     top_logprobs: int | None = None
     stream: bool = False
+    thinking: bool = False
 
 
 @dataclass
@@ -184,9 +185,11 @@ def normalise_finish_reason(raw: str | None) -> str:
         "stop": "stop",
         "end_turn": "stop",
         "stop_sequence": "stop",
+        "completed": "stop",
         "eos": "stop",
         "length": "length",
         "max_tokens": "length",
+        "max_output_tokens": "length",
         "tool_calls": "tool_calls",
         "tool_use": "tool_calls",
         "function_call": "tool_calls",

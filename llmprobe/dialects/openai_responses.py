@@ -177,7 +177,9 @@ class OpenAIResponsesStreamParser:
             item["arguments"] = _string(item.get("arguments"), "function_call.arguments") + delta
         elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             item["type"] = "reasoning"
-            item.setdefault("summary", []).append({"type": "summary_text", "text": delta})
+            summary = kind == "response.reasoning_summary_text.delta"
+            entry = _indexed(item, "summary" if summary else "content", data.get("summary_index" if summary else "content_index"))
+            entry["text"] = _string(entry.get("text"), "reasoning text") + delta
 
     def finish(self) -> Reply:
         if self._final is None:
@@ -188,6 +190,23 @@ class OpenAIResponsesStreamParser:
         if not _list(response.get("output")) and self._items:
             response = {**response, "output": [self._items[i] for i in sorted(self._items)]}
         return _reply(response)
+
+
+def _indexed(item: dict[str, Any], field: str, index: Any) -> dict[str, Any]:
+    """Entry `index` of the item's list `field` (reasoning summaries and texts): a new one past
+    its end, the last one when the event gives no index."""
+    entries = item.setdefault(field, [])
+    if not isinstance(entries, list):
+        raise ApiError(ErrorKind.MALFORMED, f"reasoning {field} is not a list")
+    if not isinstance(index, int) and entries:
+        index = len(entries) - 1
+    if not (isinstance(index, int) and 0 <= index < len(entries)):
+        entries.append({})
+        index = len(entries) - 1
+    entry = entries[index]
+    if not isinstance(entry, dict):
+        raise ApiError(ErrorKind.MALFORMED, f"reasoning {field} entry is not an object")
+    return entry
 
 
 def _delta_part(item: dict[str, Any]) -> dict[str, Any]:

@@ -25,13 +25,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Mapping
 from urllib.parse import unquote, urlsplit
 
+import recorded_responses
 from conftest import FIXTURES
 
 from llmprobe.cassettes import Interaction, load_cassette
 
 FIXTURES_ROOT = FIXTURES
 
-Dialect = Literal["openai", "cloudflare"]
+Dialect = Literal["openai", "cloudflare", "openai-responses"]
 
 #: `max_tokens` at or below this marks the MaxTokens probe (it asks for 16); larger
 #: values are taken as a client's ordinary default cap, not as a probe.
@@ -57,6 +58,9 @@ class Provider:
 PROVIDERS = {
     "groq": Provider("groq", "openai", "/groq/openai/v1", "groq-2025-08-29"),
     "cloudflare": Provider("cloudflare", "cloudflare", "/cloudflare/ai", "cloudflare-2025-09-02"),
+    recorded_responses.NAME: Provider(
+        recorded_responses.NAME, "openai-responses", recorded_responses.PATH_PREFIX, recorded_responses.RECORDINGS
+    ),
 }
 
 
@@ -71,6 +75,8 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
     because harnesses add text parts of their own (the reference appended
     "/think" to every qwen request), and the Citations probe sends no options.
     """
+    if dialect == "openai-responses":
+        return recorded_responses.classify(body)
     mode = "GenStream" if body.get("stream") is True else "GenSync"
     messages: list[Mapping[str, Any]] = body.get("messages") or []
     if any(message.get("role") == "tool" for message in messages):
@@ -295,6 +301,8 @@ class _Handler(BaseHTTPRequestHandler):
         groq, cloudflare = PROVIDERS["groq"], PROVIDERS["cloudflare"]
         if path == f"{groq.path_prefix}/chat/completions":
             return groq, None
+        if path == recorded_responses.ROUTE:
+            return PROVIDERS[recorded_responses.NAME], None
         run_prefix = f"{cloudflare.path_prefix}/run/"
         if path.startswith(run_prefix):
             return cloudflare, unquote(path.removeprefix(run_prefix))
@@ -320,7 +328,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         Cloudflare really answers 400 (code 7000), not 404; the dialect must cope with that.
         """
-        if provider.dialect == "openai":
+        if provider.dialect == "openai-responses":
+            self._send_json(*recorded_responses.unknown_model(model))
+        elif provider.dialect == "openai":
             message = f"The model `{model}` does not exist or you do not have access to it."
             error = {"message": message, "type": "invalid_request_error", "code": "model_not_found"}
             self._send_json(404, {"error": error})

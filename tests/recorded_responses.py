@@ -29,12 +29,17 @@ def classify(body: Mapping[str, Any]) -> str:
     if "best_country" in tools:
         enum = tools["best_country"].get("parameters", {}).get("properties", {}).get("country", {}).get("enum")
         return f"{mode}-Tools-ToolBias-{enum[0] if enum else 'none'}"
+    if any(isinstance(tool, Mapping) and tool.get("type") == "web_search" for tool in body.get("tools") or []):
+        return f"{mode}-Tools-WebSearch"
     if "square_root" in tools:
         return f"{mode}-Tools-SquareRoot-1" if body.get("tool_choice") == "required" else f"{mode}-Tools-SquareRoot-1-any"
     parts = [part for item in items for part in item.get("content") or [] if isinstance(part, Mapping)]
     image = next((part["image_url"] for part in parts if part.get("type") == "input_image"), None)
     if isinstance(image, str):
         return f"{mode}MultiModal-Image-{_image_kind(image)}"
+    document = next((part for part in parts if part.get("type") == "input_file"), None)
+    if document is not None:
+        return f"{mode}MultiModal-{_file_kind(document)}"
     text_format = (body.get("text") or {}).get("format", {}).get("type")
     if text_format == "json_object":
         return f"{mode}-JSON"
@@ -55,6 +60,13 @@ def _image_kind(url: str) -> str:
         mime = url.removeprefix("data:").split(";", 1)[0]
         return f"{_extension(mime.rpartition('/')[2])}-Inline"
     return f"{_extension(PurePosixPath(urlsplit(url).path).suffix.removeprefix('.'))}-URL"
+
+
+def _file_kind(part: Mapping[str, Any]) -> str:
+    """`Audio-mp3-Inline`, `Document-pdf-Inline`…: the reference sent audio and video as files too."""
+    mime = str(part.get("file_data", "")).removeprefix("data:").split(";", 1)[0]
+    kind = {"audio": "Audio", "video": "Video"}.get(mime.partition("/")[0], "Document")
+    return f"{kind}-{_extension(PurePosixPath(str(part.get('filename', ''))).suffix.removeprefix('.'))}-Inline"
 
 
 def _extension(name: str) -> str:

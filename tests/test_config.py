@@ -100,8 +100,8 @@ def test_shipped_cloudflare() -> None:
 
 def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
-    assert list(config.providers) == ["groq", "cloudflare", "local"]
-    for name in ("groq", "cloudflare"):
+    assert list(config.providers) == ["groq", "cloudflare", "openairesponses", "local"]
+    for name in ("groq", "cloudflare", "openairesponses"):
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None
@@ -187,7 +187,7 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE.replace("api: openai", "api: anthropic"),
-            "providers.yaml:3: providers.groq.api: 'anthropic' is not one of openai, cloudflare",
+            "providers.yaml:3: providers.groq.api: 'anthropic' is not one of openai, cloudflare, openai-responses",
             id="unknown-api",
         ),
         pytest.param(

@@ -27,12 +27,13 @@ from urllib.parse import unquote, urlsplit
 
 import recorded_anthropic
 import recorded_gemini
+import recorded_responses
 from conftest import FIXTURES
 from llmprobe.cassettes import Interaction, load_cassette
 
 FIXTURES_ROOT = FIXTURES
 
-Dialect = Literal["openai", "cloudflare", "anthropic", "gemini"]
+Dialect = Literal["openai", "cloudflare", "anthropic", "gemini", "openai-responses"]
 
 #: `max_tokens` at or below this marks the MaxTokens probe (it asks for 16); larger
 #: values are taken as a client's ordinary default cap, not as a probe.
@@ -70,6 +71,7 @@ PROVIDERS = {
         Provider("togetherai", "openai", "/togetherai/v1", "togetherai-2025-09-01"),
         Provider("cloudflare", "cloudflare", "/cloudflare/ai", "cloudflare-2025-09-02"),
         Provider("anthropic", "anthropic", recorded_anthropic.PATH_PREFIX, recorded_anthropic.RECORDINGS),
+        Provider(recorded_responses.NAME, "openai-responses", recorded_responses.PATH_PREFIX, recorded_responses.RECORDINGS),
     )
 }
 
@@ -87,6 +89,8 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
     """
     if dialect == "anthropic":
         return recorded_anthropic.classify(body)
+    if dialect == "openai-responses":
+        return recorded_responses.classify(body)
     mode = "GenStream" if body.get("stream") is True else "GenSync"
     messages: list[Mapping[str, Any]] = body.get("messages") or []
     if any(message.get("role") == "tool" for message in messages):
@@ -335,6 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return provider, None
             if provider.dialect == "anthropic" and path == recorded_anthropic.MESSAGES_PATH:
                 return provider, None
+            if provider.dialect == "openai-responses" and path == recorded_responses.ROUTE:
+                return provider, None
             run_prefix = f"{provider.path_prefix}/run/"
             if provider.dialect == "cloudflare" and path.startswith(run_prefix):
                 return provider, unquote(path.removeprefix(run_prefix))
@@ -362,6 +368,8 @@ class _Handler(BaseHTTPRequestHandler):
         """
         if provider.dialect == "anthropic":
             self._send_json(*recorded_anthropic.unknown_model(model))
+        if provider.dialect == "openai-responses":
+            self._send_json(*recorded_responses.unknown_model(model))
         elif provider.dialect == "openai":
             message = f"The model `{model}` does not exist or you do not have access to it."
             error = {"message": message, "type": "invalid_request_error", "code": "model_not_found"}

@@ -129,8 +129,9 @@ def test_shipped_gemini() -> None:
 def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
     cloud = ["groq", "cloudflare", "cerebras", "deepseek", "huggingface", "mistral", "openaichat", "perplexity", "togetherai"]
-    assert list(config.providers) == [*cloud, "gemini", "local", "anthropic"]
-    for name in [*cloud, "gemini", "anthropic"]:
+    native = ["gemini", "openairesponses"]
+    assert list(config.providers) == [*cloud, *native, "local", "anthropic"]
+    for name in [*cloud, *native, "anthropic"]:
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None

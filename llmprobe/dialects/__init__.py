@@ -27,6 +27,7 @@ DIALECTS: dict[str, str] = {
     "cloudflare": "llmprobe.dialects.cloudflare:CloudflareDialect",
     "anthropic": "llmprobe.dialects.anthropic:AnthropicDialect",
     "gemini": "llmprobe.dialects.gemini:GeminiDialect",
+    "openai-responses": "llmprobe.dialects.openai_responses:OpenAIResponsesDialect",
 }
 
 

@@ -25,6 +25,7 @@ from llmprobe.sse import SseEvent
 DIALECTS: dict[str, str] = {
     "openai": "llmprobe.dialects.openai:OpenAIDialect",
     "cloudflare": "llmprobe.dialects.cloudflare:CloudflareDialect",
+    "ollama": "llmprobe.dialects.ollama:OllamaDialect",
 }
 
 

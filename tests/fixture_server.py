@@ -14,6 +14,7 @@ verdict stays unmeasured instead of turning into "unsupported".
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
+from types import ModuleType
 from typing import Any, Literal, Mapping
 from urllib.parse import unquote, urlsplit
 
@@ -31,7 +33,7 @@ from llmprobe.cassettes import Interaction, load_cassette
 
 FIXTURES_ROOT = FIXTURES
 
-Dialect = Literal["openai", "cloudflare"]
+Dialect = Literal["openai", "cloudflare", "ollama"]
 
 #: `max_tokens` at or below this marks the MaxTokens probe (it asks for 16); larger
 #: values are taken as a client's ordinary default cap, not as a probe.
@@ -57,7 +59,16 @@ class Provider:
 PROVIDERS = {
     "groq": Provider("groq", "openai", "/groq/openai/v1", "groq-2025-08-29"),
     "cloudflare": Provider("cloudflare", "cloudflare", "/cloudflare/ai", "cloudflare-2025-09-02"),
+    "ollama": Provider("ollama", "ollama", "/ollama", "ollama-2025-08-28"),
 }
+
+#: Native dialects' parts (`ENDPOINT`, `classify(body)`, `unknown_model(model)`), one module each.
+NATIVE = {"ollama": "recorded_ollama"}
+
+
+def native(dialect: str) -> ModuleType:
+    """Imported on first use: the modules reuse this one's helpers."""
+    return importlib.import_module(NATIVE[dialect])
 
 
 def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
@@ -71,6 +82,8 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
     because harnesses add text parts of their own (the reference appended
     "/think" to every qwen request), and the Citations probe sends no options.
     """
+    if dialect in NATIVE:
+        return str(native(dialect).classify(body))
     mode = "GenStream" if body.get("stream") is True else "GenSync"
     messages: list[Mapping[str, Any]] = body.get("messages") or []
     if any(message.get("role") == "tool" for message in messages):
@@ -246,9 +259,11 @@ class FixtureServer(ThreadingHTTPServer):
             self._served.append((provider, model, cassette.name if cassette else "none"))
 
     def model_dir(self, provider: Provider, model: str) -> Path | None:
-        """The model's recordings, plain or `_thinking`; None for unknown (or escaping) names."""
+        """The model's recordings, plain or `_thinking`; None for unknown (or escaping) names.
+        A `:` in a model id is a `-` in its folder's name (ollama `gemma3:4b` → `gemma3-4b`)."""
         root = (self.fixtures_root / provider.recordings / "scoreboard-cassettes").resolve()
-        for name in (model, f"{model}_thinking"):
+        folder = model.replace(":", "-")
+        for name in (folder, f"{folder}_thinking"):
             candidate = (root / name).resolve()
             if model and candidate.is_relative_to(root) and any(candidate.glob("Gen*.yaml")):
                 return candidate
@@ -298,7 +313,8 @@ class _Handler(BaseHTTPRequestHandler):
         run_prefix = f"{cloudflare.path_prefix}/run/"
         if path.startswith(run_prefix):
             return cloudflare, unquote(path.removeprefix(run_prefix))
-        return None
+        native_routes = ((PROVIDERS[n], None) for n in NATIVE if path == PROVIDERS[n].path_prefix + native(n).ENDPOINT)
+        return next(native_routes, None)
 
     def _send_recording(self, recording: Interaction) -> None:
         payload = recording.response_body.encode()
@@ -320,7 +336,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         Cloudflare really answers 400 (code 7000), not 404; the dialect must cope with that.
         """
-        if provider.dialect == "openai":
+        if provider.dialect in NATIVE:
+            self._send_json(*native(provider.dialect).unknown_model(model))
+        elif provider.dialect == "openai":
             message = f"The model `{model}` does not exist or you do not have access to it."
             error = {"message": message, "type": "invalid_request_error", "code": "model_not_found"}
             self._send_json(404, {"error": error})

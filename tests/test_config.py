@@ -100,12 +100,19 @@ def test_shipped_cloudflare() -> None:
 
 def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
-    assert list(config.providers) == ["groq", "cloudflare", "local"]
+    assert list(config.providers) == ["groq", "cloudflare", "ollama", "local"]
     for name in ("groq", "cloudflare"):
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None
         assert not provider.local
+
+
+def test_shipped_ollama_needs_no_key() -> None:
+    ollama = load_config(SHIPPED).providers["ollama"]
+    assert (ollama.api, ollama.base_url, ollama.api_key_env) == ("ollama", "http://localhost:11434", "")
+    assert ollama.local and ollama.launch is None
+    assert [(m.id, m.reason) for m in ollama.models] == [("gemma3:4b", False), ("qwen3:4b", True)]
 
 
 def test_shipped_local_provider_launches_its_own_server() -> None:
@@ -187,7 +194,7 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE.replace("api: openai", "api: anthropic"),
-            "providers.yaml:3: providers.groq.api: 'anthropic' is not one of openai, cloudflare",
+            "providers.yaml:3: providers.groq.api: 'anthropic' is not one of openai, cloudflare, ollama",
             id="unknown-api",
         ),
         pytest.param(

@@ -6,19 +6,25 @@ import asyncio
 import base64
 import dataclasses
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 import replaying
-from conftest import OLLAMA_FIXTURES
+from click.testing import Result
+from configs import write_providers
+from conftest import OLLAMA_FIXTURES, reference_verdicts
+from typer.testing import CliRunner
 
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, load_cassette
+from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.ollama import OllamaDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, Exchange, ImagePart, Message, Reply, Request, ToolCall, ToolResult
+from llmprobe.results import VERDICT_NAMES, load
 
 FIXTURES = OLLAMA_FIXTURES
 if not FIXTURES.is_dir():
@@ -317,3 +323,85 @@ def test_without_a_key_no_auth_header_is_sent() -> None:
     exchange = asyncio.run(generate())
     assert exchange.ok and exchange.reply is not None and exchange.reply.text == "Hi"
     assert "authorization" not in seen[0].headers
+
+
+# --- end to end: `llmprobe run` against the recordings ----------------------------------------------
+
+MODELS = ["gemma3:4b", "qwen3:4b"]
+D6_QWEN = (
+    "D6: Ollama cannot say tool_choice 'none', so SquareRoot-2 is asked again with auto; the reference "
+    "called that flaky and never sent it, so no recording answers it and the chain stays unmeasured"
+)
+
+#: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
+EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
+    (model, mode, verdict): (reference, "unknown", D6_QWEN)
+    for model in ["qwen3:4b"]
+    for mode in ["sync", "stream"]
+    for verdict, reference in [("tools", "flaky"), ("toolsBiased", "false"), ("toolsIndecisive", "false")]
+}
+
+
+@pytest.fixture(scope="module")
+def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result, list[tuple[str, str, str]]]:
+    from fixture_server import FixtureServer
+
+    tmp = tmp_path_factory.mktemp("e2e-ollama")
+    with FixtureServer() as server:
+        # No api_key_env: Ollama is keyless.
+        provider = {
+            "api": "ollama",
+            "base_url": server.base_url("ollama"),
+            "max_retries": 0,
+            "image_base_url": "https://images.invalid/probes",
+            "models": MODELS,
+        }
+        config = write_providers(tmp, {"ollama": provider})
+        result = CliRunner().invoke(app, ["run", "--provider", "ollama", "--config", str(config), "--out", str(tmp / "out")])
+        served = server.served
+    return tmp, result, served
+
+
+def test_run_probes_every_model_from_the_recordings(fixture_run) -> None:
+    tmp, result, served = fixture_run
+    assert result.exit_code in (0, 1), result.output
+    assert "Traceback" not in result.output
+    assert {model for _, model, _ in served} == set(MODELS)
+    # The requests the dialect refuses are never sent: no logprobs, no image URL.
+    assert not any(name.endswith(("-TopLogprobs.yaml", "-URL.yaml")) for _, _, name in served)
+    # qwen3's unforced call is answered with the reference's "-1" recording: the same request body.
+    assert ("ollama", "qwen3:4b", "GenStream-Tools-SquareRoot-1.yaml") in served
+
+
+def test_verdicts_match_reference_except_deviations(fixture_run) -> None:
+    tmp, _, _ = fixture_run
+    reference = reference_verdicts(FIXTURES / "scoreboard.json")
+    ours = {(m.id, mode): r.verdicts for m in load(tmp / "out" / "ollama.json").models for mode, r in m.modes.items()}
+    differences = {}
+    for (model, mode), expected in reference.items():
+        got = ours[(model, mode)]
+        differences.update({(model, mode, n): (expected[n], got[n]) for n in VERDICT_NAMES if got[n] != expected[n]})
+    assert differences == {k: v[:2] for k, v in EXPECTED_DIFFERENCES.items()}
+    compared = len(reference) * len(VERDICT_NAMES)
+    print(f"ollama: {compared - len(differences)}/{compared} verdicts equal")
+
+
+#: qwen3:4b reads no images (its reasoning says it cannot see one), yet its streamed PNG answer ends
+#: "banana": a lucky guess that passes the reference's own answer rule; the reference did not count it.
+QWEN_GUESSED_PNG = {"image": (True, False, ["image/png"])}
+
+
+def test_modalities_and_thinking_match_reference(fixture_run) -> None:
+    tmp, _, _ = fixture_run
+    result = load(tmp / "out" / "ollama.json")
+    for scenario in json.loads((FIXTURES / "scoreboard.json").read_text())["scenarios"]:
+        model = result.model(scenario["models"][0])
+        assert model is not None
+        ours = {k: (m.inline, m.url, m.formats) for k, m in model.in_.items()}
+        theirs = {
+            k: (m.get("inline", False), m.get("url", False), m.get("supportedFormats", [])) for k, m in scenario["in"].items()
+        }
+        if model.id == "qwen3:4b":
+            theirs.update(QWEN_GUESSED_PNG)
+        assert ours == theirs, model.id
+        assert model.reason == scenario.get("thinking", False), model.id

@@ -26,6 +26,7 @@ DIALECTS: dict[str, str] = {
     "openai": "llmprobe.dialects.openai:OpenAIDialect",
     "cloudflare": "llmprobe.dialects.cloudflare:CloudflareDialect",
     "ollama": "llmprobe.dialects.ollama:OllamaDialect",
+    "cohere": "llmprobe.dialects.cohere:CohereDialect",
 }
 
 

@@ -33,7 +33,7 @@ from llmprobe.cassettes import Interaction, load_cassette
 
 FIXTURES_ROOT = FIXTURES
 
-Dialect = Literal["openai", "cloudflare", "ollama"]
+Dialect = Literal["openai", "cloudflare", "ollama", "cohere"]
 
 #: `max_tokens` at or below this marks the MaxTokens probe (it asks for 16); larger
 #: values are taken as a client's ordinary default cap, not as a probe.
@@ -60,10 +60,11 @@ PROVIDERS = {
     "groq": Provider("groq", "openai", "/groq/openai/v1", "groq-2025-08-29"),
     "cloudflare": Provider("cloudflare", "cloudflare", "/cloudflare/ai", "cloudflare-2025-09-02"),
     "ollama": Provider("ollama", "ollama", "/ollama", "ollama-2025-08-28"),
+    "cohere": Provider("cohere", "cohere", "/cohere", "cohere-2025-09-02"),
 }
 
 #: Native dialects' parts (`ENDPOINT`, `classify(body)`, `unknown_model(model)`), one module each.
-NATIVE = {"ollama": "recorded_ollama"}
+NATIVE = {"ollama": "recorded_ollama", "cohere": "recorded_cohere"}
 
 
 def native(dialect: str) -> ModuleType:

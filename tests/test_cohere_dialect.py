@@ -10,15 +10,20 @@ from pathlib import Path
 import httpx
 import pytest
 import replaying
-from conftest import COHERE_FIXTURES
+from click.testing import Result
+from configs import write_providers
+from conftest import COHERE_FIXTURES, reference_verdicts
+from typer.testing import CliRunner
 
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, Redactor, RecordingTransport, load_cassette
+from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.cohere import CohereDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
+from llmprobe.results import VERDICT_NAMES, load
 
 FIXTURES = COHERE_FIXTURES
 if not FIXTURES.is_dir():
@@ -322,3 +327,89 @@ def test_recording_a_cohere_call_writes_no_key(tmp_path: Path) -> None:
     assert exchange.ok and exchange.reply is not None and exchange.reply.text == "Hello!"
     written = [p.read_text() for p in tmp_path.rglob("*") if p.is_file()]
     assert written and not any(key in text or "Bearer" in text for text in written)
+
+
+# --- end to end: `llmprobe run` against the recordings ----------------------------------------------
+
+MODELS = ["command-a-reasoning-08-2025", "command-r", "command-r7b-12-2024", "command-light", "c4ai-aya-vision-8b"]
+
+D11_AYA = (
+    "D11: aya-vision's SquareRoot-2 was refused (400, tool_choice not supported), so ToolBias never ran: "
+    "bias is unmeasured, not 'not biased'"
+)
+C1 = (
+    "C1: command-a-reasoning streamed only thinking before MaxTokens/the stop word, exactly as its sync "
+    "answer did; both modes read the same (the reference passed sync and failed stream)"
+)
+
+#: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
+EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
+    ("c4ai-aya-vision-8b", "sync", "toolsBiased"): ("false", "unknown", D11_AYA),
+    ("c4ai-aya-vision-8b", "sync", "toolsIndecisive"): ("false", "unknown", D11_AYA),
+    ("c4ai-aya-vision-8b", "stream", "toolsBiased"): ("false", "unknown", D11_AYA),
+    ("c4ai-aya-vision-8b", "stream", "toolsIndecisive"): ("false", "unknown", D11_AYA),
+    ("command-a-reasoning-08-2025", "stream", "maxTokens"): ("false", "true", C1),
+    ("command-a-reasoning-08-2025", "stream", "stopSequence"): ("false", "true", C1),
+}
+
+
+@pytest.fixture(scope="module")
+def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result, list[tuple[str, str, str]]]:
+    from fixture_server import FixtureServer
+
+    tmp = tmp_path_factory.mktemp("e2e-cohere")
+    with FixtureServer() as server:
+        provider = {
+            "api": "cohere",
+            "base_url": server.base_url("cohere"),
+            "api_key_env": "LLMPROBE_TEST_KEY",
+            "max_retries": 0,
+            "image_base_url": "https://images.invalid/probes",
+            "models": MODELS,
+        }
+        config = write_providers(tmp, {"cohere": provider})
+        result = CliRunner().invoke(
+            app,
+            ["run", "--provider", "cohere", "--config", str(config), "--out", str(tmp / "out")],
+            env={"LLMPROBE_TEST_KEY": "co-fixturekey-not-a-real-one"},
+        )
+        served = server.served
+    return tmp, result, served
+
+
+def test_run_probes_every_model_from_the_recordings(fixture_run) -> None:
+    tmp, result, served = fixture_run
+    assert result.exit_code in (0, 1), result.output
+    assert "Traceback" not in result.output
+    assert {model for _, model, _ in served} == set(MODELS)
+
+
+def test_verdicts_match_reference_except_deviations(fixture_run) -> None:
+    tmp, _, _ = fixture_run
+    reference = reference_verdicts(FIXTURES / "scoreboard.json")
+    ours = {(m.id, mode): r.verdicts for m in load(tmp / "out" / "cohere.json").models for mode, r in m.modes.items()}
+    differences = {}
+    for (model, mode), expected in reference.items():
+        if model not in MODELS:
+            continue
+        got = ours[(model, mode)]
+        differences.update({(model, mode, n): (expected[n], got[n]) for n in VERDICT_NAMES if got[n] != expected[n]})
+    compared = 2 * len(MODELS) * len(VERDICT_NAMES)
+    print(f"cohere: {compared - len(differences)}/{compared} verdicts equal")
+    assert differences == {k: v[:2] for k, v in EXPECTED_DIFFERENCES.items()}
+
+
+def test_modalities_and_thinking_match_reference(fixture_run) -> None:
+    tmp, _, _ = fixture_run
+    result = load(tmp / "out" / "cohere.json")
+    for scenario in json.loads((FIXTURES / "scoreboard.json").read_text())["scenarios"]:
+        if "GenSync" not in scenario:
+            continue
+        model = result.model(scenario["models"][0])
+        assert model is not None
+        ours = {k: (m.inline, m.url, m.formats) for k, m in model.in_.items()}
+        theirs = {
+            k: (m.get("inline", False), m.get("url", False), m.get("supportedFormats", [])) for k, m in scenario["in"].items()
+        }
+        assert ours == theirs, model.id
+        assert model.reason == scenario.get("thinking", scenario.get("reason", False)), model.id

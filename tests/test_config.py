@@ -100,12 +100,25 @@ def test_shipped_cloudflare() -> None:
 
 def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
-    assert list(config.providers) == ["groq", "cloudflare", "ollama", "local"]
-    for name in ("groq", "cloudflare"):
+    assert list(config.providers) == ["groq", "cloudflare", "cohere", "ollama", "local"]
+    for name in ("groq", "cloudflare", "cohere"):
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None
         assert not provider.local
+
+
+def test_shipped_cohere() -> None:
+    cohere = load_config(SHIPPED).providers["cohere"]
+    assert (cohere.api, cohere.base_url, cohere.api_key_env) == ("cohere", "https://api.cohere.com", "COHERE_API_KEY")
+    probed = [m.id for m in cohere.models if m.probe]
+    assert probed == ["command-a-reasoning-08-2025", "command-r", "command-r7b-12-2024", "command-light", "c4ai-aya-vision-8b"]
+    assert len(cohere.models) == 15
+    assert [(m.id, m.tier) for m in cohere.models if m.tier] == [
+        ("command-a-reasoning-08-2025", "sota"),
+        ("command-r", "good"),
+        ("command-r7b-12-2024", "cheap"),
+    ]
 
 
 def test_shipped_ollama_needs_no_key() -> None:
@@ -194,7 +207,7 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE.replace("api: openai", "api: anthropic"),
-            "providers.yaml:3: providers.groq.api: 'anthropic' is not one of openai, cloudflare, ollama",
+            "providers.yaml:3: providers.groq.api: 'anthropic' is not one of openai, cloudflare, ollama, cohere",
             id="unknown-api",
         ),
         pytest.param(

@@ -470,7 +470,8 @@ def test_reference_fixtures_load() -> None:
         for interaction in interactions:
             assert 100 <= interaction.status < 600, path
             assert interaction.response_body, path
-            assert interaction.url.startswith("https://"), path
+            # Ollama was recorded on the recording machine itself.
+            assert interaction.url.startswith(("https://", "http://localhost/")), path
 
 
 def test_reference_fixture_fields() -> None:

@@ -224,6 +224,7 @@ def normalise_finish_reason(raw: str | None) -> str:
     value = raw.lower()
     aliases = {
         "stop": "stop",
+        "complete": "stop",
         "end_turn": "stop",
         "stop_sequence": "stop",
         "completed": "stop",
@@ -233,6 +234,7 @@ def normalise_finish_reason(raw: str | None) -> str:
         "max_output_tokens": "length",
         "tool_calls": "tool_calls",
         "tool_use": "tool_calls",
+        "tool_call": "tool_calls",
         "function_call": "tool_calls",
         "content_filter": "content_filter",
         "refusal": "content_filter",

@@ -14,6 +14,8 @@ FIXTURES = SHARED / "fixtures"
 GROQ_FIXTURES = FIXTURES / "groq-2025-08-29"
 CLOUDFLARE_FIXTURES = FIXTURES / "cloudflare-2025-09-02"
 ANTHROPIC_FIXTURES = FIXTURES / "anthropic-2025-09-02"
+OLLAMA_FIXTURES = FIXTURES / "ollama-2025-08-28"
+COHERE_FIXTURES = FIXTURES / "cohere-2025-09-02"
 
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is absent")
 

@@ -14,6 +14,7 @@ verdict stays unmeasured instead of turning into "unsupported".
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
+from types import ModuleType
 from typing import Any, Literal, Mapping
 from urllib.parse import unquote, urlsplit
 
@@ -33,7 +35,7 @@ from llmprobe.cassettes import Interaction, load_cassette
 
 FIXTURES_ROOT = FIXTURES
 
-Dialect = Literal["openai", "cloudflare", "anthropic", "gemini", "openai-responses"]
+Dialect = Literal["openai", "cloudflare", "anthropic", "gemini", "openai-responses", "ollama", "cohere"]
 
 #: `max_tokens` at or below this marks the MaxTokens probe (it asks for 16); larger
 #: values are taken as a client's ordinary default cap, not as a probe.
@@ -72,8 +74,18 @@ PROVIDERS = {
         Provider("cloudflare", "cloudflare", "/cloudflare/ai", "cloudflare-2025-09-02"),
         Provider("anthropic", "anthropic", recorded_anthropic.PATH_PREFIX, recorded_anthropic.RECORDINGS),
         Provider(recorded_responses.NAME, "openai-responses", recorded_responses.PATH_PREFIX, recorded_responses.RECORDINGS),
+        Provider("ollama", "ollama", "/ollama", "ollama-2025-08-28"),
+        Provider("cohere", "cohere", "/cohere", "cohere-2025-09-02"),
     )
 }
+
+#: Native dialects' parts (`ENDPOINT`, `classify(body)`, `unknown_model(model)`), one module each.
+NATIVE = {"ollama": "recorded_ollama", "cohere": "recorded_cohere"}
+
+
+def native(dialect: str) -> ModuleType:
+    """Imported on first use: the modules reuse this one's helpers."""
+    return importlib.import_module(NATIVE[dialect])
 
 
 def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
@@ -91,6 +103,8 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
         return recorded_anthropic.classify(body)
     if dialect == "openai-responses":
         return recorded_responses.classify(body)
+    if dialect in NATIVE:
+        return str(native(dialect).classify(body))
     mode = "GenStream" if body.get("stream") is True else "GenSync"
     messages: list[Mapping[str, Any]] = body.get("messages") or []
     if any(message.get("role") == "tool" for message in messages):
@@ -344,7 +358,8 @@ class _Handler(BaseHTTPRequestHandler):
             run_prefix = f"{provider.path_prefix}/run/"
             if provider.dialect == "cloudflare" and path.startswith(run_prefix):
                 return provider, unquote(path.removeprefix(run_prefix))
-        return None
+        native_routes = ((PROVIDERS[n], None) for n in NATIVE if path == PROVIDERS[n].path_prefix + native(n).ENDPOINT)
+        return next(native_routes, None)
 
     def _send_recording(self, recording: Interaction) -> None:
         payload = recording.response_body.encode()
@@ -368,8 +383,10 @@ class _Handler(BaseHTTPRequestHandler):
         """
         if provider.dialect == "anthropic":
             self._send_json(*recorded_anthropic.unknown_model(model))
-        if provider.dialect == "openai-responses":
+        elif provider.dialect == "openai-responses":
             self._send_json(*recorded_responses.unknown_model(model))
+        elif provider.dialect in NATIVE:
+            self._send_json(*native(provider.dialect).unknown_model(model))
         elif provider.dialect == "openai":
             message = f"The model `{model}` does not exist or you do not have access to it."
             error = {"message": message, "type": "invalid_request_error", "code": "model_not_found"}

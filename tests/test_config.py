@@ -129,13 +129,33 @@ def test_shipped_gemini() -> None:
 def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
     cloud = ["groq", "cloudflare", "cerebras", "deepseek", "huggingface", "mistral", "openaichat", "perplexity", "togetherai"]
-    native = ["gemini", "openairesponses"]
-    assert list(config.providers) == [*cloud, *native, "local", "anthropic"]
+    native = ["gemini", "openairesponses", "cohere"]
+    assert list(config.providers) == [*cloud, *native, "ollama", "local", "anthropic"]
     for name in [*cloud, *native, "anthropic"]:
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None
         assert not provider.local
+
+
+def test_shipped_cohere() -> None:
+    cohere = load_config(SHIPPED).providers["cohere"]
+    assert (cohere.api, cohere.base_url, cohere.api_key_env) == ("cohere", "https://api.cohere.com", "COHERE_API_KEY")
+    probed = [m.id for m in cohere.models if m.probe]
+    assert probed == ["command-a-reasoning-08-2025", "command-r", "command-r7b-12-2024", "command-light", "c4ai-aya-vision-8b"]
+    assert len(cohere.models) == 15
+    assert [(m.id, m.tier) for m in cohere.models if m.tier] == [
+        ("command-a-reasoning-08-2025", "sota"),
+        ("command-r", "good"),
+        ("command-r7b-12-2024", "cheap"),
+    ]
+
+
+def test_shipped_ollama_needs_no_key() -> None:
+    ollama = load_config(SHIPPED).providers["ollama"]
+    assert (ollama.api, ollama.base_url, ollama.api_key_env) == ("ollama", "http://localhost:11434", "")
+    assert ollama.local and ollama.launch is None
+    assert [(m.id, m.reason) for m in ollama.models] == [("gemma3:4b", False), ("qwen3:4b", True)]
 
 
 def test_shipped_local_provider_launches_its_own_server() -> None:

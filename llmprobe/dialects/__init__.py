@@ -28,6 +28,8 @@ DIALECTS: dict[str, str] = {
     "anthropic": "llmprobe.dialects.anthropic:AnthropicDialect",
     "gemini": "llmprobe.dialects.gemini:GeminiDialect",
     "openai-responses": "llmprobe.dialects.openai_responses:OpenAIResponsesDialect",
+    "ollama": "llmprobe.dialects.ollama:OllamaDialect",
+    "cohere": "llmprobe.dialects.cohere:CohereDialect",
 }
 
 

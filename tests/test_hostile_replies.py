@@ -431,6 +431,6 @@ def test_a_model_whose_judging_raises_is_left_incomplete_and_the_others_keep_the
     assert ran.exit_code == 1 and "Traceback" not in ran.output  # type: ignore[attr-defined]
     assert "fake: model 'bad' could not be judged (KeyError: 'surprise for REDACTED'); it is left incomplete" in ran.output  # type: ignore[attr-defined]
     assert leaks(ran.output) == []  # type: ignore[attr-defined]
-    assert result.incomplete == ["bad"]
+    assert result.incomplete == [("bad", False)]
     good = result.model("good")
     assert good is not None and good.modes["sync"].verdicts == EXPECTED_VERDICTS

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 import jsonschema
 
@@ -260,7 +261,9 @@ def _tools_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     """The dependent chain SquareRoot-1 → -1-any → -2 → ToolBias (methodology: "The tool chain", with D6)."""
     force, fallback = battery.one(Role.FORCE), battery.one(Role.FORCE_FALLBACK)
     follow_up, follow_up_fallback = battery.one(Role.FOLLOW_UP), battery.one(Role.FOLLOW_UP_FALLBACK)
-    unknown = dict(tools=Verdict.UNKNOWN, toolCallRequired=Verdict.UNKNOWN, toolsBiased=Verdict.UNKNOWN, toolsIndecisive=Verdict.UNKNOWN)
+    unknown = dict(
+        tools=Verdict.UNKNOWN, toolCallRequired=Verdict.UNKNOWN, toolsBiased=Verdict.UNKNOWN, toolsIndecisive=Verdict.UNKNOWN
+    )
     none = dict(tools=Verdict.FALSE, toolCallRequired=Verdict.FALSE, toolsBiased=Verdict.FALSE, toolsIndecisive=Verdict.FALSE)
     if force.name not in obs:
         return unknown

@@ -18,9 +18,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pytest
@@ -168,7 +168,7 @@ TRANSPORT = [
     case("slow-first-byte", "sync", Canned(200, JSON, reply_with(content="Hi"), delay=1.6), "timeout: 1"),
     case("gateway-error-echoing-key", "sync", lambda r: body(json.dumps({"error": {"message": f"upstream failed for key {echo_key(r)}"}}), status=503)),
     case("error-event", "stream", stream(event(chunk("Hel")), "event: error\ndata: upstream died\n\n", done=False)),
-    case("error-event-echoing-key", "stream", lambda r: stream('event: error\ndata: {"error": {"message": "bad key %s"}}\n\n' % echo_key(r), done=False)),
+    case("error-event-echoing-key", "stream", lambda r: stream(f'event: error\ndata: {{"error": {{"message": "bad key {echo_key(r)}"}}}}\n\n', done=False)),
 ]
 
 # Read and judged as what they are: a refusal, a broken tool call, a strange but readable

@@ -174,7 +174,6 @@ def scoreboard(
     if not providers:
         raise ValueError("no providers to render")
     merged = [merge(config, result) for config, result in providers]
-    if summary is None:
-        summary = len(merged) > 1
-    summary = summary_table(merged, layout, name) if summary else None
-    return Scoreboard(summary, tuple((p, provider_table(p, layout)) for p in merged))
+    wanted = len(merged) > 1 if summary is None else summary
+    table = summary_table(merged, layout, name) if wanted else None
+    return Scoreboard(table, tuple((p, provider_table(p, layout)) for p in merged))

@@ -21,7 +21,7 @@ from llmprobe.dialects import Dialect, HttpCall
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Exchange, Reply, Request
 from llmprobe.pacing import Pacer
-from llmprobe.scheduler import Slots
+from llmprobe.scheduler import Priority, Slots
 from llmprobe.sse import aiter_events, aiter_ndjson
 
 
@@ -73,11 +73,11 @@ class ProviderClient:
         self._pacer = Pacer(sleep=sleep)
         self._sleep = sleep
 
-    async def generate(self, model: str, request: Request, *, name: str = "", priority: int = 0) -> Exchange:
+    async def generate(self, model: str, request: Request, *, name: str = "", priority: Priority = ()) -> Exchange:
         """Send `request`, retrying transient failures; never raises for provider failures.
 
-        When all slots are busy, waiting requests go out highest `priority` first
-        (the runner passes how many dependent requests may still follow this one).
+        When all slots (or a key's rate budget) are busy, waiting requests go out highest
+        `priority` first (see `scheduler.Priority`).
 
         CassetteError and other usage errors propagate: they are the user's to fix,
         not a fact about the provider.
@@ -99,7 +99,7 @@ class ProviderClient:
             try:
                 # Paced before taking a slot: a model waiting for its own budget must not
                 # hold a slot that another model's request could use meanwhile.
-                ticket = await self._pacer.acquire(key)
+                ticket = await self._pacer.acquire(key, priority)
                 try:
                     async with self._slots.hold(priority):
                         exchange.reply = await self._send(call, request.stream, name, exchange, (key, ticket))

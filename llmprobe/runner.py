@@ -70,6 +70,7 @@ class ModelProber:
         *,
         image_base_url: str = "",
         listener: ProbeListener | None = None,
+        order: int = 0,
     ) -> None:
         self.client = client
         self.battery = battery
@@ -77,6 +78,8 @@ class ModelProber:
         self.model = model
         self.image_base_url = image_base_url.rstrip("/")
         self.listener = listener
+        #: The model's place in the run: earlier models' requests go first (see `send`).
+        self.order = order
 
     async def probe(self, modes: Iterable[str]) -> ModelResult:
         runs = await gather_all(self._mode(mode) for mode in modes)
@@ -93,10 +96,14 @@ class ModelProber:
         self._planned(len(plan))
 
         async def send(probe: Probe, request: Request) -> Exchange:
-            """`probe`'s request (its own, or a continuation); the priority comes from its role (`Role.priority`)."""
-            exchange = await self.client.generate(
-                self.model.id, request, name=f"{self.provider}/{self.model.id}/{mode}-{probe.name}", priority=probe.role.priority
-            )
+            """`probe`'s request (its own, or a continuation).
+
+            Earlier models first, so models finish one after another while later ones fill the
+            slots they leave (a run killed half-way has saved about half its models); within a
+            model, the longest dependent chain first (`Role.priority`).
+            """
+            name = f"{self.provider}/{self.model.id}/{mode}-{probe.name}"
+            exchange = await self.client.generate(self.model.id, request, name=name, priority=(-self.order, probe.role.priority))
             run.observations[probe.name] = exchange
             self._planned(exchange.attempts - (1 if probe.name in plan else 0))
             if self.listener is not None:
@@ -295,7 +302,7 @@ class ProviderRun:
                     result.models.append(done[model.id])
             writer.save(result)
 
-        async def probe(model: ModelConfig) -> None:
+        async def probe(order: int, model: ModelConfig) -> None:
             prober = ModelProber(
                 self.client,
                 self.battery,
@@ -303,6 +310,7 @@ class ProviderRun:
                 model,
                 image_base_url=self.provider.image_base_url,
                 listener=self.listener,
+                order=order,
             )
             try:
                 fresh = await prober.probe(self.modes)
@@ -321,7 +329,7 @@ class ProviderRun:
                 self.on_model(fresh)
 
         save()
-        await gather_all(probe(model) for model in pending)
+        await gather_all(probe(order, model) for order, model in enumerate(pending))
         save()
         return result
 

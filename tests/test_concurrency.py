@@ -80,7 +80,9 @@ def test_with_one_slot_the_tool_chain_goes_before_the_independent_probes(server,
             await ProviderRun(provider, list(provider.models), modes, client, load_battery(), out, listener=Listener()).run()
 
     asyncio.run(run())
-    assert completed[:6] == ["Text", "Text", "Tools-SquareRoot-1", "Tools-SquareRoot-1", "Tools-SquareRoot-2", "Tools-SquareRoot-2"]
+    assert completed[:2] == ["Text", "Text"]
+    # A step of the chain takes over its predecessor's slot, so each mode's -2 may follow its -1 at once.
+    assert sorted(completed[2:6]) == ["Tools-SquareRoot-1"] * 2 + ["Tools-SquareRoot-2"] * 2
     # ToolBias has nothing after it: it waits behind the independent probes queued before it.
     assert completed[-4:] == ["Tools-ToolBias-Canada", "Tools-ToolBias-USA"] * 2
 
@@ -92,7 +94,7 @@ def test_with_one_slot_the_tool_chain_goes_before_the_independent_probes(server,
 
 async def settle() -> None:
     """Let every runnable task run until it blocks."""
-    for _ in range(10):
+    for _ in range(50):
         await asyncio.sleep(0)
 
 
@@ -100,7 +102,7 @@ async def queue_behind(slots: Slots, order: list[str], waiters: list[tuple[str, 
     """Start one task per (label, priority) that takes a slot, notes its label and lets go."""
 
     async def take(label: str, priority: int) -> None:
-        async with slots.hold(priority):
+        async with slots.hold((priority,)):
             order.append(label)
 
     tasks = []

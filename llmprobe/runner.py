@@ -100,10 +100,13 @@ class ModelProber:
 
             Earlier models first, so models finish one after another while later ones fill the
             slots they leave (a run killed half-way has saved about half its models); within a
-            model, the longest dependent chain first (`Role.priority`).
+            model, the longest dependent chain first (`Role.priority`), and a step of the chain
+            (even the last) before an independent probe, which has been waiting since the gate.
             """
             name = f"{self.provider}/{self.model.id}/{mode}-{probe.name}"
-            exchange = await self.client.generate(self.model.id, request, name=name, priority=(-self.order, probe.role.priority))
+            chained = probe.role is not Role.INDEPENDENT
+            priority = (-self.order, probe.role.priority, chained)
+            exchange = await self.client.generate(self.model.id, request, name=name, priority=priority)
             run.observations[probe.name] = exchange
             self._planned(exchange.attempts - (1 if probe.name in plan else 0))
             if self.listener is not None:
@@ -292,15 +295,36 @@ class ProviderRun:
             source=self.source,
         )
         writer = results.ResultsWriter(self.out_path)
+        saving = asyncio.Lock()
+        #: Models finished so far, and how many of them the file on disk holds.
+        finished = saved = 0
 
-        def save() -> None:
+        def snapshot() -> ProviderResult:
+            """The file as of now; later changes to `result` do not reach it."""
             result.models = []
             for model in self.provider.models:
                 if not model.probe:
                     result.models.append(ModelResult(id=model.id, tier=model.tier, reason=model.reason, probed=False))
                 elif model.id in done:
                     result.models.append(done[model.id])
-            writer.save(result)
+            return dataclasses.replace(result, incomplete=list(result.incomplete))
+
+        def save() -> None:
+            writer.save(snapshot())
+
+        async def save_finished() -> None:
+            """Save once the models finished so far are on disk, writing from a thread: fsync
+            blocks for milliseconds (tens with hundreds of models), and the event loop must go
+            on reading answers meanwhile. Saves queue one behind the other, and one that finds
+            its models already written by the save before it writes nothing: a file of 500
+            models is 7 MB, and writing it once per model would be quadratic."""
+            nonlocal saved
+            wanted = finished
+            async with saving:
+                if saved < wanted:
+                    covered = finished
+                    await asyncio.to_thread(writer.save, snapshot())
+                    saved = covered
 
         async def probe(order: int, model: ModelConfig) -> None:
             prober = ModelProber(
@@ -324,7 +348,9 @@ class ProviderRun:
                 fresh.modes = {**{k: m for k, m in old.modes.items() if k not in self.modes}, **fresh.modes}
             done[model.id] = fresh
             result.incomplete.remove(model.id)
-            save()
+            nonlocal finished
+            finished += 1
+            await save_finished()
             if self.on_model is not None:
                 self.on_model(fresh)
 

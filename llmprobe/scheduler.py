@@ -31,16 +31,15 @@ def rank(priority: Priority) -> Priority:
 class Slots:
     """At most `capacity` holders at once; waiters are served highest priority first, FIFO among equals.
 
-    A released slot goes to the waiters at the end of the event loop's turn, not at
-    once: the request that released it is usually a step of a chain whose next step
-    asks for a slot in that same turn (no await lies between them), and taking over
-    its predecessor's slot keeps the chain from queueing behind requests that can wait.
-    Measured on the Groq recordings at 200 ms a request, each tool-chain step waited
-    about 130 ms for a slot before this, and the first model finished 0.3 s later.
-    Otherwise waiters are served strictly by priority, and a newcomer overtakes
-    nobody once the turn is over. A waiter cancelled while queued just leaves; one
-    cancelled after it was handed a slot but before it resumed passes the slot on.
-    Either way no slot is lost or leaked.
+    A released slot is not handed over at once but two turns of the event loop
+    later, to the best of the waiters by then. The request that released it is
+    usually a step of a chain: its next step asks for a slot in the same turn (the
+    same task, no await between them) or in the next (tasks it has just started), and
+    must compete for the slot, not find it already given to a request that could have
+    waited. Measured on the Groq recordings at 200 ms a request, each tool-chain step
+    waited about 130 ms for a slot before this. A waiter cancelled while queued just
+    leaves; one cancelled after it was handed a slot but before it resumed passes the
+    slot on. Either way no slot is lost or leaked.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -49,10 +48,11 @@ class Slots:
         self._free = capacity
         #: (rank(priority), arrival number, future): heapq pops the highest priority, then the earliest.
         #: Cancelled waiters stay here until popped; `_hand_over` skips them. Invariant: waiters only
-        #: exist while no slot is free, except until a hand-over scheduled by `_release` has run.
+        #: exist while every free slot is due to be handed over.
         self._waiters: list[tuple[Priority, int, asyncio.Future[None]]] = []
         self._arrivals = itertools.count()
-        self._handing_over = False
+        #: Free slots still due to be handed over, one per release (never more than `_free`).
+        self._due = 0
 
     @asynccontextmanager
     async def hold(self, priority: Priority = ()) -> AsyncIterator[None]:
@@ -64,7 +64,7 @@ class Slots:
             self._release()
 
     async def _acquire(self, priority: Priority) -> None:
-        if self._free > 0:
+        if self._free > self._due:
             self._free -= 1
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -79,15 +79,16 @@ class Slots:
 
     def _release(self) -> None:
         self._free += 1
-        if self._waiters and not self._handing_over:
-            self._handing_over = True
-            asyncio.get_running_loop().call_soon(self._hand_over)
+        self._due += 1
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self._hand_over)
 
     def _hand_over(self) -> None:
-        """Give the slots still free after the turn that freed them to the best waiters."""
-        self._handing_over = False
-        while self._free > 0 and self._waiters:
+        """Give one released slot to the best waiter, now that the releaser's next steps are among them."""
+        self._due -= 1
+        while self._waiters:
             _, _, granted = heapq.heappop(self._waiters)
             if not granted.done():
                 self._free -= 1
                 granted.set_result(None)
+                return

@@ -88,6 +88,22 @@ def test_with_one_slot_the_tool_chain_goes_before_the_independent_probes(server,
     assert sorted(completed[6:10]) == ["Tools-ToolBias-Canada"] * 2 + ["Tools-ToolBias-USA"] * 2
 
 
+def test_models_finish_in_the_order_they_were_started(server, tmp_path):
+    """Earlier models' requests go first, so a run saves one model after another (`--resume` keeps most)."""
+    finished: list[str] = []
+
+    async def run() -> None:
+        provider = passing_provider_config(server.base_url, 4)
+        async with httpx.AsyncClient() as http:
+            client = ProviderClient(get_dialect("openai", server.base_url), http, concurrency=4)
+            run = ProviderRun(provider, list(provider.models), ("sync", "stream"), client, load_battery(), tmp_path / "f.json")
+            run.on_model = lambda result: finished.append(result.id)
+            await run.run()
+
+    asyncio.run(run())
+    assert finished == [f"fake/model-{i:02d}" for i in range(4)]
+
+
 # --- Slots ------------------------------------------------------------------------------------
 # Everything below runs without I/O, so what can run does so within a few loop turns: a task
 # that is not done after `settle()` is blocked, and a lost slot fails an assertion, not a hang.

@@ -12,7 +12,6 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -36,7 +35,8 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 CONFIG_OPTION = typer.Option(Path("providers.yaml"), "--config", metavar="PATH", help="Providers file.")
-OUT_OPTION = typer.Option(Path("out"), "--out", metavar="DIR", help="Folder of results files (NAME.json).")
+OUT_DEFAULT = Path("out")
+OUT_OPTION = typer.Option(OUT_DEFAULT, "--out", metavar="DIR", help="Folder of results files (NAME.json).")
 
 
 def _version(value: bool) -> None:
@@ -83,15 +83,22 @@ def parse_base_urls(values: list[str], providers: list[ProviderConfig]) -> dict[
 
 @app.command()
 def run(
-    provider: List[str] = typer.Option(..., "--provider", "-p", metavar="NAME", help="Provider to probe (repeatable)."),
-    model: Optional[List[str]] = typer.Option(None, "--model", "-m", metavar="ID", help="Only these models (repeatable)."),
+    provider: list[str] = typer.Option(..., "--provider", "-p", metavar="NAME", help="Provider to probe (repeatable)."),
+    model: list[str] | None = typer.Option(None, "--model", "-m", metavar="ID", help="Only these models (repeatable)."),
     mode: str = typer.Option("both", "--mode", metavar="MODE", help="sync, stream or both."),
-    base_url: Optional[List[str]] = typer.Option(
-        None, "--base-url", metavar="URL", help="Override the provider's URL (proxies, emulators); NAME=URL with several providers."
+    base_url: list[str] | None = typer.Option(
+        None,
+        "--base-url",
+        metavar="URL",
+        help="Override the provider's URL (proxies, emulators); NAME=URL with several providers.",
     ),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, metavar="N", help="Requests in flight per provider."),
-    record: Optional[Path] = typer.Option(None, "--record", metavar="DIR", help="Record every HTTP exchange as cassettes in DIR."),
-    replay: Optional[Path] = typer.Option(None, "--replay", metavar="DIR", help="Answer every request from cassettes in DIR, offline."),
+    concurrency: int | None = typer.Option(None, "--concurrency", min=1, metavar="N", help="Requests in flight per provider."),
+    record: Path | None = typer.Option(
+        None, "--record", metavar="DIR", help="Record every HTTP exchange as cassettes in DIR."
+    ),
+    replay: Path | None = typer.Option(
+        None, "--replay", metavar="DIR", help="Answer every request from cassettes in DIR, offline."
+    ),
     resume: bool = typer.Option(
         False, "--resume", help="Only the models an interrupted run left unfinished (listed in out/NAME.json)."
     ),
@@ -141,6 +148,7 @@ def load_pairs(cfg: Config | None, provider: str | None, out: Path) -> list[tupl
     Without a usable config (`cfg` None) the results files speak for themselves: every
     out/NAME.json, its models in the order and with the tiers it recorded.
     """
+    pairs: list[tuple[ProviderConfig, ProviderResult | None]]
     if cfg is None:
         paths = [out / f"{provider}.json"] if provider else sorted(out.glob("*.json"))
         found = [results.load(path) for path in paths if path.exists()]
@@ -166,13 +174,17 @@ def config_for_rendering(path: Path) -> Config | None:
     try:
         return load_config(path)
     except ConfigError as exc:
-        err.print(f"llmprobe: warning: {exc}; rendering the results files as recorded", markup=False, highlight=False)
+        err.print(
+            f"llmprobe: warning: {exc}; rendering the results files as recorded", markup=False, highlight=False, soft_wrap=True
+        )
         return None
 
 
 @app.command()
 def render(
-    provider: Optional[str] = typer.Option(None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."),
+    provider: str | None = typer.Option(
+        None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."
+    ),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed (one column per capability) or compact."),
     format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal, json or html."),
     config: Path = CONFIG_OPTION,
@@ -201,7 +213,9 @@ def render(
 
 @app.command()
 def show(
-    provider: Optional[str] = typer.Option(None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."),
+    provider: str | None = typer.Option(
+        None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."
+    ),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed or compact."),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
@@ -224,9 +238,11 @@ def models(
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     try:
-        served = asyncio.run(fetch_models(job))
+        served = asyncio.run(fetch_models(job, OUT_DEFAULT))
     except ApiError as exc:
         raise fail(model_listing_failure(selected, exc)) from None
+    except LlmprobeError as exc:  # the local server would not start
+        raise fail(str(exc)) from None
     marked = mark_models(selected, served)
     if as_json:
         listing = {"provider": selected.name, "models": [{"id": i, "status": s} for i, s in marked]}

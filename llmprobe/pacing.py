@@ -23,8 +23,8 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable
 
 from llmprobe.neutral import RateLimit
 from llmprobe.scheduler import Priority, rank

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable, Iterable, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from llmprobe import __version__, results
 from llmprobe import verdicts as v
@@ -71,6 +72,7 @@ class ModelProber:
         image_base_url: str = "",
         listener: ProbeListener | None = None,
         order: int = 0,
+        label: str = "",
     ) -> None:
         self.client = client
         self.battery = battery
@@ -80,6 +82,8 @@ class ModelProber:
         self.listener = listener
         #: The model's place in the run: earlier models' requests go first (see `send`).
         self.order = order
+        #: The row's name in cassettes and logs (`results.row_label`).
+        self.label = label or model.id
 
     async def probe(self, modes: Iterable[str]) -> ModelResult:
         runs = await gather_all(self._mode(mode) for mode in modes)
@@ -103,14 +107,17 @@ class ModelProber:
             model, the longest dependent chain first (`Role.priority`), and a step of the chain
             (even the last) before an independent probe, which has been waiting since the gate.
             """
-            name = f"{self.provider}/{self.model.id}/{mode}-{probe.name}"
+            if self.model.reason:
+                # A `reason: true` row asks for the model's reasoning, where the API has a switch for it.
+                request = dataclasses.replace(request, thinking=True)
+            name = f"{self.provider}/{self.label}/{mode}-{probe.name}"
             chained = probe.role is not Role.INDEPENDENT
             priority = (-self.order, probe.role.priority, chained)
             exchange = await self.client.generate(self.model.id, request, name=name, priority=priority)
             run.observations[probe.name] = exchange
             self._planned(exchange.attempts - (1 if probe.name in plan else 0))
             if self.listener is not None:
-                self.listener(self.model.id, mode, probe.name, exchange)
+                self.listener(self.label, mode, probe.name, exchange)
             if probe.role is Role.GATE:
                 self._stop_on_access_errors(exchange)
             return exchange
@@ -170,7 +177,7 @@ class ModelProber:
             if v.judge_force(caller, source) != "ok":
                 return
         assert source.reply is not None
-        history = continuation(source.reply.tool_calls, list(v.tool_results(caller, source.reply)))
+        history = continuation(source.reply.tool_calls, list(v.tool_results(caller, source.reply)), source.reply.thoughts)
         follow_up = b.one(Role.FOLLOW_UP)
         second = await send(follow_up, follow_up.request(stream=stream, history=history))
         if isinstance(second.error, UnsupportedOption) and second.error.option == "tool_choice":
@@ -218,7 +225,7 @@ def _evidence(name: str, exchange: Exchange, passed: bool) -> Evidence:
         reason += f" (after {len(exchange.retries)} retr{'y' if len(exchange.retries) == 1 else 'ies'}: {exchange.retries[-1]})"
     return Evidence(
         probe=name,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         reason=reason[:300],
         status=exchange.status,
         latency_ms=None if exchange.latency_ms is None else round(exchange.latency_ms, 1),
@@ -280,10 +287,17 @@ class ProviderRun:
         interruption at any point leaves a valid file that `run --resume` can finish.
         """
         previous = self.previous
-        done: dict[str, ModelResult] = {m.id: m for m in previous.models} if previous else {}
+        # A model listed twice (with and without `reason: true`) is two rows, told apart by `reason`.
+        twins = results.twinned([m.id for m in self.provider.models], [m.id for m in (previous.models if previous else [])])
+
+        def key(model: ModelConfig | ModelResult) -> results.RowKey:
+            return results.row_key(model.id, model.reason, twins)
+
+        done: dict[results.RowKey, ModelResult] = {key(m): m for m in previous.models} if previous else {}
         pending = [m for m in self.models if m.probe]
-        pending_ids = [m.id for m in pending]
-        earlier = [i for i in (previous.incomplete if previous else []) if i not in pending_ids]
+        pending_rows = [(m.id, m.reason) for m in pending]
+        pending_keys = {key(m) for m in pending}
+        earlier = [row for row in (previous.incomplete if previous else []) if results.row_key(*row, twins) not in pending_keys]
         result = ProviderResult(
             provider=self.provider.name,
             generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -291,10 +305,10 @@ class ProviderRun:
             country=self.provider.country,
             dashboard=self.provider.dashboard,
             local=self.provider.local,
-            incomplete=earlier + pending_ids,
+            incomplete=earlier + pending_rows,
             source=self.source,
         )
-        writer = results.ResultsWriter(self.out_path)
+        writer = results.ResultsWriter(self.out_path, redact=self.client.redact)
         saving = asyncio.Lock()
         #: Models finished so far, and how many of them the file on disk holds.
         finished = saved = 0
@@ -305,8 +319,8 @@ class ProviderRun:
             for model in self.provider.models:
                 if not model.probe:
                     result.models.append(ModelResult(id=model.id, tier=model.tier, reason=model.reason, probed=False))
-                elif model.id in done:
-                    result.models.append(done[model.id])
+                elif key(model) in done:
+                    result.models.append(done[key(model)])
             return dataclasses.replace(result, incomplete=list(result.incomplete))
 
         def save() -> None:
@@ -335,6 +349,7 @@ class ProviderRun:
                 image_base_url=self.provider.image_base_url,
                 listener=self.listener,
                 order=order,
+                label=results.row_label(model.id, model.reason, twins),
             )
             try:
                 fresh = await prober.probe(self.modes)
@@ -342,12 +357,21 @@ class ProviderRun:
                 # Left `incomplete` with its earlier results, if any: a later run may find it.
                 self.problems.append(str(exc))
                 return
-            old = done.get(model.id)
+            except LlmprobeError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one model's surprise must not cost the others their results
+                problem = f"{self.provider.name}: model {model.id!r} could not be judged ({type(exc).__name__}: {exc})"
+                self.problems.append(self.client.redact(" ".join(problem.split())[:300]) + "; it is left incomplete")
+                return
+            if model.id in twins:
+                # Reasoning seen in the replies must not turn one twin into the other.
+                fresh.reason = model.reason
+            old = done.get(key(model))
             if old is not None and old.probed:
                 # A run limited to some modes keeps the other modes' earlier results.
                 fresh.modes = {**{k: m for k, m in old.modes.items() if k not in self.modes}, **fresh.modes}
-            done[model.id] = fresh
-            result.incomplete.remove(model.id)
+            done[key(model)] = fresh
+            result.incomplete.remove((model.id, model.reason))
             nonlocal finished
             finished += 1
             await save_finished()
@@ -361,8 +385,11 @@ class ProviderRun:
 
 
 def resumable(models: list[ModelConfig], previous: ProviderResult | None) -> list[ModelConfig]:
-    """The models an interrupted run left unfinished: listed `incomplete`, or never probed at all."""
+    """The rows an interrupted run left unfinished: listed `incomplete`, or never probed at all."""
     if previous is None:
         return models
-    probed = {m.id for m in previous.models}
-    return [m for m in models if m.id in previous.incomplete or (m.probe and m.id not in probed)]
+    twins = results.twinned([m.id for m in models], [m.id for m in previous.models])
+    probed = {results.row_key(m.id, m.reason, twins) for m in previous.models}
+    unfinished = {results.row_key(model_id, reason, twins) for model_id, reason in previous.incomplete}
+    keys = [(m, results.row_key(m.id, m.reason, twins)) for m in models]
+    return [m for m, key in keys if key in unfinished or (m.probe and key not in probed)]

@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 #: Compared as tuples, higher first: the runner's is (−model order, dependent requests still to follow).
 Priority = tuple[int, ...]

@@ -10,9 +10,11 @@ Everything is translated as recorded; what the wire cannot carry is refused with
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
+from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status
 from llmprobe.neutral import (
@@ -105,14 +107,13 @@ class CloudflareDialect:
     def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
         envelope = _envelope(status, headers, body)
         models = envelope.get("result")
-        named = isinstance(models, list) and all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in models)
-        if not named:
+        if not isinstance(models, list) or not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in models):
             raise _malformed("model list is not a list of named models", models)
         info = envelope.get("result_info")
         more = False
         if isinstance(info, dict):
             page, per_page, total = info.get("page"), info.get("per_page"), info.get("total_count")
-            if all(isinstance(v, int) for v in (page, per_page, total)):
+            if isinstance(page, int) and isinstance(per_page, int) and isinstance(total, int):
                 more = page * per_page < total
         return [m["name"] for m in models], more
 
@@ -140,9 +141,9 @@ class CloudflareStreamParser:
             self._done = True
             return
         try:
-            chunk = json.loads(event.data)
+            chunk = safejson.loads(event.data)
         except ValueError:
-            raise _malformed("stream chunk is not JSON", event.data) from None
+            raise ApiError(ErrorKind.UNREADABLE, f"stream chunk is not JSON: {excerpt(event.data)}") from None
         if not isinstance(chunk, dict):
             raise _malformed("stream chunk is not a JSON object", chunk)
         if _is_error(chunk) or event.event == "error":
@@ -279,12 +280,12 @@ def _envelope(status: int, headers: Mapping[str, str], body: bytes) -> dict[str,
     """The decoded envelope of a successful answer; every failure becomes an ApiError."""
     text = body.decode("utf-8", errors="replace")
     try:
-        envelope = json.loads(text)
+        envelope, readable = safejson.loads(text), True
     except ValueError:
-        envelope = None
+        envelope, readable = None, False
     ok = 200 <= status < 300
     if not isinstance(envelope, dict):
-        kind = ErrorKind.MALFORMED if ok else _kind_for_status(status)
+        kind = (ErrorKind.MALFORMED if readable else ErrorKind.UNREADABLE) if ok else _kind_for_status(status)
         raise ApiError(kind, f"undecodable body: {excerpt(text)}", status=status, retry_after=parse_retry_after(headers))
     if not ok or _is_error(envelope):
         raise _envelope_error(status, headers, envelope)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
+from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option, option_values
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
@@ -46,7 +48,10 @@ class OpenAIDialect:
             choices=("max_completion_tokens", "max_tokens"),
         ),
         "seed_field": Option(
-            "choice", "seed", "the request field that carries the seed: seed, or Mistral's random_seed", choices=("seed", "random_seed")
+            "choice",
+            "seed",
+            "the request field that carries the seed: seed, or Mistral's random_seed",
+            choices=("seed", "random_seed"),
         ),
     }
     STREAM_FRAMING = "sse"
@@ -55,7 +60,7 @@ class OpenAIDialect:
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        values = option_values(OpenAIDialect, options)
+        values = option_values(OpenAIDialect.OPTIONS, options)
         self.max_tokens_field: str = values["max_tokens_field"]
         self.seed_field: str = values["seed_field"]
 
@@ -306,9 +311,9 @@ def _part(part: Part) -> dict[str, Any]:
 
 def _decode_json(body: bytes | str, what: str) -> Any:
     try:
-        return json.loads(body)
+        return safejson.loads(body)
     except ValueError:
-        raise ApiError(ErrorKind.MALFORMED, f"{what} is not JSON: {page_excerpt(body)}") from None
+        raise ApiError(ErrorKind.UNREADABLE, f"{what} is not JSON: {page_excerpt(body)}") from None
 
 
 def _dict(value: Any) -> dict:
@@ -498,7 +503,7 @@ def _kind(status: int | None, code: str | None) -> ErrorKind | None:
 
 def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
     try:
-        envelope = _envelope(json.loads(body))
+        envelope = _envelope(safejson.loads(body))
     except ValueError:
         envelope = None
     return ApiError(
@@ -531,7 +536,7 @@ def _embedded_error(envelope: _Envelope) -> ApiError:
 
 def _stream_error_event(data: str) -> ApiError:
     try:
-        envelope = _envelope(json.loads(data))
+        envelope = _envelope(safejson.loads(data))
     except ValueError:
         envelope = None
     if envelope is None:

@@ -18,19 +18,18 @@ def render_markdown(
     layout: str = "detailed",
     summary: bool | None = None,
 ) -> str:
-    """One provider: `# Scoreboard`, its table, the legend. Several (or `summary=True`): a
-    summary table linking to one `## name` section per provider, then the legend once.
+    """`# Scoreboard`, where the results came from, then one `## name` section per provider and
+    the legend once. Several providers (or `summary=True`) get a summary table linking to the
+    sections first; one provider's page is the same section on its own.
 
     Raises ValueError for an unknown layout or an empty provider list.
     """
     board = scoreboard(providers, layout, _link, summary)
-    blocks = ["# Scoreboard"]
-    if board.summary is None:
-        blocks += [_table(table) for _, table in board.sections]
-    else:
-        blocks += [_provenance([result for result, _ in board.sections]), _table(board.summary)]
-        for provider, table in board.sections:
-            blocks += [f"## {provider_title(provider)}", _table(table)]
+    blocks = ["# Scoreboard", *_provenance([result for result, _ in board.sections])]
+    if board.summary is not None:
+        blocks.append(_table(board.summary))
+    for provider, table in board.sections:
+        blocks += [f"## {provider_title(provider)}", _table(table)]
     # The legend follows the last table directly, as on the reference pages.
     return "\n\n".join(blocks) + "\n" + _legend(layout)
 
@@ -43,12 +42,17 @@ def provenance(results: Sequence[ProviderResult]) -> list[str]:
         if not result.generated_at:
             continue  # a provider listed without results yet
         when = result.generated_at.replace("T", " ").removesuffix("Z") + " UTC"
-        runs.append(f"{result.provider} probed {when} by llmprobe {result.llmprobe_version}" + (f", {result.source}" if result.source else ""))
+        runs.append(
+            f"{result.provider} probed {when} by llmprobe {result.llmprobe_version}"
+            + (f", {result.source}" if result.source else "")
+        )
     return runs
 
 
-def _provenance(results: Sequence[ProviderResult]) -> str:
-    return "_Made by `llmprobe render` from the results files: " + "; ".join(provenance(results)) + "._"
+def _provenance(results: Sequence[ProviderResult]) -> list[str]:
+    """The line that says so, or none when no provider has results yet."""
+    runs = provenance(results)
+    return ["_Made by `llmprobe render` from the results files: " + "; ".join(runs) + "._"] if runs else []
 
 
 def anchor(heading: str) -> str:
@@ -65,7 +69,7 @@ def _escape(cell: str) -> str:
 
 
 def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
-    return "|" + "".join(f" {cell}{' ' * (width - wcswidth(cell))} |" for cell, width in zip(cells, widths))
+    return "|" + "".join(f" {cell}{' ' * (width - wcswidth(cell))} |" for cell, width in zip(cells, widths, strict=False))
 
 
 def _table(data: Table) -> str:

@@ -71,6 +71,7 @@ class ModelProber:
         *,
         image_base_url: str = "",
         listener: ProbeListener | None = None,
+        order: int = 0,
         label: str = "",
     ) -> None:
         self.client = client
@@ -79,6 +80,8 @@ class ModelProber:
         self.model = model
         self.image_base_url = image_base_url.rstrip("/")
         self.listener = listener
+        #: The model's place in the run: earlier models' requests go first (see `send`).
+        self.order = order
         #: The row's name in cassettes and logs (`results.row_label`).
         self.label = label or model.id
 
@@ -97,13 +100,20 @@ class ModelProber:
         self._planned(len(plan))
 
         async def send(probe: Probe, request: Request) -> Exchange:
-            """`probe`'s request (its own, or a continuation); the priority comes from its role (`Role.priority`)."""
+            """`probe`'s request (its own, or a continuation).
+
+            Earlier models first, so models finish one after another while later ones fill the
+            slots they leave (a run killed half-way has saved about half its models); within a
+            model, the longest dependent chain first (`Role.priority`), and a step of the chain
+            (even the last) before an independent probe, which has been waiting since the gate.
+            """
             if self.model.reason:
                 # A `reason: true` row asks for the model's reasoning, where the API has a switch for it.
                 request = dataclasses.replace(request, thinking=True)
-            exchange = await self.client.generate(
-                self.model.id, request, name=f"{self.provider}/{self.label}/{mode}-{probe.name}", priority=probe.role.priority
-            )
+            name = f"{self.provider}/{self.label}/{mode}-{probe.name}"
+            chained = probe.role is not Role.INDEPENDENT
+            priority = (-self.order, probe.role.priority, chained)
+            exchange = await self.client.generate(self.model.id, request, name=name, priority=priority)
             run.observations[probe.name] = exchange
             self._planned(exchange.attempts - (1 if probe.name in plan else 0))
             if self.listener is not None:
@@ -299,17 +309,38 @@ class ProviderRun:
             source=self.source,
         )
         writer = results.ResultsWriter(self.out_path, redact=self.client.redact)
+        saving = asyncio.Lock()
+        #: Models finished so far, and how many of them the file on disk holds.
+        finished = saved = 0
 
-        def save() -> None:
+        def snapshot() -> ProviderResult:
+            """The file as of now; later changes to `result` do not reach it."""
             result.models = []
             for model in self.provider.models:
                 if not model.probe:
                     result.models.append(ModelResult(id=model.id, tier=model.tier, reason=model.reason, probed=False))
                 elif key(model) in done:
                     result.models.append(done[key(model)])
-            writer.save(result)
+            return dataclasses.replace(result, incomplete=list(result.incomplete))
 
-        async def probe(model: ModelConfig) -> None:
+        def save() -> None:
+            writer.save(snapshot())
+
+        async def save_finished() -> None:
+            """Save once the models finished so far are on disk, writing from a thread: fsync
+            blocks for milliseconds (tens with hundreds of models), and the event loop must go
+            on reading answers meanwhile. Saves queue one behind the other, and one that finds
+            its models already written by the save before it writes nothing: a file of 500
+            models is 7 MB, and writing it once per model would be quadratic."""
+            nonlocal saved
+            wanted = finished
+            async with saving:
+                if saved < wanted:
+                    covered = finished
+                    await asyncio.to_thread(writer.save, snapshot())
+                    saved = covered
+
+        async def probe(order: int, model: ModelConfig) -> None:
             prober = ModelProber(
                 self.client,
                 self.battery,
@@ -317,6 +348,7 @@ class ProviderRun:
                 model,
                 image_base_url=self.provider.image_base_url,
                 listener=self.listener,
+                order=order,
                 label=results.row_label(model.id, model.reason, twins),
             )
             try:
@@ -340,12 +372,14 @@ class ProviderRun:
                 fresh.modes = {**{k: m for k, m in old.modes.items() if k not in self.modes}, **fresh.modes}
             done[key(model)] = fresh
             result.incomplete.remove((model.id, model.reason))
-            save()
+            nonlocal finished
+            finished += 1
+            await save_finished()
             if self.on_model is not None:
                 self.on_model(fresh)
 
         save()
-        await gather_all(probe(model) for model in pending)
+        await gather_all(probe(order, model) for order, model in enumerate(pending))
         save()
         return result
 

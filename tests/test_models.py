@@ -224,19 +224,16 @@ def test_a_provider_that_launches_its_server_gets_it_started_and_stopped(
     with socket.socket() as s:  # where nothing answers, as before the first run
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = tmp_path / "providers.yaml"
-    config.write_text(
-        "providers:\n"
-        "  local:\n"
-        "    api: openai\n"
-        f"    base_url: http://127.0.0.1:{port}/v1\n"
-        "    launch:\n"
-        f"      command: ['{{python}}', '{tmp_path / 'serve.py'}', '{{port}}', '{tmp_path / 'pid'}']\n"
-        "      model_package: llmprobe_test_weights\n"
-        "    models:\n"
-        "      - id: tiny\n",
-        encoding="utf-8",
-    )
+    provider = {
+        "api": "openai",
+        "base_url": f"http://127.0.0.1:{port}/v1",
+        "launch": {
+            "command": ["{python}", str(tmp_path / "serve.py"), "{port}", str(tmp_path / "pid")],
+            "model_package": "llmprobe_test_weights",
+        },
+        "models": ["tiny"],
+    }
+    config = write_providers(tmp_path, {"local": provider})
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["models", "-p", "local", "--config", str(config)])
     assert result.exit_code == 0, result.output

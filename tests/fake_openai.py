@@ -97,13 +97,14 @@ class RecordedRequest:
 class FakeOpenAI:
     """Context manager running the server in a daemon thread on a free port."""
 
-    def __init__(self, script: Sequence[Scripted] | Callable[[RecordedRequest], Scripted]) -> None:
+    def __init__(self, script: Sequence[Scripted] | Callable[[RecordedRequest], Scripted], *, port: int = 0) -> None:
+        """`port` 0 takes a free one; a fixed one is for a server someone else told where to listen."""
         self._script = script if callable(script) else list(script)
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         #: One entry per `Wait` step that ended: True when its event came, False when it timed out.
         self.waited: list[bool] = []
-        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         # A short poll interval makes shutdown, hence every test using the server, quick.
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)

@@ -30,8 +30,6 @@ from llmprobe.errors import CassetteError
 KEY = "sk-test-SECRETSECRETSECRET1234567890"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 SSE_CHUNKS = [b'data: {"n":1}\n\n', b'data: {"n":2}\n\n', b"data: [DONE]\n\n"]
-
-
 SSE = {"Content-Type": "text/event-stream"}
 
 

@@ -43,8 +43,18 @@ class Pause:
     seconds: float
 
 
-#: One piece of a streamed body: bytes or text sent (and flushed) as one chunk, a pause, or a drop.
-Step = bytes | str | Pause | Drop
+@dataclass(frozen=True)
+class Wait:
+    """Hold a streamed body until `event` is set, at most `timeout` seconds: the body's pace then
+    follows the client (it read the first chunk, it went away) instead of the clock.
+    `FakeOpenAI.waited` records whether each wait saw its event or timed out."""
+
+    event: threading.Event
+    timeout: float
+
+
+#: One piece of a streamed body: bytes or text sent (and flushed) as one chunk, a pause, a wait, or a drop.
+Step = bytes | str | Pause | Wait | Drop
 
 
 @dataclass(frozen=True)
@@ -87,11 +97,14 @@ class RecordedRequest:
 class FakeOpenAI:
     """Context manager running the server in a daemon thread on a free port."""
 
-    def __init__(self, script: Sequence[Scripted] | Callable[[RecordedRequest], Scripted]) -> None:
+    def __init__(self, script: Sequence[Scripted] | Callable[[RecordedRequest], Scripted], *, port: int = 0) -> None:
+        """`port` 0 takes a free one; a fixed one is for a server someone else told where to listen."""
         self._script = script if callable(script) else list(script)
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
-        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
+        #: One entry per `Wait` step that ended: True when its event came, False when it timed out.
+        self.waited: list[bool] = []
+        self._server = _QuietServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         # A short poll interval makes shutdown, hence every test using the server, quick.
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
@@ -172,6 +185,9 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             for step in answer.body:
                 if isinstance(step, Pause):
                     time.sleep(step.seconds)
+                    continue
+                if isinstance(step, Wait):
+                    server.waited.append(step.event.wait(step.timeout))
                     continue
                 if isinstance(step, Drop):
                     self.close_connection = True

@@ -6,9 +6,7 @@ import asyncio
 import gzip
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import httpx
 import pytest
 
 from conftest import FIXTURES
+from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, Wait, json_response
 from llmprobe.cassettes import (
     CASSETTE_EXTENSION,
     Cassette,
@@ -31,108 +30,56 @@ from llmprobe.errors import CassetteError
 KEY = "sk-test-SECRETSECRETSECRET1234567890"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 SSE_CHUNKS = [b'data: {"n":1}\n\n', b'data: {"n":2}\n\n', b"data: [DONE]\n\n"]
+SSE = {"Content-Type": "text/event-stream"}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        # Compressed, as real providers answer: the cassette must hold the decoded text.
-        body = gzip.compress(json.dumps({"models": ["m1"]}).encode())
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:
-        request = self.rfile.read(int(self.headers["Content-Length"]))
-        route = self.path.split("?")[0].rsplit("/", 1)[-1]
-        if route == "stream":
-            self._stream()
-        elif route == "broken":
-            self._chunked_start()
-            self._chunk(SSE_CHUNKS[0])
-            self.close_connection = True  # cut off without the terminating chunk
-        elif route == "abandon":
-            self._abandoned()
-        else:
-            self.server.posts += 1
-            status = 503 if route == "retry" and self.server.posts == 1 else 200
-            self._json(status, {"echo": self.headers.get("Authorization"), "sent": json.loads(request), "n": self.server.posts})
-
-    def _json(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Set-Cookie", f"session={KEY}")
-        self.send_header("X-Request-Id", "req_123")
-        self.send_header("Cf-Ray", "962e9eb6ef37a2a8-YUL")
-        self.send_header("x-echo", str(self.headers.get("Authorization")))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _stream(self) -> None:
-        self._chunked_start()
-        for chunk in SSE_CHUNKS[:-1]:
-            self._chunk(chunk)
-            time.sleep(0.02)
-        # The last chunk waits until the client has the first one: a recorder that
-        # buffered the body would make this wait time out.
-        self.server.client_saw_first_chunk = self.server.first_chunk_seen.wait(5)
-        self._chunk(SSE_CHUNKS[-1])
-        self.wfile.write(b"0\r\n\r\n")
-
-    def _abandoned(self) -> None:
-        self._chunked_start()
-        self._chunk(SSE_CHUNKS[0])
-        self.server.client_closed.wait(5)
-        try:
-            self._chunk(SSE_CHUNKS[1])
-        except OSError:
-            pass
-        self.close_connection = True
-
-    def _chunked_start(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Provider:
+    """A provider on 127.0.0.1 (tests/fake_openai.py) answering by route, as the cassette tests need."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
         self.posts = 0
+        #: Set by the client when it has the first chunk of /stream; the last chunk waits for it.
         self.first_chunk_seen = threading.Event()
-        self.client_saw_first_chunk: bool | None = None
+        #: Set by the client once it has walked away from /abandon.
         self.client_closed = threading.Event()
+        self.fake = FakeOpenAI(self._answer)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/client/v4/accounts/{ACCOUNT}/ai"
+        return self.fake.base_url.removesuffix("/v1") + f"/client/v4/accounts/{ACCOUNT}/ai"
+
+    def _answer(self, request: RecordedRequest) -> Scripted:
+        if request.method == "GET":
+            # Compressed, as real providers answer: the cassette must hold the decoded text.
+            body = gzip.compress(json.dumps({"models": ["m1"]}).encode())
+            return Canned(200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, body)
+        route = request.path.split("?")[0].rsplit("/", 1)[-1]
+        if route == "stream":
+            # The last chunk waits until the client has the first one: a recorder that
+            # buffered the body would make this wait time out.
+            first, second, last = SSE_CHUNKS
+            return Canned(200, SSE, (first, Pause(0.02), second, Pause(0.02), Wait(self.first_chunk_seen, 5), last))
+        if route == "broken":
+            return Canned(200, SSE, (SSE_CHUNKS[0], DROP))  # cut off without the terminating chunk
+        if route == "abandon":
+            return Canned(200, SSE, (SSE_CHUNKS[0], Wait(self.client_closed, 5), SSE_CHUNKS[1], DROP))
+        self.posts += 1
+        status = 503 if route == "retry" and self.posts == 1 else 200
+        authorization = request.headers.get("authorization")
+        headers = {
+            "Set-Cookie": f"session={KEY}",
+            "X-Request-Id": "req_123",
+            "Cf-Ray": "962e9eb6ef37a2a8-YUL",
+            "x-echo": str(authorization),
+        }
+        return json_response({"echo": authorization, "sent": request.json, "n": self.posts}, status, headers)
 
 
 @pytest.fixture
-def server() -> Iterator[_Server]:
-    httpd = _Server()
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+def server() -> Iterator[_Provider]:
+    provider = _Provider()
+    with provider.fake:
+        yield provider
 
 
 def _redactor() -> Redactor:
@@ -179,11 +126,11 @@ async def _exchange(client: httpx.AsyncClient, base: str, on_first_chunk: thread
     return [sync, sync.content, stream, chunks, listing, listing.content]
 
 
-def test_record_then_replay_offline(server: _Server, tmp_path: Path) -> None:
+def test_record_then_replay_offline(server: _Provider, tmp_path: Path) -> None:
     async def run() -> tuple[list, list]:
         async with _recording(tmp_path) as client:
             live = await _exchange(client, server.base, server.first_chunk_seen)
-        server.shutdown()
+        server.fake.__exit__(None, None, None)  # no server from here on
         async with _replaying(tmp_path) as client:
             return live, await _exchange(client, server.base, None)
 
@@ -191,7 +138,7 @@ def test_record_then_replay_offline(server: _Server, tmp_path: Path) -> None:
     sync, sync_body, stream, chunks, listing, listing_body = live
     r_sync, r_sync_body, r_stream, r_chunks, r_listing, r_listing_body = replayed
 
-    assert server.client_saw_first_chunk is True
+    assert server.fake.waited == [True], "the client did not see the first chunk before the last was sent"
     assert len(chunks) >= 2, "the stream arrived in one piece"
 
     assert r_sync.status_code == sync.status_code == 200
@@ -211,7 +158,7 @@ def test_record_then_replay_offline(server: _Server, tmp_path: Path) -> None:
     assert "data: [DONE]\n" in (tmp_path / "cloudflare/@cf/meta/llama-3.1-8b/stream-Text.yaml").read_text()
 
 
-def test_secrets_never_reach_disk(server: _Server, tmp_path: Path) -> None:
+def test_secrets_never_reach_disk(server: _Provider, tmp_path: Path) -> None:
     async def run() -> None:
         async with _recording(tmp_path) as client:
             await _exchange(client, server.base, server.first_chunk_seen)
@@ -326,7 +273,7 @@ def test_json_bodies_match_whatever_their_spacing(tmp_path: Path) -> None:
     assert asyncio.run(run()).json() == {"ok": True}
 
 
-def test_retries_replay_in_order(server: _Server, tmp_path: Path) -> None:
+def test_retries_replay_in_order(server: _Provider, tmp_path: Path) -> None:
     async def send(client: httpx.AsyncClient) -> httpx.Response:
         return await client.post(f"{server.base}/run/retry", json={"q": 1}, extensions=_named("cf/m/retry"))
 
@@ -344,7 +291,7 @@ def test_retries_replay_in_order(server: _Server, tmp_path: Path) -> None:
     assert len(load_cassette(tmp_path / "cf/m/retry.yaml").interactions) == 2
 
 
-def test_broken_stream_is_recorded_with_its_error_and_replays_the_same(server: _Server, tmp_path: Path) -> None:
+def test_broken_stream_is_recorded_with_its_error_and_replays_the_same(server: _Provider, tmp_path: Path) -> None:
     received: list[bytes] = []
 
     async def run(client_for: Callable[[Path], Any]) -> None:
@@ -377,7 +324,7 @@ def test_refused_connection_is_recorded_and_replayed(tmp_path: Path) -> None:
         asyncio.run(run(_replaying))
 
 
-def test_abandoned_stream_records_what_the_caller_read(server: _Server, tmp_path: Path) -> None:
+def test_abandoned_stream_records_what_the_caller_read(server: _Provider, tmp_path: Path) -> None:
     async def run() -> None:
         async with _recording(tmp_path) as client:
             async with client.stream("POST", f"{server.base}/run/abandon", json={}, extensions=_named("cf/m/abandon")) as r:

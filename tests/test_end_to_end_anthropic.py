@@ -14,6 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from configs import write_providers
 from conftest import ANTHROPIC_FIXTURES, needs_fixtures, reference_rows
 from llmprobe.cli import app
 from llmprobe.dialects.anthropic import AnthropicDialect
@@ -26,23 +27,16 @@ HAIKU, SONNET, OPUS = "claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "
 #: The first model of each scenario the reference tested, as (id, reason): the thinking runs are rows of their own.
 ROWS = [(OPUS, False), (OPUS, True), (SONNET, False), (SONNET, True), (HAIKU, False)]
 
-def write_config(path: Path, base_url: str) -> Path:
-    lines = [
-        "providers:",
-        "  anthropic:",
-        "    api: anthropic",
-        f"    base_url: {base_url}",
-        "    api_key_env: LLMPROBE_TEST_KEY",
-        "    max_retries: 0",
-        "    image_base_url: https://images.invalid/probes",
-        "    models:",
-    ]
-    for model_id, reason in ROWS:
-        lines.append(f"      - id: {model_id}")
-        if reason:
-            lines.append("        reason: true")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def write_config(directory: Path, base_url: str) -> Path:
+    provider = {
+        "api": "anthropic",
+        "base_url": base_url,
+        "api_key_env": "LLMPROBE_TEST_KEY",
+        "max_retries": 0,
+        "image_base_url": "https://images.invalid/probes",
+        "models": [{"id": model_id, "reason": reason} for model_id, reason in ROWS],
+    }
+    return write_providers(directory, {"anthropic": provider})
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +45,7 @@ def anthropic_run(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("anthropic-e2e")
     with FixtureServer() as server:
-        config = write_config(tmp / "providers.yaml", server.base_url("anthropic"))
+        config = write_config(tmp, server.base_url("anthropic"))
         result = CliRunner().invoke(
             app,
             ["run", "--provider", "anthropic", "--config", str(config), "--out", str(tmp / "out")],

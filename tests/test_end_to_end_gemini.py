@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from configs import write_providers
 from conftest import FIXTURES, needs_fixtures, reference_rows
 from llmprobe.cli import app
 from llmprobe.results import VERDICT_NAMES, load
@@ -39,22 +40,17 @@ EXPECTED_DIFFERENCES: dict[tuple[str, bool, str, str], tuple[str, str, str]] = {
 }
 
 
-def write_config(path: Path, base_url: str) -> Path:
-    lines = [
-        "providers:",
-        "  gemini:",
-        "    api: gemini",
-        f"    base_url: {base_url}",
-        "    api_key_env: LLMPROBE_TEST_KEY",
-        "    max_retries: 0",
+def write_config(directory: Path, base_url: str) -> Path:
+    provider = {
+        "api": "gemini",
+        "base_url": base_url,
+        "api_key_env": "LLMPROBE_TEST_KEY",
+        "max_retries": 0,
         # Any URL will do: the fixture server answers image-URL requests by file extension.
-        "    image_base_url: https://images.invalid/probes",
-        "    models:",
-    ]
-    for model, reason in ROWS:
-        lines.append(f"      - {{id: {model}, reason: {str(reason).lower()}}}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        "image_base_url": "https://images.invalid/probes",
+        "models": [{"id": model, "reason": reason} for model, reason in ROWS],
+    }
+    return write_providers(directory, {"gemini": provider})
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +60,7 @@ def gemini_run(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("e2e-gemini")
     with FixtureServer() as server:
-        config = write_config(tmp / "providers.yaml", base_url(server))
+        config = write_config(tmp, base_url(server))
         result = CliRunner().invoke(
             app,
             ["run", "--provider", "gemini", "--config", str(config), "--out", str(tmp / "out"),

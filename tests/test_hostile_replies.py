@@ -18,7 +18,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from configs import write_providers
 from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, chunk, completion
 from llmprobe import results
 from llmprobe.cassettes import load_cassette
@@ -115,11 +116,11 @@ class Case:
     answer: Callable[[RecordedRequest], Scripted]
     #: The documented exit status: 1 when some verdict could not be measured, 0 when every reply was judged.
     exit: int = 0
-    #: Lines added to the provider's config (a smaller reply limit, a shorter timeout).
-    config: tuple[str, ...] = field(default=())
+    #: Settings added to the provider's config (a smaller reply limit, a shorter timeout).
+    config: Mapping[str, int] = field(default_factory=dict)
 
 
-def case(id: str, mode: str, answer: Scripted | Callable[[RecordedRequest], Scripted], *config: str) -> Case:
+def case(id: str, mode: str, answer: Scripted | Callable[[RecordedRequest], Scripted], **config: int) -> Case:
     return Case(id, mode, answer if callable(answer) else (lambda _request, a=answer: a), 0, config)
 
 
@@ -146,9 +147,9 @@ UNREADABLE = [
     case("no-content-204", "sync", Canned(204, {}, b"")),
     case("bad-gzip", "sync", body(b"this is not gzip", headers={"Content-Encoding": "gzip"})),
     case("gzip-bomb", "sync", body(gzip.compress(b"{" + b" " * 8_000_000 + b"}"), headers={"Content-Encoding": "gzip"})),
-    case("too-large", "sync", body(b'{"pad": "' + b"x" * 300_000 + b'"}'), "max_reply_bytes: 65536"),
-    case("too-large-stream", "stream", stream(*[f"data: {json.dumps(chunk('x' * 8000))}\n\n" for _ in range(40)]), "max_reply_bytes: 65536"),
-    case("endless-line", "stream", stream(*["data: " + "y" * 20_000 for _ in range(10)]), "max_reply_bytes: 65536"),
+    case("too-large", "sync", body(b'{"pad": "' + b"x" * 300_000 + b'"}'), max_reply_bytes=65536),
+    case("too-large-stream", "stream", stream(*[f"data: {json.dumps(chunk('x' * 8000))}\n\n" for _ in range(40)]), max_reply_bytes=65536),
+    case("endless-line", "stream", stream(*["data: " + "y" * 20_000 for _ in range(10)]), max_reply_bytes=65536),
     case("garbage-chunk", "stream", stream(event(chunk("Hel")), "data: {oops\n\n")),
     case("html-chunk", "stream", stream("data: <html>502</html>\n\n")),
     case("nan-chunk", "stream", stream('data: {"choices": [{"delta": {"content": "x"}, "logprobs": {"content": [{"token": "x", "logprob": NaN}]}}]}\n\n')),
@@ -163,9 +164,9 @@ TRANSPORT = [
     case("short-content-length", "sync", Canned(200, {**JSON, "Content-Length": "5000"}, (b'{"choices": [', DROP))),
     case("stream-dropped", "stream", stream(event(chunk("Hel")), DROP, done=False)),
     case("stream-cut-before-its-finish", "stream", stream(event(chunk("Hel")), event(chunk("lo")), done=False)),
-    case("keep-alive-forever", "stream", stream(*[": keep-alive\n\n", Pause(0.1)] * 40, done=False), "timeout: 1"),
-    case("trickle-sync", "sync", Canned(200, JSON, tuple(x for c in reply_with(content="Hi")[:60] for x in (bytes([c]), Pause(0.05)))), "timeout: 1"),
-    case("slow-first-byte", "sync", Canned(200, JSON, reply_with(content="Hi"), delay=1.6), "timeout: 1"),
+    case("keep-alive-forever", "stream", stream(*[": keep-alive\n\n", Pause(0.1)] * 40, done=False), timeout=1),
+    case("trickle-sync", "sync", Canned(200, JSON, tuple(x for c in reply_with(content="Hi")[:60] for x in (bytes([c]), Pause(0.05)))), timeout=1),
+    case("slow-first-byte", "sync", Canned(200, JSON, reply_with(content="Hi"), delay=1.6), timeout=1),
     case("gateway-error-echoing-key", "sync", lambda r: body(json.dumps({"error": {"message": f"upstream failed for key {echo_key(r)}"}}), status=503)),
     case("error-event", "stream", stream(event(chunk("Hel")), "event: error\ndata: upstream died\n\n", done=False)),
     case("error-event-echoing-key", "stream", lambda r: stream(f'event: error\ndata: {{"error": {{"message": "bad key {echo_key(r)}"}}}}\n\n', done=False)),
@@ -227,15 +228,9 @@ JUDGED = [
 CASES = [dataclasses.replace(c, exit=1) for c in UNREADABLE + TRANSPORT] + JUDGED
 
 
-def write_config(tmp: Path, base_url: str, extra: tuple[str, ...]) -> Path:
-    settings = {"max_retries": "0", "timeout": "10"}
-    settings.update(line.split(": ", 1) for line in extra)  # type: ignore[arg-type]
-    lines = ["providers:", "  fake:", "    api: openai", f"    base_url: {base_url}", "    api_key_env: FAKE_API_KEY"]
-    lines += [f"    {key}: {value}" for key, value in settings.items()]
-    lines += ["    models:", "      - id: good", "      - id: bad"]
-    path = tmp / "providers.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def write_config(tmp: Path, base_url: str, extra: Mapping[str, int]) -> Path:
+    provider = {"api": "openai", "base_url": base_url, "api_key_env": "FAKE_API_KEY", "max_retries": 0, "timeout": 10, **extra}
+    return write_providers(tmp, {"fake": {**provider, "models": ["good", "bad"]}})
 
 
 def run_against(tmp_path: Path, hostile: Case) -> tuple[object, results.ProviderResult]:
@@ -404,7 +399,7 @@ def test_replaying_a_recorded_hostile_run_judges_it_the_same(tmp_path: Path, hos
 )
 def test_models_output_holds_no_key_and_no_traceback(tmp_path: Path, answer: Callable[[RecordedRequest], Scripted], status: int) -> None:
     with FakeOpenAI(answer) as server:
-        cfg = write_config(tmp_path, server.base_url, ())
+        cfg = write_config(tmp_path, server.base_url, {})
         for extra in ([], ["--json"]):
             ran = CliRunner().invoke(app, ["models", "-p", "fake", "--config", str(cfg), *extra], env={"FAKE_API_KEY": KEY})
             assert ran.exception is None or isinstance(ran.exception, SystemExit), ran.output

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from configs import write_providers
 from llmprobe import results
 from llmprobe.cli import app
 from llmprobe.results import SCHEMA_VERSION, Evidence, Modality, ModelResult, ModeResult, ProviderResult, to_json
 
-CONFIG = "providers:\n  fake:\n    api: openai\n    base_url: http://127.0.0.1:9/v1\n    models:\n      - id: m\n"
+#: A provider nothing answers for: these commands read results files, never the network.
+FAKE = {"fake": {"api": "openai", "base_url": "http://127.0.0.1:9/v1", "models": ["m"]}}
 
 
 def valid() -> dict[str, Any]:
@@ -133,8 +135,7 @@ def test_a_broken_results_file_is_refused_by_every_reader_in_one_line(tmp_path: 
     broken, good = out / "fake.json", tmp_path / "good.json"
     broken.write_bytes(data)
     good.write_bytes(GOOD)
-    config = tmp_path / "providers.yaml"
-    config.write_text(CONFIG)
+    config = write_providers(tmp_path, FAKE)
     for args in (
         ["render", "--config", str(config), "--out", str(out)],
         ["render", "--format", "json", "--config", str(tmp_path / "absent.yaml"), "--out", str(out)],
@@ -166,8 +167,7 @@ def test_a_file_without_schema_version_is_read_as_version_1(tmp_path: Path) -> N
 def test_lone_surrogates_in_a_results_file_are_read_as_replacement_characters_and_render(tmp_path: Path) -> None:
     (tmp_path / "fake.json").write_bytes(GOOD.replace(b"'Hello.'", b"'Hel\\ud800lo'"))
     assert results.load(tmp_path / "fake.json").models[0].modes["sync"].probes[0].reason == "'Hel\ufffdlo'"
-    config = tmp_path / "providers.yaml"
-    config.write_text(CONFIG)
+    config = write_providers(tmp_path, FAKE)
     ran = run("render", "--config", str(config), "--out", str(tmp_path))
     assert ran.exit_code == 0, ran.output
 

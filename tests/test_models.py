@@ -194,21 +194,20 @@ def test_paging_is_bounded() -> None:
     assert len(server.requests) == 3
 
 
-#: A stand-in for llama.cpp's server: lists two models at /v1/models, notes its pid, nothing else.
+#: A stand-in for llama.cpp's server, run as its own process on the port it is given (tests/fake_openai.py):
+#: lists two models at /v1/models, notes its pid, nothing else.
 FAKE_SERVER = """\
-import http.server, json, os, sys
+import os, sys, threading
 from pathlib import Path
 
-Path(sys.argv[2]).write_text(str(os.getpid()))
-class Models(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"object": "list", "data": [{"id": "tiny"}, {"id": "other"}]}).encode()
-        self.send_response(200 if self.path == "/v1/models" else 404)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Models).serve_forever()
+port, pid_file, tests = sys.argv[1:]
+sys.path.insert(0, tests)
+from fake_openai import FakeOpenAI, json_response
+
+Path(pid_file).write_text(str(os.getpid()))
+models = {"object": "list", "data": [{"id": "tiny"}, {"id": "other"}]}
+with FakeOpenAI(lambda request: json_response(models, 200 if request.path == "/v1/models" else 404), port=int(port)):
+    threading.Event().wait()
 """
 
 
@@ -224,19 +223,16 @@ def test_a_provider_that_launches_its_server_gets_it_started_and_stopped(
     with socket.socket() as s:  # where nothing answers, as before the first run
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = tmp_path / "providers.yaml"
-    config.write_text(
-        "providers:\n"
-        "  local:\n"
-        "    api: openai\n"
-        f"    base_url: http://127.0.0.1:{port}/v1\n"
-        "    launch:\n"
-        f"      command: ['{{python}}', '{tmp_path / 'serve.py'}', '{{port}}', '{tmp_path / 'pid'}']\n"
-        "      model_package: llmprobe_test_weights\n"
-        "    models:\n"
-        "      - id: tiny\n",
-        encoding="utf-8",
-    )
+    provider = {
+        "api": "openai",
+        "base_url": f"http://127.0.0.1:{port}/v1",
+        "launch": {
+            "command": ["{python}", str(tmp_path / "serve.py"), "{port}", str(tmp_path / "pid"), str(Path(__file__).parent)],
+            "model_package": "llmprobe_test_weights",
+        },
+        "models": ["tiny"],
+    }
+    config = write_providers(tmp_path, {"local": provider})
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["models", "-p", "local", "--config", str(config)])
     assert result.exit_code == 0, result.output

@@ -192,8 +192,7 @@ def test_interrupted_save_leaves_the_previous_file_intact(recorded, tmp_path, mo
 
 def test_render_survives_a_broken_config_by_reading_the_results_alone(recorded, tmp_path):
     tmp, _, _ = recorded
-    broken = tmp_path / "providers.yaml"
-    broken.write_text("providers:\n  groq:\n    api: martian\n    base_url: https://example.invalid\n")
+    broken = write_providers(tmp_path, {"groq": {"api": "martian", "base_url": "https://example.invalid"}})
     result = CliRunner().invoke(app, ["render", "--config", str(broken), "--out", str(tmp / "out")])
     assert result.exit_code == 0, result.output
     assert "providers.groq.api: 'martian' is not one of" in result.stderr

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from configs import write_providers
 from llmprobe import results
 from llmprobe.battery import load_battery
 from llmprobe.cli import app
@@ -126,11 +127,8 @@ def test_every_request_of_a_reason_row_asks_for_thinking(reason: bool) -> None:
 
 
 def write_config(tmp: Path, base_url: str) -> Path:
-    path = tmp / "providers.yaml"
-    lines = ["providers:", "  fake:", "    api: openai", f"    base_url: {base_url}", "    models:"]
-    lines += ["      - id: m", "        tier: good", "      - id: m", "        reason: true", "      - id: n"]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    models = [{"id": "m", "tier": "good"}, {"id": "m", "reason": True}, "n"]
+    return write_providers(tmp, {"fake": {"api": "openai", "base_url": base_url, "models": models}})
 
 
 def test_a_twinned_model_is_probed_as_two_rows_and_resumed_by_row(tmp_path: Path) -> None:

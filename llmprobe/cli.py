@@ -95,6 +95,9 @@ def run(
     resume: bool = typer.Option(
         False, "--resume", help="Only the models an interrupted run left unfinished (listed in out/NAME.json)."
     ),
+    repeat: int = typer.Option(
+        1, "--repeat", min=1, metavar="N", help="Run each mode's probes N times, one trial after another: verdicts become rates."
+    ),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="A line per request."),
@@ -121,7 +124,7 @@ def run(
         progress = RunProgress(err, verbose=verbose)
         # SIGTERM (CI cancelling, `kill`) unwinds like Ctrl-C: results saved, local server stopped.
         signal.signal(signal.SIGTERM, _interrupt)
-        ok = asyncio.run(run_jobs(jobs, modes, out, record, replay, concurrency, progress))
+        ok = asyncio.run(run_jobs(jobs, modes, out, record, replay, concurrency, progress, repeat))
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -266,6 +269,10 @@ def diff_files(
     A verdict going to or from "unknown" is listed as "unmeasured" and counts as neither worse nor
     better: "unknown" means the question could not be asked (network errors), and a network failure
     is not a regression.
+
+    When both files measured a capability over repeated trials (`run --repeat N`), the pass
+    rates are compared: a change counts as worse or better only when their 95% confidence
+    intervals (Wilson) do not overlap; a verdict that changed within them is listed as "noise".
 
     Exit status: 0 when nothing got worse, 1 when some verdict got worse (for CI), 2 when a file
     cannot be read.

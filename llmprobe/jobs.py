@@ -108,6 +108,7 @@ async def run_jobs(
     replay: Path | None,
     concurrency: int | None,
     progress: RunProgress,
+    repeat: int = 1,
 ) -> bool:
     """Every provider at once; True when every verdict could be measured."""
     battery = load_battery()
@@ -140,6 +141,7 @@ async def run_jobs(
                     source=job.source,
                     listener=progress.listener(provider.name),
                     on_model=progress.model_done(provider.name),
+                    repeat=repeat,
                 )
             )
         with progress:

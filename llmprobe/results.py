@@ -7,7 +7,8 @@ this (plus providers.yaml for order and labels), never the network.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -116,12 +117,82 @@ class Evidence:
     attempts: int = 0
     #: The cassette file holding the exchange, when recording.
     cassette: str | None = None
+    #: Which trial of the mode this request belongs to (1-based; `run --repeat N` runs N).
+    trial: int = 1
+
+
+@dataclass(frozen=True)
+class Rate:
+    """How often a capability's verdict was "true" over a mode's repeated trials.
+
+    `trials` counts the trials that measured it (unknown ones do not count); `low` and
+    `high` bound the true rate with 95% confidence (Wilson score interval), so two rates
+    are told apart only when their intervals do not overlap.
+    """
+
+    passes: int
+    trials: int
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, passes: int, trials: int) -> Rate:
+        low, high = wilson_interval(passes, trials)
+        return cls(passes, trials, low, high)
+
+    def overlaps(self, other: Rate) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    def __str__(self) -> str:
+        return f"{self.passes}/{self.trials}"
+
+
+def wilson_interval(passes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a pass rate, rounded to 3 decimals; (0, 1) for no trials.
+
+    Unlike passes/trials ± a normal error, it stays inside [0, 1] and is not a single point
+    for 0/n or n/n, which is exactly where a few trials must not sound certain."""
+    if trials <= 0:
+        return 0.0, 1.0
+    p = passes / trials
+    centre = p + z * z / (2 * trials)
+    spread = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    scale = 1 + z * z / trials
+    return max(0.0, round((centre - spread) / scale, 3)), min(1.0, round((centre + spread) / scale, 3))
+
+
+def over_trials(trials: Sequence[dict[str, Verdict]]) -> tuple[dict[str, Verdict], dict[str, Rate]]:
+    """One mode's verdicts over repeated trials, and each verdict's rate.
+
+    A verdict is true when every trial that measured it found it true, false when none
+    did, flaky otherwise (a trial that was itself flaky included); unknown when no trial
+    measured it. A trial whose gate was refused (no verdicts) says nothing about the rest.
+    A single trial is returned as it is, without rates: its verdict is the whole fact.
+    """
+    measured = [t for t in trials if t]
+    if len(trials) <= 1 or not measured:
+        return (dict(trials[0]) if trials else {}), {}
+    verdicts: dict[str, Verdict] = {}
+    rates: dict[str, Rate] = {}
+    for name in measured[0]:
+        seen = [t[name] for t in measured if t.get(name, Verdict.UNKNOWN) is not Verdict.UNKNOWN]
+        if not seen:
+            verdicts[name] = Verdict.UNKNOWN
+            continue
+        passes = sum(1 for v in seen if v is Verdict.TRUE)
+        verdicts[name] = Verdict.over(v is Verdict.TRUE for v in seen)
+        if verdicts[name] is Verdict.FALSE and any(v is Verdict.FLAKY for v in seen):
+            verdicts[name] = Verdict.FLAKY
+        rates[name] = Rate.of(passes, len(seen))
+    return verdicts, rates
 
 
 @dataclass
 class ModeResult:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     probes: list[Evidence] = field(default_factory=list)
+    #: Per verdict, its rate over repeated trials; empty for a single trial.
+    rates: dict[str, Rate] = field(default_factory=dict)
 
 
 @dataclass
@@ -180,7 +251,21 @@ def _model_json(model: ModelResult) -> dict[str, Any]:
     data["in"] = data.pop("in_")
     ordered = {k: data.pop(k) for k in ("id", "reason", "tier", "probed", "in", "out", "modes")}
     ordered.update(data)
+    for mode in ordered["modes"].values():
+        # A single trial's file reads as it always did: no rates, no trial numbers.
+        if not mode["rates"]:
+            del mode["rates"]
+        for evidence in mode["probes"]:
+            if evidence["trial"] == 1:
+                del evidence["trial"]
     return ordered
+
+
+def _rate(where: str, data: Any) -> Rate:
+    passes, trials = data.get("passes"), data.get("trials")
+    if not (isinstance(passes, int) and isinstance(trials, int) and 0 <= passes <= trials):
+        raise ResultsError(f"{where}: rate {data!r} is not passes/trials")
+    return Rate.of(passes, trials)
 
 
 def _modality(data: Any) -> Modality:
@@ -208,6 +293,7 @@ def from_json(data: Any) -> ProviderResult:
                 modes[name] = ModeResult(
                     verdicts=verdicts,
                     probes=[Evidence(**e) for e in mode.get("probes") or []],
+                    rates={k: _rate(f"model {m['id']!r} {name} {k}", r) for k, r in dict(mode.get("rates") or {}).items()},
                 )
             models.append(
                 ModelResult(

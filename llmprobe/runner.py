@@ -55,7 +55,8 @@ async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
 @dataclass
 class ModeRun:
     mode: str
-    observations: v.Observations
+    #: One mode's observations per trial, in the order the trials ran.
+    trials: list[v.Observations] = field(default_factory=list)
 
 
 class ModelProber:
@@ -70,6 +71,7 @@ class ModelProber:
         *,
         image_base_url: str = "",
         listener: ProbeListener | None = None,
+        repeat: int = 1,
     ) -> None:
         self.client = client
         self.battery = battery
@@ -77,27 +79,42 @@ class ModelProber:
         self.model = model
         self.image_base_url = image_base_url.rstrip("/")
         self.listener = listener
+        self.repeat = repeat
 
     async def probe(self, modes: Iterable[str]) -> ModelResult:
         runs = await gather_all(self._mode(mode) for mode in modes)
         return self._result(runs)
 
     async def _mode(self, mode: str) -> ModeRun:
+        """`repeat` trials of the mode, one after the other: the trials of one probe are then
+        spread over the run instead of fired at once, where they would share one server state
+        (a cache, a warm batch, a rate-limit window) and agree for that reason alone."""
+        run = ModeRun(mode)
+        for _ in range(self.repeat):
+            observations: v.Observations = {}
+            run.trials.append(observations)
+            await self._trial(mode, observations, len(run.trials))
+        return run
+
+    async def _trial(self, mode: str, observations: v.Observations, trial: int) -> None:
         stream = mode == "stream"
-        run = ModeRun(mode, {})
         b = self.battery
         # What a mode sends when every step goes well: fallbacks join when they are sent,
         # and whatever was not sent leaves the plan when the mode ends.
         plan = {p.name for p in (b.one(Role.GATE), b.one(Role.FORCE), b.one(Role.FOLLOW_UP), *b.with_role(Role.BIAS))}
         plan |= {p.name for p in (*b.with_role(Role.INDEPENDENT), *b.images) if self._wanted(p)}
         self._planned(len(plan))
+        suffix = "" if self.repeat == 1 else f"-{trial}"
 
         async def send(probe: Probe, request: Request) -> Exchange:
             """`probe`'s request (its own, or a continuation); the priority comes from its role (`Role.priority`)."""
             exchange = await self.client.generate(
-                self.model.id, request, name=f"{self.provider}/{self.model.id}/{mode}-{probe.name}", priority=probe.role.priority
+                self.model.id,
+                request,
+                name=f"{self.provider}/{self.model.id}/{mode}-{probe.name}{suffix}",
+                priority=probe.role.priority,
             )
-            run.observations[probe.name] = exchange
+            observations[probe.name] = exchange
             self._planned(exchange.attempts - (1 if probe.name in plan else 0))
             if self.listener is not None:
                 self.listener(self.model.id, mode, probe.name, exchange)
@@ -109,15 +126,14 @@ class ModelProber:
             gate = b.one(Role.GATE)
             text = await send(gate, gate.request(stream=stream))
             if not text.ok:
-                return run
+                return
             await gather_all(
                 [send(probe, probe.request(stream=stream)) for probe in b.with_role(Role.INDEPENDENT)]
                 + [self._tool_chain(send, stream)]
                 + [self._image(send, image, stream) for image in b.images if self._wanted(image)]
             )
-            return run
         finally:
-            self._planned(-len(plan - run.observations.keys()))
+            self._planned(-len(plan - observations.keys()))
 
     def _planned(self, requests: int) -> None:
         if self.listener is not None and requests:
@@ -179,24 +195,25 @@ class ModelProber:
     def _result(self, runs: list[ModeRun]) -> ModelResult:
         result = ModelResult(id=self.model.id, tier=self.model.tier, reason=self.model.reason)
         for run in runs:
-            verdicts = v.mode_verdicts(run.observations, self.battery)
-            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=self._evidence(run.observations))
-            result.reason = result.reason or v.thinking_seen(run.observations)
+            verdicts, rates = results.over_trials([v.mode_verdicts(obs, self.battery) for obs in run.trials])
+            probes = [e for trial, obs in enumerate(run.trials, 1) for e in self._evidence(obs, trial)]
+            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates)
+            result.reason = result.reason or any(v.thinking_seen(obs) for obs in run.trials)
             if verdicts:
                 result.in_["text"] = Modality(inline=True)
                 result.out["text"] = Modality(inline=True)
-        image = v.image_input((run.observations for run in runs), self.battery)
+        image = v.image_input((obs for run in runs for obs in run.trials), self.battery)
         if image is not None:
             result.in_["image"] = image
         return result
 
-    def _evidence(self, obs: v.Observations) -> list[Evidence]:
+    def _evidence(self, obs: v.Observations, trial: int) -> list[Evidence]:
         """In the battery's order, whatever order the answers came in."""
         probes = [p for p in (*self.battery.probes.values(), *self.battery.images) if p.name in obs]
-        return [_evidence(p.name, obs[p.name], v.passed(p, obs[p.name])) for p in probes]
+        return [_evidence(p.name, obs[p.name], v.passed(p, obs[p.name]), trial) for p in probes]
 
 
-def _evidence(name: str, exchange: Exchange, passed: bool) -> Evidence:
+def _evidence(name: str, exchange: Exchange, passed: bool, trial: int = 1) -> Evidence:
     reply = exchange.reply
     if exchange.error is not None:
         outcome = v.failure_outcome(exchange.error)
@@ -218,6 +235,7 @@ def _evidence(name: str, exchange: Exchange, passed: bool) -> Evidence:
         finish_reason=reply.finish_reason if reply else None,
         attempts=exchange.attempts,
         cassette=exchange.cassette,
+        trial=trial,
     )
 
 
@@ -260,6 +278,8 @@ class ProviderRun:
     on_model: Callable[[ModelResult], None] | None = None
     #: One line per model that could not be probed at all (unknown model), for the summary.
     problems: list[str] = field(default_factory=list)
+    #: Trials of each mode (`run --repeat`).
+    repeat: int = 1
 
     async def run(self) -> ProviderResult:
         """Probe every model concurrently, saving the results file after each one finishes.
@@ -303,6 +323,7 @@ class ProviderRun:
                 model,
                 image_base_url=self.provider.image_base_url,
                 listener=self.listener,
+                repeat=self.repeat,
             )
             try:
                 fresh = await prober.probe(self.modes)

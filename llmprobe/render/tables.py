@@ -74,12 +74,16 @@ def _medals(models: Sequence[ModelResult]) -> dict[str, str]:
     return {model_id: cells.medal(tier) for tier, model_id in firsts.items() if model_id is not None}
 
 
-def model_lines(model: ModelResult) -> list[Line]:
-    """The model's rows, one per measured mode (sync first); one empty Line when none is."""
+def model_lines(model: ModelResult, rates: bool = False) -> list[Line]:
+    """The model's rows, one per measured mode (sync first); one empty Line when none is.
+    `rates`: with the pass rates of repeated trials, for the views that show them."""
     modes = [m for m in MODES if model.probed and m in model.modes and model.modes[m].verdicts]
     if not modes:
         return [Line()]
-    return [Line((m,), model.reason, model.in_, model.out, model.modes[m].verdicts) for m in modes]
+    return [
+        Line((m,), model.reason, model.in_, model.out, model.modes[m].verdicts, model.modes[m].rates if rates else {})
+        for m in modes
+    ]
 
 
 def _row(first: Sequence[str], line: Line, layout_columns: tuple[tuple[str, Cell], ...]) -> tuple[str, ...]:
@@ -88,14 +92,14 @@ def _row(first: Sequence[str], line: Line, layout_columns: tuple[tuple[str, Cell
     return (*first, *(cell(line) for _, cell in layout_columns))
 
 
-def provider_table(provider: ProviderResult, layout: str) -> Table:
+def provider_table(provider: ProviderResult, layout: str, rates: bool = False) -> Table:
     """One row per model and measured mode (sync first), in the merged order of `merge`."""
     layout_columns = columns(layout)
     medals = _medals(provider.models)
     rows = tuple(
         _row((model.id + medals.get(model.id, ""),), line, layout_columns)
         for model in provider.models
-        for line in model_lines(model)
+        for line in model_lines(model, rates)
     )
     return Table(("Model", *(title for title, _ in layout_columns)), rows)
 
@@ -165,8 +169,10 @@ def scoreboard(
     layout: str,
     name: Callable[[ProviderResult], str],
     summary: bool | None = None,
+    rates: bool = False,
 ) -> Scoreboard:
     """`summary`: a summary table before the sections; by default when there are several.
+    `rates`: cells of one capability show its pass rate over repeated trials (`💨 7/10`).
 
     Raises ValueError for an unknown layout or an empty provider list."""
     columns(layout)
@@ -176,4 +182,4 @@ def scoreboard(
     if summary is None:
         summary = len(merged) > 1
     summary = summary_table(merged, layout, name) if summary else None
-    return Scoreboard(summary, tuple((p, provider_table(p, layout)) for p in merged))
+    return Scoreboard(summary, tuple((p, provider_table(p, layout, rates)) for p in merged))

@@ -26,9 +26,11 @@ def render_terminal(
     """Print the result with a rich Console. Same tables as the markdown, each titled with its
     provider (a summary first when there are several, or with `summary=True`), then the legend.
 
+    Cells of one capability measured over repeated trials show the pass rate (`💨 7/10`).
+
     Raises ValueError for an unknown layout or an empty provider list.
     """
-    board = scoreboard(providers, layout, lambda p: p.provider, summary)
+    board = scoreboard(providers, layout, lambda p: p.provider, summary, rates=True)
     parts: list[RenderableType] = [] if board.summary is None else [_rich(board.summary, "Scoreboard")]
     parts += [_rich(table, provider_title(provider)) for provider, table in board.sections]
     parts.append(_legend(layout))

@@ -1,0 +1,166 @@
+"""Measuring instead of guessing: repeated trials and their pass rates (`run --repeat`),
+latency and throughput from the probes' own requests, token cost and budgets, and `explain`.
+
+Against the test suite's fake providers, so every figure is known in advance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from configs import write_providers
+from fake_openai import FakeOpenAI, RecordedRequest, Scripted
+from llmprobe import results
+from llmprobe.cli import app
+from llmprobe.diff import VerdictChange
+from llmprobe.results import Rate, Verdict, over_trials, wilson_interval
+from passing_provider import EXPECTED_VERDICTS, wire_answer
+
+MODEL = "fake/model"
+
+
+def providers_file(tmp: Path, base_url: str, **fields: object) -> Path:
+    provider = {"api": "openai", "base_url": base_url, "max_retries": 0, "models": [MODEL], **fields}
+    return write_providers(tmp, {"fake": provider})
+
+
+def run(tmp: Path, cfg: Path, *args: str):
+    return CliRunner().invoke(app, ["run", "-p", "fake", "--config", str(cfg), "--out", str(tmp / "out"), *args])
+
+
+# --- repeated trials ---------------------------------------------------------------------
+
+
+def test_wilson_interval_known_values() -> None:
+    # Reference values of the 95% Wilson score interval.
+    assert wilson_interval(7, 10) == (0.397, 0.892)
+    assert wilson_interval(10, 10) == (0.722, 1.0)
+    assert wilson_interval(0, 10) == (0.0, 0.278)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_verdicts_over_trials() -> None:
+    t, f, k, u = Verdict.TRUE, Verdict.FALSE, Verdict.FLAKY, Verdict.UNKNOWN
+    trials = [
+        {"json": t, "seed": f, "tools": t, "citations": u, "maxTokens": f},
+        {"json": t, "seed": f, "tools": f, "citations": u, "maxTokens": k},
+        {"json": t, "seed": f, "tools": t, "citations": u, "maxTokens": f},
+        {},  # its gate was refused: no say about the rest
+    ]
+    verdicts, rates = over_trials(trials)
+    assert verdicts == {"json": t, "seed": f, "tools": k, "citations": u, "maxTokens": k}
+    assert {name: str(rate) for name, rate in rates.items()} == {"json": "3/3", "seed": "0/3", "tools": "2/3", "maxTokens": "0/3"}
+    # One trial is the verdict itself, with no rate to show.
+    assert over_trials([{"json": t}]) == ({"json": t}, {})
+
+
+class VaryingProvider(FakeOpenAI):
+    """Every probe passes, except the JSON probe, whose answer is prose in every other trial."""
+
+    def __init__(self) -> None:
+        super().__init__(self._answer_for)
+        self._json_asked = itertools.count()
+        self._lock_json = threading.Lock()
+
+    def _answer_for(self, request: RecordedRequest) -> Scripted:
+        canned = wire_answer(request.json, 0)
+        if request.json.get("response_format", {}).get("type") == "json_object":
+            with self._lock_json:
+                if next(self._json_asked) % 2:
+                    return wire_answer({"messages": [{"role": "user", "content": "hi"}]}, 0)
+        return canned
+
+
+def test_repeat_turns_a_varying_answer_into_a_flaky_rate(tmp_path: Path) -> None:
+    with VaryingProvider() as server:
+        cfg = providers_file(tmp_path, server.base_url)
+        result = run(tmp_path, cfg, "--repeat", "4", "--mode", "sync")
+        sent = len(server.requests)
+    assert result.exit_code == 0, result.output
+    mode = results.load(tmp_path / "out" / "fake.json").model(MODEL).modes["sync"]
+    assert mode.verdicts["json"] is Verdict.FLAKY
+    assert (mode.rates["json"].passes, mode.rates["json"].trials) == (2, 4)
+    assert mode.rates["json"] == Rate(2, 4, 0.15, 0.85)
+    assert str(mode.rates["jsonSchema"]) == "4/4" and mode.verdicts["jsonSchema"] is Verdict.TRUE
+    others = {k: str(v) for k, v in mode.verdicts.items() if k != "json"}
+    assert others == {k: v for k, v in EXPECTED_VERDICTS.items() if k != "json"}
+    # Every probe four times, each request's evidence numbered with its trial.
+    assert sent == 4 * len({e.probe for e in mode.probes})
+    assert sorted({e.trial for e in mode.probes}) == [1, 2, 3, 4]
+    assert [e.trial for e in mode.probes if e.probe == "JSON"] == [1, 2, 3, 4]
+    assert [e.outcome for e in mode.probes if e.probe == "JSON"] == ["pass", "fail", "pass", "fail"]
+    # The terminal and JSON views show the rate; markdown keeps its emoji alone.
+    files = ["--config", str(cfg), "--out", str(tmp_path / "out")]
+    shown = CliRunner().invoke(app, ["show", *files])
+    assert "💨 2/4" in shown.stdout and "✅ 4/4" in shown.stdout
+    markdown = CliRunner().invoke(app, ["render", *files])
+    assert "💨" in markdown.stdout and "2/4" not in markdown.stdout
+    rendered = json.loads(CliRunner().invoke(app, ["render", "--format", "json", *files]).stdout)
+    rates = rendered["providers"][0]["models"][0]["modes"]["sync"]["rates"]
+    assert rates["json"] == {"passes": 2, "trials": 4, "low": 0.15, "high": 0.85}
+
+
+def test_trials_of_one_probe_are_spread_over_time(tmp_path: Path) -> None:
+    """Trial k+1 of the gate is only sent once trial k has been answered in full."""
+    with VaryingProvider() as server:
+        cfg = providers_file(tmp_path, server.base_url)
+        assert run(tmp_path, cfg, "--repeat", "3", "--mode", "stream").exit_code == 0
+        bodies = [r.json for r in server.requests]
+    gates = [i for i, body in enumerate(bodies) if body == bodies[0]]
+    assert len(gates) == 3
+    per_trial = len(bodies) // 3
+    assert gates == [0, per_trial, 2 * per_trial]
+
+
+def test_a_single_run_writes_no_rates_or_trial_numbers(tmp_path: Path) -> None:
+    with VaryingProvider() as server:
+        cfg = providers_file(tmp_path, server.base_url)
+        assert run(tmp_path, cfg, "--mode", "sync").exit_code == 0
+    text = (tmp_path / "out" / "fake.json").read_text()
+    assert '"rates"' not in text and '"trial"' not in text
+
+
+@pytest.mark.parametrize(
+    "capability, old, new, change",
+    [
+        ("json", (10, 10), (7, 10), "noise"),  # intervals [0.72, 1] and [0.40, 0.89] overlap
+        ("json", (10, 10), (2, 10), "worse"),
+        ("json", (1, 10), (9, 10), "better"),
+        ("toolsBiased", (1, 10), (9, 10), "worse"),  # a fault: more often true is worse
+        ("json", (9, 10), (1, 10), "worse"),  # both flaky, yet told apart
+    ],
+)
+def test_diff_compares_rates_by_their_intervals(capability: str, old: tuple[int, int], new: tuple[int, int], change: str) -> None:
+    def verdict(passes: int, trials: int) -> Verdict:
+        return Verdict.over([True] * passes + [False] * (trials - passes))
+
+    found = VerdictChange("m", "sync", capability, verdict(*old), verdict(*new), Rate.of(*old), Rate.of(*new))
+    assert found.change == change
+
+
+def test_diff_lists_rates_and_noise(tmp_path: Path) -> None:
+    def saved(name: str, passes: int) -> Path:
+        verdict = Verdict.over([True] * passes + [False] * (10 - passes))
+        mode = results.ModeResult(verdicts={"json": verdict}, rates={"json": Rate.of(passes, 10)})
+        model = results.ModelResult("m", modes={"sync": mode})
+        result = results.ProviderResult("p", "2026-01-01T00:00:00Z", "0", models=[model])
+        results.save(result, tmp_path / name)
+        return tmp_path / name
+
+    noise = CliRunner().invoke(app, ["diff", str(saved("a.json", 10)), str(saved("b.json", 7))])
+    assert noise.exit_code == 0
+    assert "0 worse, 0 better, 0 unmeasured, 1 within noise" in noise.stdout
+    assert "true 10/10" in noise.stdout and "flaky 7/10" in noise.stdout
+    worse = CliRunner().invoke(app, ["diff", str(saved("a.json", 10)), str(saved("c.json", 1)), "--json"])
+    assert worse.exit_code == 1
+    assert json.loads(worse.stdout)["changes"][0] == {
+        "model": "m", "mode": "sync", "capability": "json", "old": "true", "new": "flaky",
+        "old_rate": "10/10", "new_rate": "1/10", "change": "worse",
+    }  # fmt: skip
+    assert "do not overlap" in " ".join(CliRunner().invoke(app, ["diff", "--help"]).stdout.split())

@@ -178,11 +178,17 @@ def render(
     provider: Optional[str] = typer.Option(None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed (one column per capability) or compact."),
     format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal, json or html."),
+    extra: Optional[List[str]] = typer.Option(
+        None, "--columns", metavar="SECTION", help="Add a section to the markdown: speed (latency and throughput)."
+    ),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
 ) -> None:
     """Print the scoreboard from the results in out/ (markdown to stdout, never the network)."""
     try:
+        unknown = [name for name in extra or [] if name != "speed"]
+        if unknown:
+            raise ConfigError(f"--columns {unknown[0]!r}: the one extra section is speed")
         if layout not in LAYOUTS:
             raise ConfigError(f"--layout {layout!r}: use {' or '.join(LAYOUTS)}")
         if format not in ("markdown", "terminal", "json", "html"):
@@ -199,7 +205,7 @@ def render(
     elif format == "html":
         sys.stdout.write(render_html(pairs, layout, summary))
     else:
-        sys.stdout.write(render_markdown(pairs, layout, summary))
+        sys.stdout.write(render_markdown(pairs, layout, summary, speed="speed" in (extra or [])))
 
 
 @app.command()
@@ -210,7 +216,7 @@ def show(
     out: Path = OUT_OPTION,
 ) -> None:
     """The scoreboard as a table for the terminal (same as render --format terminal)."""
-    render(provider=provider, layout=layout, format="terminal", config=config, out=out)
+    render(provider=provider, layout=layout, format="terminal", extra=None, config=config, out=out)
 
 
 @app.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
@@ -110,6 +111,8 @@ class Evidence:
     status: int | None = None
     latency_ms: float | None = None
     ttfb_ms: float | None = None
+    #: Streams only: time to the first streamed event, the first token.
+    ttft_ms: float | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
     finish_reason: str | None = None
@@ -187,12 +190,60 @@ def over_trials(trials: Sequence[dict[str, Verdict]]) -> tuple[dict[str, Verdict
     return verdicts, rates
 
 
+@dataclass(frozen=True)
+class Spread:
+    """The median and 90th percentile of one measure over a mode's answered requests."""
+
+    median: float
+    p90: float
+    #: Requests measured.
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread | None:
+        """None for no values; the 90th percentile by nearest rank, so it is a value that was seen."""
+        if not values:
+            return None
+        ordered = sorted(values)
+        p90 = ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+        return cls(round(statistics.median(ordered), 1), round(p90, 1), len(ordered))
+
+
+#: The measures of `speed_of`, in the order tables show them.
+SPEED_MEASURES = ("ttft_ms", "latency_ms", "tokens_per_s")
+
+
+def speed_of(probes: Iterable[Evidence]) -> dict[str, Spread]:
+    """Latency and throughput of a mode, from its probes' own requests (no extra request).
+
+    Only answered requests count (a 2xx status): an error's latency says nothing about the
+    model. `ttft_ms` is the time to the first streamed event; `tokens_per_s` is the streamed
+    output speed, output tokens after the first divided by the time after the first token,
+    for replies of at least two output tokens.
+    """
+    answered = [e for e in probes if e.status is not None and 200 <= e.status < 300 and e.latency_ms is not None]
+    ttft = [e.ttft_ms for e in answered if e.ttft_ms is not None]
+    rates = [
+        (e.tokens_out - 1) / ((e.latency_ms - e.ttft_ms) / 1000)
+        for e in answered
+        if e.ttft_ms is not None and e.latency_ms is not None and e.tokens_out and e.tokens_out > 1 and e.latency_ms > e.ttft_ms
+    ]
+    found = {
+        "ttft_ms": Spread.of(ttft),
+        "latency_ms": Spread.of([e.latency_ms for e in answered if e.latency_ms is not None]),
+        "tokens_per_s": Spread.of(rates),
+    }
+    return {name: spread for name, spread in found.items() if spread is not None}
+
+
 @dataclass
 class ModeResult:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     probes: list[Evidence] = field(default_factory=list)
     #: Per verdict, its rate over repeated trials; empty for a single trial.
     rates: dict[str, Rate] = field(default_factory=dict)
+    #: Latency and throughput (`speed_of` the probes), kept for readers of the file.
+    speed: dict[str, Spread] = field(default_factory=dict)
 
 
 @dataclass
@@ -253,8 +304,9 @@ def _model_json(model: ModelResult) -> dict[str, Any]:
     ordered.update(data)
     for mode in ordered["modes"].values():
         # A single trial's file reads as it always did: no rates, no trial numbers.
-        if not mode["rates"]:
-            del mode["rates"]
+        for derived in ("rates", "speed"):
+            if not mode[derived]:
+                del mode[derived]
         for evidence in mode["probes"]:
             if evidence["trial"] == 1:
                 del evidence["trial"]
@@ -266,6 +318,13 @@ def _rate(where: str, data: Any) -> Rate:
     if not (isinstance(passes, int) and isinstance(trials, int) and 0 <= passes <= trials):
         raise ResultsError(f"{where}: rate {data!r} is not passes/trials")
     return Rate.of(passes, trials)
+
+
+def _spread(where: str, data: Any) -> Spread:
+    values = [data.get(k) for k in ("median", "p90", "n")]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise ResultsError(f"{where}: {data!r} is not a median, p90 and n")
+    return Spread(float(values[0]), float(values[1]), int(values[2]))
 
 
 def _modality(data: Any) -> Modality:
@@ -294,6 +353,7 @@ def from_json(data: Any) -> ProviderResult:
                     verdicts=verdicts,
                     probes=[Evidence(**e) for e in mode.get("probes") or []],
                     rates={k: _rate(f"model {m['id']!r} {name} {k}", r) for k, r in dict(mode.get("rates") or {}).items()},
+                    speed={k: _spread(f"model {m['id']!r} {name} {k}", r) for k, r in dict(mode.get("speed") or {}).items()},
                 )
             models.append(
                 ModelResult(

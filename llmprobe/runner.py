@@ -197,7 +197,7 @@ class ModelProber:
         for run in runs:
             verdicts, rates = results.over_trials([v.mode_verdicts(obs, self.battery) for obs in run.trials])
             probes = [e for trial, obs in enumerate(run.trials, 1) for e in self._evidence(obs, trial)]
-            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates)
+            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates, speed=results.speed_of(probes))
             result.reason = result.reason or any(v.thinking_seen(obs) for obs in run.trials)
             if verdicts:
                 result.in_["text"] = Modality(inline=True)
@@ -230,6 +230,7 @@ def _evidence(name: str, exchange: Exchange, passed: bool, trial: int = 1) -> Ev
         status=exchange.status,
         latency_ms=None if exchange.latency_ms is None else round(exchange.latency_ms, 1),
         ttfb_ms=None if exchange.ttfb_ms is None else round(exchange.ttfb_ms, 1),
+        ttft_ms=None if exchange.ttft_ms is None else round(exchange.ttft_ms, 1),
         tokens_in=reply.usage.input_tokens if reply else None,
         tokens_out=reply.usage.output_tokens if reply else None,
         finish_reason=reply.finish_reason if reply else None,

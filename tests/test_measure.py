@@ -6,6 +6,7 @@ Against the test suite's fake providers, so every figure is known in advance.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import threading
@@ -15,11 +16,11 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import write_providers
-from fake_openai import FakeOpenAI, RecordedRequest, Scripted
+from fake_openai import FakeOpenAI, Pause, RecordedRequest, Scripted
 from llmprobe import results
 from llmprobe.cli import app
 from llmprobe.diff import VerdictChange
-from llmprobe.results import Rate, Verdict, over_trials, wilson_interval
+from llmprobe.results import Rate, Spread, Verdict, over_trials, wilson_interval
 from passing_provider import EXPECTED_VERDICTS, wire_answer
 
 MODEL = "fake/model"
@@ -164,3 +165,63 @@ def test_diff_lists_rates_and_noise(tmp_path: Path) -> None:
         "old_rate": "10/10", "new_rate": "1/10", "change": "worse",
     }  # fmt: skip
     assert "do not overlap" in " ".join(CliRunner().invoke(app, ["diff", "--help"]).stdout.split())
+
+
+# --- latency and throughput ----------------------------------------------------------------
+
+DELAY, GAP = 0.15, 0.10
+
+
+class SteadyProvider(FakeOpenAI):
+    """Every probe passes; every answer starts after DELAY seconds, and a stream's first
+    chunk is followed by a GAP before the rest (4 output tokens: 3 after the first)."""
+
+    def __init__(self) -> None:
+        super().__init__(self._answer_for)
+        # Else each write after the first waits for the client's delayed ACK (~40 ms), which
+        # would move the first chunk later than the fake means to send it.
+        self._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
+
+    def _answer_for(self, request: RecordedRequest) -> Scripted:
+        canned = wire_answer(request.json, DELAY)
+        if isinstance(canned.body, bytes):
+            return canned
+        first, *rest = canned.body
+        return dataclasses.replace(canned, body=(first, Pause(GAP), *rest))
+
+
+def test_latency_and_throughput_come_from_the_probes_own_requests(tmp_path: Path) -> None:
+    with SteadyProvider() as server:
+        cfg = providers_file(tmp_path, server.base_url)
+        assert run(tmp_path, cfg).exit_code == 0
+        sent = len(server.requests)
+    model = results.load(tmp_path / "out" / "fake.json").model(MODEL)
+    assert sent == sum(len(mode.probes) for mode in model.modes.values())  # not one request more
+    sync, stream = model.modes["sync"].speed, model.modes["stream"].speed
+    slack = 0.08  # a loaded 2-core machine; never faster than the server allows
+    assert "ttft_ms" not in sync and "tokens_per_s" not in sync
+    assert DELAY * 1000 <= sync["latency_ms"].median <= (DELAY + slack) * 1000
+    assert DELAY * 1000 <= stream["ttft_ms"].median <= (DELAY + slack) * 1000
+    assert (DELAY + GAP) * 1000 <= stream["latency_ms"].median <= (DELAY + GAP + slack) * 1000
+    assert sync["latency_ms"].p90 >= sync["latency_ms"].median
+    assert 3 / (GAP + slack) <= stream["tokens_per_s"].median <= 3 / GAP
+    assert stream["latency_ms"].n == len(model.modes["stream"].probes)
+    # `show` has them, and `render --columns speed` adds them to the markdown.
+    files = ["--config", str(cfg), "--out", str(tmp_path / "out")]
+    shown = CliRunner().invoke(app, ["show", *files]).stdout
+    assert "Speed" in shown and "First token ms" in shown
+    plain = CliRunner().invoke(app, ["render", *files]).stdout
+    assert "## Speed" not in plain
+    page = CliRunner().invoke(app, ["render", "--columns", "speed", *files]).stdout
+    section = page.split("## Speed", 1)[1]
+    row = next(line for line in section.splitlines() if "| stream" in line)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[:3] == ["fake", MODEL, "stream"]
+    assert cells[3] == f"{stream['ttft_ms'].median:.0f} / {stream['ttft_ms'].p90:.0f}"
+    assert CliRunner().invoke(app, ["render", "--columns", "cost", *files]).exit_code == 2
+
+
+def test_spread_is_median_and_nearest_rank_p90() -> None:
+    assert Spread.of([float(v) for v in range(1, 11)]) == Spread(5.5, 9.0, 10)
+    assert Spread.of([7.0]) == Spread(7.0, 7.0, 1)
+    assert Spread.of([]) is None

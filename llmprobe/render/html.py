@@ -45,7 +45,10 @@ CAPABILITY_LABELS = {
     "reportFinishReason": "Finish reason",
 }
 #: Evidence fields the page shows; `cassette` is a path on the prober's machine.
-_EVIDENCE_FIELDS = ("probe", "outcome", "reason", "status", "latency_ms", "ttfb_ms", "tokens_in", "tokens_out", "finish_reason", "attempts")
+_EVIDENCE_FIELDS = (
+    "probe", "outcome", "reason", "status", "latency_ms", "ttfb_ms", "ttft_ms", "tokens_in", "tokens_out", "finish_reason",
+    "attempts", "trial",
+)  # fmt: skip
 
 
 def render_html(

@@ -12,7 +12,7 @@ from llmprobe.config import TIERS, ProviderConfig
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.merge import merge
-from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, Modality, ModelResult, ProviderResult, Verdict
+from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, Modality, ModelResult, ProviderResult, Spread, Verdict
 
 #: The columns both layouts end with, in the reference's order.
 _COMMON_TAIL = (
@@ -183,3 +183,34 @@ def scoreboard(
         summary = len(merged) > 1
     summary = summary_table(merged, layout, name) if summary else None
     return Scoreboard(summary, tuple((p, provider_table(p, layout, rates)) for p in merged))
+
+
+#: The speed section's columns after provider, model and mode.
+SPEED_HEADER = ("First token ms (median / p90)", "Latency ms (median / p90)", "Output tokens/s (median)", "Requests")
+
+
+def _spread(spread: Spread | None, p90: bool = True) -> str:
+    if spread is None:
+        return "-"
+    return f"{spread.median:.0f} / {spread.p90:.0f}" if p90 else f"{spread.median:.0f}"
+
+
+def speed_table(providers: Sequence[ProviderResult]) -> Table | None:
+    """Latency and throughput per model and mode, as recorded with its results (`results.speed_of`);
+    None when no mode of any provider has any."""
+    rows = tuple(
+        (
+            provider.provider,
+            model.id,
+            mode,
+            _spread(speed.get("ttft_ms")),
+            _spread(speed.get("latency_ms")),
+            _spread(speed.get("tokens_per_s"), p90=False),
+            str(speed["latency_ms"].n) if "latency_ms" in speed else "-",
+        )
+        for provider in providers
+        for model in provider.models
+        for mode in MODES
+        if model.probed and mode in model.modes and (speed := model.modes[mode].speed)
+    )
+    return Table(("Provider", "Model", "Mode", *SPEED_HEADER), rows) if rows else None

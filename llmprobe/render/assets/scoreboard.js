@@ -75,10 +75,12 @@
     ["status", "HTTP status"],
     ["latency_ms", "Latency (ms)"],
     ["ttfb_ms", "First byte (ms)"],
+    ["ttft_ms", "First token (ms)"],
     ["tokens_in", "Tokens in"],
     ["tokens_out", "Tokens out"],
     ["finish_reason", "Finish reason"],
     ["attempts", "Attempts"],
+    ["trial", "Trial"],
   ];
 
   // The probes that decided one cell: what `llmprobe explain` will show for it too.

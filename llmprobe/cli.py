@@ -21,7 +21,8 @@ from tabulate import tabulate
 from llmprobe import __version__, diff, results
 from llmprobe.config import Config, ProviderConfig, load_config
 from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
-from llmprobe.jobs import credentials_hint, fetch_models, plan_job, run_jobs
+from llmprobe.budget import Budget
+from llmprobe.jobs import credentials_hint, dry_run, fetch_models, plan_job, run_jobs
 from llmprobe.progress import RunProgress
 from llmprobe.render import LAYOUTS, print_terminal, render_html, render_json, render_markdown, render_terminal
 from llmprobe.render.merge import listing_of
@@ -98,6 +99,13 @@ def run(
     repeat: int = typer.Option(
         1, "--repeat", min=1, metavar="N", help="Run each mode's probes N times, one trial after another: verdicts become rates."
     ),
+    budget_tokens: Optional[int] = typer.Option(
+        None, "--budget-tokens", min=1, metavar="N", help="Send no request that would pass N tokens (in + out) for the whole run."
+    ),
+    budget_usd: Optional[float] = typer.Option(
+        None, "--budget-usd", min=0, metavar="X", help="Send no request that would pass X US dollars (needs every model's price)."
+    ),
+    dry: bool = typer.Option(False, "--dry-run", help="Print the requests (and likely tokens) per provider; send nothing."),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="A line per request."),
@@ -105,7 +113,7 @@ def run(
     """Run the probe battery against the configured models and write out/NAME.json.
 
     Exit status: 0 when every probe got an answer, 1 when some verdicts could not be
-    measured (or a provider refused the key), 2 for a usage error."""
+    measured (or a provider refused the key, or the budget stopped the run), 2 for a usage error."""
     try:
         if mode not in ("sync", "stream", "both"):
             raise ConfigError(f"--mode {mode!r}: use sync, stream or both")
@@ -114,17 +122,27 @@ def run(
         cfg = load_config(config)
         providers = select_providers(cfg, provider)
         modes = ("sync", "stream") if mode == "both" else (mode,)
-        urls = parse_base_urls(base_url or [], providers)
-        jobs = [plan_job(p, model or [], urls.get(p.name), replay, out, resume) for p in providers]
         if model:
             listed = {m.id for p in providers for m in p.models}
             missing = [m for m in model if m not in listed]
             if missing:
                 raise ConfigError(f"--model {missing[0]!r} is not configured for {', '.join(provider)}")
+        if budget_usd is not None:
+            chosen = [(p, m) for p in providers for m in p.models if m.probe and (not model or m.id in model)]
+            unpriced = [f"{p.name}/{m.id}" for p, m in chosen if p.price_of(m) is None]
+            if unpriced:
+                raise ConfigError(f"--budget-usd needs a price for every model probed; {unpriced[0]} has none (providers.yaml `price:`)")
+        if dry:
+            for line in dry_run(providers, model or [], modes, repeat, out, resume):
+                typer.echo(line)
+            raise typer.Exit(0)
+        urls = parse_base_urls(base_url or [], providers)
+        jobs = [plan_job(p, model or [], urls.get(p.name), replay, out, resume) for p in providers]
         progress = RunProgress(err, verbose=verbose)
         # SIGTERM (CI cancelling, `kill`) unwinds like Ctrl-C: results saved, local server stopped.
         signal.signal(signal.SIGTERM, _interrupt)
-        ok = asyncio.run(run_jobs(jobs, modes, out, record, replay, concurrency, progress, repeat))
+        budget = Budget(budget_tokens, budget_usd) if budget_tokens is not None or budget_usd is not None else None
+        ok = asyncio.run(run_jobs(jobs, modes, out, record, replay, concurrency, progress, repeat, budget))
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

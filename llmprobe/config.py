@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from llmprobe.budget import Price
 from llmprobe.dialects import DIALECTS, dialect_class
 from llmprobe.errors import ConfigError
 from llmprobe.neutral import DECLARABLE_OPTIONS
@@ -42,6 +43,8 @@ class ModelConfig:
     #: False: listed on the scoreboard (a row of '?') but never probed.
     probe: bool = True
     comment: str = ""
+    #: US dollars per million tokens; the provider's price when not given.
+    price: Price | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class ProviderConfig:
     #: Fields added to every request body (e.g. `temperature: 0` for a reproducible local
     #: row); a probe's own options always take precedence.
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    #: US dollars per million tokens, for every model without its own price.
+    price: Price | None = None
 
     @property
     def local(self) -> bool:
@@ -99,6 +104,9 @@ class ProviderConfig:
 
     def model(self, model_id: str) -> ModelConfig | None:
         return next((m for m in self.models if m.id == model_id), None)
+
+    def price_of(self, model: ModelConfig) -> Price | None:
+        return model.price or self.price
 
 
 @dataclass(frozen=True)
@@ -216,6 +224,7 @@ class _Reader:
             "options": lambda node, path: node,
             "unsupported": self.declared_options,
             "extra_body": self.json_object,
+            "price": self.price,
         }
         self.model_fields: dict[str, _FieldReader] = {
             "id": self.nonempty_text,
@@ -223,6 +232,7 @@ class _Reader:
             "reason": self.boolean,
             "probe": self.boolean,
             "comment": self.text,
+            "price": self.price,
         }
         self.launch_fields: dict[str, _FieldReader] = {
             "command": self.command,
@@ -409,6 +419,25 @@ class _Reader:
             json.dumps(value)
         except (TypeError, ValueError):
             raise self.error(node, path, "holds a value JSON cannot carry (a date?); put it in quotes") from None
+        return value
+
+    def price(self, node: Node, path: str) -> Price:
+        """`{input: 0.05, output: 0.08}`: US dollars per million tokens, both required."""
+        entries = self.mapping(node, path, ("input", "output"))
+        for required in ("input", "output"):
+            if required not in entries:
+                raise self.error(node, path, f"missing required key '{required}' (US dollars per million tokens)")
+        values = {key: self.dollars(value, f"{path}.{key}") for key, (_, value) in entries.items()}
+        return Price(values["input"], values["output"])
+
+    def dollars(self, node: Node, path: str) -> float:
+        if not (isinstance(node, ScalarNode) and node.tag in (_TAG + "int", _TAG + "float")):
+            raise self.error(node, path, f"expected a number of dollars per million tokens, got {_kind(node)}")
+        if not _NUMBER.fullmatch(node.value):
+            raise self.error(node, path, f"write {node.value!r} as a plain decimal number")
+        value = float(node.value)
+        if not 0 <= value < math.inf:
+            raise self.error(node, path, f"must be zero or more, got {node.value}")
         return value
 
     def url(self, node: Node, path: str) -> str:

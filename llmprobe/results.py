@@ -15,6 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
+from llmprobe.budget import Cost
 from llmprobe.errors import LlmprobeError
 from llmprobe.files import write_atomically
 
@@ -263,6 +264,8 @@ class ModelResult:
     in_: dict[str, Modality] = field(default_factory=dict)
     out: dict[str, Modality] = field(default_factory=dict)
     modes: dict[str, ModeResult] = field(default_factory=dict)
+    #: Tokens its probes used in the run that made these results, and their price when known.
+    cost: Cost | None = None
 
 
 @dataclass
@@ -279,6 +282,8 @@ class ProviderResult:
     #: Where the answers came from when not from the provider's configured URL:
     #: "replay of DIR" or "--base-url URL". Empty for a live run.
     source: str = ""
+    #: The models' costs added up (None until some model has one).
+    cost: Cost | None = None
 
     def model(self, model_id: str) -> ModelResult | None:
         return next((m for m in self.models if m.id == model_id), None)
@@ -293,6 +298,8 @@ def to_json(result: ProviderResult) -> dict[str, Any]:
     # Keep the documented keys first, in the documented order.
     ordered = {k: data.pop(k) for k in ("provider", "generated_at", "llmprobe_version", "models")}
     ordered.update(data)
+    if ordered["cost"] is None:
+        del ordered["cost"]
     ordered["models"] = [_model_json(model) for model in result.models]
     return ordered
 
@@ -302,6 +309,8 @@ def _model_json(model: ModelResult) -> dict[str, Any]:
     data["in"] = data.pop("in_")
     ordered = {k: data.pop(k) for k in ("id", "reason", "tier", "probed", "in", "out", "modes")}
     ordered.update(data)
+    if ordered["cost"] is None:
+        del ordered["cost"]
     for mode in ordered["modes"].values():
         # A single trial's file reads as it always did: no rates, no trial numbers.
         for derived in ("rates", "speed"):
@@ -318,6 +327,15 @@ def _rate(where: str, data: Any) -> Rate:
     if not (isinstance(passes, int) and isinstance(trials, int) and 0 <= passes <= trials):
         raise ResultsError(f"{where}: rate {data!r} is not passes/trials")
     return Rate.of(passes, trials)
+
+
+def _cost(data: Any) -> Cost | None:
+    if data is None:
+        return None
+    tokens_in, tokens_out, usd = data.get("tokens_in"), data.get("tokens_out"), data.get("usd")
+    if not (isinstance(tokens_in, int) and isinstance(tokens_out, int) and (usd is None or isinstance(usd, (int, float)))):
+        raise ResultsError(f"cost {data!r} is not tokens_in, tokens_out and usd")
+    return Cost(tokens_in, tokens_out, usd)
 
 
 def _spread(where: str, data: Any) -> Spread:
@@ -364,6 +382,7 @@ def from_json(data: Any) -> ProviderResult:
                     in_={k: _modality(v) for k, v in (m.get("in") or {}).items()},
                     out={k: _modality(v) for k, v in (m.get("out") or {}).items()},
                     modes=modes,
+                    cost=_cost(m.get("cost")),
                 )
             )
         return ProviderResult(
@@ -376,6 +395,7 @@ def from_json(data: Any) -> ProviderResult:
             local=bool(data.get("local", False)),
             incomplete=list(data.get("incomplete", [])),
             source=str(data.get("source", "")),
+            cost=_cost(data.get("cost")),
         )
     except ResultsError:
         raise

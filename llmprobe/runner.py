@@ -20,6 +20,7 @@ from typing import Awaitable, Callable, Iterable, Protocol, TypeVar
 from llmprobe import __version__, results
 from llmprobe import verdicts as v
 from llmprobe.battery import Battery, ImageProbe, Probe, Role, continuation
+from llmprobe.budget import Budget, BudgetExhausted, Cost, Price
 from llmprobe.client import ProviderClient
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
@@ -72,6 +73,8 @@ class ModelProber:
         image_base_url: str = "",
         listener: ProbeListener | None = None,
         repeat: int = 1,
+        budget: Budget | None = None,
+        price: Price | None = None,
     ) -> None:
         self.client = client
         self.battery = battery
@@ -80,6 +83,11 @@ class ModelProber:
         self.image_base_url = image_base_url.rstrip("/")
         self.listener = listener
         self.repeat = repeat
+        self.budget = budget
+        self.price = price
+        #: Requests sent, and probes left unsent because the budget would have been passed.
+        self.sent = 0
+        self.unsent = 0
 
     async def probe(self, modes: Iterable[str]) -> ModelResult:
         runs = await gather_all(self._mode(mode) for mode in modes)
@@ -101,19 +109,33 @@ class ModelProber:
         b = self.battery
         # What a mode sends when every step goes well: fallbacks join when they are sent,
         # and whatever was not sent leaves the plan when the mode ends.
-        plan = {p.name for p in (b.one(Role.GATE), b.one(Role.FORCE), b.one(Role.FOLLOW_UP), *b.with_role(Role.BIAS))}
-        plan |= {p.name for p in (*b.with_role(Role.INDEPENDENT), *b.images) if self._wanted(p)}
+        plan = mode_plan(b, bool(self.image_base_url))
         self._planned(len(plan))
         suffix = "" if self.repeat == 1 else f"-{trial}"
 
         async def send(probe: Probe, request: Request) -> Exchange:
             """`probe`'s request (its own, or a continuation); the priority comes from its role (`Role.priority`)."""
-            exchange = await self.client.generate(
-                self.model.id,
-                request,
-                name=f"{self.provider}/{self.model.id}/{mode}-{probe.name}{suffix}",
-                priority=probe.role.priority,
-            )
+            try:
+                ticket = await self.budget.reserve(self.provider, request, self.price) if self.budget else 0
+            except BudgetExhausted as exc:
+                # Not sent: unknown (❔) with the reason "budget", and no progress to report.
+                observations[probe.name] = Exchange(error=exc)
+                self.unsent += 1
+                self._planned(-1 if probe.name in plan else 0)
+                return observations[probe.name]
+            exchange: Exchange | None = None
+            try:
+                exchange = await self.client.generate(
+                    self.model.id,
+                    request,
+                    name=f"{self.provider}/{self.model.id}/{mode}-{probe.name}{suffix}",
+                    priority=probe.role.priority,
+                )
+            finally:
+                if self.budget:
+                    usage = exchange.reply.usage if exchange is not None and exchange.reply is not None else None
+                    self.budget.settle(ticket, self.provider, usage, self.price)
+            self.sent += 1
             observations[probe.name] = exchange
             self._planned(exchange.attempts - (1 if probe.name in plan else 0))
             if self.listener is not None:
@@ -151,8 +173,7 @@ class ModelProber:
             raise ModelMissing(f"{self.provider}: model {self.model.id!r} not found ({error})")
 
     def _wanted(self, probe: Probe) -> bool:
-        """Every probe but the images by URL when there is no image_base_url to point them at."""
-        return not isinstance(probe, ImageProbe) or probe.variant == "Inline" or bool(self.image_base_url)
+        return _wanted(probe, bool(self.image_base_url))
 
     async def _image(self, send: Callable[[Probe, Request], Awaitable[Exchange]], image: ImageProbe, stream: bool) -> None:
         if image.variant == "Inline":
@@ -202,6 +223,8 @@ class ModelProber:
             if verdicts:
                 result.in_["text"] = Modality(inline=True)
                 result.out["text"] = Modality(inline=True)
+        probes = [e for mode in result.modes.values() for e in mode.probes]
+        result.cost = Cost.of(sum(e.tokens_in or 0 for e in probes), sum(e.tokens_out or 0 for e in probes), self.price)
         image = v.image_input((obs for run in runs for obs in run.trials), self.battery)
         if image is not None:
             result.in_["image"] = image
@@ -252,6 +275,19 @@ def _describe(name: str, exchange: Exchange) -> str:
     return repr(text[:120] + ("…" if len(text) > 120 else ""))
 
 
+def mode_plan(battery: Battery, image_urls: bool) -> set[str]:
+    """The probes one trial of a mode sends when every step goes well (no fallback, no retry);
+    the images by URL only when there is an image_base_url to point them at."""
+    b = battery
+    plan = {p.name for p in (b.one(Role.GATE), b.one(Role.FORCE), b.one(Role.FOLLOW_UP), *b.with_role(Role.BIAS))}
+    return plan | {p.name for p in (*b.with_role(Role.INDEPENDENT), *b.images) if _wanted(p, image_urls)}
+
+
+def _wanted(probe: Probe, image_urls: bool) -> bool:
+    """Every probe but the images by URL when there is no image_base_url to point them at."""
+    return not isinstance(probe, ImageProbe) or probe.variant == "Inline" or image_urls
+
+
 class ProviderStopped(LlmprobeError):
     """The provider refused our credentials; the rest of its run was abandoned."""
 
@@ -281,6 +317,8 @@ class ProviderRun:
     problems: list[str] = field(default_factory=list)
     #: Trials of each mode (`run --repeat`).
     repeat: int = 1
+    #: The run's budget, shared with the other providers; None for no limit.
+    budget: Budget | None = None
 
     async def run(self) -> ProviderResult:
         """Probe every model concurrently, saving the results file after each one finishes.
@@ -314,6 +352,8 @@ class ProviderRun:
                     result.models.append(ModelResult(id=model.id, tier=model.tier, reason=model.reason, probed=False))
                 elif model.id in done:
                     result.models.append(done[model.id])
+            costs = [m.cost for m in result.models if m.cost is not None]
+            result.cost = Cost.total(costs) if costs else None
             writer.save(result)
 
         async def probe(model: ModelConfig) -> None:
@@ -325,6 +365,8 @@ class ProviderRun:
                 image_base_url=self.provider.image_base_url,
                 listener=self.listener,
                 repeat=self.repeat,
+                budget=self.budget,
+                price=self.provider.price_of(model),
             )
             try:
                 fresh = await prober.probe(self.modes)
@@ -332,12 +374,16 @@ class ProviderRun:
                 # Left `incomplete` with its earlier results, if any: a later run may find it.
                 self.problems.append(str(exc))
                 return
+            if prober.sent == 0:
+                return  # the budget let nothing through: left `incomplete` with its earlier results
             old = done.get(model.id)
             if old is not None and old.probed:
                 # A run limited to some modes keeps the other modes' earlier results.
                 fresh.modes = {**{k: m for k, m in old.modes.items() if k not in self.modes}, **fresh.modes}
             done[model.id] = fresh
-            result.incomplete.remove(model.id)
+            if not prober.unsent:
+                # A model the budget cut short stays `incomplete`, so `run --resume` finishes it.
+                result.incomplete.remove(model.id)
             save()
             if self.on_model is not None:
                 self.on_model(fresh)

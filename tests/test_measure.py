@@ -18,10 +18,11 @@ from typer.testing import CliRunner
 from configs import write_providers
 from fake_openai import FakeOpenAI, Pause, RecordedRequest, Scripted
 from llmprobe import results
+from llmprobe.budget import Price
 from llmprobe.cli import app
 from llmprobe.diff import VerdictChange
 from llmprobe.results import Rate, Spread, Verdict, over_trials, wilson_interval
-from passing_provider import EXPECTED_VERDICTS, wire_answer
+from passing_provider import EXPECTED_VERDICTS, USAGE, PassingProvider, wire_answer
 
 MODEL = "fake/model"
 
@@ -225,3 +226,106 @@ def test_spread_is_median_and_nearest_rank_p90() -> None:
     assert Spread.of([float(v) for v in range(1, 11)]) == Spread(5.5, 9.0, 10)
     assert Spread.of([7.0]) == Spread(7.0, 7.0, 1)
     assert Spread.of([]) is None
+
+
+# --- cost and budget -------------------------------------------------------------------------
+
+#: The passing provider's usage on every answer.
+PER_REQUEST = USAGE["prompt_tokens"] + USAGE["completion_tokens"]
+
+
+def test_tokens_and_cost_per_model_and_in_total(tmp_path: Path) -> None:
+    with PassingProvider(latency=0) as server:
+        cfg = providers_file(
+            tmp_path,
+            server.base_url,
+            price={"input": 0.5, "output": 2},
+            models=[MODEL, {"id": "fake/dear", "price": {"input": 10, "output": 30}}],
+        )
+        result = run(tmp_path, cfg, "--mode", "sync")
+        sent = len(server.requests)
+    assert result.exit_code == 0, result.output
+    saved = results.load(tmp_path / "out" / "fake.json")
+    cheap, dear = saved.model(MODEL).cost, saved.model("fake/dear").cost
+    per_model = sent // 2
+    assert (cheap.tokens_in, cheap.tokens_out) == (per_model * USAGE["prompt_tokens"], per_model * USAGE["completion_tokens"])
+    assert cheap.usd == pytest.approx((cheap.tokens_in * 0.5 + cheap.tokens_out * 2) / 1e6)
+    assert dear.usd == pytest.approx((dear.tokens_in * 10 + dear.tokens_out * 30) / 1e6)
+    assert saved.cost == results.Cost(cheap.tokens_in * 2, cheap.tokens_out * 2, pytest.approx(cheap.usd + dear.usd))
+    assert f"fake {MODEL}: done (sync; 11 true, 0 flaky, 3 false, 0 unknown; {cheap})" in result.stderr
+    assert f"${cheap.usd + dear.usd:.4f}" in result.stderr.splitlines()[-1]
+
+
+def test_price_is_checked_in_providers_yaml(tmp_path: Path) -> None:
+    cfg = providers_file(tmp_path, "http://127.0.0.1:9/v1", price={"input": "cheap", "output": 1})
+    result = run(tmp_path, cfg, "--dry-run")
+    assert result.exit_code == 2
+    assert "providers.fake.price.input: expected a number of dollars per million tokens, got a string" in result.stderr
+    cfg = providers_file(tmp_path, "http://127.0.0.1:9/v1", price={"input": 1})
+    assert "missing required key 'output'" in run(tmp_path, cfg, "--dry-run").stderr
+
+
+@pytest.mark.parametrize("budget, requests", [(100, 4), (120, 5)])
+def test_budget_stops_before_the_request_that_would_pass_it(tmp_path: Path, budget: int, requests: int) -> None:
+    """Every answer uses 24 tokens: a budget of 100 lets 4 requests through (96), 120 lets 5."""
+    with PassingProvider(latency=0) as server:
+        cfg = providers_file(tmp_path, server.base_url)
+        result = run(tmp_path, cfg, "--mode", "sync", "--budget-tokens", str(budget), "--concurrency", "2")
+        sent = len(server.requests)
+    assert sent == requests
+    assert result.exit_code == 1
+    assert "budget reached after" in result.stderr and "Traceback" not in result.output
+    saved = results.load(tmp_path / "out" / "fake.json")
+    mode = saved.model(MODEL).modes["sync"]
+    answered = [e for e in mode.probes if e.status is not None]
+    assert len(answered) == requests and sum(e.tokens_in + e.tokens_out for e in answered) == requests * PER_REQUEST <= budget
+    unsent = [e for e in mode.probes if e.status is None]
+    assert unsent and all(e.outcome == "error" and e.reason.startswith("budget: not sent") for e in unsent)
+    assert Verdict.UNKNOWN in mode.verdicts.values()
+    assert saved.incomplete == [MODEL]  # `run --resume` finishes it
+
+
+def test_a_budget_too_small_for_anything_sends_nothing_and_keeps_earlier_results(tmp_path: Path) -> None:
+    with PassingProvider(latency=0) as server:
+        cfg = providers_file(tmp_path, server.base_url)
+        assert run(tmp_path, cfg, "--mode", "sync").exit_code == 0
+        before = results.load(tmp_path / "out" / "fake.json").model(MODEL)
+        server.requests.clear()
+        result = run(tmp_path, cfg, "--mode", "sync", "--budget-tokens", "5")
+        assert server.requests == []
+    assert result.exit_code == 1
+    after = results.load(tmp_path / "out" / "fake.json")
+    assert after.model(MODEL).modes == before.modes and after.incomplete == [MODEL]
+
+
+def test_budget_usd_needs_prices_and_counts_dollars(tmp_path: Path) -> None:
+    cfg = providers_file(tmp_path, "http://127.0.0.1:9/v1")
+    result = run(tmp_path, cfg, "--budget-usd", "1")
+    assert result.exit_code == 2
+    expected = f"--budget-usd needs a price for every model probed; fake/{MODEL} has none (providers.yaml `price:`)"
+    assert result.stderr.strip() == f"llmprobe: error: {expected}"
+    with PassingProvider(latency=0) as server:
+        # $1 per million tokens either way: 24 tokens cost $0.000024, so $0.0001 buys 4 requests.
+        cfg = providers_file(tmp_path, server.base_url, price={"input": 1, "output": 1})
+        result = run(tmp_path, cfg, "--mode", "sync", "--budget-usd", "0.0001", "--concurrency", "2")
+        assert len(server.requests) == 4
+    assert result.exit_code == 1
+
+
+def test_dry_run_counts_requests_and_sends_nothing(tmp_path: Path) -> None:
+    with PassingProvider(latency=0) as server:
+        cfg = providers_file(tmp_path, server.base_url, price={"input": 1, "output": 2})
+        first = run(tmp_path, cfg, "--dry-run", "--repeat", "3")
+        assert first.exit_code == 0 and server.requests == []
+        assert run(tmp_path, cfg).exit_code == 0
+        sent = len(server.requests)
+        server.requests.clear()
+        second = run(tmp_path, cfg, "--dry-run", "--repeat", "3")
+        assert server.requests == []
+    per_trial = sent // 2
+    assert first.stdout.startswith(f"fake: 1 model(s) x 2 mode(s) x 3 trial(s) x {per_trial} probes = {6 * per_trial} requests")
+    assert f"(at most {6 * (per_trial + 2)} with fallbacks and retries)" in first.stdout
+    assert first.stdout.rstrip().endswith("tokens unknown until a first run")
+    tokens_in, tokens_out = 3 * sent * USAGE["prompt_tokens"], 3 * sent * USAGE["completion_tokens"]
+    expected = results.Cost.of(tokens_in, tokens_out, Price(1, 2))
+    assert second.stdout.rstrip().endswith(f"; about {expected}, by the previous run's usage")

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from tabulate import tabulate
 
-from llmprobe import __version__, diff, results
+from llmprobe import __version__, diff, explain, results
 from llmprobe.config import Config, ProviderConfig, load_config
 from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
 from llmprobe.budget import Budget
@@ -279,6 +279,37 @@ def model_listing_failure(provider: ProviderConfig, exc: ApiError) -> str:
     if exc.kind is ErrorKind.AUTH and (provider.api_key_env or provider.account_id_env):
         return f"authentication failed for {provider.name}: {credentials_hint(provider)}"
     return f"listing the models of {provider.name} failed: {exc}"
+
+
+@app.command("explain")
+def explain_cell(
+    provider: str = typer.Argument(..., metavar="PROVIDER", help="A provider with results in out/."),
+    model: str = typer.Argument(..., metavar="MODEL", help="One of its models."),
+    mode: str = typer.Option("both", "--mode", metavar="MODE", help="sync, stream or both."),
+    column: Optional[str] = typer.Option(None, "--column", metavar="NAME", help="Only this column (its title, e.g. Tool)."),
+    layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed or compact: whose columns."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", metavar="URL", help="Point the curl commands here instead."),
+    as_json: bool = typer.Option(False, "--json", help="JSON for machines (inline pictures in full)."),
+    config: Path = CONFIG_OPTION,
+    out: Path = OUT_OPTION,
+) -> None:
+    """For each cell of a model's rows, the probes that decided it: outcome, reason or reply excerpt,
+    status, latency, attempts, and a curl command that sends the same request again, with the key
+    as $VARIABLE (never its value). Reads out/PROVIDER.json and providers.yaml; sends nothing."""
+    try:
+        if mode not in ("sync", "stream", "both"):
+            raise ConfigError(f"--mode {mode!r}: use sync, stream or both")
+        if layout not in LAYOUTS:
+            raise ConfigError(f"--layout {layout!r}: use {' or '.join(LAYOUTS)}")
+        selected = select_providers(load_config(config), [provider])[0]
+        path = out / f"{provider}.json"
+        if not path.exists():
+            raise ResultsError(f"no results in {path} yet: run `llmprobe run --provider {provider}` first")
+        modes = ("sync", "stream") if mode == "both" else (mode,)
+        found = explain.explain(selected, results.load(path), model, modes=modes, column=column, layout=layout, base_url=base_url)
+    except LlmprobeError as exc:
+        raise fail(str(exc)) from None
+    sys.stdout.write(explain.render_json(found) if as_json else explain.render_text(found))
 
 
 @app.command("diff")

@@ -9,6 +9,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import write_providers
+from conftest import needs_fixtures
 from fake_openai import FakeOpenAI, Pause, RecordedRequest, Scripted
 from llmprobe import results
 from llmprobe.budget import Price
@@ -329,3 +333,82 @@ def test_dry_run_counts_requests_and_sends_nothing(tmp_path: Path) -> None:
     tokens_in, tokens_out = 3 * sent * USAGE["prompt_tokens"], 3 * sent * USAGE["completion_tokens"]
     expected = results.Cost.of(tokens_in, tokens_out, Price(1, 2))
     assert second.stdout.rstrip().endswith(f"; about {expected}, by the previous run's usage")
+
+
+# --- explain ---------------------------------------------------------------------------------
+
+SECRET = "sk-" + "planted0123456789"
+
+
+def _curl(command: str, env_key: str = "FAKE_KEY") -> bytes:
+    """The command as a user pastes it into a shell, with the key in the environment."""
+    environment = {"PATH": os.environ["PATH"], env_key: SECRET}
+    done = subprocess.run(["bash", "-c", command], env=environment, capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_explain_gives_every_cell_its_evidence_and_a_curl_that_sends_the_same_request(tmp_path: Path) -> None:
+    with PassingProvider(latency=0) as server:
+        cfg = providers_file(tmp_path, server.base_url, api_key_env="FAKE_KEY")
+        files = ["--config", str(cfg), "--out", str(tmp_path / "out")]
+        assert CliRunner().invoke(app, ["run", "-p", "fake", *files], env={"FAKE_KEY": SECRET}).exit_code == 0
+        sent = {json.dumps(r.json, sort_keys=True) for r in server.requests}
+        result = CliRunner().invoke(app, ["explain", "fake", MODEL, "--json", *files])
+        assert result.exit_code == 0, result.output
+        assert SECRET not in result.stdout and "$FAKE_KEY" in result.stdout
+        found = json.loads(result.stdout)
+        saved = results.load(tmp_path / "out" / "fake.json").model(MODEL)
+        assert [m["mode"] for m in found["modes"]] == ["sync", "stream"]
+        probes = {}
+        for mode in found["modes"]:
+            assert [c["column"] for c in mode["cells"]][:4] == ["Mode", "➛In", "Out➛", "JSON"]
+            for cell in mode["cells"]:
+                for probe in cell["probes"]:
+                    probes[(mode["mode"], probe["probe"])] = probe
+        # Every probe the run sent is behind some cell, with its recorded outcome.
+        assert set(probes) == {(mode, e.probe) for mode, m in saved.modes.items() for e in m.probes}
+        assert probes[("sync", "JSON")]["trials"][0]["outcome"] == "pass"
+        server.requests.clear()
+        for (mode, name), probe in sorted(probes.items()):
+            answer = _curl(probe["reproduction"]["curl"])
+            request = server.requests[-1]
+            assert json.dumps(request.json, sort_keys=True) in sent, (mode, name)  # the run's very request
+            assert request.headers["authorization"] == f"Bearer {SECRET}"
+            assert request.json["stream"] is (mode == "stream") and (b"data: " in answer) is (mode == "stream")
+            if mode == "sync" and name in ("JSON", "Seed", "Tools-SquareRoot-2"):
+                text = json.loads(answer)["choices"][0]["message"]["content"]
+                assert probe["trials"][0]["reason"] == repr(text)  # the same answer as recorded
+    text = CliRunner().invoke(app, ["explain", "fake", MODEL, "--mode", "sync", "--column", "json", *files]).stdout
+    assert text.splitlines()[2:4] == ["sync · JSON: ✅", "  verdicts: json true"]
+    assert "  JSON: pass: '{\"is_fruit\": true}' · HTTP 200 · " in text and "curl -sS -X POST" in text
+    wrong = CliRunner().invoke(app, ["explain", "fake", MODEL, "--column", "Speed", *files])
+    assert wrong.exit_code == 2 and "--column 'Speed': the detailed layout has Mode" in wrong.stderr
+    missing = CliRunner().invoke(app, ["explain", "fake", "nobody", *files])
+    assert missing.exit_code == 2 and "has no results for model 'nobody'" in missing.stderr
+
+
+@needs_fixtures
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_explain_a_recorded_groq_model_and_its_curl_gets_the_recorded_answer(tmp_path: Path) -> None:
+    from fixture_server import FixtureServer
+
+    groq = "llama-3.1-8b-instant"
+    provider = {"api": "openai", "base_url": "https://api.groq.com/openai/v1", "api_key_env": "GROQ_API_KEY", "models": [groq]}
+    cfg = write_providers(tmp_path, {"groq": provider})
+    files = ["--config", str(cfg), "--out", str(tmp_path / "out")]
+    with FixtureServer() as server:
+        url = server.base_url("groq")
+        ran = CliRunner().invoke(
+            app,
+            ["run", "-p", "groq", "-m", groq, "--mode", "sync", "--base-url", url, *files],
+            env={"GROQ_API_KEY": SECRET},
+        )
+        assert ran.exit_code in (0, 1), ran.output
+        explained = CliRunner().invoke(app, ["explain", "groq", groq, "--json", "--column", "JSON", "--base-url", url, *files])
+        found = json.loads(explained.stdout)
+        (probe,) = found["modes"][0]["cells"][0]["probes"]
+        answer = json.loads(_curl(probe["reproduction"]["curl"], "GROQ_API_KEY"))
+    text = answer["choices"][0]["message"]["content"]
+    assert probe["trials"][0]["reason"] == repr(" ".join(text.split("\n")).strip())

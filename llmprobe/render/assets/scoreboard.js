@@ -119,6 +119,10 @@
         section.append(dl);
         out.append(section);
       }
+      // The requests themselves, ready to send again, are one command away (not in the page: its size).
+      const quote = (text) => `'${String(text).replaceAll("'", "'\\''")}'`;
+      out.append(el("p", "The requests, as curl commands to send again:"));
+      out.append(el("code", `llmprobe explain ${quote(row.provider)} ${quote(row.model)} --mode ${row.mode} --column ${quote(column.title)}`));
     }
     opener = td;
     dialog.showModal();

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
 from llmprobe.errors import LlmprobeError
-from llmprobe.neutral import DocumentPart, ImagePart, Message, Part, Request, TextPart, Tool, ToolCall, ToolResult
+from llmprobe.neutral import DocumentPart, ImagePart, Message, Part, Request, TextPart, Thought, Tool, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES
 
 
@@ -99,9 +99,12 @@ class Probe:
         return next((tool for tool in self.tools if tool.name == name), None)
 
 
-def continuation(reply_calls: list[ToolCall], results: list[ToolResult]) -> tuple[Message, ...]:
-    """The assistant turn that called tools, then one tool turn per result (SquareRoot-2)."""
-    return (Message("assistant", tool_calls=tuple(reply_calls)),) + tuple(
+def continuation(
+    reply_calls: list[ToolCall], results: list[ToolResult], thoughts: Sequence[Thought] = ()
+) -> tuple[Message, ...]:
+    """The assistant turn that called tools (with its reasoning blocks, for the APIs that
+    want them back), then one tool turn per result (SquareRoot-2)."""
+    return (Message("assistant", tool_calls=tuple(reply_calls), thoughts=tuple(thoughts)),) + tuple(
         Message("tool", tool_result=result) for result in results
     )
 

@@ -17,14 +17,15 @@ mismatched recording is a usage error, and retrying it can only hide that.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterable, Mapping, cast
-from urllib.parse import quote, quote_plus, urlsplit
+from typing import AsyncIterator, Callable, cast
+from urllib.parse import urlsplit
 
 import httpx
 import yaml
@@ -32,11 +33,10 @@ import yaml
 from llmprobe.errors import CassetteError
 from llmprobe.files import write_atomically
 from llmprobe.ratelimits import parse_duration
+from llmprobe.redaction import Redactor
 
 #: The request extension that names the cassette an exchange belongs to.
 CASSETTE_EXTENSION = "llmprobe.cassette"
-#: What every secret is replaced with on disk.
-REDACTED = "REDACTED"
 
 # libyaml when present: the pure-Python pair is several times slower on long SSE bodies.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -240,60 +240,6 @@ def cassette_path(directory: Path, name: str) -> Path:
     return directory / f"{name}.yaml"
 
 
-# --- redaction -----------------------------------------------------------------------------------
-
-#: Request headers whose name contains one of these carry credentials.
-_CREDENTIAL_WORDS = ("key", "token", "secret", "auth")
-#: Response headers that change on every call and would only add noise to a diff (or set a session).
-_VOLATILE_RESPONSE_HEADERS = frozenset({"set-cookie", "date", "x-request-id"})
-
-
-class Redactor:
-    """Keeps secrets off disk: credential headers are dropped and known values replaced everywhere.
-
-    Request headers dropped: Cookie and any name containing key, token, secret or
-    auth (Authorization, Proxy-Authorization, X-Api-Key, Api-Key...). Each secret is
-    replaced by `REDACTED` and each `replacements` key by its value in URLs, header
-    values, bodies and cassette names, also in percent-encoded form, since a key
-    passed in a query string is encoded. Empty strings are ignored (an unset
-    variable must not redact everything).
-    """
-
-    def __init__(self, secrets: Iterable[str] = (), replacements: Mapping[str, str] | None = None) -> None:
-        pairs = {old: new for old, new in (replacements or {}).items() if old}
-        for secret in secrets:
-            if secret:
-                pairs.update(dict.fromkeys({secret, quote(secret, safe=""), quote_plus(secret)}, REDACTED))
-        self._pairs = pairs
-        # Longest first, in one pass: a secret that contains another is replaced whole.
-        self._pattern = re.compile("|".join(re.escape(old) for old in sorted(pairs, key=len, reverse=True))) if pairs else None
-
-    def text(self, value: str) -> str:
-        return self._pattern.sub(lambda match: self._pairs[match.group(0)], value) if self._pattern else value
-
-    def request_headers(self, headers: httpx.Headers) -> dict[str, list[str]]:
-        return self._headers(headers, lambda name: name == "cookie" or any(word in name for word in _CREDENTIAL_WORDS))
-
-    def response_headers(self, headers: httpx.Headers) -> dict[str, list[str]]:
-        return self._headers(headers, lambda name: name in _VOLATILE_RESPONSE_HEADERS)
-
-    def _headers(self, headers: httpx.Headers, dropped: Callable[[str], bool]) -> dict[str, list[str]]:
-        kept: dict[str, list[str]] = {}
-        for name, value in sorted(headers.multi_items(), key=lambda item: item[0].lower()):
-            if not dropped(name.lower()):
-                kept.setdefault(_canonical(name), []).append(self.text(value))
-        return kept
-
-
-def _canonical(name: str) -> str:
-    """Go's canonical header spelling (`X-Ratelimit-Limit-Requests`), as in the reference's cassettes.
-
-    HTTP/2 sends names in lower case and HTTP/1.1 servers in any case; one spelling
-    keeps cassettes comparable.
-    """
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
-
-
 # --- recording -----------------------------------------------------------------------------------
 
 
@@ -324,9 +270,9 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         started = time.perf_counter()
         try:
             response = await self._inner.handle_async_request(request)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, asyncio.CancelledError) as exc:
             failed = httpx.Response(0, request=request)
-            self._append(name, self._interaction(request, request_body, failed, b"", 0.0, _failure(exc)))
+            self._append(name, self._interaction(request, request_body, failed, b"", 0.0, _failure(_as_transport(exc))))
             raise
         duration_ms = (time.perf_counter() - started) * 1000
 
@@ -394,6 +340,14 @@ def _failure(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _as_transport(error: BaseException) -> BaseException:
+    """A request cancelled while its answer was awaited ran out of the client's time (its
+    whole-request timeout): recorded as the timeout it was, so replay ends it the same way."""
+    if isinstance(error, asyncio.CancelledError):
+        return httpx.ReadTimeout("no complete answer in time")
+    return error
+
+
 #: The network failures replay can raise again, by the name recorded.
 _REPLAYABLE_ERRORS: dict[str, type[httpx.TransportError]] = {
     cls.__name__: cls
@@ -433,8 +387,8 @@ class _TeeStream(httpx.AsyncByteStream):
             async for chunk in self._inner:
                 self._chunks.append(chunk)
                 yield chunk
-        except httpx.TransportError as exc:
-            self._error = exc
+        except (httpx.TransportError, asyncio.CancelledError) as exc:
+            self._error = _as_transport(exc)
             raise
         except Exception:
             self._undecodable = True

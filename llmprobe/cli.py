@@ -37,7 +37,8 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 CONFIG_OPTION = typer.Option(Path("providers.yaml"), "--config", metavar="PATH", help="Providers file.")
-OUT_OPTION = typer.Option(Path("out"), "--out", metavar="DIR", help="Folder of results files (NAME.json).")
+OUT_DEFAULT = Path("out")
+OUT_OPTION = typer.Option(OUT_DEFAULT, "--out", metavar="DIR", help="Folder of results files (NAME.json).")
 
 
 def _version(value: bool) -> None:
@@ -187,7 +188,7 @@ def config_for_rendering(path: Path) -> Config | None:
     try:
         return load_config(path)
     except ConfigError as exc:
-        err.print(f"llmprobe: warning: {exc}; rendering the results files as recorded", markup=False, highlight=False)
+        err.print(f"llmprobe: warning: {exc}; rendering the results files as recorded", markup=False, highlight=False, soft_wrap=True)
         return None
 
 
@@ -251,9 +252,11 @@ def models(
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     try:
-        served = asyncio.run(fetch_models(job))
+        served = asyncio.run(fetch_models(job, OUT_DEFAULT))
     except ApiError as exc:
         raise fail(model_listing_failure(selected, exc)) from None
+    except LlmprobeError as exc:  # the local server would not start
+        raise fail(str(exc)) from None
     marked = mark_models(selected, served)
     if as_json:
         listing = {"provider": selected.name, "models": [{"id": i, "status": s} for i, s in marked]}
@@ -289,6 +292,9 @@ def explain_cell(
     column: Optional[str] = typer.Option(None, "--column", metavar="NAME", help="Only this column (its title, e.g. Tool)."),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed or compact: whose columns."),
     base_url: Optional[str] = typer.Option(None, "--base-url", metavar="URL", help="Point the curl commands here instead."),
+    thinking: Optional[bool] = typer.Option(
+        None, "--thinking/--no-thinking", help="Of a model listed twice, the row with (or without) its reasoning on."
+    ),
     as_json: bool = typer.Option(False, "--json", help="JSON for machines (inline pictures in full)."),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
@@ -306,7 +312,10 @@ def explain_cell(
         if not path.exists():
             raise ResultsError(f"no results in {path} yet: run `llmprobe run --provider {provider}` first")
         modes = ("sync", "stream") if mode == "both" else (mode,)
-        found = explain.explain(selected, results.load(path), model, modes=modes, column=column, layout=layout, base_url=base_url)
+        loaded = results.load(path)
+        found = explain.explain(
+            selected, loaded, model, modes=modes, column=column, layout=layout, base_url=base_url, reason=thinking
+        )
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     sys.stdout.write(explain.render_json(found) if as_json else explain.render_text(found))

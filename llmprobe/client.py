@@ -8,21 +8,29 @@ say nothing about the request, timing, and keeping secrets out of messages.
 from __future__ import annotations
 
 import asyncio
+import codecs
+import dataclasses
 import random
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Collection, Iterator, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 
 import httpx
 
 from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
-from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import Exchange, Reply, Request
+from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
+from llmprobe.neutral import Exchange, Reply, Request, ToolCall
 from llmprobe.pacing import Pacer
+from llmprobe.redaction import Redactor
 from llmprobe.scheduler import Slots
 from llmprobe.sse import aiter_events, aiter_ndjson
+
+#: The default cap on one reply's (decoded) body: far above any probe's answer, far below
+#: what would strain memory. A provider may raise it with `max_reply_bytes`.
+DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,10 +69,18 @@ class ProviderClient:
         extra_body: Mapping[str, Any] | None = None,
         unsupported: Collection[str] = (),
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        timeout: float | None = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        redactor: Redactor | None = None,
     ) -> None:
         self.dialect = dialect
         self.http = http
         self._api_key = api_key
+        #: Applied to everything a provider sends before anyone else sees it (see `redaction`).
+        self._redactor = redactor if redactor is not None else Redactor([api_key])
+        #: Seconds one request may take in all: connecting, waiting, and reading the whole body.
+        self.timeout = timeout
+        self.max_reply_bytes = max_reply_bytes
         self._extra_body = dict(extra_body or {})
         self._unsupported = tuple(unsupported)
         self.retry = retry
@@ -102,7 +118,9 @@ class ProviderClient:
                 ticket = await self._pacer.acquire(key)
                 try:
                     async with self._slots.hold(priority):
-                        exchange.reply = await self._send(call, request.stream, name, exchange, (key, ticket))
+                        exchange.reply = self._redacted_reply(
+                            await self._send(call, request.stream, name, exchange, (key, ticket))
+                        )
                 finally:
                     self._pacer.release(key, ticket)
                 exchange.error = None
@@ -121,23 +139,51 @@ class ProviderClient:
                 else:
                     await self._sleep(delay)
 
+    def redact(self, text: str) -> str:
+        """`text` without this provider's secrets, for anything written or printed about it."""
+        return self._redactor.text(text)
+
     def _redacted(self, exc: ApiError) -> ApiError:
-        """Providers sometimes echo credentials in error messages; never pass them on."""
-        if not self._api_key or self._api_key not in str(exc):
+        """Providers echo credentials in error messages; never pass them on."""
+        message = self.redact(exc.message)
+        if message == exc.message:
             return exc
         return ApiError(
             exc.kind,
-            exc.message.replace(self._api_key, "REDACTED"),
+            message,
             status=exc.status,
             code=exc.code,
             retry_after=exc.retry_after,
             has_envelope=exc.has_envelope,
         )
 
+    def _redacted_reply(self, reply: Reply) -> Reply:
+        """A reply quoting the key (in its text, its reasoning, a tool call's arguments) is
+        redacted here, so no verdict, results file or log line ever holds it."""
+        if not self._redactor:
+            return reply
+        redact = self.redact
+        return dataclasses.replace(
+            reply,
+            text=redact(reply.text),
+            reasoning=redact(reply.reasoning),
+            tool_calls=[ToolCall(redact(c.id), redact(c.name), redact(c.arguments)) for c in reply.tool_calls],
+            raw_finish_reason=redact(reply.raw_finish_reason),
+            citations=[redact(url) for url in reply.citations],
+        )
+
     def _headers(self, call: HttpCall) -> dict[str, str]:
         return {**call.headers, **(self.dialect.auth_headers(self._api_key) if self._api_key else {})}
 
     async def _send(self, call: HttpCall, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
+        """One attempt, within `timeout` as a whole: a server that trickles its body or sends
+        keep-alive comments forever cannot stretch a request past it."""
+        try:
+            return await asyncio.wait_for(self._attempt(call, stream, name, exchange, paced), self.timeout)
+        except asyncio.TimeoutError:
+            raise ApiError(ErrorKind.TRANSPORT, f"timed out: no complete answer within {self.timeout:g}s") from None
+
+    async def _attempt(self, call: HttpCall, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
         extensions = {CASSETTE_EXTENSION: name} if name else {}
         body = {**self._extra_body, **call.json} if self._extra_body and isinstance(call.json, dict) else call.json
         request = self.http.build_request(call.method, call.url, json=body, headers=self._headers(call), extensions=extensions)
@@ -149,14 +195,16 @@ class ProviderClient:
             exchange.status = response.status_code
             exchange.ttfb_ms = (time.perf_counter() - start) * 1000
             # Read once, on every answer: the pacer needs them on failures too, the Limits column on successes.
-            limits = self.dialect.rate_limits(response.headers)
+            with _unreadable():
+                limits = self.dialect.rate_limits(response.headers)
             self._pacer.observe(*paced, limits)
             with _transport_errors("connection dropped while reading"):
                 if stream and response.is_success:
                     reply = await self._read_stream(response, start, exchange)
                 else:
-                    content = await response.aread()
-                    reply = self.dialect.parse(response.status_code, response.headers, content)
+                    content = await self._read_body(response)
+                    with _unreadable():
+                        reply = self.dialect.parse(response.status_code, response.headers, content)
             reply.rate_limits = limits
             return reply
         finally:
@@ -168,11 +216,28 @@ class ProviderClient:
         server can send its headers long before the model has produced anything."""
         parser = self.dialect.stream_parser()
         frames = aiter_ndjson if self.dialect.STREAM_FRAMING == "ndjson" else aiter_events
-        async for event in frames(response.aiter_lines()):
+        async for event in frames(_lines(self._chunks(response))):
             if exchange.ttft_ms is None:
                 exchange.ttft_ms = (time.perf_counter() - start) * 1000
-            parser.feed(event)
-        return parser.finish()
+            with _unreadable():
+                parser.feed(event)
+        with _unreadable():
+            return parser.finish()
+
+    async def _read_body(self, response: httpx.Response) -> bytes:
+        return b"".join([chunk async for chunk in self._chunks(response)])
+
+    async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        """The body as it arrives (decompressed), ended with UNREADABLE once it grows past
+        `max_reply_bytes`: a 50 MB answer, or a small gzip that inflates to one, is never held."""
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_reply_bytes:
+                raise ApiError(
+                    ErrorKind.UNREADABLE, f"reply too large: more than {self.max_reply_bytes} bytes", status=response.status_code
+                )
+            yield chunk
 
     #: Pages of a model list read at most, so a provider that always answers "more" cannot loop us forever.
     MAX_MODEL_PAGES = 50
@@ -190,27 +255,84 @@ class ProviderClient:
             try:
                 async with self._slots.hold():
                     status, headers, body = await self._fetch(self.dialect.list_models_call(page))
-                page_ids, more = self.dialect.parse_models(status, headers, body)
+                with _unreadable():
+                    page_ids, more = self.dialect.parse_models(status, headers, body)
             except ApiError as exc:
                 raise self._redacted(exc) from None
-            ids.update(dict.fromkeys(page_ids))
+            ids.update(dict.fromkeys(map(self.redact, page_ids)))
             if not more:
                 return list(ids)
         raise ApiError(ErrorKind.MALFORMED, f"the model list still had more pages after {self.MAX_MODEL_PAGES}")
 
     async def _fetch(self, call: HttpCall) -> tuple[int, httpx.Headers, bytes]:
-        """One whole, non-streamed answer, authenticated and failing like `_send` does."""
-        with _transport_errors("connection failed"):
-            response = await self.http.request(call.method, call.url, json=call.json, headers=self._headers(call))
-        return response.status_code, response.headers, response.content
+        """One whole, non-streamed answer, authenticated, bounded and failing like `_send` does."""
+
+        async def fetch() -> tuple[int, httpx.Headers, bytes]:
+            request = self.http.build_request(call.method, call.url, json=call.json, headers=self._headers(call))
+            with _transport_errors("connection failed"):
+                response = await self.http.send(request, stream=True)
+            try:
+                with _transport_errors("connection dropped while reading"):
+                    return response.status_code, response.headers, await self._read_body(response)
+            finally:
+                await response.aclose()
+
+        try:
+            return await asyncio.wait_for(fetch(), self.timeout)
+        except asyncio.TimeoutError:
+            raise ApiError(ErrorKind.TRANSPORT, f"timed out: no complete answer within {self.timeout:g}s") from None
 
 
 @contextmanager
 def _transport_errors(doing: str) -> Iterator[None]:
-    """httpx's network failures as ApiError(TRANSPORT): retryable, and never a verdict."""
+    """httpx's network failures as ApiError(TRANSPORT): retryable, and never a verdict; a body that
+    cannot be decompressed as UNREADABLE."""
     try:
         yield
     except httpx.TimeoutException as exc:
         raise ApiError(ErrorKind.TRANSPORT, f"timed out: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         raise ApiError(ErrorKind.TRANSPORT, f"{doing}: {type(exc).__name__}: {exc}") from None
+    except httpx.DecodingError as exc:
+        # A body its Content-Encoding does not describe (a "gzip" that is not): there is nothing to read.
+        raise ApiError(ErrorKind.UNREADABLE, f"the body cannot be decoded: {excerpt(str(exc))}") from None
+
+
+@contextmanager
+def _unreadable() -> Iterator[None]:
+    """A dialect failing on a reply in a way nobody foresaw (a KeyError, an OverflowError) is
+    that reply's outcome, never the run's end: it could not be read, so its verdicts are unknown."""
+    try:
+        yield
+    except LlmprobeError:
+        raise
+    except Exception as exc:
+        raise ApiError(ErrorKind.UNREADABLE, f"could not read the reply: {type(exc).__name__}: {excerpt(str(exc))}") from None
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The body's lines as text, decoded as UTF-8 (as SSE and NDJSON are defined), invalid bytes replaced.
+
+    httpx's `aiter_lines` would do, but it reads through its own chunk iterator, and the
+    size limit has to count every byte on the way.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending = ""
+    async for chunk in chunks:
+        text = pending + decoder.decode(chunk)
+        # A trailing CR may be the first half of a CRLF still on its way.
+        held = "\r" if text.endswith("\r") else ""
+        *complete, pending = _LINE_BREAK.split(text[: len(text) - len(held)])
+        pending += held
+        for line in complete:
+            yield line
+    rest = pending + decoder.decode(b"", final=True)
+    if rest:
+        *complete, last = _LINE_BREAK.split(rest)
+        for line in complete:
+            yield line
+        if last:
+            yield last

@@ -7,7 +7,6 @@ cost a half-finished (and paid-for) run.
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import re
 import shlex
@@ -22,8 +21,9 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from llmprobe.budget import Price
+from llmprobe.client import DEFAULT_MAX_REPLY_BYTES
 from llmprobe.dialects import DIALECTS, dialect_class
-from llmprobe.errors import ConfigError
+from llmprobe.errors import ConfigError, excerpt
 from llmprobe.neutral import DECLARABLE_OPTIONS
 
 TIERS = ("sota", "good", "cheap")
@@ -38,7 +38,8 @@ LAUNCH_PLACEHOLDERS = ("port", "model_path", "python")
 class ModelConfig:
     id: str
     tier: str | None = None
-    #: A thinking model: 🧠 in the Mode column.
+    #: A thinking model: 🧠 in the Mode column. Its requests ask for reasoning where the API has a
+    #: switch for it, so a model may be listed twice, with and without, as two rows.
     reason: bool = False
     #: False: listed on the scoreboard (a row of '?') but never probed.
     probe: bool = True
@@ -81,8 +82,10 @@ class ProviderConfig:
     concurrency: int = 8
     #: Retries of a request that failed for a reason unrelated to the request itself.
     max_retries: int = 2
-    #: Seconds to wait for an answer (a stream counts as one answer).
+    #: Seconds one request may take in all, from connecting to the last byte (a stream counts as one answer).
     timeout: float = 120.0
+    #: The largest reply body accepted; a larger one ends the request as "reply too large".
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     #: Where the URL-variant image probes point (files banana.jpg, banana.png, ... under it);
     #: empty: the URL variants are skipped.
     image_base_url: str = ""
@@ -161,6 +164,8 @@ def load_config(path: Path) -> Config:
     be refused instead of silently believed.
     """
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}:1: larger than {MAX_CONFIG_BYTES} bytes, not a providers file")
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
@@ -170,13 +175,110 @@ def load_config(path: Path) -> Config:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(f"{path}:{line}: not UTF-8 text") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Composer)
     except yaml.MarkedYAMLError as exc:
-        raise ConfigError(f"{path}:{exc.problem_mark.line + 1}: invalid YAML: {exc.problem}") from None
+        line = _mistake_line(text, exc)
+        shown = text.splitlines()[line : line + 1]  # none when PyYAML stopped at the end of the file
+        source = f": {excerpt(shown[0])!r}" if shown and shown[0].strip() else ""
+        # The composer says half of it in the context ("found duplicate anchor 'x'", "expected a single document").
+        context = f"{exc.context}; " if isinstance(exc, yaml.composer.ComposerError) and exc.context else ""
+        raise ConfigError(f"{path}:{line + 1}: invalid YAML: {context}{exc.problem}{source}") from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.reason}") from None
+    if root is not None:
+        _check_values(root, str(path))
     return _Reader(str(path)).config(root, path)
+
+
+def _mistake_line(text: str, exc: yaml.MarkedYAMLError) -> int:
+    """The 0-based line the user has to fix, which is often not where PyYAML noticed the problem.
+
+    `api openai` (a key without its colon) reads as a plain scalar that runs on into the next
+    line, and PyYAML stops at that line's ':'; the mistake is where the scalar began. A scanner
+    error with a context (an unclosed quote, a key whose ':' never came) began at its context.
+    """
+    if isinstance(exc, yaml.scanner.ScannerError) and exc.context_mark is not None:
+        return exc.context_mark.line
+    if exc.problem == "mapping values are not allowed here":
+        last: yaml.Token | None = None
+        try:
+            for last in yaml.scan(text, Loader=yaml.SafeLoader):
+                pass
+        except yaml.YAMLError:
+            if isinstance(last, yaml.ScalarToken):
+                return last.start_mark.line
+    return exc.problem_mark.line if exc.problem_mark is not None else 0
+
+
+#: Limits that make a hostile providers.yaml cost a moment to refuse, far above any real one.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+#: Values counted once per place they are used, aliases expanded as loading would: a few per
+#: model, so thousands of models fit, and an alias bomb (a billion laughs) does not.
+MAX_VALUES = 100_000
+#: Characters in one number: int() of a 5,000-digit one raises, a float of one is rounded anyway.
+MAX_NUMBER_CHARS = 32
+
+
+class _Composer(yaml.SafeLoader):  # type: ignore[misc]
+    """PyYAML's composer, which recurses once per level and follows an alias into the value
+    that holds it, with a depth limit and recursive aliases refused (each with its line)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._open: set[str] = set()
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event = self.peek_event()
+        mark: Any = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                problem = f"alias *{event.anchor} refers to the value it is part of"
+                raise yaml.composer.ComposerError(None, None, problem, mark)
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+        anchor = getattr(event, "anchor", None)
+        self._depth += 1
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open.discard(anchor)
+
+
+def _check_values(root: Node, file: str) -> None:
+    """Every value as loading would see it (aliases expanded), within MAX_VALUES, each scalar
+    valid Unicode and each number of a sane length; one line with file:line otherwise."""
+    seen = 0
+    checked: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            problem = f"more than {MAX_VALUES} values once aliases are expanded (an alias bomb?)"
+            raise ConfigError(f"{file}:{node.start_mark.line + 1}: {problem}")
+        if isinstance(node, ScalarNode):
+            if id(node) not in checked:
+                checked.add(id(node))
+                _check_scalar(node, file)
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
+
+
+def _check_scalar(node: ScalarNode, file: str) -> None:
+    if _LONE_SURROGATE.search(node.value):
+        raise ConfigError(f"{file}:{node.start_mark.line + 1}: holds a lone surrogate (\\ud800-\\udfff), not valid Unicode")
+    if node.tag in (_TAG + "int", _TAG + "float") and len(node.value) > MAX_NUMBER_CHARS:
+        problem = f"a number of {len(node.value)} characters; at most {MAX_NUMBER_CHARS}"
+        raise ConfigError(f"{file}:{node.start_mark.line + 1}: {problem}")
 
 
 _TAG = "tag:yaml.org,2002:"
@@ -191,11 +293,14 @@ _KINDS = {
 #: Plain decimal only: YAML 1.1 reads 010 as 8 and 1:30 as 90, which nobody means in a config.
 _INTEGER = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _NUMBER = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?")
+#: The longest timeout accepted: anything longer is a typo, and asyncio's timers dislike huge values.
+MAX_SECONDS = 86_400
 #: Upper case on purpose: a key pasted in by mistake fails here, before its value can reach a message.
 _ENVIRONMENT_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 #: Provider names become out/NAME.json and --provider values.
 _PROVIDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _URL_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _Entries = dict[str, tuple[ScalarNode, Node]]
 _FieldReader = Callable[[Node, str], object]
@@ -216,9 +321,10 @@ class _Reader:
             "dashboard": self.url,
             "models": self.models,
             "launch": self.launch,
-            "concurrency": lambda node, path: self.integer(node, path, minimum=1),
-            "max_retries": lambda node, path: self.integer(node, path, minimum=0),
+            "concurrency": lambda node, path: self.integer(node, path, minimum=1, maximum=1000),
+            "max_retries": lambda node, path: self.integer(node, path, minimum=0, maximum=100),
             "timeout": self.seconds,
+            "max_reply_bytes": lambda node, path: self.integer(node, path, minimum=1024, maximum=1024**3),
             "image_base_url": self.url,
             # Read once `api` is known, since the dialect decides which options exist.
             "options": lambda node, path: node,
@@ -296,7 +402,8 @@ class _Reader:
         return values
 
     def models(self, node: Node, path: str) -> tuple[ModelConfig, ...]:
-        first_lines: dict[str, int] = {}
+        """A model may be listed twice, once with `reason: true`: two rows, with its reasoning off and on."""
+        first_lines: dict[tuple[str, bool], int] = {}
         models = []
         for index, item in enumerate(self.sequence(node, path)):
             item_path = f"{path}[{index}]"
@@ -307,10 +414,12 @@ class _Reader:
                 raise self.error(item, item_path, "missing required key 'id'")
             model = ModelConfig(**values)
             id_node = entries["id"][1]
-            if model.id in first_lines:
-                problem = f"duplicate model {model.id!r} (first on line {first_lines[model.id]})"
+            if (model.id, model.reason) in first_lines:
+                first = first_lines[(model.id, model.reason)]
+                hint = "list a model twice only with and without reason: true"
+                problem = f"duplicate model {model.id!r} (first on line {first}); {hint}"
                 raise self.error(id_node, f"{item_path}.id", problem)
-            first_lines[model.id] = id_node.start_mark.line + 1
+            first_lines[(model.id, model.reason)] = id_node.start_mark.line + 1
             models.append(model)
         return tuple(models)
 
@@ -378,7 +487,7 @@ class _Reader:
             raise self.error(node, path, f"{node.value!r} is a boolean only in old YAML; write true or false")
         return node.value.lower() == "true"
 
-    def integer(self, node: Node, path: str, minimum: int) -> int:
+    def integer(self, node: Node, path: str, minimum: int, maximum: int = 2**31 - 1) -> int:
         if not (isinstance(node, ScalarNode) and node.tag == _TAG + "int"):
             raise self.error(node, path, f"expected an integer, got {_kind(node)}")
         if not _INTEGER.fullmatch(node.value):
@@ -386,6 +495,8 @@ class _Reader:
         value = int(node.value)
         if value < minimum:
             raise self.error(node, path, f"must be at least {minimum}, got {value}")
+        if value > maximum:
+            raise self.error(node, path, f"must be at most {maximum}, got {value}")
         return value
 
     def seconds(self, node: Node, path: str) -> float:
@@ -396,6 +507,8 @@ class _Reader:
         value = float(node.value)
         if not 0 < value < math.inf:
             raise self.error(node, path, f"must be a positive number of seconds, got {node.value}")
+        if value > MAX_SECONDS:
+            raise self.error(node, path, f"must be at most {MAX_SECONDS} seconds (a day), got {node.value}")
         return value
 
     def environment_name(self, node: Node, path: str) -> str:
@@ -414,11 +527,13 @@ class _Reader:
         """A mapping passed through to the provider as JSON, so any YAML value that JSON can carry."""
         if not isinstance(node, MappingNode):
             raise self.error(node, path, f"expected a mapping of request fields, got {_kind(node)}")
-        value = yaml.SafeLoader("").construct_object(node, deep=True)
         try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            raise self.error(node, path, "holds a value JSON cannot carry (a date?); put it in quotes") from None
+            value = yaml.SafeLoader("").construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            raise self.error(node, path, f"cannot be read: {exc.problem}") from None
+        problem = _not_json(value)
+        if problem:
+            raise self.error(node, path, f"{problem}; put it in quotes if it is text")
         return value
 
     def price(self, node: Node, path: str) -> Price:
@@ -489,6 +604,25 @@ class _Reader:
         if value and not all(part.isidentifier() for part in value.split(".")):
             raise self.error(node, path, f"{value!r} is not an importable Python package name")
         return value
+
+
+def _not_json(value: Any) -> str:
+    """What in a constructed YAML value JSON cannot carry, or "" when it all can."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"has a key that is not text ({key!r})"
+            problem = _not_json(item)
+            if problem:
+                return problem
+        return ""
+    if isinstance(value, list):
+        return next((p for p in map(_not_json, value) if p), "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"holds {value}, which JSON cannot carry"
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return ""
+    return f"holds {_KINDS.get(type(value).__name__, 'a ' + type(value).__name__)} value, which JSON cannot carry"
 
 
 def _format_fields(arg: str) -> set[str]:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from tabulate import tabulate
 
 from llmprobe.errors import LlmprobeError
-from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, ModelResult, ProviderResult, Rate, Verdict
+from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, ModelResult, ProviderResult, Rate, Verdict, row_key, row_label, twinned
 
 Change = Literal["worse", "better", "unmeasured", "noise"]
 CHANGES: tuple[Change, ...] = ("worse", "better", "unmeasured", "noise")
@@ -87,32 +87,34 @@ def diff_results(old: ProviderResult, new: ProviderResult) -> ResultsDiff:
     """Every verdict that differs between `old` and `new`, models and modes that came or went."""
     if old.provider != new.provider:
         raise DiffError(f"the files hold results of different providers ({old.provider} and {new.provider})")
-    old_models = {m.id: m for m in old.models}
-    new_models = {m.id: m for m in new.models}
+    # A model listed twice (reasoning off and on) is two rows; `_thinking` names the second.
+    twins = twinned([m.id for m in old.models], [m.id for m in new.models])
+    old_models = {row_key(m.id, m.reason, twins): m for m in old.models}
+    new_models = {row_key(m.id, m.reason, twins): m for m in new.models}
     result = ResultsDiff(
         old.provider,
         old.generated_at,
         new.generated_at,
-        models_added=sorted(new_models.keys() - old_models.keys()),
-        models_removed=sorted(old_models.keys() - new_models.keys()),
+        models_added=sorted(row_label(*key, twins) for key in new_models.keys() - old_models.keys()),
+        models_removed=sorted(row_label(*key, twins) for key in old_models.keys() - new_models.keys()),
     )
-    for model_id in sorted(old_models.keys() & new_models.keys()):
-        _diff_model(old_models[model_id], new_models[model_id], result)
+    for key in sorted(old_models.keys() & new_models.keys()):
+        _diff_model(old_models[key], new_models[key], result, row_label(*key, twins))
     return result
 
 
-def _diff_model(old: ModelResult, new: ModelResult, into: ResultsDiff) -> None:
+def _diff_model(old: ModelResult, new: ModelResult, into: ResultsDiff, label: str) -> None:
     for mode in _ordered(old.modes.keys() | new.modes.keys(), MODES):
         if mode not in old.modes:
-            into.modes_added.append(ModeChange(new.id, mode))
+            into.modes_added.append(ModeChange(label, mode))
         elif mode not in new.modes:
-            into.modes_removed.append(ModeChange(old.id, mode))
+            into.modes_removed.append(ModeChange(label, mode))
         else:
             before, after = old.modes[mode].verdicts, new.modes[mode].verdicts
             rates_before, rates_after = old.modes[mode].rates, new.modes[mode].rates
             for name in _ordered(before.keys() | after.keys(), VERDICT_NAMES):
                 change = VerdictChange(
-                    old.id, mode, name, before.get(name), after.get(name), rates_before.get(name), rates_after.get(name)
+                    label, mode, name, before.get(name), after.get(name), rates_before.get(name), rates_after.get(name)
                 )
                 # Rates that moved apart are a change even when both verdicts read "flaky".
                 moved = change.old_rate is not None and change.new_rate is not None and change.change in ("worse", "better")

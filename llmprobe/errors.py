@@ -43,8 +43,13 @@ class ErrorKind(str, enum.Enum):
     SERVER = "server"
     #: The bytes never arrived intact: connection refused or dropped, timeout, stream cut short.
     TRANSPORT = "transport"
-    #: An answer arrived but does not follow the wire format (invalid JSON, wrong types).
+    #: An answer was decoded but does not follow the wire format (a missing field, wrong types).
     MALFORMED = "malformed"
+    #: An answer arrived that could not be read at all: not JSON, not UTF-8, beyond the decoder's
+    #: limits (nesting, number size, NaN), larger than the reply size limit. Like a dropped
+    #: connection it says nothing about the request, so its verdicts are unknown; unlike one,
+    #: asking again would only fetch the same bytes.
+    UNREADABLE = "unreadable"
 
 
 #: Kinds worth asking again: they say nothing about the request itself.

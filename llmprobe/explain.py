@@ -91,10 +91,16 @@ def explain(
     column: str | None = None,
     layout: str = "detailed",
     base_url: str | None = None,
+    reason: bool | None = None,
 ) -> Explanation:
-    """Every cell of `model_id`'s rows (or the one `column`), from the results file and the battery."""
+    """Every cell of `model_id`'s rows (or the one `column`), from the results file and the battery.
+
+    `reason` picks the row of a model listed twice, with and without its reasoning (`reason: true`
+    rows send every request with the reasoning switched on, and so does their curl)."""
     merged = merge(config, result)
-    model = merged.model(model_id)
+    model = merged.model(model_id, reason)
+    listed = next((m for m in config.models if m.id == model_id and reason in (None, m.reason)), None)
+    thinking = listed is not None and listed.reason
     if model is None or not model.probed or not model.modes:
         again = f"llmprobe run -p {config.name} -m {model_id}"
         raise ExplainError(f"{config.name} has no results for model {model_id!r}: run `{again}`")
@@ -125,7 +131,7 @@ def explain(
                         ProbeEvidence(
                             name,
                             [e for e in evidence if e.probe == name],
-                            builder.reproduce(model.id, name, mode, recorded.probes),
+                            builder.reproduce(model.id, name, mode, recorded.probes, thinking),
                         )
                         for name in names
                     ],
@@ -148,13 +154,15 @@ class _Builder:
         self.dialect = get_dialect(config.api, url, config.options)
         self.probes: dict[str, Probe] = {**battery.probes, **{image.name: image for image in battery.images}}
 
-    def reproduce(self, model: str, name: str, mode: str, evidence: list[Evidence]) -> Reproduction:
+    def reproduce(self, model: str, name: str, mode: str, evidence: list[Evidence], thinking: bool = False) -> Reproduction:
         probe = self.probes.get(name)
         if probe is None:
             return Reproduction(None, f"{name} is not in this version's battery")
         request, note = self._request(probe, mode == "stream", {e.probe for e in evidence})
         if request is None:
             return Reproduction(None, note)
+        if thinking:
+            request = dataclasses.replace(request, thinking=True)
         declared = next((option for option in self.config.unsupported if request.asks(option)), None)
         if declared is not None:
             return Reproduction(None, f"never sent: providers.yaml declares {declared} unsupported for {self.config.name}")

@@ -20,12 +20,13 @@ import httpx
 from llmprobe import results
 from llmprobe.battery import load_battery
 from llmprobe.budget import Budget, Cost
-from llmprobe.cassettes import RecordingTransport, Redactor, ReplayTransport
+from llmprobe.cassettes import RecordingTransport, ReplayTransport
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig, resolve_credentials
 from llmprobe.dialects import get_dialect
 from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress
+from llmprobe.redaction import Redactor
 from llmprobe.results import ProviderResult
 from llmprobe.runner import ProviderRun, ProviderStopped, gather_all, mode_plan, resumable
 
@@ -74,8 +75,13 @@ def plan_job(
     )
 
 
+def redactor_for(job: ProviderJob) -> Redactor:
+    """The one redaction of a provider's secrets, for its client (replies, errors) and its cassettes alike."""
+    return Redactor(secrets=[job.api_key], replacements={job.account_id: "ACCOUNT_ID"} if job.account_id else {})
+
+
 def transport_for(job: ProviderJob, record: Path | None, replay: Path | None) -> httpx.AsyncBaseTransport:
-    redactor = Redactor(secrets=[job.api_key], replacements={job.account_id: "ACCOUNT_ID"} if job.account_id else {})
+    redactor = redactor_for(job)
     if replay:
         return ReplayTransport(replay, redactor)
     transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
@@ -91,7 +97,15 @@ def provider_client(job: ProviderJob, http: httpx.AsyncClient, base_url: str, **
     provider = job.provider
     dialect = get_dialect(provider.api, base_url, provider.options)
     return ProviderClient(
-        dialect, http, api_key=job.api_key, extra_body=provider.extra_body, unsupported=provider.unsupported, **options
+        dialect,
+        http,
+        api_key=job.api_key,
+        extra_body=provider.extra_body,
+        unsupported=provider.unsupported,
+        timeout=provider.timeout,
+        max_reply_bytes=provider.max_reply_bytes,
+        redactor=redactor_for(job),
+        **options,
     )
 
 
@@ -170,9 +184,15 @@ async def _run_provider(run: ProviderRun, progress: RunProgress) -> None:
         progress.problem(problem)
 
 
-async def fetch_models(job: ProviderJob) -> list[str]:
-    async with http_client(job.provider) as http:
-        return await provider_client(job, http, job.base_url).list_models()
+async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
+    """A provider that runs its own server (`launch:`) is started for the listing as `run` starts
+    it, unless something already answers; its log goes to `log_dir`."""
+    async with AsyncExitStack() as stack:
+        base_url = job.base_url
+        if job.provider.launch is not None:
+            base_url = await stack.enter_async_context(local_server(job.provider, log_dir))
+        http = await stack.enter_async_context(http_client(job.provider))
+        return await provider_client(job, http, base_url).list_models()
 
 
 #: Requests a trial can add to its plan: the forced tool call's and the follow-up's fallbacks.

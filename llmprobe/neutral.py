@@ -64,6 +64,22 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class Thought:
+    """A reasoning block as the provider returned it, to be handed back verbatim.
+
+    Some APIs insist on seeing their own reasoning again when a conversation continues
+    after a tool call (Anthropic, with thinking on, refuses a tool continuation without
+    its signed thinking block), so a reply keeps its blocks whole, not just their text.
+    """
+
+    text: str
+    #: The provider's seal over the block (Anthropic's `signature`), sent back unchanged.
+    signature: str = ""
+    #: A block whose text the provider withheld (Anthropic's `redacted_thinking`): only the seal is kept.
+    redacted: bool = False
+
+
+@dataclass(frozen=True)
 class ToolResult:
     call_id: str
     name: str
@@ -78,6 +94,8 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = ()
     #: On a tool turn.
     tool_result: ToolResult | None = None
+    #: On an assistant turn: its reasoning blocks, for the dialects that must send them back.
+    thoughts: tuple[Thought, ...] = ()
 
     @staticmethod
     def user(*parts: Part | str) -> Message:
@@ -115,6 +133,10 @@ class Request:
     max_tokens: int | None = None
     top_logprobs: int | None = None
     stream: bool = False
+    #: Switch the model's reasoning on, where the API has such a switch (Anthropic `thinking`,
+    #: Gemini `thinkingConfig`, Responses `reasoning`); set for every request of a model
+    #: listed with `reason: true`. Dialects without a switch ignore it: there the model decides.
+    thinking: bool = False
 
     def asks(self, option: str) -> bool:
         """Whether this request asks for `option` (one of DECLARABLE_OPTIONS)."""
@@ -187,6 +209,8 @@ class Reply:
     #: Notices the provider sent with a successful answer, e.g. Together's "Model supports only
     #: tool_choice auto": the request was served, but that option was not honoured.
     warnings: list[str] = field(default_factory=list)
+    #: The reasoning blocks whole, where the API wants them back on a tool continuation.
+    thoughts: list[Thought] = field(default_factory=list)
 
 
 def normalise_finish_reason(raw: str | None) -> str:
@@ -200,15 +224,27 @@ def normalise_finish_reason(raw: str | None) -> str:
     value = raw.lower()
     aliases = {
         "stop": "stop",
+        "complete": "stop",
         "end_turn": "stop",
         "stop_sequence": "stop",
+        "completed": "stop",
         "eos": "stop",
         "length": "length",
         "max_tokens": "length",
+        "max_output_tokens": "length",
         "tool_calls": "tool_calls",
         "tool_use": "tool_calls",
+        "tool_call": "tool_calls",
         "function_call": "tool_calls",
         "content_filter": "content_filter",
+        "refusal": "content_filter",
+        # Gemini's content-policy stops.
+        "safety": "content_filter",
+        "recitation": "content_filter",
+        "blocklist": "content_filter",
+        "prohibited_content": "content_filter",
+        "spii": "content_filter",
+        "image_safety": "content_filter",
     }
     return aliases.get(value, "other")
 

@@ -6,18 +6,25 @@ this (plus providers.yaml for order and labels), never the network.
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import enum
 import math
 import statistics
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal, Union, get_args, get_origin, get_type_hints
 
+from llmprobe import safejson
 from llmprobe.budget import Cost
 from llmprobe.errors import LlmprobeError
 from llmprobe.files import write_atomically
+
+#: The version of this file's layout. A reader refuses a file of a later version (it cannot know
+#: what its fields mean) and reads files without one as version 1, the layout before the field.
+SCHEMA_VERSION = 1
 
 Outcome = Literal["pass", "fail", "unsupported", "error"]
 
@@ -100,6 +107,9 @@ class Verdict(str, Enum):
 
 #: Every verdict, as the results file spells them.
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
+
+#: A scoreboard row: a model id, and whether the row is the model probed with its reasoning on.
+RowKey = tuple[str, bool]
 
 
 @dataclass
@@ -277,16 +287,44 @@ class ProviderResult:
     country: str = ""
     dashboard: str = ""
     local: bool = False
-    #: Models that were probed in this run but not finished (interrupted); `run --resume` picks them up.
-    incomplete: list[str] = field(default_factory=list)
+    #: Rows that were probed in this run but not finished (interrupted); `run --resume` picks them up.
+    #: In the file, a row is its id, or `{"id": …, "reason": true}` for a `reason: true` row.
+    incomplete: list[RowKey] = field(default_factory=list)
     #: Where the answers came from when not from the provider's configured URL:
     #: "replay of DIR" or "--base-url URL". Empty for a live run.
     source: str = ""
     #: The models' costs added up (None until some model has one).
     cost: Cost | None = None
 
-    def model(self, model_id: str) -> ModelResult | None:
-        return next((m for m in self.models if m.id == model_id), None)
+    def model(self, model_id: str, reason: bool | None = None) -> ModelResult | None:
+        """The first row of `model_id`; of a model listed twice, the one with this `reason`."""
+        return next((m for m in self.models if m.id == model_id and reason in (None, m.reason)), None)
+
+
+def twinned(*listings: Iterable[str]) -> frozenset[str]:
+    """The ids listed twice in one listing: a model probed both with and without its reasoning on."""
+    twice: set[str] = set()
+    for ids in listings:
+        seen: set[str] = set()
+        for model_id in ids:
+            (twice if model_id in seen else seen).add(model_id)
+    return frozenset(twice)
+
+
+def row_key(model_id: str, reason: bool, twins: frozenset[str]) -> RowKey:
+    """What identifies a row: its id, and `reason` too when the id is twinned.
+
+    A model listed once is found by its id alone, because its `reason` may have been
+    detected from its replies (🧠 for a model that reasons on its own), so a results
+    file and the config may disagree about it without meaning another row.
+    """
+    return (model_id, reason and model_id in twins)
+
+
+def row_label(model_id: str, reason: bool, twins: frozenset[str]) -> str:
+    """A row's name where only text fits (cassette paths, logs, diffs): `_thinking` marks the
+    reasoning twin, as the reference names its recordings."""
+    return f"{model_id}_thinking" if reason and model_id in twins else model_id
 
 
 class ResultsError(LlmprobeError):
@@ -296,12 +334,28 @@ class ResultsError(LlmprobeError):
 def to_json(result: ProviderResult) -> dict[str, Any]:
     data = asdict(replace(result, models=[]))
     # Keep the documented keys first, in the documented order.
-    ordered = {k: data.pop(k) for k in ("provider", "generated_at", "llmprobe_version", "models")}
+    ordered: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    ordered.update({k: data.pop(k) for k in ("provider", "generated_at", "llmprobe_version", "models")})
     ordered.update(data)
+    ordered["incomplete"] = [_row_json(row) for row in result.incomplete]
     if ordered["cost"] is None:
         del ordered["cost"]
     ordered["models"] = [_model_json(model) for model in result.models]
     return ordered
+
+
+def _row_json(row: RowKey) -> str | dict[str, Any]:
+    """A plain id, as files have always had it, unless the row is a `reason: true` one."""
+    model_id, reason = row
+    return {"id": model_id, "reason": True} if reason else model_id
+
+
+def _row(data: Any) -> RowKey:
+    if isinstance(data, str):
+        return (data, False)
+    if isinstance(data, dict) and isinstance(data.get("id"), str) and isinstance(data.get("reason", False), bool):
+        return (data["id"], data.get("reason", False))
+    raise ResultsError(f"incomplete: {_shown(data)} is neither a model id nor {{id, reason}}")
 
 
 def _model_json(model: ModelResult) -> dict[str, Any]:
@@ -322,98 +376,133 @@ def _model_json(model: ModelResult) -> dict[str, Any]:
     return ordered
 
 
-def _rate(where: str, data: Any) -> Rate:
-    passes, trials = data.get("passes"), data.get("trials")
-    if not (isinstance(passes, int) and isinstance(trials, int) and 0 <= passes <= trials):
-        raise ResultsError(f"{where}: rate {data!r} is not passes/trials")
-    return Rate.of(passes, trials)
-
-
-def _cost(data: Any) -> Cost | None:
-    if data is None:
-        return None
-    tokens_in, tokens_out, usd = data.get("tokens_in"), data.get("tokens_out"), data.get("usd")
-    if not (isinstance(tokens_in, int) and isinstance(tokens_out, int) and (usd is None or isinstance(usd, (int, float)))):
-        raise ResultsError(f"cost {data!r} is not tokens_in, tokens_out and usd")
-    return Cost(tokens_in, tokens_out, usd)
-
-
-def _spread(where: str, data: Any) -> Spread:
-    values = [data.get(k) for k in ("median", "p90", "n")]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-        raise ResultsError(f"{where}: {data!r} is not a median, p90 and n")
-    return Spread(float(values[0]), float(values[1]), int(values[2]))
-
-
-def _modality(data: Any) -> Modality:
-    return Modality(
-        inline=bool(data.get("inline", False)),
-        url=bool(data.get("url", False)),
-        formats=list(data.get("formats", [])),
-    )
-
-
 def from_json(data: Any) -> ProviderResult:
-    """Raises ResultsError with the offending key when the shape is wrong."""
-    try:
-        models = []
-        for m in data["models"]:
-            modes = {}
-            for name, mode in (m.get("modes") or {}).items():
-                if name not in MODES:
-                    raise ResultsError(f"unknown mode {name!r} for model {m['id']!r}")
-                verdicts = {}
-                for key, value in dict(mode.get("verdicts") or {}).items():
-                    if value not in VERDICTS:
-                        raise ResultsError(f"model {m['id']!r} {name}: verdict {key}={value!r} is not one of {VERDICTS}")
-                    verdicts[key] = Verdict(value)
-                modes[name] = ModeResult(
-                    verdicts=verdicts,
-                    probes=[Evidence(**e) for e in mode.get("probes") or []],
-                    rates={k: _rate(f"model {m['id']!r} {name} {k}", r) for k, r in dict(mode.get("rates") or {}).items()},
-                    speed={k: _spread(f"model {m['id']!r} {name} {k}", r) for k, r in dict(mode.get("speed") or {}).items()},
-                )
-            models.append(
-                ModelResult(
-                    id=m["id"],
-                    reason=bool(m.get("reason", False)),
-                    tier=m.get("tier"),
-                    probed=bool(m.get("probed", True)),
-                    in_={k: _modality(v) for k, v in (m.get("in") or {}).items()},
-                    out={k: _modality(v) for k, v in (m.get("out") or {}).items()},
-                    modes=modes,
-                    cost=_cost(m.get("cost")),
-                )
-            )
-        return ProviderResult(
-            provider=data["provider"],
-            generated_at=data["generated_at"],
-            llmprobe_version=data["llmprobe_version"],
-            models=models,
-            country=data.get("country", ""),
-            dashboard=data.get("dashboard", ""),
-            local=bool(data.get("local", False)),
-            incomplete=list(data.get("incomplete", [])),
-            source=str(data.get("source", "")),
-            cost=_cost(data.get("cost")),
+    """The results in `data`, checked key by key and type by type against the dataclasses above.
+
+    A results file is edited by hand, merged, truncated, or written by another version:
+    a wrong type (a verdict as a string, a numeric id, `reason: "false"`) is refused
+    here with where it is, rather than crashing or misleading whoever renders it.
+    Raises ResultsError.
+    """
+    if not isinstance(data, dict):
+        raise ResultsError(f"not an llmprobe results file: the top level is {_kind(data)}, not an object")
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ResultsError(f"schema_version: expected a positive integer, got {_shown(version)}")
+    if version > SCHEMA_VERSION:
+        raise ResultsError(
+            f"written by a newer llmprobe (schema_version {version}, this one reads up to {SCHEMA_VERSION}); upgrade llmprobe"
         )
-    except ResultsError:
-        raise
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ResultsError(f"not an llmprobe results file: missing or wrong {exc}") from None
+    for key in ("provider", "generated_at", "llmprobe_version", "models"):
+        if key not in data:
+            raise ResultsError(f"not an llmprobe results file: missing '{key}'")
+    # `incomplete` holds ids and {id, reason} rows, a union the type-driven reader does not model.
+    result = _read(ProviderResult, {k: v for k, v in data.items() if k not in ("schema_version", "incomplete")}, "")
+    rows = data.get("incomplete", [])
+    if not isinstance(rows, list):
+        raise ResultsError(f"incomplete: expected a list, got {_kind(rows)}")
+    result.incomplete = [_row(row) for row in rows]
+    for index, model in enumerate(result.models):
+        for name in model.modes:
+            if name not in MODES:
+                raise ResultsError(f"models[{index}].modes: unknown mode {name!r} for model {model.id!r}")
+    return result
+
+
+#: Keys spelled differently in the file than in the dataclass (`in` is a Python keyword).
+_KEYS_IN_FILE = {"in": "in_"}
+
+
+def _read(cls: type, data: Any, where: str) -> Any:
+    """A dataclass instance from a JSON object: every key known, every required one present, every value of its type."""
+    if not isinstance(data, dict):
+        raise ResultsError(f"{where or 'the file'}: expected an object, got {_kind(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = get_type_hints(cls)
+    values = {}
+    for key, value in data.items():
+        name = _KEYS_IN_FILE.get(key, key)
+        path = f"{where}.{key}" if where else key
+        if name not in fields or name in _KEYS_IN_FILE.values() and name == key:
+            raise ResultsError(f"{path}: unknown key")
+        values[name] = _value(hints[name], value, path)
+    for name, f in fields.items():
+        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            missing = next((k for k, v in _KEYS_IN_FILE.items() if v == name), name)
+            raise ResultsError(f"{where + '.' if where else ''}{missing}: missing")
+    return cls(**values)
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _read(hint, value, where)  # type: ignore[arg-type]
+    if origin is Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        (kind,) = [a for a in args if a is not type(None)]
+        return _value(kind, value, where)
+    if origin is Literal:
+        if isinstance(value, str) and value in args:
+            return value
+        raise ResultsError(f"{where}: {_shown(value)} is not one of {', '.join(map(str, args))}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ResultsError(f"{where}: expected a list, got {_kind(value)}")
+        return [_value(args[0], item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ResultsError(f"{where}: expected an object, got {_kind(value)}")
+        return {key: _value(args[1], item, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ResultsError(f"{where}: {_shown(value)} is not one of {', '.join(str(m.value) for m in hint)}") from None
+    expected = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}[hint]
+    if not isinstance(value, expected) or (isinstance(value, bool) and hint is not bool):
+        raise ResultsError(f"{where}: expected {_KINDS[hint]}, got {_kind(value)}")
+    return value
+
+
+_KINDS: dict[Any, str] = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
+
+
+def _kind(value: Any) -> str:
+    return _KINDS.get(float if isinstance(value, float) else type(value), type(value).__name__)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+#: Results files are larger than replies (one holds every model's evidence), never this large.
+MAX_RESULTS_BYTES = 256 * 1024 * 1024
 
 
 def load(path: Path) -> ProviderResult:
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_RESULTS_BYTES:
+            raise ResultsError(f"{path}: larger than {MAX_RESULTS_BYTES} bytes, not a results file")
+        data = path.read_bytes()
     except OSError as exc:
         raise ResultsError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultsError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        decoded = safejson.loads(data, max_bytes=MAX_RESULTS_BYTES)
+    except safejson.UnsafeJson as exc:
+        where = f"line {exc.line}: " if exc.line else ""
+        raise ResultsError(f"{path}: not valid JSON ({where}{exc})") from None
     try:
-        return from_json(data)
+        return from_json(decoded)
     except ResultsError as exc:
         raise ResultsError(f"{path}: {exc}") from None
 
@@ -432,29 +521,32 @@ class ResultsWriter:
     changed afterwards: its text is reused for as long as it is the same object.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redact: Callable[[str], str] | None = None) -> None:
         self.path = path
-        self._encoded: dict[str, tuple[ModelResult, str]] = {}
+        #: Applied to every string written (the provider's secrets), whatever a reply held.
+        self._redact = redact
+        self._encoded: dict[RowKey, tuple[ModelResult, str]] = {}
 
     def save(self, result: ProviderResult) -> None:
         """Write atomically: a temporary file in the same folder renamed into place.
 
         An interrupted run therefore leaves either the previous file or the new one,
-        never half of one. The text is `json.dumps(to_json(result), indent=2)`'s, byte for byte.
+        never half of one. The text is `json.dumps(to_json(result), indent=2)`'s, byte for byte,
+        for a result that holds nothing to clean (see `safejson.clean`) or redact.
         """
         models = [self._model_text(model) for model in result.models]
-        head = json.dumps(to_json(replace(result, models=[])), indent=2, ensure_ascii=False)
+        head = safejson.dumps(to_json(replace(result, models=[])), text=self._redact, indent=2, ensure_ascii=False)
         # JSON strings hold no raw line breaks, so this matches the top-level key and nothing else.
         listed = "[\n" + ",\n".join(models) + "\n  ]" if models else "[]"
         write_atomically(self.path, head.replace('\n  "models": []', '\n  "models": ' + listed, 1) + "\n")
 
     def _model_text(self, model: ModelResult) -> str:
         """The model's JSON, indented to its depth in the file (an item of the top-level list)."""
-        cached = self._encoded.get(model.id)
+        cached = self._encoded.get((model.id, model.reason))
         if cached is None or cached[0] is not model:
-            text = json.dumps(_model_json(model), indent=2, ensure_ascii=False)
+            text = safejson.dumps(_model_json(model), text=self._redact, indent=2, ensure_ascii=False)
             cached = (model, "\n".join("    " + line for line in text.split("\n")))
-            self._encoded[model.id] = cached
+            self._encoded[(model.id, model.reason)] = cached
         return cached[1]
 
 

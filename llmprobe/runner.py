@@ -75,6 +75,7 @@ class ModelProber:
         repeat: int = 1,
         budget: Budget | None = None,
         price: Price | None = None,
+        label: str = "",
     ) -> None:
         self.client = client
         self.battery = battery
@@ -88,6 +89,8 @@ class ModelProber:
         #: Requests sent, and probes left unsent because the budget would have been passed.
         self.sent = 0
         self.unsent = 0
+        #: The row's name in cassettes and logs (`results.row_label`).
+        self.label = label or model.id
 
     async def probe(self, modes: Iterable[str]) -> ModelResult:
         runs = await gather_all(self._mode(mode) for mode in modes)
@@ -115,6 +118,9 @@ class ModelProber:
 
         async def send(probe: Probe, request: Request) -> Exchange:
             """`probe`'s request (its own, or a continuation); the priority comes from its role (`Role.priority`)."""
+            if self.model.reason:
+                # A `reason: true` row asks for the model's reasoning, where the API has a switch for it.
+                request = dataclasses.replace(request, thinking=True)
             try:
                 ticket = await self.budget.reserve(self.provider, request, self.price) if self.budget else 0
             except BudgetExhausted as exc:
@@ -128,7 +134,7 @@ class ModelProber:
                 exchange = await self.client.generate(
                     self.model.id,
                     request,
-                    name=f"{self.provider}/{self.model.id}/{mode}-{probe.name}{suffix}",
+                    name=f"{self.provider}/{self.label}/{mode}-{probe.name}{suffix}",
                     priority=probe.role.priority,
                 )
             finally:
@@ -139,7 +145,7 @@ class ModelProber:
             observations[probe.name] = exchange
             self._planned(exchange.attempts - (1 if probe.name in plan else 0))
             if self.listener is not None:
-                self.listener(self.model.id, mode, probe.name, exchange)
+                self.listener(self.label, mode, probe.name, exchange)
             if probe.role is Role.GATE:
                 self._stop_on_access_errors(exchange)
             return exchange
@@ -197,7 +203,7 @@ class ModelProber:
             if v.judge_force(caller, source) != "ok":
                 return
         assert source.reply is not None
-        history = continuation(source.reply.tool_calls, list(v.tool_results(caller, source.reply)))
+        history = continuation(source.reply.tool_calls, list(v.tool_results(caller, source.reply)), source.reply.thoughts)
         follow_up = b.one(Role.FOLLOW_UP)
         second = await send(follow_up, follow_up.request(stream=stream, history=history))
         if isinstance(second.error, UnsupportedOption) and second.error.option == "tool_choice":
@@ -329,10 +335,17 @@ class ProviderRun:
         interruption at any point leaves a valid file that `run --resume` can finish.
         """
         previous = self.previous
-        done: dict[str, ModelResult] = {m.id: m for m in previous.models} if previous else {}
+        # A model listed twice (with and without `reason: true`) is two rows, told apart by `reason`.
+        twins = results.twinned([m.id for m in self.provider.models], [m.id for m in (previous.models if previous else [])])
+
+        def key(model: ModelConfig | ModelResult) -> results.RowKey:
+            return results.row_key(model.id, model.reason, twins)
+
+        done: dict[results.RowKey, ModelResult] = {key(m): m for m in previous.models} if previous else {}
         pending = [m for m in self.models if m.probe]
-        pending_ids = [m.id for m in pending]
-        earlier = [i for i in (previous.incomplete if previous else []) if i not in pending_ids]
+        pending_rows = [(m.id, m.reason) for m in pending]
+        pending_keys = {key(m) for m in pending}
+        earlier = [row for row in (previous.incomplete if previous else []) if results.row_key(*row, twins) not in pending_keys]
         result = ProviderResult(
             provider=self.provider.name,
             generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -340,18 +353,18 @@ class ProviderRun:
             country=self.provider.country,
             dashboard=self.provider.dashboard,
             local=self.provider.local,
-            incomplete=earlier + pending_ids,
+            incomplete=earlier + pending_rows,
             source=self.source,
         )
-        writer = results.ResultsWriter(self.out_path)
+        writer = results.ResultsWriter(self.out_path, redact=self.client.redact)
 
         def save() -> None:
             result.models = []
             for model in self.provider.models:
                 if not model.probe:
                     result.models.append(ModelResult(id=model.id, tier=model.tier, reason=model.reason, probed=False))
-                elif model.id in done:
-                    result.models.append(done[model.id])
+                elif key(model) in done:
+                    result.models.append(done[key(model)])
             costs = [m.cost for m in result.models if m.cost is not None]
             result.cost = Cost.total(costs) if costs else None
             writer.save(result)
@@ -367,6 +380,7 @@ class ProviderRun:
                 repeat=self.repeat,
                 budget=self.budget,
                 price=self.provider.price_of(model),
+                label=results.row_label(model.id, model.reason, twins),
             )
             try:
                 fresh = await prober.probe(self.modes)
@@ -374,16 +388,25 @@ class ProviderRun:
                 # Left `incomplete` with its earlier results, if any: a later run may find it.
                 self.problems.append(str(exc))
                 return
+            except LlmprobeError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one model's surprise must not cost the others their results
+                problem = f"{self.provider.name}: model {model.id!r} could not be judged ({type(exc).__name__}: {exc})"
+                self.problems.append(self.client.redact(" ".join(problem.split())[:300]) + "; it is left incomplete")
+                return
             if prober.sent == 0:
                 return  # the budget let nothing through: left `incomplete` with its earlier results
-            old = done.get(model.id)
+            if model.id in twins:
+                # Reasoning seen in the replies must not turn one twin into the other.
+                fresh.reason = model.reason
+            old = done.get(key(model))
             if old is not None and old.probed:
                 # A run limited to some modes keeps the other modes' earlier results.
                 fresh.modes = {**{k: m for k, m in old.modes.items() if k not in self.modes}, **fresh.modes}
-            done[model.id] = fresh
+            done[key(model)] = fresh
             if not prober.unsent:
                 # A model the budget cut short stays `incomplete`, so `run --resume` finishes it.
-                result.incomplete.remove(model.id)
+                result.incomplete.remove((model.id, model.reason))
             save()
             if self.on_model is not None:
                 self.on_model(fresh)
@@ -395,8 +418,11 @@ class ProviderRun:
 
 
 def resumable(models: list[ModelConfig], previous: ProviderResult | None) -> list[ModelConfig]:
-    """The models an interrupted run left unfinished: listed `incomplete`, or never probed at all."""
+    """The rows an interrupted run left unfinished: listed `incomplete`, or never probed at all."""
     if previous is None:
         return models
-    probed = {m.id for m in previous.models}
-    return [m for m in models if m.id in previous.incomplete or (m.probe and m.id not in probed)]
+    twins = results.twinned([m.id for m in models], [m.id for m in previous.models])
+    probed = {results.row_key(m.id, m.reason, twins) for m in previous.models}
+    unfinished = {results.row_key(model_id, reason, twins) for model_id, reason in previous.incomplete}
+    keys = [(m, results.row_key(m.id, m.reason, twins)) for m in models]
+    return [m for m, key in keys if key in unfinished or (m.probe and key not in probed)]

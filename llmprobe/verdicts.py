@@ -344,11 +344,13 @@ def _reporting_samples(obs: Observations, battery: Battery) -> tuple[list[bool],
         if reached.get(probe.report_usage, False):
             usage.append(not reply.usage.is_zero())
         if reached.get(probe.report_finish, False):
-            # A reply with nothing in it spent its tokens where we cannot see them (gpt-5's
-            # hidden reasoning): the probe's own finish reason ("length") is then the true one.
+            # A reply with nothing in it may have spent its tokens where we cannot see them
+            # (gpt-5's hidden reasoning): then the probe's own finish reason ("length") is as
+            # true as a plain stop.
             empty = not (reply.text.strip() or reply.reasoning)
-            expected = probe.expect["finish"] if ok or empty else ("tool_calls" if reply.tool_calls else "stop")
-            finish.append(reply.finish_reason == expected)
+            plain = "tool_calls" if reply.tool_calls else "stop"
+            expected = {probe.expect["finish"]} if ok else {plain, probe.expect["finish"]} if empty else {plain}
+            finish.append(reply.finish_reason in expected)
     return usage, finish
 
 

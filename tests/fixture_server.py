@@ -14,6 +14,7 @@ verdict stays unmeasured instead of turning into "unsupported".
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
@@ -22,15 +23,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
+from types import ModuleType
 from typing import Any, Literal, Mapping
 from urllib.parse import unquote, urlsplit
 
+import recorded_anthropic
+import recorded_gemini
+import recorded_responses
 from conftest import FIXTURES
 from llmprobe.cassettes import Interaction, load_cassette
 
 FIXTURES_ROOT = FIXTURES
 
-Dialect = Literal["openai", "cloudflare"]
+Dialect = Literal["openai", "cloudflare", "anthropic", "gemini", "openai-responses", "ollama", "cohere"]
 
 #: `max_tokens` at or below this marks the MaxTokens probe (it asks for 16); larger
 #: values are taken as a client's ordinary default cap, not as a probe.
@@ -67,8 +72,20 @@ PROVIDERS = {
         Provider("perplexity", "openai", "/perplexity", "perplexity-2025-09-02"),
         Provider("togetherai", "openai", "/togetherai/v1", "togetherai-2025-09-01"),
         Provider("cloudflare", "cloudflare", "/cloudflare/ai", "cloudflare-2025-09-02"),
+        Provider("anthropic", "anthropic", recorded_anthropic.PATH_PREFIX, recorded_anthropic.RECORDINGS),
+        Provider(recorded_responses.NAME, "openai-responses", recorded_responses.PATH_PREFIX, recorded_responses.RECORDINGS),
+        Provider("ollama", "ollama", "/ollama", "ollama-2025-08-28"),
+        Provider("cohere", "cohere", "/cohere", "cohere-2025-09-02"),
     )
 }
+
+#: Native dialects' parts (`ENDPOINT`, `classify(body)`, `unknown_model(model)`), one module each.
+NATIVE = {"ollama": "recorded_ollama", "cohere": "recorded_cohere"}
+
+
+def native(dialect: str) -> ModuleType:
+    """Imported on first use: the modules reuse this one's helpers."""
+    return importlib.import_module(NATIVE[dialect])
 
 
 def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
@@ -82,6 +99,12 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
     because harnesses add text parts of their own (the reference appended
     "/think" to every qwen request), and the Citations probe sends no options.
     """
+    if dialect == "anthropic":
+        return recorded_anthropic.classify(body)
+    if dialect == "openai-responses":
+        return recorded_responses.classify(body)
+    if dialect in NATIVE:
+        return str(native(dialect).classify(body))
     mode = "GenStream" if body.get("stream") is True else "GenSync"
     messages: list[Mapping[str, Any]] = body.get("messages") or []
     if any(message.get("role") == "tool" for message in messages):
@@ -202,7 +225,8 @@ def find_cassette(model_dir: Path, kind: str) -> Path | None:
         return model_dir / plain if plain in names else None
     if kind.endswith("-Tools-SquareRoot-1-any"):
         forced = model_dir / f"{kind.removesuffix('-any')}.yaml"
-        if forced.name in names and "tool_choice" not in json.loads(_recording(forced).request_body):
+        recorded = json.loads(_recording(forced).request_body) if forced.name in names else None
+        if recorded is not None and ("tool_choice" not in recorded or recorded_anthropic.unforced(recorded)):
             return forced
     return None
 
@@ -290,6 +314,9 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
+        if self.path.startswith(f"{recorded_gemini.PATH_PREFIX}/"):
+            recorded_gemini.answer(self)
+            return
         route = self._route()
         if route is None:
             self._send_text(404, f"no route for {self.path}")
@@ -304,7 +331,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_text(400, "request body is not a JSON object")
             return
         model = path_model if path_model is not None else str(body.get("model") or "")
-        model_dir = self.server.model_dir(provider, model)
+        folder = recorded_anthropic.folder(body) if provider.dialect == "anthropic" else model
+        model_dir = self.server.model_dir(provider, folder)
         if model_dir is None:
             self.server.record_served(provider.name, model, None)
             self._send_unknown_model(provider, model)
@@ -323,10 +351,15 @@ class _Handler(BaseHTTPRequestHandler):
         for provider in PROVIDERS.values():
             if provider.dialect == "openai" and path == f"{provider.path_prefix}/chat/completions":
                 return provider, None
+            if provider.dialect == "anthropic" and path == recorded_anthropic.MESSAGES_PATH:
+                return provider, None
+            if provider.dialect == "openai-responses" and path == recorded_responses.ROUTE:
+                return provider, None
             run_prefix = f"{provider.path_prefix}/run/"
             if provider.dialect == "cloudflare" and path.startswith(run_prefix):
                 return provider, unquote(path.removeprefix(run_prefix))
-        return None
+        native_routes = ((PROVIDERS[n], None) for n in NATIVE if path == PROVIDERS[n].path_prefix + native(n).ENDPOINT)
+        return next(native_routes, None)
 
     def _send_recording(self, recording: Interaction) -> None:
         payload = recording.response_body.encode()
@@ -348,7 +381,13 @@ class _Handler(BaseHTTPRequestHandler):
 
         Cloudflare really answers 400 (code 7000), not 404; the dialect must cope with that.
         """
-        if provider.dialect == "openai":
+        if provider.dialect == "anthropic":
+            self._send_json(*recorded_anthropic.unknown_model(model))
+        elif provider.dialect == "openai-responses":
+            self._send_json(*recorded_responses.unknown_model(model))
+        elif provider.dialect in NATIVE:
+            self._send_json(*native(provider.dialect).unknown_model(model))
+        elif provider.dialect == "openai":
             message = f"The model `{model}` does not exist or you do not have access to it."
             error = {"message": message, "type": "invalid_request_error", "code": "model_not_found"}
             self._send_json(404, {"error": error})

@@ -267,10 +267,10 @@ def test_in_stream_error_object() -> None:
     assert (raised.value.message, raised.value.code) == ("Capacity temporarily exceeded", "3040")
 
 
-def test_undecodable_stream_chunk_is_malformed() -> None:
+def test_undecodable_stream_chunk_is_unreadable() -> None:
     with pytest.raises(ApiError) as raised:
         stream_of("<html>oops</html>")
-    assert raised.value.kind is ErrorKind.MALFORMED
+    assert raised.value.kind is ErrorKind.UNREADABLE
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -316,10 +316,10 @@ def test_undecodable_4xx_is_rejected() -> None:
     assert raised.value.kind is ErrorKind.REJECTED and not raised.value.has_envelope
 
 
-def test_undecodable_2xx_is_malformed() -> None:
+def test_undecodable_2xx_is_unreadable() -> None:
     with pytest.raises(ApiError) as raised:
         dialect.parse(200, {}, b"data: not what we asked for")
-    assert raised.value.kind is ErrorKind.MALFORMED
+    assert raised.value.kind is ErrorKind.UNREADABLE
 
 
 # --- requests --------------------------------------------------------------------------------------

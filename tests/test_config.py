@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from llmprobe.config import Config, Credentials, LaunchConfig, ProviderConfig, load_config, resolve_credentials
+from llmprobe.dialects import DIALECTS
 from llmprobe.errors import ConfigError
 
 SHIPPED = Path(__file__).resolve().parents[1] / "providers.yaml"
@@ -98,15 +99,63 @@ def test_shipped_cloudflare() -> None:
     ]
 
 
+def test_shipped_anthropic_lists_the_recorded_models_with_their_thinking_twins() -> None:
+    anthropic = load_config(SHIPPED).providers["anthropic"]
+    assert (anthropic.api, anthropic.base_url, anthropic.api_key_env) == ("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY")
+    probed = [(m.id, m.tier, m.reason) for m in anthropic.models if m.probe]
+    assert probed == [
+        ("claude-opus-4-1-20250805", "sota", False),
+        ("claude-opus-4-1-20250805", None, True),
+        ("claude-sonnet-4-20250514", "good", False),
+        ("claude-sonnet-4-20250514", None, True),
+        ("claude-3-5-haiku-20241022", "cheap", False),
+    ]
+    assert len([m for m in anthropic.models if not m.probe]) == 7
+
+
+def test_shipped_gemini() -> None:
+    gemini = load_config(SHIPPED).providers["gemini"]
+    assert (gemini.api, gemini.base_url) == ("gemini", "https://generativelanguage.googleapis.com/v1beta")
+    assert (gemini.api_key_env, gemini.country) == ("GEMINI_API_KEY", "US")
+    rows = [(m.id, m.tier, m.probe, m.reason) for m in gemini.models]
+    assert rows == [
+        ("gemini-2.5-pro", "sota", True, True),
+        ("gemini-2.5-flash", "good", True, False),
+        ("gemini-2.5-flash-lite", "cheap", True, False),
+        ("imagen-4.0-fast-generate-001", None, False, False),
+    ]
+
+
 def test_shipped_cloud_providers_use_defaults() -> None:
     config = load_config(SHIPPED)
     cloud = ["groq", "cloudflare", "cerebras", "deepseek", "huggingface", "mistral", "openaichat", "perplexity", "togetherai"]
-    assert list(config.providers) == [*cloud, "local"]
-    for name in cloud:
+    native = ["gemini", "openairesponses", "cohere"]
+    assert list(config.providers) == [*cloud, *native, "ollama", "local", "anthropic"]
+    for name in [*cloud, *native, "anthropic"]:
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
         assert provider.launch is None
         assert not provider.local
+
+
+def test_shipped_cohere() -> None:
+    cohere = load_config(SHIPPED).providers["cohere"]
+    assert (cohere.api, cohere.base_url, cohere.api_key_env) == ("cohere", "https://api.cohere.com", "COHERE_API_KEY")
+    probed = [m.id for m in cohere.models if m.probe]
+    assert probed == ["command-a-reasoning-08-2025", "command-r", "command-r7b-12-2024", "command-light", "c4ai-aya-vision-8b"]
+    assert len(cohere.models) == 15
+    assert [(m.id, m.tier) for m in cohere.models if m.tier] == [
+        ("command-a-reasoning-08-2025", "sota"),
+        ("command-r", "good"),
+        ("command-r7b-12-2024", "cheap"),
+    ]
+
+
+def test_shipped_ollama_needs_no_key() -> None:
+    ollama = load_config(SHIPPED).providers["ollama"]
+    assert (ollama.api, ollama.base_url, ollama.api_key_env) == ("ollama", "http://localhost:11434", "")
+    assert ollama.local and ollama.launch is None
+    assert [(m.id, m.reason) for m in ollama.models] == [("gemma3:4b", False), ("qwen3:4b", True)]
 
 
 def test_shipped_local_provider_launches_its_own_server() -> None:
@@ -135,8 +184,8 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         pytest.param(
             BASE + "    region: eu\n",
             "providers.yaml:9: providers.groq.region: unknown key (known keys: api, base_url, api_key_env, "
-            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, image_base_url, options, unsupported, "
-            "extra_body, price)",
+            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, max_reply_bytes, image_base_url, "
+            "options, unsupported, extra_body, price)",
             id="unknown-key-lists-known",
         ),
         pytest.param(
@@ -188,8 +237,8 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
             id="missing-api",
         ),
         pytest.param(
-            BASE.replace("api: openai", "api: anthropic"),
-            "providers.yaml:3: providers.groq.api: 'anthropic' is not one of openai, cloudflare",
+            BASE.replace("api: openai", "api: palm"),
+            f"providers.yaml:3: providers.groq.api: 'palm' is not one of {', '.join(DIALECTS)}",
             id="unknown-api",
         ),
         pytest.param(
@@ -215,8 +264,15 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE + "      - id: a\n",
-            "providers.yaml:9: providers.groq.models[2].id: duplicate model 'a' (first on line 7)",
+            "providers.yaml:9: providers.groq.models[2].id: duplicate model 'a' (first on line 7); "
+            "list a model twice only with and without reason: true",
             id="duplicate-model",
+        ),
+        pytest.param(
+            BASE + "      - id: a\n        reason: true\n      - id: a\n        reason: true\n",
+            "providers.yaml:11: providers.groq.models[3].id: duplicate model 'a' (first on line 9); "
+            "list a model twice only with and without reason: true",
+            id="duplicate-reasoning-model",
         ),
         pytest.param(
             BASE + "    api: cloudflare\n",
@@ -245,12 +301,28 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE.replace("api: openai", "api: openai: v1"),
-            "providers.yaml:3: invalid YAML: mapping values are not allowed here",
+            "providers.yaml:3: invalid YAML: mapping values are not allowed here: 'api: openai: v1'",
             id="yaml-syntax",
         ),
         pytest.param(
+            # PyYAML stops at the next line's ':'; the mistake is the colon missing here.
+            BASE.replace("api: openai", "api openai"),
+            "providers.yaml:3: invalid YAML: mapping values are not allowed here: 'api openai'",
+            id="yaml-key-without-colon",
+        ),
+        pytest.param(
+            BASE + "    timeout\n",
+            "providers.yaml:9: invalid YAML: could not find expected ':': 'timeout'",
+            id="yaml-last-key-without-colon",
+        ),
+        pytest.param(
+            BASE.replace("id: b", "id: 'b"),
+            "providers.yaml:8: invalid YAML: found unexpected end of stream: \"- id: 'b\"",
+            id="yaml-unclosed-quote",
+        ),
+        pytest.param(
             "providers:\n\tgroq: {}\n",
-            "providers.yaml:2: invalid YAML: found character '\\t' that cannot start any token",
+            "providers.yaml:2: invalid YAML: found character '\\t' that cannot start any token: 'groq: {}'",
             id="yaml-tab",
         ),
         pytest.param("", "providers.yaml:1: the file is empty; it needs a 'providers' mapping", id="empty-file"),
@@ -315,7 +387,7 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE + "    extra_body: {since: 2025-01-01}\n",
-            "providers.yaml:9: providers.groq.extra_body: holds a value JSON cannot carry (a date?); put it in quotes",
+            "providers.yaml:9: providers.groq.extra_body: holds a date value, which JSON cannot carry; put it in quotes if it is text",
             id="extra-body-date",
         ),
         pytest.param(
@@ -468,6 +540,12 @@ def test_optional_keys_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert groq.image_base_url == "https://example.com/img"
     assert groq.model("b").tier == "cheap"
     assert groq.model("b").comment == "small"
+
+
+def test_a_model_may_be_listed_again_with_reasoning_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = BASE + "      - id: a\n        reason: true\n"
+    models = load_text(tmp_path, monkeypatch, text).providers["groq"].models
+    assert [(m.id, m.reason) for m in models] == [("a", False), ("b", False), ("a", True)]
 
 
 def test_launch_command_string_is_split_like_a_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -82,4 +82,5 @@ def test_every_registered_dialect_declares_what_the_registry_needs() -> None:
         cls = dialect_class(api)
         assert cls.name == api
         assert cls.STREAM_FRAMING in ("sse", "ndjson")
+        assert cls.RATE_LIMIT_SCOPE in ("model", "provider")
         assert all(option.default is not None for option in cls.OPTIONS.values())

@@ -254,5 +254,6 @@ def test_readme_table_shows_the_measured_agreement():
     """The README's table is the figures above, so the two cannot drift apart."""
     rows = re.findall(r"^\| (\w+) \| (\d+) \| (\d+) \| (\d+) \|$", (REPO / "README.md").read_text(), re.MULTILINE)
     shown = {name: (int(equal), int(compared)) for name, compared, equal, _ in rows}
-    assert shown == AGREEMENT
+    # The native dialects' rows are pinned by their own end-to-end tests.
+    assert {name: shown.get(name) for name in AGREEMENT} == AGREEMENT
     assert all(int(compared) - int(equal) == int(listed) for _, compared, equal, listed in rows)

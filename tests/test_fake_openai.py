@@ -91,14 +91,14 @@ def test_html_502_is_a_short_server_error(client: httpx.Client) -> None:
     assert not caught.has_envelope and caught.retryable
 
 
-def test_invalid_json_200_is_malformed(client: httpx.Client) -> None:
+def test_invalid_json_200_is_unreadable(client: httpx.Client) -> None:
     with FakeOpenAI([Canned(200, {"Content-Type": "application/json"}, b'{"choices": [')]) as server:
-        assert failure(client, server, SYNC).kind is ErrorKind.MALFORMED
+        assert failure(client, server, SYNC).kind is ErrorKind.UNREADABLE
 
 
-def test_invalid_json_data_line_is_malformed(client: httpx.Client) -> None:
+def test_invalid_json_data_line_is_unreadable(client: httpx.Client) -> None:
     with FakeOpenAI([sse_response([chunk("Hi"), "data: {oops\n\n"])]) as server:
-        assert failure(client, server, STREAM).kind is ErrorKind.MALFORMED
+        assert failure(client, server, STREAM).kind is ErrorKind.UNREADABLE
 
 
 def test_401_is_auth(client: httpx.Client) -> None:

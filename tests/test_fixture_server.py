@@ -191,7 +191,7 @@ def test_recorded_requests_are_answered_with_their_own_recording(provider: str) 
     (The reference did not always send the option, so TopLogprobs or Seed may equal
     Text; Cloudflare's -1 equals -1-any.) Left out: what our probes never send (the
     markdown Citations variant, audio, video, PDF documents, web search, image
-    generation), qwen requests, whose harness-added "/think" part makes a plain Text
+    generation, GenDoc), qwen requests, whose harness-added "/think" part makes a plain Text
     request look like a document, and deepseek-reasoner's sync SquareRoot-1, which the
     reference sent unforced and which its -1-any recording answers instead.
     """

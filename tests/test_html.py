@@ -40,7 +40,7 @@ HOSTILE_REPLY = "</script><script>window.pwned=2</script>"
 
 
 def shipped_pairs() -> list[tuple[ProviderConfig, ProviderResult | None]]:
-    return load_pairs(load_config(REPO / "providers.yaml"), None, REPO / "out")
+    return load_pairs(load_config(REPO / "providers.yaml"), None, REPO / "results")
 
 
 def hostile_pairs() -> list[tuple[ProviderConfig, ProviderResult | None]]:
@@ -126,7 +126,7 @@ def test_results_text_is_escaped_everywhere() -> None:
 
 
 def test_cli_writes_the_page(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["render", "--format", "html", "--config", str(REPO / "providers.yaml"), "--out", str(REPO / "out")])
+    result = CliRunner().invoke(app, ["render", "--format", "html", "--config", str(REPO / "providers.yaml"), "--out", str(REPO / "results")])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("<!doctype html>") and result.output.rstrip().endswith("</html>")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import default_sigint
 from llmprobe import results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,6 +108,7 @@ def start_run_and_wait_for_server(tmp_path: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 120
     while not server_processes(tmp_path) or not (tmp_path / "out" / "local-server.log").exists():

@@ -286,7 +286,7 @@ def test_budget_stops_before_the_request_that_would_pass_it(tmp_path: Path, budg
     unsent = [e for e in mode.probes if e.status is None]
     assert unsent and all(e.outcome == "error" and e.reason.startswith("budget: not sent") for e in unsent)
     assert Verdict.UNKNOWN in mode.verdicts.values()
-    assert saved.incomplete == [MODEL]  # `run --resume` finishes it
+    assert saved.incomplete == [(MODEL, False)]  # `run --resume` finishes it
 
 
 def test_a_budget_too_small_for_anything_sends_nothing_and_keeps_earlier_results(tmp_path: Path) -> None:
@@ -299,7 +299,7 @@ def test_a_budget_too_small_for_anything_sends_nothing_and_keeps_earlier_results
         assert server.requests == []
     assert result.exit_code == 1
     after = results.load(tmp_path / "out" / "fake.json")
-    assert after.model(MODEL).modes == before.modes and after.incomplete == [MODEL]
+    assert after.model(MODEL).modes == before.modes and after.incomplete == [(MODEL, False)]
 
 
 def test_budget_usd_needs_prices_and_counts_dollars(tmp_path: Path) -> None:
@@ -412,3 +412,30 @@ def test_explain_a_recorded_groq_model_and_its_curl_gets_the_recorded_answer(tmp
         answer = json.loads(_curl(probe["reproduction"]["curl"], "GROQ_API_KEY"))
     text = answer["choices"][0]["message"]["content"]
     assert probe["trials"][0]["reason"] == repr(" ".join(text.split("\n")).strip())
+
+
+def test_explain_a_thinking_row_sends_its_reasoning_switch(tmp_path: Path) -> None:
+    """A model listed twice: the `reason: true` row's curl switches thinking on, the other's does not."""
+    claude = "claude-sonnet-4"
+    provider = {
+        "api": "anthropic",
+        "base_url": "https://api.anthropic.com/v1",
+        "api_key_env": "ANTHROPIC_API_KEY",
+        "models": [claude, {"id": claude, "reason": True}],
+    }
+    cfg = write_providers(tmp_path, {"anthropic": provider})
+    text = results.Evidence("Text", "pass", "'Hello.'", status=200, latency_ms=12.0, attempts=1)
+    rows = [
+        results.ModelResult(claude, reason=reason, modes={"sync": results.ModeResult({"json": Verdict.TRUE}, [text])})
+        for reason in (False, True)
+    ]
+    (tmp_path / "out").mkdir()
+    saved = results.ProviderResult("anthropic", "2026-01-01T00:00:00Z", "0", models=rows)
+    results.save(saved, tmp_path / "out" / "anthropic.json")
+    files = ["--config", str(cfg), "--out", str(tmp_path / "out"), "--column", "Mode", "--json"]
+    for flag, thinking in (("--thinking", True), ("--no-thinking", False)):
+        found = CliRunner().invoke(app, ["explain", "anthropic", claude, flag, *files])
+        assert found.exit_code == 0, found.output
+        curl = json.loads(found.stdout)["modes"][0]["cells"][0]["probes"][0]["reproduction"]["curl"]
+        assert ('"thinking":' in curl) is thinking
+        assert '-H "x-api-key: $ANTHROPIC_API_KEY"' in curl

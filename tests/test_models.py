@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -191,3 +192,59 @@ def test_paging_is_bounded() -> None:
     assert caught.value.kind is ErrorKind.MALFORMED
     assert "after 3" in str(caught.value)
     assert len(server.requests) == 3
+
+
+#: A stand-in for llama.cpp's server: lists two models at /v1/models, notes its pid, nothing else.
+FAKE_SERVER = """\
+import http.server, json, os, sys
+from pathlib import Path
+
+Path(sys.argv[2]).write_text(str(os.getpid()))
+class Models(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"object": "list", "data": [{"id": "tiny"}, {"id": "other"}]}).encode()
+        self.send_response(200 if self.path == "/v1/models" else 404)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Models).serve_forever()
+"""
+
+
+def test_a_provider_that_launches_its_server_gets_it_started_and_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "llmprobe_test_weights"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "tiny.gguf").write_bytes(b"GGUF")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "serve.py").write_text(FAKE_SERVER)
+    with socket.socket() as s:  # where nothing answers, as before the first run
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "providers.yaml"
+    config.write_text(
+        "providers:\n"
+        "  local:\n"
+        "    api: openai\n"
+        f"    base_url: http://127.0.0.1:{port}/v1\n"
+        "    launch:\n"
+        f"      command: ['{{python}}', '{tmp_path / 'serve.py'}', '{{port}}', '{tmp_path / 'pid'}']\n"
+        "      model_package: llmprobe_test_weights\n"
+        "    models:\n"
+        "      - id: tiny\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["models", "-p", "local", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert [line.split(maxsplit=1) for line in result.stdout.splitlines()] == [
+        ["model", "status"],
+        ["other", "not configured"],
+        ["tiny", "configured"],
+    ]
+    assert (tmp_path / "out" / "local-server.log").exists()
+    with pytest.raises(ProcessLookupError):  # stopped and reaped once the listing is done
+        os.kill(int((tmp_path / "pid").read_text()), 0)

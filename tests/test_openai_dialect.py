@@ -439,13 +439,20 @@ def test_parse_unknown_finish_reason_is_kept() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw",
-    [b"<html>oops</html>", b'{"id": "x"}', b'{"choices": []}', b"[1]", b'{"choices": [{"message": {"content": 7}}]}'],
+    ("raw", "kind"),
+    [
+        (b"<html>oops</html>", ErrorKind.UNREADABLE),
+        (b'{"id": "x"}', ErrorKind.MALFORMED),
+        (b'{"choices": []}', ErrorKind.MALFORMED),
+        (b"[1]", ErrorKind.MALFORMED),
+        (b'{"choices": [{"message": {"content": 7}}]}', ErrorKind.MALFORMED),
+    ],
 )
-def test_parse_malformed_2xx(raw: bytes) -> None:
+def test_parse_malformed_2xx(raw: bytes, kind: ErrorKind) -> None:
+    """Bytes that are not JSON cannot be read at all; JSON of the wrong shape breaks the wire format."""
     with pytest.raises(ApiError) as failure:
         DIALECT.parse(200, {}, raw)
-    assert failure.value.kind is ErrorKind.MALFORMED
+    assert failure.value.kind is kind
 
 
 @pytest.mark.parametrize(
@@ -713,7 +720,7 @@ def test_empty_reply_parses_as_empty() -> None:
 @pytest.mark.parametrize(
     ("event", "kind"),
     [
-        (SseEvent("{not json"), ErrorKind.MALFORMED),
+        (SseEvent("{not json"), ErrorKind.UNREADABLE),
         (SseEvent("[1, 2]"), ErrorKind.MALFORMED),
         (SseEvent('{"error": {"message": "overloaded", "type": "server_error"}}'), ErrorKind.SERVER),
         (SseEvent('{"error": {"message": "slow down", "status_code": 429}}'), ErrorKind.RATE_LIMITED),

@@ -201,9 +201,10 @@ def test_matches_seed_except_listed_differences(name, fixture, layout, differenc
 @pytest.mark.parametrize("name, fixture, layout, differences", GOLDEN, ids=[g[0] for g in GOLDEN])
 def test_page_shape_matches_seed(name, fixture, layout, differences):
     ours = render_markdown([_reference(name, fixture)], layout)
-    assert ours.startswith("# Scoreboard\n\n| Model ")
+    # The reference's page, with the provider's section heading that every page of ours has.
+    assert ours.startswith(f"# Scoreboard\n\n## {name}\n\n| Model ")
     table_end = ours.index("\n<details>\n")
-    assert all(line.startswith("|") for line in ours[: table_end].splitlines()[2:])
+    assert all(line.startswith("|") for line in ours[: table_end].splitlines()[4:])
     assert ours.endswith("</details>\n")
 
 
@@ -271,7 +272,7 @@ def test_gfm_one_table_per_section_with_consistent_columns():
 @needs_shared
 def test_gfm_single_provider_page_has_one_table():
     page = render_markdown([_reference("cloudflare", "cloudflare-2025-09-02")], "compact")
-    assert _tables_by_section(page) == {"Scoreboard": [(14, [14] * 7)]}
+    assert _tables_by_section(page) == {"cloudflare": [(14, [14] * 7)]}
 
 
 @needs_shared
@@ -463,6 +464,14 @@ def test_medals_only_on_first_model_of_each_tier_on_all_its_rows():
     assert [r[0] for r in _rows(config, result)] == ["unlisted🥉", "best🥇", "best🥇", "best2", "mid🥈", "low"]
 
 
+def test_a_model_listed_twice_is_two_rows_with_the_brain_and_medal_on_one_each():
+    config = _config(ModelConfig("m", tier="sota"), ModelConfig("m", reason=True))
+    plain, thinking = _measured("m", sync={"json": "true"}), _measured("m", sync={"json": "false"})
+    thinking.reason = True
+    rows = _rows(config, _result(thinking, plain), "compact")
+    assert [(r[0], r[1], r[5]) for r in rows] == [("m🥇", "Sync", "☁️"), ("m", "Sync🧠", "❌")]
+
+
 def test_config_tier_wins_and_reason_from_either_side():
     config = _config(ModelConfig("a", tier=None), ModelConfig("b", reason=True))
     a = _measured("a", sync={"json": "true"})
@@ -593,3 +602,20 @@ def test_overview_says_when_and_how_each_provider_was_probed():
     assert page.splitlines()[2] == (
         "_Made by `llmprobe render` from the results files: p probed 2026-11-21 12:00:00 UTC by llmprobe 0.1.0, replay of rec._"
     )
+
+
+def test_one_providers_page_says_where_its_results_came_from_under_its_heading():
+    config = ProviderConfig(name="p", api="openai", base_url="https://x/v1", country="Local", models=(ModelConfig("m"),))
+    result = ProviderResult("p", "2026-11-21T12:00:00Z", "0.1.0", [ModelResult("m")])
+    lines = render_markdown([(config, result)]).splitlines()
+    assert lines[:6] == [
+        "# Scoreboard",
+        "",
+        "_Made by `llmprobe render` from the results files: p probed 2026-11-21 12:00:00 UTC by llmprobe 0.1.0._",
+        "",
+        "## p 🏠",
+        "",
+    ]
+    assert lines[6].startswith("| Model ")
+    # Without results there is nothing to say where they came from.
+    assert render_markdown([(config, None)]).startswith("# Scoreboard\n\n## p 🏠\n\n| Model ")

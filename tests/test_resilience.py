@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import write_providers
+from conftest import default_sigint
 from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe import results
 from llmprobe.cli import app
@@ -144,7 +145,7 @@ def test_an_unknown_model_is_skipped_with_one_message_and_the_others_probed(tmp_
     saved = results.load(tmp_path / "out" / "fake.json")
     assert [m.id for m in saved.models] == ["here"]
     assert saved.model("here").modes["sync"].verdicts == EXPECTED_VERDICTS
-    assert saved.incomplete == ["gone"]
+    assert saved.incomplete == [("gone", False)]
 
 
 # --- interruption and resume ----------------------------------------------------------------
@@ -156,7 +157,9 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
     with PassingProvider(latency=0.15) as server:
         cfg = write_config(tmp_path, server.base_url, models, key=False)
         command = [sys.executable, "-m", "llmprobe", "run", "-p", "fake", "--config", str(cfg), "--out", str(out)]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint
+        )
         deadline = time.monotonic() + 60
         while True:  # until at least one model is finished, and some are not
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
@@ -174,13 +177,14 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
         interrupted = results.load(out / "fake.json")
         finished = [m.id for m in interrupted.models]
         assert finished and interrupted.incomplete
-        assert sorted(finished + interrupted.incomplete) == models
+        unfinished = [model_id for model_id, _ in interrupted.incomplete]
+        assert sorted(finished + unfinished) == models
         requests_before = len(server.requests)
 
         resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         probed_again = {r.json["model"] for r in server.requests[requests_before:]}
-    assert probed_again == set(interrupted.incomplete)
+    assert probed_again == set(unfinished)
     complete = results.load(out / "fake.json")
     assert [m.id for m in complete.models] == models and complete.incomplete == []
     for model in complete.models:
@@ -188,6 +192,17 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
     # The models finished before the interruption kept their results untouched.
     for model_id in finished:
         assert complete.model(model_id) == interrupted.model(model_id)
+
+
+def test_an_interrupted_child_gets_ctrl_c_even_when_pytest_ignores_it():
+    command = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under `trap '' INT` or in a background job
+    try:
+        inherited = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        restored = subprocess.run(command, capture_output=True, text=True, check=True, preexec_fn=default_sigint).stdout
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert (inherited, restored) == ("False\n", "True\n")
 
 
 def test_resume_with_nothing_left_sends_nothing(tmp_path):
@@ -244,7 +259,7 @@ def test_a_results_file_of_the_wrong_shape_is_refused(tmp_path):
     cfg = write_config(tmp_path, "http://127.0.0.1:9/v1", ["m0"])
     rendered = invoke("render", "--config", str(cfg), "--out", str(tmp_path))
     assert rendered.exit_code == 2
-    assert rendered.output == f"llmprobe: error: {tmp_path / 'fake.json'}: not an llmprobe results file: missing or wrong 'generated_at'\n"
+    assert rendered.output == f"llmprobe: error: {tmp_path / 'fake.json'}: not an llmprobe results file: missing 'generated_at'\n"
 
 
 def test_a_cassette_that_does_not_match_is_one_line(tmp_path):

@@ -30,7 +30,7 @@ def model(model_id: str, verdict: str = "true") -> ModelResult:
 def test_each_save_writes_what_encoding_the_whole_result_gives(tmp_path: Path) -> None:
     path = tmp_path / "out" / "fake.json"
     writer = ResultsWriter(path)
-    result = ProviderResult(provider="fake", generated_at="2025-01-01T00:00:00Z", llmprobe_version="0", incomplete=["a", "b"])
+    result = ProviderResult(provider="fake", generated_at="2025-01-01T00:00:00Z", llmprobe_version="0", incomplete=[("a", False), ("b", True)])
     first_a = model("a")
     steps = [
         [],

@@ -7,6 +7,7 @@ apart silently, so the commands are compared here rather than trusted.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 
@@ -21,8 +22,8 @@ README = REPO / "README.md"
 #: What the scoreboard workflow must run, each documented in the README's "## Use" section.
 SCOREBOARD_COMMANDS = (
     "llmprobe run --provider",
-    "llmprobe render > SCOREBOARD.md",
-    "llmprobe render --format html > scoreboard.html",
+    "llmprobe render --out results > SCOREBOARD.md",
+    "llmprobe render --out results --format html > scoreboard.html",
     "llmprobe diff",
 )
 
@@ -78,3 +79,40 @@ def test_no_expression_is_pasted_into_a_script(workflow: str) -> None:
     """`${{ }}` inside `run:` is pasted into the shell before it runs (script injection);
     values reach scripts through step `env:` instead."""
     assert [script for script in run_scripts(workflow) if "${{" in script] == []
+
+
+def git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(REPO), *args], check=False, capture_output=True, text=True)
+
+
+def test_runs_write_where_git_does_not_look_and_the_evidence_is_committed_elsewhere() -> None:
+    """The README's first command must leave `git status` clean; `results/` keeps the evidence."""
+    from llmprobe.cli import OUT_DEFAULT
+
+    if shutil.which("git") is None or git("rev-parse").returncode != 0:
+        pytest.skip("not a git checkout")
+    assert git("check-ignore", "-q", str(OUT_DEFAULT / "local.json")).returncode == 0
+    assert git("check-ignore", "-q", str(OUT_DEFAULT / "local-server.log")).returncode == 0
+    committed = git("ls-files", "results").stdout.split()
+    assert {"results/local.json", "results/groq.json", "results/cloudflare.json"} <= set(committed)
+    assert git("check-ignore", "-q", "results/local.json").returncode == 1
+
+
+def test_the_committed_results_render() -> None:
+    """What the scoreboard workflow runs, on what is committed: every provider of results/, with its provenance."""
+    from typer.testing import CliRunner
+
+    from llmprobe.cli import app
+
+    page = CliRunner().invoke(app, ["render", "--out", str(REPO / "results"), "--config", str(REPO / "providers.yaml")])
+    assert page.exit_code == 0, page.output
+    provenance = page.stdout.splitlines()[2]
+    for name in ("groq", "cloudflare", "local"):
+        assert f" {name} probed " in provenance
+
+
+def test_the_local_extra_pins_the_llama_cpp_python_it_builds() -> None:
+    """PyPI has only its source: a version range would rebuild llama.cpp (15 minutes) for every new
+    release, in CI too, whose pip cache is keyed on pyproject.toml and so never learns the new wheel."""
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'"llama-cpp-python\[server\]==[0-9][0-9.]*"', pyproject)

@@ -25,6 +25,11 @@ from llmprobe.sse import SseEvent
 DIALECTS: dict[str, str] = {
     "openai": "llmprobe.dialects.openai:OpenAIDialect",
     "cloudflare": "llmprobe.dialects.cloudflare:CloudflareDialect",
+    "anthropic": "llmprobe.dialects.anthropic:AnthropicDialect",
+    "gemini": "llmprobe.dialects.gemini:GeminiDialect",
+    "openai-responses": "llmprobe.dialects.openai_responses:OpenAIResponsesDialect",
+    "ollama": "llmprobe.dialects.ollama:OllamaDialect",
+    "cohere": "llmprobe.dialects.cohere:CohereDialect",
 }
 
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status
 from llmprobe.neutral import (
@@ -140,9 +141,9 @@ class CloudflareStreamParser:
             self._done = True
             return
         try:
-            chunk = json.loads(event.data)
+            chunk = safejson.loads(event.data)
         except ValueError:
-            raise _malformed("stream chunk is not JSON", event.data) from None
+            raise ApiError(ErrorKind.UNREADABLE, f"stream chunk is not JSON: {excerpt(event.data)}") from None
         if not isinstance(chunk, dict):
             raise _malformed("stream chunk is not a JSON object", chunk)
         if _is_error(chunk) or event.event == "error":
@@ -279,12 +280,12 @@ def _envelope(status: int, headers: Mapping[str, str], body: bytes) -> dict[str,
     """The decoded envelope of a successful answer; every failure becomes an ApiError."""
     text = body.decode("utf-8", errors="replace")
     try:
-        envelope = json.loads(text)
+        envelope, readable = safejson.loads(text), True
     except ValueError:
-        envelope = None
+        envelope, readable = None, False
     ok = 200 <= status < 300
     if not isinstance(envelope, dict):
-        kind = ErrorKind.MALFORMED if ok else _kind_for_status(status)
+        kind = (ErrorKind.MALFORMED if readable else ErrorKind.UNREADABLE) if ok else _kind_for_status(status)
         raise ApiError(kind, f"undecodable body: {excerpt(text)}", status=status, retry_after=parse_retry_after(headers))
     if not ok or _is_error(envelope):
         raise _envelope_error(status, headers, envelope)

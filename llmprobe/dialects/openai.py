@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option, option_values
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
@@ -306,9 +307,9 @@ def _part(part: Part) -> dict[str, Any]:
 
 def _decode_json(body: bytes | str, what: str) -> Any:
     try:
-        return json.loads(body)
+        return safejson.loads(body)
     except ValueError:
-        raise ApiError(ErrorKind.MALFORMED, f"{what} is not JSON: {page_excerpt(body)}") from None
+        raise ApiError(ErrorKind.UNREADABLE, f"{what} is not JSON: {page_excerpt(body)}") from None
 
 
 def _dict(value: Any) -> dict:
@@ -498,7 +499,7 @@ def _kind(status: int | None, code: str | None) -> ErrorKind | None:
 
 def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
     try:
-        envelope = _envelope(json.loads(body))
+        envelope = _envelope(safejson.loads(body))
     except ValueError:
         envelope = None
     return ApiError(
@@ -531,7 +532,7 @@ def _embedded_error(envelope: _Envelope) -> ApiError:
 
 def _stream_error_event(data: str) -> ApiError:
     try:
-        envelope = _envelope(json.loads(data))
+        envelope = _envelope(safejson.loads(data))
     except ValueError:
         envelope = None
     if envelope is None:

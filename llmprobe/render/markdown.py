@@ -19,20 +19,19 @@ def render_markdown(
     summary: bool | None = None,
     speed: bool = False,
 ) -> str:
-    """One provider: `# Scoreboard`, its table, the legend. Several (or `summary=True`): a
-    summary table linking to one `## name` section per provider, then the legend once.
+    """`# Scoreboard`, where the results came from, then one `## name` section per provider and
+    the legend once. Several providers (or `summary=True`) get a summary table linking to the
+    sections first; one provider's page is the same section on its own.
     `speed`: a `## Speed` section after the legend, latency and throughput per model and mode.
 
     Raises ValueError for an unknown layout or an empty provider list.
     """
     board = scoreboard(providers, layout, _link, summary)
-    blocks = ["# Scoreboard"]
-    if board.summary is None:
-        blocks += [_table(table) for _, table in board.sections]
-    else:
-        blocks += [_provenance([result for result, _ in board.sections]), _table(board.summary)]
-        for provider, table in board.sections:
-            blocks += [f"## {provider_title(provider)}", _table(table)]
+    blocks = ["# Scoreboard", *_provenance([result for result, _ in board.sections])]
+    if board.summary is not None:
+        blocks.append(_table(board.summary))
+    for provider, table in board.sections:
+        blocks += [f"## {provider_title(provider)}", _table(table)]
     # The legend follows the last table directly, as on the reference pages.
     page = "\n\n".join(blocks) + "\n" + _legend(layout)
     speeds = speed_table([provider for provider, _ in board.sections]) if speed else None
@@ -60,8 +59,10 @@ def provenance(results: Sequence[ProviderResult]) -> list[str]:
     return runs
 
 
-def _provenance(results: Sequence[ProviderResult]) -> str:
-    return "_Made by `llmprobe render` from the results files: " + "; ".join(provenance(results)) + "._"
+def _provenance(results: Sequence[ProviderResult]) -> list[str]:
+    """The line that says so, or none when no provider has results yet."""
+    runs = provenance(results)
+    return ["_Made by `llmprobe render` from the results files: " + "; ".join(runs) + "._"] if runs else []
 
 
 def anchor(heading: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from llmprobe.config import ModelConfig, ProviderConfig
-from llmprobe.results import ModelResult, ProviderResult
+from llmprobe.results import ModelResult, ProviderResult, row_key, twinned
 
 
 def merge(config: ProviderConfig, result: ProviderResult | None) -> ProviderResult:
@@ -15,12 +15,15 @@ def merge(config: ProviderConfig, result: ProviderResult | None) -> ProviderResu
     A model listed with `probe: false` or never measured comes back with `probed=False` (its
     recorded modes, if any, are kept as evidence). Models measured earlier but since dropped
     from the config follow the listed ones, in results order, so no measurement silently
-    disappears. Without results, generated_at and llmprobe_version are empty.
+    disappears. Without results, generated_at and llmprobe_version are empty. A model listed
+    twice (with and without `reason: true`) is two rows, each found by its `reason`.
     """
-    measured = {m.id: m for m in result.models} if result else {}
+    found_models = result.models if result else []
+    twins = twinned([m.id for m in config.models], [m.id for m in found_models])
+    measured = {row_key(m.id, m.reason, twins): m for m in found_models}
     models: list[ModelResult] = []
     for listed in config.models:
-        found = measured.pop(listed.id, None)
+        found = measured.pop(row_key(listed.id, listed.reason, twins), None)
         if found is None:
             models.append(ModelResult(id=listed.id, reason=listed.reason, tier=listed.tier, probed=False))
         else:

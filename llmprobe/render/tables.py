@@ -68,10 +68,11 @@ def provider_title(provider: ProviderResult) -> str:
     return provider.provider + (f" {cells.LOCAL}" if provider.local else "")
 
 
-def _medals(models: Sequence[ModelResult]) -> dict[str, str]:
-    """Only the first model of each tier gets the medal: it points at the one to pick."""
-    firsts = {tier: next((m.id for m in models if m.tier == tier), None) for tier in TIERS}
-    return {model_id: cells.medal(tier) for tier, model_id in firsts.items() if model_id is not None}
+def _medals(models: Sequence[ModelResult]) -> dict[tuple[str, bool], str]:
+    """Only the first model of each tier gets the medal: it points at the one to pick (a model
+    listed twice, with and without reasoning, is two rows, and only one of them is picked)."""
+    firsts = {tier: next(((m.id, m.reason) for m in models if m.tier == tier), None) for tier in TIERS}
+    return {row: cells.medal(tier) for tier, row in firsts.items() if row is not None}
 
 
 def model_lines(model: ModelResult, rates: bool = False) -> list[Line]:
@@ -97,7 +98,7 @@ def provider_table(provider: ProviderResult, layout: str, rates: bool = False) -
     layout_columns = columns(layout)
     medals = _medals(provider.models)
     rows = tuple(
-        _row((model.id + medals.get(model.id, ""),), line, layout_columns)
+        _row((model.id + medals.get((model.id, model.reason), ""),), line, layout_columns)
         for model in provider.models
         for line in model_lines(model, rates)
     )

@@ -1,0 +1,442 @@
+"""Anthropic Messages: `POST {base_url}/v1/messages`, answers as typed content blocks.
+
+A reply is a list of blocks (`text` with its citations, `thinking` with a signature,
+`tool_use` with its input as a JSON object), streamed as `content_block_*` events by
+index. The stream parser rebuilds the blocks in their sync shape, so one function
+reads a reply either way.
+
+The API has no seed, log-probabilities or JSON output modes, so those probes are not
+sent. Thinking (`Request.thinking`) has rules of its own, refused here rather than
+learnt from a 400: `max_tokens` must exceed the thinking budget, and a tool call
+cannot be forced.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from llmprobe.dialects import HttpCall, Option, option_values
+from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
+from llmprobe.neutral import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    Part,
+    RateLimit,
+    Reply,
+    Request,
+    TextPart,
+    Thought,
+    ToolCall,
+    Usage,
+    normalise_finish_reason,
+)
+from llmprobe.ratelimits import parse_retry_after
+from llmprobe.sse import SseEvent
+
+API_VERSION = "2023-06-01"
+#: The most the API lists in one page.
+MODELS_PER_PAGE = 1000
+
+_TOOL_CHOICES = {"required": "any", "auto": "auto", "none": "none"}
+
+#: Error types whose meaning does not depend on the HTTP status (in-stream errors have none).
+_ERROR_KINDS = {
+    "invalid_request_error": ErrorKind.REJECTED,
+    "request_too_large": ErrorKind.REJECTED,
+    "authentication_error": ErrorKind.AUTH,
+    "permission_error": ErrorKind.AUTH,
+    "not_found_error": ErrorKind.NOT_FOUND,
+    "rate_limit_error": ErrorKind.RATE_LIMITED,
+    "api_error": ErrorKind.SERVER,
+    "overloaded_error": ErrorKind.SERVER,
+}
+
+#: `anthropic-ratelimit-<name>-{limit,remaining,reset}` and the kind each one limits.
+_LIMITS = (("requests", "requests"), ("tokens", "tokens"), ("input-tokens", "tokens"), ("output-tokens", "tokens"))
+
+
+class AnthropicDialect:
+    name = "anthropic"
+    OPTIONS = {
+        # The API insists on a cap; 4096 is the largest every current model accepts (Claude 3 Haiku's).
+        "max_tokens": Option("integer", 4096, "max_tokens of every request that sets no cap of its own"),
+        # 1024 is the smallest budget the API accepts.
+        "thinking_budget": Option("integer", 1024, "budget_tokens of the thinking of `reason: true` models"),
+    }
+    STREAM_FRAMING = "sse"
+    #: Anthropic counts requests and tokens per model (class) and says so in its headers.
+    RATE_LIMIT_SCOPE = "model"
+
+    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        values = option_values(AnthropicDialect, options)
+        self.max_tokens: int = values["max_tokens"]
+        self.thinking_budget: int = values["thinking_budget"]
+        #: The model listing pages by cursor: the last id of the page read, while more follow.
+        self._after_id = ""
+
+    def build(self, model: str, request: Request) -> HttpCall:
+        for option, asked in (
+            ("seed", request.seed is not None),
+            ("top_logprobs", request.top_logprobs is not None),
+            ("json_mode", request.json_mode),
+            ("json_schema", request.json_schema is not None),
+        ):
+            if asked:
+                raise UnsupportedOption(option, "the API has no such option")
+        cap = self.max_tokens if request.max_tokens is None else request.max_tokens
+        body: dict[str, Any] = {"model": model, "max_tokens": cap, "messages": _messages(request.messages)}
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
+        if request.stream:
+            body["stream"] = True
+        if request.thinking:
+            if cap <= self.thinking_budget:
+                problem = f"with thinking on, max_tokens ({cap}) must exceed the thinking budget ({self.thinking_budget})"
+                raise UnsupportedOption("max_tokens", problem)
+            if request.tool_choice == "required":
+                raise UnsupportedOption("tool_choice", "the API cannot force a tool call while thinking is on")
+            body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
+        if request.tool_choice is not None:
+            body["tool_choice"] = {"type": _TOOL_CHOICES[request.tool_choice]}
+        if request.tools:
+            body["tools"] = [
+                {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
+                for tool in request.tools
+            ]
+        return HttpCall("POST", f"{self.base_url}/v1/messages", body, {"anthropic-version": API_VERSION})
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"x-api-key": api_key}
+
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+        data = _answer(status, headers, body)
+        if data.get("type") != "message" or not isinstance(data.get("content"), list):
+            raise ApiError(ErrorKind.MALFORMED, f"not a message: {excerpt(body.decode('utf-8', 'replace'))}")
+        return _reply(data["content"], data.get("stop_reason"), _usage(data.get("usage")))
+
+    def stream_parser(self) -> AnthropicStreamParser:
+        return AnthropicStreamParser()
+
+    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
+        """Each announced limit with its reset, an RFC 3339 time, as seconds from now."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        limits = []
+        for name, kind in _LIMITS:
+            limit = _header_int(lower.get(f"anthropic-ratelimit-{name}-limit"))
+            if not limit or limit <= 0:
+                continue
+            remaining = _header_int(lower.get(f"anthropic-ratelimit-{name}-remaining"))
+            reset = _seconds_until(lower.get(f"anthropic-ratelimit-{name}-reset"))
+            limits.append(RateLimit(kind, limit, remaining, reset))  # type: ignore[arg-type]
+        return limits
+
+    def list_models_call(self, page: int) -> HttpCall:
+        after = f"&after_id={quote(self._after_id, safe='')}" if page > 1 and self._after_id else ""
+        return HttpCall("GET", f"{self.base_url}/v1/models?limit={MODELS_PER_PAGE}{after}", None, {"anthropic-version": API_VERSION})
+
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
+        data = _answer(status, headers, body)
+        entries = data.get("data")
+        if not isinstance(entries, list):
+            raise ApiError(ErrorKind.MALFORMED, "model list has no data array")
+        ids = [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+        last = data.get("last_id")
+        more = data.get("has_more") is True and isinstance(last, str) and bool(last)
+        self._after_id = last if more and isinstance(last, str) else ""
+        return ids, more
+
+
+@dataclass
+class _Block:
+    """One streamed content block, gathered from its start and delta events."""
+
+    start: dict[str, Any]
+    text: list[str] = field(default_factory=list)
+    citations: list[Any] = field(default_factory=list)
+    thinking: list[str] = field(default_factory=list)
+    signature: list[str] = field(default_factory=list)
+    input_json: list[str] = field(default_factory=list)
+
+    def whole(self) -> dict[str, Any]:
+        """The block as a sync answer holds it; tool input stays the JSON text as streamed."""
+        block = dict(self.start)
+        kind = block.get("type")
+        if kind == "text":
+            block["text"] = _string(block.get("text"), "text") + "".join(self.text)
+            block["citations"] = _list(block.get("citations")) + self.citations
+        elif kind == "thinking":
+            block["thinking"] = _string(block.get("thinking"), "thinking") + "".join(self.thinking)
+            block["signature"] = _string(block.get("signature"), "signature") + "".join(self.signature)
+        elif kind == "tool_use" and "".join(self.input_json):
+            block["input"] = "".join(self.input_json)
+        return block
+
+
+class AnthropicStreamParser:
+    """Assembles `message_start`, `content_block_{start,delta,stop}`, `message_delta` and
+    `message_stop` events; unknown event and delta types are skipped, as the API asks."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[int, _Block] = {}
+        self._usage: dict[str, Any] = {}
+        self._stop_reason: Any = None
+        self._done = False
+
+    def feed(self, event: SseEvent) -> None:
+        data = _decode(event.data, "stream event")
+        kind = data.get("type")
+        if kind == "error" or event.event == "error":
+            raise _error(None, {}, data) or ApiError(ErrorKind.SERVER, f"error event: {excerpt(event.data)}")
+        if kind == "message_start":
+            self._usage.update(_dict(_dict(data.get("message")).get("usage")))
+        elif kind == "content_block_start":
+            start = data.get("content_block")
+            if not isinstance(start, dict):
+                raise ApiError(ErrorKind.MALFORMED, f"content_block_start without a block: {excerpt(event.data)}")
+            self._blocks[_index(data)] = _Block(start)
+        elif kind == "content_block_delta":
+            self._delta(data)
+        elif kind == "message_delta":
+            self._stop_reason = _dict(data.get("delta")).get("stop_reason", self._stop_reason)
+            self._usage.update(_dict(data.get("usage")))
+        elif kind == "message_stop":
+            self._done = True
+
+    def _delta(self, data: dict[str, Any]) -> None:
+        block = self._blocks.get(_index(data))
+        if block is None:
+            raise ApiError(ErrorKind.MALFORMED, "content_block_delta for a block that never started")
+        delta = _dict(data.get("delta"))
+        kind = delta.get("type")
+        if kind == "text_delta":
+            block.text.append(_string(delta.get("text"), "text_delta"))
+        elif kind == "thinking_delta":
+            block.thinking.append(_string(delta.get("thinking"), "thinking_delta"))
+        elif kind == "signature_delta":
+            block.signature.append(_string(delta.get("signature"), "signature_delta"))
+        elif kind == "input_json_delta":
+            block.input_json.append(_string(delta.get("partial_json"), "input_json_delta"))
+        elif kind == "citations_delta":
+            block.citations.append(delta.get("citation"))
+
+    def finish(self) -> Reply:
+        if not self._done:
+            raise ApiError(ErrorKind.TRANSPORT, "stream ended before message_stop")
+        content = [block.whole() for _, block in sorted(self._blocks.items())]
+        return _reply(content, self._stop_reason, _usage(self._usage))
+
+
+# --- request pieces ---------------------------------------------------------------------------------
+
+
+def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Tool results go back as `tool_result` blocks of a user turn; consecutive ones share it."""
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "tool":
+            result = message.tool_result
+            if result is None:
+                raise ValueError("a tool message needs a tool_result")
+            block = {"type": "tool_result", "tool_use_id": result.call_id, "content": [{"type": "text", "text": result.content}]}
+            previous = wire[-1] if wire else None
+            if previous is not None and previous["role"] == "user" and previous["content"][-1]["type"] == "tool_result":
+                previous["content"].append(block)
+            else:
+                wire.append({"role": "user", "content": [block]})
+            continue
+        content = [_thought(t) for t in message.thoughts] + [_part(p) for p in message.parts]
+        content += [_tool_use(call) for call in message.tool_calls]
+        wire.append({"role": message.role, "content": content})
+    return wire
+
+
+def _thought(thought: Thought) -> dict[str, Any]:
+    if thought.redacted:
+        return {"type": "redacted_thinking", "data": thought.signature}
+    return {"type": "thinking", "thinking": thought.text, "signature": thought.signature}
+
+
+def _tool_use(call: ToolCall) -> dict[str, Any]:
+    try:
+        arguments = call.decoded_arguments()
+    except ValueError:
+        raise UnsupportedOption("tool call", f"the API takes tool input as a JSON object, not {call.arguments!r}") from None
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
+
+
+def _part(part: Part) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        if part.url is not None:
+            return {"type": "image", "source": {"type": "url", "url": part.url}}
+        data = base64.b64encode(part.data or b"").decode()
+        return {"type": "image", "source": {"type": "base64", "media_type": part.mime, "data": data}}
+    if isinstance(part, DocumentPart):
+        if not part.mime.startswith("text/"):
+            raise UnsupportedOption("document", f"{part.mime} documents: only text documents are sent as text")
+        source = {"type": "text", "media_type": "text/plain", "data": part.text}
+        return {"type": "document", "source": source, "citations": {"enabled": True}}
+    raise TypeError(f"not a message part: {part!r}")
+
+
+# --- reply pieces -----------------------------------------------------------------------------------
+
+
+def _reply(content: list[Any], stop_reason: Any, usage: Usage) -> Reply:
+    """Blocks of types we do not read (server tool use, search results) are skipped."""
+    text: list[str] = []
+    thoughts: list[Thought] = []
+    calls: list[ToolCall] = []
+    citations: list[str] = []
+    for block in content:
+        block = _dict(block)
+        kind = block.get("type")
+        if kind == "text":
+            text.append(_string(block.get("text"), "text block"))
+            citations += [_cited(c) for c in _list(block.get("citations"))]
+        elif kind == "thinking":
+            thoughts.append(Thought(_string(block.get("thinking"), "thinking"), _string(block.get("signature"), "signature")))
+        elif kind == "redacted_thinking":
+            thoughts.append(Thought("", _string(block.get("data"), "redacted_thinking"), redacted=True))
+        elif kind == "tool_use":
+            calls.append(_tool_call(block))
+    raw_finish = _string(stop_reason, "stop_reason")
+    return Reply(
+        text="".join(text),
+        reasoning="".join(t.text for t in thoughts),
+        tool_calls=calls,
+        usage=usage,
+        finish_reason=normalise_finish_reason(raw_finish),
+        raw_finish_reason=raw_finish,
+        citations=citations,
+        thoughts=thoughts,
+    )
+
+
+def _tool_call(block: dict[str, Any]) -> ToolCall:
+    name, call_id, arguments = block.get("name"), block.get("id"), block.get("input")
+    if not isinstance(name, str) or not name or not isinstance(call_id, str):
+        raise ApiError(ErrorKind.MALFORMED, f"tool_use block without a name or id: {excerpt(json.dumps(block))}")
+    # Streamed input is the JSON text as it arrived; a sync answer has the object itself.
+    return ToolCall(call_id, name, arguments if isinstance(arguments, str) else json.dumps(arguments))
+
+
+def _cited(citation: Any) -> str:
+    """What a citation quotes; the Cite column only asks whether there are any."""
+    cited = _dict(citation).get("cited_text")
+    return cited if isinstance(cited, str) and cited else excerpt(json.dumps(citation))
+
+
+def _usage(raw: Any) -> Usage:
+    usage = _dict(raw)
+    return Usage(
+        input_tokens=_count(usage.get("input_tokens")),
+        output_tokens=_count(usage.get("output_tokens")),
+        cached_tokens=_count(usage.get("cache_read_input_tokens")),
+    )
+
+
+def _decode(body: bytes | str, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ApiError(ErrorKind.MALFORMED, f"{what} is not JSON: {page_excerpt(body)}") from None
+    if not isinstance(data, dict):
+        raise ApiError(ErrorKind.MALFORMED, f"{what} is not a JSON object: {excerpt(str(body))}")
+    return data
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _string(value: Any, what: str) -> str:
+    """Absent and null are both "nothing"; any other non-string breaks the wire format."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(ErrorKind.MALFORMED, f"{what} is not a string: {excerpt(json.dumps(value))}")
+    return value
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _index(data: dict[str, Any]) -> int:
+    index = data.get("index")
+    if not isinstance(index, int):
+        raise ApiError(ErrorKind.MALFORMED, f"{data.get('type')} without an index")
+    return index
+
+
+def _header_int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _seconds_until(value: str | None) -> float | None:
+    """An RFC 3339 time as seconds from now (0 once it has passed); None when unreadable."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+# --- errors -----------------------------------------------------------------------------------------
+
+
+def _answer(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """The decoded body of a 2xx answer; any other answer raises its ApiError."""
+    if 200 <= status < 300:
+        return _decode(body, "response body")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    raise _error(status, headers, data) or ApiError(
+        # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
+        kind_for_status(status) or ErrorKind.MALFORMED,
+        page_excerpt(body),
+        status=status,
+        retry_after=parse_retry_after(headers),
+    )
+
+
+def _error(status: int | None, headers: Mapping[str, str], data: Any) -> ApiError | None:
+    """`{"type": "error", "error": {"type", "message"}}`, the one envelope of every failure; None without it."""
+    error = _dict(data).get("error") if _dict(data).get("type") == "error" else None
+    if not isinstance(error, dict):
+        return None
+    code = error.get("type")
+    code = code if isinstance(code, str) else None
+    message = error.get("message")
+    kind = _ERROR_KINDS.get(code or "") or (kind_for_status(status) if status is not None else None)
+    return ApiError(
+        # In a stream without a known type: the provider failed after accepting the request.
+        kind or ErrorKind.SERVER,
+        message if isinstance(message, str) and message else excerpt(json.dumps(error)),
+        status=status,
+        code=code,
+        retry_after=parse_retry_after(headers),
+        has_envelope=True,
+    )

@@ -1,0 +1,345 @@
+"""Cohere's v2 chat API, `POST {base_url}/v2/chat`.
+
+Cohere grounds answers on `documents` given beside the messages and returns
+`citations` pointing back at them, so the Citations probe's document goes there,
+not into the prompt. Content comes as typed items (`text`, `thinking`), a tool
+call may come with a `tool_plan` (the model's stated plan, read as reasoning), and
+a stream is typed SSE events (`content-delta`, `tool-call-start`…, `message-end`
+with the finish reason and usage). Errors are `{"id", "message"}` with the status
+saying the kind.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from llmprobe.dialects import HttpCall, Option
+from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
+from llmprobe.neutral import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    Part,
+    RateLimit,
+    Reply,
+    Request,
+    TextPart,
+    TokenLogprob,
+    ToolCall,
+    Usage,
+    normalise_finish_reason,
+)
+from llmprobe.ratelimits import parse_retry_after
+from llmprobe.sse import SseEvent
+
+#: Cohere lists fewer models than this, so one page normally holds them all.
+MODELS_PER_PAGE = 1000
+
+
+class CohereDialect:
+    name = "cohere"
+    OPTIONS: dict[str, Option] = {}
+    STREAM_FRAMING = "sse"
+    #: Cohere limits per API key (trial or production), whatever the model.
+    RATE_LIMIT_SCOPE = "provider"
+
+    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        #: The model list is paged by an opaque token, given by the page before.
+        self._next_page_token = ""
+
+    def build(self, model: str, request: Request) -> HttpCall:
+        """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
+        if request.json_mode and request.json_schema is not None:
+            raise UnsupportedOption("json_mode", "cannot be combined with json_schema: both are response_format")
+        body: dict[str, Any] = {"stream": request.stream, "model": model}
+        body["messages"] = [_message(m) for m in request.messages]
+        if request.tools:
+            body["tools"] = [
+                {"type": "function", "function": {"name": t.name, "parameters": t.parameters, "description": t.description}}
+                for t in request.tools
+            ]
+        if request.tool_choice in ("required", "none"):
+            body["tool_choice"] = request.tool_choice
+        if request.tool_choice == "required":
+            # Without it a forced call may name arguments the schema does not have.
+            body["strict_tools"] = True
+        documents = [part for message in request.messages for part in message.parts if isinstance(part, DocumentPart)]
+        for document in documents:
+            if not document.mime.startswith("text/"):
+                raise UnsupportedOption("document input", f"{document.name} is {document.mime}; Cohere documents are text")
+        if documents:
+            body["documents"] = [{"id": d.name, "data": {"snippet": d.text, "title": d.name}} for d in documents]
+        if request.json_mode:
+            body["response_format"] = {"type": "json_object"}
+        if request.json_schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": request.json_schema}
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
+        if request.top_logprobs is not None:
+            # Cohere returns the chosen token's log-probability only; there is no count of alternatives.
+            body["logprobs"] = True
+        return HttpCall("POST", f"{self.base_url}/v2/chat", body)
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+        if not 200 <= status < 300:
+            raise _http_error(status, headers, body)
+        data = _object(_decode(body, "response body"), "response body")
+        reply = _Accumulator()
+        message = _object(data.get("message"), "message")
+        for item in _list(message.get("content"), "message.content"):
+            reply.add_content(_object(item, "content item"))
+        reply.add_plan(message.get("tool_plan"))
+        for call in _list(message.get("tool_calls"), "message.tool_calls"):
+            reply.start_call(call)
+        for citation in _list(message.get("citations"), "message.citations"):
+            reply.add_citation(citation)
+        for entry in _list(data.get("logprobs"), "logprobs"):
+            reply.add_logprobs(entry)
+        reply.end(data)
+        return reply.reply()
+
+    def stream_parser(self) -> CohereStreamParser:
+        return CohereStreamParser()
+
+    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
+        """Cohere announces no limits in its headers (none in any recorded answer)."""
+        return []
+
+    def list_models_call(self, page: int) -> HttpCall:
+        url = f"{self.base_url}/v1/models?page_size={MODELS_PER_PAGE}"
+        if page > 1 and self._next_page_token:
+            url += f"&page_token={quote(self._next_page_token)}"
+        return HttpCall("GET", url)
+
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
+        if not 200 <= status < 300:
+            raise _http_error(status, headers, body)
+        data = _object(_decode(body, "model list"), "model list")
+        models = data.get("models")
+        if not isinstance(models, list):
+            raise ApiError(ErrorKind.MALFORMED, "model list has no models array")
+        token = data.get("next_page_token")
+        self._next_page_token = token if isinstance(token, str) else ""
+        names = [m["name"] for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)]
+        return names, bool(self._next_page_token)
+
+
+class CohereStreamParser:
+    """Assembles the typed events; `message-end` carries the finish reason and usage, or the error."""
+
+    def __init__(self) -> None:
+        self._reply = _Accumulator()
+        self._ended = False
+        self._events = 0
+
+    def feed(self, event: SseEvent) -> None:
+        self._events += 1
+        if event.is_done:
+            return
+        data = _object(_decode(event.data, "stream event"), "stream event")
+        kind = data.get("type") or event.event
+        message = _object(_object(data.get("delta") or {}, "delta").get("message") or {}, "delta.message")
+        if kind == "content-start" or kind == "content-delta":
+            self._reply.add_content(_object(message.get("content") or {}, "delta content"))
+            if data.get("logprobs") is not None:
+                self._reply.add_logprobs(data["logprobs"])
+        elif kind == "tool-plan-delta":
+            self._reply.add_plan(message.get("tool_plan"))
+        elif kind == "tool-call-start":
+            self._reply.start_call(message.get("tool_calls"))
+        elif kind == "tool-call-delta":
+            function = _object(_object(message.get("tool_calls") or {}, "tool call delta").get("function") or {}, "function")
+            self._reply.continue_call(function.get("arguments"))
+        elif kind == "citation-start":
+            self._reply.add_citation(message.get("citations"))
+        elif kind == "message-end":
+            self._reply.end(_object(data.get("delta") or {}, "delta"))
+            self._ended = True
+        # message-start, content-end, tool-call-end, citation-end: nothing to keep.
+
+    def finish(self) -> Reply:
+        if not self._ended:
+            if not self._events:
+                raise ApiError(ErrorKind.MALFORMED, "the server ended the stream without sending any event")
+            raise ApiError(ErrorKind.TRANSPORT, "stream ended before message-end")
+        return self._reply.reply()
+
+
+@dataclass
+class _Accumulator:
+    """One reply, built from a whole answer or from its streamed pieces the same way."""
+
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    calls: list[list[str]] = field(default_factory=list)
+    citations: list[str] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    raw_finish: str = ""
+
+    def add_content(self, item: dict[str, Any]) -> None:
+        self.text.append(_string(item.get("text"), "content text"))
+        self.reasoning.append(_string(item.get("thinking"), "content thinking"))
+
+    def add_plan(self, plan: Any) -> None:
+        self.reasoning.append(_string(plan, "tool_plan"))
+
+    def start_call(self, raw: Any) -> None:
+        call = _object(raw, "tool call")
+        function = _object(call.get("function"), "tool call function")
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            raise _malformed("tool call without a name", call)
+        self.calls.append([_string(call.get("id"), "tool call id"), name, _string(function.get("arguments"), "arguments")])
+
+    def continue_call(self, arguments: Any) -> None:
+        if not self.calls:
+            raise ApiError(ErrorKind.MALFORMED, "tool-call-delta before any tool-call-start")
+        self.calls[-1][2] += _string(arguments, "arguments")
+
+    def add_citation(self, raw: Any) -> None:
+        """The ids of the sources cited (documents, or tool results)."""
+        for source in _list(_object(raw, "citation").get("sources"), "citation sources"):
+            source_id = _object(source, "citation source").get("id")
+            if isinstance(source_id, str) and source_id not in self.citations:
+                self.citations.append(source_id)
+
+    def add_logprobs(self, raw: Any) -> None:
+        entry = _object(raw, "logprobs entry")
+        values = _list(entry.get("logprobs"), "logprobs values")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise _malformed("logprobs are not numbers", values)
+        # One entry may cover several token ids; its log-probability is theirs together.
+        self.logprobs.append(TokenLogprob(_string(entry.get("text"), "logprobs text"), float(sum(values))))
+
+    def end(self, data: dict[str, Any]) -> None:
+        """The finish reason and usage; a finish of ERROR with a message is the request failing."""
+        self.raw_finish = _string(data.get("finish_reason"), "finish_reason")
+        error = data.get("error")
+        if self.raw_finish == "ERROR" and error:
+            # Answered without a stream, the same request gets a 422 (recorded side by side).
+            raise ApiError(ErrorKind.REJECTED, error if isinstance(error, str) else excerpt(json.dumps(error)), has_envelope=True)
+        self.usage = _usage(data.get("usage"))
+
+    def reply(self) -> Reply:
+        return Reply(
+            text="".join(self.text),
+            reasoning="".join(self.reasoning),
+            tool_calls=[ToolCall(*call) for call in self.calls],
+            usage=self.usage,
+            finish_reason=normalise_finish_reason(self.raw_finish),
+            raw_finish_reason=self.raw_finish,
+            logprobs=self.logprobs,
+            citations=self.citations,
+        )
+
+
+# --- request pieces ---------------------------------------------------------------
+
+
+def _message(message: Message) -> dict[str, Any]:
+    if message.role == "tool":
+        result = message.tool_result
+        if result is None:
+            raise ValueError("a tool message needs a tool_result")
+        return {"role": "tool", "content": [{"type": "text", "text": result.content}], "tool_call_id": result.call_id}
+    wire: dict[str, Any] = {"role": message.role}
+    content = [_part(p) for p in message.parts if not isinstance(p, DocumentPart)]
+    if content:
+        wire["content"] = content
+    if message.tool_calls:
+        wire["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in message.tool_calls
+        ]
+    return wire
+
+
+def _part(part: Part) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        url = part.url or f"data:{part.mime};base64,{base64.b64encode(part.data or b'').decode()}"
+        return {"type": "image_url", "image_url": {"url": url}}
+    raise TypeError(f"not a message part: {part!r}")
+
+
+# --- reply pieces -----------------------------------------------------------------
+
+
+def _decode(body: bytes | str, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise ApiError(ErrorKind.MALFORMED, f"{what} is not JSON: {page_excerpt(body)}") from None
+
+
+def _malformed(problem: str, value: Any) -> ApiError:
+    quoted = value if isinstance(value, str) else json.dumps(value)
+    return ApiError(ErrorKind.MALFORMED, f"{problem}: {excerpt(quoted)}")
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _malformed(f"{what} is not an object", value)
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _malformed(f"{what} is not a list", value)
+    return value
+
+
+def _string(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _malformed(f"{what} is not a string", value)
+    return value
+
+
+def _usage(raw: Any) -> Usage:
+    """The tokens the model really processed (`tokens`, which count Cohere's own preamble), else the billed ones."""
+    usage = _object(raw or {}, "usage")
+    counts = _object(usage.get("tokens") or usage.get("billed_units") or {}, "usage counts")
+    values = []
+    for key in ("input_tokens", "output_tokens"):
+        value = counts.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _malformed(f"usage {key} is not an integer", value)
+        values.append(value)
+    return Usage(input_tokens=values[0], output_tokens=values[1], total_tokens=sum(values))
+
+
+# --- errors -----------------------------------------------------------------------
+
+
+def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+    """`{"id", "message"}`; the status says the kind (401 key, 404 model, 400/422 the request)."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        envelope = None
+    message = envelope.get("message") if isinstance(envelope, dict) else None
+    has_envelope = isinstance(message, str) and bool(message)
+    return ApiError(
+        kind_for_status(status) or ErrorKind.MALFORMED,
+        message if isinstance(message, str) and message else page_excerpt(body),
+        status=status,
+        retry_after=parse_retry_after(headers),
+        has_envelope=has_envelope,
+    )

@@ -1,0 +1,296 @@
+"""Ollama's native chat API, `POST {base_url}/api/chat`.
+
+Ollama is a local server: no key, no rate limits, a streamed answer is one JSON
+object per line, and `stream` is true unless the request says otherwise, so it is
+always sent. Messages hold one string of content plus base64 `images`; tool-call
+arguments are JSON objects, not strings. There is no tool_choice and no logprobs,
+and images are only ever inline: those are refused with `UnsupportedOption`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Mapping
+
+from llmprobe.dialects import HttpCall, Option
+from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
+from llmprobe.neutral import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    Part,
+    RateLimit,
+    Reply,
+    Request,
+    TextPart,
+    ToolCall,
+    Usage,
+    normalise_finish_reason,
+    split_inline_thinking,
+)
+from llmprobe.ratelimits import parse_retry_after
+from llmprobe.sse import SseEvent
+
+NO_SUCH_OPTION = "the API has no such option"
+
+
+class OllamaDialect:
+    name = "ollama"
+    OPTIONS: dict[str, Option] = {}
+    STREAM_FRAMING = "ndjson"
+    #: A local server has no rate limits to count.
+    RATE_LIMIT_SCOPE = "provider"
+
+    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def build(self, model: str, request: Request) -> HttpCall:
+        """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
+        if request.tool_choice not in (None, "auto"):
+            raise UnsupportedOption("tool_choice", NO_SUCH_OPTION)
+        if request.top_logprobs is not None:
+            raise UnsupportedOption("top_logprobs", NO_SUCH_OPTION)
+        if request.json_mode and request.json_schema is not None:
+            raise UnsupportedOption("json_mode", "cannot be combined with json_schema: both are `format`")
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [wire for message in request.messages for wire in _messages(message)],
+            "stream": request.stream,
+        }
+        if request.json_mode:
+            body["format"] = "json"
+        if request.json_schema is not None:
+            body["format"] = request.json_schema
+        if request.tools:
+            body["tools"] = [
+                {"type": "function", "function": {"description": t.description, "name": t.name, "parameters": t.parameters}}
+                for t in request.tools
+            ]
+        options: dict[str, Any] = {}
+        if request.seed is not None:
+            options["seed"] = request.seed
+        if request.max_tokens is not None:
+            options["num_predict"] = request.max_tokens
+        if request.stop:
+            options["stop"] = list(request.stop)
+        if options:
+            body["options"] = options
+        return HttpCall("POST", f"{self.base_url}/api/chat", body)
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """Ollama itself takes no key; one is only configured for a proxy (or ollama.com) in front of it."""
+        return {"Authorization": f"Bearer {api_key}"}
+
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+        if not 200 <= status < 300:
+            raise _http_error(status, headers, body)
+        chunk = _chunk(body)
+        if not chunk.get("done"):
+            raise ApiError(ErrorKind.MALFORMED, "a complete answer without `done: true`")
+        accumulator = _Accumulator()
+        accumulator.add(chunk)
+        return accumulator.reply()
+
+    def stream_parser(self) -> OllamaStreamParser:
+        return OllamaStreamParser()
+
+    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
+        """A local server announces no limits."""
+        return []
+
+    def list_models_call(self, page: int) -> HttpCall:
+        """`/api/tags` lists every local model at once: each page is the whole list."""
+        return HttpCall("GET", f"{self.base_url}/api/tags")
+
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
+        if not 200 <= status < 300:
+            raise _http_error(status, headers, body)
+        data = _decode(body, "model list")
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, list):
+            raise ApiError(ErrorKind.MALFORMED, "model list has no models array")
+        return [m["name"] for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)], False
+
+
+class OllamaStreamParser:
+    """Assembles NDJSON chunks; the last one says `done: true` and carries the counts and done_reason."""
+
+    def __init__(self) -> None:
+        self._accumulator = _Accumulator()
+        self._done = False
+        self._events = 0
+
+    def feed(self, event: SseEvent) -> None:
+        self._events += 1
+        chunk = _chunk(event.data)
+        self._accumulator.add(chunk)
+        self._done = self._done or bool(chunk.get("done"))
+
+    def finish(self) -> Reply:
+        if not self._done:
+            if not self._events:
+                raise ApiError(ErrorKind.MALFORMED, "the server ended the stream without sending any line")
+            raise ApiError(ErrorKind.TRANSPORT, "stream ended before its `done: true` line")
+        return self._accumulator.reply()
+
+
+class _Accumulator:
+    """Sync and stream read a reply the same way: a sync answer is a stream of one chunk."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.thinking: list[str] = []
+        self.calls: list[ToolCall] = []
+        self.usage = Usage()
+        self.raw_finish = ""
+
+    def add(self, chunk: dict[str, Any]) -> None:
+        message = chunk.get("message")
+        if message is not None:
+            if not isinstance(message, dict):
+                raise _malformed("message is not an object", message)
+            self.text.append(_string(message.get("content"), "message.content"))
+            self.thinking.append(_string(message.get("thinking"), "message.thinking"))
+            calls = message.get("tool_calls") or []
+            if not isinstance(calls, list):
+                raise _malformed("message.tool_calls is not a list", calls)
+            self.calls.extend(_tool_call(call) for call in calls)
+        if chunk.get("done"):
+            self.raw_finish = _string(chunk.get("done_reason"), "done_reason")
+            prompt, completion = _count(chunk, "prompt_eval_count"), _count(chunk, "eval_count")
+            self.usage = Usage(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+
+    def reply(self) -> Reply:
+        text, reasoning = "".join(self.text), "".join(self.thinking)
+        if not reasoning:
+            # Without `think`, thinking models (qwen3) put their reasoning inline in <think> tags.
+            reasoning, text = split_inline_thinking(text)
+        return Reply(
+            text=text,
+            reasoning=reasoning,
+            tool_calls=self.calls,
+            usage=self.usage,
+            finish_reason=normalise_finish_reason(self.raw_finish),
+            raw_finish_reason=self.raw_finish,
+        )
+
+
+# --- request pieces ---------------------------------------------------------------
+
+
+def _messages(message: Message) -> list[dict[str, Any]]:
+    """One neutral message as wire messages: content is one string, so each part is its own
+    message (as the reference sent them), and an image is a message of `images` alone."""
+    if message.role == "tool":
+        result = message.tool_result
+        if result is None:
+            raise ValueError("a tool message needs a tool_result")
+        wire = {"role": "tool", "content": result.content}
+        if result.name:
+            wire["tool_name"] = result.name
+        return [wire]
+    wires = [_part(message.role, part) for part in message.parts]
+    if message.tool_calls:
+        calls = [{"function": {"name": c.name, "arguments": _arguments(c)}} for c in message.tool_calls]
+        wires.append({"role": "assistant", "content": "", "tool_calls": calls})
+    return wires
+
+
+def _part(role: str, part: Part) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"role": role, "content": part.text}
+    if isinstance(part, DocumentPart):
+        if not part.mime.startswith("text/"):
+            raise UnsupportedOption("document input", f"{part.name} is {part.mime}; Ollama takes only text/* documents")
+        # The bare text, as recorded: a message has no place for the document's name.
+        return {"role": role, "content": part.text}
+    if isinstance(part, ImagePart):
+        if part.data is None:
+            raise UnsupportedOption("image URL", "Ollama takes images inline (base64) only")
+        return {"role": role, "images": [base64.b64encode(part.data).decode()]}
+    raise TypeError(f"not a message part: {part!r}")
+
+
+def _arguments(call: ToolCall) -> dict[str, Any]:
+    try:
+        return call.decoded_arguments()
+    except ValueError:
+        raise UnsupportedOption("tool call arguments", "Ollama carries arguments as JSON objects only") from None
+
+
+# --- reply pieces -----------------------------------------------------------------
+
+
+def _decode(body: bytes | str, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise ApiError(ErrorKind.MALFORMED, f"{what} is not JSON: {page_excerpt(body)}") from None
+
+
+def _chunk(body: bytes | str) -> dict[str, Any]:
+    """One answer object; an `{"error": …}` line inside a 200 stream is the server failing mid-answer."""
+    chunk = _decode(body, "answer")
+    if not isinstance(chunk, dict):
+        raise _malformed("answer is not a JSON object", chunk)
+    if "error" in chunk:
+        raise ApiError(ErrorKind.SERVER, _error_message(chunk), has_envelope=True)
+    return chunk
+
+
+def _malformed(problem: str, value: Any) -> ApiError:
+    quoted = value if isinstance(value, str) else json.dumps(value)
+    return ApiError(ErrorKind.MALFORMED, f"{problem}: {excerpt(quoted)}")
+
+
+def _string(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _malformed(f"{what} is not a string", value)
+    return value
+
+
+def _count(chunk: Mapping[str, Any], key: str) -> int:
+    value = chunk.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _malformed(f"{key} is not an integer", value)
+    return value
+
+
+def _tool_call(raw: Any) -> ToolCall:
+    """`{"function": {"name", "arguments": {…}}}`; newer servers add an `id`, older ones none."""
+    function = raw.get("function") if isinstance(raw, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    if not isinstance(function, dict) or not isinstance(name, str) or not name:
+        raise _malformed("tool call without a function name", raw)
+    arguments = function.get("arguments")
+    if not isinstance(arguments, dict):
+        raise _malformed("tool call arguments are not a JSON object", arguments)
+    call_id = raw.get("id")
+    return ToolCall(call_id if isinstance(call_id, str) else "", name, json.dumps(arguments, separators=(",", ":")))
+
+
+# --- errors -----------------------------------------------------------------------
+
+
+def _error_message(envelope: Mapping[str, Any]) -> str:
+    error = envelope.get("error")
+    return error if isinstance(error, str) and error else excerpt(json.dumps(error))
+
+
+def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+    """`{"error": "text"}`, the one envelope Ollama uses; its status says the kind (404: no such model)."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        envelope = None
+    has_envelope = isinstance(envelope, dict) and "error" in envelope
+    return ApiError(
+        kind_for_status(status) or ErrorKind.MALFORMED,
+        _error_message(envelope) if has_envelope else page_excerpt(body),
+        status=status,
+        retry_after=parse_retry_after(headers),
+        has_envelope=has_envelope,
+    )

@@ -1,0 +1,111 @@
+"""`llmprobe run` against Anthropic's recorded answers, with and without thinking, compared with its scoreboard.json.
+
+Every verdict equals the reference's, thinking rows included: what llmprobe sends
+differently (docs/deviations-anthropic.md) changes no verdict on this traffic, so any
+difference is a regression.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from conftest import ANTHROPIC_FIXTURES, needs_fixtures, reference_rows
+from llmprobe.cli import app
+from llmprobe.dialects.anthropic import AnthropicDialect
+from llmprobe.errors import ApiError, ErrorKind
+from llmprobe.results import VERDICT_NAMES, load
+
+pytestmark = needs_fixtures
+
+HAIKU, SONNET, OPUS = "claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "claude-opus-4-1-20250805"
+#: The first model of each scenario the reference tested, as (id, reason): the thinking runs are rows of their own.
+ROWS = [(OPUS, False), (OPUS, True), (SONNET, False), (SONNET, True), (HAIKU, False)]
+
+def write_config(path: Path, base_url: str) -> Path:
+    lines = [
+        "providers:",
+        "  anthropic:",
+        "    api: anthropic",
+        f"    base_url: {base_url}",
+        "    api_key_env: LLMPROBE_TEST_KEY",
+        "    max_retries: 0",
+        "    image_base_url: https://images.invalid/probes",
+        "    models:",
+    ]
+    for model_id, reason in ROWS:
+        lines.append(f"      - id: {model_id}")
+        if reason:
+            lines.append("        reason: true")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def anthropic_run(tmp_path_factory):
+    from fixture_server import FixtureServer
+
+    tmp = tmp_path_factory.mktemp("anthropic-e2e")
+    with FixtureServer() as server:
+        config = write_config(tmp / "providers.yaml", server.base_url("anthropic"))
+        result = CliRunner().invoke(
+            app,
+            ["run", "--provider", "anthropic", "--config", str(config), "--out", str(tmp / "out")],
+            env={"LLMPROBE_TEST_KEY": "sk-ant-fixturekey-not-a-real-one-0000"},
+        )
+        served = server.served
+    return tmp, result, served
+
+
+def test_run_succeeds_from_recordings_only(anthropic_run):
+    tmp, result, served = anthropic_run
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert served and all(cassette != "none" for _, _, cassette in served), served
+
+
+def test_verdicts_match_reference_except_deviations(anthropic_run):
+    tmp, _, _ = anthropic_run
+    ours = {(m.id, m.reason, mode): r.verdicts for m in load(tmp / "out" / "anthropic.json").models for mode, r in m.modes.items()}
+    reference = reference_rows(ANTHROPIC_FIXTURES / "scoreboard.json")
+    differences = {}
+    compared = 0
+    for (model, reason, mode), expected in reference.items():
+        got = ours.get((model, reason, mode))
+        assert got, f"no {mode} verdicts for {model} (reason {reason})"
+        for name in VERDICT_NAMES:
+            compared += 1
+            if got[name] != expected[name]:
+                differences[(model, reason, mode, name)] = (expected[name], got[name])
+    assert differences == {}
+    assert compared == len(ROWS) * 2 * len(VERDICT_NAMES)
+    print(f"anthropic: {compared - len(differences)}/{compared} verdicts equal")
+
+
+def test_modalities_and_thinking_rows_match_reference(anthropic_run):
+    tmp, _, _ = anthropic_run
+    result = load(tmp / "out" / "anthropic.json")
+    for scenario in json.loads((ANTHROPIC_FIXTURES / "scoreboard.json").read_text())["scenarios"]:
+        if "GenSync" not in scenario:
+            continue
+        reason = scenario.get("reason", False)
+        model = result.model(scenario["models"][0], reason=reason)
+        assert model is not None and model.reason is reason
+        # PDF documents are not part of our battery: the document modality is the reference's alone.
+        theirs = {k: v for k, v in scenario["in"].items() if k != "document"}
+        ours = {k: (m.inline, m.url, m.formats) for k, m in model.in_.items()}
+        assert ours == {k: (m.get("inline", False), m.get("url", False), m.get("supportedFormats", [])) for k, m in theirs.items()}
+
+
+def test_an_unknown_model_gets_the_apis_own_answer():
+    from fixture_server import FixtureServer
+
+    with FixtureServer() as server:
+        answer = httpx.post(f"{server.base_url('anthropic')}/v1/messages", json={"model": "claude-none", "max_tokens": 9})
+    with pytest.raises(ApiError) as raised:
+        AnthropicDialect(server.base_url("anthropic")).parse(answer.status_code, answer.headers, answer.content)
+    assert (raised.value.kind, raised.value.message) == (ErrorKind.NOT_FOUND, "model: claude-none")

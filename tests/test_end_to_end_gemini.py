@@ -1,0 +1,147 @@
+"""`llmprobe run` on Gemini's real answers, replayed by request kind, against the reference's verdicts.
+
+Every verdict must equal the reference scoreboard.json computed from the same traffic,
+except the cells listed below one by one with the reason (docs/deviations-gemini.md),
+so a regression in either direction fails.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FIXTURES, needs_fixtures, reference_verdicts
+from llmprobe.cli import app
+from llmprobe.results import VERDICT_NAMES, load
+
+pytestmark = needs_fixtures
+
+GEMINI_FIXTURES = FIXTURES / "gemini-2025-09-02"
+KEY = "AIzaFixtureKeyNotARealOne000000000000"
+PRO, FLASH, LITE = "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"
+#: The first model of each chat scenario, and whether it was run with reasoning. Flash and
+#: flash-lite were also recorded with reasoning; those rows need the runner to ask for it.
+MODELS = {PRO: True, FLASH: False, LITE: False}
+
+G1 = (
+    "G1: flash-lite streamed both best_country calls in one chunk; we keep both (indecisive, as the "
+    "reference itself judged the identical sync answer), the reference kept only the chunk's last call"
+)
+
+#: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
+EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
+    (LITE, "stream", "toolsIndecisive"): ("false", "true", G1),
+}
+
+
+def write_config(path: Path, base_url: str) -> Path:
+    lines = [
+        "providers:",
+        "  gemini:",
+        "    api: gemini",
+        f"    base_url: {base_url}",
+        "    api_key_env: LLMPROBE_TEST_KEY",
+        "    max_retries: 0",
+        # Any URL will do: the fixture server answers image-URL requests by file extension.
+        "    image_base_url: https://images.invalid/probes",
+        "    models:",
+    ]
+    for model, reason in MODELS.items():
+        lines.append(f"      - {{id: {model}, reason: {str(reason).lower()}}}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def gemini_run(tmp_path_factory):
+    from fixture_server import FixtureServer
+    from recorded_gemini import base_url
+
+    tmp = tmp_path_factory.mktemp("e2e-gemini")
+    with FixtureServer() as server:
+        config = write_config(tmp / "providers.yaml", base_url(server))
+        result = CliRunner().invoke(
+            app,
+            ["run", "--provider", "gemini", "--config", str(config), "--out", str(tmp / "out"),
+             "--record", str(tmp / "cassettes")],
+            env={"LLMPROBE_TEST_KEY": KEY},
+        )
+        served = server.served
+    return tmp, result, served
+
+
+def test_run_succeeds_and_every_probe_was_recorded(gemini_run):
+    tmp, result, served = gemini_run
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert served and all(cassette != "none" for _, _, cassette in served), served
+    assert {model for _, model, _ in served} == set(MODELS)
+
+
+def reference() -> dict[tuple[str, str], dict[str, str]]:
+    scoreboard = GEMINI_FIXTURES / "scoreboard.json"
+    rows = {}
+    for thinking in (False, True):
+        rows.update({k: v for k, v in reference_verdicts(scoreboard, thinking).items() if MODELS.get(k[0]) is thinking})
+    return rows
+
+
+def test_verdicts_match_reference_except_deviations(gemini_run):
+    tmp, _, _ = gemini_run
+    result = load(tmp / "out" / "gemini.json")
+    ours = {(m.id, mode): r.verdicts for m in result.models for mode, r in m.modes.items()}
+    differences = {}
+    compared = 0
+    for (model, mode), expected in reference().items():
+        got = ours.get((model, mode))
+        assert got, f"no {mode} verdicts for {model}"
+        for name in VERDICT_NAMES:
+            compared += 1
+            if got[name] != expected[name]:
+                differences[(model, mode, name)] = (expected[name], got[name])
+    assert compared == len(MODELS) * 2 * len(VERDICT_NAMES)
+    assert differences == {k: v[:2] for k, v in EXPECTED_DIFFERENCES.items()}
+    print(f"gemini: {compared - len(differences)}/{compared} verdicts equal")
+
+
+def test_modalities_and_thinking_match_reference(gemini_run):
+    tmp, _, _ = gemini_run
+    result = load(tmp / "out" / "gemini.json")
+    for scenario in json.loads((GEMINI_FIXTURES / "scoreboard.json").read_text())["scenarios"]:
+        model_id = scenario["models"][0]
+        if MODELS.get(model_id) is not scenario.get("reason", False):
+            continue
+        model = result.model(model_id)
+        assert model is not None
+        # Only images are probed: the reference's audio, video and PDF rows are not ours to compare.
+        theirs = scenario["in"]["image"]
+        image = model.in_["image"]
+        assert (image.inline, image.url, image.formats) == (
+            theirs.get("inline", False), theirs.get("url", False), theirs["supportedFormats"]
+        ), model_id
+        assert model.reason == scenario.get("reason", False), model_id
+
+
+def test_recording_writes_no_key_and_replays_to_the_same_verdicts(gemini_run):
+    """The key travels only in `x-goog-api-key`, which the recorder drops by name: nothing was
+    left for redaction to find, in URLs, headers or bodies. Replayed offline, the cassettes
+    (streams included) give the same results."""
+    tmp, _, _ = gemini_run
+    files = sorted((tmp / "cassettes").rglob("*.yaml"))
+    assert len(files) >= 100
+    for path in files:
+        text = path.read_text()
+        assert KEY not in text and "REDACTED" not in text and "x-goog-api-key" not in text.lower(), path
+    replayed = CliRunner().invoke(
+        app,
+        ["run", "--provider", "gemini", "--config", str(tmp / "providers.yaml"), "--out", str(tmp / "replayed"),
+         "--replay", str(tmp / "cassettes")],
+        env={"LLMPROBE_TEST_KEY": KEY},
+    )
+    assert replayed.exit_code == 0, replayed.output
+    verdicts = [{mode: r.verdicts for mode, r in m.modes.items()} for m in load(tmp / "out" / "gemini.json").models]
+    again = [{mode: r.verdicts for mode, r in m.modes.items()} for m in load(tmp / "replayed" / "gemini.json").models]
+    assert again == verdicts

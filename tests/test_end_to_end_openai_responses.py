@@ -1,0 +1,112 @@
+"""`llmprobe run` through the OpenAI Responses dialect, on the reference's recordings replayed by request kind.
+
+Every verdict must equal the reference's scoreboard.json, except the cells listed
+in EXPECTED_DIFFERENCES, each with its reason (docs/deviations-openai-responses.md).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import recorded_responses
+from conftest import FIXTURES, needs_fixtures, reference_verdicts
+from llmprobe.cli import app
+from llmprobe.results import VERDICT_NAMES, load
+
+pytestmark = needs_fixtures
+
+RECORDINGS = FIXTURES / recorded_responses.RECORDINGS
+PROVIDER = recorded_responses.NAME
+#: The chat models of the recordings (gpt-image-1 is image generation). No `reason:`: thinking is detected.
+MODELS = ["gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "o4-mini"]
+
+R1 = "R1: the MaxTokens reply was cut at the limit (max_output_tokens) but reports zero usage"
+R3 = "R3 (D7): both ToolBias streams ended in a server_error event: unmeasured, not flaky"
+
+#: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
+EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
+    ("gpt-4.1", "sync", "maxTokens"): ("false", "true", R1),
+    ("gpt-4.1", "sync", "reportTokenUsage"): ("true", "flaky", R1),
+    ("gpt-4.1", "stream", "maxTokens"): ("false", "true", R1),
+    ("gpt-4.1", "stream", "reportTokenUsage"): ("true", "flaky", R1),
+    ("o4-mini", "stream", "maxTokens"): ("false", "true", R1),
+    ("o4-mini", "stream", "reportTokenUsage"): ("true", "flaky", R1),
+    ("gpt-5-nano", "stream", "tools"): ("flaky", "unknown", R3),
+    ("gpt-5-nano", "stream", "toolsBiased"): ("false", "unknown", R3),
+    ("gpt-5-nano", "stream", "toolsIndecisive"): ("false", "unknown", R3),
+}
+
+
+@pytest.fixture(scope="module")
+def fixture_run(tmp_path_factory):
+    from fixture_server import FixtureServer
+
+    tmp = tmp_path_factory.mktemp("e2e-responses")
+    with FixtureServer() as server:
+        lines = [
+            "providers:",
+            f"  {PROVIDER}:",
+            "    api: openai-responses",
+            f"    base_url: {server.base_url(PROVIDER)}",
+            "    api_key_env: LLMPROBE_TEST_KEY",
+            "    max_retries: 0",
+            "    image_base_url: https://images.invalid/probes",
+            "    models:",
+        ] + [f'      - id: "{model}"' for model in MODELS]
+        config = tmp / "providers.yaml"
+        config.write_text("\n".join(lines) + "\n")
+        result = CliRunner().invoke(
+            app,
+            ["run", "--provider", PROVIDER, "--config", str(config), "--out", str(tmp / "out")],
+            env={"LLMPROBE_TEST_KEY": "sk-fixturekey-not-a-real-one-000000"},
+        )
+        served = server.served
+    return tmp, result, served
+
+
+def test_run_succeeds_and_every_request_found_its_recording(fixture_run):
+    tmp, result, served = fixture_run
+    assert result.exit_code in (0, 1), result.output
+    assert "Traceback" not in result.output
+    assert load(tmp / "out" / f"{PROVIDER}.json").models
+    assert served and all(cassette != "none" for _, _, cassette in served), served
+
+
+def test_verdicts_match_reference_except_deviations(fixture_run):
+    tmp, _, _ = fixture_run
+    reference = reference_verdicts(RECORDINGS / "scoreboard.json")
+    result = load(tmp / "out" / f"{PROVIDER}.json")
+    ours = {(m.id, mode): r.verdicts for m in result.models for mode, r in m.modes.items()}
+    differences = {}
+    compared = 0
+    for model in MODELS:
+        for mode in ("sync", "stream"):
+            expected, got = reference[(model, mode)], ours.get((model, mode))
+            assert got, f"no {mode} verdicts for {model}"
+            for name in VERDICT_NAMES:
+                compared += 1
+                if got[name] != expected[name]:
+                    differences[(model, mode, name)] = (expected[name], got[name])
+    print(f"{PROVIDER}: {compared - len(differences)}/{compared} verdicts equal")
+    assert differences == {k: v[:2] for k, v in EXPECTED_DIFFERENCES.items()}
+
+
+def test_modalities_and_thinking_match_reference(fixture_run):
+    tmp, _, _ = fixture_run
+    result = load(tmp / "out" / f"{PROVIDER}.json")
+    for scenario in json.loads((RECORDINGS / "scoreboard.json").read_text())["scenarios"]:
+        if scenario["models"][0] not in MODELS:
+            continue
+        model = result.model(scenario["models"][0])
+        assert model is not None
+        ours = {k: (m.inline, m.url, m.formats) for k, m in model.in_.items()}
+        theirs = {
+            k: (m.get("inline", False), m.get("url", False), m.get("supportedFormats", []))
+            for k, m in scenario["in"].items()
+            if k != "document"  # PDF input is not in our battery
+        }
+        assert ours == theirs, model.id
+        assert model.reason == bool(scenario.get("reason", False)), model.id

@@ -227,17 +227,21 @@ SPEED_MEASURES = ("ttft_ms", "latency_ms", "tokens_per_s")
 def speed_of(probes: Iterable[Evidence]) -> dict[str, Spread]:
     """Latency and throughput of a mode, from its probes' own requests (no extra request).
 
-    Only answered requests count (a 2xx status): an error's latency says nothing about the
-    model. `ttft_ms` is the time to the first streamed event; `tokens_per_s` is the streamed
-    output speed, output tokens after the first divided by the time after the first token,
-    for replies of at least two output tokens.
+    Only answered requests count (a 2xx status with a reply, `finish_reason` set): an error's
+    latency, or an empty stream's, says nothing about the model. `ttft_ms` is the time to the
+    first streamed event; `tokens_per_s` is the streamed output speed, output tokens after the
+    first divided by the time after the first token, for replies of at least two output tokens.
     """
-    answered = [e for e in probes if e.status is not None and 200 <= e.status < 300 and e.latency_ms is not None]
+    answered = [
+        e
+        for e in probes
+        if e.status is not None and 200 <= e.status < 300 and e.finish_reason is not None and e.latency_ms is not None
+    ]
     ttft = [e.ttft_ms for e in answered if e.ttft_ms is not None]
     rates = [
-        (e.tokens_out - 1) / ((e.latency_ms - e.ttft_ms) / 1000)
+        (tokens - 1) / ((e.latency_ms - e.ttft_ms) / 1000)
         for e in answered
-        if e.ttft_ms is not None and e.latency_ms is not None and e.tokens_out and e.tokens_out > 1 and e.latency_ms > e.ttft_ms
+        if e.ttft_ms is not None and e.latency_ms is not None and (tokens := e.tokens_out or 0) > 1 and e.latency_ms > e.ttft_ms
     ]
     found = {
         "ttft_ms": Spread.of(ttft),

@@ -439,3 +439,13 @@ def test_explain_a_thinking_row_sends_its_reasoning_switch(tmp_path: Path) -> No
         curl = json.loads(found.stdout)["modes"][0]["cells"][0]["probes"][0]["reproduction"]["curl"]
         assert ('"thinking":' in curl) is thinking
         assert '-H "x-api-key: $ANTHROPIC_API_KEY"' in curl
+
+
+def test_speed_counts_only_answers() -> None:
+    """An error's latency, or an empty stream's, says nothing about the model's speed."""
+    answered = results.Evidence("Text", "pass", status=200, latency_ms=300.0, ttft_ms=100.0, tokens_out=11, finish_reason="stop")
+    empty = results.Evidence("Citations", "fail", status=200, latency_ms=3.0)
+    refused = results.Evidence("JSONSchema", "unsupported", status=500, latency_ms=5.0)
+    speed = results.speed_of([answered, empty, refused])
+    one = {"ttft_ms": 100.0, "latency_ms": 300.0, "tokens_per_s": 50.0}  # 10 tokens after the first in 0.2 s
+    assert speed == {name: Spread(value, value, 1) for name, value in one.items()}

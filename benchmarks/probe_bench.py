@@ -37,8 +37,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from rich.console import Console  # noqa: E402
 
 from llmprobe.battery import Role, load_battery  # noqa: E402
-from llmprobe.jobs import plan_job, run_jobs  # noqa: E402
 from llmprobe.config import ProviderConfig  # noqa: E402
+from llmprobe.jobs import plan_job, run_jobs  # noqa: E402
 from llmprobe.progress import RunProgress  # noqa: E402
 from llmprobe.render import render_markdown  # noqa: E402
 from llmprobe.results import ProviderResult, load  # noqa: E402

@@ -21,10 +21,11 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import AsyncIterator, Callable, cast
+from typing import cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -100,7 +101,9 @@ def _interaction(request: dict, response: dict) -> Interaction:
     return Interaction(
         method=request.get("method", "POST"),
         url=request.get("url", ""),
-        request_body=request_body.removesuffix("\n") if _go_newline(request_body, request.get("content_length")) else request_body,
+        request_body=request_body.removesuffix("\n")
+        if _go_newline(request_body, request.get("content_length"))
+        else request_body,
         request_headers=dict(request.get("headers") or {}),
         status=int(response.get("code", 0)),
         response_headers=dict(response.get("headers") or {}),
@@ -198,10 +201,9 @@ def _represent_text(dumper: _Dumper, text: str) -> yaml.Node:
     # A YAML reader folds these line breaks in a block or single-quoted scalar;
     # only double quotes keep them. The emitter falls back to double quotes by itself
     # for anything else a block cannot hold exactly (trailing spaces, tabs, controls).
+    style: str | None = "|" if "\n" in text else None
     if any(c in text for c in "\r\x85\u2028\u2029"):
         style = '"'
-    else:
-        style = "|" if "\n" in text else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
 
 
@@ -485,7 +487,7 @@ def _without_port(url: str) -> str:
 def _bytes_difference(sent: bytes, recorded: bytes) -> str | None:
     if sent == recorded:
         return None
-    at = next((i for i, (a, b) in enumerate(zip(sent, recorded)) if a != b), min(len(sent), len(recorded)))
+    at = next((i for i, (a, b) in enumerate(zip(sent, recorded, strict=False)) if a != b), min(len(sent), len(recorded)))
     return f"body differs at byte {at} (sent {len(sent)} bytes, recorded {len(recorded)})"
 
 
@@ -503,7 +505,7 @@ def _json_difference(sent: object, recorded: object, path: str) -> str | None:
                 return found
         return None
     if isinstance(sent, list) and isinstance(recorded, list):
-        for index, (a, b) in enumerate(zip(sent, recorded)):
+        for index, (a, b) in enumerate(zip(sent, recorded, strict=False)):
             found = _json_difference(a, b, f"{path}[{index}]")
             if found:
                 return found

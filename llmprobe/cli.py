@@ -12,16 +12,15 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
 from tabulate import tabulate
 
 from llmprobe import __version__, diff, explain, results
+from llmprobe.budget import Budget
 from llmprobe.config import Config, ProviderConfig, load_config
 from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
-from llmprobe.budget import Budget
 from llmprobe.jobs import credentials_hint, dry_run, fetch_models, plan_job, run_jobs
 from llmprobe.progress import RunProgress
 from llmprobe.render import LAYOUTS, print_terminal, render_html, render_json, render_markdown, render_terminal
@@ -85,25 +84,32 @@ def parse_base_urls(values: list[str], providers: list[ProviderConfig]) -> dict[
 
 @app.command()
 def run(
-    provider: List[str] = typer.Option(..., "--provider", "-p", metavar="NAME", help="Provider to probe (repeatable)."),
-    model: Optional[List[str]] = typer.Option(None, "--model", "-m", metavar="ID", help="Only these models (repeatable)."),
+    provider: list[str] = typer.Option(..., "--provider", "-p", metavar="NAME", help="Provider to probe (repeatable)."),
+    model: list[str] | None = typer.Option(None, "--model", "-m", metavar="ID", help="Only these models (repeatable)."),
     mode: str = typer.Option("both", "--mode", metavar="MODE", help="sync, stream or both."),
-    base_url: Optional[List[str]] = typer.Option(
-        None, "--base-url", metavar="URL", help="Override the provider's URL (proxies, emulators); NAME=URL with several providers."
+    base_url: list[str] | None = typer.Option(
+        None,
+        "--base-url",
+        metavar="URL",
+        help="Override the provider's URL (proxies, emulators); NAME=URL with several providers.",
     ),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, metavar="N", help="Requests in flight per provider."),
-    record: Optional[Path] = typer.Option(None, "--record", metavar="DIR", help="Record every HTTP exchange as cassettes in DIR."),
-    replay: Optional[Path] = typer.Option(None, "--replay", metavar="DIR", help="Answer every request from cassettes in DIR, offline."),
+    concurrency: int | None = typer.Option(None, "--concurrency", min=1, metavar="N", help="Requests in flight per provider."),
+    record: Path | None = typer.Option(
+        None, "--record", metavar="DIR", help="Record every HTTP exchange as cassettes in DIR."
+    ),
+    replay: Path | None = typer.Option(
+        None, "--replay", metavar="DIR", help="Answer every request from cassettes in DIR, offline."
+    ),
     resume: bool = typer.Option(
         False, "--resume", help="Only the models an interrupted run left unfinished (listed in out/NAME.json)."
     ),
     repeat: int = typer.Option(
         1, "--repeat", min=1, metavar="N", help="Run each mode's probes N times, one trial after another: verdicts become rates."
     ),
-    budget_tokens: Optional[int] = typer.Option(
+    budget_tokens: int | None = typer.Option(
         None, "--budget-tokens", min=1, metavar="N", help="Send no request that would pass N tokens (in + out) for the whole run."
     ),
-    budget_usd: Optional[float] = typer.Option(
+    budget_usd: float | None = typer.Option(
         None, "--budget-usd", min=0, metavar="X", help="Send no request that would pass X US dollars (needs every model's price)."
     ),
     dry: bool = typer.Option(False, "--dry-run", help="Print the requests (and likely tokens) per provider; send nothing."),
@@ -132,7 +138,8 @@ def run(
             chosen = [(p, m) for p in providers for m in p.models if m.probe and (not model or m.id in model)]
             unpriced = [f"{p.name}/{m.id}" for p, m in chosen if p.price_of(m) is None]
             if unpriced:
-                raise ConfigError(f"--budget-usd needs a price for every model probed; {unpriced[0]} has none (providers.yaml `price:`)")
+                problem = f"{unpriced[0]} has none (providers.yaml `price:`)"
+                raise ConfigError(f"--budget-usd needs a price for every model probed; {problem}")
         if dry:
             for line in dry_run(providers, model or [], modes, repeat, out, resume):
                 typer.echo(line)
@@ -163,6 +170,7 @@ def load_pairs(cfg: Config | None, provider: str | None, out: Path) -> list[tupl
     Without a usable config (`cfg` None) the results files speak for themselves: every
     out/NAME.json, its models in the order and with the tiers it recorded.
     """
+    pairs: list[tuple[ProviderConfig, ProviderResult | None]]
     if cfg is None:
         paths = [out / f"{provider}.json"] if provider else sorted(out.glob("*.json"))
         found = [results.load(path) for path in paths if path.exists()]
@@ -188,16 +196,20 @@ def config_for_rendering(path: Path) -> Config | None:
     try:
         return load_config(path)
     except ConfigError as exc:
-        err.print(f"llmprobe: warning: {exc}; rendering the results files as recorded", markup=False, highlight=False, soft_wrap=True)
+        err.print(
+            f"llmprobe: warning: {exc}; rendering the results files as recorded", markup=False, highlight=False, soft_wrap=True
+        )
         return None
 
 
 @app.command()
 def render(
-    provider: Optional[str] = typer.Option(None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."),
+    provider: str | None = typer.Option(
+        None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."
+    ),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed (one column per capability) or compact."),
     format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal, json or html."),
-    extra: Optional[List[str]] = typer.Option(
+    extra: list[str] | None = typer.Option(
         None, "--columns", metavar="SECTION", help="Add a section to the markdown: speed (latency and throughput)."
     ),
     config: Path = CONFIG_OPTION,
@@ -229,7 +241,9 @@ def render(
 
 @app.command()
 def show(
-    provider: Optional[str] = typer.Option(None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."),
+    provider: str | None = typer.Option(
+        None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."
+    ),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed or compact."),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
@@ -289,10 +303,10 @@ def explain_cell(
     provider: str = typer.Argument(..., metavar="PROVIDER", help="A provider with results in out/."),
     model: str = typer.Argument(..., metavar="MODEL", help="One of its models."),
     mode: str = typer.Option("both", "--mode", metavar="MODE", help="sync, stream or both."),
-    column: Optional[str] = typer.Option(None, "--column", metavar="NAME", help="Only this column (its title, e.g. Tool)."),
+    column: str | None = typer.Option(None, "--column", metavar="NAME", help="Only this column (its title, e.g. Tool)."),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed or compact: whose columns."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", metavar="URL", help="Point the curl commands here instead."),
-    thinking: Optional[bool] = typer.Option(
+    base_url: str | None = typer.Option(None, "--base-url", metavar="URL", help="Point the curl commands here instead."),
+    thinking: bool | None = typer.Option(
         None, "--thinking/--no-thinking", help="Of a model listed twice, the row with (or without) its reasoning on."
     ),
     as_json: bool = typer.Option(False, "--json", help="JSON for machines (inline pictures in full)."),

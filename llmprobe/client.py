@@ -13,9 +13,10 @@ import dataclasses
 import random
 import re
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from typing import Any
 
 import httpx
 

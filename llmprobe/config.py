@@ -12,9 +12,10 @@ import re
 import shlex
 import string
 import sys
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Mapping
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import yaml
@@ -203,7 +204,7 @@ def _mistake_line(text: str, exc: yaml.MarkedYAMLError) -> int:
     if exc.problem == "mapping values are not allowed here":
         last: yaml.Token | None = None
         try:
-            for last in yaml.scan(text, Loader=yaml.SafeLoader):
+            for last in yaml.scan(text, Loader=yaml.SafeLoader):  # noqa: B007 - the last token is wanted after the loop
                 pass
         except yaml.YAMLError:
             if isinstance(last, yaml.ScalarToken):
@@ -221,7 +222,7 @@ MAX_VALUES = 100_000
 MAX_NUMBER_CHARS = 32
 
 
-class _Composer(yaml.SafeLoader):  # type: ignore[misc]
+class _Composer(yaml.SafeLoader):
     """PyYAML's composer, which recurses once per level and follows an alias into the value
     that holds it, with a depth limit and recursive aliases refused (each with its line)."""
 
@@ -303,7 +304,8 @@ _URL_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _Entries = dict[str, tuple[ScalarNode, Node]]
-_FieldReader = Callable[[Node, str], object]
+#: Each reader returns the value of its own key, so a mapping of them yields values of many types.
+_FieldReader = Callable[[Node, str], Any]
 
 
 class _Reader:
@@ -432,7 +434,7 @@ class _Reader:
             raise self.error(entries["command"][1], f"{path}.command", "uses {model_path}, which needs model_package")
         return LaunchConfig(**values)
 
-    def fields(self, node: Node, path: str, readers: dict[str, _FieldReader]) -> tuple[_Entries, dict[str, object]]:
+    def fields(self, node: Node, path: str, readers: dict[str, _FieldReader]) -> tuple[_Entries, dict[str, Any]]:
         """The mapping's entries, and each value read by its key's reader, in file order."""
         entries = self.mapping(node, path, readers)
         values = {key: readers[key](value, f"{path}.{key}") for key, (_, value) in entries.items()}

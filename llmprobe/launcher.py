@@ -16,10 +16,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx

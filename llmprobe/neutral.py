@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from llmprobe.errors import LlmprobeError
 
@@ -44,7 +44,7 @@ class DocumentPart:
     text: str
 
 
-Part = Union[TextPart, ImagePart, DocumentPart]
+Part = TextPart | ImagePart | DocumentPart
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ a progress bar per provider whose total is the requests the run still expects (s
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -68,7 +68,9 @@ class RunProgress:
         self._progress.advance(self._tasks[provider], exchange.attempts)
         if self.verbose:
             detail = "" if exchange.error is None else f": {exchange.error}"
-            self.console.print(f"{provider} {model} {mode} {probe}: {outcome}{detail}", markup=False, highlight=False, soft_wrap=True)
+            self.console.print(
+                f"{provider} {model} {mode} {probe}: {outcome}{detail}", markup=False, highlight=False, soft_wrap=True
+            )
 
     def model_done(self, provider: str) -> Callable[[ModelResult], None]:
         """A line per finished model; on a terminal it goes above the bar."""
@@ -76,7 +78,9 @@ class RunProgress:
         def on_model(result: ModelResult) -> None:
             counts = Counter(value for mode in result.modes.values() for value in mode.verdicts.values())
             modes = ", ".join(result.modes) or "no mode answered"
-            tally = ", ".join(f"{counts[verdict]} {verdict}" for verdict in (Verdict.TRUE, Verdict.FLAKY, Verdict.FALSE, Verdict.UNKNOWN))
+            tally = ", ".join(
+                f"{counts[verdict]} {verdict}" for verdict in (Verdict.TRUE, Verdict.FLAKY, Verdict.FALSE, Verdict.UNKNOWN)
+            )
             cost = "" if result.cost is None else f"; {result.cost}"
             if result.cost is not None:
                 self.costs[(provider, result.id)] = result.cost

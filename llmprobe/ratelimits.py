@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import email.utils
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Mapping
 
 from llmprobe.neutral import RateLimit
 

@@ -11,7 +11,7 @@ cassettes (bodies, URLs, header names and values).
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import quote, quote_plus
 
 import httpx

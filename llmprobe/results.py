@@ -11,11 +11,11 @@ import enum
 import math
 import statistics
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from llmprobe import safejson
 from llmprobe.budget import Cost
@@ -65,7 +65,7 @@ class Verdict(str, Enum):
 
     # A str compares, hashes and prints as its value, so "true" and Verdict.TRUE are one dict key.
     __hash__ = str.__hash__
-    __format__ = str.__format__
+    __format__ = str.__format__  # type: ignore[assignment]  # str's, on purpose: see above
 
     def __str__(self) -> str:
         return self.value

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable, Iterable, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from llmprobe import __version__, results
 from llmprobe import verdicts as v
@@ -254,7 +255,7 @@ def _evidence(name: str, exchange: Exchange, passed: bool, trial: int = 1) -> Ev
         reason += f" (after {len(exchange.retries)} retr{'y' if len(exchange.retries) == 1 else 'ies'}: {exchange.retries[-1]})"
     return Evidence(
         probe=name,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         reason=reason[:300],
         status=exchange.status,
         latency_ms=None if exchange.latency_ms is None else round(exchange.latency_ms, 1),

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: Deeper than any reply or results file we read needs, far from the interpreter's stack limit.
 MAX_DEPTH = 64

@@ -8,8 +8,8 @@ dialect can recognise `event: error`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 
 @dataclass(frozen=True)

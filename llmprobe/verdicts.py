@@ -2,9 +2,9 @@
 
 Everything here is a pure function of what came back, so a verdict can be
 recomputed (and tested) from evidence alone. The rules follow the reference
-scoreboard (maruel/genai, see ../shared/spec/reference.md §1) except where it
-reports something untrue; those places are marked with their deviation number
-from probes.md (D1…D9) or with D10+ for the ones we found ourselves.
+scoreboard (maruel/genai) except where it reports something untrue; those places
+are marked with their deviation number (D1, D2, …), each written out with its
+reason and its tests in docs/methodology.md.
 
 Three outcomes are kept apart everywhere:
 - the feature does not work (a rejected option, a wrong answer) → false / flaky;
@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 import jsonschema
 
@@ -76,7 +77,7 @@ def word_count(text: str) -> int:
 def _json_object(reply: Reply) -> bool:
     """The reply starts with a JSON object (trailing text after it is tolerated).
 
-    D10: the reference also accepts a bare `null`; that is not a JSON object, so we don't.
+    D12: the reference also accepts a bare `null`; that is not a JSON object, so we don't.
     """
     try:
         value, _ = json.JSONDecoder().raw_decode(reply.text.lstrip())
@@ -257,10 +258,12 @@ def _simple(exchange: Exchange | None, passed: bool) -> Verdict:
 
 
 def _tools_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
-    """The dependent chain SquareRoot-1 → -1-any → -2 → ToolBias (reference §1.12, with D6)."""
+    """The dependent chain SquareRoot-1 → -1-any → -2 → ToolBias (methodology: "The tool chain", with D6)."""
     force, fallback = battery.one(Role.FORCE), battery.one(Role.FORCE_FALLBACK)
     follow_up, follow_up_fallback = battery.one(Role.FOLLOW_UP), battery.one(Role.FOLLOW_UP_FALLBACK)
-    unknown = dict(tools=Verdict.UNKNOWN, toolCallRequired=Verdict.UNKNOWN, toolsBiased=Verdict.UNKNOWN, toolsIndecisive=Verdict.UNKNOWN)
+    unknown = dict(
+        tools=Verdict.UNKNOWN, toolCallRequired=Verdict.UNKNOWN, toolsBiased=Verdict.UNKNOWN, toolsIndecisive=Verdict.UNKNOWN
+    )
     none = dict(tools=Verdict.FALSE, toolCallRequired=Verdict.FALSE, toolsBiased=Verdict.FALSE, toolsIndecisive=Verdict.FALSE)
     if force.name not in obs:
         return unknown
@@ -326,7 +329,8 @@ def _reporting_samples(obs: Observations, battery: Battery) -> tuple[list[bool],
     """Which replies reported usage, and which reported the right finish reason.
 
     Where the checks run (each probe's `report:`) and what finish they expect follow
-    reference §1.4: a passing reply the probe's `expect: finish`; a failing one ends
+    the reference (methodology: "Token usage and finish reason"): a passing reply the probe's
+    `expect: finish`; a failing one ends
     naturally, with its tool calls if it made some (ToolBias), else "stop" (a MaxTokens
     reply that was not cut short).
     D1 (and D10 for usage): each counter is judged over all its samples — true when

@@ -21,9 +21,10 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Pause:
 
 
 #: One piece of a streamed body: bytes or text sent (and flushed) as one chunk, a pause, or a drop.
-Step = Union[bytes, str, Pause, Drop]
+Step = bytes | str | Pause | Drop
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Canned:
     delay: float = 0.0
 
 
-Scripted = Union[Canned, Drop]
+Scripted = Canned | Drop
 
 
 @dataclass(frozen=True)

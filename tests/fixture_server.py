@@ -19,12 +19,13 @@ import json
 import re
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from types import ModuleType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import recorded_anthropic
@@ -165,7 +166,7 @@ def _is_document(dialect: Dialect, messages: list[Mapping[str, Any]]) -> bool:
         and sum(part.get("type") == "text" for part in message["content"]) >= 2
         for message in messages
     )
-    return parts or any(a.get("role") == b.get("role") == "user" for a, b in zip(messages, messages[1:]))
+    return parts or any(a.get("role") == b.get("role") == "user" for a, b in zip(messages, messages[1:], strict=False))
 
 
 def _option_probe(body: Mapping[str, Any]) -> str | None:
@@ -187,20 +188,20 @@ def _option_probe(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _index(recordings: Path) -> dict[str, Path]:
     """Model folder name (relative, `/` kept for namespaced ids) → folder; one walk per provider."""
     root = recordings / "scoreboard-cassettes"
     return {str(path.parent.relative_to(root)): path.parent for path in sorted(root.rglob("Gen*.yaml"))}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cassettes(model_dir: Path) -> frozenset[str]:
     """The cassette file names in one model folder, listed once."""
     return frozenset(path.name for path in model_dir.glob("Gen*.yaml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _recording(path: Path) -> Interaction:
     """Cassettes never change during a run; image ones are large, so each is parsed once."""
     return load_cassette(path).interactions[0]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from fake_openai import Canned, FakeOpenAI, RecordedRequest, Scripted, chunk, json_response, sse_response
 from llmprobe.config import ModelConfig, ProviderConfig

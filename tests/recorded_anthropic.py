@@ -7,8 +7,9 @@ from the model's `_thinking` recordings, where the reference kept its thinking r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 PATH_PREFIX = "/anthropic"

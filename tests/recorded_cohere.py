@@ -8,7 +8,8 @@ sequences are `stop_sequences`, and the Citations probe's document travels in
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from fixture_server import classify as classify_openai
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from fixture_server import MAX_TOKENS_PROBE_LIMIT, _tools_probe
 
@@ -44,7 +45,7 @@ def classify(body: Mapping[str, Any]) -> str:
         probe = "MaxTokens"
     elif options.get("seed") is not None:
         probe = "Seed"
-    elif any(a.get("role") == b.get("role") == "user" for a, b in zip(messages, messages[1:])):
+    elif any(a.get("role") == b.get("role") == "user" for a, b in zip(messages, messages[1:], strict=False)):
         # The document and the question, each a user message of its own.
         probe = "Citations"
     else:

@@ -7,8 +7,9 @@ from its prompt, and the recording of that kind is played back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 NAME = "openairesponses"

@@ -8,7 +8,7 @@ rate limits come from the dialect's own header reader, as the client attaches th
 from __future__ import annotations
 
 import json
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from llmprobe.cassettes import Interaction
 from llmprobe.dialects import Dialect

@@ -223,7 +223,7 @@ def test_llama_3b_streams_its_tool_call_as_text() -> None:
 
 
 def test_boolean_response_token_is_json_text() -> None:
-    """Scout streams the JSON token `true` as a JSON value (D18): it is the text `true`."""
+    """Scout streams the JSON token `true` as a JSON value (D20): it is the text `true`."""
     assert replay(scoreboard(SCOUT, "GenStream-JSON")).text == '{"is_fruit":true}'
 
 

@@ -121,7 +121,9 @@ def test_shipped_gemini() -> None:
     assert rows == [
         ("gemini-2.5-pro", "sota", True, True),
         ("gemini-2.5-flash", "good", True, False),
+        ("gemini-2.5-flash", None, True, True),
         ("gemini-2.5-flash-lite", "cheap", True, False),
+        ("gemini-2.5-flash-lite", None, True, True),
         ("imagen-4.0-fast-generate-001", None, False, False),
     ]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, needs_fixtures, reference_verdicts
+from conftest import FIXTURES, needs_fixtures, reference_rows
 from llmprobe.cli import app
 from llmprobe.results import VERDICT_NAMES, load
 
@@ -22,9 +22,9 @@ pytestmark = needs_fixtures
 GEMINI_FIXTURES = FIXTURES / "gemini-2025-09-02"
 KEY = "AIzaFixtureKeyNotARealOne000000000000"
 PRO, FLASH, LITE = "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"
-#: The first model of each chat scenario, and whether it was run with reasoning. Flash and
-#: flash-lite were also recorded with reasoning; those rows need the runner to ask for it.
-MODELS = {PRO: True, FLASH: False, LITE: False}
+#: The first model of each chat scenario, and whether it was run with reasoning: flash and
+#: flash-lite both ways, as two rows each (pro cannot stop thinking).
+ROWS = [(PRO, True), (FLASH, False), (LITE, False), (FLASH, True), (LITE, True)]
 
 G1 = (
     "G1: flash-lite streamed both best_country calls in one chunk; we keep both (indecisive, as the "
@@ -32,8 +32,10 @@ G1 = (
 )
 
 #: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
-EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
-    (LITE, "stream", "toolsIndecisive"): ("false", "true", G1),
+EXPECTED_DIFFERENCES: dict[tuple[str, bool, str, str], tuple[str, str, str]] = {
+    (LITE, False, "stream", "toolsIndecisive"): ("false", "true", G1),
+    (FLASH, True, "stream", "toolsIndecisive"): ("false", "true", G1),
+    (LITE, True, "stream", "toolsIndecisive"): ("false", "true", G1),
 }
 
 
@@ -49,7 +51,7 @@ def write_config(path: Path, base_url: str) -> Path:
         "    image_base_url: https://images.invalid/probes",
         "    models:",
     ]
-    for model, reason in MODELS.items():
+    for model, reason in ROWS:
         lines.append(f"      - {{id: {model}, reason: {str(reason).lower()}}}")
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -78,31 +80,28 @@ def test_run_succeeds_and_every_probe_was_recorded(gemini_run):
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     assert served and all(cassette != "none" for _, _, cassette in served), served
-    assert {model for _, model, _ in served} == set(MODELS)
+    assert {model for _, model, _ in served} == {model for model, _ in ROWS}
 
 
-def reference() -> dict[tuple[str, str], dict[str, str]]:
-    scoreboard = GEMINI_FIXTURES / "scoreboard.json"
-    rows = {}
-    for thinking in (False, True):
-        rows.update({k: v for k, v in reference_verdicts(scoreboard, thinking).items() if MODELS.get(k[0]) is thinking})
-    return rows
+def reference() -> dict[tuple[str, bool, str], dict[str, str]]:
+    rows = reference_rows(GEMINI_FIXTURES / "scoreboard.json")
+    return {key: verdicts for key, verdicts in rows.items() if key[:2] in ROWS}
 
 
 def test_verdicts_match_reference_except_deviations(gemini_run):
     tmp, _, _ = gemini_run
     result = load(tmp / "out" / "gemini.json")
-    ours = {(m.id, mode): r.verdicts for m in result.models for mode, r in m.modes.items()}
+    ours = {(m.id, m.reason, mode): r.verdicts for m in result.models for mode, r in m.modes.items()}
     differences = {}
     compared = 0
-    for (model, mode), expected in reference().items():
-        got = ours.get((model, mode))
-        assert got, f"no {mode} verdicts for {model}"
+    for (model, reason, mode), expected in reference().items():
+        got = ours.get((model, reason, mode))
+        assert got, f"no {mode} verdicts for {model} (reason {reason})"
         for name in VERDICT_NAMES:
             compared += 1
             if got[name] != expected[name]:
-                differences[(model, mode, name)] = (expected[name], got[name])
-    assert compared == len(MODELS) * 2 * len(VERDICT_NAMES)
+                differences[(model, reason, mode, name)] = (expected[name], got[name])
+    assert compared == len(ROWS) * 2 * len(VERDICT_NAMES)
     assert differences == {k: v[:2] for k, v in EXPECTED_DIFFERENCES.items()}
     print(f"gemini: {compared - len(differences)}/{compared} verdicts equal")
 
@@ -111,10 +110,10 @@ def test_modalities_and_thinking_match_reference(gemini_run):
     tmp, _, _ = gemini_run
     result = load(tmp / "out" / "gemini.json")
     for scenario in json.loads((GEMINI_FIXTURES / "scoreboard.json").read_text())["scenarios"]:
-        model_id = scenario["models"][0]
-        if MODELS.get(model_id) is not scenario.get("reason", False):
+        model_id, reason = scenario["models"][0], scenario.get("reason", False)
+        if (model_id, reason) not in ROWS:
             continue
-        model = result.model(model_id)
+        model = result.model(model_id, reason)
         assert model is not None
         # Only images are probed: the reference's audio, video and PDF rows are not ours to compare.
         theirs = scenario["in"]["image"]

@@ -1,16 +1,15 @@
-"""The recorded-provider server: request classification and real HTTP round trips."""
+"""The recorded-provider server's classification: every recorded request is answered with its own recording, which is what makes the end-to-end comparisons with the reference valid."""
 
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import httpx
 import pytest
 
-from fixture_server import FIXTURES_ROOT, PROVIDERS, FixtureServer, classify, find_cassette
+from fixture_server import FIXTURES_ROOT, PROVIDERS, classify, find_cassette
 from llmprobe.cassettes import load_cassette
 
 if not FIXTURES_ROOT.is_dir():
@@ -209,95 +208,3 @@ def test_recorded_requests_are_answered_with_their_own_recording(provider: str) 
         if found is None or (found != path and load_cassette(found).interactions[0].request_body != recorded):
             wrong.append((str(path.relative_to(root)), found and found.name))
     assert wrong == []
-
-
-# --- HTTP round trips ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FixtureServer]:
-    with FixtureServer() as running:
-        yield running
-
-
-def groq_post(server: FixtureServer, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{server.base_url('groq')}/chat/completions", json={"model": GROQ_MODEL, **body})
-
-
-def test_base_urls(server: FixtureServer) -> None:
-    assert server.base_url("groq") == f"http://127.0.0.1:{server.port}/groq/openai/v1"
-    assert server.base_url("cloudflare") == f"http://127.0.0.1:{server.port}/cloudflare/ai"
-
-
-def test_groq_sync_text(server: FixtureServer) -> None:
-    response = groq_post(server, ask())
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "application/json"
-    assert response.headers["x-ratelimit-limit-requests"] == "500000"
-    assert response.json()["choices"][0]["message"]["content"] == "Hello."
-    assert ("groq", GROQ_MODEL, "GenSync-Text.yaml") in server.served
-
-
-def test_groq_stream_text_is_sse_ending_with_done(server: FixtureServer) -> None:
-    with httpx.stream("POST", f"{server.base_url('groq')}/chat/completions", json={"model": GROQ_MODEL, **ask(stream=True)}) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"] == "text/event-stream"
-        lines = [line for line in response.iter_lines() if line]
-    assert lines[0].startswith("data: {")
-    assert lines[-1] == "data: [DONE]"
-
-
-def test_groq_stream_forced_tool_failure_is_an_error_event_with_status_200(server: FixtureServer) -> None:
-    response = groq_post(server, ask(tools=[SQUARE_ROOT], tool_choice="required", stream=True))
-    assert response.status_code == 200
-    assert response.text.startswith("event: error\ndata: ")
-    error = json.loads(response.text.splitlines()[1].removeprefix("data: "))["error"]
-    assert error["code"] == "tool_use_failed"
-    assert ("groq", GROQ_MODEL, "GenStream-Tools-SquareRoot-1.yaml") in server.served
-
-
-def test_cloudflare_sync_tool_call(server: FixtureServer) -> None:
-    body = {"messages": [{"role": "user", "content": "Root of 132413?"}], "tools": [SQUARE_ROOT]}
-    response = httpx.post(f"{server.base_url('cloudflare')}/run/{CF_SCOUT}", json=body)
-    assert response.status_code == 200
-    (call,) = response.json()["result"]["tool_calls"]
-    assert call["function"]["name"] == "square_root"
-    assert json.loads(call["function"]["arguments"]) == {"number": 132413}
-    assert ("cloudflare", CF_SCOUT, "GenSync-Tools-SquareRoot-1.yaml") in server.served
-
-
-def test_cloudflare_without_recording_is_a_plain_501(server: FixtureServer) -> None:
-    body = {"messages": [{"role": "user", "content": "Which is best?"}], "tools": [best_country("Canada", "USA")]}
-    response = httpx.post(f"{server.base_url('cloudflare')}/run/{CF_SCOUT}", json=body)
-    assert response.status_code == 501
-    assert response.headers["content-type"].startswith("text/plain")
-    assert response.text == f"no recording for {CF_SCOUT} GenSync-Tools-ToolBias-Canada"
-    assert ("cloudflare", CF_SCOUT, "none") in server.served
-
-
-def test_groq_unknown_model_is_the_provider_404(server: FixtureServer) -> None:
-    response = httpx.post(f"{server.base_url('groq')}/chat/completions", json={"model": "no-such-model", **ask()})
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "model_not_found"
-    assert "`no-such-model` does not exist" in response.json()["error"]["message"]
-    assert ("groq", "no-such-model", "none") in server.served
-
-
-def test_cloudflare_unknown_model_is_the_provider_envelope(server: FixtureServer) -> None:
-    """Recorded as HTTP 400 code 7000 (error-cassettes/bad_model), not 404."""
-    response = httpx.post(f"{server.base_url('cloudflare')}/run/bad%20model", json=ask())
-    assert response.status_code == 400
-    assert response.json() == {"success": False, "errors": [{"code": 7000, "message": "No route for that URI"}], "result": None, "messages": []}
-    assert ("cloudflare", "bad model", "none") in server.served
-
-
-def test_thinking_model_found_under_its_thinking_directory(server: FixtureServer) -> None:
-    response = httpx.post(f"{server.base_url('groq')}/chat/completions", json={"model": "openai/gpt-oss-20b", **ask()})
-    assert response.status_code == 200
-    assert ("groq", "openai/gpt-oss-20b", "GenSync-Text.yaml") in server.served
-
-
-def test_model_names_cannot_escape_the_recordings(server: FixtureServer) -> None:
-    escape = f"../../cloudflare-2025-09-02/scoreboard-cassettes/{CF_SCOUT}"
-    response = httpx.post(f"{server.base_url('groq')}/chat/completions", json={"model": escape, **ask()})
-    assert response.status_code == 404

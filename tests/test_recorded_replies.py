@@ -77,7 +77,7 @@ def test_every_recorded_error_carries_the_providers_envelope():
     """Non-2xx answers are decoded as the provider's own error body, so their message is the provider's
     (Perplexity's 401 is a bare nginx page, the one exception)."""
     undecoded = []
-    for name, api, path in recordings():
+    for _name, api, path in recordings():
         for item in load_cassette(path).interactions:
             if item.status < 300:
                 continue

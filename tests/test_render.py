@@ -113,13 +113,13 @@ def compare_with_seed(seed: str, ours: str, expected: dict[tuple[str, str, str],
     assert len(our_rows) == len(seed_rows), "row count"
     header = seed_rows[0]
     unused = dict(expected)
-    for seed_row, our_row in zip(seed_rows[1:], our_rows[1:]):
+    for seed_row, our_row in zip(seed_rows[1:], our_rows[1:], strict=False):
         assert len(our_row) == len(seed_row) == len(header)
         model, mode = seed_row[0], _mode_name(seed_row[1])
         if mode == "?":
             assert our_row == seed_row, f"'?' row of {model}"
             continue
-        for column, seed_cell, our_cell in zip(header, seed_row, our_row):
+        for column, seed_cell, our_cell in zip(header, seed_row, our_row, strict=False):
             key = (model, mode, column)
             if key in expected:
                 assert (seed_cell, our_cell) == expected[key][:2], key

@@ -1,4 +1,4 @@
-"""Verdict logic on hand-made replies: each rule of reference §1.4 and §1.12, and our deviations."""
+"""Verdict logic on hand-made replies: each rule of docs/methodology.md (usage and finish, the tool chain) and our deviations."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def test_text_failure_gives_no_record():
     assert verdicts(good_mode(Text=failed(ErrorKind.REJECTED))) == {}
 
 
-# --- §1.4 usage and finish ---------------------------------------------------------------
+# --- usage and finish --------------------------------------------------------------------
 
 
 def test_usage_never_reported_is_false():
@@ -165,7 +165,7 @@ def test_stop_sequence():
     [
         ('{"is_fruit": true}', "true"),
         ('  {"x": 1} trailing words', "true"),
-        ("null", "false"),  # D10: the reference accepts null
+        ("null", "false"),  # D12: the reference accepts null
         ('```json\n{"is_fruit": true}\n```', "false"),
         ("[1]", "false"),
         ("", "false"),
@@ -215,7 +215,7 @@ def test_citations_from_any_reply():
     assert verdicts(good_mode(Citations=failed(ErrorKind.TRANSPORT)))["citations"] == "unknown"
 
 
-# --- §1.12 tools --------------------------------------------------------------------------
+# --- the tool chain --------------------------------------------------------------------------
 
 
 def tools(obs: v.Observations) -> tuple[str, str, str, str]:

@@ -62,10 +62,10 @@ def test_both_workflows_exist() -> None:
 
 
 def test_ci_runs_exactly_the_readme_test_commands() -> None:
-    """The test command, then the same tests at the lowest allowed dependency versions."""
+    """The test command, the static checks, then the same tests at the lowest allowed dependency versions."""
     blocks = sh_blocks(readme_section("Fresh machine"))
-    assert len(blocks) >= 3, "README's Fresh machine section lost one of its test commands"
-    assert run_scripts("ci.yml") == [blocks[1], blocks[2]]
+    assert len(blocks) >= 4, "README's Fresh machine section lost one of its test commands"
+    assert run_scripts("ci.yml") == [blocks[1], f"pip install -e '.[test]' && {blocks[3]}", blocks[2]]
 
 
 @pytest.mark.parametrize("command", SCOREBOARD_COMMANDS)

@@ -9,7 +9,8 @@ else a probe asks for is an option it cannot express.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from llmprobe.dialects import HttpCall, Option, option_values
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, kind_for_status
@@ -25,7 +26,7 @@ class ToyDialect:
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.shout: bool = option_values(ToyDialect, options)["shout"]
+        self.shout: bool = option_values(ToyDialect.OPTIONS, options)["shout"]
 
     def build(self, model: str, request: Request) -> HttpCall:
         asked = [name for name in ("tools", "json_schema", "seed", "stop", "top_logprobs") if getattr(request, name)]

@@ -15,8 +15,9 @@ one line in `DIALECTS` below.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Mapping, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from llmprobe.neutral import RateLimit, Reply, Request
 from llmprobe.sse import SseEvent
@@ -109,7 +110,7 @@ def get_dialect(api: str, base_url: str, options: Mapping[str, Any] | None = Non
     return dialect_class(api)(base_url, options)
 
 
-def option_values(cls: type[Dialect], options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Every option of the dialect, the given ones over its defaults."""
+def option_values(declared: Mapping[str, Option], options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Every option a dialect declares, the given ones over its defaults."""
     given = options or {}
-    return {name: given.get(name, option.default) for name, option in cls.OPTIONS.items()}
+    return {name: given.get(name, option.default) for name, option in declared.items()}

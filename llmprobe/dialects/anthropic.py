@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from llmprobe.dialects import HttpCall, Option, option_values
@@ -75,7 +76,7 @@ class AnthropicDialect:
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        values = option_values(AnthropicDialect, options)
+        values = option_values(AnthropicDialect.OPTIONS, options)
         self.max_tokens: int = values["max_tokens"]
         self.thinking_budget: int = values["thinking_budget"]
         #: The model listing pages by cursor: the last id of the page read, while more follow.
@@ -139,7 +140,9 @@ class AnthropicDialect:
 
     def list_models_call(self, page: int) -> HttpCall:
         after = f"&after_id={quote(self._after_id, safe='')}" if page > 1 and self._after_id else ""
-        return HttpCall("GET", f"{self.base_url}/v1/models?limit={MODELS_PER_PAGE}{after}", None, {"anthropic-version": API_VERSION})
+        return HttpCall(
+            "GET", f"{self.base_url}/v1/models?limit={MODELS_PER_PAGE}{after}", None, {"anthropic-version": API_VERSION}
+        )
 
     def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
         data = _answer(status, headers, body)

@@ -10,8 +10,9 @@ Everything is translated as recorded; what the wire cannot carry is refused with
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option
@@ -106,14 +107,13 @@ class CloudflareDialect:
     def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
         envelope = _envelope(status, headers, body)
         models = envelope.get("result")
-        named = isinstance(models, list) and all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in models)
-        if not named:
+        if not isinstance(models, list) or not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in models):
             raise _malformed("model list is not a list of named models", models)
         info = envelope.get("result_info")
         more = False
         if isinstance(info, dict):
             page, per_page, total = info.get("page"), info.get("per_page"), info.get("total_count")
-            if all(isinstance(v, int) for v in (page, per_page, total)):
+            if isinstance(page, int) and isinstance(per_page, int) and isinstance(total, int):
                 more = page * per_page < total
         return [m["name"] for m in models], more
 

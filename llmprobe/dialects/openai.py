@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option, option_values
@@ -47,7 +48,10 @@ class OpenAIDialect:
             choices=("max_completion_tokens", "max_tokens"),
         ),
         "seed_field": Option(
-            "choice", "seed", "the request field that carries the seed: seed, or Mistral's random_seed", choices=("seed", "random_seed")
+            "choice",
+            "seed",
+            "the request field that carries the seed: seed, or Mistral's random_seed",
+            choices=("seed", "random_seed"),
         ),
     }
     STREAM_FRAMING = "sse"
@@ -56,7 +60,7 @@ class OpenAIDialect:
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        values = option_values(OpenAIDialect, options)
+        values = option_values(OpenAIDialect.OPTIONS, options)
         self.max_tokens_field: str = values["max_tokens_field"]
         self.seed_field: str = values["seed_field"]
 

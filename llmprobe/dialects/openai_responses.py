@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from llmprobe.dialects import HttpCall, Option
 from llmprobe.dialects.openai import (

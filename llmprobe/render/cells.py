@@ -101,7 +101,7 @@ def _with_doubt(symbols: str, verdicts: list[Verdict]) -> str:
 
 def text(line: Line) -> str:
     verdicts = [line.verdict(name) for name, _ in TEXT_FEATURES]
-    symbols = "".join(symbol for (_, symbol), v in zip(TEXT_FEATURES, verdicts) if v is Verdict.TRUE)
+    symbols = "".join(symbol for (_, symbol), v in zip(TEXT_FEATURES, verdicts, strict=False) if v is Verdict.TRUE)
     return _with_doubt(symbols, verdicts)
 
 

@@ -16,7 +16,7 @@ from llmprobe.battery import Battery, Role, load_battery
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.tables import columns
-from llmprobe.results import Evidence, Modality, ModeResult
+from llmprobe.results import Evidence, Modality, ModeResult, Verdict
 
 #: The tool chain's roles: each step only runs when the one before went well, so all of them decide.
 _CHAIN_ROLES = (Role.FORCE, Role.FORCE_FALLBACK, Role.FOLLOW_UP, Role.FOLLOW_UP_FALLBACK, Role.BIAS)
@@ -81,7 +81,7 @@ class Column:
 
 
 def _column(title: str, cell: Cell) -> Column:
-    verdict_reads: _Reads[str] = _Reads()
+    verdict_reads: _Reads[Verdict] = _Reads()
     inputs: _Reads[Modality] = _Reads()
     outputs: _Reads[Modality] = _Reads()
     cell(Line(modes=("sync",), in_=inputs, out=outputs, verdicts=verdict_reads))

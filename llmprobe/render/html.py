@@ -23,10 +23,10 @@ from llmprobe.render.cells import Line
 from llmprobe.render.evidence import Column, cell_evidence, layout_columns
 from llmprobe.render.markdown import provenance
 from llmprobe.render.tables import Table, model_lines, provider_title, scoreboard
-from llmprobe.results import VERDICT_NAMES, ModelResult, ProviderResult
+from llmprobe.results import VERDICT_NAMES, ModelResult, ProviderResult, Verdict
 
 #: What the capability filter offers, best first; also the order cells sort in.
-_CHOICES = (("true", "works"), ("flaky", "flaky"), ("false", "no"), ("unknown", "unknown"))
+_CHOICES = ((Verdict.TRUE, "works"), (Verdict.FLAKY, "flaky"), (Verdict.FALSE, "no"), (Verdict.UNKNOWN, "unknown"))
 #: The capability filter's names for the verdicts (the column titles group several).
 CAPABILITY_LABELS = {
     "json": "JSON",
@@ -46,9 +46,19 @@ CAPABILITY_LABELS = {
 }
 #: Evidence fields the page shows; `cassette` is a path on the prober's machine.
 _EVIDENCE_FIELDS = (
-    "probe", "outcome", "reason", "status", "latency_ms", "ttfb_ms", "ttft_ms", "tokens_in", "tokens_out", "finish_reason",
-    "attempts", "trial",
-)  # fmt: skip
+    "probe",
+    "outcome",
+    "reason",
+    "status",
+    "latency_ms",
+    "ttfb_ms",
+    "ttft_ms",
+    "tokens_in",
+    "tokens_out",
+    "finish_reason",
+    "attempts",
+    "trial",
+)
 
 
 def render_html(
@@ -134,7 +144,8 @@ def _row_data(
 
 def _provenance(results: Sequence[ProviderResult]) -> str:
     runs = "".join(f"<li>{_e(run)}</li>" for run in provenance(results))
-    return f"<p>Made by <code>llmprobe render --format html</code> (llmprobe {_e(__version__)}) from the results files:</p><ul>{runs}</ul>"
+    made = f"<p>Made by <code>llmprobe render --format html</code> (llmprobe {_e(__version__)}) from the results files:</p>"
+    return f"{made}<ul>{runs}</ul>"
 
 
 def _summary(table: Table) -> str:
@@ -146,7 +157,8 @@ def _summary(table: Table) -> str:
         + "</tr>"
         for row in table.rows
     )
-    return f'<h2>Providers</h2><div class="scroll"><table id="summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    table_html = f'<table id="summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<h2>Providers</h2><div class="scroll">{table_html}</div>'
 
 
 def _filters(results: Sequence[ProviderResult]) -> str:
@@ -182,7 +194,8 @@ def _row(index: int, provider: ProviderResult, line: Line, row: tuple[str, ...])
     untested = ' class="untested"' if not line.modes else ""
     model, *values = row
     cells_html = "".join(f'<td data-c="{c}" tabindex="-1">{_e(value)}</td>' for c, value in enumerate(values))
-    return f'<tr data-i="{index}"{untested}><td>{_e(provider_title(provider))}</td><th scope="row">{_e(model)}</th>{cells_html}</tr>'
+    heading = f'<td>{_e(provider_title(provider))}</td><th scope="row">{_e(model)}</th>'
+    return f'<tr data-i="{index}"{untested}>{heading}{cells_html}</tr>'
 
 
 def _legend(layout: str) -> str:

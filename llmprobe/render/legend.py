@@ -62,7 +62,10 @@ _TOOL_MARKERS = {
     ),
     "compact": ("🪨 the call can be forced: a request that requires a tool call gets one.",),
 }
-_TOOL_INTRO = "Tool: the model calls a function offered in the request, with the right arguments: ✅ every time, 💨 only sometimes, ❌ not at all."
+_TOOL_INTRO = (
+    "Tool: the model calls a function offered in the request, with the right arguments: "
+    "✅ every time, 💨 only sometimes, ❌ not at all."
+)
 _REST = (
     Entry(
         "Batch and File: discounted off-peak batch jobs, and files uploaded once and reused across requests. "

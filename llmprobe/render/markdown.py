@@ -55,7 +55,10 @@ def provenance(results: Sequence[ProviderResult]) -> list[str]:
         if not result.generated_at:
             continue  # a provider listed without results yet
         when = result.generated_at.replace("T", " ").removesuffix("Z") + " UTC"
-        runs.append(f"{result.provider} probed {when} by llmprobe {result.llmprobe_version}" + (f", {result.source}" if result.source else ""))
+        runs.append(
+            f"{result.provider} probed {when} by llmprobe {result.llmprobe_version}"
+            + (f", {result.source}" if result.source else "")
+        )
     return runs
 
 
@@ -79,7 +82,7 @@ def _escape(cell: str) -> str:
 
 
 def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
-    return "|" + "".join(f" {cell}{' ' * (width - wcswidth(cell))} |" for cell, width in zip(cells, widths))
+    return "|" + "".join(f" {cell}{' ' * (width - wcswidth(cell))} |" for cell, width in zip(cells, widths, strict=False))
 
 
 def _table(data: Table) -> str:

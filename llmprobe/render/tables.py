@@ -180,10 +180,9 @@ def scoreboard(
     if not providers:
         raise ValueError("no providers to render")
     merged = [merge(config, result) for config, result in providers]
-    if summary is None:
-        summary = len(merged) > 1
-    summary = summary_table(merged, layout, name) if summary else None
-    return Scoreboard(summary, tuple((p, provider_table(p, layout, rates)) for p in merged))
+    wanted = len(merged) > 1 if summary is None else summary
+    table = summary_table(merged, layout, name) if wanted else None
+    return Scoreboard(table, tuple((p, provider_table(p, layout, rates)) for p in merged))
 
 
 #: The speed section's columns after provider, model and mode.

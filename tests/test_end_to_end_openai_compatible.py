@@ -39,12 +39,12 @@ D11 = "D11: SquareRoot-2 called the tool again, so ToolBias never ran: bias is u
 NO_RECORDING = "no ToolBias recording exists for Workers AI (see D6 above): unmeasured"
 # The rest are in docs/deviations-openai-compatible.md, with the recording that shows each.
 D7_429 = "D7: the recorded answer is HTTP 429 (rate limited): not measured, where the reference wrote false"
-D12 = "D12: one Citations request (text/plain); the reference also asked text/markdown, which got web citations"
-D13 = "D13: after a malformed forced call we ask again unforced (D6); the reference stopped: no recording, unmeasured"
-D14 = "D14: a forced call the provider reports as failed (tool_use_failed) is a flaky call, as on Groq"
-D15 = "D15: the reference sent no tool_choice; the replay answers our forced request with that unforced recording"
-D16 = "D16: Together streams whole tool calls beside the delta; read, the call passes, and -2 was never recorded"
-D18 = "D18: Workers AI streamed the JSON token `true` as a JSON value; read as text, the answer is valid JSON"
+D15 = "D15: one Citations request (text/plain); the reference also asked text/markdown, which got web citations"
+D16 = "D16: after a malformed forced call we ask again unforced (D6); the reference stopped: no recording, unmeasured"
+D17 = "D17: a forced call the provider reports as failed (tool_use_failed) is a flaky call, as on Groq"
+D18 = "D18: the reference sent no tool_choice; the replay answers our forced request with that unforced recording"
+D19 = "D19: Together streams whole tool calls beside the delta; read, the call passes, and -2 was never recorded"
+D20 = "D20: Workers AI streamed the JSON token `true` as a JSON value; read as text, the answer is valid JSON"
 MAVERICK = "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8"
 
 #: (provider, model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
@@ -61,21 +61,21 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str, str], tuple[str, str, str]] = {
     ("cloudflare", SCOUT, "stream", "toolsIndecisive"): ("false", "unknown", D8_SCOUT_STREAM),
     ("cloudflare", LLAMA_3B, "sync", "toolsBiased"): ("false", "unknown", D11),
     ("cloudflare", LLAMA_3B, "sync", "toolsIndecisive"): ("false", "unknown", D11),
-    ("cloudflare", SCOUT, "stream", "json"): ("false", "true", D18),
+    ("cloudflare", SCOUT, "stream", "json"): ("false", "true", D20),
     **{
-        ("perplexity", model, mode, "citations"): ("true", "false", D12)
+        ("perplexity", model, mode, "citations"): ("true", "false", D15)
         for model in ("sonar-pro", "sonar-reasoning-pro")
         for mode in ("sync", "stream")
     },
     **{
-        ("huggingface", "Qwen/Qwen3-4B", mode, name): ("false", "unknown", D13)
+        ("huggingface", "Qwen/Qwen3-4B", mode, name): ("false", "unknown", D16)
         for mode in ("sync", "stream")
         for name in ("tools", "toolsBiased", "toolsIndecisive")
     },
-    ("cerebras", "qwen-3-coder-480b", "sync", "tools"): ("true", "flaky", D14),
-    ("deepseek", "deepseek-reasoner", "stream", "toolCallRequired"): ("false", "true", D15),
+    ("cerebras", "qwen-3-coder-480b", "sync", "tools"): ("true", "flaky", D17),
+    ("deepseek", "deepseek-reasoner", "stream", "toolCallRequired"): ("false", "true", D18),
     **{
-        ("togetherai", "Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8", "stream", name): ("false", "unknown", D16)
+        ("togetherai", "Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8", "stream", name): ("false", "unknown", D19)
         for name in ("tools", "toolsBiased", "toolsIndecisive")
     },
     ("togetherai", "google/gemma-3-27b-it", "sync", "reportFinishReason"): ("flaky", "false", D1),
@@ -216,7 +216,7 @@ AGREEMENT = {
 }
 
 
-#: Modalities llmprobe probes; the reference also tried documents, audio and video (not probed, D12).
+#: Modalities llmprobe probes; the reference also tried documents, audio and video (not probed, D15).
 PROBED_MODALITIES = ("text", "image")
 
 

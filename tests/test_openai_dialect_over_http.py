@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, chunk, completion, json_response, sse_response
+from fake_openai import DROP, Canned, FakeOpenAI, Pause, chunk, completion, json_response, sse_response
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.neutral import Message, Reply, Request
@@ -146,41 +144,6 @@ def test_dropped_connections_are_real_transport_failures(client: httpx.Client) -
         with pytest.raises(httpx.TransportError):
             exchange(client, server, SYNC)
     assert len(server.requests) == 2
-
-
-def test_delay_and_pauses_shape_latency(client: httpx.Client) -> None:
-    script = [
-        replace(json_response(completion("Hi")), delay=0.2),
-        sse_response([chunk("Hi"), Pause(0.2), chunk(finish_reason="stop")]),
-    ]
-    with FakeOpenAI(script) as server:
-        for request in (SYNC, STREAM):
-            started = time.monotonic()
-            assert exchange(client, server, request).text == "Hi"
-            assert time.monotonic() - started >= 0.2
-
-
-def test_callable_script_and_keep_alive(client: httpx.Client) -> None:
-    def answer(request: RecordedRequest) -> Canned:
-        if request.path == "/v1/models":
-            return json_response({"object": "list", "data": [{"id": "fake-model"}, {"id": "other"}]})
-        return json_response(completion(f"echo {request.json['messages'][0]['content']}"))
-
-    with FakeOpenAI(answer) as server:
-        assert exchange(client, server, SYNC).text == "echo Say hello."
-        assert exchange(client, server, SYNC).text == "echo Say hello."
-        dialect = OpenAIDialect(server.base_url)
-        call = dialect.list_models_call(0)
-        response = client.request(call.method, call.url)
-        assert dialect.parse_models(response.status_code, response.headers, response.content) == (["fake-model", "other"], False)
-    assert [r.path for r in server.requests] == ["/v1/chat/completions", "/v1/chat/completions", "/v1/models"]
-    assert len({r.client_port for r in server.requests}) == 1, "the connection was not kept alive"
-
-
-def test_exhausted_script_answers_loudly(client: httpx.Client) -> None:
-    with FakeOpenAI([]) as server:
-        caught = failure(client, server, SYNC)
-    assert caught.status == 599 and "script exhausted" in caught.message
 
 
 def test_stream_closed_without_any_event_is_malformed_not_transport(client: httpx.Client) -> None:

@@ -26,7 +26,7 @@ from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOptio
 from llmprobe.neutral import Exchange, Reply, Request, ToolCall
 from llmprobe.pacing import Pacer
 from llmprobe.redaction import Redactor
-from llmprobe.scheduler import Slots
+from llmprobe.scheduler import Priority, Slots
 from llmprobe.sse import aiter_events, aiter_ndjson
 
 #: The default cap on one reply's (decoded) body: far above any probe's answer, far below
@@ -90,11 +90,11 @@ class ProviderClient:
         self._pacer = Pacer(sleep=sleep)
         self._sleep = sleep
 
-    async def generate(self, model: str, request: Request, *, name: str = "", priority: int = 0) -> Exchange:
+    async def generate(self, model: str, request: Request, *, name: str = "", priority: Priority = ()) -> Exchange:
         """Send `request`, retrying transient failures; never raises for provider failures.
 
-        When all slots are busy, waiting requests go out highest `priority` first
-        (the runner passes how many dependent requests may still follow this one).
+        When all slots (or a key's rate budget) are busy, waiting requests go out highest
+        `priority` first (see `scheduler.Priority`).
 
         CassetteError and other usage errors propagate: they are the user's to fix,
         not a fact about the provider.
@@ -116,7 +116,7 @@ class ProviderClient:
             try:
                 # Paced before taking a slot: a model waiting for its own budget must not
                 # hold a slot that another model's request could use meanwhile.
-                ticket = await self._pacer.acquire(key)
+                ticket = await self._pacer.acquire(key, priority)
                 try:
                     async with self._slots.hold(priority):
                         exchange.reply = self._redacted_reply(

@@ -20,11 +20,14 @@ is nearly spent waits for the reset instead.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from llmprobe.neutral import RateLimit
+from llmprobe.scheduler import Priority, rank
 
 #: Below this share of its token budget, a key is left alone until the window resets.
 TOKEN_RESERVE = 0.05
@@ -55,6 +58,10 @@ class _Key:
         self.bucket: _Bucket | None = None
         #: No request of this key before this time (a 429's wait, a spent token budget).
         self.resume_at = 0.0
+        #: (rank(priority), arrival, future of the ticket): requests waiting for the budget, best first.
+        self.waiting: list[tuple[Priority, int, asyncio.Future[int]]] = []
+        #: The one task that waits for the budget on behalf of all of `waiting`.
+        self.dispatcher: asyncio.Task[None] | None = None
 
 
 class Pacer:
@@ -67,6 +74,7 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._keys: dict[str, _Key] = {}
+        self._arrivals = itertools.count()
 
     def _key(self, key: str) -> _Key:
         state = self._keys.get(key)
@@ -74,16 +82,47 @@ class Pacer:
             state = self._keys[key] = _Key()
         return state
 
-    async def acquire(self, key: str) -> int:
-        """Wait until `key` may send one more request; returns the request's ticket, for `observe`."""
+    async def acquire(self, key: str, priority: Priority = ()) -> int:
+        """Wait until `key` may send one more request; returns the request's ticket, for `observe`.
+
+        Waiting requests of a key go out highest `priority` first (as the slots serve them),
+        and only one task sleeps for the key's budget: hundreds of waiters each waking to
+        find the budget taken would cost more CPU than the requests themselves.
+        """
         state = self._key(key)
-        while True:
-            delay = self._delay(state)
-            if delay <= 0:
-                state.issued += 1
-                state.in_flight.add(state.issued)
-                return state.issued
-            await self._sleep(delay)
+        if not state.waiting and self._delay(state) <= 0:
+            return self._issue(state)
+        ticket: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        heapq.heappush(state.waiting, (rank(priority), next(self._arrivals), ticket))
+        if state.dispatcher is None:
+            state.dispatcher = asyncio.ensure_future(self._dispatch(state))
+        try:
+            return await ticket
+        except asyncio.CancelledError:
+            if ticket.done() and not ticket.cancelled():
+                # Issued just as we were cancelled: the request never goes out.
+                state.in_flight.discard(ticket.result())
+            raise
+
+    async def _dispatch(self, state: _Key) -> None:
+        """Hand out tickets to the waiters of `state`, best first, as the budget allows."""
+        try:
+            while state.waiting:
+                delay = self._delay(state)
+                if delay > 0:
+                    await self._sleep(delay)
+                    continue
+                _, _, ticket = heapq.heappop(state.waiting)
+                if not ticket.done():
+                    ticket.set_result(self._issue(state))
+        finally:
+            state.dispatcher = None
+
+    @staticmethod
+    def _issue(state: _Key) -> int:
+        state.issued += 1
+        state.in_flight.add(state.issued)
+        return state.issued
 
     def release(self, key: str, ticket: int) -> None:
         """The request of `ticket` is over, answered or not (call it whatever happened)."""

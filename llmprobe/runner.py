@@ -76,6 +76,7 @@ class ModelProber:
         repeat: int = 1,
         budget: Budget | None = None,
         price: Price | None = None,
+        order: int = 0,
         label: str = "",
     ) -> None:
         self.client = client
@@ -90,6 +91,8 @@ class ModelProber:
         #: Requests sent, and probes left unsent because the budget would have been passed.
         self.sent = 0
         self.unsent = 0
+        #: The model's place in the run: earlier models' requests go first (see `send`).
+        self.order = order
         #: The row's name in cassettes and logs (`results.row_label`).
         self.label = label or model.id
 
@@ -118,7 +121,13 @@ class ModelProber:
         suffix = "" if self.repeat == 1 else f"-{trial}"
 
         async def send(probe: Probe, request: Request) -> Exchange:
-            """`probe`'s request (its own, or a continuation); the priority comes from its role (`Role.priority`)."""
+            """`probe`'s request (its own, or a continuation).
+
+            Earlier models first, so models finish one after another while later ones fill the
+            slots they leave (a run killed half-way has saved about half its models); within a
+            model, the longest dependent chain first (`Role.priority`), and a step of the chain
+            (even the last) before an independent probe, which has been waiting since the gate.
+            """
             if self.model.reason:
                 # A `reason: true` row asks for the model's reasoning, where the API has a switch for it.
                 request = dataclasses.replace(request, thinking=True)
@@ -130,14 +139,12 @@ class ModelProber:
                 self.unsent += 1
                 self._planned(-1 if probe.name in plan else 0)
                 return observations[probe.name]
+            name = f"{self.provider}/{self.label}/{mode}-{probe.name}{suffix}"
+            chained = probe.role is not Role.INDEPENDENT
+            priority = (-self.order, probe.role.priority, chained)
             exchange: Exchange | None = None
             try:
-                exchange = await self.client.generate(
-                    self.model.id,
-                    request,
-                    name=f"{self.provider}/{self.label}/{mode}-{probe.name}{suffix}",
-                    priority=probe.role.priority,
-                )
+                exchange = await self.client.generate(self.model.id, request, name=name, priority=priority)
             finally:
                 if self.budget:
                     usage = exchange.reply.usage if exchange is not None and exchange.reply is not None else None
@@ -358,8 +365,12 @@ class ProviderRun:
             source=self.source,
         )
         writer = results.ResultsWriter(self.out_path, redact=self.client.redact)
+        saving = asyncio.Lock()
+        #: Models finished so far, and how many of them the file on disk holds.
+        finished = saved = 0
 
-        def save() -> None:
+        def snapshot() -> ProviderResult:
+            """The file as of now; later changes to `result` do not reach it."""
             result.models = []
             for model in self.provider.models:
                 if not model.probe:
@@ -368,9 +379,26 @@ class ProviderRun:
                     result.models.append(done[key(model)])
             costs = [m.cost for m in result.models if m.cost is not None]
             result.cost = Cost.total(costs) if costs else None
-            writer.save(result)
+            return dataclasses.replace(result, incomplete=list(result.incomplete))
 
-        async def probe(model: ModelConfig) -> None:
+        def save() -> None:
+            writer.save(snapshot())
+
+        async def save_finished() -> None:
+            """Save once the models finished so far are on disk, writing from a thread: fsync
+            blocks for milliseconds (tens with hundreds of models), and the event loop must go
+            on reading answers meanwhile. Saves queue one behind the other, and one that finds
+            its models already written by the save before it writes nothing: a file of 500
+            models is 7 MB, and writing it once per model would be quadratic."""
+            nonlocal saved
+            wanted = finished
+            async with saving:
+                if saved < wanted:
+                    covered = finished
+                    await asyncio.to_thread(writer.save, snapshot())
+                    saved = covered
+
+        async def probe(order: int, model: ModelConfig) -> None:
             prober = ModelProber(
                 self.client,
                 self.battery,
@@ -381,6 +409,7 @@ class ProviderRun:
                 repeat=self.repeat,
                 budget=self.budget,
                 price=self.provider.price_of(model),
+                order=order,
                 label=results.row_label(model.id, model.reason, twins),
             )
             try:
@@ -408,12 +437,14 @@ class ProviderRun:
             if not prober.unsent:
                 # A model the budget cut short stays `incomplete`, so `run --resume` finishes it.
                 result.incomplete.remove((model.id, model.reason))
-            save()
+            nonlocal finished
+            finished += 1
+            await save_finished()
             if self.on_model is not None:
                 self.on_model(fresh)
 
         save()
-        await gather_all(probe(model) for model in pending)
+        await gather_all(probe(order, model) for order, model in enumerate(pending))
         save()
         return result
 

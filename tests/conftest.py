@@ -1,4 +1,4 @@
-"""Shared test helpers: where ../shared is, and how to skip without it."""
+"""Shared test helpers: where ../shared is, and what runs without it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,33 @@ ANTHROPIC_FIXTURES = FIXTURES / "anthropic-2025-09-02"
 OLLAMA_FIXTURES = FIXTURES / "ollama-2025-08-28"
 COHERE_FIXTURES = FIXTURES / "cohere-2025-09-02"
 
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is absent")
+#: A test that compares with ../shared's recordings or seeds. Without ../shared (GitHub's CI) such
+#: tests are not collected as skips, one per case, but deselected together and counted in one line:
+#: everything else, the whole run → results → render path included, runs on the suite's own fakes.
+needs_fixtures = pytest.mark.needs_shared
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_shared: compares with ../shared (the recordings, the seeds)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if FIXTURES.is_dir():
+        return
+    without = [item for item in items if item.get_closest_marker("needs_shared")]
+    if without:
+        config.hook.pytest_deselected(items=without)
+        items[:] = [item for item in items if not item.get_closest_marker("needs_shared")]
+        config.stash[_NOT_RUN] = len(without)
+
+
+_NOT_RUN = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    if config.stash.get(_NOT_RUN, 0):
+        count = config.stash[_NOT_RUN]
+        terminalreporter.write_line(f"{count} tests compare with ../shared, which is absent here: deselected, not run")
 
 
 def default_sigint() -> None:

@@ -32,7 +32,7 @@ from llmprobe.sse import SseEvent
 
 GROQ = GROQ_FIXTURES
 CASSETTES = sorted(GROQ.rglob("*.yaml")) if GROQ.is_dir() else []
-needs_fixtures = pytest.mark.skipif(not GROQ.is_dir(), reason=f"recorded fixtures not found at {GROQ}")
+needs_fixtures = pytest.mark.needs_shared
 
 DIALECT = OpenAIDialect("https://api.groq.com/openai/v1")
 

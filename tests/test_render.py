@@ -32,7 +32,7 @@ from llmprobe.results import (
     ProviderResult,
 )
 
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (seeds and fixtures) is absent")
+needs_shared = pytest.mark.needs_shared
 
 
 # --- Reference scoreboard.json -> our config and results -------------------------------------------------

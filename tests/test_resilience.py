@@ -78,6 +78,28 @@ def test_the_pacer_spends_a_nearly_used_window_at_its_refill_rate_per_key():
     assert clock.slept[2] == pytest.approx(60.0)  # the token window asks 432 s; a pause is capped at a minute
 
 
+def test_requests_waiting_for_a_key_go_out_best_first_and_one_task_sleeps_for_them():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+
+    async def scenario() -> list[str]:
+        first = await pacer.acquire("m")
+        # Spent, refilling at 10 a second: each waiter needs 0.1 s more than the one before.
+        pacer.observe("m", first, [RateLimit("requests", 10, 0, 1.0)])
+        order: list[str] = []
+
+        async def wait(label: str, priority: tuple[int, ...]) -> None:
+            await pacer.acquire("m", priority)
+            order.append(label)
+
+        await asyncio.gather(wait("later model", (-1, 0)), wait("chain", (0, 3)), wait("independent", (0, 0)))
+        return order
+
+    assert asyncio.run(scenario()) == ["chain", "independent", "later model"]
+    # One sleeper, for one refill at a time: not three waking together three times.
+    assert clock.slept == [pytest.approx(0.1)] * 3
+
+
 def test_a_429_holds_its_model_for_the_exact_wait_and_not_the_others():
     refused = json_response(
         {"error": {"message": "Rate limit reached for model `m`. Please try again in 0.2s.", "code": "rate_limit_exceeded"}},

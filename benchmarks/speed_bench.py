@@ -1,0 +1,415 @@
+"""Is a run as fast as the provider allows? Four harder cases than probe_bench.py, side by side.
+
+Each case runs a provider in a process of its own and llmprobe's `run_jobs` in
+another fresh process, so the CPU time and peak memory printed are llmprobe's
+alone and belong to that case only.
+
+- rate-limited: 9 models, each limited to 120 requests a minute as a bucket of 4
+  refilled at 2/s, answers after 100 ms, limits announced the way Groq does
+  (`x-ratelimit-*-requests`, reset as a Go duration), and a 429 whose Retry-After is
+  rounded up to whole seconds while its message gives the exact wait. Bound: the
+  busiest model's requests at its rate, max(latency + (n − 4) ÷ 2/s).
+- groq-replay: the shared Groq recordings (tests/fixture_server.py) with 200 ms added
+  per request, concurrency 8. Skipped when ../shared is absent.
+- scale-50 and scale-500: models that pass everything, 50 ms per request, concurrency 8.
+
+The bound of the replay and scale cases is max(longest chain, requests ÷ concurrency)
+× latency. Targets: wall ≤ 1.15× the bound; 429s ≤ 2% of requests; llmprobe's CPU
+≤ 3 ms per request (start-up excluded: the run alone); completion steady where the
+slots are the limit (after any fraction f of the run at least f − 0.15 of the
+models are saved, so a killed run keeps most of its work: not asked of the
+rate-limited case, whose models each run at their own rate and can only end
+together); peak RSS < 150 MB with 500 models. Exits 1 when a target is missed.
+
+Run: python benchmarks/speed_bench.py [--cases rate-limited,groq-replay,scale-50,scale-500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import math
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from io import StringIO
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+# Runnable from a checkout; the fake providers are the test suite's.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+
+from probe_bench import MODES, Report, longest_chain, scored_as_scripted  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from fake_openai import Canned, RecordedRequest, Scripted, json_response  # noqa: E402
+from llmprobe.config import ProviderConfig, load_config  # noqa: E402
+from llmprobe.jobs import plan_job, run_jobs  # noqa: E402
+from llmprobe.neutral import Exchange  # noqa: E402
+from llmprobe.progress import RunProgress  # noqa: E402
+from llmprobe.results import ModelResult, load  # noqa: E402
+from passing_provider import PassingProvider, passing_provider_config  # noqa: E402
+
+TARGET_BOUND_RATIO = 1.15
+TARGET_THROTTLED_SHARE = 0.02
+TARGET_CPU_MS = 3.0
+TARGET_STEADINESS = -0.15
+TARGET_RSS_MB = 150.0
+#: The rate-limited fake: 120 requests a minute per model, in bursts of at most 4.
+BUCKET, REFILL, PER_MINUTE = 4, 2.0, 120
+#: Every server shuts itself down after this long even if never told to.
+SERVER_LIFETIME_SECONDS = 900.0
+SHARED_GROQ = ROOT.parent / "shared" / "fixtures" / "groq-2025-08-29"
+
+
+# --- the providers, each in a process of its own --------------------------------------------------
+
+
+def go_duration(seconds: float) -> str:
+    """Seconds written the way Groq writes durations: "412.5ms", "1.25s", "1m2.5s"."""
+    if seconds < 1:
+        return f"{seconds * 1000:.1f}ms"
+    minutes, rest = divmod(seconds, 60)
+    return (f"{int(minutes)}m" if minutes else "") + f"{rest:.3f}s"
+
+
+class RateLimitedProvider(PassingProvider):
+    """PassingProvider with a request bucket per model, announced and enforced like Groq's."""
+
+    def __init__(self, latency: float) -> None:
+        super().__init__(latency)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._bucket_lock = threading.Lock()
+        self.throttled = 0
+        self.answered: dict[str, int] = {}
+
+    def _scripted(self, request: RecordedRequest) -> Scripted:
+        model = str(request.json.get("model"))
+        with self._bucket_lock:
+            now = time.monotonic()
+            tokens, then = self._buckets.get(model, (float(BUCKET), now))
+            tokens = min(BUCKET, tokens + (now - then) * REFILL)
+            allowed = tokens >= 1
+            if allowed:
+                tokens -= 1
+                self.answered[model] = self.answered.get(model, 0) + 1
+            else:
+                self.throttled += 1
+            self._buckets[model] = (tokens, now)
+        headers = {
+            "x-ratelimit-limit-requests": str(PER_MINUTE),
+            "x-ratelimit-remaining-requests": str(math.floor(tokens)),
+            # Until the window is whole again, at the refill rate: how Groq's reset reads.
+            "x-ratelimit-reset-requests": go_duration((PER_MINUTE - tokens) / REFILL),
+        }
+        if allowed:
+            answer = super()._scripted(request)
+            assert isinstance(answer, Canned)
+            return dataclasses.replace(answer, headers={**answer.headers, **headers})
+        with self._gauge:
+            self.in_flight += 1
+        wait = math.ceil((1 - tokens) / REFILL * 1000) / 1000
+        message = (
+            f"Rate limit reached for model `{model}` in organization `org_fake` service tier `on_demand` on "
+            f"requests per minute (RPM): Limit {PER_MINUTE}, Used {PER_MINUTE}, Requested 1. "
+            f"Please try again in {go_duration(wait)}. Need more tokens? Upgrade to Dev Tier today."
+        )
+        error = {"message": message, "type": "requests", "code": "rate_limit_exceeded"}
+        return json_response({"error": error}, status=429, headers={**headers, "retry-after": str(math.ceil(wait))})
+
+
+@dataclass
+class ServerStats:
+    requests: int = 0
+    peak_in_flight: int = 0
+    throttled: int = 0
+    #: Answered (not throttled) requests per model, where the server limits them.
+    answered: dict[str, int] = field(default_factory=dict)
+
+
+def serve(kind: str, latency: float, channel: Connection) -> None:
+    """Child process: serve until told to stop (or the lifetime runs out), then report what was seen."""
+    if kind == "replay":
+        from fixture_server import FixtureServer, _Handler
+
+        class Slow(_Handler):
+            def do_POST(self) -> None:
+                time.sleep(latency)
+                super().do_POST()
+
+        with FixtureServer(SHARED_GROQ.parent) as fixtures:
+            fixtures.RequestHandlerClass = Slow
+            channel.send(fixtures.base_url("groq"))
+            channel.poll(SERVER_LIFETIME_SECONDS)
+            channel.send(ServerStats(len(fixtures.served)))
+        return
+    with (RateLimitedProvider if kind == "limited" else PassingProvider)(latency) as server:
+        channel.send(server.base_url)
+        channel.poll(SERVER_LIFETIME_SECONDS)
+        stats = ServerStats(len(server.requests), server.peak_in_flight)
+        if isinstance(server, RateLimitedProvider):
+            stats.throttled, stats.answered = server.throttled, server.answered
+        channel.send(stats)
+
+
+class ProviderProcess:
+    """Starts `serve` in a fresh process; on exit stops it and collects its counts."""
+
+    def __init__(self, kind: str, latency: float) -> None:
+        # Spawned, not forked: the child starts clean, with no copy of this process's state.
+        context = multiprocessing.get_context("spawn")
+        self._channel, child = context.Pipe()
+        self._process = context.Process(target=serve, args=(kind, latency, child), daemon=True)
+        self.stats = ServerStats()
+
+    def __enter__(self) -> str:
+        self._process.start()
+        if not self._channel.poll(60):
+            self._process.kill()
+            raise RuntimeError("the fake provider did not start within 60 s")
+        return self._channel.recv()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._channel.send("stop")
+        if self._channel.poll(10):
+            self.stats = self._channel.recv()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+# --- llmprobe's side, in a process of its own -----------------------------------------------------
+
+
+@dataclass
+class Measured:
+    wall: float
+    cpu: float
+    requests: int
+    #: CPU seconds per request from the first answer to the last: start-up and the last save left out.
+    steady_cpu: float
+    peak_rss_mb: float
+    #: Seconds from the start of the run at which each model was saved, in order.
+    saved_at: list[float]
+    models: int
+    chain: int
+    as_scripted: bool
+    answered: bool
+    summary: str
+
+
+class TimedProgress(RunProgress):
+    """RunProgress that also notes when each model is saved, and the CPU time spent between answers."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        self.saved: list[float] = []
+        #: (CPU seconds, requests answered) at the first answer and at the latest one.
+        self.first: tuple[float, int] | None = None
+        self.latest: tuple[float, int] = (0.0, 0)
+
+    def answered(self, provider: str, model: str, mode: str, probe: str, exchange: Exchange) -> None:
+        super().answered(provider, model, mode, probe, exchange)
+        self.latest = (time.process_time(), self.requests)
+        self.first = self.first or self.latest
+
+    def model_done(self, provider: str) -> Callable[[ModelResult], None]:
+        shown = super().model_done(provider)
+
+        def on_model(result: ModelResult) -> None:
+            self.saved.append(time.perf_counter())
+            shown(result)
+
+        return on_model
+
+
+def measure(provider: ProviderConfig, concurrency: int) -> Measured:
+    """Child process: one `llmprobe run` of every model of `provider`, both modes, timed."""
+    os.environ.setdefault(provider.api_key_env or "UNUSED", "benchmark-key")
+    job = plan_job(provider, [], None, replay=None)
+    output = StringIO()
+    progress = TimedProgress(Console(file=output))
+    with tempfile.TemporaryDirectory(prefix="speed-bench-") as out:
+        start, cpu = time.perf_counter(), time.process_time()
+        answered = asyncio.run(run_jobs([job], MODES, Path(out), None, None, concurrency, progress))
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        result = load(Path(out) / f"{provider.name}.json")
+    return Measured(
+        wall,
+        cpu,
+        progress.requests,
+        steady_cpu(progress),
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        [t - start for t in progress.saved],
+        len([m for m in provider.models if m.probe]),
+        longest_chain(result),
+        scored_as_scripted(result),
+        answered,
+        output.getvalue().strip().splitlines()[-1] if output.getvalue().strip() else "",
+    )
+
+
+def steady_cpu(progress: TimedProgress) -> float:
+    (cpu, requests), (last_cpu, last_requests) = progress.first or (0.0, 0), progress.latest
+    return (last_cpu - cpu) / max(last_requests - requests, 1)
+
+
+def run_case(
+    kind: str, latency: float, concurrency: int, configure: Callable[[str], ProviderConfig]
+) -> tuple[Measured, ServerStats]:
+    server = ProviderProcess(kind, latency)
+    with server as base_url:
+        provider = configure(base_url)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            measured = pool.submit(measure, provider, concurrency).result()
+    return measured, server.stats
+
+
+# --- cases ----------------------------------------------------------------------------------------
+
+
+def steadiness(measured: Measured) -> float:
+    """The worst of (share of models saved − share of the run elapsed) over the run; ≥ −0.15 is steady.
+
+    Worst just before each save: the share of the run has grown, the saved share not yet.
+    """
+    if not measured.saved_at or measured.wall <= 0:
+        return -1.0
+    return min(i / measured.models - t / measured.wall for i, t in enumerate(measured.saved_at))
+
+
+def passing(base_url: str, models: int, *, retries: int = 0) -> ProviderConfig:
+    """The passing fake's provider without the image URL variants: 32 requests a model, as the issue measured.
+
+    `retries` as a shipped provider has them where a 429 must be waited out, not made a verdict.
+    """
+    return dataclasses.replace(passing_provider_config(base_url, models), image_base_url="", max_retries=retries)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    kind: str
+    latency: float
+    concurrency: int
+    configure: Callable[[str], ProviderConfig]
+    #: Verdicts checked against the passing fake's script (not for real recordings).
+    scripted: bool = True
+    #: Completion steadiness is a target (the slots, not per-model rates, are the limit).
+    steady: bool = True
+    rss_target: bool = False
+
+
+def groq_config(base_url: str) -> ProviderConfig:
+    shipped = load_config(ROOT / "providers.yaml").providers["groq"]
+    return dataclasses.replace(shipped, base_url=base_url)
+
+
+CASES = {
+    case.name: case
+    for case in (
+        Case("rate-limited", "limited", 0.1, 8, lambda url: passing(url, 9, retries=ProviderConfig.max_retries), steady=False),
+        Case("groq-replay", "replay", 0.2, 8, groq_config, scripted=False),
+        Case("scale-50", "passing", 0.05, 8, lambda url: passing(url, 50)),
+        Case("scale-500", "passing", 0.05, 8, lambda url: passing(url, 500), rss_target=True),
+    )
+}
+
+
+def rate_bound(case: Case, stats: ServerStats) -> float:
+    """The busiest model's answered requests at its rate: a burst of BUCKET, then REFILL a second."""
+    busiest = max(stats.answered.values(), default=0)
+    return case.latency + max(0, busiest - BUCKET) / REFILL
+
+
+def report_case(report: Report, case: Case, measured: Measured, stats: ServerStats) -> None:
+    name = case.name
+    latency, concurrency = case.latency, case.concurrency
+    slots_bound = max(measured.chain, measured.requests / concurrency) * latency
+    what = f"max({measured.chain}, {measured.requests}/{concurrency}) x {latency:g} s"
+    bound = slots_bound
+    if case.kind == "limited":
+        bound = max(slots_bound, rate_bound(case, stats))
+        what = f"{max(stats.answered.values(), default=0)} requests of one model at {REFILL:g}/s"
+    ratio = measured.wall / bound
+    report.line(
+        f"{name}: wall / bound",
+        f"{ratio:.3f}",
+        f"<= {TARGET_BOUND_RATIO} ({measured.wall:.2f} s / {bound:.2f} s: {what})",
+        ratio <= TARGET_BOUND_RATIO,
+    )
+    if case.kind == "limited":
+        share = stats.throttled / max(measured.requests, 1)
+        report.line(
+            f"{name}: 429s",
+            f"{stats.throttled}",
+            f"<= {TARGET_THROTTLED_SHARE:.0%} of {measured.requests} ({share:.1%})",
+            share <= TARGET_THROTTLED_SHARE,
+        )
+    cpu, steady = measured.cpu / max(measured.requests, 1) * 1000, measured.steady_cpu * 1000
+    report.line(
+        f"{name}: llmprobe CPU per request",
+        f"{steady:.2f} ms",
+        f"<= {TARGET_CPU_MS:g} ms at steady state",
+        steady <= TARGET_CPU_MS,
+    )
+    report.line(f"{name}: ... with start-up and the last save", f"{cpu:.2f} ms")
+    steady = steadiness(measured)
+    first = measured.saved_at[0] / measured.wall if measured.saved_at else 1.0
+    target = f">= {TARGET_STEADINESS:g} (first model saved at {first:.0%} of the run)"
+    report.line(f"{name}: completion steadiness", f"{steady:+.2f}", target, steady >= TARGET_STEADINESS if case.steady else None)
+    rss = measured.peak_rss_mb
+    report.line(
+        f"{name}: peak RSS",
+        f"{rss:.0f} MB",
+        f"< {TARGET_RSS_MB:g} MB" if case.rss_target else "",
+        rss < TARGET_RSS_MB if case.rss_target else None,
+    )
+    if case.scripted:
+        report.line(
+            f"{name}: verdicts as the fake scripts them", "yes" if measured.as_scripted else "NO", "", measured.as_scripted
+        )
+    else:
+        report.line(f"{name}: run summary", "", measured.summary)
+    report.line(
+        f"{name}: requests seen / sent", f"{stats.requests}/{measured.requests}", "equal", stats.requests == measured.requests
+    )
+    if case.kind != "replay":
+        peak = stats.peak_in_flight
+        report.line(f"{name}: most requests in flight at the provider", f"{peak}", f"<= {concurrency}", peak <= concurrency)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of: {', '.join(CASES)}")
+    args = parser.parse_args()
+    names = [name for name in args.cases.split(",") if name]
+    unknown = [name for name in names if name not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s): {', '.join(unknown)}")
+    report = Report()
+    for name in names:
+        case = CASES[name]
+        if case.kind == "replay" and not SHARED_GROQ.is_dir():
+            print(f"{name}: skipped, {SHARED_GROQ} is absent")
+            continue
+        measured, stats = run_case(case.kind, case.latency, case.concurrency, case.configure)
+        report_case(report, case, measured, stats)
+        sys.stdout.flush()
+    if report.missed:
+        print(f"missed: {'; '.join(report.missed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

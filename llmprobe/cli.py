@@ -17,10 +17,11 @@ import typer
 from rich.console import Console
 from tabulate import tabulate
 
-from llmprobe import __version__, diff, results
+from llmprobe import __version__, diff, explain, results
+from llmprobe.budget import Budget
 from llmprobe.config import Config, ProviderConfig, load_config
 from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
-from llmprobe.jobs import credentials_hint, fetch_models, plan_job, run_jobs
+from llmprobe.jobs import credentials_hint, dry_run, fetch_models, plan_job, run_jobs
 from llmprobe.progress import RunProgress
 from llmprobe.render import LAYOUTS, print_terminal, render_html, render_json, render_markdown, render_terminal
 from llmprobe.render.merge import listing_of
@@ -102,6 +103,16 @@ def run(
     resume: bool = typer.Option(
         False, "--resume", help="Only the models an interrupted run left unfinished (listed in out/NAME.json)."
     ),
+    repeat: int = typer.Option(
+        1, "--repeat", min=1, metavar="N", help="Run each mode's probes N times, one trial after another: verdicts become rates."
+    ),
+    budget_tokens: int | None = typer.Option(
+        None, "--budget-tokens", min=1, metavar="N", help="Send no request that would pass N tokens (in + out) for the whole run."
+    ),
+    budget_usd: float | None = typer.Option(
+        None, "--budget-usd", min=0, metavar="X", help="Send no request that would pass X US dollars (needs every model's price)."
+    ),
+    dry: bool = typer.Option(False, "--dry-run", help="Print the requests (and likely tokens) per provider; send nothing."),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="A line per request."),
@@ -109,7 +120,7 @@ def run(
     """Run the probe battery against the configured models and write out/NAME.json.
 
     Exit status: 0 when every probe got an answer, 1 when some verdicts could not be
-    measured (or a provider refused the key), 2 for a usage error."""
+    measured (or a provider refused the key, or the budget stopped the run), 2 for a usage error."""
     try:
         if mode not in ("sync", "stream", "both"):
             raise ConfigError(f"--mode {mode!r}: use sync, stream or both")
@@ -118,17 +129,28 @@ def run(
         cfg = load_config(config)
         providers = select_providers(cfg, provider)
         modes = ("sync", "stream") if mode == "both" else (mode,)
-        urls = parse_base_urls(base_url or [], providers)
-        jobs = [plan_job(p, model or [], urls.get(p.name), replay, out, resume) for p in providers]
         if model:
             listed = {m.id for p in providers for m in p.models}
             missing = [m for m in model if m not in listed]
             if missing:
                 raise ConfigError(f"--model {missing[0]!r} is not configured for {', '.join(provider)}")
+        if budget_usd is not None:
+            chosen = [(p, m) for p in providers for m in p.models if m.probe and (not model or m.id in model)]
+            unpriced = [f"{p.name}/{m.id}" for p, m in chosen if p.price_of(m) is None]
+            if unpriced:
+                problem = f"{unpriced[0]} has none (providers.yaml `price:`)"
+                raise ConfigError(f"--budget-usd needs a price for every model probed; {problem}")
+        if dry:
+            for line in dry_run(providers, model or [], modes, repeat, out, resume):
+                typer.echo(line)
+            raise typer.Exit(0)
+        urls = parse_base_urls(base_url or [], providers)
+        jobs = [plan_job(p, model or [], urls.get(p.name), replay, out, resume) for p in providers]
         progress = RunProgress(err, verbose=verbose)
         # SIGTERM (CI cancelling, `kill`) unwinds like Ctrl-C: results saved, local server stopped.
         signal.signal(signal.SIGTERM, _interrupt)
-        ok = asyncio.run(run_jobs(jobs, modes, out, record, replay, concurrency, progress))
+        budget = Budget(budget_tokens, budget_usd) if budget_tokens is not None or budget_usd is not None else None
+        ok = asyncio.run(run_jobs(jobs, modes, out, record, replay, concurrency, progress, repeat, budget))
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -187,11 +209,17 @@ def render(
     ),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed (one column per capability) or compact."),
     format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal, json or html."),
+    extra: list[str] | None = typer.Option(
+        None, "--columns", metavar="SECTION", help="Add a section to the markdown: speed (latency and throughput)."
+    ),
     config: Path = CONFIG_OPTION,
     out: Path = OUT_OPTION,
 ) -> None:
     """Print the scoreboard from the results in out/ (markdown to stdout, never the network)."""
     try:
+        unknown = [name for name in extra or [] if name != "speed"]
+        if unknown:
+            raise ConfigError(f"--columns {unknown[0]!r}: the one extra section is speed")
         if layout not in LAYOUTS:
             raise ConfigError(f"--layout {layout!r}: use {' or '.join(LAYOUTS)}")
         if format not in ("markdown", "terminal", "json", "html"):
@@ -208,7 +236,7 @@ def render(
     elif format == "html":
         sys.stdout.write(render_html(pairs, layout, summary))
     else:
-        sys.stdout.write(render_markdown(pairs, layout, summary))
+        sys.stdout.write(render_markdown(pairs, layout, summary, speed="speed" in (extra or [])))
 
 
 @app.command()
@@ -221,7 +249,7 @@ def show(
     out: Path = OUT_OPTION,
 ) -> None:
     """The scoreboard as a table for the terminal (same as render --format terminal)."""
-    render(provider=provider, layout=layout, format="terminal", config=config, out=out)
+    render(provider=provider, layout=layout, format="terminal", extra=None, config=config, out=out)
 
 
 @app.command()
@@ -270,6 +298,43 @@ def model_listing_failure(provider: ProviderConfig, exc: ApiError) -> str:
     return f"listing the models of {provider.name} failed: {exc}"
 
 
+@app.command("explain")
+def explain_cell(
+    provider: str = typer.Argument(..., metavar="PROVIDER", help="A provider with results in out/."),
+    model: str = typer.Argument(..., metavar="MODEL", help="One of its models."),
+    mode: str = typer.Option("both", "--mode", metavar="MODE", help="sync, stream or both."),
+    column: str | None = typer.Option(None, "--column", metavar="NAME", help="Only this column (its title, e.g. Tool)."),
+    layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed or compact: whose columns."),
+    base_url: str | None = typer.Option(None, "--base-url", metavar="URL", help="Point the curl commands here instead."),
+    thinking: bool | None = typer.Option(
+        None, "--thinking/--no-thinking", help="Of a model listed twice, the row with (or without) its reasoning on."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="JSON for machines (inline pictures in full)."),
+    config: Path = CONFIG_OPTION,
+    out: Path = OUT_OPTION,
+) -> None:
+    """For each cell of a model's rows, the probes that decided it: outcome, reason or reply excerpt,
+    status, latency, attempts, and a curl command that sends the same request again, with the key
+    as $VARIABLE (never its value). Reads out/PROVIDER.json and providers.yaml; sends nothing."""
+    try:
+        if mode not in ("sync", "stream", "both"):
+            raise ConfigError(f"--mode {mode!r}: use sync, stream or both")
+        if layout not in LAYOUTS:
+            raise ConfigError(f"--layout {layout!r}: use {' or '.join(LAYOUTS)}")
+        selected = select_providers(load_config(config), [provider])[0]
+        path = out / f"{provider}.json"
+        if not path.exists():
+            raise ResultsError(f"no results in {path} yet: run `llmprobe run --provider {provider}` first")
+        modes = ("sync", "stream") if mode == "both" else (mode,)
+        loaded = results.load(path)
+        found = explain.explain(
+            selected, loaded, model, modes=modes, column=column, layout=layout, base_url=base_url, reason=thinking
+        )
+    except LlmprobeError as exc:
+        raise fail(str(exc)) from None
+    sys.stdout.write(explain.render_json(found) if as_json else explain.render_text(found))
+
+
 @app.command("diff")
 def diff_files(
     old: Path = typer.Argument(..., metavar="OLD.json", help="The earlier results file (out/NAME.json)."),
@@ -282,6 +347,10 @@ def diff_files(
     A verdict going to or from "unknown" is listed as "unmeasured" and counts as neither worse nor
     better: "unknown" means the question could not be asked (network errors), and a network failure
     is not a regression.
+
+    When both files measured a capability over repeated trials (`run --repeat N`), the pass
+    rates are compared: a change counts as worse or better only when their 95% confidence
+    intervals (Wilson) do not overlap; a verdict that changed within them is listed as "noise".
 
     Exit status: 0 when nothing got worse, 1 when some verdict got worse (for CI), 2 when a file
     cannot be read.

@@ -189,6 +189,7 @@ class ProviderClient:
         body = {**self._extra_body, **call.json} if self._extra_body and isinstance(call.json, dict) else call.json
         request = self.http.build_request(call.method, call.url, json=body, headers=self._headers(call), extensions=extensions)
         start = time.perf_counter()
+        exchange.ttft_ms = None
         with _transport_errors("connection failed"):
             response = await self.http.send(request, stream=True)
         try:
@@ -200,7 +201,7 @@ class ProviderClient:
             self._pacer.observe(*paced, limits)
             with _transport_errors("connection dropped while reading"):
                 if stream and response.is_success:
-                    reply = await self._read_stream(response)
+                    reply = await self._read_stream(response, start, exchange)
                 else:
                     content = await self._read_body(response)
                     with _unreadable():
@@ -211,10 +212,14 @@ class ProviderClient:
             await response.aclose()
             exchange.latency_ms = (time.perf_counter() - start) * 1000
 
-    async def _read_stream(self, response: httpx.Response) -> Reply:
+    async def _read_stream(self, response: httpx.Response, start: float, exchange: Exchange) -> Reply:
+        """The streamed reply; the first event's arrival is the time to first token, since a
+        server can send its headers long before the model has produced anything."""
         parser = self.dialect.stream_parser()
         frames = aiter_ndjson if self.dialect.STREAM_FRAMING == "ndjson" else aiter_events
         async for event in frames(_lines(self._chunks(response))):
+            if exchange.ttft_ms is None:
+                exchange.ttft_ms = (time.perf_counter() - start) * 1000
             with _unreadable():
                 parser.feed(event)
         with _unreadable():

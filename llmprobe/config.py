@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from llmprobe.budget import Price
 from llmprobe.client import DEFAULT_MAX_REPLY_BYTES
 from llmprobe.dialects import DIALECTS, dialect_class
 from llmprobe.errors import ConfigError, excerpt
@@ -44,6 +45,8 @@ class ModelConfig:
     #: False: listed on the scoreboard (a row of '?') but never probed.
     probe: bool = True
     comment: str = ""
+    #: US dollars per million tokens; the provider's price when not given.
+    price: Price | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class ProviderConfig:
     #: Fields added to every request body (e.g. `temperature: 0` for a reproducible local
     #: row); a probe's own options always take precedence.
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    #: US dollars per million tokens, for every model without its own price.
+    price: Price | None = None
 
     @property
     def local(self) -> bool:
@@ -103,6 +108,9 @@ class ProviderConfig:
 
     def model(self, model_id: str) -> ModelConfig | None:
         return next((m for m in self.models if m.id == model_id), None)
+
+    def price_of(self, model: ModelConfig) -> Price | None:
+        return model.price or self.price
 
 
 @dataclass(frozen=True)
@@ -324,6 +332,7 @@ class _Reader:
             "options": lambda node, path: node,
             "unsupported": self.declared_options,
             "extra_body": self.json_object,
+            "price": self.price,
         }
         self.model_fields: dict[str, _FieldReader] = {
             "id": self.nonempty_text,
@@ -331,6 +340,7 @@ class _Reader:
             "reason": self.boolean,
             "probe": self.boolean,
             "comment": self.text,
+            "price": self.price,
         }
         self.launch_fields: dict[str, _FieldReader] = {
             "command": self.command,
@@ -526,6 +536,25 @@ class _Reader:
         problem = _not_json(value)
         if problem:
             raise self.error(node, path, f"{problem}; put it in quotes if it is text")
+        return value
+
+    def price(self, node: Node, path: str) -> Price:
+        """`{input: 0.05, output: 0.08}`: US dollars per million tokens, both required."""
+        entries = self.mapping(node, path, ("input", "output"))
+        for required in ("input", "output"):
+            if required not in entries:
+                raise self.error(node, path, f"missing required key '{required}' (US dollars per million tokens)")
+        values = {key: self.dollars(value, f"{path}.{key}") for key, (_, value) in entries.items()}
+        return Price(values["input"], values["output"])
+
+    def dollars(self, node: Node, path: str) -> float:
+        if not (isinstance(node, ScalarNode) and node.tag in (_TAG + "int", _TAG + "float")):
+            raise self.error(node, path, f"expected a number of dollars per million tokens, got {_kind(node)}")
+        if not _NUMBER.fullmatch(node.value):
+            raise self.error(node, path, f"write {node.value!r} as a plain decimal number")
+        value = float(node.value)
+        if not 0 <= value < math.inf:
+            raise self.error(node, path, f"must be zero or more, got {node.value}")
         return value
 
     def url(self, node: Node, path: str) -> str:

@@ -4,6 +4,10 @@ A verdict that went to or from "unknown" (or appeared or vanished) is reported
 as "unmeasured", neither worse nor better: "unknown" means the question could not
 be asked (network errors after retries), and a flaky network is not a regression
 of the model, nor is its recovery an improvement.
+
+When both files measured a capability over repeated trials (`run --repeat`), their pass
+rates are compared instead: a change counts as worse or better only when the 95% intervals
+of the two rates do not overlap; a verdict that changed within them is "noise".
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from typing import Any, Literal
 from tabulate import tabulate
 
 from llmprobe.errors import LlmprobeError
-from llmprobe.results import MODES, VERDICT_NAMES, ModelResult, ProviderResult, Verdict, row_key, row_label, twinned
+from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, ModelResult, ProviderResult, Rate, Verdict, row_key, row_label, twinned
 
-Change = Literal["worse", "better", "unmeasured"]
+Change = Literal["worse", "better", "unmeasured", "noise"]
+CHANGES: tuple[Change, ...] = ("worse", "better", "unmeasured", "noise")
 
 
 class DiffError(LlmprobeError):
@@ -32,6 +37,9 @@ class VerdictChange:
     #: None when the verdict is absent on that side (the mode's Text probe failed, a new capability).
     old: Verdict | None
     new: Verdict | None
+    #: The pass rates, when that side measured the capability over repeated trials.
+    old_rate: Rate | None = None
+    new_rate: Rate | None = None
 
     @property
     def change(self) -> Change:
@@ -40,6 +48,12 @@ class VerdictChange:
         old, new = Verdict(self.old).goodness(self.capability), Verdict(self.new).goodness(self.capability)
         if old is None or new is None:
             return "unmeasured"
+        if self.old_rate is not None and self.new_rate is not None:
+            if self.old_rate.overlaps(self.new_rate):
+                return "noise"
+            # A higher rate of "true" is better, except for a fault.
+            higher = self.new_rate.high < self.old_rate.low
+            return "better" if higher == (self.capability in FAULTS) else "worse"
         return "better" if new > old else "worse"
 
 
@@ -97,9 +111,15 @@ def _diff_model(old: ModelResult, new: ModelResult, into: ResultsDiff, label: st
             into.modes_removed.append(ModeChange(label, mode))
         else:
             before, after = old.modes[mode].verdicts, new.modes[mode].verdicts
+            rates_before, rates_after = old.modes[mode].rates, new.modes[mode].rates
             for name in _ordered(before.keys() | after.keys(), VERDICT_NAMES):
-                if before.get(name) != after.get(name):
-                    into.changes.append(VerdictChange(label, mode, name, before.get(name), after.get(name)))
+                change = VerdictChange(
+                    label, mode, name, before.get(name), after.get(name), rates_before.get(name), rates_after.get(name)
+                )
+                # Rates that moved apart are a change even when both verdicts read "flaky".
+                moved = change.old_rate is not None and change.new_rate is not None and change.change in ("worse", "better")
+                if change.old != change.new or moved:
+                    into.changes.append(change)
 
 
 def _ordered(names: set[str], canonical: tuple[str, ...]) -> list[str]:
@@ -112,9 +132,13 @@ def render_text(diff: ResultsDiff) -> str:
     lines = [
         f"{diff.provider}: {diff.old_generated_at} -> {diff.new_generated_at}: "
         f"{diff.count('worse')} worse, {diff.count('better')} better, {diff.count('unmeasured')} unmeasured"
+        + (f", {diff.count('noise')} within noise" if diff.count("noise") else "")
     ]
     if diff.changes:
-        rows = [(c.model, c.mode, c.capability, _shown(c.old), _shown(c.new), c.change) for c in diff.changes]
+        rows = [
+            (c.model, c.mode, c.capability, _shown(c.old, c.old_rate), _shown(c.new, c.new_rate), c.change)
+            for c in diff.changes
+        ]
         lines += ["", tabulate(rows, headers=("model", "mode", "capability", "old", "new", "change"), tablefmt="plain")]
     listed = [
         ("models added", diff.models_added),
@@ -128,8 +152,10 @@ def render_text(diff: ResultsDiff) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _shown(verdict: Verdict | None) -> str:
-    return "-" if verdict is None else str(verdict)
+def _shown(verdict: Verdict | None, rate: Rate | None = None) -> str:
+    if verdict is None:
+        return "-"
+    return str(verdict) if rate is None else f"{verdict} {rate}"
 
 
 def render_json(diff: ResultsDiff) -> str:
@@ -138,7 +164,7 @@ def render_json(diff: ResultsDiff) -> str:
         "old_generated_at": diff.old_generated_at,
         "new_generated_at": diff.new_generated_at,
         "worse": diff.worse,
-        "counts": {change: diff.count(change) for change in ("worse", "better", "unmeasured")},
+        "counts": {change: diff.count(change) for change in CHANGES},
         "changes": [
             {
                 "model": c.model,
@@ -146,6 +172,8 @@ def render_json(diff: ResultsDiff) -> str:
                 "capability": c.capability,
                 "old": c.old,
                 "new": c.new,
+                "old_rate": None if c.old_rate is None else str(c.old_rate),
+                "new_rate": None if c.new_rate is None else str(c.new_rate),
                 "change": c.change,
             }
             for c in diff.changes

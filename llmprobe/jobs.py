@@ -19,6 +19,7 @@ import httpx
 
 from llmprobe import results
 from llmprobe.battery import load_battery
+from llmprobe.budget import Budget, Cost
 from llmprobe.cassettes import RecordingTransport, ReplayTransport
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig, resolve_credentials
@@ -27,7 +28,7 @@ from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress
 from llmprobe.redaction import Redactor
 from llmprobe.results import ProviderResult
-from llmprobe.runner import ProviderRun, ProviderStopped, gather_all, resumable
+from llmprobe.runner import ProviderRun, ProviderStopped, gather_all, mode_plan, resumable
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,11 @@ async def run_jobs(
     replay: Path | None,
     concurrency: int | None,
     progress: RunProgress,
+    repeat: int = 1,
+    budget: Budget | None = None,
 ) -> bool:
-    """Every provider at once; True when every verdict could be measured."""
+    """Every provider at once; True when every verdict could be measured (and the budget, if any,
+    let every request through)."""
     battery = load_battery()
     async with AsyncExitStack() as stack:
         runs = []
@@ -154,10 +158,19 @@ async def run_jobs(
                     source=job.source,
                     listener=progress.listener(provider.name),
                     on_model=progress.model_done(provider.name),
+                    repeat=repeat,
+                    budget=budget,
                 )
             )
         with progress:
             await gather_all(_run_provider(r, progress) for r in runs)
+    if budget is not None and budget.refused:
+        progress.problem(
+            f"budget reached after {budget.spent_tokens} tokens"
+            + (f" (${budget.spent_usd:.4f})" if budget.usd is not None else "")
+            + f": {budget.refused} probe(s) not sent, unknown with the reason 'budget'; "
+            "`llmprobe run ... --resume` finishes the models left incomplete"
+        )
     return progress.summarise()
 
 
@@ -180,3 +193,55 @@ async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
             base_url = await stack.enter_async_context(local_server(job.provider, log_dir))
         http = await stack.enter_async_context(http_client(job.provider))
         return await provider_client(job, http, base_url).list_models()
+
+
+#: Requests a trial can add to its plan: the forced tool call's and the follow-up's fallbacks.
+_FALLBACKS = 2
+
+
+def dry_run(
+    providers: list[ProviderConfig], models: list[str], modes: tuple[str, ...], repeat: int, out: Path, resume: bool
+) -> list[str]:
+    """One line per provider: the requests a run would send, and the tokens (and price) the
+    previous run's evidence suggests. Reads out/NAME.json, sends nothing, needs no key.
+
+    No request caps its reply (only the MaxTokens probe does), so tokens cannot be bounded
+    before the replies come; the previous run's usage is the best guess there is."""
+    battery = load_battery()
+    lines = []
+    for provider in providers:
+        path = out / f"{provider.name}.json"
+        previous = results.load(path) if path.exists() else None
+        selected = [m for m in provider.models if m.probe and (not models or m.id in models)]
+        if resume:
+            selected = resumable(selected, previous)
+        per_trial = len(mode_plan(battery, bool(provider.image_base_url)))
+        trials = len(selected) * len(modes) * repeat
+        at_most = trials * (per_trial + _FALLBACKS) * (1 + provider.max_retries)
+        line = (
+            f"{provider.name}: {len(selected)} model(s) x {len(modes)} mode(s) x {repeat} trial(s) x {per_trial} probes"
+            f" = {trials * per_trial} requests (at most {at_most} with fallbacks and retries)"
+        )
+        costs = [_previous_cost(previous, model, modes, repeat, provider) for model in selected]
+        known = [c for c in costs if c is not None]
+        if known and len(known) == len(costs):
+            line += f"; about {Cost.total(known)}, by the previous run's usage"
+        elif known:
+            line += f"; about {Cost.total(known)} for the {len(known)} model(s) run before, unknown for the others"
+        else:
+            line += "; tokens unknown until a first run"
+        lines.append(line)
+    return lines
+
+
+def _previous_cost(
+    previous: ProviderResult | None, model: ModelConfig, modes: tuple[str, ...], repeat: int, provider: ProviderConfig
+) -> Cost | None:
+    """The tokens one trial of each mode used last time, times `repeat`; None when a mode was never run."""
+    found = previous.model(model.id) if previous else None
+    if found is None or any(mode not in found.modes for mode in modes):
+        return None
+    evidence = [e for mode in modes for e in found.modes[mode].probes if e.trial == 1]
+    tokens_in = sum(e.tokens_in or 0 for e in evidence) * repeat
+    tokens_out = sum(e.tokens_out or 0 for e in evidence) * repeat
+    return Cost.of(tokens_in, tokens_out, provider.price_of(model))

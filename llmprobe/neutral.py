@@ -281,6 +281,8 @@ class Exchange:
     status: int | None = None
     latency_ms: float | None = None
     ttfb_ms: float | None = None
+    #: Streams only: until the first streamed event (the first token, or the first sign of one).
+    ttft_ms: float | None = None
     attempts: int = 0
     cassette: str | None = None
     #: One line per failed attempt that was retried, for the evidence.

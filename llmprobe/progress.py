@@ -13,6 +13,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from llmprobe.budget import Cost
 from llmprobe.neutral import Exchange
 from llmprobe.results import ModelResult, Verdict
 from llmprobe.verdicts import failure_outcome
@@ -41,6 +42,8 @@ class RunProgress:
         self._models: set[tuple[str, str]] = set()
         #: Whole providers or models that could not be probed (refused key, unknown model).
         self.problems: list[str] = []
+        #: What each finished model's probes used, by (provider, model).
+        self.costs: dict[tuple[str, str], Cost] = {}
 
     def add_provider(self, name: str, models: list[str], modes: tuple[str, ...]) -> None:
         """A bar for the provider; its total grows as its models' modes start (ProviderListener.planned)."""
@@ -78,7 +81,11 @@ class RunProgress:
             tally = ", ".join(
                 f"{counts[verdict]} {verdict}" for verdict in (Verdict.TRUE, Verdict.FLAKY, Verdict.FALSE, Verdict.UNKNOWN)
             )
-            self.console.print(f"{provider} {result.id}: done ({modes}; {tally})", markup=False, highlight=False, soft_wrap=True)
+            cost = "" if result.cost is None else f"; {result.cost}"
+            if result.cost is not None:
+                self.costs[(provider, result.id)] = result.cost
+            line = f"{provider} {result.id}: done ({modes}; {tally}{cost})"
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
         return on_model
 
@@ -98,7 +105,8 @@ class RunProgress:
         """Print the summary; True when every request got an answer (nothing left unknown)."""
         self.console.print(
             f"probed {len(self._models)} model(s): {self.requests} requests, "
-            f"{self.tokens_in} tokens in, {self.tokens_out} tokens out",
+            f"{self.tokens_in} tokens in, {self.tokens_out} tokens out"
+            + (f", ${total.usd:.4f}" if (total := Cost.total(self.costs.values())).usd is not None else ""),
             markup=False,
             highlight=False,
             soft_wrap=True,

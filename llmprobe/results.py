@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
+import statistics
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from llmprobe import safejson
+from llmprobe.budget import Cost
 from llmprobe.errors import LlmprobeError
 from llmprobe.files import write_atomically
 
@@ -119,6 +122,8 @@ class Evidence:
     status: int | None = None
     latency_ms: float | None = None
     ttfb_ms: float | None = None
+    #: Streams only: time to the first streamed event, the first token.
+    ttft_ms: float | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
     finish_reason: str | None = None
@@ -126,12 +131,134 @@ class Evidence:
     attempts: int = 0
     #: The cassette file holding the exchange, when recording.
     cassette: str | None = None
+    #: Which trial of the mode this request belongs to (1-based; `run --repeat N` runs N).
+    trial: int = 1
+
+
+@dataclass(frozen=True)
+class Rate:
+    """How often a capability's verdict was "true" over a mode's repeated trials.
+
+    `trials` counts the trials that measured it (unknown ones do not count); `low` and
+    `high` bound the true rate with 95% confidence (Wilson score interval), so two rates
+    are told apart only when their intervals do not overlap.
+    """
+
+    passes: int
+    trials: int
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, passes: int, trials: int) -> Rate:
+        low, high = wilson_interval(passes, trials)
+        return cls(passes, trials, low, high)
+
+    def overlaps(self, other: Rate) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    def __str__(self) -> str:
+        return f"{self.passes}/{self.trials}"
+
+
+def wilson_interval(passes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a pass rate, rounded to 3 decimals; (0, 1) for no trials.
+
+    Unlike passes/trials ± a normal error, it stays inside [0, 1] and is not a single point
+    for 0/n or n/n, which is exactly where a few trials must not sound certain."""
+    if trials <= 0:
+        return 0.0, 1.0
+    p = passes / trials
+    centre = p + z * z / (2 * trials)
+    spread = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    scale = 1 + z * z / trials
+    return max(0.0, round((centre - spread) / scale, 3)), min(1.0, round((centre + spread) / scale, 3))
+
+
+def over_trials(trials: Sequence[dict[str, Verdict]]) -> tuple[dict[str, Verdict], dict[str, Rate]]:
+    """One mode's verdicts over repeated trials, and each verdict's rate.
+
+    A verdict is true when every trial that measured it found it true, false when none
+    did, flaky otherwise (a trial that was itself flaky included); unknown when no trial
+    measured it. A trial whose gate was refused (no verdicts) says nothing about the rest.
+    A single trial is returned as it is, without rates: its verdict is the whole fact.
+    """
+    measured = [t for t in trials if t]
+    if len(trials) <= 1 or not measured:
+        return (dict(trials[0]) if trials else {}), {}
+    verdicts: dict[str, Verdict] = {}
+    rates: dict[str, Rate] = {}
+    for name in measured[0]:
+        seen = [t[name] for t in measured if t.get(name, Verdict.UNKNOWN) is not Verdict.UNKNOWN]
+        if not seen:
+            verdicts[name] = Verdict.UNKNOWN
+            continue
+        passes = sum(1 for v in seen if v is Verdict.TRUE)
+        verdicts[name] = Verdict.over(v is Verdict.TRUE for v in seen)
+        if verdicts[name] is Verdict.FALSE and any(v is Verdict.FLAKY for v in seen):
+            verdicts[name] = Verdict.FLAKY
+        rates[name] = Rate.of(passes, len(seen))
+    return verdicts, rates
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The median and 90th percentile of one measure over a mode's answered requests."""
+
+    median: float
+    p90: float
+    #: Requests measured.
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread | None:
+        """None for no values; the 90th percentile by nearest rank, so it is a value that was seen."""
+        if not values:
+            return None
+        ordered = sorted(values)
+        p90 = ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+        return cls(round(statistics.median(ordered), 1), round(p90, 1), len(ordered))
+
+
+#: The measures of `speed_of`, in the order tables show them.
+SPEED_MEASURES = ("ttft_ms", "latency_ms", "tokens_per_s")
+
+
+def speed_of(probes: Iterable[Evidence]) -> dict[str, Spread]:
+    """Latency and throughput of a mode, from its probes' own requests (no extra request).
+
+    Only answered requests count (a 2xx status with a reply, `finish_reason` set): an error's
+    latency, or an empty stream's, says nothing about the model. `ttft_ms` is the time to the
+    first streamed event; `tokens_per_s` is the streamed output speed, output tokens after the
+    first divided by the time after the first token, for replies of at least two output tokens.
+    """
+    answered = [
+        e
+        for e in probes
+        if e.status is not None and 200 <= e.status < 300 and e.finish_reason is not None and e.latency_ms is not None
+    ]
+    ttft = [e.ttft_ms for e in answered if e.ttft_ms is not None]
+    rates = [
+        (tokens - 1) / ((e.latency_ms - e.ttft_ms) / 1000)
+        for e in answered
+        if e.ttft_ms is not None and e.latency_ms is not None and (tokens := e.tokens_out or 0) > 1 and e.latency_ms > e.ttft_ms
+    ]
+    found = {
+        "ttft_ms": Spread.of(ttft),
+        "latency_ms": Spread.of([e.latency_ms for e in answered if e.latency_ms is not None]),
+        "tokens_per_s": Spread.of(rates),
+    }
+    return {name: spread for name, spread in found.items() if spread is not None}
 
 
 @dataclass
 class ModeResult:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     probes: list[Evidence] = field(default_factory=list)
+    #: Per verdict, its rate over repeated trials; empty for a single trial.
+    rates: dict[str, Rate] = field(default_factory=dict)
+    #: Latency and throughput (`speed_of` the probes), kept for readers of the file.
+    speed: dict[str, Spread] = field(default_factory=dict)
 
 
 @dataclass
@@ -151,6 +278,8 @@ class ModelResult:
     in_: dict[str, Modality] = field(default_factory=dict)
     out: dict[str, Modality] = field(default_factory=dict)
     modes: dict[str, ModeResult] = field(default_factory=dict)
+    #: Tokens its probes used in the run that made these results, and their price when known.
+    cost: Cost | None = None
 
 
 @dataclass
@@ -168,6 +297,8 @@ class ProviderResult:
     #: Where the answers came from when not from the provider's configured URL:
     #: "replay of DIR" or "--base-url URL". Empty for a live run.
     source: str = ""
+    #: The models' costs added up (None until some model has one).
+    cost: Cost | None = None
 
     def model(self, model_id: str, reason: bool | None = None) -> ModelResult | None:
         """The first row of `model_id`; of a model listed twice, the one with this `reason`."""
@@ -211,6 +342,8 @@ def to_json(result: ProviderResult) -> dict[str, Any]:
     ordered.update({k: data.pop(k) for k in ("provider", "generated_at", "llmprobe_version", "models")})
     ordered.update(data)
     ordered["incomplete"] = [_row_json(row) for row in result.incomplete]
+    if ordered["cost"] is None:
+        del ordered["cost"]
     ordered["models"] = [_model_json(model) for model in result.models]
     return ordered
 
@@ -234,6 +367,16 @@ def _model_json(model: ModelResult) -> dict[str, Any]:
     data["in"] = data.pop("in_")
     ordered = {k: data.pop(k) for k in ("id", "reason", "tier", "probed", "in", "out", "modes")}
     ordered.update(data)
+    if ordered["cost"] is None:
+        del ordered["cost"]
+    for mode in ordered["modes"].values():
+        # A single trial's file reads as it always did: no rates, no trial numbers.
+        for derived in ("rates", "speed"):
+            if not mode[derived]:
+                del mode[derived]
+        for evidence in mode["probes"]:
+            if evidence["trial"] == 1:
+                del evidence["trial"]
     return ordered
 
 

@@ -21,6 +21,7 @@ from typing import Protocol, TypeVar
 from llmprobe import __version__, results
 from llmprobe import verdicts as v
 from llmprobe.battery import Battery, ImageProbe, Probe, Role, continuation
+from llmprobe.budget import Budget, BudgetExhausted, Cost, Price
 from llmprobe.client import ProviderClient
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
@@ -56,7 +57,8 @@ async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
 @dataclass
 class ModeRun:
     mode: str
-    observations: v.Observations
+    #: One mode's observations per trial, in the order the trials ran.
+    trials: list[v.Observations] = field(default_factory=list)
 
 
 class ModelProber:
@@ -71,6 +73,9 @@ class ModelProber:
         *,
         image_base_url: str = "",
         listener: ProbeListener | None = None,
+        repeat: int = 1,
+        budget: Budget | None = None,
+        price: Price | None = None,
         order: int = 0,
         label: str = "",
     ) -> None:
@@ -80,6 +85,12 @@ class ModelProber:
         self.model = model
         self.image_base_url = image_base_url.rstrip("/")
         self.listener = listener
+        self.repeat = repeat
+        self.budget = budget
+        self.price = price
+        #: Requests sent, and probes left unsent because the budget would have been passed.
+        self.sent = 0
+        self.unsent = 0
         #: The model's place in the run: earlier models' requests go first (see `send`).
         self.order = order
         #: The row's name in cassettes and logs (`results.row_label`).
@@ -90,14 +101,24 @@ class ModelProber:
         return self._result(runs)
 
     async def _mode(self, mode: str) -> ModeRun:
+        """`repeat` trials of the mode, one after the other: the trials of one probe are then
+        spread over the run instead of fired at once, where they would share one server state
+        (a cache, a warm batch, a rate-limit window) and agree for that reason alone."""
+        run = ModeRun(mode)
+        for _ in range(self.repeat):
+            observations: v.Observations = {}
+            run.trials.append(observations)
+            await self._trial(mode, observations, len(run.trials))
+        return run
+
+    async def _trial(self, mode: str, observations: v.Observations, trial: int) -> None:
         stream = mode == "stream"
-        run = ModeRun(mode, {})
         b = self.battery
         # What a mode sends when every step goes well: fallbacks join when they are sent,
         # and whatever was not sent leaves the plan when the mode ends.
-        plan = {p.name for p in (b.one(Role.GATE), b.one(Role.FORCE), b.one(Role.FOLLOW_UP), *b.with_role(Role.BIAS))}
-        plan |= {p.name for p in (*b.with_role(Role.INDEPENDENT), *b.images) if self._wanted(p)}
+        plan = mode_plan(b, bool(self.image_base_url))
         self._planned(len(plan))
+        suffix = "" if self.repeat == 1 else f"-{trial}"
 
         async def send(probe: Probe, request: Request) -> Exchange:
             """`probe`'s request (its own, or a continuation).
@@ -110,11 +131,26 @@ class ModelProber:
             if self.model.reason:
                 # A `reason: true` row asks for the model's reasoning, where the API has a switch for it.
                 request = dataclasses.replace(request, thinking=True)
-            name = f"{self.provider}/{self.label}/{mode}-{probe.name}"
+            try:
+                ticket = await self.budget.reserve(self.provider, request, self.price) if self.budget else 0
+            except BudgetExhausted as exc:
+                # Not sent: unknown (❔) with the reason "budget", and no progress to report.
+                observations[probe.name] = Exchange(error=exc)
+                self.unsent += 1
+                self._planned(-1 if probe.name in plan else 0)
+                return observations[probe.name]
+            name = f"{self.provider}/{self.label}/{mode}-{probe.name}{suffix}"
             chained = probe.role is not Role.INDEPENDENT
             priority = (-self.order, probe.role.priority, chained)
-            exchange = await self.client.generate(self.model.id, request, name=name, priority=priority)
-            run.observations[probe.name] = exchange
+            exchange: Exchange | None = None
+            try:
+                exchange = await self.client.generate(self.model.id, request, name=name, priority=priority)
+            finally:
+                if self.budget:
+                    usage = exchange.reply.usage if exchange is not None and exchange.reply is not None else None
+                    self.budget.settle(ticket, self.provider, usage, self.price)
+            self.sent += 1
+            observations[probe.name] = exchange
             self._planned(exchange.attempts - (1 if probe.name in plan else 0))
             if self.listener is not None:
                 self.listener(self.label, mode, probe.name, exchange)
@@ -126,15 +162,14 @@ class ModelProber:
             gate = b.one(Role.GATE)
             text = await send(gate, gate.request(stream=stream))
             if not text.ok:
-                return run
+                return
             await gather_all(
                 [send(probe, probe.request(stream=stream)) for probe in b.with_role(Role.INDEPENDENT)]
                 + [self._tool_chain(send, stream)]
                 + [self._image(send, image, stream) for image in b.images if self._wanted(image)]
             )
-            return run
         finally:
-            self._planned(-len(plan - run.observations.keys()))
+            self._planned(-len(plan - observations.keys()))
 
     def _planned(self, requests: int) -> None:
         if self.listener is not None and requests:
@@ -152,8 +187,7 @@ class ModelProber:
             raise ModelMissing(f"{self.provider}: model {self.model.id!r} not found ({error})")
 
     def _wanted(self, probe: Probe) -> bool:
-        """Every probe but the images by URL when there is no image_base_url to point them at."""
-        return not isinstance(probe, ImageProbe) or probe.variant == "Inline" or bool(self.image_base_url)
+        return _wanted(probe, bool(self.image_base_url))
 
     async def _image(self, send: Callable[[Probe, Request], Awaitable[Exchange]], image: ImageProbe, stream: bool) -> None:
         if image.variant == "Inline":
@@ -196,24 +230,27 @@ class ModelProber:
     def _result(self, runs: list[ModeRun]) -> ModelResult:
         result = ModelResult(id=self.model.id, tier=self.model.tier, reason=self.model.reason)
         for run in runs:
-            verdicts = v.mode_verdicts(run.observations, self.battery)
-            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=self._evidence(run.observations))
-            result.reason = result.reason or v.thinking_seen(run.observations)
+            verdicts, rates = results.over_trials([v.mode_verdicts(obs, self.battery) for obs in run.trials])
+            probes = [e for trial, obs in enumerate(run.trials, 1) for e in self._evidence(obs, trial)]
+            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates, speed=results.speed_of(probes))
+            result.reason = result.reason or any(v.thinking_seen(obs) for obs in run.trials)
             if verdicts:
                 result.in_["text"] = Modality(inline=True)
                 result.out["text"] = Modality(inline=True)
-        image = v.image_input((run.observations for run in runs), self.battery)
+        probes = [e for mode in result.modes.values() for e in mode.probes]
+        result.cost = Cost.of(sum(e.tokens_in or 0 for e in probes), sum(e.tokens_out or 0 for e in probes), self.price)
+        image = v.image_input((obs for run in runs for obs in run.trials), self.battery)
         if image is not None:
             result.in_["image"] = image
         return result
 
-    def _evidence(self, obs: v.Observations) -> list[Evidence]:
+    def _evidence(self, obs: v.Observations, trial: int) -> list[Evidence]:
         """In the battery's order, whatever order the answers came in."""
         probes = [p for p in (*self.battery.probes.values(), *self.battery.images) if p.name in obs]
-        return [_evidence(p.name, obs[p.name], v.passed(p, obs[p.name])) for p in probes]
+        return [_evidence(p.name, obs[p.name], v.passed(p, obs[p.name]), trial) for p in probes]
 
 
-def _evidence(name: str, exchange: Exchange, passed: bool) -> Evidence:
+def _evidence(name: str, exchange: Exchange, passed: bool, trial: int = 1) -> Evidence:
     reply = exchange.reply
     if exchange.error is not None:
         outcome = v.failure_outcome(exchange.error)
@@ -230,11 +267,13 @@ def _evidence(name: str, exchange: Exchange, passed: bool) -> Evidence:
         status=exchange.status,
         latency_ms=None if exchange.latency_ms is None else round(exchange.latency_ms, 1),
         ttfb_ms=None if exchange.ttfb_ms is None else round(exchange.ttfb_ms, 1),
+        ttft_ms=None if exchange.ttft_ms is None else round(exchange.ttft_ms, 1),
         tokens_in=reply.usage.input_tokens if reply else None,
         tokens_out=reply.usage.output_tokens if reply else None,
         finish_reason=reply.finish_reason if reply else None,
         attempts=exchange.attempts,
         cassette=exchange.cassette,
+        trial=trial,
     )
 
 
@@ -248,6 +287,19 @@ def _describe(name: str, exchange: Exchange) -> str:
     if not text and reply.reasoning:
         return "no text, only reasoning"
     return repr(text[:120] + ("…" if len(text) > 120 else ""))
+
+
+def mode_plan(battery: Battery, image_urls: bool) -> set[str]:
+    """The probes one trial of a mode sends when every step goes well (no fallback, no retry);
+    the images by URL only when there is an image_base_url to point them at."""
+    b = battery
+    plan = {p.name for p in (b.one(Role.GATE), b.one(Role.FORCE), b.one(Role.FOLLOW_UP), *b.with_role(Role.BIAS))}
+    return plan | {p.name for p in (*b.with_role(Role.INDEPENDENT), *b.images) if _wanted(p, image_urls)}
+
+
+def _wanted(probe: Probe, image_urls: bool) -> bool:
+    """Every probe but the images by URL when there is no image_base_url to point them at."""
+    return not isinstance(probe, ImageProbe) or probe.variant == "Inline" or image_urls
 
 
 class ProviderStopped(LlmprobeError):
@@ -277,6 +329,10 @@ class ProviderRun:
     on_model: Callable[[ModelResult], None] | None = None
     #: One line per model that could not be probed at all (unknown model), for the summary.
     problems: list[str] = field(default_factory=list)
+    #: Trials of each mode (`run --repeat`).
+    repeat: int = 1
+    #: The run's budget, shared with the other providers; None for no limit.
+    budget: Budget | None = None
 
     async def run(self) -> ProviderResult:
         """Probe every model concurrently, saving the results file after each one finishes.
@@ -321,6 +377,8 @@ class ProviderRun:
                     result.models.append(ModelResult(id=model.id, tier=model.tier, reason=model.reason, probed=False))
                 elif key(model) in done:
                     result.models.append(done[key(model)])
+            costs = [m.cost for m in result.models if m.cost is not None]
+            result.cost = Cost.total(costs) if costs else None
             return dataclasses.replace(result, incomplete=list(result.incomplete))
 
         def save() -> None:
@@ -348,6 +406,9 @@ class ProviderRun:
                 model,
                 image_base_url=self.provider.image_base_url,
                 listener=self.listener,
+                repeat=self.repeat,
+                budget=self.budget,
+                price=self.provider.price_of(model),
                 order=order,
                 label=results.row_label(model.id, model.reason, twins),
             )
@@ -363,6 +424,8 @@ class ProviderRun:
                 problem = f"{self.provider.name}: model {model.id!r} could not be judged ({type(exc).__name__}: {exc})"
                 self.problems.append(self.client.redact(" ".join(problem.split())[:300]) + "; it is left incomplete")
                 return
+            if prober.sent == 0:
+                return  # the budget let nothing through: left `incomplete` with its earlier results
             if model.id in twins:
                 # Reasoning seen in the replies must not turn one twin into the other.
                 fresh.reason = model.reason
@@ -371,7 +434,9 @@ class ProviderRun:
                 # A run limited to some modes keeps the other modes' earlier results.
                 fresh.modes = {**{k: m for k, m in old.modes.items() if k not in self.modes}, **fresh.modes}
             done[key(model)] = fresh
-            result.incomplete.remove((model.id, model.reason))
+            if not prober.unsent:
+                # A model the budget cut short stays `incomplete`, so `run --resume` finishes it.
+                result.incomplete.remove((model.id, model.reason))
             nonlocal finished
             finished += 1
             await save_finished()

@@ -186,7 +186,8 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         pytest.param(
             BASE + "    region: eu\n",
             "providers.yaml:9: providers.groq.region: unknown key (known keys: api, base_url, api_key_env, "
-            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, max_reply_bytes, image_base_url, options, unsupported, extra_body)",
+            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, max_reply_bytes, image_base_url, "
+            "options, unsupported, extra_body, price)",
             id="unknown-key-lists-known",
         ),
         pytest.param(

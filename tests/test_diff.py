@@ -150,10 +150,10 @@ def test_json_shape(tmp_path: Path) -> None:
         "old_generated_at": "2026-01-01T00:00:00Z",
         "new_generated_at": "2026-01-08T00:00:00Z",
         "worse": True,
-        "counts": {"worse": 1, "better": 0, "unmeasured": 1},
+        "counts": {"worse": 1, "better": 0, "unmeasured": 1, "noise": 0},
         "changes": [
-            {"model": "m", "mode": "sync", "capability": "tools", "old": "true", "new": "flaky", "change": "worse"},
-            {"model": "m", "mode": "sync", "capability": "seed", "old": None, "new": "true", "change": "unmeasured"},
+            {"model": "m", "mode": "sync", "capability": "tools", "old": "true", "new": "flaky", "old_rate": None, "new_rate": None, "change": "worse"},
+            {"model": "m", "mode": "sync", "capability": "seed", "old": None, "new": "true", "old_rate": None, "new_rate": None, "change": "unmeasured"},
         ],
         "models_added": [],
         "models_removed": ["gone"],

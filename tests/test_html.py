@@ -252,6 +252,7 @@ def test_clicking_a_cell_shows_its_evidence(browser: Page, tmp_path: Path) -> No
         assert f"{evidence.probe}: {evidence.outcome}" in text
         assert evidence.reason in text
     assert "Latency (ms)" in text and "Attempts" in text
+    assert f"llmprobe explain '{pairs[0][0].name}' '{model.id}' --mode {line.modes[0]} --column 'Tool'" in text
     assert "Seed:" not in text  # another column's probe
     assert browser.errors == []
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from llmprobe.results import Modality, Verdict
+from llmprobe.results import Modality, Rate, Verdict
 
 #: Every cell of a model that is listed but has nothing measured (not probed, or no results).
 UNMEASURED = "?"
@@ -43,6 +43,8 @@ class Line:
     in_: Mapping[str, Modality] = field(default_factory=dict)
     out: Mapping[str, Modality] = field(default_factory=dict)
     verdicts: Mapping[str, Verdict] = field(default_factory=dict)
+    #: Pass rates over repeated trials, for the views that show them (terminal); empty elsewhere.
+    rates: Mapping[str, Rate] = field(default_factory=dict)
 
     def verdict(self, name: str) -> Verdict:
         """A missing verdict reads as "false", as in the reference's scoreboard.json."""
@@ -53,8 +55,13 @@ Cell = Callable[[Line], str]
 
 
 def verdict(name: str) -> Cell:
-    """A column that is exactly one capability."""
-    return lambda line: VERDICT_CELL[line.verdict(name)]
+    """A column that is exactly one capability; with its rate (`💨 7/10`) when the line carries rates."""
+
+    def cell(line: Line) -> str:
+        rate = line.rates.get(name)
+        return VERDICT_CELL[line.verdict(name)] + ("" if rate is None else f" {rate}")
+
+    return cell
 
 
 def not_probed(line: Line) -> str:

@@ -52,10 +52,12 @@ _EVIDENCE_FIELDS = (
     "status",
     "latency_ms",
     "ttfb_ms",
+    "ttft_ms",
     "tokens_in",
     "tokens_out",
     "finish_reason",
     "attempts",
+    "trial",
 )
 
 

@@ -9,7 +9,7 @@ from wcwidth import wcswidth
 
 from llmprobe.config import ProviderConfig
 from llmprobe.render import legend
-from llmprobe.render.tables import Table, provider_title, scoreboard
+from llmprobe.render.tables import Table, provider_title, scoreboard, speed_table
 from llmprobe.results import ProviderResult
 
 
@@ -17,10 +17,12 @@ def render_markdown(
     providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
     layout: str = "detailed",
     summary: bool | None = None,
+    speed: bool = False,
 ) -> str:
     """`# Scoreboard`, where the results came from, then one `## name` section per provider and
     the legend once. Several providers (or `summary=True`) get a summary table linking to the
     sections first; one provider's page is the same section on its own.
+    `speed`: a `## Speed` section after the legend, latency and throughput per model and mode.
 
     Raises ValueError for an unknown layout or an empty provider list.
     """
@@ -31,7 +33,18 @@ def render_markdown(
     for provider, table in board.sections:
         blocks += [f"## {provider_title(provider)}", _table(table)]
     # The legend follows the last table directly, as on the reference pages.
-    return "\n\n".join(blocks) + "\n" + _legend(layout)
+    page = "\n\n".join(blocks) + "\n" + _legend(layout)
+    speeds = speed_table([provider for provider, _ in board.sections]) if speed else None
+    if speeds is not None:
+        page += "\n## Speed\n\n" + _speed_note() + "\n\n" + _table(speeds) + "\n"
+    return page
+
+
+def _speed_note() -> str:
+    return (
+        "_From the probes' own requests, answered ones only: time to the first streamed event, whole-request latency, "
+        "and streamed output speed (output tokens after the first ÷ time after the first token)._"
+    )
 
 
 def provenance(results: Sequence[ProviderResult]) -> list[str]:

@@ -12,7 +12,7 @@ from llmprobe.config import TIERS, ProviderConfig
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.merge import merge
-from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, Modality, ModelResult, ProviderResult, Verdict
+from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, Modality, ModelResult, ProviderResult, Spread, Verdict
 
 #: The columns both layouts end with, in the reference's order.
 _COMMON_TAIL = (
@@ -75,12 +75,16 @@ def _medals(models: Sequence[ModelResult]) -> dict[tuple[str, bool], str]:
     return {row: cells.medal(tier) for tier, row in firsts.items() if row is not None}
 
 
-def model_lines(model: ModelResult) -> list[Line]:
-    """The model's rows, one per measured mode (sync first); one empty Line when none is."""
+def model_lines(model: ModelResult, rates: bool = False) -> list[Line]:
+    """The model's rows, one per measured mode (sync first); one empty Line when none is.
+    `rates`: with the pass rates of repeated trials, for the views that show them."""
     modes = [m for m in MODES if model.probed and m in model.modes and model.modes[m].verdicts]
     if not modes:
         return [Line()]
-    return [Line((m,), model.reason, model.in_, model.out, model.modes[m].verdicts) for m in modes]
+    return [
+        Line((m,), model.reason, model.in_, model.out, model.modes[m].verdicts, model.modes[m].rates if rates else {})
+        for m in modes
+    ]
 
 
 def _row(first: Sequence[str], line: Line, layout_columns: tuple[tuple[str, Cell], ...]) -> tuple[str, ...]:
@@ -89,14 +93,14 @@ def _row(first: Sequence[str], line: Line, layout_columns: tuple[tuple[str, Cell
     return (*first, *(cell(line) for _, cell in layout_columns))
 
 
-def provider_table(provider: ProviderResult, layout: str) -> Table:
+def provider_table(provider: ProviderResult, layout: str, rates: bool = False) -> Table:
     """One row per model and measured mode (sync first), in the merged order of `merge`."""
     layout_columns = columns(layout)
     medals = _medals(provider.models)
     rows = tuple(
         _row((model.id + medals.get((model.id, model.reason), ""),), line, layout_columns)
         for model in provider.models
-        for line in model_lines(model)
+        for line in model_lines(model, rates)
     )
     return Table(("Model", *(title for title, _ in layout_columns)), rows)
 
@@ -166,8 +170,10 @@ def scoreboard(
     layout: str,
     name: Callable[[ProviderResult], str],
     summary: bool | None = None,
+    rates: bool = False,
 ) -> Scoreboard:
     """`summary`: a summary table before the sections; by default when there are several.
+    `rates`: cells of one capability show its pass rate over repeated trials (`💨 7/10`).
 
     Raises ValueError for an unknown layout or an empty provider list."""
     columns(layout)
@@ -176,4 +182,35 @@ def scoreboard(
     merged = [merge(config, result) for config, result in providers]
     wanted = len(merged) > 1 if summary is None else summary
     table = summary_table(merged, layout, name) if wanted else None
-    return Scoreboard(table, tuple((p, provider_table(p, layout)) for p in merged))
+    return Scoreboard(table, tuple((p, provider_table(p, layout, rates)) for p in merged))
+
+
+#: The speed section's columns after provider, model and mode.
+SPEED_HEADER = ("First token ms (median / p90)", "Latency ms (median / p90)", "Output tokens/s (median)", "Requests")
+
+
+def _spread(spread: Spread | None, p90: bool = True) -> str:
+    if spread is None:
+        return "-"
+    return f"{spread.median:.0f} / {spread.p90:.0f}" if p90 else f"{spread.median:.0f}"
+
+
+def speed_table(providers: Sequence[ProviderResult]) -> Table | None:
+    """Latency and throughput per model and mode, as recorded with its results (`results.speed_of`);
+    None when no mode of any provider has any."""
+    rows = tuple(
+        (
+            provider.provider,
+            model.id,
+            mode,
+            _spread(speed.get("ttft_ms")),
+            _spread(speed.get("latency_ms")),
+            _spread(speed.get("tokens_per_s"), p90=False),
+            str(speed["latency_ms"].n) if "latency_ms" in speed else "-",
+        )
+        for provider in providers
+        for model in provider.models
+        for mode in MODES
+        if model.probed and mode in model.modes and (speed := model.modes[mode].speed)
+    )
+    return Table(("Provider", "Model", "Mode", *SPEED_HEADER), rows) if rows else None

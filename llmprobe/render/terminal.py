@@ -14,7 +14,7 @@ from rich.text import Text
 
 from llmprobe.config import ProviderConfig
 from llmprobe.render import legend
-from llmprobe.render.tables import Table, provider_title, scoreboard
+from llmprobe.render.tables import Table, provider_title, scoreboard, speed_table
 from llmprobe.results import ProviderResult
 
 
@@ -26,11 +26,17 @@ def render_terminal(
     """Print the result with a rich Console. Same tables as the markdown, each titled with its
     provider (a summary first when there are several, or with `summary=True`), then the legend.
 
+    Cells of one capability measured over repeated trials show the pass rate (`💨 7/10`); latency
+    and throughput follow the scoreboard, where the results have them.
+
     Raises ValueError for an unknown layout or an empty provider list.
     """
-    board = scoreboard(providers, layout, lambda p: p.provider, summary)
+    board = scoreboard(providers, layout, lambda p: p.provider, summary, rates=True)
     parts: list[RenderableType] = [] if board.summary is None else [_rich(board.summary, "Scoreboard")]
     parts += [_rich(table, provider_title(provider)) for provider, table in board.sections]
+    speeds = speed_table([provider for provider, _ in board.sections])
+    if speeds is not None:
+        parts.append(_rich(speeds, "Speed (from the probes' own requests)"))
     parts.append(_legend(layout))
     return Group(*parts)
 

@@ -75,10 +75,12 @@
     ["status", "HTTP status"],
     ["latency_ms", "Latency (ms)"],
     ["ttfb_ms", "First byte (ms)"],
+    ["ttft_ms", "First token (ms)"],
     ["tokens_in", "Tokens in"],
     ["tokens_out", "Tokens out"],
     ["finish_reason", "Finish reason"],
     ["attempts", "Attempts"],
+    ["trial", "Trial"],
   ];
 
   // The probes that decided one cell: what `llmprobe explain` will show for it too.
@@ -117,6 +119,10 @@
         section.append(dl);
         out.append(section);
       }
+      // The requests themselves, ready to send again, are one command away (not in the page: its size).
+      const quote = (text) => `'${String(text).replaceAll("'", "'\\''")}'`;
+      out.append(el("p", "The requests, as curl commands to send again:"));
+      out.append(el("code", `llmprobe explain ${quote(row.provider)} ${quote(row.model)} --mode ${row.mode} --column ${quote(column.title)}`));
     }
     opener = td;
     dialog.showModal();

@@ -14,8 +14,9 @@ from llmprobe.battery import load_battery
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.config import load_config
 from llmprobe.dialects import DIALECTS, dialect_class, get_dialect
-from llmprobe.errors import ConfigError
+from llmprobe.errors import ApiError, ConfigError, ErrorKind
 from llmprobe.runner import ModelProber
+from llmprobe.sse import SseEvent
 
 
 @pytest.fixture
@@ -84,3 +85,18 @@ def test_every_registered_dialect_declares_what_the_registry_needs() -> None:
         assert cls.STREAM_FRAMING in ("sse", "ndjson")
         assert cls.RATE_LIMIT_SCOPE in ("model", "provider")
         assert all(option.default is not None for option in cls.OPTIONS.values())
+
+
+@pytest.mark.parametrize("api", sorted(DIALECTS))
+@pytest.mark.parametrize("body", [b"<html>captive portal</html>", b'{"a": NaN}', b"[" * 100_000 + b"]" * 100_000])
+def test_a_200_that_is_no_json_is_unreadable_in_every_dialect(api: str, body: bytes) -> None:
+    """One decoder for every wire (`dialects.wire`): nothing can be judged from such a body."""
+    dialect = get_dialect(api, "http://127.0.0.1:1/v1")
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(200, {}, body)
+    assert raised.value.kind is ErrorKind.UNREADABLE
+    parser = dialect.stream_parser()
+    with pytest.raises(ApiError) as raised:
+        parser.feed(SseEvent(body.decode()))
+        parser.finish()
+    assert raised.value.kind is ErrorKind.UNREADABLE

@@ -147,7 +147,7 @@ def test_refused_options_are_rejections_with_the_providers_words() -> None:
     [
         (502, b"<html><head><title>502 Bad Gateway</title></head><body>x</body></html>", ErrorKind.SERVER),
         (400, b"Bad Request", ErrorKind.REJECTED),
-        (200, b"<html>captive portal</html>", ErrorKind.MALFORMED),
+        (200, b"<html>captive portal</html>", ErrorKind.UNREADABLE),
         (200, b"[]", ErrorKind.MALFORMED),
         (200, b'{"candidates": {"content": 1}}', ErrorKind.MALFORMED),
         (200, b'{"candidates": [{"content": {"parts": [{"text": 7}]}}]}', ErrorKind.MALFORMED),

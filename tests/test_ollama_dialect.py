@@ -164,7 +164,6 @@ def test_tool_call_id_is_kept_when_sent() -> None:
         b'{"message": {"content": "", "tool_calls": [{"function": {}}]}, "done": true}',
         b'{"message": {"content": "hi"}, "done": true, "eval_count": "3"}',
         b'{"message": {"content": "hi"}, "done": false}',
-        b"<html>oops</html>",
     ],
 )
 def test_bad_answers_are_malformed(body: bytes) -> None:

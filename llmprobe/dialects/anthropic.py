@@ -21,7 +21,11 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option, option_values
+from llmprobe.dialects import HttpCall, Option, option_values, wire
+from llmprobe.dialects.wire import loose_array as _list
+from llmprobe.dialects.wire import loose_count as _count
+from llmprobe.dialects.wire import loose_mapping as _dict
+from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     DocumentPart,
@@ -348,34 +352,10 @@ def _usage(raw: Any) -> Usage:
 
 
 def _decode(body: bytes | str, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise ApiError(ErrorKind.MALFORMED, f"{what} is not JSON: {page_excerpt(body)}") from None
+    data = wire.decode(body, what)
     if not isinstance(data, dict):
         raise ApiError(ErrorKind.MALFORMED, f"{what} is not a JSON object: {excerpt(str(body))}")
     return data
-
-
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _string(value: Any, what: str) -> str:
-    """Absent and null are both "nothing"; any other non-string breaks the wire format."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ApiError(ErrorKind.MALFORMED, f"{what} is not a string: {excerpt(json.dumps(value))}")
-    return value
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _index(data: dict[str, Any]) -> int:

@@ -16,6 +16,8 @@ from typing import Any
 
 from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option
+from llmprobe.dialects.wire import array as _list
+from llmprobe.dialects.wire import malformed as _malformed
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status
 from llmprobe.neutral import (
     DocumentPart,
@@ -230,12 +232,6 @@ def _part_text(part: TextPart | ImagePart | DocumentPart) -> str:
     raise UnsupportedOption("image input", "Workers AI text models take string content only")
 
 
-def _malformed(problem: str, value: Any) -> ApiError:
-    """An answer that breaks the wire format, quoting the offending value (JSON, or raw text) briefly."""
-    quoted = value if isinstance(value, str) else json.dumps(value)
-    return ApiError(ErrorKind.MALFORMED, f"{problem}: {excerpt(quoted)}")
-
-
 def _kind_for_status(status: int | None) -> ErrorKind:
     """The shared status table; Workers AI answers an unusable input with a bare status, so
     whatever the table does not place is a rejection of the request."""
@@ -312,14 +308,6 @@ def _response_text(response: Any) -> str:
 
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _list(value: Any, field: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _malformed(f"{field} is not a list", value)
-    return value
 
 
 def _tool_calls(value: Any) -> list[ToolCall]:

@@ -19,6 +19,10 @@ from typing import Any
 from urllib.parse import quote
 
 from llmprobe.dialects import HttpCall, Option
+from llmprobe.dialects.wire import array as _list
+from llmprobe.dialects.wire import decode as _decode
+from llmprobe.dialects.wire import malformed as _malformed
+from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     DocumentPart,
@@ -279,37 +283,9 @@ def _part(part: Part) -> dict[str, Any]:
 # --- reply pieces -----------------------------------------------------------------
 
 
-def _decode(body: bytes | str, what: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise ApiError(ErrorKind.MALFORMED, f"{what} is not JSON: {page_excerpt(body)}") from None
-
-
-def _malformed(problem: str, value: Any) -> ApiError:
-    quoted = value if isinstance(value, str) else json.dumps(value)
-    return ApiError(ErrorKind.MALFORMED, f"{problem}: {excerpt(quoted)}")
-
-
 def _object(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _malformed(f"{what} is not an object", value)
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _malformed(f"{what} is not a list", value)
-    return value
-
-
-def _string(value: Any, what: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _malformed(f"{what} is not a string", value)
     return value
 
 

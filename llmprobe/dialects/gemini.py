@@ -18,6 +18,10 @@ from typing import Any
 from urllib.parse import quote
 
 from llmprobe.dialects import HttpCall, Option
+from llmprobe.dialects.wire import array as _list
+from llmprobe.dialects.wire import decode as _decode
+from llmprobe.dialects.wire import mapping as _dict
+from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     DocumentPart,
@@ -341,38 +345,6 @@ def _schema(schema: Any, option: str) -> Any:
 
 
 # --- reply pieces -----------------------------------------------------------------------------------
-
-
-def _decode(body: bytes | str, what: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise ApiError(ErrorKind.MALFORMED, f"{what} is not JSON: {page_excerpt(body)}") from None
-
-
-def _dict(value: Any, what: str) -> dict[str, Any]:
-    """Absent and null are empty; any other non-object breaks the wire format."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ApiError(ErrorKind.MALFORMED, f"{what} is not an object: {excerpt(json.dumps(value))}")
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ApiError(ErrorKind.MALFORMED, f"{what} is not a list: {excerpt(json.dumps(value))}")
-    return value
-
-
-def _string(value: Any, what: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ApiError(ErrorKind.MALFORMED, f"{what} is not a string: {excerpt(json.dumps(value))}")
-    return value
 
 
 def _count(usage: dict[str, Any], key: str) -> int:

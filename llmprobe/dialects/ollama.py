@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmprobe.dialects import HttpCall, Option
+from llmprobe.dialects.wire import decode as _decode
+from llmprobe.dialects.wire import malformed as _malformed
+from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     DocumentPart,
@@ -223,13 +226,6 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
 # --- reply pieces -----------------------------------------------------------------
 
 
-def _decode(body: bytes | str, what: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise ApiError(ErrorKind.MALFORMED, f"{what} is not JSON: {page_excerpt(body)}") from None
-
-
 def _chunk(body: bytes | str) -> dict[str, Any]:
     """One answer object; an `{"error": …}` line inside a 200 stream is the server failing mid-answer."""
     chunk = _decode(body, "answer")
@@ -238,19 +234,6 @@ def _chunk(body: bytes | str) -> dict[str, Any]:
     if "error" in chunk:
         raise ApiError(ErrorKind.SERVER, _error_message(chunk), has_envelope=True)
     return chunk
-
-
-def _malformed(problem: str, value: Any) -> ApiError:
-    quoted = value if isinstance(value, str) else json.dumps(value)
-    return ApiError(ErrorKind.MALFORMED, f"{problem}: {excerpt(quoted)}")
-
-
-def _string(value: Any, what: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _malformed(f"{what} is not a string", value)
-    return value
 
 
 def _count(chunk: Mapping[str, Any], key: str) -> int:

@@ -17,6 +17,11 @@ from typing import Any
 
 from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option, option_values
+from llmprobe.dialects.wire import decode as _decode_json
+from llmprobe.dialects.wire import loose_array as _list
+from llmprobe.dialects.wire import loose_count as _count
+from llmprobe.dialects.wire import loose_mapping as _dict
+from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     DocumentPart,
@@ -307,34 +312,6 @@ def _part(part: Part) -> dict[str, Any]:
 
 
 # --- reply pieces -----------------------------------------------------------------
-
-
-def _decode_json(body: bytes | str, what: str) -> Any:
-    try:
-        return safejson.loads(body)
-    except ValueError:
-        raise ApiError(ErrorKind.UNREADABLE, f"{what} is not JSON: {page_excerpt(body)}") from None
-
-
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _string(value: Any, what: str) -> str:
-    """Absent and null are both "nothing"; any other non-string breaks the wire format."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ApiError(ErrorKind.MALFORMED, f"{what} is not a string: {excerpt(json.dumps(value))}")
-    return value
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) else 0
 
 
 def _number(value: Any) -> float:

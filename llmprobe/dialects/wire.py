@@ -1,0 +1,71 @@
+"""Reading a provider's JSON, for every dialect: one decoder with limits, and one way to say what broke.
+
+A body that cannot be read at all (not JSON, too deep, NaN, a lone surrogate) is UNREADABLE:
+nothing can be judged from it. A body that is JSON of the wrong shape (a number where the
+wire format says text) is MALFORMED: the provider answered, wrongly. Each helper quotes the
+offending value briefly, so the evidence shows what came back without dumping it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llmprobe import safejson
+from llmprobe.errors import ApiError, ErrorKind, excerpt, page_excerpt
+
+
+def decode(body: bytes | str, what: str) -> Any:
+    """`body` as JSON, within `safejson`'s limits; ApiError(UNREADABLE) when it is not."""
+    try:
+        return safejson.loads(body)
+    except ValueError:
+        raise ApiError(ErrorKind.UNREADABLE, f"{what} is not JSON: {page_excerpt(body)}") from None
+
+
+def malformed(problem: str, value: Any) -> ApiError:
+    """A value that breaks the wire format, quoted (JSON, or raw text) on one short line."""
+    quoted = value if isinstance(value, str) else json.dumps(value, default=repr)
+    return ApiError(ErrorKind.MALFORMED, f"{problem}: {excerpt(quoted)}")
+
+
+def string(value: Any, what: str) -> str:
+    """Absent and null are both "nothing"; any other non-string breaks the wire format."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise malformed(f"{what} is not a string", value)
+    return value
+
+
+def array(value: Any, what: str) -> list[Any]:
+    """Absent and null are an empty list; any other non-list breaks the wire format."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise malformed(f"{what} is not a list", value)
+    return value
+
+
+def mapping(value: Any, what: str) -> dict[str, Any]:
+    """Absent and null are an empty object; any other non-object breaks the wire format."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise malformed(f"{what} is not an object", value)
+    return value
+
+
+def loose_mapping(value: Any) -> dict[str, Any]:
+    """An optional part of a reply: anything but an object counts as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def loose_array(value: Any) -> list[Any]:
+    """An optional list of a reply: anything but a list counts as absent."""
+    return value if isinstance(value, list) else []
+
+
+def loose_count(value: Any) -> int:
+    """A token counter: anything but an integer counts as not reported."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 import replaying
-from conftest import ANTHROPIC_FIXTURES
+from conftest import ANTHROPIC_FIXTURES, needs_fixtures
 from llmprobe.battery import continuation, load_battery
 from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
 from llmprobe.client import ProviderClient
@@ -22,8 +22,7 @@ from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, ImagePart, Message, Reply, Request, Thought, ToolCall, ToolResult
 from llmprobe.verdicts import tool_results
 
-if not ANTHROPIC_FIXTURES.is_dir():
-    pytest.skip(f"recorded Anthropic traffic not found at {ANTHROPIC_FIXTURES}", allow_module_level=True)
+pytestmark = needs_fixtures
 
 BASE_URL = "https://api.anthropic.com"
 HAIKU = "claude-3-5-haiku-20241022"

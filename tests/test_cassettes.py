@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, needs_fixtures
 from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, Wait, json_response
 from llmprobe.cassettes import (
     CASSETTE_EXTENSION,
@@ -404,11 +404,10 @@ def test_unreadable_cassette_is_one_line_error(tmp_path: Path) -> None:
 
 
 def _fixtures() -> list[Path]:
-    if not FIXTURES.is_dir():
-        pytest.skip("shared fixtures are not available")
     return sorted(FIXTURES.rglob("*.yaml"))
 
 
+@needs_fixtures
 def test_reference_fixtures_load() -> None:
     paths = _fixtures()
     assert paths
@@ -422,6 +421,7 @@ def test_reference_fixtures_load() -> None:
             assert interaction.url.startswith(("https://", "http://localhost/")), path
 
 
+@needs_fixtures
 def test_reference_fixture_fields() -> None:
     _fixtures()
     groq = load_cassette(FIXTURES / "groq-2025-08-29/scoreboard-cassettes/llama-3.1-8b-instant/GenStream-Text.yaml")
@@ -434,6 +434,7 @@ def test_reference_fixture_fields() -> None:
     assert interaction.proto == "HTTP/2.0"
 
 
+@needs_fixtures
 def test_reference_fixtures_round_trip(tmp_path: Path) -> None:
     for path in _fixtures():
         original = load_cassette(path)

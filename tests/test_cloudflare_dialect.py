@@ -7,7 +7,7 @@ import json
 import pytest
 
 import replaying
-from conftest import CLOUDFLARE_FIXTURES
+from conftest import CLOUDFLARE_FIXTURES, needs_fixtures
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects.cloudflare import CloudflareDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
@@ -24,8 +24,7 @@ from llmprobe.neutral import (
 )
 
 FIXTURES = CLOUDFLARE_FIXTURES
-if not FIXTURES.is_dir():
-    pytest.skip(f"recorded Cloudflare traffic not found at {FIXTURES}", allow_module_level=True)
+pytestmark = needs_fixtures
 
 BASE_URL = "https://api.cloudflare.com/client/v4/accounts/ACCOUNT_ID/ai"
 SCOUT = "@cf/meta/llama-4-scout-17b-16e-instruct"

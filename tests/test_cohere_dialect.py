@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import replaying
 from configs import write_providers
-from conftest import COHERE_FIXTURES, reference_verdicts
+from conftest import COHERE_FIXTURES, needs_fixtures, reference_verdicts
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
 from llmprobe.cli import app
@@ -26,8 +26,7 @@ from llmprobe.neutral import DocumentPart, Exchange, Message, Reply, Request, To
 from llmprobe.results import VERDICT_NAMES, load
 
 FIXTURES = COHERE_FIXTURES
-if not FIXTURES.is_dir():
-    pytest.skip(f"recorded Cohere traffic not found at {FIXTURES}", allow_module_level=True)
+pytestmark = needs_fixtures
 
 AYA, REASONING, LIGHT, R7B, R = (
     "c4ai-aya-vision-8b_thinking",

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from conftest import needs_fixtures
 from fixture_server import FIXTURES_ROOT, PROVIDERS, classify, find_cassette
 from llmprobe.cassettes import load_cassette
 
-if not FIXTURES_ROOT.is_dir():
-    pytest.skip(f"recorded provider traffic not found at {FIXTURES_ROOT}", allow_module_level=True)
+pytestmark = needs_fixtures
 
 GROQ_MODEL = "llama-3.1-8b-instant"
 CF_SCOUT = "@cf/meta/llama-4-scout-17b-16e-instruct"

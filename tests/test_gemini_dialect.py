@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 import replaying
-from conftest import FIXTURES
+from conftest import FIXTURES, needs_fixtures
 from llmprobe.battery import continuation, load_battery
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.client import ProviderClient
@@ -20,8 +20,7 @@ from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, ImagePart, Message, Reply, Request, Tool, ToolCall, ToolResult
 
 GEMINI_FIXTURES = FIXTURES / "gemini-2025-09-02"
-if not GEMINI_FIXTURES.is_dir():
-    pytest.skip(f"recorded Gemini traffic not found at {GEMINI_FIXTURES}", allow_module_level=True)
+pytestmark = needs_fixtures
 
 BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 FLASH, LITE, PRO = "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro"

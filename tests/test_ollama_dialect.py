@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import replaying
 from configs import write_providers
-from conftest import OLLAMA_FIXTURES, reference_verdicts
+from conftest import OLLAMA_FIXTURES, needs_fixtures, reference_verdicts
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.cli import app
@@ -27,8 +27,7 @@ from llmprobe.neutral import DocumentPart, Exchange, ImagePart, Message, Reply, 
 from llmprobe.results import VERDICT_NAMES, load
 
 FIXTURES = OLLAMA_FIXTURES
-if not FIXTURES.is_dir():
-    pytest.skip(f"recorded Ollama traffic not found at {FIXTURES}", allow_module_level=True)
+pytestmark = needs_fixtures
 
 GEMMA, QWEN = "gemma3-4b", "qwen3-4b_thinking"
 CASSETTES = sorted(p.relative_to(FIXTURES).as_posix() for p in FIXTURES.rglob("*.yaml"))

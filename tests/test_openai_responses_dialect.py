@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import replaying
-from conftest import FIXTURES
+from conftest import FIXTURES, needs_fixtures
 from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects import get_dialect
@@ -21,8 +21,7 @@ from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, ImagePart, Message, RateLimit, Reply, Request, TextPart, Tool, ToolCall, ToolResult
 
 RECORDINGS = FIXTURES / "openairesponses-2025-09-03"
-if not RECORDINGS.is_dir():
-    pytest.skip(f"recorded Responses traffic not found at {RECORDINGS}", allow_module_level=True)
+pytestmark = needs_fixtures
 
 BASE_URL = "https://api.openai.com/v1"
 REASONING_MODELS = ("gpt-5", "gpt-5-mini", "gpt-5-nano", "o4-mini")

@@ -10,13 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, needs_fixtures
 from llmprobe.cassettes import load_cassette
 from recorded_gemini import RECORDINGS, base_url, classify, route, wants_thinking
 
 GEMINI = FIXTURES / RECORDINGS
-if not GEMINI.is_dir():
-    pytest.skip(f"recorded Gemini traffic not found at {GEMINI}", allow_module_level=True)
+pytestmark = needs_fixtures
 
 FLASH = "gemini-2.5-flash"
 

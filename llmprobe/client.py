@@ -252,16 +252,17 @@ class ProviderClient:
         simply ask again.
         """
         ids: dict[str, None] = {}
-        for page in range(1, self.MAX_MODEL_PAGES + 1):
+        cursor: str | None = None
+        for _ in range(self.MAX_MODEL_PAGES):
             try:
                 async with self._slots.hold():
-                    status, headers, body = await self._fetch(self.dialect.list_models_call(page))
+                    status, headers, body = await self._fetch(self.dialect.list_models_call(cursor))
                 with _unreadable():
-                    page_ids, more = self.dialect.parse_models(status, headers, body)
+                    page_ids, cursor = self.dialect.parse_models(status, headers, body)
             except ApiError as exc:
                 raise self._redacted(exc) from None
             ids.update(dict.fromkeys(map(self.redact, page_ids)))
-            if not more:
+            if cursor is None:
                 return list(ids)
         raise ApiError(ErrorKind.MALFORMED, f"the model list still had more pages after {self.MAX_MODEL_PAGES}")
 

@@ -401,7 +401,7 @@ def test_auth_header() -> None:
 
 def test_list_models_call_matches_the_recording() -> None:
     recorded = interaction("error-cassettes/bad_apiKey/ListModels.yaml")
-    call = AnthropicDialect(BASE_URL).list_models_call(1)
+    call = AnthropicDialect(BASE_URL).list_models_call(None)
     assert (call.method, call.url) == (recorded.method, recorded.url)
     assert dict(call.headers) == {"anthropic-version": "2023-06-01"}
 
@@ -409,10 +409,10 @@ def test_list_models_call_matches_the_recording() -> None:
 def test_models_are_paged_by_cursor() -> None:
     listing = AnthropicDialect(BASE_URL)
     first = {"data": [{"id": "claude-a", "type": "model"}, {"id": "claude-b"}], "has_more": True, "last_id": "claude-b"}
-    assert listing.parse_models(200, {}, json.dumps(first).encode()) == (["claude-a", "claude-b"], True)
-    assert listing.list_models_call(2).url == f"{BASE_URL}/v1/models?limit=1000&after_id=claude-b"
+    assert listing.parse_models(200, {}, json.dumps(first).encode()) == (["claude-a", "claude-b"], "claude-b")
+    assert listing.list_models_call("claude-b").url == f"{BASE_URL}/v1/models?limit=1000&after_id=claude-b"
     last = {"data": [{"id": "claude-c"}], "has_more": False, "last_id": "claude-c"}
-    assert listing.parse_models(200, {}, json.dumps(last).encode()) == (["claude-c"], False)
+    assert listing.parse_models(200, {}, json.dumps(last).encode()) == (["claude-c"], None)
 
 
 def test_a_model_list_without_data_is_malformed() -> None:

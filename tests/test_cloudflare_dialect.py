@@ -433,12 +433,12 @@ def test_auth_is_bearer() -> None:
 
 def test_list_models_call_matches_the_recording() -> None:
     recorded = interaction("error-cassettes/bad_apiKey/ListModels.yaml")
-    call = dialect.list_models_call(1)
+    call = dialect.list_models_call(None)
     assert (call.method, call.url) == (recorded.method, recorded.url)
 
 
-@pytest.mark.parametrize(("page", "total", "more"), [(1, 101, True), (2, 101, False), (1, 100, False)])
-def test_parse_models_reads_names_and_paging(page: int, total: int, more: bool) -> None:
+@pytest.mark.parametrize(("page", "total", "following"), [(1, 101, "2"), (2, 101, None), (1, 100, None)])
+def test_parse_models_reads_names_and_paging(page: int, total: int, following: str | None) -> None:
     body = {
         "success": True,
         "result": [{"id": "uuid-1", "name": "@cf/meta/llama-3.2-3b-instruct"}, {"id": "uuid-2", "name": SCOUT}],
@@ -446,6 +446,8 @@ def test_parse_models_reads_names_and_paging(page: int, total: int, more: bool) 
         "errors": [],
         "messages": [],
     }
-    ids, has_more = dialect.parse_models(200, {}, json.dumps(body).encode())
+    ids, cursor = dialect.parse_models(200, {}, json.dumps(body).encode())
     assert ids == ["@cf/meta/llama-3.2-3b-instruct", SCOUT]
-    assert has_more is more
+    assert cursor == following
+    if following:
+        assert f"page={following}&" in dialect.list_models_call(cursor).url

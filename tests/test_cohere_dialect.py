@@ -116,7 +116,7 @@ def test_every_expected_error_names_a_real_recording() -> None:
 
 def test_list_models_error_is_auth() -> None:
     recorded = interaction("error-cassettes/bad_apiKey/ListModels.yaml")
-    call = dialect.list_models_call(1)
+    call = dialect.list_models_call(None)
     assert (call.method, call.url) == (recorded.method, recorded.url)
     with pytest.raises(ApiError) as raised:
         dialect.parse_models(recorded.status, recorded.flat_response_headers(), recorded.response_body.encode())
@@ -291,9 +291,9 @@ def test_registered_with_bearer_auth() -> None:
 def test_models_are_paged_by_token() -> None:
     cohere = CohereDialect("https://api.cohere.com")
     first = {"models": [{"name": "command-r", "endpoints": ["chat"]}, {"name": "embed-v4.0"}], "next_page_token": "a b"}
-    assert cohere.parse_models(200, {}, json.dumps(first).encode()) == (["command-r", "embed-v4.0"], True)
-    assert cohere.list_models_call(2).url == "https://api.cohere.com/v1/models?page_size=1000&page_token=a%20b"
-    assert cohere.parse_models(200, {}, b'{"models": [{"name": "command-a-03-2025"}]}') == (["command-a-03-2025"], False)
+    assert cohere.parse_models(200, {}, json.dumps(first).encode()) == (["command-r", "embed-v4.0"], "a b")
+    assert cohere.list_models_call("a b").url == "https://api.cohere.com/v1/models?page_size=1000&page_token=a%20b"
+    assert cohere.parse_models(200, {}, b'{"models": [{"name": "command-a-03-2025"}]}') == (["command-a-03-2025"], None)
 
 
 # --- recording writes no key -----------------------------------------------------------------------

@@ -297,10 +297,10 @@ def test_registered_and_base_url_trimmed() -> None:
 
 
 def test_models_from_api_tags() -> None:
-    call = dialect.list_models_call(1)
+    call = dialect.list_models_call(None)
     assert (call.method, call.url) == ("GET", "http://localhost/api/tags")
     body = {"models": [{"name": "gemma3:4b", "model": "gemma3:4b"}, {"name": "qwen3:4b"}, {"size": 1}]}
-    assert dialect.parse_models(200, {}, json.dumps(body).encode()) == (["gemma3:4b", "qwen3:4b"], False)
+    assert dialect.parse_models(200, {}, json.dumps(body).encode()) == (["gemma3:4b", "qwen3:4b"], None)
     with pytest.raises(ApiError) as raised:
         dialect.parse_models(200, {}, b'{"data": []}')
     assert raised.value.kind is ErrorKind.MALFORMED

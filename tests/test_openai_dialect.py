@@ -230,7 +230,7 @@ def test_error_recordings(relative: str, kind: ErrorKind, message: str) -> None:
 @needs_fixtures
 def test_bad_key_on_models() -> None:
     item = interaction("error-cassettes/bad_apiKey/ListModels.yaml")
-    assert DIALECT.list_models_call(0).url == item.url
+    assert DIALECT.list_models_call(None).url == item.url
     with pytest.raises(ApiError) as failure:
         DIALECT.parse_models(item.status, item.flat_response_headers(), item.response_body.encode())
     assert (failure.value.kind, failure.value.code) == (ErrorKind.AUTH, "invalid_api_key")
@@ -373,10 +373,10 @@ def test_build_refuses_what_it_cannot_express() -> None:
 
 def test_auth_and_models() -> None:
     assert DIALECT.auth_headers("sk-1") == {"Authorization": "Bearer sk-1"}
-    call = DIALECT.list_models_call(0)
+    call = DIALECT.list_models_call(None)
     assert (call.method, call.url) == ("GET", "https://api.groq.com/openai/v1/models")
     listing = {"object": "list", "data": [{"id": "a", "object": "model"}, {"id": "b", "object": "model"}]}
-    assert DIALECT.parse_models(200, {}, json.dumps(listing).encode()) == (["a", "b"], False)
+    assert DIALECT.parse_models(200, {}, json.dumps(listing).encode()) == (["a", "b"], None)
     with pytest.raises(ApiError) as failure:
         DIALECT.parse_models(200, {}, b'{"models": []}')
     assert failure.value.kind is ErrorKind.MALFORMED

@@ -379,10 +379,10 @@ def test_registered_with_bearer_auth_and_its_model_list() -> None:
     assert isinstance(registered, OpenAIResponsesDialect)
     assert registered.auth_headers("k") == {"Authorization": "Bearer k"}
     recorded = interaction("error-cassettes/bad_apiKey/ListModels.yaml")
-    call = registered.list_models_call(1)
+    call = registered.list_models_call(None)
     assert (call.method, call.url) == (recorded.method, recorded.url)
     body = b'{"object": "list", "data": [{"id": "gpt-5", "object": "model"}, {"id": "o4-mini"}]}'
-    assert registered.parse_models(200, {}, body) == (["gpt-5", "o4-mini"], False)
+    assert registered.parse_models(200, {}, body) == (["gpt-5", "o4-mini"], None)
 
 
 def test_recording_through_the_dialect_writes_no_key(tmp_path: Path) -> None:

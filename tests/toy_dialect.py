@@ -57,11 +57,11 @@ class ToyDialect:
         remaining = headers.get("toy-remaining")
         return [RateLimit("requests", 100, int(remaining))] if remaining else []
 
-    def list_models_call(self, page: int) -> HttpCall:
+    def list_models_call(self, cursor: str | None) -> HttpCall:
         return HttpCall("GET", f"{self.base_url}/models")
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
-        return list(json.loads(body)), False
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
+        return list(json.loads(body)), None
 
 
 class ToyStreamParser:

@@ -92,10 +92,13 @@ class Dialect(Protocol):
     def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
         """The limits announced on any answer, success or failure: for the Limits column and the pacer."""
 
-    def list_models_call(self, page: int) -> HttpCall: ...
+    def list_models_call(self, cursor: str | None) -> HttpCall:
+        """The request for one page of the model list: the first (`cursor` None), or the one `cursor` names."""
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
-        """Model ids on this page, and whether another page follows."""
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
+        """Model ids on this page, and the cursor of the next page (None on the last one).
+
+        The cursor travels through the caller, so a dialect keeps no state between pages."""
 
 
 def dialect_class(api: str) -> type[Dialect]:

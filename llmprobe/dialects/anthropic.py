@@ -83,8 +83,6 @@ class AnthropicDialect:
         values = option_values(AnthropicDialect.OPTIONS, options)
         self.max_tokens: int = values["max_tokens"]
         self.thinking_budget: int = values["thinking_budget"]
-        #: The model listing pages by cursor: the last id of the page read, while more follow.
-        self._after_id = ""
 
     def build(self, model: str, request: Request) -> HttpCall:
         for option, asked in (
@@ -142,13 +140,14 @@ class AnthropicDialect:
             limits.append(RateLimit(kind, limit, remaining, reset))  # type: ignore[arg-type]
         return limits
 
-    def list_models_call(self, page: int) -> HttpCall:
-        after = f"&after_id={quote(self._after_id, safe='')}" if page > 1 and self._after_id else ""
+    def list_models_call(self, cursor: str | None) -> HttpCall:
+        """Paged by the last id of the page before (`after_id`)."""
+        after = f"&after_id={quote(cursor, safe='')}" if cursor else ""
         return HttpCall(
             "GET", f"{self.base_url}/v1/models?limit={MODELS_PER_PAGE}{after}", None, {"anthropic-version": API_VERSION}
         )
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         data = _answer(status, headers, body)
         entries = data.get("data")
         if not isinstance(entries, list):
@@ -156,8 +155,7 @@ class AnthropicDialect:
         ids = [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
         last = data.get("last_id")
         more = data.get("has_more") is True and isinstance(last, str) and bool(last)
-        self._after_id = last if more and isinstance(last, str) else ""
-        return ids, more
+        return ids, last if more and isinstance(last, str) else None
 
 
 @dataclass

@@ -101,23 +101,25 @@ class CloudflareDialect:
     def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
         return parse_ratelimit_headers(headers)
 
-    def list_models_call(self, page: int) -> HttpCall:
+    def list_models_call(self, cursor: str | None) -> HttpCall:
+        """Paged by number: the cursor is the next page's."""
+        page = cursor or "1"
         return HttpCall(
             "GET", f"{self.base_url}/models/search?page={page}&per_page={MODELS_PER_PAGE}&hide_experimental=false"
         )
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         envelope = _envelope(status, headers, body)
         models = envelope.get("result")
         if not isinstance(models, list) or not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in models):
             raise _malformed("model list is not a list of named models", models)
         info = envelope.get("result_info")
-        more = False
+        following = None
         if isinstance(info, dict):
             page, per_page, total = info.get("page"), info.get("per_page"), info.get("total_count")
-            if isinstance(page, int) and isinstance(per_page, int) and isinstance(total, int):
-                more = page * per_page < total
-        return [m["name"] for m in models], more
+            if isinstance(page, int) and isinstance(per_page, int) and isinstance(total, int) and page * per_page < total:
+                following = str(page + 1)
+        return [m["name"] for m in models], following
 
 
 @dataclass

@@ -54,8 +54,6 @@ class CohereDialect:
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        #: The model list is paged by an opaque token, given by the page before.
-        self._next_page_token = ""
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
@@ -122,13 +120,14 @@ class CohereDialect:
         """Cohere announces no limits in its headers (none in any recorded answer)."""
         return []
 
-    def list_models_call(self, page: int) -> HttpCall:
+    def list_models_call(self, cursor: str | None) -> HttpCall:
+        """Paged by an opaque token, given by the page before."""
         url = f"{self.base_url}/v1/models?page_size={MODELS_PER_PAGE}"
-        if page > 1 and self._next_page_token:
-            url += f"&page_token={quote(self._next_page_token)}"
+        if cursor:
+            url += f"&page_token={quote(cursor)}"
         return HttpCall("GET", url)
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
         data = _object(_decode(body, "model list"), "model list")
@@ -136,9 +135,8 @@ class CohereDialect:
         if not isinstance(models, list):
             raise ApiError(ErrorKind.MALFORMED, "model list has no models array")
         token = data.get("next_page_token")
-        self._next_page_token = token if isinstance(token, str) else ""
         names = [m["name"] for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)]
-        return names, bool(self._next_page_token)
+        return names, token if isinstance(token, str) and token else None
 
 
 class CohereStreamParser:

@@ -70,9 +70,6 @@ class GeminiDialect:
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        # The listing pages with opaque tokens while the client counts pages, so the
-        # token handed out by the previous page is kept for the next call.
-        self._next_page_token = ""
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys in the order the reference's Go client sent them, so recorded bodies compare as sent."""
@@ -108,15 +105,14 @@ class GeminiDialect:
         """Gemini announces no limits in its headers; a 429 says how long to wait in its body."""
         return []
 
-    def list_models_call(self, page: int) -> HttpCall:
-        if page == 1:
-            self._next_page_token = ""
+    def list_models_call(self, cursor: str | None) -> HttpCall:
+        """Paged by an opaque token, given by the page before."""
         url = f"{self.base_url}/models?pageSize={MODELS_PAGE_SIZE}"
-        if self._next_page_token:
-            url += f"&pageToken={quote(self._next_page_token, safe='')}"
+        if cursor:
+            url += f"&pageToken={quote(cursor, safe='')}"
         return HttpCall("GET", url)
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         """Models that can generateContent, without the `models/` prefix the API puts on names.
 
         Embedding, image (`predict`) and live-audio models are listed too but cannot be probed.
@@ -135,8 +131,7 @@ class GeminiDialect:
             if not isinstance(methods, list) or "generateContent" in methods:
                 ids.append(model["name"].removeprefix("models/"))
         token = data.get("nextPageToken")
-        self._next_page_token = token if isinstance(token, str) else ""
-        return ids, bool(self._next_page_token)
+        return ids, token if isinstance(token, str) and token else None
 
 
 class GeminiStreamParser:

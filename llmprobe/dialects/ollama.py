@@ -103,18 +103,18 @@ class OllamaDialect:
         """A local server announces no limits."""
         return []
 
-    def list_models_call(self, page: int) -> HttpCall:
-        """`/api/tags` lists every local model at once: each page is the whole list."""
+    def list_models_call(self, cursor: str | None) -> HttpCall:
+        """`/api/tags` lists every local model at once: one page is the whole list."""
         return HttpCall("GET", f"{self.base_url}/api/tags")
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
         data = _decode(body, "model list")
         models = data.get("models") if isinstance(data, dict) else None
         if not isinstance(models, list):
             raise ApiError(ErrorKind.MALFORMED, "model list has no models array")
-        return [m["name"] for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)], False
+        return [m["name"] for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)], None
 
 
 class OllamaStreamParser:

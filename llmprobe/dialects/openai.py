@@ -150,18 +150,18 @@ class OpenAIDialect:
     def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
         return parse_ratelimit_headers(headers)
 
-    def list_models_call(self, page: int) -> HttpCall:
-        """`/models` is not paged, so every page is the whole list."""
+    def list_models_call(self, cursor: str | None) -> HttpCall:
+        """`/models` is not paged: one page is the whole list."""
         return HttpCall("GET", f"{self.base_url}/models")
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], bool]:
+    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
         data = _decode_json(body, "model list")
         entries = data.get("data") if isinstance(data, dict) else None
         if not isinstance(entries, list):
             raise ApiError(ErrorKind.MALFORMED, "model list has no data array")
-        return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)], False
+        return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)], None
 
 
 @dataclass

@@ -144,8 +144,7 @@ async def run_jobs(
                 retry=RetryPolicy(max_retries=provider.max_retries, wait=replay is None),
                 concurrency=concurrency or provider.concurrency,
             )
-            probing = [m for m in job.models if m.probe]
-            progress.add_provider(provider.name, [m.id for m in probing], modes)
+            progress.add_provider(provider.name)
             runs.append(
                 ProviderRun(
                     provider,

@@ -45,7 +45,7 @@ class RunProgress:
         #: What each finished model's probes used, by (provider, model).
         self.costs: dict[tuple[str, str], Cost] = {}
 
-    def add_provider(self, name: str, models: list[str], modes: tuple[str, ...]) -> None:
+    def add_provider(self, name: str) -> None:
         """A bar for the provider; its total grows as its models' modes start (ProviderListener.planned)."""
         self._tasks[name] = self._progress.add_task(name, total=0)
 

@@ -149,10 +149,7 @@ class AnthropicDialect:
 
     def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         data = _answer(status, headers, body)
-        entries = data.get("data")
-        if not isinstance(entries, list):
-            raise ApiError(ErrorKind.MALFORMED, "model list has no data array")
-        ids = [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+        ids = wire.model_ids(data, "data", "id")
         last = data.get("last_id")
         more = data.get("has_more") is True and isinstance(last, str) and bool(last)
         return ids, last if more and isinstance(last, str) else None

@@ -22,6 +22,7 @@ from llmprobe.dialects import HttpCall, Option
 from llmprobe.dialects.wire import array as _list
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import malformed as _malformed
+from llmprobe.dialects.wire import model_ids
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
@@ -131,12 +132,8 @@ class CohereDialect:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
         data = _object(_decode(body, "model list"), "model list")
-        models = data.get("models")
-        if not isinstance(models, list):
-            raise ApiError(ErrorKind.MALFORMED, "model list has no models array")
         token = data.get("next_page_token")
-        names = [m["name"] for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)]
-        return names, token if isinstance(token, str) and token else None
+        return model_ids(data, "models", "name"), token if isinstance(token, str) and token else None
 
 
 class CohereStreamParser:

@@ -17,6 +17,7 @@ from typing import Any
 from llmprobe.dialects import HttpCall, Option
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import malformed as _malformed
+from llmprobe.dialects.wire import model_ids
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
@@ -110,11 +111,7 @@ class OllamaDialect:
     def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
-        data = _decode(body, "model list")
-        models = data.get("models") if isinstance(data, dict) else None
-        if not isinstance(models, list):
-            raise ApiError(ErrorKind.MALFORMED, "model list has no models array")
-        return [m["name"] for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)], None
+        return model_ids(_decode(body, "model list"), "models", "name"), None
 
 
 class OllamaStreamParser:

@@ -21,6 +21,7 @@ from llmprobe.dialects.wire import decode as _decode_json
 from llmprobe.dialects.wire import loose_array as _list
 from llmprobe.dialects.wire import loose_count as _count
 from llmprobe.dialects.wire import loose_mapping as _dict
+from llmprobe.dialects.wire import model_ids
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
@@ -157,11 +158,7 @@ class OpenAIDialect:
     def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
-        data = _decode_json(body, "model list")
-        entries = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(entries, list):
-            raise ApiError(ErrorKind.MALFORMED, "model list has no data array")
-        return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)], None
+        return model_ids(_decode_json(body, "model list"), "data", "id"), None
 
 
 @dataclass

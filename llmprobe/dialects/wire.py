@@ -69,3 +69,12 @@ def loose_array(value: Any) -> list[Any]:
 def loose_count(value: Any) -> int:
     """A token counter: anything but an integer counts as not reported."""
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def model_ids(data: Any, entries: str, key: str) -> list[str]:
+    """The model ids of a listing page: `data[entries]` must be a list; an entry without a
+    string `key` is passed over (a listing may hold more than the models we can name)."""
+    listed = data.get(entries) if isinstance(data, dict) else None
+    if not isinstance(listed, list):
+        raise ApiError(ErrorKind.MALFORMED, f"model list has no {entries} array")
+    return [entry[key] for entry in listed if isinstance(entry, dict) and isinstance(entry.get(key), str)]

@@ -81,7 +81,13 @@ PROVIDERS = {
 }
 
 #: Native dialects' parts (`ENDPOINT`, `classify(body)`, `unknown_model(model)`), one module each.
-NATIVE = {"ollama": "recorded_ollama", "cohere": "recorded_cohere"}
+#: Each native dialect's part of this server (its endpoint under the provider's prefix, classify, unknown_model).
+NATIVE = {
+    "anthropic": "recorded_anthropic",
+    "openai-responses": "recorded_responses",
+    "ollama": "recorded_ollama",
+    "cohere": "recorded_cohere",
+}
 
 
 def native(dialect: str) -> ModuleType:
@@ -100,10 +106,6 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
     because harnesses add text parts of their own (the reference appended
     "/think" to every qwen request), and the Citations probe sends no options.
     """
-    if dialect == "anthropic":
-        return recorded_anthropic.classify(body)
-    if dialect == "openai-responses":
-        return recorded_responses.classify(body)
     if dialect in NATIVE:
         return str(native(dialect).classify(body))
     mode = "GenStream" if body.get("stream") is True else "GenSync"
@@ -352,15 +354,12 @@ class _Handler(BaseHTTPRequestHandler):
         for provider in PROVIDERS.values():
             if provider.dialect == "openai" and path == f"{provider.path_prefix}/chat/completions":
                 return provider, None
-            if provider.dialect == "anthropic" and path == recorded_anthropic.MESSAGES_PATH:
-                return provider, None
-            if provider.dialect == "openai-responses" and path == recorded_responses.ROUTE:
+            if provider.dialect in NATIVE and path == provider.path_prefix + native(provider.dialect).ENDPOINT:
                 return provider, None
             run_prefix = f"{provider.path_prefix}/run/"
             if provider.dialect == "cloudflare" and path.startswith(run_prefix):
                 return provider, unquote(path.removeprefix(run_prefix))
-        native_routes = ((PROVIDERS[n], None) for n in NATIVE if path == PROVIDERS[n].path_prefix + native(n).ENDPOINT)
-        return next(native_routes, None)
+        return None
 
     def _send_recording(self, recording: Interaction) -> None:
         payload = recording.response_body.encode()
@@ -382,11 +381,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         Cloudflare really answers 400 (code 7000), not 404; the dialect must cope with that.
         """
-        if provider.dialect == "anthropic":
-            self._send_json(*recorded_anthropic.unknown_model(model))
-        elif provider.dialect == "openai-responses":
-            self._send_json(*recorded_responses.unknown_model(model))
-        elif provider.dialect in NATIVE:
+        if provider.dialect in NATIVE:
             self._send_json(*native(provider.dialect).unknown_model(model))
         elif provider.dialect == "openai":
             message = f"The model `{model}` does not exist or you do not have access to it."

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 PATH_PREFIX = "/anthropic"
 RECORDINGS = "anthropic-2025-09-02"
-MESSAGES_PATH = f"{PATH_PREFIX}/v1/messages"
+ENDPOINT = "/v1/messages"
 
 #: `max_tokens` at or below this marks the MaxTokens probe (16); our default cap is far above it.
 MAX_TOKENS_PROBE_LIMIT = 32

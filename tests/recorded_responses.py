@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 NAME = "openairesponses"
 PATH_PREFIX = "/openairesponses/v1"
-ROUTE = f"{PATH_PREFIX}/responses"
+ENDPOINT = "/responses"
 RECORDINGS = "openairesponses-2025-09-03"
 #: The reference's MaxTokens probe asks for 16; anything larger is an ordinary cap.
 MAX_TOKENS_PROBE_LIMIT = 32

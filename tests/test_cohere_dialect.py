@@ -13,7 +13,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 import replaying
-from configs import write_providers
+from configs import replayed, write_providers
 from conftest import COHERE_FIXTURES, needs_fixtures, reference_verdicts
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
@@ -357,14 +357,7 @@ def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result,
 
     tmp = tmp_path_factory.mktemp("e2e-cohere")
     with FixtureServer() as server:
-        provider = {
-            "api": "cohere",
-            "base_url": server.base_url("cohere"),
-            "api_key_env": "LLMPROBE_TEST_KEY",
-            "max_retries": 0,
-            "image_base_url": "https://images.invalid/probes",
-            "models": MODELS,
-        }
+        provider = replayed("cohere", server.base_url("cohere"), MODELS)
         config = write_providers(tmp, {"cohere": provider})
         result = CliRunner().invoke(
             app,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
+from configs import replayed, write_providers
 from conftest import ANTHROPIC_FIXTURES, needs_fixtures, reference_rows
 from llmprobe.cli import app
 from llmprobe.dialects.anthropic import AnthropicDialect
@@ -28,15 +28,8 @@ HAIKU, SONNET, OPUS = "claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "
 ROWS = [(OPUS, False), (OPUS, True), (SONNET, False), (SONNET, True), (HAIKU, False)]
 
 def write_config(directory: Path, base_url: str) -> Path:
-    provider = {
-        "api": "anthropic",
-        "base_url": base_url,
-        "api_key_env": "LLMPROBE_TEST_KEY",
-        "max_retries": 0,
-        "image_base_url": "https://images.invalid/probes",
-        "models": [{"id": model_id, "reason": reason} for model_id, reason in ROWS],
-    }
-    return write_providers(directory, {"anthropic": provider})
+    models = [{"id": model_id, "reason": reason} for model_id, reason in ROWS]
+    return write_providers(directory, {"anthropic": replayed("anthropic", base_url, models)})
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
+from configs import replayed, write_providers
 from conftest import FIXTURES, needs_fixtures, reference_rows
 from llmprobe.cli import app
 from llmprobe.results import VERDICT_NAMES, load
@@ -41,16 +41,8 @@ EXPECTED_DIFFERENCES: dict[tuple[str, bool, str, str], tuple[str, str, str]] = {
 
 
 def write_config(directory: Path, base_url: str) -> Path:
-    provider = {
-        "api": "gemini",
-        "base_url": base_url,
-        "api_key_env": "LLMPROBE_TEST_KEY",
-        "max_retries": 0,
-        # Any URL will do: the fixture server answers image-URL requests by file extension.
-        "image_base_url": "https://images.invalid/probes",
-        "models": [{"id": model, "reason": reason} for model, reason in ROWS],
-    }
-    return write_providers(directory, {"gemini": provider})
+    models = [{"id": model, "reason": reason} for model, reason in ROWS]
+    return write_providers(directory, {"gemini": replayed("gemini", base_url, models)})
 
 
 @pytest.fixture(scope="module")

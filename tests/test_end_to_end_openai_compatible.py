@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
+from configs import replayed, write_providers
 from conftest import FIXTURES, REPO, needs_fixtures, reference_verdicts
 from llmprobe.cli import app
 from llmprobe.config import load_config
@@ -118,19 +118,12 @@ def write_config(directory: Path, base_urls: dict[str, str]) -> Path:
     providers = {}
     for name in RECORDED:
         provider = shipped[name]
-        fields: dict = {
-            "api": provider.api,
-            "base_url": base_urls[name],
-            "api_key_env": "LLMPROBE_TEST_KEY",
-            "max_retries": 0,
-            # Any URL will do: the fixture server answers image-URL requests by file extension.
-            "image_base_url": "https://images.invalid/probes",
-        }
+        fields: dict = {}
         if provider.options:
             fields["options"] = dict(provider.options)
         if provider.unsupported:
             fields["unsupported"] = list(provider.unsupported)
-        providers[name] = {**fields, "models": chat_models(name)}
+        providers[name] = replayed(provider.api, base_urls[name], chat_models(name), **fields)
     return write_providers(directory, providers)
 
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 import recorded_responses
-from configs import write_providers
+from configs import replayed, write_providers
 from conftest import FIXTURES, needs_fixtures, reference_verdicts
 from llmprobe.cli import app
 from llmprobe.results import VERDICT_NAMES, load
@@ -47,14 +47,7 @@ def fixture_run(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("e2e-responses")
     with FixtureServer() as server:
-        provider = {
-            "api": "openai-responses",
-            "base_url": server.base_url(PROVIDER),
-            "api_key_env": "LLMPROBE_TEST_KEY",
-            "max_retries": 0,
-            "image_base_url": "https://images.invalid/probes",
-            "models": MODELS,
-        }
+        provider = replayed("openai-responses", server.base_url(PROVIDER), MODELS)
         config = write_providers(tmp, {PROVIDER: provider})
         result = CliRunner().invoke(
             app,

@@ -14,7 +14,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 import replaying
-from configs import write_providers
+from configs import replayed, write_providers
 from conftest import OLLAMA_FIXTURES, needs_fixtures, reference_verdicts
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, load_cassette
@@ -346,13 +346,7 @@ def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result,
     tmp = tmp_path_factory.mktemp("e2e-ollama")
     with FixtureServer() as server:
         # No api_key_env: Ollama is keyless.
-        provider = {
-            "api": "ollama",
-            "base_url": server.base_url("ollama"),
-            "max_retries": 0,
-            "image_base_url": "https://images.invalid/probes",
-            "models": MODELS,
-        }
+        provider = replayed("ollama", server.base_url("ollama"), MODELS, keyed=False)
         config = write_providers(tmp, {"ollama": provider})
         result = CliRunner().invoke(app, ["run", "--provider", "ollama", "--config", str(config), "--out", str(tmp / "out")])
         served = server.served

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 import statistics
 import types
@@ -417,12 +418,18 @@ def from_json(data: Any) -> ProviderResult:
 _KEYS_IN_FILE = {"in": "in_"}
 
 
+@functools.cache
+def _shape(cls: type) -> tuple[dict[str, dataclasses.Field[Any]], dict[str, Any]]:
+    """A dataclass's fields and resolved type hints, once per class: resolving the hints compiles
+    every annotation, and a file of 500 models holds tens of thousands of records."""
+    return {f.name: f for f in dataclasses.fields(cls)}, get_type_hints(cls)
+
+
 def _read(cls: type, data: Any, where: str) -> Any:
     """A dataclass instance from a JSON object: every key known, every required one present, every value of its type."""
     if not isinstance(data, dict):
         raise ResultsError(f"{where or 'the file'}: expected an object, got {_kind(data)}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = get_type_hints(cls)
+    fields, hints = _shape(cls)
     values = {}
     for key, value in data.items():
         name = _KEYS_IN_FILE.get(key, key)

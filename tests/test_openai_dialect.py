@@ -349,7 +349,7 @@ def test_build_multipart_user_message() -> None:
                 {"type": "text", "text": "What fruit is it?"},
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}},
                 {"type": "image_url", "image_url": {"url": "https://example.com/banana.jpg"}},
-                {"type": "text", "text": "Document: quack.txt\n\nThe capital of Quackiland is Quack."},
+                {"type": "text", "text": "The capital of Quackiland is Quack."},
             ],
         }
     ]

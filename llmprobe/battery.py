@@ -155,6 +155,7 @@ class Battery:
                 decided[probe.verdict] = decided.get(probe.verdict, ()) + (probe,)
         return decided
 
+
 def _check_keys(where: str, given: Any, allowed: set[str]) -> None:
     if not isinstance(given, dict):
         raise BatteryError(f"battery.yaml: {where} must be a mapping")

@@ -384,14 +384,16 @@ def _own_verdict(obs: Observations, probes: tuple[Probe, ...]) -> Verdict:
     """The capability its own probes decide: one probe's pass, unknown when it could not be asked.
 
     `verdict_from: any_reply` (Citations, asked with a plain and a Markdown document): any reply
-    of the mode that passes one of the probes' checks shows it (the reference's a3d5d616 rule);
-    without one, it is unknown when one of the probes could not be asked (D7), else false.
+    of the mode that passes one of the probes' checks shows it (the reference's a3d5d616 rule).
+    Without one it is false as soon as one of the probes was answered: the second document is a
+    second chance to cite, not a second question, so one answer without citations is a
+    measurement. Unknown only when none of them could be asked (D7).
     """
     if probes[0].verdict_from_any_reply:  # then all of them are (checked when the battery is loaded)
         replies = [reply for name in obs if (reply := ok_reply(obs, name)) is not None]
         if any(reply_passes(probe, reply) for probe in probes for reply in replies):
             return Verdict.TRUE
-        return Verdict.UNKNOWN if any(is_unmeasured(obs.get(probe.name)) for probe in probes) else Verdict.FALSE
+        return Verdict.UNKNOWN if all(is_unmeasured(obs.get(probe.name)) for probe in probes) else Verdict.FALSE
     (probe,) = probes
     return _simple(obs.get(probe.name), passed(probe, obs.get(probe.name)))
 

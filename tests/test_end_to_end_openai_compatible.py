@@ -39,10 +39,6 @@ D11 = "D11: SquareRoot-2 called the tool again, so ToolBias never ran: bias is u
 NO_RECORDING = "no ToolBias recording exists for Workers AI (see D6 above): unmeasured"
 # The rest are in docs/deviations-openai-compatible.md, with the recording that shows each.
 D7_429 = "D7: the recorded answer is HTTP 429 (rate limited): not measured, where the reference wrote false"
-NO_MARKDOWN = (
-    "recorded before the reference asked Citations with a Markdown document too (a3d5d616): nothing "
-    "answers llmprobe's Markdown request, and without citations on any reply, citations is unmeasured (D7)"
-)
 D16 = "D16: after a malformed forced call we ask again unforced (D6); the reference stopped: no recording, unmeasured"
 D17 = "D17: a forced call the provider reports as failed (tool_use_failed) is a flaky call, as on Groq"
 D18 = "D18: the reference sent no tool_choice; the replay answers our forced request with that unforced recording"
@@ -65,21 +61,6 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str, str], tuple[str, str, str]] = {
     ("cloudflare", LLAMA_3B, "sync", "toolsBiased"): ("false", "unknown", D11),
     ("cloudflare", LLAMA_3B, "sync", "toolsIndecisive"): ("false", "unknown", D11),
     ("cloudflare", SCOUT, "stream", "json"): ("false", "true", D20),
-    **{
-        ("groq", model, mode, "citations"): ("false", "unknown", NO_MARKDOWN)
-        for model in (
-            "llama-3.1-8b-instant",
-            "llama-3.3-70b-versatile",
-            "deepseek-r1-distill-llama-70b",
-            "meta-llama/llama-4-maverick-17b-128e-instruct",
-            "meta-llama/llama-4-scout-17b-16e-instruct",
-            "moonshotai/kimi-k2-instruct",
-            "openai/gpt-oss-120b",
-            "openai/gpt-oss-20b",
-            "qwen/qwen3-32b",
-        )
-        for mode in ("sync", "stream")
-    },
     **{
         ("huggingface", "Qwen/Qwen3-4B", mode, name): ("false", "unknown", D16)
         for mode in ("sync", "stream")
@@ -210,7 +191,7 @@ def test_verdicts_match_reference_except_deviations(fixture_run, provider):
 
 #: Verdicts equal to the reference / verdicts compared, as the README's table shows them.
 AGREEMENT = {
-    "groq": (234, 252),
+    "groq": (252, 252),
     "cerebras": (251, 252),
     "deepseek": (55, 56),
     "huggingface": (50, 56),

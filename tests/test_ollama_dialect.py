@@ -341,11 +341,6 @@ D6_QWEN = (
     "called that flaky and never sent it, so no recording answers it and the chain stays unmeasured"
 )
 
-NO_MARKDOWN = (
-    "recorded before the reference asked Citations with a Markdown document too (a3d5d616): nothing "
-    "answers llmprobe's Markdown request, and without citations on any reply, citations is unmeasured (D7)"
-)
-
 #: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
     **{
@@ -354,7 +349,6 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
         for mode in ["sync", "stream"]
         for verdict, reference in [("tools", "flaky"), ("toolsBiased", "false"), ("toolsIndecisive", "false")]
     },
-    **{(model, mode, "citations"): ("false", "unknown", NO_MARKDOWN) for model in MODELS for mode in ["sync", "stream"]},
 }
 
 

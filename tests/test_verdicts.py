@@ -223,9 +223,12 @@ MARKDOWN = "Citations-text-markdown"
         (reply("Quack."), CITED, "true"),
         (failed(ErrorKind.TRANSPORT), CITED, "true"),
         (CITED, failed(ErrorKind.TRANSPORT), "true"),
-        # One of them unmeasured and no citations anywhere: it might have cited (D7).
-        (failed(ErrorKind.TRANSPORT), reply("Quack."), "unknown"),
-        (reply("Quack."), failed(ErrorKind.TRANSPORT), "unknown"),
+        # One answered without citations is a measurement, whatever became of the other
+        # (Groq's and Ollama's recordings have no Markdown request to answer ours).
+        (failed(ErrorKind.TRANSPORT), reply("Quack."), "false"),
+        (reply("Quack."), failed(ErrorKind.TRANSPORT), "false"),
+        # Neither could be asked (D7).
+        (failed(ErrorKind.TRANSPORT), failed(ErrorKind.TRANSPORT), "unknown"),
         (reply("Quack."), reply("Quack."), "false"),
         # A refused request was asked and answered: no citations came of it.
         (reply("Quack."), failed(ErrorKind.REJECTED), "false"),

@@ -143,6 +143,19 @@ class Battery:
         """The probe of a role only one probe holds (checked at load)."""
         return self.with_role(role)[0]
 
+    def deciding(self) -> dict[str, tuple[Probe, ...]]:
+        """Verdict name → the probes that decide it on their own (`verdict:`), in the file's order.
+
+        Several only when all of them say `verdict_from: any_reply` (checked at load): a
+        probe's pass alone cannot be combined with another's.
+        """
+        decided: dict[str, tuple[Probe, ...]] = {}
+        for probe in self.probes.values():
+            if probe.verdict:
+                decided[probe.verdict] = decided.get(probe.verdict, ()) + (probe,)
+        return decided
+
+
 def _check_keys(where: str, given: Any, allowed: set[str]) -> None:
     if not isinstance(given, dict):
         raise BatteryError(f"battery.yaml: {where} must be a mapping")
@@ -236,7 +249,14 @@ def parse_battery(data: Any) -> Battery:
         holders = [p.name for p in probes.values() if p.role is role]
         if len(holders) != 1:
             raise BatteryError(f"battery.yaml: exactly one probe must have role {role.value} (found {holders})")
-    return Battery(probes, tuple(images))
+    battery = Battery(probes, tuple(images))
+    for verdict, deciding in battery.deciding().items():
+        if len(deciding) > 1 and not all(probe.verdict_from_any_reply for probe in deciding):
+            names = [probe.name for probe in deciding]
+            raise BatteryError(
+                f"battery.yaml: verdict {verdict} is decided by {names}: all of them must say verdict_from: any_reply"
+            )
+    return battery
 
 
 @lru_cache(maxsize=1)

@@ -371,7 +371,7 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
         return dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN) if is_unmeasured(obs.get(gate.name)) else {}
     usage, finish = _reporting_samples(obs, battery)
     verdicts = {
-        **{probe.verdict: _own_verdict(obs, probe) for probe in battery.probes.values() if probe.verdict},
+        **{verdict: _own_verdict(obs, probes) for verdict, probes in battery.deciding().items()},
         **_tools_verdicts(obs, battery),
         "reportRateLimits": Verdict.of(bool(text.rate_limits)),
         "reportTokenUsage": Verdict.over(usage),
@@ -380,16 +380,21 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     return {name: verdicts[name] for name in VERDICT_NAMES}
 
 
-def _own_verdict(obs: Observations, probe: Probe) -> Verdict:
-    """The capability one probe decides: its pass, unknown when it could not be asked.
+def _own_verdict(obs: Observations, probes: tuple[Probe, ...]) -> Verdict:
+    """The capability its own probes decide: one probe's pass, unknown when it could not be asked.
 
-    `verdict_from: any_reply` (Citations): any reply of the mode showing it counts
-    (the reference's a3d5d616 rule).
+    `verdict_from: any_reply` (Citations, asked with a plain and a Markdown document): any reply
+    of the mode that passes one of the probes' checks shows it (the reference's a3d5d616 rule).
+    Without one it is false as soon as one of the probes was answered: the second document is a
+    second chance to cite, not a second question, so one answer without citations is a
+    measurement. Unknown only when none of them could be asked (D7).
     """
-    if probe.verdict_from_any_reply:
-        if any((reply := ok_reply(obs, name)) is not None and reply_passes(probe, reply) for name in obs):
+    if probes[0].verdict_from_any_reply:  # then all of them are (checked when the battery is loaded)
+        replies = [reply for name in obs if (reply := ok_reply(obs, name)) is not None]
+        if any(reply_passes(probe, reply) for probe in probes for reply in replies):
             return Verdict.TRUE
-        return Verdict.UNKNOWN if is_unmeasured(obs.get(probe.name)) else Verdict.FALSE
+        return Verdict.UNKNOWN if all(is_unmeasured(obs.get(probe.name)) for probe in probes) else Verdict.FALSE
+    (probe,) = probes
     return _simple(obs.get(probe.name), passed(probe, obs.get(probe.name)))
 
 

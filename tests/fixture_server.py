@@ -104,7 +104,7 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
     most specific first (response_format > stop > logprobs > max tokens > seed).
     The document shape (several text parts) comes last: it is the weakest signal,
     because harnesses add text parts of their own (the reference appended
-    "/think" to every qwen request), and the Citations probe sends no options.
+    "/think" to every qwen request), and the Citations probes send no options.
     """
     if dialect in NATIVE:
         return str(native(dialect).classify(body))
@@ -118,7 +118,8 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
         return f"{mode}MultiModal-{image}"
     if option := _option_probe(body):
         return f"{mode}-{option}"
-    return f"{mode}-{'Citations' if _is_document(dialect, messages) else 'Text'}"
+    document = _document(dialect, messages)
+    return f"{mode}-{'Text' if document is None else citations(document)}"
 
 
 def _tools_probe(body: Mapping[str, Any]) -> str:
@@ -155,20 +156,33 @@ def _extension(name: str) -> str:
     return _EXTENSION_ALIASES.get(name, name)
 
 
-def _is_document(dialect: Dialect, messages: list[Mapping[str, Any]]) -> bool:
-    """A text document sent next to a question: several text parts in one user turn.
+def _document(dialect: Dialect, messages: list[Mapping[str, Any]]) -> object | None:
+    """The text of a document sent next to a question (several text parts in one user turn), else None.
 
     OpenAI keeps them as parts of one message; Cloudflare's string-only content
     turns each part into its own consecutive user message, and so did the reference's
-    clients for Cerebras and DeepSeek. (An image would have been classified before this is asked.)
+    clients for Cerebras and DeepSeek. The document comes first. (An image would have
+    been classified before this is asked.)
     """
-    parts = dialect == "openai" and any(
-        message.get("role") == "user"
-        and isinstance(message.get("content"), list)
-        and sum(part.get("type") == "text" for part in message["content"]) >= 2
-        for message in messages
+    if dialect == "openai":
+        for message in messages:
+            content = message.get("content")
+            if message.get("role") == "user" and isinstance(content, list):
+                texts = [part.get("text") for part in content if part.get("type") == "text"]
+                if len(texts) >= 2:
+                    return texts[0]
+    return next(
+        (a.get("content") for a, b in zip(messages, messages[1:], strict=False) if a.get("role") == b.get("role") == "user"),
+        None,
     )
-    return parts or any(a.get("role") == b.get("role") == "user" for a, b in zip(messages, messages[1:], strict=False))
+
+
+def citations(document: object, name: object = "") -> str:
+    """Which of the reference's two Citations requests this is: `Citations-text-markdown` when the
+    document is the Markdown one (its text opens with a heading, or its name, on the wires that carry
+    one, ends in `.md`), else `Citations-text-plain`."""
+    markdown = (isinstance(document, str) and document.startswith("#")) or (isinstance(name, str) and name.endswith(".md"))
+    return "Citations-text-markdown" if markdown else "Citations-text-plain"
 
 
 def _option_probe(body: Mapping[str, Any]) -> str | None:
@@ -212,8 +226,9 @@ def _recording(path: Path) -> Interaction:
 def find_cassette(model_dir: Path, kind: str) -> Path | None:
     """The recording that answers `kind`, allowing for how the reference named and sent things.
 
-    - `Citations` was split into `Citations-text-plain` / `-text-markdown` by the
-      Cloudflare recordings; the plain one is the same request as ours.
+    - The recordings made before the reference split Citations into `-text-plain` and
+      `-text-markdown` (Groq's, Ollama's) name the plain request, the only one they have,
+      `Citations`.
     - `SquareRoot-1-any` is only recorded when forcing failed. Cloudflare has no
       tool_choice field, so there the reference sent SquareRoot-1 and -1-any with
       the identical body, and an unforced request may be answered with the -1
@@ -223,9 +238,9 @@ def find_cassette(model_dir: Path, kind: str) -> Path | None:
     names = _cassettes(model_dir)
     if f"{kind}.yaml" in names:
         return model_dir / f"{kind}.yaml"
-    if kind.endswith("-Citations"):
-        plain = f"{kind}-text-plain.yaml"
-        return model_dir / plain if plain in names else None
+    if kind.endswith("-Citations-text-plain"):
+        unsplit = f"{kind.removesuffix('-text-plain')}.yaml"
+        return model_dir / unsplit if unsplit in names else None
     if kind.endswith("-Tools-SquareRoot-1-any"):
         forced = model_dir / f"{kind.removesuffix('-any')}.yaml"
         recorded = json.loads(_recording(forced).request_body) if forced.name in names else None

@@ -43,7 +43,10 @@ def classify(body: Mapping[str, Any]) -> str:
     if media is not None:
         source = media["source"]
         if source.get("type") == "text":
-            return f"{mode}-Citations"
+            from fixture_server import citations  # here: fixture_server imports this module
+
+            # The source's media_type is text/plain for both documents, as recorded.
+            return f"{mode}-{citations(source.get('data'))}"
         variant = "URL" if source.get("type") == "url" else "Inline"
         return f"{mode}MultiModal-{media['type'].capitalize()}-{_extension(source)}-{variant}"
     if body.get("stop_sequences"):

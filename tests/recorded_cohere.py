@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fixture_server import citations
 from fixture_server import classify as classify_openai
 
 ENDPOINT = "/v2/chat"
@@ -19,8 +20,10 @@ ENDPOINT = "/v2/chat"
 def classify(body: Mapping[str, Any]) -> str:
     """The cassette name (without `.yaml`) of the probe this `/v2/chat` body is, from its shape only."""
     kind = classify_openai("openai", {**body, "stop": body.get("stop_sequences")})
-    if kind.endswith("-Text") and body.get("documents"):
-        return kind.removesuffix("-Text") + "-Citations"
+    documents = body.get("documents")
+    if kind.endswith("-Text") and isinstance(documents, list) and documents and isinstance(documents[0], Mapping):
+        document = documents[0]
+        return kind.removesuffix("-Text") + "-" + citations((document.get("data") or {}).get("snippet"), document.get("id"))
     return kind
 
 

@@ -75,8 +75,13 @@ def classify(body: Mapping[str, Any], stream: bool) -> str:
         return f"{mode}-MaxTokens"
     if config.get("seed") is not None:
         return f"{mode}-Seed"
-    texts = [c for c in body.get("contents") or [] if sum("text" in p for p in c.get("parts") or []) >= 2]
-    return f"{mode}-{'Citations' if texts else 'Text'}"
+    texts = [[p["text"] for p in c.get("parts") or [] if "text" in p] for c in body.get("contents") or []]
+    document = next((t[0] for t in texts if len(t) >= 2), None)
+    if document is None:
+        return f"{mode}-Text"
+    from fixture_server import citations  # here: fixture_server imports this module
+
+    return f"{mode}-{citations(document)}"
 
 
 def wants_thinking(body: Mapping[str, Any]) -> bool:

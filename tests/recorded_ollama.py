@@ -13,7 +13,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from fixture_server import MAX_TOKENS_PROBE_LIMIT, _tools_probe
+from fixture_server import MAX_TOKENS_PROBE_LIMIT, _document, _tools_probe, citations
 
 ENDPOINT = "/api/chat"
 
@@ -45,9 +45,9 @@ def classify(body: Mapping[str, Any]) -> str:
         probe = "MaxTokens"
     elif options.get("seed") is not None:
         probe = "Seed"
-    elif any(a.get("role") == b.get("role") == "user" for a, b in zip(messages, messages[1:], strict=False)):
+    elif (document := _document("ollama", messages)) is not None:
         # The document and the question, each a user message of its own.
-        probe = "Citations"
+        probe = citations(document)
     else:
         probe = "Text"
     return f"{mode}-{probe}"

@@ -51,8 +51,11 @@ def classify(body: Mapping[str, Any]) -> str:
     limit = body.get("max_output_tokens")
     if isinstance(limit, int) and limit <= MAX_TOKENS_PROBE_LIMIT:
         return f"{mode}-MaxTokens"
-    if sum(part.get("type") == "input_text" for part in parts) >= 2:
-        return f"{mode}-Citations"
+    texts = [part.get("text") for part in parts if part.get("type") == "input_text"]
+    if len(texts) >= 2:
+        from fixture_server import citations  # here: fixture_server imports this module
+
+        return f"{mode}-{citations(texts[0])}"
     return f"{mode}-Text"
 
 

@@ -300,9 +300,12 @@ def test_battery_requests_match_the_recordings(mode: str, probe: str) -> None:
     assert_builds(scoreboard(HAIKU, f"{mode}-{probe}"), HAIKU, request, 8192)
 
 
-def test_citations_request_matches_the_recording() -> None:
-    request = battery["Citations"].request(stream=False)
-    assert_builds(scoreboard(HAIKU, "GenSync-Citations-text-plain"), HAIKU, request, 8192)
+@pytest.mark.parametrize(("probe", "recorded"), [("Citations", "Citations-text-plain"), ("Citations-text-markdown",) * 2])
+@pytest.mark.parametrize("mode", ["GenSync", "GenStream"])
+def test_citations_requests_match_the_recordings(mode: str, probe: str, recorded: str) -> None:
+    """The Markdown document goes as a text source too: the API's text source takes only text/plain."""
+    request = battery[probe].request(stream=mode == "GenStream")
+    assert_builds(scoreboard(HAIKU, f"{mode}-{recorded}"), HAIKU, request, 8192)
 
 
 @pytest.mark.parametrize("variant", ["Inline", "URL"])
@@ -324,9 +327,9 @@ def test_tool_round_trip_matches_the_recording(mode: str) -> None:
     assert_builds(scoreboard(HAIKU, f"{mode}-Tools-SquareRoot-2"), HAIKU, request, 8192)
 
 
-@pytest.mark.parametrize("probe", ["Text", "Stop", "Citations-text-plain"])
+@pytest.mark.parametrize("probe", ["Text", "Stop", "Citations-text-plain", "Citations-text-markdown"])
 def test_thinking_requests_match_the_recordings(probe: str) -> None:
-    name = "Citations" if probe.startswith("Citations") else probe
+    name = "Citations" if probe == "Citations-text-plain" else probe
     request = battery[name].request(stream=False)
     request = Request(request.messages, stop=request.stop, thinking=True)
     assert_builds(scoreboard(f"{SONNET}_thinking", f"GenSync-{probe}"), SONNET, request, 32000)

@@ -36,11 +36,29 @@ def changed(edit) -> dict[str, Any]:
         (lambda d: d["probes"]["Seed"].update(verdict="sead"), "probe Seed: unknown verdict 'sead'"),
         (lambda d: d["probes"]["Seed"].update(role="gate"), "exactly one probe must have role gate"),
         (lambda d: d["probes"]["Tools-SquareRoot-2"].update(same_as="Nope"), "probe Tools-SquareRoot-2: same_as 'Nope' is not another probe"),
+        # A probe's own pass cannot be weighed against another's: only any_reply verdicts may share.
+        (lambda d: d["probes"]["Seed"].update(verdict="json"), "verdict json is decided by ['Seed', 'JSON']: all of them must say verdict_from: any_reply"),
+        (lambda d: d["probes"]["Seed"].update(verdict="citations"), "verdict citations is decided by ['Seed', 'Citations', 'Citations-text-markdown']: all of them must say verdict_from: any_reply"),
     ],
 )
 def test_a_key_the_code_would_not_read_is_refused(edit, message) -> None:
     with pytest.raises(BatteryError, match="^" + re.escape(f"battery.yaml: {message}")):
         parse_battery(changed(edit))
+
+
+def test_citations_is_decided_by_the_plain_and_the_markdown_document() -> None:
+    battery = parse_battery(RAW)
+    plain, markdown = battery.deciding()["citations"]
+    assert (plain.name, markdown.name) == ("Citations", "Citations-text-markdown")
+    assert plain.verdict_from_any_reply and markdown.verdict_from_any_reply
+    assert plain.document is not None and markdown.document is not None
+    assert (plain.document.name, plain.document.mime) == ("capital_info.txt", "text/plain")
+    assert (markdown.document.name, markdown.document.mime) == ("capital_info.md", "text/markdown")
+    assert markdown.document.text == "# Quackiland\n\n" + plain.document.text
+    # Everything else is the plain probe's: the question, the checks, the usage and finish samples.
+    assert (markdown.prompt, markdown.expect, markdown.report_usage, markdown.report_finish) == (
+        plain.prompt, plain.expect, plain.report_usage, plain.report_finish
+    )
 
 
 def test_every_expect_key_is_a_check_or_read_by_one() -> None:

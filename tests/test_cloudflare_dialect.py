@@ -8,6 +8,7 @@ import pytest
 
 import replaying
 from conftest import CLOUDFLARE_FIXTURES, needs_fixtures
+from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects.cloudflare import CloudflareDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
@@ -338,6 +339,14 @@ def test_build_splits_a_multi_part_user_message() -> None:
         {"role": "user", "content": QUACKILAND},
         {"role": "user", "content": "What is the capital of Quackiland?"},
     ]
+
+
+@pytest.mark.parametrize(("probe", "recorded"), [("Citations", "Citations-text-plain"), ("Citations-text-markdown",) * 2])
+@pytest.mark.parametrize("mode", ["GenSync", "GenStream"])
+def test_citations_requests_match_the_recordings(mode: str, probe: str, recorded: str) -> None:
+    """Both documents are the bare text, a user message before the question's."""
+    request = load_battery()[probe].request(stream=mode == "GenStream")
+    assert_builds(scoreboard(SCOUT, f"{mode}-{recorded}"), SCOUT, request)
 
 
 def test_build_tool_turns_with_call_ids() -> None:

@@ -234,10 +234,12 @@ def test_build_matches_the_recorded_requests(mode: str, probe: str) -> None:
     assert_builds(scoreboard(R, f"Gen{mode}-{probe}"), "command-r", request)
 
 
+@pytest.mark.parametrize(("probe", "recorded"), [("Citations", "Citations-text-plain"), ("Citations-text-markdown",) * 2])
 @pytest.mark.parametrize("mode", ["Sync", "Stream"])
-def test_build_citations_sends_the_document_as_a_document(mode: str) -> None:
-    request = battery["Citations"].request(stream=mode == "Stream")
-    assert_builds(scoreboard(R, f"Gen{mode}-Citations-text-plain"), "command-r", request)
+def test_build_citations_sends_the_document_as_a_document(mode: str, probe: str, recorded: str) -> None:
+    """Its name is the document's id and title: capital_info.txt, or capital_info.md for the Markdown one."""
+    request = battery[probe].request(stream=mode == "Stream")
+    assert_builds(scoreboard(R, f"Gen{mode}-{recorded}"), "command-r", request)
 
 
 @pytest.mark.parametrize("mode", ["Sync", "Stream"])

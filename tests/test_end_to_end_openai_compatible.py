@@ -39,7 +39,6 @@ D11 = "D11: SquareRoot-2 called the tool again, so ToolBias never ran: bias is u
 NO_RECORDING = "no ToolBias recording exists for Workers AI (see D6 above): unmeasured"
 # The rest are in docs/deviations-openai-compatible.md, with the recording that shows each.
 D7_429 = "D7: the recorded answer is HTTP 429 (rate limited): not measured, where the reference wrote false"
-D15 = "D15: one Citations request (text/plain); the reference also asked text/markdown, which got web citations"
 D16 = "D16: after a malformed forced call we ask again unforced (D6); the reference stopped: no recording, unmeasured"
 D17 = "D17: a forced call the provider reports as failed (tool_use_failed) is a flaky call, as on Groq"
 D18 = "D18: the reference sent no tool_choice; the replay answers our forced request with that unforced recording"
@@ -62,11 +61,6 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str, str], tuple[str, str, str]] = {
     ("cloudflare", LLAMA_3B, "sync", "toolsBiased"): ("false", "unknown", D11),
     ("cloudflare", LLAMA_3B, "sync", "toolsIndecisive"): ("false", "unknown", D11),
     ("cloudflare", SCOUT, "stream", "json"): ("false", "true", D20),
-    **{
-        ("perplexity", model, mode, "citations"): ("true", "false", D15)
-        for model in ("sonar-pro", "sonar-reasoning-pro")
-        for mode in ("sync", "stream")
-    },
     **{
         ("huggingface", "Qwen/Qwen3-4B", mode, name): ("false", "unknown", D16)
         for mode in ("sync", "stream")
@@ -203,13 +197,13 @@ AGREEMENT = {
     "huggingface": (50, 56),
     "mistral": (196, 196),
     "openaichat": (168, 168),
-    "perplexity": (108, 112),
+    "perplexity": (112, 112),
     "togetherai": (301, 308),
     "cloudflare": (43, 56),
 }
 
 
-#: Modalities llmprobe probes; the reference also tried documents, audio and video (not probed, D15).
+#: Modalities llmprobe probes; the reference also tried documents, audio and video (not probed).
 PROBED_MODALITIES = ("text", "image")
 
 

@@ -114,7 +114,9 @@ def test_classify_tool_result_cloudflare() -> None:
 
 def test_classify_document_openai() -> None:
     parts = [{"type": "text", "text": "Ducks live in Quack."}, {"type": "text", "text": "Where do ducks live?"}]
-    assert classify("openai", {"messages": [{"role": "user", "content": parts}]}) == "GenSync-Citations"
+    assert classify("openai", {"messages": [{"role": "user", "content": parts}]}) == "GenSync-Citations-text-plain"
+    parts[0]["text"] = "# Ducks\n\nDucks live in Quack."
+    assert classify("openai", {"messages": [{"role": "user", "content": parts}]}) == "GenSync-Citations-text-markdown"
 
 
 def test_classify_single_text_part_is_not_a_document() -> None:
@@ -124,7 +126,9 @@ def test_classify_single_text_part_is_not_a_document() -> None:
 
 def test_classify_document_cloudflare() -> None:
     messages = [{"role": "user", "content": "Ducks live in Quack."}, {"role": "user", "content": "Where do ducks live?"}]
-    assert classify("cloudflare", {"messages": messages, "stream": True}) == "GenStream-Citations"
+    assert classify("cloudflare", {"messages": messages, "stream": True}) == "GenStream-Citations-text-plain"
+    messages[0]["content"] = "# Ducks\n\nDucks live in Quack."
+    assert classify("cloudflare", {"messages": messages, "stream": True}) == "GenStream-Citations-text-markdown"
 
 
 def test_classify_extra_text_part_does_not_hide_an_option() -> None:
@@ -178,9 +182,15 @@ def test_groq_forced_recording_never_answers_an_unforced_request() -> None:
     assert find_cassette(scout, "GenSync-Tools-SquareRoot-1-any") is None
 
 
-def test_cloudflare_citations_use_the_plain_text_recording() -> None:
+def test_citations_recorded_before_the_split_answer_only_the_plain_request() -> None:
+    """Groq's recordings predate the reference's Markdown Citations request: their one `Citations`
+    request is the plain one, and nothing was recorded for the Markdown one (unmeasured)."""
+    groq = scoreboard("groq") / GROQ_MODEL
+    assert find_cassette(groq, "GenSync-Citations-text-plain") == groq / "GenSync-Citations.yaml"
+    assert find_cassette(groq, "GenSync-Citations-text-markdown") is None
     scout = scoreboard("cloudflare") / CF_SCOUT
-    assert find_cassette(scout, "GenSync-Citations") == scout / "GenSync-Citations-text-plain.yaml"
+    assert find_cassette(scout, "GenSync-Citations-text-plain") == scout / "GenSync-Citations-text-plain.yaml"
+    assert find_cassette(scout, "GenSync-Citations-text-markdown") == scout / "GenSync-Citations-text-markdown.yaml"
 
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
@@ -188,16 +198,15 @@ def test_recorded_requests_are_answered_with_their_own_recording(provider: str) 
     """Every real request resolves to its cassette, or to one recorded for the byte-identical request.
 
     (The reference did not always send the option, so TopLogprobs or Seed may equal
-    Text; Cloudflare's -1 equals -1-any.) Left out: what our probes never send (the
-    markdown Citations variant, audio, video, PDF documents, web search, image
-    generation, GenDoc), qwen requests, whose harness-added "/think" part makes a plain Text
+    Text; Cloudflare's -1 equals -1-any.) Left out: what our probes never send (audio,
+    video, PDF documents, web search, image generation, GenDoc), qwen requests, whose harness-added "/think" part makes a plain Text
     request look like a document, and deepseek-reasoner's sync SquareRoot-1, which the
     reference sent unforced and which its -1-any recording answers instead.
     """
     root = scoreboard(provider)
     wrong = []
     for path in sorted(root.rglob("Gen*.yaml")):
-        if path.stem.endswith("-text-markdown") or _NOT_OUR_PROBES.search(path.stem):
+        if _NOT_OUR_PROBES.search(path.stem):
             continue
         if str(path.relative_to(root)) == "deepseek-reasoner_thinking/GenSync-Tools-SquareRoot-1.yaml":
             continue

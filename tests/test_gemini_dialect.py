@@ -289,7 +289,7 @@ def probe_request(probe: str, *, stream: bool, thinking: bool) -> Request:
     return Request(**{**request.__dict__, "thinking": thinking})
 
 
-PROBES = ["Text", "Seed", "TopLogprobs", "MaxTokens", "Stop", "JSON", "JSONSchema", "Citations-text-plain",
+PROBES = ["Text", "Seed", "TopLogprobs", "MaxTokens", "Stop", "JSON", "JSONSchema", "Citations-text-plain", "Citations-text-markdown",
           "Tools-SquareRoot-1", "Tools-SquareRoot-2", "Tools-ToolBias-Canada", "Tools-ToolBias-USA"]
 
 

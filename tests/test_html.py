@@ -91,6 +91,8 @@ def test_columns_are_decided_by_the_verdicts_their_cells_read() -> None:
     assert detailed["Mode"].probes == ("Text",)
     assert detailed["➛In"].probes[0] == "Text" and "Image-png-Inline" in detailed["➛In"].probes
     assert deciding_probes("detailed", "Probs") == ("TopLogprobs",)
+    # Citations are asked for over a plain and a Markdown document; either reply may show them.
+    assert deciding_probes("detailed", "Cite") == deciding_probes("compact", "Cite") == ("Citations", "Citations-text-markdown")
     with pytest.raises(KeyError):
         deciding_probes("detailed", "Nope")
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import replaying
-from conftest import GROQ_FIXTURES
+from conftest import FIXTURES, GROQ_FIXTURES
+from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
@@ -255,6 +256,21 @@ def test_sync_request_matches_recording_byte_for_byte(probe: str) -> None:
     assert json.dumps(call.json, separators=(",", ":")) + "\n" == item.request_body
 
 
+@needs_fixtures
+def test_citations_requests_match_the_recordings() -> None:
+    """Each document is a bare text part before the question, as the reference sent both: the plain
+    one byte for byte as Groq recorded it, the Markdown one as Perplexity did (its own fields aside)."""
+    battery = load_battery()
+    item = interaction("scoreboard-cassettes/llama-3.1-8b-instant/GenSync-Citations.yaml")
+    call = DIALECT.build("llama-3.1-8b-instant", battery["Citations"].request(stream=False))
+    assert json.dumps(call.json, separators=(",", ":")) + "\n" == item.request_body
+    sonar = FIXTURES / "perplexity-2025-09-02/scoreboard-cassettes/sonar-pro"
+    for mode in ("Sync", "Stream"):
+        recorded = json.loads(load_cassette(sonar / f"Gen{mode}-Citations-text-markdown.yaml").interactions[0].request_body)
+        call = DIALECT.build("sonar-pro", battery["Citations-text-markdown"].request(stream=mode == "Stream"))
+        assert call.json["messages"] == recorded["messages"]
+
+
 # --- build --------------------------------------------------------------------------
 
 
@@ -349,7 +365,7 @@ def test_build_multipart_user_message() -> None:
                 {"type": "text", "text": "What fruit is it?"},
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}},
                 {"type": "image_url", "image_url": {"url": "https://example.com/banana.jpg"}},
-                {"type": "text", "text": "Document: quack.txt\n\nThe capital of Quackiland is Quack."},
+                {"type": "text", "text": "The capital of Quackiland is Quack."},
             ],
         }
     ]

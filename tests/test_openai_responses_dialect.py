@@ -13,6 +13,7 @@ import pytest
 
 import replaying
 from conftest import FIXTURES, needs_fixtures
+from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects import get_dialect
@@ -334,6 +335,14 @@ def test_build_tool_round_trip() -> None:
     )
     second = Request(user(SQUARE_ROOT_PROMPT) + history, tools=(SQUARE_ROOT,), tool_choice="none")
     assert_builds(scoreboard("gpt-4.1", "GenSync-Tools-SquareRoot-2"), "gpt-4.1", second)
+
+
+@pytest.mark.parametrize(("probe", "recorded"), [("Citations", "Citations-text-plain"), ("Citations-text-markdown",) * 2])
+@pytest.mark.parametrize("mode", ["GenSync", "GenStream"])
+def test_citations_requests_match_the_recordings(mode: str, probe: str, recorded: str) -> None:
+    """Both documents are the bare text, an input_text part before the question's."""
+    request = load_battery()[probe].request(stream=mode == "GenStream")
+    assert_builds(scoreboard("gpt-4.1", f"{mode}-{recorded}"), "gpt-4.1", request)
 
 
 def test_build_document_and_images() -> None:

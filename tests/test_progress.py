@@ -25,7 +25,7 @@ def test_the_bar_ends_at_its_total_with_dropped_probes_fallbacks_and_retries(tmp
         body = request.json
         plain_hello = body["messages"][0]["content"] == HELLO and "seed" not in body and "logprobs" not in body
         if body.get("stream") and plain_hello:
-            # Text refused in stream mode: the mode's other 19 planned probes leave the total.
+            # Text refused in stream mode: the mode's other 20 planned probes leave the total.
             return json_response({"error": {"message": "streaming is not supported"}}, status=400)
         if body.get("tool_choice") == "required":
             # No call when one is required: SquareRoot-1-any joins the total.
@@ -46,9 +46,9 @@ def test_the_bar_ends_at_its_total_with_dropped_probes_fallbacks_and_retries(tmp
         asyncio.run(run_jobs([job], ("sync", "stream"), tmp_path, None, None, 2, progress))
         sent = len(server.requests)
 
-    # sync: 20 planned (Text, 7 independent, SquareRoot-1, -2, 2 ToolBias, 8 images) + -1-any + 1 retry;
+    # sync: 21 planned (Text, 8 independent, SquareRoot-1, -2, 2 ToolBias, 8 images) + -1-any + 1 retry;
     # stream: Text and SquareRoot-1 (sent beside it) alone.
-    assert sent == progress.requests == 20 + 1 + 1 + 2
+    assert sent == progress.requests == 21 + 1 + 1 + 2
     output = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())
     totals = re.findall(r"(\d+)/(\d+) requests", output)
     assert totals[-1] == (str(sent), str(sent)), "the bar must end full"

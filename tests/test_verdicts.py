@@ -50,6 +50,7 @@ def good_mode(**overrides: Exchange) -> v.Observations:
         "Tools-ToolBias-Canada": calls(call("best_country", country="USA")),
         "Tools-ToolBias-USA": calls(call("best_country", country="Canada")),
         "Citations": reply("Quack."),
+        "Citations-text-markdown": reply("Quack."),
     }
     obs.update(overrides)
     return obs
@@ -210,9 +211,39 @@ def test_rate_limits_come_from_text():
     assert verdicts(good_mode(Text=reply("Hello.")))["reportRateLimits"] == "false"
 
 
+CITED = reply("Quack.", citations=["https://example.com/quack"])
+MARKDOWN = "Citations-text-markdown"
+
+
+@pytest.mark.parametrize(
+    ("plain", "markdown", "expected"),
+    [
+        (CITED, reply("Quack."), "true"),
+        # Perplexity's sonar-pro cited only the Markdown document.
+        (reply("Quack."), CITED, "true"),
+        (failed(ErrorKind.TRANSPORT), CITED, "true"),
+        (CITED, failed(ErrorKind.TRANSPORT), "true"),
+        # One answered without citations is a measurement, whatever became of the other
+        # (Groq's and Ollama's recordings have no Markdown request to answer ours).
+        (failed(ErrorKind.TRANSPORT), reply("Quack."), "false"),
+        (reply("Quack."), failed(ErrorKind.TRANSPORT), "false"),
+        # Neither could be asked (D7).
+        (failed(ErrorKind.TRANSPORT), failed(ErrorKind.TRANSPORT), "unknown"),
+        (reply("Quack."), reply("Quack."), "false"),
+        # A refused request was asked and answered: no citations came of it.
+        (reply("Quack."), failed(ErrorKind.REJECTED), "false"),
+        (unsupported("document"), unsupported("document"), "false"),
+    ],
+)
+def test_citations_from_either_document(plain: Exchange, markdown: Exchange, expected: str) -> None:
+    assert verdicts(good_mode(**{"Citations": plain, MARKDOWN: markdown}))["citations"] == expected
+
+
 def test_citations_from_any_reply():
-    assert verdicts(good_mode(Citations=reply("Quack.", citations=["capital_info.txt"])))["citations"] == "true"
-    assert verdicts(good_mode(Citations=failed(ErrorKind.TRANSPORT)))["citations"] == "unknown"
+    # Search-backed providers cite on other probes too (the reference's a3d5d616 rule).
+    assert verdicts(good_mode(MaxTokens=reply("Relativity", finish="length", citations=["https://a.example"])))["citations"] == "true"
+    unmeasured = {"Citations": failed(ErrorKind.TRANSPORT), MARKDOWN: failed(ErrorKind.TRANSPORT)}
+    assert verdicts(good_mode(Text=CITED, **unmeasured))["citations"] == "true"
 
 
 # --- the tool chain --------------------------------------------------------------------------

@@ -304,7 +304,8 @@ def _part(part: Part) -> dict[str, Any]:
     if isinstance(part, DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption("document", f"{part.mime} documents: chat completions carries documents only as text")
-        return {"type": "text", "text": f"Document: {part.name}\n\n{part.text}"}
+        # The bare text, as recorded: chat completions has no place for the document's name.
+        return {"type": "text", "text": part.text}
     raise TypeError(f"not a message part: {part!r}")
 
 

@@ -29,9 +29,7 @@ def _verdict_probes(battery: Battery) -> dict[str, tuple[str, ...]]:
     chain = tuple(p.name for p in probes if p.role in _CHAIN_ROLES)
     reporting = tuple(p.name for p in probes if p.report_usage or p.report_finish)
     decided: dict[str, tuple[str, ...]] = {name: chain for name in _CHAIN_VERDICTS}
-    for probe in probes:
-        if probe.verdict:
-            decided[probe.verdict] = decided.get(probe.verdict, ()) + (probe.name,)
+    decided.update({verdict: tuple(p.name for p in deciding) for verdict, deciding in battery.deciding().items()})
     # The rate-limit headers are read off the gate's reply.
     decided["reportRateLimits"] = (battery.one(Role.GATE).name,)
     decided["reportTokenUsage"] = decided["reportFinishReason"] = reporting

@@ -7,14 +7,15 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, content: str | bytes) -> None:
     """A temporary file in the same folder, flushed to disk, then renamed into place:
-    readers see the previous version or the new one, never a mix. Raises OSError."""
+    readers see the previous version or the new one, never a mix. Text is written as UTF-8.
+    Raises OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content.encode() if isinstance(content, str) else content)
             f.flush()
             os.fsync(f.fileno())
         # mkstemp makes the file private (0600); results and cassettes are meant to be shared.

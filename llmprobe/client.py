@@ -119,6 +119,7 @@ class ProviderClient:
                 ticket = await self._pacer.acquire(key, priority)
                 try:
                     async with self._slots.hold(priority):
+                        self._pacer.sending(key, ticket)
                         exchange.reply = self._redacted_reply(
                             await self._send(call, request.stream, name, exchange, (key, ticket))
                         )

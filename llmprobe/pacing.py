@@ -46,7 +46,8 @@ class _Bucket:
     #: Requests per second coming back; 0 when the provider gave no reset time.
     refill: float
     observed_at: float
-    ticket: int
+    #: The answered request's place in the order requests went out (`Pacer.sending`).
+    sent: int
 
 
 class _Key:
@@ -55,6 +56,11 @@ class _Key:
         self.issued = 0
         #: Tickets of requests still waiting for their answer.
         self.in_flight: set[int] = set()
+        #: Requests sent so far, and each one in flight's place in that order. Tickets are handed
+        #: out before a slot is taken, and the slots serve the best request first, so a ticket
+        #: may go out after a later one: only the send order says what an answer has counted.
+        self.sent = 0
+        self.sent_as: dict[int, int] = {}
         self.bucket: _Bucket | None = None
         #: No request of this key before this time (a 429's wait, a spent token budget).
         self.resume_at = 0.0
@@ -124,9 +130,17 @@ class Pacer:
         state.in_flight.add(state.issued)
         return state.issued
 
+    def sending(self, key: str, ticket: int) -> None:
+        """The request of `ticket` goes out now."""
+        state = self._key(key)
+        state.sent += 1
+        state.sent_as[ticket] = state.sent
+
     def release(self, key: str, ticket: int) -> None:
         """The request of `ticket` is over, answered or not (call it whatever happened)."""
-        self._key(key).in_flight.discard(ticket)
+        state = self._key(key)
+        state.in_flight.discard(ticket)
+        state.sent_as.pop(ticket, None)
 
     def _delay(self, state: _Key) -> float:
         """Seconds until the key may send again (0 or less: now)."""
@@ -135,9 +149,10 @@ class Pacer:
         bucket = state.bucket
         if bucket is None:
             return delay
-        # Requests sent after the answered one and not back yet: not in its `remaining`. (Ones
-        # back without news are not counted: a provider that stopped announcing must not stall us.)
-        unseen = sum(1 for ticket in state.in_flight if ticket > bucket.ticket)
+        # Requests sent after the answered one, or not sent yet, and not back: not in its
+        # `remaining`. (Ones back without news are not counted: a provider that stopped
+        # announcing must not stall us.)
+        unseen = sum(1 for ticket in state.in_flight if state.sent_as.get(ticket, state.sent + 1) > bucket.sent)
         available = min(bucket.limit, bucket.remaining + bucket.refill * (now - bucket.observed_at)) - unseen
         # A hair under one request is one request: rounding must not keep a waiter waking forever.
         if available >= 1 - _EPSILON:
@@ -148,7 +163,13 @@ class Pacer:
         return max(delay, min((1 - available) / bucket.refill, MAX_PAUSE), _EPSILON)
 
     def observe(self, key: str, ticket: int, limits: Iterable[RateLimit]) -> None:
-        """Take the limits announced on the answer to `ticket` (success or failure); older news is ignored."""
+        """Take the limits announced on the answer to `ticket` (success or failure).
+
+        Answers do not come back in the order the provider counted their requests: of four
+        sent together, the one counted first (3 left) may arrive before the one counted last
+        (0 left), and another (1 left) after both. News therefore only ever lowers the
+        estimate; the estimate rises by refilling, at the rate the answer it rests on implies.
+        """
         state = self._key(key)
         now = self._clock()
         for limit in limits:
@@ -156,11 +177,19 @@ class Pacer:
                 continue
             if limit.kind == "requests":
                 reset = limit.reset_seconds or 0.0
-                if reset > MAX_PAUSE or (state.bucket is not None and ticket < state.bucket.ticket):
+                if reset > MAX_PAUSE:
                     # A daily quota is no bucket to pace by: what remains is spent, and its 429 says when.
                     continue
                 refill = (limit.limit - limit.remaining) / reset if reset > 0 else 0.0
-                state.bucket = _Bucket(limit.limit, float(limit.remaining), refill, now, ticket)
+                remaining, sent = float(limit.remaining), state.sent_as.get(ticket, 0)
+                old = state.bucket
+                if old is not None and old.refill > 0:
+                    # (Without a refill rate nothing would ever raise it again: then the newest news stands.)
+                    projected = min(old.limit, old.remaining + old.refill * (now - old.observed_at))
+                    if projected < remaining:
+                        # Stale news: its count and the rate derived from it both are.
+                        remaining, sent, refill = projected, max(sent, old.sent), old.refill
+                state.bucket = _Bucket(limit.limit, remaining, refill, now, sent)
             elif limit.remaining < limit.limit * TOKEN_RESERVE and limit.reset_seconds:
                 self.pause(key, limit.reset_seconds)
 
@@ -179,5 +208,5 @@ class Pacer:
         state = self._key(key)
         if state.bucket is not None:
             state.bucket.remaining, state.bucket.observed_at = 0.0, self._clock()
-            state.bucket.ticket = max(state.in_flight, default=state.issued)
+            state.bucket.sent = state.sent
         self.pause(key, seconds)

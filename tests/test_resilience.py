@@ -56,26 +56,71 @@ class FakeClock:
         self.now += seconds
 
 
+def send(pacer: Pacer, key: str, priority: tuple[int, ...] = ()) -> int:
+    """What the client does: wait for the key's budget, then send (the request stays in flight)."""
+
+    async def going() -> int:
+        ticket = await pacer.acquire(key, priority)
+        pacer.sending(key, ticket)
+        return ticket
+
+    return asyncio.run(going())
+
+
 def test_the_pacer_spends_a_nearly_used_window_at_its_refill_rate_per_key():
     clock = FakeClock()
     pacer = Pacer(clock=clock, sleep=clock.sleep)
-    first = asyncio.run(pacer.acquire("m"))
+    first = send(pacer, "m")
     # 2 of 30 left, full again in 1.4 s: 20 requests a second come back.
     pacer.observe("m", first, [RateLimit("requests", 30, 2, 1.4)])
-    tickets = [asyncio.run(pacer.acquire("m")) for _ in range(3)]
+    tickets = [send(pacer, "m") for _ in range(3)]
     assert tickets == [2, 3, 4]
     # Two went out unseen by that answer; the third waited for one request's refill.
     assert clock.slept == [pytest.approx(0.05)]
-    asyncio.run(pacer.acquire("other"))
+    send(pacer, "other")
     assert len(clock.slept) == 1, "another model's budget is its own"
     # Older news (the answer to ticket 1 again) cannot undo what a newer answer said.
     pacer.observe("m", 4, [RateLimit("requests", 30, 0, 1.5)])
     pacer.observe("m", 1, [RateLimit("requests", 30, 30, 1.5)])
-    asyncio.run(pacer.acquire("m"))
+    for ticket in range(1, 5):
+        pacer.release("m", ticket)
+    send(pacer, "m")
     assert clock.slept[1:] == [pytest.approx(1.5 / 30)]
     pacer.observe("m", 5, [RateLimit("tokens", 6000, 100, 432.0)])
-    asyncio.run(pacer.acquire("m"))
+    send(pacer, "m")
     assert clock.slept[2] == pytest.approx(60.0)  # the token window asks 432 s; a pause is capped at a minute
+
+
+def test_answers_out_of_the_order_the_provider_counted_them_never_raise_the_estimate():
+    """Four sent together; the provider counted them 1, 3, 4, 2 (3, 2, 1, 0 left) but the
+    answers came back 1, 3, 4, 2: the last news (1 left, then 2) is older than the 0."""
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    tickets = [send(pacer, "m") for _ in range(4)]
+    for ticket, left in [(1, 3), (3, 0), (4, 1), (2, 2)]:
+        pacer.observe("m", tickets[ticket - 1], [RateLimit("requests", 120, left, 60.0)])
+        pacer.release("m", tickets[ticket - 1])
+    # Nothing left, 2 a second come back: the next request waits half a second, not none.
+    send(pacer, "m")
+    assert clock.slept == [pytest.approx(0.5, abs=0.02)]
+
+
+def test_a_ticket_sent_after_a_later_one_is_not_counted_by_that_later_answer():
+    """Tickets are handed out before a slot is taken, and the slots serve the best request
+    first: ticket 2 went out after ticket 3, so the answer to 3 has not counted it."""
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    first = send(pacer, "m")
+    pacer.observe("m", first, [RateLimit("requests", 30, 2, 1.4)])
+    pacer.release("m", first)
+    held, ahead = asyncio.run(pacer.acquire("m")), asyncio.run(pacer.acquire("m"))
+    pacer.sending("m", ahead)
+    pacer.observe("m", ahead, [RateLimit("requests", 30, 1, 1.4)])
+    pacer.release("m", ahead)
+    pacer.sending("m", held)
+    # 1 left after `ahead`, and `held` went out after it: nothing to spare until a refill.
+    send(pacer, "m")
+    assert clock.slept == [pytest.approx(1.4 / 29)]
 
 
 def test_requests_waiting_for_a_key_go_out_best_first_and_one_task_sleeps_for_them():
@@ -84,6 +129,7 @@ def test_requests_waiting_for_a_key_go_out_best_first_and_one_task_sleeps_for_th
 
     async def scenario() -> list[str]:
         first = await pacer.acquire("m")
+        pacer.sending("m", first)
         # Spent, refilling at 10 a second: each waiter needs 0.1 s more than the one before.
         pacer.observe("m", first, [RateLimit("requests", 10, 0, 1.0)])
         order: list[str] = []

@@ -1,9 +1,10 @@
 """Running the battery: which probe is sent when, and what becomes of the answers.
 
 Per model, the two modes run independently. Within a mode, the gate (Text) goes
-first (no answer, no record — and no money spent on thirty more requests); then
-every probe runs at once except the tool chain (SquareRoot-1 → -1-any → -2 →
-ToolBias), whose steps depend on each other. Which probe plays which part is
+first (no answer, no record — and no money spent on thirty more requests), with
+only the first step of the tool chain beside it; then every probe runs at once
+except the rest of the tool chain (SquareRoot-1 → -1-any → -2 → ToolBias), whose
+steps depend on each other. Which probe plays which part is
 written in probes/battery.yaml (`role:`). Verdicts are computed afterwards from
 the evidence, in `verdicts`, so the order in which answers arrive never changes them.
 """
@@ -158,16 +159,23 @@ class ModelProber:
                 self._stop_on_access_errors(exchange)
             return exchange
 
-        try:
+        # Whether the gate was answered. The tool chain's first step goes out with the gate: the
+        # chain is the longest path of a mode, so this shortens every model by one request's time,
+        # at the price of one request spent in vain on a mode that turns out to be refused.
+        opened: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        async def gated() -> None:
             gate = b.one(Role.GATE)
             text = await send(gate, gate.request(stream=stream))
-            if not text.ok:
-                return
-            await gather_all(
-                [send(probe, probe.request(stream=stream)) for probe in b.with_role(Role.INDEPENDENT)]
-                + [self._tool_chain(send, stream)]
-                + [self._image(send, image, stream) for image in b.images if self._wanted(image)]
-            )
+            opened.set_result(text.ok)
+            if text.ok:
+                await gather_all(
+                    [send(probe, probe.request(stream=stream)) for probe in b.with_role(Role.INDEPENDENT)]
+                    + [self._image(send, image, stream) for image in b.images if self._wanted(image)]
+                )
+
+        try:
+            await gather_all([gated(), self._tool_chain(send, stream, opened)])
         finally:
             self._planned(-len(plan - observations.keys()))
 
@@ -196,12 +204,18 @@ class ModelProber:
             part = image.image(url=f"{self.image_base_url}/banana.{image.ext}")
         await send(image, image.request(stream=stream, parts=(part,)))
 
-    async def _tool_chain(self, send: Callable[[Probe, Request], Awaitable[Exchange]], stream: bool) -> None:
-        """SquareRoot-1 → (-1-any) → -2 → ToolBias ×2; each step only when the previous one allows it."""
+    async def _tool_chain(
+        self, send: Callable[[Probe, Request], Awaitable[Exchange]], stream: bool, opened: Awaitable[bool]
+    ) -> None:
+        """SquareRoot-1 → (-1-any) → -2 → ToolBias ×2; each step only when the previous one allows it,
+        and after the first only when the gate (`opened`) was answered."""
         b = self.battery
         force = b.one(Role.FORCE)
         caller = force
         source = await send(force, force.request(stream=stream))
+        if not await opened:
+            # The mode has no record: this answer is evidence of what was sent, and decides nothing.
+            return
         first = v.judge_force(force, source)
         if first == "error":
             return

@@ -47,8 +47,8 @@ def test_the_bar_ends_at_its_total_with_dropped_probes_fallbacks_and_retries(tmp
         sent = len(server.requests)
 
     # sync: 21 planned (Text, 8 independent, SquareRoot-1, -2, 2 ToolBias, 8 images) + -1-any + 1 retry;
-    # stream: Text alone.
-    assert sent == progress.requests == 21 + 1 + 1 + 1
+    # stream: Text and SquareRoot-1 (sent beside it) alone.
+    assert sent == progress.requests == 21 + 1 + 1 + 2
     output = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())
     totals = re.findall(r"(\d+)/(\d+) requests", output)
     assert totals[-1] == (str(sent), str(sent)), "the bar must end full"

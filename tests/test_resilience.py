@@ -194,7 +194,7 @@ def test_a_refused_key_stops_the_provider_at_once(tmp_path):
     assert result.exit_code == 1
     assert "fake: authentication failed (HTTP 401: Invalid API Key (invalid_api_key)); check FAKE_API_KEY" in result.output
     assert result.output.count("authentication failed") == 1
-    assert sent <= 6, "one Text per model and mode at most, not thirty probes"
+    assert sent <= 12, "Text and SquareRoot-1 (beside it) per model and mode at most, not thirty probes"
     assert "Traceback" not in result.output
 
 
@@ -209,7 +209,8 @@ def test_an_unknown_model_is_skipped_with_one_message_and_the_others_probed(tmp_
         asked_gone = sum(r.json["model"] == "gone" for r in server.requests)
     assert result.exit_code == 1
     assert "fake: model 'gone' not found (HTTP 404: The model `gone` does not exist (model_not_found))" in result.output
-    assert asked_gone <= 2
+    # Text and SquareRoot-1 (which goes out beside it) of each mode, and nothing more.
+    assert asked_gone <= 4
     saved = results.load(tmp_path / "out" / "fake.json")
     assert [m.id for m in saved.models] == ["here"]
     assert saved.model("here").modes["sync"].verdicts == EXPECTED_VERDICTS

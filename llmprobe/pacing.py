@@ -48,6 +48,8 @@ class _Bucket:
     observed_at: float
     #: The answered request's place in the order requests went out (`Pacer.sending`).
     sent: int
+    #: Requests sent when that answer came: news of any of them may be older than this.
+    horizon: int
 
 
 class _Key:
@@ -167,8 +169,9 @@ class Pacer:
 
         Answers do not come back in the order the provider counted their requests: of four
         sent together, the one counted first (3 left) may arrive before the one counted last
-        (0 left), and another (1 left) after both. News therefore only ever lowers the
-        estimate; the estimate rises by refilling, at the rate the answer it rests on implies.
+        (0 left), and another (1 left) after both. The answer to a request sent before the
+        estimate's own answer came may therefore be older news: it can only lower the
+        estimate. The answer to one sent later is newer, and replaces it.
         """
         state = self._key(key)
         now = self._clock()
@@ -183,13 +186,11 @@ class Pacer:
                 refill = (limit.limit - limit.remaining) / reset if reset > 0 else 0.0
                 remaining, sent = float(limit.remaining), state.sent_as.get(ticket, 0)
                 old = state.bucket
-                if old is not None and old.refill > 0:
-                    # (Without a refill rate nothing would ever raise it again: then the newest news stands.)
+                if old is not None and sent <= old.horizon:
                     projected = min(old.limit, old.remaining + old.refill * (now - old.observed_at))
-                    if projected < remaining:
-                        # Stale news: its count and the rate derived from it both are.
-                        remaining, sent, refill = projected, max(sent, old.sent), old.refill
-                state.bucket = _Bucket(limit.limit, remaining, refill, now, sent)
+                    if remaining >= projected:
+                        continue  # older news that more was left: nothing learned
+                state.bucket = _Bucket(limit.limit, remaining, refill, now, sent, state.sent)
             elif limit.remaining < limit.limit * TOKEN_RESERVE and limit.reset_seconds:
                 self.pause(key, limit.reset_seconds)
 
@@ -203,10 +204,15 @@ class Pacer:
         """A 429 for `key`: nothing is left of its budget now, and the provider asked for `seconds`.
 
         Emptying the estimate matters as much as the wait: otherwise every request held
-        back would go out together when the wait ends, and meet the next 429.
+        back would go out together when the wait ends, and meet the next 429. The wait
+        itself says one request may go when it ends, whatever rate earlier answers implied:
+        that one brings fresh news (answers to requests already in flight are older).
         """
         state = self._key(key)
-        if state.bucket is not None:
-            state.bucket.remaining, state.bucket.observed_at = 0.0, self._clock()
-            state.bucket.sent = state.sent
+        bucket = state.bucket
+        if bucket is not None:
+            bucket.remaining, bucket.observed_at = 0.0, self._clock()
+            bucket.sent = bucket.horizon = state.sent
+            if seconds > 0:
+                bucket.refill = max(bucket.refill, 1 / seconds)
         self.pause(key, seconds)

@@ -123,6 +123,28 @@ def test_a_ticket_sent_after_a_later_one_is_not_counted_by_that_later_answer():
     assert clock.slept == [pytest.approx(1.4 / 29)]
 
 
+def test_after_a_429_one_request_goes_when_the_wait_ends_and_its_news_stands():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    first = send(pacer, "m")
+    # A nearly full window that announces one request back every 6 s.
+    pacer.observe("m", first, [RateLimit("requests", 14400, 14399, 6.0)])
+    pacer.release("m", first)
+    late = send(pacer, "m")  # still in flight when the 429 comes
+    pacer.throttled("m", 1.0)
+    probe = send(pacer, "m")
+    assert clock.slept == [pytest.approx(1.0)], "the wait asked for, not the 6 s the old rate implies"
+    # The late answer is older news than the 429: it does not reopen the budget...
+    pacer.observe("m", late, [RateLimit("requests", 14400, 14399, 6.0)])
+    pacer.release("m", late)
+    # ...the answer to the request sent after it does.
+    pacer.observe("m", probe, [RateLimit("requests", 14400, 14398, 6.0)])
+    pacer.release("m", probe)
+    for _ in range(3):
+        send(pacer, "m")
+    assert len(clock.slept) == 1
+
+
 def test_requests_waiting_for_a_key_go_out_best_first_and_one_task_sleeps_for_them():
     clock = FakeClock()
     pacer = Pacer(clock=clock, sleep=clock.sleep)

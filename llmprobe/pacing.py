@@ -56,13 +56,13 @@ class _Key:
     def __init__(self) -> None:
         #: Tickets handed out so far: ticket n is the n-th request of this key to go out.
         self.issued = 0
-        #: Tickets of requests still waiting for their answer.
-        self.in_flight: set[int] = set()
-        #: Requests sent so far, and each one in flight's place in that order. Tickets are handed
-        #: out before a slot is taken, and the slots serve the best request first, so a ticket
-        #: may go out after a later one: only the send order says what an answer has counted.
+        #: Requests sent so far.
         self.sent = 0
-        self.sent_as: dict[int, int] = {}
+        #: Ticket of each request still waiting for its answer → its place in the order requests
+        #: went out (None until it goes). Tickets are handed out before a slot is taken, and the
+        #: slots serve the best request first, so a ticket may go out after a later one: only
+        #: the send order says what an answer has counted.
+        self.in_flight: dict[int, int | None] = {}
         self.bucket: _Bucket | None = None
         #: No request of this key before this time (a 429's wait, a spent token budget).
         self.resume_at = 0.0
@@ -109,7 +109,7 @@ class Pacer:
         except asyncio.CancelledError:
             if ticket.done() and not ticket.cancelled():
                 # Issued just as we were cancelled: the request never goes out.
-                state.in_flight.discard(ticket.result())
+                state.in_flight.pop(ticket.result(), None)
             raise
 
     async def _dispatch(self, state: _Key) -> None:
@@ -129,20 +129,18 @@ class Pacer:
     @staticmethod
     def _issue(state: _Key) -> int:
         state.issued += 1
-        state.in_flight.add(state.issued)
+        state.in_flight[state.issued] = None
         return state.issued
 
     def sending(self, key: str, ticket: int) -> None:
         """The request of `ticket` goes out now."""
         state = self._key(key)
         state.sent += 1
-        state.sent_as[ticket] = state.sent
+        state.in_flight[ticket] = state.sent
 
     def release(self, key: str, ticket: int) -> None:
         """The request of `ticket` is over, answered or not (call it whatever happened)."""
-        state = self._key(key)
-        state.in_flight.discard(ticket)
-        state.sent_as.pop(ticket, None)
+        self._key(key).in_flight.pop(ticket, None)
 
     def _delay(self, state: _Key) -> float:
         """Seconds until the key may send again (0 or less: now)."""
@@ -154,7 +152,7 @@ class Pacer:
         # Requests sent after the answered one, or not sent yet, and not back: not in its
         # `remaining`. (Ones back without news are not counted: a provider that stopped
         # announcing must not stall us.)
-        unseen = sum(1 for ticket in state.in_flight if state.sent_as.get(ticket, state.sent + 1) > bucket.sent)
+        unseen = sum(1 for sent in state.in_flight.values() if sent is None or sent > bucket.sent)
         available = min(bucket.limit, bucket.remaining + bucket.refill * (now - bucket.observed_at)) - unseen
         # A hair under one request is one request: rounding must not keep a waiter waking forever.
         if available >= 1 - _EPSILON:
@@ -184,7 +182,7 @@ class Pacer:
                     # A daily quota is no bucket to pace by: what remains is spent, and its 429 says when.
                     continue
                 refill = (limit.limit - limit.remaining) / reset if reset > 0 else 0.0
-                remaining, sent = float(limit.remaining), state.sent_as.get(ticket, 0)
+                remaining, sent = float(limit.remaining), state.in_flight.get(ticket) or 0
                 old = state.bucket
                 if old is not None and sent <= old.horizon:
                     projected = min(old.limit, old.remaining + old.refill * (now - old.observed_at))

@@ -11,7 +11,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -133,7 +133,7 @@ class Battery:
         return self.probes[name]
 
     def image_bytes(self, ext: str) -> bytes:
-        return (resources.files("llmprobe.probes") / f"banana.{ext}").read_bytes()
+        return _picture(ext)
 
     def with_role(self, role: Role) -> tuple[Probe, ...]:
         """The probes of `role`, in the file's order (images are independent too, but listed apart)."""
@@ -154,6 +154,12 @@ class Battery:
             if probe.verdict:
                 decided[probe.verdict] = decided.get(probe.verdict, ()) + (probe,)
         return decided
+
+
+@cache
+def _picture(ext: str) -> bytes:
+    """Read once per run, not for every image probe of every model and mode."""
+    return (resources.files("llmprobe.probes") / f"banana.{ext}").read_bytes()
 
 
 def _check_keys(where: str, given: Any, allowed: set[str]) -> None:

@@ -90,11 +90,14 @@ class ProviderClient:
         self._pacer = Pacer(sleep=sleep)
         self._sleep = sleep
 
-    async def generate(self, model: str, request: Request, *, name: str = "", priority: Priority = ()) -> Exchange:
+    async def generate(
+        self, model: str, request: Request, *, name: str = "", priority: Priority = (), opens: Priority | None = None
+    ) -> Exchange:
         """Send `request`, retrying transient failures; never raises for provider failures.
 
         When all slots (or a key's rate budget) are busy, waiting requests go out highest
-        `priority` first (see `scheduler.Priority`).
+        `priority` first (see `scheduler.Priority`); `opens` is the priority of the requests
+        this one's answer lets go (see `Slots.hold`).
 
         CassetteError and other usage errors propagate: they are the user's to fix,
         not a fact about the provider.
@@ -118,7 +121,7 @@ class ProviderClient:
                 # hold a slot that another model's request could use meanwhile.
                 ticket = await self._pacer.acquire(key, priority)
                 try:
-                    async with self._slots.hold(priority):
+                    async with self._slots.hold(priority, opens):
                         self._pacer.sending(key, ticket)
                         exchange.reply = self._redacted_reply(
                             await self._send(call, request.stream, name, exchange, (key, ticket))

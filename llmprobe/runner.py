@@ -141,11 +141,12 @@ class ModelProber:
                 self._planned(-1 if probe.name in plan else 0)
                 return observations[probe.name]
             name = f"{self.provider}/{self.label}/{mode}-{probe.name}{suffix}"
-            chained = probe.role is not Role.INDEPENDENT
-            priority = (-self.order, probe.role.priority, chained)
+            priority = (-self.order, probe.role.priority, probe.role is not Role.INDEPENDENT)
+            # What the gate's answer lets go (see `Slots.hold`).
+            opens = (-self.order, Role.INDEPENDENT.priority, False) if probe.role is Role.GATE else None
             exchange: Exchange | None = None
             try:
-                exchange = await self.client.generate(self.model.id, request, name=name, priority=priority)
+                exchange = await self.client.generate(self.model.id, request, name=name, priority=priority, opens=opens)
             finally:
                 if self.budget:
                     usage = exchange.reply.usage if exchange is not None and exchange.reply is not None else None

@@ -115,16 +115,17 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def take(slots: Slots, order: list[str], label: str, priority: int) -> None:
+    async with slots.hold((priority,)):
+        order.append(label)
+
+
 async def queue_behind(slots: Slots, order: list[str], waiters: list[tuple[str, int]]) -> list[asyncio.Task[None]]:
     """Start one task per (label, priority) that takes a slot, notes its label and lets go."""
 
-    async def take(label: str, priority: int) -> None:
-        async with slots.hold((priority,)):
-            order.append(label)
-
     tasks = []
     for label, priority in waiters:
-        tasks.append(asyncio.create_task(take(label, priority)))
+        tasks.append(asyncio.create_task(take(slots, order, label, priority)))
         await settle()
     return tasks
 
@@ -200,3 +201,80 @@ def test_a_waiter_cancelled_after_being_handed_the_slot_passes_it_on():
 def test_slots_need_at_least_one():
     with pytest.raises(ValueError):
         Slots(0)
+
+
+# --- Slots: parking a slot for a due opener (its answer lets higher-priority requests go) -------
+
+
+async def hold_until(slots: Slots, priority: int, release: asyncio.Event, *, opens: int | None = None) -> None:
+    async with slots.hold((priority,), opens=None if opens is None else (opens,)):
+        await release.wait()
+
+
+def test_a_slot_released_while_an_opener_is_due_goes_to_the_requests_it_lets_go():
+    """Two requests sent together: the later model's comes back first. Its slot must not go to a
+    later model's waiter while the opener (the leading model's gate) is due, but to what it opens."""
+
+    async def scenario() -> list[str]:
+        slots = Slots(2)
+        order: list[str] = []
+        gate_back, other_back = asyncio.Event(), asyncio.Event()
+
+        async def gate_then_probes() -> list[asyncio.Task[None]]:
+            await hold_until(slots, 0, gate_back, opens=0)
+            # What the gate lets go asks for its slots as soon as the gate is answered, all at once.
+            return [asyncio.create_task(take(slots, order, label, 0)) for label in ("opened 1", "opened 2")]
+
+        gate = asyncio.create_task(gate_then_probes())
+        other = asyncio.create_task(hold_until(slots, -1, other_back))
+        await settle()
+        [later_model] = await queue_behind(slots, order, [("later model", -1)])
+        await asyncio.sleep(0.2)  # both in flight as long as a request takes
+        other_back.set()
+        await settle()
+        assert order == [], "the slot went to a later model while the gate was due"
+        gate_back.set()
+        opened = await gate
+        await asyncio.gather(other, later_model, *opened)
+        return order
+
+    assert asyncio.run(scenario()) == ["opened 1", "opened 2", "later model"]
+
+
+def test_a_parked_slot_is_handed_over_when_the_opener_does_not_come_back_soon():
+    async def scenario() -> None:
+        slots = Slots(2)
+        order: list[str] = []
+        gate_back, other_back = asyncio.Event(), asyncio.Event()
+        gate = asyncio.create_task(hold_until(slots, 0, gate_back, opens=0))
+        other = asyncio.create_task(hold_until(slots, -1, other_back))
+        await settle()
+        [later_model] = await queue_behind(slots, order, [("later model", -1)])
+        await asyncio.sleep(0.1)
+        other_back.set()
+        # Parked for at most PARK_SHARE of the 0.1 s the other request took: 10 ms, not the gate's time.
+        await asyncio.sleep(0.1)
+        assert order == ["later model"] and not gate.done()
+        gate_back.set()
+        await asyncio.gather(gate, other, later_model)
+
+    asyncio.run(scenario())
+
+
+def test_an_opener_sent_well_after_the_releaser_is_not_waited_for():
+    async def scenario() -> None:
+        slots = Slots(2)
+        order: list[str] = []
+        gate_back, other_back = asyncio.Event(), asyncio.Event()
+        other = asyncio.create_task(hold_until(slots, -1, other_back))
+        await asyncio.sleep(0.2)
+        gate = asyncio.create_task(hold_until(slots, 0, gate_back, opens=0))
+        await settle()
+        [later_model] = await queue_behind(slots, order, [("later model", -1)])
+        other_back.set()
+        await settle()
+        assert order == ["later model"], "the slot waited for a gate that is not due for a while"
+        gate_back.set()
+        await asyncio.gather(gate, other, later_model)
+
+    asyncio.run(scenario())

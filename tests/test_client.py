@@ -15,8 +15,8 @@ from llmprobe.neutral import Message, Request
 
 def generate(server: FakeOpenAI, request: Request, **client_options):
     async def go():
-        async with httpx.AsyncClient() as http:
-            client = ProviderClient(OpenAIDialect(server.base_url), http, api_key="sk-test", **client_options)
+        async with httpx.AsyncHTTPTransport() as transport:
+            client = ProviderClient(OpenAIDialect(server.base_url), transport, api_key="sk-test", **client_options)
             return await client.generate("fake-model", request, name="t/fake/sync-Text")
 
     return asyncio.run(go())

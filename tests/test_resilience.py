@@ -187,8 +187,8 @@ def test_a_429_holds_its_model_for_the_exact_wait_and_not_the_others():
         await asyncio.sleep(seconds)
 
     async def go():
-        async with httpx.AsyncClient() as http:
-            client = ProviderClient(OpenAIDialect(server.base_url), http, concurrency=2, sleep=sleep)
+        async with httpx.AsyncHTTPTransport() as transport:
+            client = ProviderClient(OpenAIDialect(server.base_url), transport, concurrency=2, sleep=sleep)
             ask = Request((Message.user("Say hello."),))
             m = asyncio.create_task(client.generate("m", ask))
             await asyncio.sleep(0.05)  # m's first answer (the 429) is in

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from llmprobe import __version__
 from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
 from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
@@ -32,6 +33,13 @@ from llmprobe.sse import aiter_events, aiter_ndjson
 #: The default cap on one reply's (decoded) body: far above any probe's answer, far below
 #: what would strain memory. A provider may raise it with `max_reply_bytes`.
 DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
+
+#: Sent with every request unless the dialect or the credentials say otherwise: some provider
+#: firewalls refuse a request without a User-Agent, and we can decode gzip and deflate only.
+DEFAULT_HEADERS = {"User-Agent": f"llmprobe/{__version__}", "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
+
+#: httpx's own default: 5 s for each of connecting, every read, every write, and waiting for a pooled connection.
+DEFAULT_PHASE_TIMEOUTS = httpx.Timeout(5.0)
 
 
 @dataclass(frozen=True)
@@ -57,12 +65,18 @@ class RetryPolicy:
 
 
 class ProviderClient:
-    """Sends neutral requests for one provider through its dialect."""
+    """Sends neutral requests for one provider through its dialect.
+
+    Requests go straight to the httpx transport, without an `httpx.AsyncClient` around it:
+    there is no cookie jar, so a cookie one reply sets never rides on the next request (every
+    probe must be independent of the others), and none of the client's layers (auth flow,
+    redirects, cookie extraction, URL and header merging) costs CPU on every request.
+    """
 
     def __init__(
         self,
         dialect: Dialect,
-        http: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         *,
         api_key: str = "",
         retry: RetryPolicy = RetryPolicy(),
@@ -71,16 +85,19 @@ class ProviderClient:
         unsupported: Collection[str] = (),
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         timeout: float | None = None,
+        phase_timeouts: httpx.Timeout = DEFAULT_PHASE_TIMEOUTS,
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
         redactor: Redactor | None = None,
     ) -> None:
         self.dialect = dialect
-        self.http = http
+        self._transport = transport
         self._api_key = api_key
         #: Applied to everything a provider sends before anyone else sees it (see `redaction`).
         self._redactor = redactor if redactor is not None else Redactor([api_key])
         #: Seconds one request may take in all: connecting, waiting, and reading the whole body.
         self.timeout = timeout
+        #: Seconds each step may take, as the request extension the transport reads them from.
+        self._phase_timeouts = {"timeout": phase_timeouts.as_dict()}
         self.max_reply_bytes = max_reply_bytes
         self._extra_body = dict(extra_body or {})
         self._unsupported = tuple(unsupported)
@@ -177,8 +194,15 @@ class ProviderClient:
             citations=[redact(url) for url in reply.citations],
         )
 
-    def _headers(self, call: HttpCall) -> dict[str, str]:
-        return {**call.headers, **(self.dialect.auth_headers(self._api_key) if self._api_key else {})}
+    def _request(self, call: HttpCall, body: Any, name: str = "") -> httpx.Request:
+        """`call` as the transport takes it: the dialect's headers over the defaults (matched
+        without regard to case), the credentials over both, and `name` as its cassette."""
+        headers = httpx.Headers(DEFAULT_HEADERS)
+        headers.update(call.headers)
+        if self._api_key:
+            headers.update(self.dialect.auth_headers(self._api_key))
+        extensions = {**self._phase_timeouts, CASSETTE_EXTENSION: name} if name else self._phase_timeouts
+        return httpx.Request(call.method, call.url, json=body, headers=headers, extensions=extensions)
 
     async def _send(self, call: HttpCall, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
         """One attempt, within `timeout` as a whole: a server that trickles its body or sends
@@ -189,13 +213,12 @@ class ProviderClient:
             raise ApiError(ErrorKind.TRANSPORT, f"timed out: no complete answer within {self.timeout:g}s") from None
 
     async def _attempt(self, call: HttpCall, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
-        extensions = {CASSETTE_EXTENSION: name} if name else {}
         body = {**self._extra_body, **call.json} if self._extra_body and isinstance(call.json, dict) else call.json
-        request = self.http.build_request(call.method, call.url, json=body, headers=self._headers(call), extensions=extensions)
+        request = self._request(call, body, name)
         start = time.perf_counter()
         exchange.ttft_ms = None
         with _transport_errors("connection failed"):
-            response = await self.http.send(request, stream=True)
+            response = await self._transport.handle_async_request(request)
         try:
             exchange.status = response.status_code
             exchange.ttfb_ms = (time.perf_counter() - start) * 1000
@@ -274,9 +297,9 @@ class ProviderClient:
         """One whole, non-streamed answer, authenticated, bounded and failing like `_send` does."""
 
         async def fetch() -> tuple[int, httpx.Headers, bytes]:
-            request = self.http.build_request(call.method, call.url, json=call.json, headers=self._headers(call))
+            request = self._request(call, call.json)
             with _transport_errors("connection failed"):
-                response = await self.http.send(request, stream=True)
+                response = await self._transport.handle_async_request(request)
             try:
                 with _transport_errors("connection dropped while reading"):
                     return response.status_code, response.headers, await self._read_body(response)

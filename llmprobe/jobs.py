@@ -97,21 +97,18 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def http_client(provider: ProviderConfig, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(provider.timeout, connect=10.0))
-
-
-def provider_client(job: ProviderJob, http: httpx.AsyncClient, base_url: str, **options: Any) -> ProviderClient:
+def provider_client(job: ProviderJob, transport: httpx.AsyncBaseTransport, base_url: str, **options: Any) -> ProviderClient:
     """The client for one provider, with every dialect and request option its config sets."""
     provider = job.provider
     dialect = get_dialect(provider.api, base_url, provider.options)
     return ProviderClient(
         dialect,
-        http,
+        transport,
         api_key=job.api_key,
         extra_body=provider.extra_body,
         unsupported=provider.unsupported,
         timeout=provider.timeout,
+        phase_timeouts=httpx.Timeout(provider.timeout, connect=10.0),
         max_reply_bytes=provider.max_reply_bytes,
         redactor=redactor_for(job),
         **options,
@@ -145,10 +142,11 @@ async def run_jobs(
             base_url = job.base_url
             if job.launch:
                 base_url = await stack.enter_async_context(local_server(provider, out))
-            http = await stack.enter_async_context(http_client(provider, transport_for(job, record, replay)))
+            # Entered so that its connection pool is closed when the run ends.
+            transport = await stack.enter_async_context(transport_for(job, record, replay))
             client = provider_client(
                 job,
-                http,
+                transport,
                 base_url,
                 retry=RetryPolicy(max_retries=provider.max_retries, wait=replay is None),
                 concurrency=concurrency or provider.concurrency,
@@ -199,8 +197,8 @@ async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
         base_url = job.base_url
         if job.provider.launch is not None:
             base_url = await stack.enter_async_context(local_server(job.provider, log_dir))
-        http = await stack.enter_async_context(http_client(job.provider, transport_for(job, None, None)))
-        return await provider_client(job, http, base_url).list_models()
+        transport = await stack.enter_async_context(transport_for(job, None, None))
+        return await provider_client(job, transport, base_url).list_models()
 
 
 #: Requests a trial can add to its plan: the forced tool call's and the follow-up's fallbacks.

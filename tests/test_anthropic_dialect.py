@@ -439,10 +439,9 @@ def test_recording_through_the_dialect_writes_no_key(tmp_path: Path) -> None:
 
     async def run() -> None:
         transport = RecordingTransport(httpx.MockTransport(answer), tmp_path, Redactor(secrets=[key]))
-        async with httpx.AsyncClient(transport=transport) as http:
-            exchange = await ProviderClient(dialect, http, api_key=key).generate(
-                HAIKU, battery["Text"].request(stream=False), name=f"anthropic/{HAIKU}/sync-Text"
-            )
+        exchange = await ProviderClient(dialect, transport, api_key=key).generate(
+            HAIKU, battery["Text"].request(stream=False), name=f"anthropic/{HAIKU}/sync-Text"
+        )
         assert exchange.ok and exchange.reply is not None and exchange.reply.text == "Hello."
 
     asyncio.run(run())

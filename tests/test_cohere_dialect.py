@@ -318,10 +318,9 @@ def test_recording_a_cohere_call_writes_no_key(tmp_path: Path) -> None:
 
     async def generate() -> Exchange:
         inner = _Answering(scoreboard(R, "GenSync-Text").response_body, key)
-        async with httpx.AsyncClient(transport=RecordingTransport(inner, tmp_path, Redactor(secrets=[key]))) as http:
-            client = ProviderClient(dialect, http, api_key=key)
-            request = battery["Text"].request(stream=False)
-            return await client.generate("command-r", request, name="cohere/command-r/sync-Text")
+        client = ProviderClient(dialect, RecordingTransport(inner, tmp_path, Redactor(secrets=[key])), api_key=key)
+        request = battery["Text"].request(stream=False)
+        return await client.generate("command-r", request, name="cohere/command-r/sync-Text")
 
     exchange = asyncio.run(generate())
     assert exchange.ok and exchange.reply is not None and exchange.reply.text == "Hello!"

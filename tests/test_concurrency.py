@@ -73,8 +73,8 @@ def test_with_one_slot_the_tool_chain_goes_before_the_independent_probes(server,
 
     async def run() -> None:
         provider = passing_provider_config(server.base_url, 1)
-        async with httpx.AsyncClient() as http:
-            client = ProviderClient(get_dialect("openai", server.base_url), http, concurrency=1)
+        async with httpx.AsyncHTTPTransport() as transport:
+            client = ProviderClient(get_dialect("openai", server.base_url), transport, concurrency=1)
             modes = ("sync", "stream")
             out = tmp_path / "fake.json"
             await ProviderRun(provider, list(provider.models), modes, client, load_battery(), out, listener=Listener()).run()
@@ -94,8 +94,8 @@ def test_models_finish_in_the_order_they_were_started(server, tmp_path):
 
     async def run() -> None:
         provider = passing_provider_config(server.base_url, 4)
-        async with httpx.AsyncClient() as http:
-            client = ProviderClient(get_dialect("openai", server.base_url), http, concurrency=4)
+        async with httpx.AsyncHTTPTransport() as transport:
+            client = ProviderClient(get_dialect("openai", server.base_url), transport, concurrency=4)
             run = ProviderRun(provider, list(provider.models), ("sync", "stream"), client, load_battery(), tmp_path / "f.json")
             run.on_model = lambda result: finished.append(result.id)
             await run.run()

@@ -52,11 +52,10 @@ def test_a_toy_dialect_probes_a_model_in_both_modes(toy_registered: None, tmp_pa
     seen: list[httpx.Request] = []
 
     async def probe() -> dict[str, dict[str, str]]:
-        async with httpx.AsyncClient(transport=toy_server(seen)) as http:
-            dialect = get_dialect(provider.api, provider.base_url, provider.options)
-            client = ProviderClient(dialect, http, api_key="toy-secret", retry=RetryPolicy(wait=False))
-            prober = ModelProber(client, load_battery(), provider.name, provider.models[0])
-            result = await prober.probe(("sync", "stream"))
+        dialect = get_dialect(provider.api, provider.base_url, provider.options)
+        client = ProviderClient(dialect, toy_server(seen), api_key="toy-secret", retry=RetryPolicy(wait=False))
+        prober = ModelProber(client, load_battery(), provider.name, provider.models[0])
+        result = await prober.probe(("sync", "stream"))
         return {mode: run.verdicts for mode, run in result.modes.items()}
 
     verdicts = asyncio.run(probe())

@@ -73,8 +73,13 @@ def run(server: FakeOpenAI, max_retries: int = 2):
     provider = passing_provider_config(server.base_url, 1)
 
     async def go():
-        async with httpx.AsyncClient(timeout=10) as http:
-            client = ProviderClient(OpenAIDialect(server.base_url), http, retry=RetryPolicy(max_retries=max_retries))
+        async with httpx.AsyncHTTPTransport() as transport:
+            client = ProviderClient(
+                OpenAIDialect(server.base_url),
+                transport,
+                retry=RetryPolicy(max_retries=max_retries),
+                phase_timeouts=httpx.Timeout(10),
+            )
             return await ProviderRun(
                 provider, list(provider.models), ("sync", "stream"), client, load_battery(), Path(server.out) / "fake.json"
             ).run()

@@ -444,8 +444,7 @@ def test_the_client_follows_page_tokens_with_the_key_in_its_header() -> None:
         return httpx.Response(200, json=pages[request.url.params.get("pageToken", "")])
 
     async def listing() -> list[str]:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
-            return await ProviderClient(GeminiDialect(BASE_URL), http, api_key="AIza-secret").list_models()
+        return await ProviderClient(GeminiDialect(BASE_URL), httpx.MockTransport(answer), api_key="AIza-secret").list_models()
 
     assert asyncio.run(listing()) == ["a", "b", "c"]
     assert [r.url.params.get("pageToken") for r in seen] == [None, "t2", "t3"]

@@ -297,9 +297,16 @@ def test_the_suite_is_as_large_as_promised() -> None:
 
 def generate_once(server: FakeOpenAI, *, stream: bool, timeout: float, max_reply_bytes: int | None = None):
     async def go():
-        async with httpx.AsyncClient(timeout=60) as http:
+        async with httpx.AsyncHTTPTransport() as transport:
             options = {} if max_reply_bytes is None else {"max_reply_bytes": max_reply_bytes}
-            client = ProviderClient(OpenAIDialect(server.base_url), http, retry=RetryPolicy(max_retries=0), timeout=timeout, **options)
+            client = ProviderClient(
+                OpenAIDialect(server.base_url),
+                transport,
+                retry=RetryPolicy(max_retries=0),
+                timeout=timeout,
+                phase_timeouts=httpx.Timeout(60),
+                **options,
+            )
             return await client.generate("m", Request(messages=(Message.user("Hi"),), stream=stream))
 
     return asyncio.run(go())
@@ -343,8 +350,14 @@ MEMORY_SCRIPT = textwrap.dedent(
 
     async def go(answer, stream):
         with FakeOpenAI([answer]) as server:
-            async with httpx.AsyncClient(timeout=60) as http:
-                client = ProviderClient(OpenAIDialect(server.base_url), http, retry=RetryPolicy(max_retries=0), timeout=60)
+            async with httpx.AsyncHTTPTransport() as transport:
+                client = ProviderClient(
+                    OpenAIDialect(server.base_url),
+                    transport,
+                    retry=RetryPolicy(max_retries=0),
+                    timeout=60,
+                    phase_timeouts=httpx.Timeout(60),
+                )
                 exchange = await client.generate("m", Request(messages=(Message.user("Hi"),), stream=stream))
                 print(exchange.error)
 

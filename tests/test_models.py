@@ -181,8 +181,8 @@ def test_paging_is_bounded() -> None:
         return json_response({"success": True, "errors": [], "result": [{"name": "@cf/x"}], "result_info": info})
 
     async def list_all(base_url: str) -> list[str]:
-        async with httpx.AsyncClient() as http:
-            client = ProviderClient(get_dialect("cloudflare", base_url), http, api_key="k")
+        async with httpx.AsyncHTTPTransport() as transport:
+            client = ProviderClient(get_dialect("cloudflare", base_url), transport, api_key="k")
             client.MAX_MODEL_PAGES = 3
             return await client.list_models()
 

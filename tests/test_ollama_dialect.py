@@ -325,8 +325,7 @@ def test_without_a_key_no_auth_header_is_sent() -> None:
         return httpx.Response(200, json={"message": {"role": "assistant", "content": "Hi"}, "done": True})
 
     async def generate() -> Exchange:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
-            return await ProviderClient(dialect, http).generate("m", Request((Message.user("hi"),)))
+        return await ProviderClient(dialect, httpx.MockTransport(answer)).generate("m", Request((Message.user("hi"),)))
 
     exchange = asyncio.run(generate())
     assert exchange.ok and exchange.reply is not None and exchange.reply.text == "Hi"

@@ -408,9 +408,8 @@ def test_recording_through_the_dialect_writes_no_key(tmp_path: Path) -> None:
 
     async def run() -> Reply | None:
         transport = RecordingTransport(httpx.MockTransport(answer), tmp_path, Redactor(secrets=[key]))
-        async with httpx.AsyncClient(transport=transport) as http:
-            client = ProviderClient(dialect, http, api_key=key, retry=RetryPolicy(wait=False))
-            exchange = await client.generate("gpt-4.1", Request(user(HELLO), stream=True), name="openai/gpt-4.1/stream-Text")
+        client = ProviderClient(dialect, transport, api_key=key, retry=RetryPolicy(wait=False))
+        exchange = await client.generate("gpt-4.1", Request(user(HELLO), stream=True), name="openai/gpt-4.1/stream-Text")
         return exchange.reply
 
     reply = asyncio.run(run())

@@ -187,8 +187,8 @@ def test_a_429_holds_its_model_for_the_exact_wait_and_not_the_others():
         await asyncio.sleep(seconds)
 
     async def go():
-        async with httpx.AsyncClient() as http:
-            client = ProviderClient(OpenAIDialect(server.base_url), http, concurrency=2, sleep=sleep)
+        async with httpx.AsyncHTTPTransport() as transport:
+            client = ProviderClient(OpenAIDialect(server.base_url), transport, concurrency=2, sleep=sleep)
             ask = Request((Message.user("Say hello."),))
             m = asyncio.create_task(client.generate("m", ask))
             await asyncio.sleep(0.05)  # m's first answer (the 429) is in
@@ -225,10 +225,16 @@ def test_an_unknown_model_is_skipped_with_one_message_and_the_others_probed(tmp_
         {"error": {"message": "The model `gone` does not exist", "type": "invalid_request_error", "code": "model_not_found"}},
         status=404,
     )
-    with FakeOpenAI(lambda r: gone if r.json["model"] == "gone" else wire_answer(r.json, 0.0)) as server:
+
+    def for_gone(request: RecordedRequest) -> bool:
+        """A request abandoned once its model is known gone may arrive cut off after its headers,
+        with no body to name a model: counted as gone's, so the bound below stays strict."""
+        return request.json is None or request.json["model"] == "gone"
+
+    with FakeOpenAI(lambda r: gone if for_gone(r) else wire_answer(r.json, 0.0)) as server:
         cfg = write_config(tmp_path, server.base_url, ["gone", "here"])
         result = invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path / "out"))
-        asked_gone = sum(r.json["model"] == "gone" for r in server.requests)
+        asked_gone = sum(map(for_gone, server.requests))
     assert result.exit_code == 1
     assert "fake: model 'gone' not found (HTTP 404: The model `gone` does not exist (model_not_found))" in result.output
     # Text and SquareRoot-1 (which goes out beside it) of each mode, and nothing more.

@@ -388,7 +388,7 @@ def report_case(report: Report, case: Case, measured: Measured, stats: ServerSta
     steady = steadiness(measured)
     first = measured.saved_at[0] / measured.wall if measured.saved_at else 1.0
     target = f">= {TARGET_STEADINESS:g} (first model saved at {first:.0%} of the run)"
-    report.line(f"{name}: completion steadiness", f"{steady:+.2f}", target, steady >= TARGET_STEADINESS if case.steady else None)
+    report.line(f"{name}: completion steadiness", f"{steady:+.3f}", target, steady >= TARGET_STEADINESS if case.steady else None)
     rss = measured.peak_rss_mb
     report.line(
         f"{name}: peak RSS",

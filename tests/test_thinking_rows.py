@@ -110,7 +110,7 @@ class RecordingClient:
     def __init__(self) -> None:
         self.requests: list[tuple[str, Request]] = []
 
-    async def generate(self, model: str, request: Request, *, name: str = "", priority: int = 0) -> Exchange:
+    async def generate(self, model: str, request: Request, *, name: str = "", **scheduling: object) -> Exchange:
         self.requests.append((name, request))
         calls = [ToolCall("c", "square_root", '{"number": 132413}')] if request.tools and request.tool_choice != "none" else []
         return Exchange(reply=Reply(text="Hello", tool_calls=calls, finish_reason="stop"))

@@ -127,6 +127,8 @@ class Slots:
         self._grant()
 
     def _unpark(self) -> None:
+        """A parked slot's time is up. Its own slot may have gone with the opener's answer already;
+        the timer then ends another parked slot's wait early, which only shortens a wait."""
         if self._parked:
             self._parked -= 1
             self._grant()

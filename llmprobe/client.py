@@ -91,7 +91,8 @@ class ProviderClient:
     ) -> None:
         self.dialect = dialect
         self._transport = transport
-        self._api_key = api_key
+        #: The credentials as the dialect sends them: the same on every request, so made once.
+        self._auth_headers = dialect.auth_headers(api_key) if api_key else {}
         #: Applied to everything a provider sends before anyone else sees it (see `redaction`).
         self._redactor = redactor if redactor is not None else Redactor([api_key])
         #: Seconds one request may take in all: connecting, waiting, and reading the whole body.
@@ -199,8 +200,7 @@ class ProviderClient:
         without regard to case), the credentials over both, and `name` as its cassette."""
         headers = httpx.Headers(DEFAULT_HEADERS)
         headers.update(call.headers)
-        if self._api_key:
-            headers.update(self.dialect.auth_headers(self._api_key))
+        headers.update(self._auth_headers)
         extensions = {**self._phase_timeouts, CASSETTE_EXTENSION: name} if name else self._phase_timeouts
         return httpx.Request(call.method, call.url, json=body, headers=headers, extensions=extensions)
 

@@ -28,6 +28,7 @@ from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
 from llmprobe.neutral import Exchange, Request, ToolChoice
 from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
+from llmprobe.scheduler import Priority
 
 T = TypeVar("T")
 
@@ -141,9 +142,9 @@ class ModelProber:
                 self._planned(-1 if probe.name in plan else 0)
                 return observations[probe.name]
             name = f"{self.provider}/{self.label}/{mode}-{probe.name}{suffix}"
-            priority = (-self.order, probe.role.priority, probe.role is not Role.INDEPENDENT)
+            priority = self._priority(probe.role)
             # What the gate's answer lets go (see `Slots.hold`).
-            opens = (-self.order, Role.INDEPENDENT.priority, False) if probe.role is Role.GATE else None
+            opens = self._priority(Role.INDEPENDENT) if probe.role is Role.GATE else None
             exchange: Exchange | None = None
             try:
                 exchange = await self.client.generate(self.model.id, request, name=name, priority=priority, opens=opens)
@@ -179,6 +180,10 @@ class ModelProber:
             await gather_all([gated(), self._tool_chain(send, stream, opened)])
         finally:
             self._planned(-len(plan - observations.keys()))
+
+    def _priority(self, role: Role) -> Priority:
+        """Where a request of `role` stands among the waiting ones: see `send`."""
+        return (-self.order, role.priority, role is not Role.INDEPENDENT)
 
     def _planned(self, requests: int) -> None:
         if self.listener is not None and requests:

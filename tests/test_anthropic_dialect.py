@@ -415,6 +415,21 @@ def test_the_server_refusing_a_forced_call_while_thinking_is_a_refusal_of_tool_c
     assert failure_outcome(raised.value) == "unsupported"
 
 
+def test_max_tokens_under_the_thinking_budget_is_measured_either_way() -> None:
+    """A model without the rule answers within the cap; one with it refuses with a 400 naming max_tokens."""
+    probe = battery["MaxTokens"]
+    request = Request(probe.request(stream=False).messages, max_tokens=probe.request(stream=False).max_tokens, thinking=True)
+    assert dialect.build(OPUS, request).json["max_tokens"] == 16
+    content = [{"type": "thinking", "thinking": "Relativity is", "signature": "s"}, {"type": "text", "text": "Special relativity"}]
+    answered = {"type": "message", "content": content, "stop_reason": "max_tokens", "usage": {"input_tokens": 9, "output_tokens": 16}}
+    assert passed(probe, Exchange(reply=dialect.parse(200, {}, json.dumps(answered).encode())))
+    message = "max_tokens must be greater than thinking.budget_tokens"
+    refused = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(400, {}, json.dumps(refused).encode())
+    assert failure_outcome(raised.value) == "unsupported"
+
+
 STRUCTURED = json.dumps({"is_fruit": True})
 
 

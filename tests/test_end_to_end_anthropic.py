@@ -28,14 +28,14 @@ HAIKU, SONNET, OPUS = "claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "
 ROWS = [(OPUS, False), (OPUS, True), (SONNET, False), (SONNET, True), (HAIKU, False)]
 MODES = ["sync", "stream"]
 
-NO_FIELD = "the Messages API has no field for it: cannot be asked (➖), where the reference wrote false"
-NOT_RECORDED = "now sent (structured outputs), never sent by the reference: no recording answers it"
+NO_FIELD = "D21: the Messages API has no field for it: cannot be asked (➖), where the reference wrote false"
+NOT_RECORDED = "D21: now sent (structured outputs), never sent by the reference: no recording answers it"
 THINKING_MAX_TOKENS = (
-    "max_tokens under the thinking budget is sent and left to the server; the reference never sent it, "
+    "D21: max_tokens under the thinking budget is sent and left to the server; the reference never sent it, "
     "so no recording answers it"
 )
 SONNET_FORCED_WHILE_THINKING = (
-    "the forced call with thinking on is sent and left to the server; Sonnet's thinking run recorded only "
+    "D21: the forced call with thinking on is sent and left to the server; Sonnet's thinking run recorded only "
     "an unforced request, which cannot answer it, so the tool chain is unmeasured"
 )
 

@@ -46,7 +46,7 @@ D19 = "D19: Together streams whole tool calls beside the delta; read, the call p
 D20 = "D20: Workers AI streamed the JSON token `true` as a JSON value; read as text, the answer is valid JSON"
 MAVERICK = "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8"
 NO_FIELD = (
-    "the /ai/run input schema has no tool_choice, stop or logprobs field: cannot be asked (➖), "
+    "D21: the /ai/run input schema has no tool_choice, stop or logprobs field: cannot be asked (➖), "
     "where the reference wrote false"
 )
 

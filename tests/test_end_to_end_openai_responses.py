@@ -26,7 +26,7 @@ MODELS = ["gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "o4-mini"]
 
 R1 = "R1: the MaxTokens reply was cut at the limit (max_output_tokens) but reports zero usage"
 R3 = "R3 (D7): both ToolBias streams ended in a server_error event: unmeasured, not flaky"
-NO_FIELD = "the Responses API has no seed or stop field: cannot be asked (➖), where the reference wrote false"
+NO_FIELD = "D21: the Responses API has no seed or stop field: cannot be asked (➖), where the reference wrote false"
 
 #: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {

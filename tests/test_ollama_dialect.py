@@ -379,7 +379,7 @@ D6_QWEN = (
 )
 
 CANNOT_FORCE = (
-    "/api/chat has no tool_choice field: forcing cannot be asked (➖), where the reference's client refused "
+    "O3 (D21): /api/chat has no tool_choice field: forcing cannot be asked (➖), where the reference's client refused "
     "it and wrote false; tool calling itself is measured unforced"
 )
 

@@ -371,8 +371,8 @@ def test_build_assistant_text_is_output_text() -> None:
 @pytest.mark.parametrize(
     ("request_", "option", "detail"),
     [
-        # Neither platform.openai.com/docs/api-reference/responses/create nor the request type generated
-        # from OpenAI's OpenAPI spec has these fields (checked 2026-12-06, docs/methodology.md).
+        # The request type generated from OpenAI's OpenAPI spec has neither field (checked 2026-12-06,
+        # docs/methodology.md).
         (Request(user(HELLO), seed=42), "seed", "the Responses API has no seed field"),
         (Request(user("Canada"), stop=("is",)), "stop", "the Responses API has no stop field"),
         (Request(user(DocumentPart("q.pdf", "application/pdf", "%PDF"))), "document", "application/pdf"),

@@ -51,8 +51,8 @@ MODELS_PER_PAGE = 1000
 
 _TOOL_CHOICES = {"required": "any", "auto": "auto", "none": "none"}
 
-#: Options the Messages API has no field for, as its reference (platform.claude.com/docs/en/api/messages,
-#: and build-with-claude/structured-outputs) stood when checked on 2026-12-06 (docs/methodology.md).
+#: Options the Messages API has no field for, checked on 2026-12-06; the sources are in
+#: docs/methodology.md ("What a dialect does not send").
 NO_FIELD = {
     "seed": "the Messages API has no seed field",
     "top_logprobs": "the Messages API returns no log-probabilities and has no field to ask for them",

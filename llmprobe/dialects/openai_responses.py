@@ -46,9 +46,8 @@ from llmprobe.neutral import (
 )
 from llmprobe.sse import SseEvent
 
-#: What `POST /v1/responses` has no field for, per platform.openai.com/docs/api-reference/responses/create
-#: and the request type generated from OpenAI's OpenAPI spec (openai-python's response_create_params.py),
-#: checked 2026-12-06 (docs/methodology.md).
+#: What `POST /v1/responses` has no field for, per the request type generated from OpenAI's OpenAPI
+#: spec (openai-python's response_create_params.py), checked 2026-12-06 (docs/methodology.md).
 NO_FIELD = {
     "seed": "the Responses API has no seed field",
     "stop": "the Responses API has no stop field",

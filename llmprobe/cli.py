@@ -344,9 +344,9 @@ def diff_files(
     """Every verdict that changed between two results files, marked worse or better (true > flaky > false,
     reversed for toolsBiased and toolsIndecisive, which name faults), and the models and modes that came or went.
 
-    A verdict going to or from "unknown" is listed as "unmeasured" and counts as neither worse nor
-    better: "unknown" means the question could not be asked (network errors), and a network failure
-    is not a regression.
+    A verdict going to or from "unknown" or "inexpressible" is listed as "unmeasured" and counts as
+    neither worse nor better: "unknown" means the question could not be asked (network errors), and
+    a network failure is not a regression; "inexpressible" means the API has no way to ask it.
 
     When both files measured a capability over repeated trials (`run --repeat N`), the pass
     rates are compared: a change counts as worse or better only when their 95% confidence

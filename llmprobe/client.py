@@ -23,7 +23,7 @@ import httpx
 from llmprobe import __version__
 from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
-from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
+from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
 from llmprobe.neutral import Exchange, Reply, Request, ToolCall
 from llmprobe.pacing import Pacer
 from llmprobe.redaction import Redactor
@@ -123,7 +123,7 @@ class ProviderClient:
         exchange = Exchange(cassette=name or None)
         declared = next((option for option in self._unsupported if request.asks(option)), None)
         if declared is not None:
-            exchange.error = UnsupportedOption(declared, "the provider's API does not have it (providers.yaml `unsupported`)")
+            exchange.error = DeclaredUnsupported(declared, "the provider's API does not have it (providers.yaml `unsupported`)")
             return exchange
         try:
             call = self.dialect.build(model, request)

@@ -1,9 +1,10 @@
 """What changed between two results files of one provider, so a scheduled run can say what got worse.
 
-A verdict that went to or from "unknown" (or appeared or vanished) is reported
-as "unmeasured", neither worse nor better: "unknown" means the question could not
-be asked (network errors after retries), and a flaky network is not a regression
-of the model, nor is its recovery an improvement.
+A verdict that went to or from "unknown" or "inexpressible" (or appeared or vanished)
+is reported as "unmeasured", neither worse nor better: "unknown" means the question
+could not be asked (network errors after retries), and a flaky network is not a
+regression of the model, nor is its recovery an improvement; "inexpressible" means the
+dialect has no way to ask it, which says nothing about the model either.
 
 When both files measured a capability over repeated trials (`run --repeat`), their pass
 rates are compared instead: a change counts as worse or better only when the 95% intervals

@@ -20,12 +20,24 @@ class ConfigError(LlmprobeError):
 
 
 class UnsupportedOption(LlmprobeError):
-    """The dialect cannot express an option that was asked for; nothing was sent."""
+    """The dialect's wire format has no way to carry an option that was asked for; nothing was sent.
+
+    Only for what the wire format itself lacks (no such field, no such value): which models
+    or settings accept an option is the provider's to answer, so such a request is sent.
+    `detail` names the field that is missing and the API reference it was checked against.
+    """
 
     def __init__(self, option: str, detail: str = "") -> None:
         self.option = option
         self.detail = detail
         super().__init__(f"unsupported option {option}" + (f": {detail}" if detail else ""))
+
+
+class DeclaredUnsupported(UnsupportedOption):
+    """providers.yaml declares that the provider does not have an option (`unsupported:`): not sent.
+
+    Unlike a field the wire format lacks, this is a statement about one provider (one that
+    accepts the field and ignores it, say), so it counts as the feature not working."""
 
 
 class ErrorKind(str, enum.Enum):

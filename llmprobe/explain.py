@@ -165,11 +165,11 @@ class _Builder:
             request = dataclasses.replace(request, thinking=True)
         declared = next((option for option in self.config.unsupported if request.asks(option)), None)
         if declared is not None:
-            return Reproduction(None, f"never sent: providers.yaml declares {declared} unsupported for {self.config.name}")
+            return Reproduction(None, f"not sent: providers.yaml declares {declared} unsupported for {self.config.name}")
         try:
             call = self.dialect.build(model, request)
         except UnsupportedOption as exc:
-            return Reproduction(None, f"never sent: the {self.config.api} dialect cannot carry it ({exc})")
+            return Reproduction(None, f"not sent: {exc.detail or exc}")
         body = {**self.config.extra_body, **call.json} if self.config.extra_body and isinstance(call.json, dict) else call.json
         headers = {**call.headers}
         if self.config.api_key_env:

@@ -81,6 +81,8 @@ class RunProgress:
             tally = ", ".join(
                 f"{counts[verdict]} {verdict}" for verdict in (Verdict.TRUE, Verdict.FLAKY, Verdict.FALSE, Verdict.UNKNOWN)
             )
+            if counts[Verdict.INEXPRESSIBLE]:
+                tally += f", {counts[Verdict.INEXPRESSIBLE]} {Verdict.INEXPRESSIBLE}"
             cost = "" if result.cost is None else f"; {result.cost}"
             if result.cost is not None:
                 self.costs[(provider, result.id)] = result.cost

@@ -25,7 +25,8 @@ from llmprobe.files import write_atomically
 
 #: The version of this file's layout. A reader refuses a file of a later version (it cannot know
 #: what its fields mean) and reads files without one as version 1, the layout before the field.
-SCHEMA_VERSION = 1
+#: 2 added the verdict "inexpressible".
+SCHEMA_VERSION = 2
 
 Outcome = Literal["pass", "fail", "unsupported", "error"]
 
@@ -55,14 +56,17 @@ FAULTS = frozenset({"toolsBiased", "toolsIndecisive"})
 class Verdict(str, Enum):
     """What was found about one capability. A str, so the results file holds the plain words.
 
-    Three outcomes are kept apart: the feature works (true) or not (false), it works only
-    some of the time (flaky), or it could not be measured at all (unknown, never a "no").
+    Four outcomes are kept apart: the feature works (true) or not (false), it works only
+    some of the time (flaky), it could not be measured at all (unknown, never a "no"), or
+    the provider's API has no way to ask for it (inexpressible: no such field on its wire,
+    so nothing was sent and nothing is concluded about the model).
     """
 
     TRUE = "true"
     FALSE = "false"
     FLAKY = "flaky"
     UNKNOWN = "unknown"
+    INEXPRESSIBLE = "inexpressible"
 
     # A str compares, hashes and prints as its value, so "true" and Verdict.TRUE are one dict key.
     __hash__ = str.__hash__
@@ -91,8 +95,9 @@ class Verdict(str, Enum):
     def goodness(self, capability: str) -> int | None:
         """How good this verdict is for `capability`, higher is better; None when unmeasured.
 
-        Unknown has no place on the scale: a question that could not be asked is neither
-        better nor worse than any answer. For a fault (FAULTS), "true" is the bad end.
+        Unknown and inexpressible have no place on the scale: a question that could not be
+        asked is neither better nor worse than any answer. For a fault (FAULTS), "true" is
+        the bad end.
         """
         scale = (Verdict.FALSE, Verdict.FLAKY, Verdict.TRUE)
         if self not in scale:
@@ -102,8 +107,14 @@ class Verdict(str, Enum):
 
     @classmethod
     def best(cls, capability: str, verdicts: Iterable[Verdict], default: Verdict) -> Verdict:
-        """The best of `verdicts` for `capability`; unknown only when nothing was measured."""
-        return max(verdicts, key=lambda v: -1 if (g := v.goodness(capability)) is None else g, default=default)
+        """The best of `verdicts` for `capability`; unknown only when nothing was measured.
+
+        Below every answer, unknown (it might be anything) ranks over inexpressible (it cannot
+        be asked), so the choice never depends on the order of `verdicts`."""
+        unmeasured = {Verdict.UNKNOWN: -1, Verdict.INEXPRESSIBLE: -2}
+        return max(
+            verdicts, key=lambda v: unmeasured.get(v, -1) if (g := v.goodness(capability)) is None else g, default=default
+        )
 
 
 #: Every verdict, as the results file spells them.
@@ -181,7 +192,8 @@ def over_trials(trials: Sequence[dict[str, Verdict]]) -> tuple[dict[str, Verdict
 
     A verdict is true when every trial that measured it found it true, false when none
     did, flaky otherwise (a trial that was itself flaky included); unknown when no trial
-    measured it. A trial whose gate was refused (no verdicts) says nothing about the rest.
+    measured it, inexpressible when the dialect could not ask for it in any trial. A trial
+    whose gate was refused (no verdicts) says nothing about the rest.
     A single trial is returned as it is, without rates: its verdict is the whole fact.
     """
     measured = [t for t in trials if t]
@@ -190,9 +202,10 @@ def over_trials(trials: Sequence[dict[str, Verdict]]) -> tuple[dict[str, Verdict
     verdicts: dict[str, Verdict] = {}
     rates: dict[str, Rate] = {}
     for name in measured[0]:
-        seen = [t[name] for t in measured if t.get(name, Verdict.UNKNOWN) is not Verdict.UNKNOWN]
+        asked = [t.get(name, Verdict.UNKNOWN) for t in measured]
+        seen = [v for v in asked if v not in (Verdict.UNKNOWN, Verdict.INEXPRESSIBLE)]
         if not seen:
-            verdicts[name] = Verdict.UNKNOWN
+            verdicts[name] = Verdict.INEXPRESSIBLE if Verdict.INEXPRESSIBLE in asked else Verdict.UNKNOWN
             continue
         passes = sum(1 for v in seen if v is Verdict.TRUE)
         verdicts[name] = Verdict.over(v is Verdict.TRUE for v in seen)

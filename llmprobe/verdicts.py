@@ -10,6 +10,8 @@ Three outcomes are kept apart everywhere:
 - the feature does not work (a rejected option, a wrong answer) → false / flaky;
 - the model misbehaved this time (a malformed tool call) → flaky;
 - we could not ask (transport failure after retries) → unknown, never false (D7).
+A fourth stands apart from them: the dialect's wire format has no way to ask (no such
+field) → inexpressible, which says nothing about the model either.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Literal
 import jsonschema
 
 from llmprobe.battery import Battery, Probe, Role
-from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
+from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Exchange, Reply, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES, Modality, Outcome, Verdict
 
@@ -67,6 +69,12 @@ def _refused_by_server_error(error: ApiError) -> bool:
 
 def is_unmeasured(exchange: Exchange | None) -> bool:
     return exchange is not None and exchange.error is not None and failure_outcome(exchange.error) == "error"
+
+
+def cannot_express(error: Exception | None) -> bool:
+    """The dialect's wire format has no field for the option, so nothing was sent (a providers.yaml
+    declaration is a statement about the provider instead, and counts as the feature not working)."""
+    return isinstance(error, UnsupportedOption) and not isinstance(error, DeclaredUnsupported)
 
 
 def word_count(text: str) -> int:
@@ -251,9 +259,12 @@ def judge_bias(probe: Probe, exchange: Exchange) -> BiasStep:
 
 
 def _simple(exchange: Exchange | None, passed: bool) -> Verdict:
-    """A probe whose verdict is just whether it passed: unknown when it could not be asked."""
+    """A probe whose verdict is just whether it passed: unknown when it could not be asked,
+    inexpressible when the wire format cannot ask it."""
     if exchange is None or is_unmeasured(exchange):
         return Verdict.UNKNOWN
+    if cannot_express(exchange.error):
+        return Verdict.INEXPRESSIBLE
     return Verdict.of(passed)
 
 
@@ -274,7 +285,10 @@ def _tools_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     # A forced request answered without error but with no call (gpt-oss on Together wrote it
     # into the text) is the feature failing this time, as a malformed call is.
     flaky = first in ("bad_call", "no_call")
-    required = Verdict.of(forced and not choice_ignored(obs[force.name]))
+    # A wire format without tool choice (Ollama) cannot ask for a forced call: the -1-any
+    # retry measures tool calling through what the API has, and forcing stays unasked.
+    inexpressible = first == "forcing_rejected" and cannot_express(obs[force.name].error)
+    required = Verdict.INEXPRESSIBLE if inexpressible else Verdict.of(forced and not choice_ignored(obs[force.name]))
     if not forced:
         if fallback.name not in obs:
             return {**unknown, "toolCallRequired": required}
@@ -282,7 +296,9 @@ def _tools_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
         if status == "error":
             return {**unknown, "toolCallRequired": required}
         if status != "ok":
-            return none
+            if cannot_express(obs[fallback.name].error):
+                return dict.fromkeys(none, Verdict.INEXPRESSIBLE)
+            return {**none, "toolCallRequired": required}
     second_probe = follow_up_fallback if follow_up_fallback.name in obs else follow_up
     second = obs.get(second_probe.name)
     if second is None or is_unmeasured(second):
@@ -387,13 +403,18 @@ def _own_verdict(obs: Observations, probes: tuple[Probe, ...]) -> Verdict:
     of the mode that passes one of the probes' checks shows it (the reference's a3d5d616 rule).
     Without one it is false as soon as one of the probes was answered: the second document is a
     second chance to cite, not a second question, so one answer without citations is a
-    measurement. Unknown only when none of them could be asked (D7).
+    measurement. Unknown only when none of them could be asked (D7); inexpressible when the
+    wire format can carry none of them.
     """
     if probes[0].verdict_from_any_reply:  # then all of them are (checked when the battery is loaded)
         replies = [reply for name in obs if (reply := ok_reply(obs, name)) is not None]
         if any(reply_passes(probe, reply) for probe in probes for reply in replies):
             return Verdict.TRUE
-        return Verdict.UNKNOWN if all(is_unmeasured(obs.get(probe.name)) for probe in probes) else Verdict.FALSE
+        asked = [obs.get(probe.name) for probe in probes]
+        if all(e is not None and cannot_express(e.error) for e in asked):
+            return Verdict.INEXPRESSIBLE
+        unasked = all(is_unmeasured(e) or (e is not None and cannot_express(e.error)) for e in asked)
+        return Verdict.UNKNOWN if unasked else Verdict.FALSE
     (probe,) = probes
     return _simple(obs.get(probe.name), passed(probe, obs.get(probe.name)))
 

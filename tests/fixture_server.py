@@ -114,7 +114,7 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
         return f"{mode}-Tools-SquareRoot-2"
     if body.get("tools"):
         return f"{mode}-{_tools_probe(body)}"
-    if dialect == "openai" and (image := _image_probe(messages)):
+    if dialect in ("openai", "cloudflare") and (image := _image_probe(messages)):
         return f"{mode}MultiModal-{image}"
     if option := _option_probe(body):
         return f"{mode}-{option}"
@@ -229,6 +229,7 @@ def find_cassette(model_dir: Path, kind: str) -> Path | None:
     - The recordings made before the reference split Citations into `-text-plain` and
       `-text-markdown` (Groq's, Ollama's) name the plain request, the only one they have,
       `Citations`.
+    - A forced `SquareRoot-1` is not answered by a recording of an unforced request.
     - `SquareRoot-1-any` is only recorded when forcing failed. Cloudflare has no
       tool_choice field, so there the reference sent SquareRoot-1 and -1-any with
       the identical body, and an unforced request may be answered with the -1
@@ -237,7 +238,12 @@ def find_cassette(model_dir: Path, kind: str) -> Path | None:
     """
     names = _cassettes(model_dir)
     if f"{kind}.yaml" in names:
-        return model_dir / f"{kind}.yaml"
+        recorded = model_dir / f"{kind}.yaml"
+        if kind.endswith("-Tools-SquareRoot-1") and recorded_anthropic.unforced(json.loads(_recording(recorded).request_body)):
+            # An unforced answer says nothing of a forced request (Sonnet with thinking on was
+            # only asked with `auto`): the server would have answered the forced one itself.
+            return None
+        return recorded
     if kind.endswith("-Citations-text-plain"):
         unsplit = f"{kind.removesuffix('-text-plain')}.yaml"
         return model_dir / unsplit if unsplit in names else None

@@ -49,6 +49,9 @@ def classify(body: Mapping[str, Any]) -> str:
             return f"{mode}-{citations(source.get('data'))}"
         variant = "URL" if source.get("type") == "url" else "Inline"
         return f"{mode}MultiModal-{media['type'].capitalize()}-{_extension(source)}-{variant}"
+    if (body.get("output_config") or {}).get("format"):
+        # Structured outputs: the reference never sent them, so no recording answers this kind.
+        return f"{mode}-JSONSchema"
     if body.get("stop_sequences"):
         return f"{mode}-Stop"
     limit = body.get("max_tokens")

@@ -41,6 +41,8 @@ def classify(body: Mapping[str, Any]) -> str:
         probe = "JSONSchema"
     elif options.get("stop"):
         probe = "Stop"
+    elif body.get("logprobs"):
+        probe = "TopLogprobs"
     elif isinstance(limit, int) and limit <= MAX_TOKENS_PROBE_LIMIT:
         probe = "MaxTokens"
     elif options.get("seed") is not None:

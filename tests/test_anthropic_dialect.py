@@ -19,8 +19,8 @@ from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_c
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import DocumentPart, ImagePart, Message, Reply, Request, Thought, ToolCall, ToolResult
-from llmprobe.verdicts import tool_results
+from llmprobe.neutral import DocumentPart, Exchange, ImagePart, Message, Reply, Request, Thought, ToolCall, ToolResult
+from llmprobe.verdicts import failure_outcome, judge_force, passed, tool_results
 
 pytestmark = needs_fixtures
 
@@ -38,7 +38,7 @@ EXPECTED_ERRORS: dict[str, tuple[ErrorKind, str]] = {
     "error-cassettes/bad_apiKey/ListModels.yaml": (ErrorKind.AUTH, "authentication_error"),
     "error-cassettes/bad_model/GenStream.yaml": (ErrorKind.NOT_FOUND, "not_found_error"),
     "error-cassettes/bad_model/GenSync.yaml": (ErrorKind.NOT_FOUND, "not_found_error"),
-    # The reference forced the tool call with thinking on; we never send that (see test below).
+    # The reference forced the tool call with thinking on, and so do we: the server refuses it.
     f"scoreboard-cassettes/{OPUS}_thinking/GenSync-Tools-SquareRoot-1.yaml": (ErrorKind.REJECTED, "invalid_request_error"),
     f"scoreboard-cassettes/{OPUS}_thinking/GenStream-Tools-SquareRoot-1.yaml": (ErrorKind.REJECTED, "invalid_request_error"),
 }
@@ -365,27 +365,97 @@ def test_consecutive_tool_results_share_one_user_turn() -> None:
 
 
 @pytest.mark.parametrize(
-    ("request_", "option"),
+    ("request_", "option", "missing"),
     [
-        (Request((Message.user("hi"),), seed=42), "seed"),
-        (Request((Message.user("hi"),), top_logprobs=2), "top_logprobs"),
-        (Request((Message.user("hi"),), json_mode=True), "json_mode"),
-        (Request((Message.user("hi"),), json_schema={"type": "object"}), "json_schema"),
-        (Request((Message.user(DocumentPart("q.pdf", "application/pdf", "%PDF")),)), "document"),
-        (Request((Message.user("hi"),), max_tokens=16, thinking=True), "max_tokens"),
-        (Request((Message.user("hi"),), tool_choice="required", thinking=True), "tool_choice"),
-        (Request((Message.user("hi"), Message("assistant", tool_calls=(ToolCall("a", "f", "[1]"),)))), "tool call"),
+        # The Messages API reference (checked 2026-12-06, docs/methodology.md) has no field for these.
+        (Request((Message.user("hi"),), seed=42), "seed", "no seed field"),
+        (Request((Message.user("hi"),), top_logprobs=2), "top_logprobs", "no field to ask for them"),
+        (Request((Message.user("hi"),), json_mode=True), "json_mode", "takes only a JSON schema"),
+        # Not in the battery: documents are sent as text, and a call's input is a JSON object.
+        (Request((Message.user(DocumentPart("q.pdf", "application/pdf", "%PDF")),)), "document", "text documents"),
+        (Request((Message.user("hi"), Message("assistant", tool_calls=(ToolCall("a", "f", "[1]"),)))), "tool call", "JSON object"),
     ],
 )
-def test_build_refuses_what_the_api_cannot_take(request_: Request, option: str) -> None:
+def test_build_refuses_only_what_the_wire_has_no_field_for(request_: Request, option: str, missing: str) -> None:
     with pytest.raises(UnsupportedOption) as raised:
         dialect.build(HAIKU, request_)
-    assert raised.value.option == option
+    assert raised.value.option == option and missing in raised.value.detail
 
 
-def test_seed_and_logprobs_say_the_api_has_no_such_option() -> None:
-    with pytest.raises(UnsupportedOption, match="the API has no such option"):
-        dialect.build(HAIKU, battery["Seed"].request(stream=False))
+def test_a_json_schema_is_sent_as_structured_outputs() -> None:
+    body = dialect.build(HAIKU, battery["JSONSchema"].request(stream=False)).json
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": battery["JSONSchema"].options["json_schema"]}}
+    assert "anthropic-beta" not in dialect.build(HAIKU, battery["JSONSchema"].request(stream=False)).headers
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        Request((Message.user("hi"),), max_tokens=16, thinking=True),
+        Request((Message.user("hi"),), tool_choice="required", thinking=True),
+    ],
+    ids=["max_tokens-under-the-budget", "forced-call"],
+)
+def test_thinking_rules_are_the_servers_to_apply(request_: Request) -> None:
+    body = dialect.build(HAIKU, request_).json
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert body["max_tokens"] == (request_.max_tokens or 4096)
+    assert body.get("tool_choice") == ({"type": "any"} if request_.tool_choice else None)
+
+
+def test_the_server_refusing_a_forced_call_while_thinking_is_a_refusal_of_tool_choice() -> None:
+    """The reference sent the same request: its recorded 400 is the provider's answer, not ours."""
+    request = battery["Tools-SquareRoot-1"].request(stream=False)
+    request = Request(request.messages, request.tools, request.tool_choice, thinking=True)
+    recorded = scoreboard(f"{OPUS}_thinking", "GenSync-Tools-SquareRoot-1")
+    assert_builds(recorded, OPUS, request, 32000)
+    with pytest.raises(ApiError) as raised:
+        replay(recorded)
+    assert judge_force(battery["Tools-SquareRoot-1"], Exchange(error=raised.value)) == "forcing_rejected"
+    assert failure_outcome(raised.value) == "unsupported"
+
+
+def test_max_tokens_under_the_thinking_budget_is_measured_either_way() -> None:
+    """A model without the rule answers within the cap; one with it refuses with a 400 naming max_tokens."""
+    probe = battery["MaxTokens"]
+    request = Request(probe.request(stream=False).messages, max_tokens=probe.request(stream=False).max_tokens, thinking=True)
+    assert dialect.build(OPUS, request).json["max_tokens"] == 16
+    content = [{"type": "thinking", "thinking": "Relativity is", "signature": "s"}, {"type": "text", "text": "Special relativity"}]
+    answered = {"type": "message", "content": content, "stop_reason": "max_tokens", "usage": {"input_tokens": 9, "output_tokens": 16}}
+    assert passed(probe, Exchange(reply=dialect.parse(200, {}, json.dumps(answered).encode())))
+    message = "max_tokens must be greater than thinking.budget_tokens"
+    refused = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(400, {}, json.dumps(refused).encode())
+    assert failure_outcome(raised.value) == "unsupported"
+
+
+STRUCTURED = json.dumps({"is_fruit": True})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_structured_output_answered_is_measured(stream: bool) -> None:
+    probe = battery["JSONSchema"]
+    dialect.build(HAIKU, probe.request(stream=stream))
+    if stream:
+        reply = stream_of(
+            '{"type":"message_start","message":{"usage":{"input_tokens":9}}}',
+            '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+            json.dumps({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": STRUCTURED}}),
+            '{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":7}}',
+            '{"type":"message_stop"}',
+        )
+    else:
+        body = {"type": "message", "content": [{"type": "text", "text": STRUCTURED}], "stop_reason": "end_turn"}
+        reply = dialect.parse(200, {}, json.dumps(body).encode())
+    assert passed(probe, Exchange(reply=reply))
+
+
+def test_structured_output_refused_with_a_400_is_unsupported() -> None:
+    error = {"type": "error", "error": {"type": "invalid_request_error", "message": "output_config.format: Extra inputs are not permitted"}}
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(400, {}, json.dumps(error).encode())
+    assert failure_outcome(raised.value) == "unsupported"
 
 
 def test_images_by_url_and_inline() -> None:

@@ -14,6 +14,7 @@ from llmprobe.dialects.cloudflare import CloudflareDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import (
     DocumentPart,
+    Exchange,
     ImagePart,
     Message,
     Reply,
@@ -23,6 +24,7 @@ from llmprobe.neutral import (
     ToolCall,
     ToolResult,
 )
+from llmprobe.verdicts import failure_outcome, passed
 
 FIXTURES = CLOUDFLARE_FIXTURES
 pytestmark = needs_fixtures
@@ -69,6 +71,7 @@ IS_FRUIT_SCHEMA = {
 QUACKILAND = "The capital of Quackiland is Quack. The Big Canard Statue is located in Quack."
 
 dialect = CloudflareDialect(BASE_URL)
+battery = load_battery()
 
 
 def interaction(name: str) -> Interaction:
@@ -408,14 +411,43 @@ def test_build_escapes_spaces_in_the_model_id() -> None:
         (Request((Message.user("hi"),), tools=(SQUARE_ROOT,), tool_choice="none"), "tool_choice"),
         (Request((Message.user("Canada"),), stop=("is",)), "stop"),
         (Request((Message.user("hi"),), top_logprobs=2), "top_logprobs"),
-        (Request((Message.user(ImagePart("image/png", data=b"\x89PNG"), "what fruit is it"),)), "image input"),
         (Request((Message.user(DocumentPart("q.pdf", "application/pdf", "%PDF")),)), "document input"),
     ],
 )
 def test_build_refuses_what_the_wire_cannot_carry(request_: Request, option: str) -> None:
+    """The /ai/run input schemas (model pages and @cloudflare/workers-types 4.20251118.0, checked
+    2026-12-06) have no tool_choice, stop or logprobs field; documents go as text."""
     with pytest.raises(UnsupportedOption) as raised:
         dialect.build(SCOUT, request_)
     assert raised.value.option == option
+    assert "input schema has no" in raised.value.detail or option == "document input"
+
+
+@pytest.mark.parametrize(
+    ("part", "url"),
+    [
+        (ImagePart("image/png", data=b"\x89PNG"), "data:image/png;base64,iVBORw=="),
+        (ImagePart("image/jpeg", url="https://x.invalid/banana.jpg"), "https://x.invalid/banana.jpg"),
+    ],
+)
+def test_a_picture_is_sent_as_an_image_url_part(part: ImagePart, url: str) -> None:
+    """Which model takes pictures is its schema's to answer (Llama 4 Scout's takes `image_url` parts)."""
+    messages = dialect.build(SCOUT, Request((Message.user("What fruit is it?", part),))).json["messages"]
+    assert messages == [
+        {"role": "user", "content": "What fruit is it?"},
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]},
+    ]
+
+
+def test_a_picture_answered_is_measured_and_refused_is_not() -> None:
+    probe = battery.images[0]
+    dialect.build(SCOUT, probe.request(stream=False, parts=(probe.image(data=b"\xff\xd8"),)))
+    answered = dialect.parse(200, {}, json.dumps({"result": {"response": "Banana."}, "success": True}).encode())
+    assert passed(probe, Exchange(reply=answered))
+    refused = {"result": None, "success": False, "errors": [{"code": 5006, "message": "AiError: Type mismatch of '/messages/1/content'"}]}
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(400, {}, json.dumps(refused).encode())
+    assert failure_outcome(raised.value) == "unsupported"
 
 
 def test_unsupported_document_names_the_document() -> None:

@@ -63,8 +63,8 @@ def test_a_toy_dialect_probes_a_model_in_both_modes(toy_registered: None, tmp_pa
         assert verdicts[mode]["reportRateLimits"] == "true"
         assert verdicts[mode]["reportTokenUsage"] == "true"
         assert verdicts[mode]["maxTokens"] == "true"
-        # Options the toy wire cannot carry were never sent, and count as unsupported.
-        assert verdicts[mode]["seed"] == verdicts[mode]["jsonSchema"] == verdicts[mode]["tools"] == "false"
+        # Options the toy wire cannot carry were never sent: they cannot be asked, which says nothing of the model.
+        assert verdicts[mode]["seed"] == verdicts[mode]["jsonSchema"] == verdicts[mode]["tools"] == "inexpressible"
     assert seen, "the toy server was asked"
     assert all(r.url.path == "/v0/generate" and r.headers["toy-key"] == "toy-secret" for r in seen)
     assert all(json.loads(r.content)["prompt"].isupper() for r in seen)

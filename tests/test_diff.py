@@ -53,6 +53,9 @@ def run_diff(tmp_path: Path, old: ProviderResult, new: ProviderResult, *args: st
         ("false", "flaky", "better"),
         ("true", "unknown", "unmeasured"),
         ("unknown", "false", "unmeasured"),
+        # A refusal of 2025 becoming a measurement (D21) is not an improvement of the model, nor the reverse.
+        ("false", "inexpressible", "unmeasured"),
+        ("inexpressible", "true", "unmeasured"),
         ("true", None, "unmeasured"),
         (None, "false", "unmeasured"),
     ],

@@ -26,6 +26,7 @@ MODELS = ["gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "o4-mini"]
 
 R1 = "R1: the MaxTokens reply was cut at the limit (max_output_tokens) but reports zero usage"
 R3 = "R3 (D7): both ToolBias streams ended in a server_error event: unmeasured, not flaky"
+NO_FIELD = "D21: the Responses API has no seed or stop field: cannot be asked (➖), where the reference wrote false"
 
 #: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
@@ -38,6 +39,12 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
     ("gpt-5-nano", "stream", "tools"): ("flaky", "unknown", R3),
     ("gpt-5-nano", "stream", "toolsBiased"): ("false", "unknown", R3),
     ("gpt-5-nano", "stream", "toolsIndecisive"): ("false", "unknown", R3),
+    **{
+        (model, mode, verdict): ("false", "inexpressible", NO_FIELD)
+        for model in MODELS
+        for mode in ["sync", "stream"]
+        for verdict in ["seed", "stopSequence"]
+    },
 }
 
 

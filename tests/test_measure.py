@@ -52,15 +52,16 @@ def test_wilson_interval_known_values() -> None:
 
 
 def test_verdicts_over_trials() -> None:
-    t, f, k, u = Verdict.TRUE, Verdict.FALSE, Verdict.FLAKY, Verdict.UNKNOWN
+    t, f, k, u, x = Verdict.TRUE, Verdict.FALSE, Verdict.FLAKY, Verdict.UNKNOWN, Verdict.INEXPRESSIBLE
     trials = [
-        {"json": t, "seed": f, "tools": t, "citations": u, "maxTokens": f},
-        {"json": t, "seed": f, "tools": f, "citations": u, "maxTokens": k},
-        {"json": t, "seed": f, "tools": t, "citations": u, "maxTokens": f},
+        {"json": t, "seed": f, "tools": t, "citations": u, "maxTokens": f, "topLogprobs": x},
+        {"json": t, "seed": f, "tools": f, "citations": u, "maxTokens": k, "topLogprobs": x},
+        {"json": t, "seed": f, "tools": t, "citations": u, "maxTokens": f, "topLogprobs": x},
         {},  # its gate was refused: no say about the rest
     ]
     verdicts, rates = over_trials(trials)
-    assert verdicts == {"json": t, "seed": f, "tools": k, "citations": u, "maxTokens": k}
+    # A question the wire cannot carry stays unasked, with no rate: it was never tried.
+    assert verdicts == {"json": t, "seed": f, "tools": k, "citations": u, "maxTokens": k, "topLogprobs": x}
     assert {name: str(rate) for name, rate in rates.items()} == {"json": "3/3", "seed": "0/3", "tools": "2/3", "maxTokens": "0/3"}
     # One trial is the verdict itself, with no rate to show.
     assert over_trials([{"json": t}]) == ({"json": t}, {})
@@ -442,6 +443,30 @@ def test_explain_a_thinking_row_sends_its_reasoning_switch(tmp_path: Path) -> No
         curl = json.loads(found.stdout)["modes"][0]["cells"][0]["probes"][0]["reproduction"]["curl"]
         assert ('"thinking":' in curl) is thinking
         assert '-H "x-api-key: $ANTHROPIC_API_KEY"' in curl
+
+
+def test_explain_says_why_a_probe_was_not_sent(tmp_path: Path) -> None:
+    """Each refusal shows as "not sent: <the field the wire lacks>"; a newly expressible option gets its curl."""
+    claude = "claude-sonnet-4"
+    provider = {"api": "anthropic", "base_url": "https://api.anthropic.com", "api_key_env": "ANTHROPIC_API_KEY", "models": [claude]}
+    cfg = write_providers(tmp_path, {"anthropic": provider})
+    evidence = [
+        results.Evidence("Text", "pass", "'Hello.'", status=200, latency_ms=12.0, attempts=1),
+        results.Evidence("Seed", "unsupported", "unsupported option seed: the Messages API has no seed field"),
+        results.Evidence("JSONSchema", "pass", '\'{"is_fruit": true}\'', status=200, latency_ms=12.0, attempts=1),
+    ]
+    verdicts = {"seed": Verdict.INEXPRESSIBLE, "jsonSchema": Verdict.TRUE}
+    model = results.ModelResult(claude, modes={"sync": results.ModeResult(verdicts, evidence)})
+    (tmp_path / "out").mkdir()
+    results.save(results.ProviderResult("anthropic", "2026-01-01T00:00:00Z", "0", models=[model]), tmp_path / "out" / "anthropic.json")
+    files = ["--config", str(cfg), "--out", str(tmp_path / "out"), "--mode", "sync"]
+    text = CliRunner().invoke(app, ["explain", "anthropic", claude, "--column", "Text", *files])
+    assert text.exit_code == 0, text.output
+    assert "    note: not sent: the Messages API has no seed field" in text.stdout
+    assert "verdicts: seed inexpressible" in text.stdout
+    schema = CliRunner().invoke(app, ["explain", "anthropic", claude, "--column", "Schema", "--json", *files])
+    curl = json.loads(schema.stdout)["modes"][0]["cells"][0]["probes"][0]["reproduction"]["curl"]
+    assert '"output_config":{"format":{"type":"json_schema"' in curl
 
 
 def test_speed_counts_only_answers() -> None:

@@ -25,6 +25,7 @@ from llmprobe.dialects.ollama import OllamaDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, Exchange, ImagePart, Message, Reply, Request, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.verdicts import failure_outcome, passed
 
 FIXTURES = OLLAMA_FIXTURES
 pytestmark = needs_fixtures
@@ -280,7 +281,6 @@ def test_build_options_go_under_options() -> None:
     [
         (battery["Tools-SquareRoot-1"].request(stream=False), "tool_choice"),
         (battery["Tools-SquareRoot-2"].request(stream=False), "tool_choice"),
-        (battery["TopLogprobs"].request(stream=False), "top_logprobs"),
         (Request((Message.user(ImagePart("image/png", url="https://x.invalid/banana.png")),)), "image URL"),
         (Request((Message.user(DocumentPart("q.pdf", "application/pdf", "%PDF")),)), "document input"),
         (Request((Message.user("hi"),), json_mode=True, json_schema={"type": "object"}), "json_mode"),
@@ -292,10 +292,48 @@ def test_build_refuses_what_the_api_cannot_say(request_: Request, option: str) -
     assert raised.value.option == option
 
 
-def test_forced_tool_choice_says_the_api_has_no_such_option() -> None:
+def test_forced_tool_choice_names_the_missing_field() -> None:
+    """docs.ollama.com/api/chat (checked 2026-12-06) lists no tool_choice: /api/chat offers tools, never forces them."""
     with pytest.raises(UnsupportedOption) as raised:
         dialect.build("m", battery["Tools-SquareRoot-1"].request(stream=False))
-    assert "the API has no such option" in str(raised.value)
+    assert "/api/chat has no tool_choice field" in raised.value.detail
+
+
+def test_logprobs_are_asked_for_beside_the_messages() -> None:
+    body = dialect.build("m", battery["TopLogprobs"].request(stream=False)).json
+    assert (body["logprobs"], body["top_logprobs"]) == (True, 2)
+    assert "logprobs" not in dialect.build("m", battery["Text"].request(stream=False)).json
+
+
+LOGPROBS = [{"token": "Hello", "logprob": -0.02, "bytes": [72], "top_logprobs": [{"token": "Hello", "logprob": -0.02}, {"token": "Hi", "logprob": -4.1}]}]
+DONE = {"done": True, "done_reason": "stop", "prompt_eval_count": 17, "eval_count": 2}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_logprobs_answered_are_measured(stream: bool) -> None:
+    probe = battery["TopLogprobs"]
+    if stream:
+        reply = replaying.stream_of(
+            dialect,
+            json.dumps({"message": {"role": "assistant", "content": "Hello"}, "logprobs": LOGPROBS, "done": False}),
+            json.dumps({"message": {"role": "assistant", "content": "."}, "logprobs": [{"token": ".", "logprob": -0.1}], **DONE}),
+        )
+    else:
+        body = {"message": {"role": "assistant", "content": "Hello"}, "logprobs": LOGPROBS, **DONE}
+        reply = dialect.parse(200, {}, json.dumps(body).encode())
+    assert reply.logprobs[0].top == (("Hello", -0.02), ("Hi", -4.1))
+    assert len(reply.logprobs) == (2 if stream else 1)
+    assert passed(probe, Exchange(reply=reply))
+
+
+def test_logprobs_ignored_or_refused_are_not() -> None:
+    """A server from before logprobs ignores the fields (no logprobs back); one may refuse them with a 400."""
+    probe = battery["TopLogprobs"]
+    silent = dialect.parse(200, {}, json.dumps({"message": {"role": "assistant", "content": "Hello"}, **DONE}).encode())
+    assert not passed(probe, Exchange(reply=silent))
+    with pytest.raises(ApiError) as raised:
+        dialect.parse(400, {}, b'{"error":"unknown field logprobs"}')
+    assert failure_outcome(raised.value) == "unsupported"
 
 
 def test_registered_and_base_url_trimmed() -> None:
@@ -340,8 +378,18 @@ D6_QWEN = (
     "called that flaky and never sent it, so no recording answers it and the chain stays unmeasured"
 )
 
+CANNOT_FORCE = (
+    "O3 (D21): /api/chat has no tool_choice field: forcing cannot be asked (➖), where the reference's client refused "
+    "it and wrote false; tool calling itself is measured unforced"
+)
+
 #: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
+    **{
+        (model, mode, "toolCallRequired"): ("false", "inexpressible", CANNOT_FORCE)
+        for model in MODELS
+        for mode in ["sync", "stream"]
+    },
     **{
         (model, mode, verdict): (reference, "unknown", D6_QWEN)
         for model in ["qwen3:4b"]
@@ -370,8 +418,8 @@ def test_run_probes_every_model_from_the_recordings(fixture_run) -> None:
     assert result.exit_code in (0, 1), result.output
     assert "Traceback" not in result.output
     assert {model for _, model, _ in served} == set(MODELS)
-    # The requests the dialect refuses are never sent: no logprobs, no image URL.
-    assert not any(name.endswith(("-TopLogprobs.yaml", "-URL.yaml")) for _, _, name in served)
+    # The requests the dialect refuses are never sent: no image URL.
+    assert not any(name.endswith("-URL.yaml") for _, _, name in served)
     # qwen3's unforced call is answered with the reference's "-1" recording: the same request body.
     assert ("ollama", "qwen3:4b", "GenStream-Tools-SquareRoot-1.yaml") in served
 

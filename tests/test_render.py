@@ -17,6 +17,7 @@ from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.render import (
     LAYOUTS,
     cells,
+    legend,
     render_json,
     render_markdown,
     render_terminal,
@@ -309,6 +310,9 @@ def _line(mode: str = "sync", **verdicts: str) -> Line:
         ({}, "❌", "❌"),
         ({"tools": "unknown"}, "❔", "❔"),
         ({"tools": "true", "toolsBiased": "unknown"}, "✅", "✅"),
+        # Ollama: no tool_choice on the wire, so forcing is unasked; the unforced calls were measured.
+        ({"tools": "true", "toolCallRequired": "inexpressible", "toolsBiased": "false"}, "✅➖🧐", "✅➖"),
+        ({"tools": "false", "toolCallRequired": "inexpressible"}, "❌➖", "❌➖"),
     ],
 )
 def test_tool_cell(verdicts, detailed, compact):
@@ -328,6 +332,10 @@ def test_tool_cell(verdicts, detailed, compact):
         ("unknown", "false", "❔"),
         ("false", "unknown", "❔"),
         ("flaky", "unknown", "💨❔"),
+        # Anthropic: no free-form JSON mode on the wire.
+        ("inexpressible", "true", "📐➖"),
+        ("inexpressible", "unknown", "❔➖"),
+        ("inexpressible", "inexpressible", "➖"),
     ],
 )
 def test_json_merged_cell(json_verdict, schema, cell):
@@ -342,13 +350,18 @@ def test_json_merged_cell(json_verdict, schema, cell):
         ({}, "❌"),
         ({"maxTokens": "true", "stopSequence": "unknown"}, "📏❔"),
         ({"seed": "flaky"}, "💨"),
+        # The Responses API has no seed or stop field: only the token cap can be asked.
+        ({"seed": "inexpressible", "maxTokens": "true", "stopSequence": "inexpressible"}, "📏➖"),
+        ({"seed": "inexpressible", "maxTokens": "false", "stopSequence": "unknown"}, "❔➖"),
     ],
 )
 def test_text_cell(verdicts, cell):
     assert cells.text(_line(**verdicts)) == cell
 
 
-@pytest.mark.parametrize("verdict, cell", [("true", "✅"), ("flaky", "💨"), ("false", "❌"), ("unknown", "❔")])
+@pytest.mark.parametrize(
+    "verdict, cell", [("true", "✅"), ("flaky", "💨"), ("false", "❌"), ("unknown", "❔"), ("inexpressible", "➖")]
+)
 def test_single_verdict_cells_including_finish(verdict, cell):
     for name in ("json", "citations", "topLogprobs", "reportRateLimits", "reportTokenUsage", "reportFinishReason"):
         assert cells.verdict(name)(_line(**{name: verdict})) == cell
@@ -619,3 +632,18 @@ def test_one_providers_page_says_where_its_results_came_from_under_its_heading()
     assert lines[6].startswith("| Model ")
     # Without results there is nothing to say where they came from.
     assert render_markdown([(config, None)]).startswith("# Scoreboard\n\n## p 🏠\n\n| Model ")
+
+
+def test_the_summary_ranks_unknown_over_inexpressible_whatever_the_order():
+    """Neither is an answer; "might be anything" is shown over "cannot be asked", in any model order."""
+    asked, unasked = _line(seed="unknown"), _line(seed="inexpressible")
+    assert best_seen([asked, unasked]).verdict("seed") == best_seen([unasked, asked]).verdict("seed") == "unknown"
+    assert best_seen([unasked, _line(seed="false")]).verdict("seed") == "false"
+    assert best_seen([unasked, unasked]).verdict("seed") == "inexpressible"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_legend_explains_cannot_be_asked(layout):
+    texts = [child for entry in legend.entries(layout) for child in entry.children]
+    assert any(t.startswith("➖ cannot be asked") for t in texts)
+    assert any(t.startswith("➖ the provider's API has no way to require a tool call") for t in texts)

@@ -8,7 +8,7 @@ import pytest
 
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
-from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
+from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Exchange, RateLimit, Reply, ToolCall, Usage
 
 BATTERY = load_battery()
@@ -24,7 +24,13 @@ def failed(kind: ErrorKind, message: str = "boom", status: int = 400) -> Exchang
 
 
 def unsupported(option: str) -> Exchange:
+    """The dialect's wire format has no field for `option`: nothing was sent."""
     return Exchange(error=UnsupportedOption(option))
+
+
+def declared(option: str) -> Exchange:
+    """providers.yaml says the provider does not have `option`: nothing was sent."""
+    return Exchange(error=DeclaredUnsupported(option))
 
 
 def call(name: str, **args) -> ToolCall:
@@ -158,7 +164,8 @@ def test_max_tokens_word_limit_and_empty_reply():
 def test_stop_sequence():
     assert verdicts(good_mode(Stop=reply("Canada is a country")))["stopSequence"] == "false"
     assert verdicts(good_mode(Stop=reply("", reasoning="Canada")))["stopSequence"] == "true"
-    assert verdicts(good_mode(Stop=unsupported("stop")))["stopSequence"] == "false"
+    assert verdicts(good_mode(Stop=unsupported("stop")))["stopSequence"] == "inexpressible"
+    assert verdicts(good_mode(Stop=declared("stop")))["stopSequence"] == "false"
 
 
 @pytest.mark.parametrize(
@@ -204,7 +211,8 @@ def test_transport_failure_is_unknown_never_false_d7():
 
 def test_top_logprobs_needs_logprobs_back():
     assert verdicts(good_mode(TopLogprobs=reply("Hello")))["topLogprobs"] == "false"
-    assert verdicts(good_mode(TopLogprobs=unsupported("top_logprobs")))["topLogprobs"] == "false"
+    assert verdicts(good_mode(TopLogprobs=unsupported("top_logprobs")))["topLogprobs"] == "inexpressible"
+    assert verdicts(good_mode(TopLogprobs=declared("top_logprobs")))["topLogprobs"] == "false"
 
 
 def test_rate_limits_come_from_text():
@@ -232,7 +240,8 @@ MARKDOWN = "Citations-text-markdown"
         (reply("Quack."), reply("Quack."), "false"),
         # A refused request was asked and answered: no citations came of it.
         (reply("Quack."), failed(ErrorKind.REJECTED), "false"),
-        (unsupported("document"), unsupported("document"), "false"),
+        (unsupported("document"), unsupported("document"), "inexpressible"),
+        (declared("document"), declared("document"), "false"),
     ],
 )
 def test_citations_from_either_document(plain: Exchange, markdown: Exchange, expected: str) -> None:
@@ -308,8 +317,20 @@ def test_wrong_argument_in_forced_call_is_flaky():
 
 
 def test_dialect_without_tool_choice_is_not_flaky_d6():
-    # Cloudflare cannot force a call: forcing is unsupported, tool calling itself works.
+    # Ollama and Cloudflare cannot ask for a forced call: forcing is inexpressible, tool calling itself works.
     obs = good_mode(**{"Tools-SquareRoot-1": unsupported("tool_choice"), "Tools-SquareRoot-1-any": calls(call("square_root", number=132413))})
+    assert tools(obs)[:2] == ("true", "inexpressible")
+
+
+def test_forcing_stays_inexpressible_when_tools_do_not_work():
+    # gemma3 on Ollama: forcing cannot be asked, and the unforced offer is refused.
+    refused = failed(ErrorKind.REJECTED, "gemma3:4b does not support tools")
+    obs = good_mode(**{"Tools-SquareRoot-1": unsupported("tool_choice"), "Tools-SquareRoot-1-any": refused})
+    assert tools(obs) == ("false", "inexpressible", "false", "false")
+
+
+def test_declared_without_tool_choice_is_forcing_not_working():
+    obs = good_mode(**{"Tools-SquareRoot-1": declared("tool_choice"), "Tools-SquareRoot-1-any": calls(call("square_root", number=132413))})
     assert tools(obs)[:2] == ("true", "false")
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
+from llmprobe.errors import UnsupportedOption
 from llmprobe.neutral import RateLimit, Reply, Request
 from llmprobe.sse import SseEvent
 
@@ -111,6 +112,15 @@ def dialect_class(api: str) -> type[Dialect]:
 def get_dialect(api: str, base_url: str, options: Mapping[str, Any] | None = None) -> Dialect:
     """The dialect for `api:`, with the provider's `options:` (already validated by the config loader)."""
     return dialect_class(api)(base_url, options)
+
+
+def refuse_missing(request: Request, missing: Mapping[str, str]) -> None:
+    """Raises UnsupportedOption for the first option `request` asks for (`Request.asks`) that the
+    wire format has no field for; `missing` maps each such option to the field that is missing,
+    with the reference it rests on (docs/methodology.md lists them all)."""
+    for option, reason in missing.items():
+        if request.asks(option):
+            raise UnsupportedOption(option, reason)
 
 
 def option_values(declared: Mapping[str, Option], options: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -5,10 +5,11 @@ A reply is a list of blocks (`text` with its citations, `thinking` with a signat
 index. The stream parser rebuilds the blocks in their sync shape, so one function
 reads a reply either way.
 
-The API has no seed, log-probabilities or JSON output modes, so those probes are not
-sent. Thinking (`Request.thinking`) has rules of its own, refused here rather than
-learnt from a 400: `max_tokens` must exceed the thinking budget, and a tool call
-cannot be forced.
+JSON following a schema is structured outputs' `output_config.format`. The wire has no
+seed, no log-probabilities and no free-form JSON mode (`format` takes only a schema):
+those are refused, per `NO_FIELD`. Which models take which option, and thinking's own
+rules (`max_tokens` above the thinking budget, no forced tool call), are the server's
+to answer, so those requests are sent.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option, option_values, wire
+from llmprobe.dialects import HttpCall, Option, option_values, refuse_missing, wire
 from llmprobe.dialects.wire import loose_array as _list
 from llmprobe.dialects.wire import loose_count as _count
 from llmprobe.dialects.wire import loose_mapping as _dict
@@ -49,6 +50,14 @@ API_VERSION = "2023-06-01"
 MODELS_PER_PAGE = 1000
 
 _TOOL_CHOICES = {"required": "any", "auto": "auto", "none": "none"}
+
+#: Options the Messages API has no field for, checked on 2026-12-06; the sources are in
+#: docs/methodology.md ("What a dialect does not send").
+NO_FIELD = {
+    "seed": "the Messages API has no seed field",
+    "top_logprobs": "the Messages API returns no log-probabilities and has no field to ask for them",
+    "json_mode": "the Messages API has no free-form JSON mode: output_config.format takes only a JSON schema",
+}
 
 #: Error types whose meaning does not depend on the HTTP status (in-stream errors have none).
 _ERROR_KINDS = {
@@ -85,26 +94,17 @@ class AnthropicDialect:
         self.thinking_budget: int = values["thinking_budget"]
 
     def build(self, model: str, request: Request) -> HttpCall:
-        for option, asked in (
-            ("seed", request.seed is not None),
-            ("top_logprobs", request.top_logprobs is not None),
-            ("json_mode", request.json_mode),
-            ("json_schema", request.json_schema is not None),
-        ):
-            if asked:
-                raise UnsupportedOption(option, "the API has no such option")
+        """Keys in the order of the recorded reference traffic, so a request can match its recording."""
+        refuse_missing(request, NO_FIELD)
         cap = self.max_tokens if request.max_tokens is None else request.max_tokens
         body: dict[str, Any] = {"model": model, "max_tokens": cap, "messages": _messages(request.messages)}
         if request.stop:
             body["stop_sequences"] = list(request.stop)
         if request.stream:
             body["stream"] = True
+        if request.json_schema is not None:
+            body["output_config"] = {"format": {"type": "json_schema", "schema": request.json_schema}}
         if request.thinking:
-            if cap <= self.thinking_budget:
-                problem = f"with thinking on, max_tokens ({cap}) must exceed the thinking budget ({self.thinking_budget})"
-                raise UnsupportedOption("max_tokens", problem)
-            if request.tool_choice == "required":
-                raise UnsupportedOption("tool_choice", "the API cannot force a tool call while thinking is on")
             body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
         if request.tool_choice is not None:
             body["tool_choice"] = {"type": _TOOL_CHOICES[request.tool_choice]}

@@ -1,21 +1,23 @@
 """Cloudflare Workers AI, through its native `run` API.
 
-The native API is not OpenAI's: messages carry only string content, tool calls
-come back in two shapes depending on the model, JSON modes may return `response`
-as an object, and there is no finish reason, no tool_choice and no stop field.
-Everything is translated as recorded; what the wire cannot carry is refused with
-`UnsupportedOption` rather than dropped.
+The native API is not OpenAI's: a message's content is a string (or, for a picture,
+a list of `image_url` parts), tool calls come back in two shapes depending on the
+model, JSON modes may return `response` as an object, and there is no finish reason.
+Its input schema has no tool_choice, stop or log-probabilities field (`NO_FIELD`):
+those are refused with `UnsupportedOption` rather than dropped. Which model takes
+pictures is the model's schema's to answer, so pictures are sent.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from llmprobe import safejson
-from llmprobe.dialects import HttpCall, Option
+from llmprobe.dialects import HttpCall, Option, refuse_missing
 from llmprobe.dialects.wire import array as _list
 from llmprobe.dialects.wire import malformed as _malformed
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status
@@ -36,6 +38,15 @@ from llmprobe.sse import SseEvent
 
 MODELS_PER_PAGE = 100
 
+#: Fields the `/ai/run` input schema of a text-generation model does not have, per the model pages of
+#: developers.cloudflare.com/workers-ai/models and @cloudflare/workers-types 4.20251118.0 (checked 2026-12-06).
+_NO_FIELD = "the Workers AI /ai/run input schema has no {} field"
+NO_FIELD = {
+    "stop": _NO_FIELD.format("stop"),
+    "top_logprobs": _NO_FIELD.format("logprobs"),
+}
+NO_TOOL_CHOICE = _NO_FIELD.format("tool_choice") + ": a call can be neither forced nor forbidden"
+
 #: Cloudflare API error codes whose meaning does not follow from the HTTP status.
 _AUTH_CODES = frozenset({10000, 10001})
 _NOT_FOUND_CODES = frozenset({7000})
@@ -55,15 +66,10 @@ class CloudflareDialect:
         self.base_url = base_url.rstrip("/")
 
     def build(self, model: str, request: Request) -> HttpCall:
-        """Raises UnsupportedOption for tool_choice, stop, top_logprobs, images and non-text documents."""
+        """Raises UnsupportedOption for tool_choice, stop, top_logprobs and non-text documents."""
         if request.tool_choice not in (None, "auto"):
-            raise UnsupportedOption(
-                "tool_choice", f"Workers AI has no tool_choice field, so {request.tool_choice!r} cannot be asked for"
-            )
-        if request.stop:
-            raise UnsupportedOption("stop", "Workers AI has no stop sequences")
-        if request.top_logprobs is not None:
-            raise UnsupportedOption("top_logprobs", "Workers AI returns no log-probabilities")
+            raise UnsupportedOption("tool_choice", NO_TOOL_CHOICE)
+        refuse_missing(request, NO_FIELD)
         # Keys in the order the reference serialises them, so its cassettes match byte for byte.
         body: dict[str, Any] = {"messages": [wire for message in request.messages for wire in _messages(message)]}
         if request.max_tokens is not None:
@@ -210,7 +216,7 @@ def _messages(message: Message) -> list[dict[str, Any]]:
             raise ValueError("a tool message needs a tool_result")
         result = message.tool_result
         return [_with_call_id({"role": "tool", "content": result.content}, result.call_id)]
-    wire = [{"role": message.role, "content": _part_text(part)} for part in message.parts]
+    wire = [{"role": message.role, "content": _content(part)} for part in message.parts]
     wire += [_with_call_id({"role": "assistant", "content": call.arguments}, call.id) for call in message.tool_calls]
     return wire
 
@@ -221,7 +227,11 @@ def _with_call_id(message: dict[str, Any], call_id: str) -> dict[str, Any]:
     return message
 
 
-def _part_text(part: TextPart | ImagePart | DocumentPart) -> str:
+def _content(part: TextPart | ImagePart | DocumentPart) -> str | list[dict[str, Any]]:
+    if isinstance(part, ImagePart):
+        # The input schema's content part for a picture, by URL or as a data URL.
+        url = part.url if part.url is not None else f"data:{part.mime};base64,{base64.b64encode(part.data or b'').decode()}"
+        return [{"type": "image_url", "image_url": {"url": url}}]
     if isinstance(part, TextPart):
         return part.text
     if isinstance(part, DocumentPart):
@@ -231,7 +241,7 @@ def _part_text(part: TextPart | ImagePart | DocumentPart) -> str:
             )
         # Sent as the bare text, as recorded: the name has no place on this wire.
         return part.text
-    raise UnsupportedOption("image input", "Workers AI text models take string content only")
+    raise TypeError(f"not a message part: {part!r}")
 
 
 def _kind_for_status(status: int | None) -> ErrorKind:

@@ -3,8 +3,10 @@
 Ollama is a local server: no key, no rate limits, a streamed answer is one JSON
 object per line, and `stream` is true unless the request says otherwise, so it is
 always sent. Messages hold one string of content plus base64 `images`; tool-call
-arguments are JSON objects, not strings. There is no tool_choice and no logprobs,
-and images are only ever inline: those are refused with `UnsupportedOption`.
+arguments are JSON objects, not strings. Log-probabilities are `logprobs` and
+`top_logprobs` beside the messages, and come back as a top-level `logprobs` list per
+chunk. The wire has no tool choice and no image URL: those are refused with
+`UnsupportedOption` (tool calling is measured by offering the tool, unforced).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmprobe.dialects import HttpCall, Option
+from llmprobe.dialects.openai import _logprobs
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import malformed as _malformed
 from llmprobe.dialects.wire import model_ids
@@ -29,6 +32,7 @@ from llmprobe.neutral import (
     Reply,
     Request,
     TextPart,
+    TokenLogprob,
     ToolCall,
     Usage,
     normalise_finish_reason,
@@ -37,7 +41,8 @@ from llmprobe.neutral import (
 from llmprobe.ratelimits import parse_retry_after
 from llmprobe.sse import SseEvent
 
-NO_SUCH_OPTION = "the API has no such option"
+#: What /api/chat has no field for, per its reference (docs.ollama.com/api/chat, checked 2026-12-06).
+NO_TOOL_CHOICE = "/api/chat has no tool_choice field: a call can be neither forced nor forbidden"
 
 
 class OllamaDialect:
@@ -53,9 +58,7 @@ class OllamaDialect:
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
         if request.tool_choice not in (None, "auto"):
-            raise UnsupportedOption("tool_choice", NO_SUCH_OPTION)
-        if request.top_logprobs is not None:
-            raise UnsupportedOption("top_logprobs", NO_SUCH_OPTION)
+            raise UnsupportedOption("tool_choice", NO_TOOL_CHOICE)
         if request.json_mode and request.json_schema is not None:
             raise UnsupportedOption("json_mode", "cannot be combined with json_schema: both are `format`")
         body: dict[str, Any] = {
@@ -81,6 +84,9 @@ class OllamaDialect:
             options["stop"] = list(request.stop)
         if options:
             body["options"] = options
+        if request.top_logprobs is not None:
+            body["logprobs"] = True
+            body["top_logprobs"] = request.top_logprobs
         return HttpCall("POST", f"{self.base_url}/api/chat", body)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
@@ -145,6 +151,7 @@ class _Accumulator:
         self.calls: list[ToolCall] = []
         self.usage = Usage()
         self.raw_finish = ""
+        self.logprobs: list[TokenLogprob] = []
 
     def add(self, chunk: dict[str, Any]) -> None:
         message = chunk.get("message")
@@ -157,6 +164,8 @@ class _Accumulator:
             if not isinstance(calls, list):
                 raise _malformed("message.tool_calls is not a list", calls)
             self.calls.extend(_tool_call(call) for call in calls)
+        # The same entries as chat completions' `logprobs.content`, one per token of this chunk.
+        self.logprobs.extend(_logprobs({"content": chunk.get("logprobs")}))
         if chunk.get("done"):
             self.raw_finish = _string(chunk.get("done_reason"), "done_reason")
             prompt, completion = _count(chunk, "prompt_eval_count"), _count(chunk, "eval_count")
@@ -174,6 +183,7 @@ class _Accumulator:
             usage=self.usage,
             finish_reason=normalise_finish_reason(self.raw_finish),
             raw_finish_reason=self.raw_finish,
+            logprobs=self.logprobs,
         )
 
 

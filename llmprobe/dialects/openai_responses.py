@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmprobe.dialects import HttpCall, Option
+from llmprobe.dialects import HttpCall, Option, refuse_missing
 from llmprobe.dialects.openai import (
     OpenAIDialect,
     _count,
@@ -46,7 +46,12 @@ from llmprobe.neutral import (
 )
 from llmprobe.sse import SseEvent
 
-NO_SUCH_OPTION = "the API has no such option"
+#: What `POST /v1/responses` has no field for, per the request type generated from OpenAI's OpenAPI
+#: spec (openai-python's response_create_params.py), checked 2026-12-06 (docs/methodology.md).
+NO_FIELD = {
+    "seed": "the Responses API has no seed field",
+    "stop": "the Responses API has no stop field",
+}
 
 #: Stream events that end a response and carry it whole.
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
@@ -79,10 +84,7 @@ class OpenAIResponsesDialect(OpenAIDialect):
         `_thinking` recordings did; any other row still asks for summaries, so a model
         that reasons anyway shows it.
         """
-        if request.seed is not None:
-            raise UnsupportedOption("seed", NO_SUCH_OPTION)
-        if request.stop:
-            raise UnsupportedOption("stop", NO_SUCH_OPTION)
+        refuse_missing(request, NO_FIELD)
         if request.json_mode and request.json_schema is not None:
             raise UnsupportedOption("json_mode", "cannot be combined with json_schema: both are text.format")
         body: dict[str, Any] = {"model": model, "background": False}

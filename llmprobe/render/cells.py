@@ -14,7 +14,13 @@ from llmprobe.results import Modality, Rate, Verdict
 #: Every cell of a model that is listed but has nothing measured (not probed, or no results).
 UNMEASURED = "?"
 LOCAL = "🏠"
-VERDICT_CELL = {Verdict.TRUE: "✅", Verdict.FLAKY: "💨", Verdict.FALSE: "❌", Verdict.UNKNOWN: "❔"}
+VERDICT_CELL = {
+    Verdict.TRUE: "✅",
+    Verdict.FLAKY: "💨",
+    Verdict.FALSE: "❌",
+    Verdict.UNKNOWN: "❔",
+    Verdict.INEXPRESSIBLE: "➖",
+}
 MODALITY_EMOJI = {"text": "💬", "image": "📸", "audio": "🎤", "video": "🎥", "document": "📄"}
 MEDALS = {"sota": "🥇", "good": "🥈", "cheap": "🥉"}
 #: The 🌐 cell, by lower-cased country; any other country shows as written.
@@ -91,9 +97,9 @@ def mode_word(line: Line) -> str:
 
 
 def _with_doubt(symbols: str, verdicts: list[Verdict]) -> str:
-    """A cell listing several features only names those that always worked; 💨 and ❔ after
-    them keep a flaky or unmeasured one from passing as simply absent."""
-    for doubt in (Verdict.FLAKY, Verdict.UNKNOWN):
+    """A cell listing several features only names those that always worked; 💨, ❔ and ➖ after
+    them keep a flaky, unmeasured or unaskable one from passing as simply absent."""
+    for doubt in (Verdict.FLAKY, Verdict.UNKNOWN, Verdict.INEXPRESSIBLE):
         if doubt in verdicts:
             symbols += VERDICT_CELL[doubt]
     return symbols or "❌"
@@ -119,7 +125,11 @@ def json_merged(line: Line) -> str:
 
 
 def _tool_base(line: Line) -> str:
-    return VERDICT_CELL[line.verdict("tools")] + (FORCED if line.verdict("toolCallRequired") is Verdict.TRUE else "")
+    """🪨 when a call can be forced; ➖ when the API has no way to ask for one (then tool calling
+    was measured by offering the tool)."""
+    tools = VERDICT_CELL[line.verdict("tools")]
+    marks = {Verdict.TRUE: FORCED, Verdict.INEXPRESSIBLE: VERDICT_CELL[Verdict.INEXPRESSIBLE]}
+    return tools + marks.get(line.verdict("toolCallRequired"), "")
 
 
 def tool_detailed(line: Line) -> str:

@@ -26,7 +26,13 @@ from llmprobe.render.tables import Table, model_lines, provider_title, scoreboar
 from llmprobe.results import VERDICT_NAMES, ModelResult, ProviderResult, Verdict
 
 #: What the capability filter offers, best first; also the order cells sort in.
-_CHOICES = ((Verdict.TRUE, "works"), (Verdict.FLAKY, "flaky"), (Verdict.FALSE, "no"), (Verdict.UNKNOWN, "unknown"))
+_CHOICES = (
+    (Verdict.TRUE, "works"),
+    (Verdict.FLAKY, "flaky"),
+    (Verdict.FALSE, "no"),
+    (Verdict.UNKNOWN, "unknown"),
+    (Verdict.INEXPRESSIBLE, "cannot be asked"),
+)
 #: The capability filter's names for the verdicts (the column titles group several).
 CAPABILITY_LABELS = {
     "json": "JSON",

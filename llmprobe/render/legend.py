@@ -53,14 +53,19 @@ _JSON = {
         ),
     ),
 }
+_CANNOT_FORCE = (
+    "➖ the provider's API has no way to require a tool call, so forcing was not asked; "
+    "tool calling was measured by offering the tool."
+)
 _TOOL_MARKERS = {
     "detailed": (
         "🪨 the call can be forced: a request that requires a tool call gets one.",
+        _CANNOT_FORCE,
         "🧐 not biased: offered enum values to choose from, it picks the one asked for, not whichever "
         "is listed first. Without 🧐, mind the order of your enum values.",
         "💥 indecisive: asked to choose one value, it calls the tool once for each.",
     ),
-    "compact": ("🪨 the call can be forced: a request that requires a tool call gets one.",),
+    "compact": ("🪨 the call can be forced: a request that requires a tool call gets one.", _CANNOT_FORCE),
 }
 _TOOL_INTRO = (
     "Tool: the model calls a function offered in the request, with the right arguments: "
@@ -97,8 +102,10 @@ def _symbols(layout: str) -> Entry:
             "❌ does not work, is refused, or is not offered.",
             "❔ unknown: not measured, because its requests kept failing (network or server errors, "
             "even after retries) or a step it depends on never happened; nothing is concluded either way.",
-            f"In {_FEATURE_LISTS[layout]}, the symbols listed worked every time; a 💨 or ❔ after them "
-            "means another of the column's features is flaky or unknown.",
+            "➖ cannot be asked: the provider's API has no field for it, so nothing was sent and nothing "
+            "is concluded about the model (docs/methodology.md lists each case and its source).",
+            f"In {_FEATURE_LISTS[layout]}, the symbols listed worked every time; a 💨, ❔ or ➖ after them "
+            "means another of the column's features is flaky, unknown or cannot be asked.",
             "? the model is listed but was not probed, or there are no results for it yet.",
         ),
     )

@@ -50,6 +50,9 @@ class ErrorKind(str, enum.Enum):
     #: connection it says nothing about the request, so its verdicts are unknown; unlike one,
     #: asking again would only fetch the same bytes.
     UNREADABLE = "unreadable"
+    #: Replay holds no recording of the question this request asks (`llmprobe.questions`): nothing
+    #: answered, so its verdicts are unknown, and asking again would find no recording either.
+    NOT_RECORDED = "not_recorded"
 
 
 #: Kinds worth asking again: they say nothing about the request itself.

@@ -82,6 +82,29 @@ def kind_for_status(status: int) -> ErrorKind | None:
     return None
 
 
+#: The providers' own words for "the model's tool call was wrong" (Groq's and Cerebras' code
+#: tool_use_failed; Cohere's "all generated tool calls were hallucinated"): the request was
+#: accepted and the model failed at it, which is not the provider refusing an option.
+_FAILED_CALL = re.compile(
+    r"tool_use_failed|tool[ _]calls? (?:were |was )?hallucinated|hallucinated (?:tool|function)[ _]calls?"
+    r"|(?:tool|function)[ _]call(?:ing)? (?:generation )?failed"
+    r"|failed to (?:generate|parse) (?:a |the )?(?:tool|function)[ _]call",
+    re.IGNORECASE,
+)
+
+
+def refused_or_failed(kind: ErrorKind, message: str, code: str | None) -> ErrorKind:
+    """An error answer (a refusal, a server or in-stream error) that reports the model's failed tool
+    call is MODEL_FAILED, on every wire.
+
+    The one place this is decided: every dialect's errors pass through `ApiError`, which asks it.
+    """
+    said = f"{message} {code or ''}"
+    if kind in (ErrorKind.REJECTED, ErrorKind.SERVER, ErrorKind.MALFORMED) and _FAILED_CALL.search(said):
+        return ErrorKind.MODEL_FAILED
+    return kind
+
+
 class ApiError(LlmprobeError):
     """A request was sent and did not produce a usable reply."""
 
@@ -95,9 +118,9 @@ class ApiError(LlmprobeError):
         retry_after: float | None = None,
         has_envelope: bool = False,
     ) -> None:
-        self.kind = kind
         # One line, whatever the provider sent (some servers append a traceback).
         self.message = " ".join(message.split())
+        self.kind = refused_or_failed(kind, self.message, code)
         self.status = status
         self.code = code
         #: Seconds the provider asked us to wait (Retry-After and friends), if it said.

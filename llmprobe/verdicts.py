@@ -207,7 +207,12 @@ def tool_results(probe: Probe, reply: Reply) -> tuple[ToolResult, ...]:
 ForceStatus = Literal["ok", "no_call", "bad_call", "forcing_rejected", "rejected", "error"]
 
 
-def _names_tool_choice(error: Exception) -> bool:
+def refuses_tool_choice(error: Exception | None) -> bool:
+    """The dialect (`UnsupportedOption`) or the provider (a refusal naming tool_choice, aya-vision's
+    400 "tool_choice is not supported") will not take the tool choice asked for: whoever refuses,
+    it is the option refused, not the model failing."""
+    if error is None:
+        return False
     if isinstance(error, UnsupportedOption):
         return error.option == "tool_choice"
     text = str(error).lower()
@@ -224,7 +229,7 @@ def judge_force(probe: Probe, exchange: Exchange) -> ForceStatus:
     """
     error = exchange.error
     if error is not None:
-        if _names_tool_choice(error):
+        if refuses_tool_choice(error):
             return "forcing_rejected"
         outcome = failure_outcome(error)
         if outcome == "unsupported":

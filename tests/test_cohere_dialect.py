@@ -45,8 +45,9 @@ def _expected_errors() -> dict[str, tuple[ErrorKind, int | None]]:
         "error-cassettes/bad_apiKey/GenSync.yaml": (ErrorKind.AUTH, 401),
         "error-cassettes/bad_model/GenStream.yaml": (ErrorKind.NOT_FOUND, 404),
         "error-cassettes/bad_model/GenSync.yaml": (ErrorKind.NOT_FOUND, 404),
-        f"scoreboard-cassettes/{R}/GenSync-Tools-SquareRoot-1.yaml": (ErrorKind.REJECTED, 422),
-        f"scoreboard-cassettes/{R}/GenStream-Tools-SquareRoot-1.yaml": (ErrorKind.REJECTED, None),
+        # "all generated tool calls were hallucinated": the model's failed call, not a refusal.
+        f"scoreboard-cassettes/{R}/GenSync-Tools-SquareRoot-1.yaml": (ErrorKind.MODEL_FAILED, 422),
+        f"scoreboard-cassettes/{R}/GenStream-Tools-SquareRoot-1.yaml": (ErrorKind.MODEL_FAILED, None),
         f"scoreboard-cassettes/{REASONING}/GenSync-TopLogprobs.yaml": (ErrorKind.REJECTED, 422),
         f"scoreboard-cassettes/{REASONING}/GenStream-TopLogprobs.yaml": (ErrorKind.REJECTED, None),
         f"scoreboard-cassettes/{REASONING}/GenSync-Tools-WebSearch.yaml": (ErrorKind.REJECTED, 422),
@@ -332,9 +333,15 @@ def test_recording_a_cohere_call_writes_no_key(tmp_path: Path) -> None:
 
 MODELS = ["command-a-reasoning-08-2025", "command-r", "command-r7b-12-2024", "command-light", "c4ai-aya-vision-8b"]
 
-D11_AYA = (
-    "D11: aya-vision's SquareRoot-2 was refused (400, tool_choice not supported), so ToolBias never ran: "
-    "bias is unmeasured, not 'not biased'"
+D6_AYA = (
+    "D6: aya-vision refused tool_choice 'none' for SquareRoot-2 (400, tool_choice not supported), so it is "
+    "asked again with auto; the reference never sent that, so no recording answers it and the chain is "
+    "unmeasured, not flaky"
+)
+C2 = (
+    "C2: command-r's forced call came back as Cohere's own error 'all generated tool calls were "
+    "hallucinated' (422 sync, an ERROR event in the stream): a call the model got wrong, so tools is "
+    "flaky as on every wire (D17); the reference read it as a refusal"
 )
 C1 = (
     "C1: command-a-reasoning streamed only thinking before MaxTokens/the stop word, exactly as its sync "
@@ -343,10 +350,13 @@ C1 = (
 
 #: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
-    ("c4ai-aya-vision-8b", "sync", "toolsBiased"): ("false", "unknown", D11_AYA),
-    ("c4ai-aya-vision-8b", "sync", "toolsIndecisive"): ("false", "unknown", D11_AYA),
-    ("c4ai-aya-vision-8b", "stream", "toolsBiased"): ("false", "unknown", D11_AYA),
-    ("c4ai-aya-vision-8b", "stream", "toolsIndecisive"): ("false", "unknown", D11_AYA),
+    **{
+        ("c4ai-aya-vision-8b", mode, name): (reference, "unknown", D6_AYA)
+        for mode in ("sync", "stream")
+        for name, reference in (("tools", "flaky"), ("toolsBiased", "false"), ("toolsIndecisive", "false"))
+    },
+    ("command-r", "sync", "tools"): ("true", "flaky", C2),
+    ("command-r", "stream", "tools"): ("true", "flaky", C2),
     ("command-a-reasoning-08-2025", "stream", "maxTokens"): ("false", "true", C1),
     ("command-a-reasoning-08-2025", "stream", "stopSequence"): ("false", "true", C1),
 }
@@ -405,3 +415,16 @@ def test_modalities_and_thinking_match_reference(fixture_run) -> None:
         }
         assert ours == theirs, model.id
         assert model.reason == scenario.get("thinking", scenario.get("reason", False)), model.id
+
+
+def test_a_provider_refusing_none_gets_the_second_chance_with_auto(fixture_run) -> None:
+    """D6 whoever refuses: aya-vision's own 400 "tool_choice is not supported" to SquareRoot-2 is followed
+    by SquareRoot-2-any (auto), as the dialect's own refusal is; no recording answers that one."""
+    tmp, _, _ = fixture_run
+    model = load(tmp / "out" / "cohere.json").model("c4ai-aya-vision-8b")
+    assert model is not None
+    for mode in ("sync", "stream"):
+        probes = {p.probe: p for p in model.modes[mode].probes}
+        assert probes["Tools-SquareRoot-2"].status == 400 and "tool_choice" in probes["Tools-SquareRoot-2"].reason
+        assert "not recorded" in probes["Tools-SquareRoot-2-any"].reason
+        assert model.modes[mode].verdicts["tools"] == "unknown"

@@ -228,11 +228,21 @@ def assert_builds(recorded: Interaction, model: str, request: Request) -> None:
 @pytest.mark.parametrize("mode", ["Sync", "Stream"])
 @pytest.mark.parametrize(
     "probe",
-    ["Text", "Seed", "TopLogprobs", "MaxTokens", "Stop", "JSON", "JSONSchema", "Tools-SquareRoot-1", "Tools-SquareRoot-1-any"],
+    ["Text", "Seed", "MaxTokens", "Stop", "JSON", "JSONSchema", "Tools-SquareRoot-1", "Tools-SquareRoot-1-any"],
 )
 def test_build_matches_the_recorded_requests(mode: str, probe: str) -> None:
     request = battery[probe].request(stream=mode == "Stream")
     assert_builds(scoreboard(R, f"Gen{mode}-{probe}"), "command-r", request)
+
+
+@pytest.mark.parametrize("mode", ["Sync", "Stream"])
+def test_top_logprobs_are_refused_since_cohere_cannot_ask_for_alternatives(mode: str) -> None:
+    """C3: the reference sent `logprobs: true` for TopLogprobs (2 alternatives asked); the recorded reply
+    carries the chosen tokens only, so no alternatives were ever asked for or shown."""
+    reply = replay(scoreboard(R, f"Gen{mode}-TopLogprobs"))
+    assert reply.logprobs and not any(entry.top for entry in reply.logprobs)
+    with pytest.raises(UnsupportedOption, match="top_logprobs"):
+        dialect.build("command-r", battery["TopLogprobs"].request(stream=mode == "Stream"))
 
 
 @pytest.mark.parametrize(("probe", "recorded"), [("Citations", "Citations-text-plain"), ("Citations-text-markdown",) * 2])
@@ -343,6 +353,10 @@ C2 = (
     "hallucinated' (422 sync, an ERROR event in the stream): a call the model got wrong, so tools is "
     "flaky as on every wire (D17); the reference read it as a refusal"
 )
+C3 = (
+    "C3: Cohere cannot ask for N alternatives (`logprobs` is a flag), so TopLogprobs is refused by the dialect "
+    "instead of sent as plain logprobs: the reference's true rested on replies that carry no alternative"
+)
 C1 = (
     "C1: command-a-reasoning streamed only thinking before MaxTokens/the stop word, exactly as its sync "
     "answer did; both modes read the same (the reference passed sync and failed stream)"
@@ -357,6 +371,11 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
     },
     ("command-r", "sync", "tools"): ("true", "flaky", C2),
     ("command-r", "stream", "tools"): ("true", "flaky", C2),
+    **{
+        (model, mode, "topLogprobs"): ("true", "false", C3)
+        for model in ("command-r", "command-r7b-12-2024", "c4ai-aya-vision-8b")
+        for mode in ("sync", "stream")
+    },
     ("command-a-reasoning-08-2025", "stream", "maxTokens"): ("false", "true", C1),
     ("command-a-reasoning-08-2025", "stream", "stopSequence"): ("false", "true", C1),
 }

@@ -189,8 +189,9 @@ def _openai(body: Mapping[str, Any]) -> Question:
         response_format = ["json_schema", _schema(fmt)]
     logprobs = body.get("logprobs")
     return {
-        # `arguments`: where the reference's client put the parameters' schema for Hugging Face.
-        "tools": _tools([(t.get("name"), t.get("parameters", t.get("arguments"))) for t in tools]),
+        # Not `arguments`, where the reference's client put the schema for Hugging Face: the server
+        # reads `parameters` only, so that model was offered a tool without parameters (D16).
+        "tools": _tools([(t.get("name"), t.get("parameters")) for t in tools]),
         "tool_choice": _openai_choice(body.get("tool_choice")),
         "tool_result": any(m.get("role") == "tool" for m in messages),
         "response_format": response_format,

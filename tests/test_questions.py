@@ -104,3 +104,12 @@ def test_a_forced_call_is_not_answered_by_an_unforced_recording() -> None:
     assert differs({**recorded, "tool_choice": "required"}, recorded) == 'tool_choice is "required", recorded "auto"'
     anthropic = {**BASE, "tools": [{"name": "square_root", "input_schema": {"type": "object"}}]}
     assert differs({**anthropic, "tool_choice": {"type": "any"}}, {**anthropic, "tool_choice": {"type": "auto"}}, "anthropic")
+
+
+def test_a_schema_under_arguments_is_a_tool_without_parameters() -> None:
+    """D16: the reference declared Hugging Face's tool schema under `function.arguments`, which the
+    server does not read: that model was offered a tool without parameters, another question."""
+    function = dict(SQUARE_ROOT["function"])
+    schema = function.pop("parameters")
+    theirs = {**BASE, "tools": [{"type": "function", "function": {**function, "arguments": schema}}]}
+    assert (differs({**BASE, "tools": [SQUARE_ROOT]}, theirs) or "").startswith("tools")

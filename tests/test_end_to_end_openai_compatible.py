@@ -49,11 +49,11 @@ D18 = (
     "recording of our forced request, so the chain is not recorded: unmeasured"
 )
 NO_LOGPROBS = (
-    "D21: the reference's client dropped `logprobs`, so its TopLogprobs recording asks for plain text; strict "
+    "D23: the reference's client dropped `logprobs`, so its TopLogprobs recording asks for plain text; strict "
     "replay has no recording of our request: not recorded, unmeasured"
 )
 AUTO_BIAS = (
-    "D22: the reference asked ToolBias with tool_choice auto after forcing failed; our forced ToolBias is not "
+    "D24: the reference asked ToolBias with tool_choice auto after forcing failed; our forced ToolBias is not "
     "recorded, and the chain's verdicts are unmeasured"
 )
 D19 = "D19: Together streams whole tool calls beside the delta; read, the call passes, and -2 was never recorded"

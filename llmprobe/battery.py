@@ -62,7 +62,7 @@ _PROBE_KEYS = {
 #: The checks a probe's `expect:` may ask for (each one is implemented in `verdicts`).
 EXPECT_KEYS = {
     "max_words", "says_something", "not_blank", "absent", "json_object", "json", "logprobs", "citations",
-    "call", "arguments", "result", "no_call", "answer", "finish",
+    "call", "arguments", "result", "no_call", "answer", "sees", "finish",
 }  # fmt: skip
 _TOP_KEYS = {"tools", "probes"}
 _TOOL_KEYS = {"description", "parameters"}

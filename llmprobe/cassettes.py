@@ -10,15 +10,17 @@ Each exchange is named by the caller through `request.extensions[CASSETTE_EXTENS
 `DIR/<name>.yaml`; several requests with one name (retries) are consecutive
 interactions of that file, and replay hands them out in the same order.
 
-Both transports raise `CassetteError` from `handle_async_request`. Callers must
-let it propagate rather than treat it as a provider failure: a missing or
-mismatched recording is a usage error, and retrying it can only hide that.
+Replay answers a request only with a recording of the same question (`llmprobe.questions`,
+the rule the test suite's fixture server applies too); any other request gets no answer but
+`ApiError(NOT_RECORDED)`, so its probe is unknown ("not recorded"), never a verdict. Both
+transports raise `CassetteError` for what the user must fix (an unreadable cassette, a name
+that would leave the directory, a replay directory that does not exist); callers let it
+propagate rather than treat it as a provider failure.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,8 +33,9 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from llmprobe.errors import CassetteError
+from llmprobe.errors import ApiError, CassetteError, ErrorKind
 from llmprobe.files import write_atomically
+from llmprobe.questions import body_of, difference, question
 from llmprobe.ratelimits import parse_duration
 from llmprobe.redaction import Redactor
 
@@ -419,16 +422,20 @@ class _FailingStream(httpx.AsyncByteStream):
 
 
 class ReplayTransport(httpx.AsyncBaseTransport):
-    """Answers every request from its cassette, offline; the n-th request of a name gets the n-th interaction.
+    """Answers requests from their cassettes, offline; the n-th request of a name gets the n-th interaction.
 
-    A request must match its recording in method, URL (but for the port) and body after
-    the same redaction as when recording (so `ACCOUNT_ID` and `REDACTED` match the live
-    values). Bodies that both parse as JSON are compared as JSON, others byte for byte.
+    A request is answered when it matches its recording in method and URL (but for the port,
+    after the same redaction as when recording, so `ACCOUNT_ID` and `REDACTED` match the live
+    values) and asks the same question in `dialect`'s wire format (`llmprobe.questions`; bodies
+    that are not JSON must be equal byte for byte). Anything else is not recorded.
     """
 
-    def __init__(self, directory: Path, redact: Redactor) -> None:
+    def __init__(self, directory: Path, redact: Redactor, dialect: str) -> None:
+        if not directory.is_dir():
+            raise CassetteError(f"no recordings to replay: {directory} does not exist (record them with --record)")
         self._directory = directory
         self._redact = redact
+        self._dialect = dialect
         self._cassettes: dict[str, Cassette] = {}
         self._served: dict[str, int] = {}
 
@@ -437,19 +444,19 @@ class ReplayTransport(httpx.AsyncBaseTransport):
         cassette = self._cassette(name)
         index = self._served.get(name, 0)
         self._served[name] = index + 1
+        if cassette is None:
+            raise _not_recorded(f"{name}: {cassette_path(self._directory, name)} does not exist")
         if index >= len(cassette.interactions):
-            raise CassetteError(
-                f"no recording for request #{index + 1} of {name}: {cassette.path} holds {len(cassette.interactions)}"
-            )
+            raise _not_recorded(f"request #{index + 1} of {name}: {cassette.path} holds {len(cassette.interactions)}")
         recorded = cassette.interactions[index]
-        difference = _difference(
+        difference = self._difference(
             recorded,
             request.method,
             self._redact.text(str(request.url)),
             self._redact.text(_text(await request.aread())),
         )
         if difference:
-            raise CassetteError(f"request #{index + 1} of {name} does not match {cassette.path}: {difference}")
+            raise _not_recorded(f"request #{index + 1} of {name} asks another question than {cassette.path}: {difference}")
         if recorded.error and not recorded.status:
             raise _replayed_error(recorded.error)
         headers = [(key, value) for key, values in recorded.response_headers.items() for value in values]
@@ -457,25 +464,28 @@ class ReplayTransport(httpx.AsyncBaseTransport):
         stream = _FailingStream(body, recorded.error) if recorded.error else httpx.ByteStream(body)
         return httpx.Response(recorded.status, headers=headers, stream=stream)
 
-    def _cassette(self, name: str) -> Cassette:
+    def _cassette(self, name: str) -> Cassette | None:
         if name not in self._cassettes:
             path = cassette_path(self._directory, name)
             if not path.is_file():
-                raise CassetteError(f"no recording for {name}: {path} does not exist (record it with --record)")
+                return None
             self._cassettes[name] = load_cassette(path)
         return self._cassettes[name]
 
+    def _difference(self, recorded: Interaction, method: str, url: str, body: str) -> str | None:
+        if method != recorded.method:
+            return f"method {method}, recorded {recorded.method}"
+        if _without_port(url) != _without_port(recorded.url):
+            return f"URL {url}, recorded {recorded.url}"
+        sent_json, recorded_json = body_of(body), body_of(recorded.request_body)
+        if sent_json is None or recorded_json is None:
+            return _bytes_difference(_bytes(body), _bytes(recorded.request_body))
+        return difference(question(self._dialect, sent_json), question(self._dialect, recorded_json))
 
-def _difference(recorded: Interaction, method: str, url: str, body: str) -> str | None:
-    if method != recorded.method:
-        return f"method {method}, recorded {recorded.method}"
-    if _without_port(url) != _without_port(recorded.url):
-        return f"URL {url}, recorded {recorded.url}"
-    try:
-        sent_json, recorded_json = json.loads(body), json.loads(recorded.request_body)
-    except ValueError:
-        return _bytes_difference(_bytes(body), _bytes(recorded.request_body))
-    return _json_difference(sent_json, recorded_json, "body")
+
+def _not_recorded(detail: str) -> ApiError:
+    """Read as `not_recorded: <detail>`: the probe's reason says why it is unknown."""
+    return ApiError(ErrorKind.NOT_RECORDED, detail)
 
 
 def _without_port(url: str) -> str:
@@ -489,34 +499,3 @@ def _bytes_difference(sent: bytes, recorded: bytes) -> str | None:
         return None
     at = next((i for i, (a, b) in enumerate(zip(sent, recorded, strict=False)) if a != b), min(len(sent), len(recorded)))
     return f"body differs at byte {at} (sent {len(sent)} bytes, recorded {len(recorded)})"
-
-
-def _json_difference(sent: object, recorded: object, path: str) -> str | None:
-    """The first place where two JSON values differ, as a key path such as `body.messages[0].content`."""
-    if isinstance(sent, dict) and isinstance(recorded, dict):
-        for key in [*recorded, *(k for k in sent if k not in recorded)]:
-            where = f"{path}.{key}"
-            if key not in sent:
-                return f"{where} is recorded but not sent"
-            if key not in recorded:
-                return f"{where} is sent but not recorded"
-            found = _json_difference(sent[key], recorded[key], where)
-            if found:
-                return found
-        return None
-    if isinstance(sent, list) and isinstance(recorded, list):
-        for index, (a, b) in enumerate(zip(sent, recorded, strict=False)):
-            found = _json_difference(a, b, f"{path}[{index}]")
-            if found:
-                return found
-        if len(sent) != len(recorded):
-            return f"{path} has {len(sent)} items, recorded {len(recorded)}"
-        return None
-    if type(sent) is type(recorded) and sent == recorded:
-        return None
-    return f"{path} is {_short(sent)}, recorded {_short(recorded)}"
-
-
-def _short(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 40 else text[:37] + "..."

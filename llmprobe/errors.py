@@ -62,6 +62,9 @@ class ErrorKind(str, enum.Enum):
     #: connection it says nothing about the request, so its verdicts are unknown; unlike one,
     #: asking again would only fetch the same bytes.
     UNREADABLE = "unreadable"
+    #: Replay holds no recording of the question this request asks (`llmprobe.questions`): nothing
+    #: answered, so its verdicts are unknown, and asking again would find no recording either.
+    NOT_RECORDED = "not_recorded"
 
 
 #: Kinds worth asking again: they say nothing about the request itself.
@@ -91,6 +94,29 @@ def kind_for_status(status: int) -> ErrorKind | None:
     return None
 
 
+#: The providers' own words for "the model's tool call was wrong" (Groq's and Cerebras' code
+#: tool_use_failed; Cohere's "all generated tool calls were hallucinated"): the request was
+#: accepted and the model failed at it, which is not the provider refusing an option.
+_FAILED_CALL = re.compile(
+    r"tool_use_failed|tool[ _]calls? (?:were |was )?hallucinated|hallucinated (?:tool|function)[ _]calls?"
+    r"|(?:tool|function)[ _]call(?:ing)? (?:generation )?failed"
+    r"|failed to (?:generate|parse) (?:a |the )?(?:tool|function)[ _]call",
+    re.IGNORECASE,
+)
+
+
+def refused_or_failed(kind: ErrorKind, message: str, code: str | None) -> ErrorKind:
+    """An error answer (a refusal, a server or in-stream error) that reports the model's failed tool
+    call is MODEL_FAILED, on every wire.
+
+    The one place this is decided: every dialect's errors pass through `ApiError`, which asks it.
+    """
+    said = f"{message} {code or ''}"
+    if kind in (ErrorKind.REJECTED, ErrorKind.SERVER, ErrorKind.MALFORMED) and _FAILED_CALL.search(said):
+        return ErrorKind.MODEL_FAILED
+    return kind
+
+
 class ApiError(LlmprobeError):
     """A request was sent and did not produce a usable reply."""
 
@@ -104,9 +130,9 @@ class ApiError(LlmprobeError):
         retry_after: float | None = None,
         has_envelope: bool = False,
     ) -> None:
-        self.kind = kind
         # One line, whatever the provider sent (some servers append a traceback).
         self.message = " ".join(message.split())
+        self.kind = refused_or_failed(kind, self.message, code)
         self.status = status
         self.code = code
         #: Seconds the provider asked us to wait (Retry-After and friends), if it said.

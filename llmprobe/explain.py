@@ -48,6 +48,9 @@ class Reproduction:
 
     curl: str | None
     note: str = ""
+    #: The request itself, for a program to send or compare (the curl command is for people).
+    url: str = ""
+    body: Any = None
 
 
 @dataclass
@@ -174,7 +177,7 @@ class _Builder:
         headers = {**call.headers}
         if self.config.api_key_env:
             headers.update(self.dialect.auth_headers(f"${self.config.api_key_env}"))
-        return Reproduction(_curl(call.method, call.url, headers, body, request.stream), note)
+        return Reproduction(_curl(call.method, call.url, headers, body, request.stream), note, call.url, body)
 
     def _request(self, probe: Probe, stream: bool, sent: set[str]) -> tuple[Request | None, str]:
         b = self.battery
@@ -273,4 +276,6 @@ def render_json(explanation: Explanation) -> str:
         for cell in mode["cells"]:
             for probe in cell["probes"]:
                 probe["trials"] = [{k: v for k, v in t.items() if k != "cassette"} for t in probe["trials"]]
+                # The curl command already says it all; url and body are for programs in-process.
+                probe["reproduction"] = {k: probe["reproduction"][k] for k in ("curl", "note")}
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -85,7 +85,7 @@ def redactor_for(job: ProviderJob) -> Redactor:
 def transport_for(job: ProviderJob, record: Path | None, replay: Path | None) -> httpx.AsyncBaseTransport:
     redactor = redactor_for(job)
     if replay:
-        return ReplayTransport(replay, redactor)
+        return ReplayTransport(replay, redactor, job.provider.api)
     transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(verify=tls_context())
     return RecordingTransport(transport, record, redactor) if record else transport
 

@@ -25,7 +25,7 @@ from llmprobe.battery import Battery, ImageProbe, Probe, Role, continuation
 from llmprobe.budget import Budget, BudgetExhausted, Cost, Price
 from llmprobe.client import ProviderClient
 from llmprobe.config import ModelConfig, ProviderConfig
-from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption
+from llmprobe.errors import ApiError, ErrorKind, LlmprobeError
 from llmprobe.neutral import Exchange, Request, ToolChoice
 from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
 from llmprobe.scheduler import Priority
@@ -234,9 +234,10 @@ class ModelProber:
         history = continuation(source.reply.tool_calls, list(v.tool_results(caller, source.reply)), source.reply.thoughts)
         follow_up = b.one(Role.FOLLOW_UP)
         second = await send(follow_up, follow_up.request(stream=stream, history=history))
-        if isinstance(second.error, UnsupportedOption) and second.error.option == "tool_choice":
-            # The dialect cannot say "none" (Cloudflare): ask again with auto, as the
-            # reference's later versions do, rather than calling the model flaky.
+        if v.refuses_tool_choice(second.error):
+            # "none" refused, by the dialect (Cloudflare cannot say it) or by the provider (aya-vision's
+            # 400): ask again with auto, as the reference's later versions do, rather than calling
+            # the model flaky.
             follow_up = b.one(Role.FOLLOW_UP_FALLBACK)
             second = await send(follow_up, follow_up.request(stream=stream, history=history))
         if not v.passed(follow_up, second):

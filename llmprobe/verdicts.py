@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -122,6 +123,22 @@ def check_answer(reply: Reply, expected: str) -> bool:
     return reply.text.strip().rstrip(".").strip().lower() == expected
 
 
+#: A reply saying it cannot see the medium it was sent ("I can't see the image", "without seeing
+#: the picture"): whatever it then names is a guess, not a recognition.
+_DENIES_SEEING = re.compile(
+    r"\b(?:can ?not|can'?t|can’t|could ?n[o']t|unable to|not able to|do ?n[o']t|does ?n[o']t|am not able to)\s+"
+    r"(?:see|view|access|look at|open|process|perceive|read)\s+(?:\w+\s+){0,3}?(?:image|picture|photo|file|attachment)s?\b"
+    r"|\bwithout (?:seeing|viewing|being able to see) (?:\w+\s+){0,2}?(?:image|picture|photo)s?\b"
+    r"|\bno (?:image|picture|photo) (?:is |was )?(?:attached|provided|included|shown)",
+    re.IGNORECASE,
+)
+
+
+def sees_medium(reply: Reply) -> bool:
+    """Neither the answer nor the reasoning says the model cannot see what it was sent."""
+    return not _DENIES_SEEING.search(reply.text) and not _DENIES_SEEING.search(reply.reasoning)
+
+
 def _argument_ok(value: object, declared: dict, expected: object) -> bool:
     """A number is compared by its whole part, as the reference does (2.0 is 2)."""
     if declared.get("type") == "number":
@@ -174,6 +191,7 @@ _CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
     "call": _calls_right,
     "no_call": lambda reply, probe: not reply.tool_calls,
     "answer": lambda reply, probe: check_answer(reply, probe.expect["answer"]),
+    "sees": lambda reply, probe: sees_medium(reply) == probe.expect["sees"],
 }
 _NOT_CHECKS = {"finish", "arguments", "result"}
 
@@ -197,7 +215,12 @@ def tool_results(probe: Probe, reply: Reply) -> tuple[ToolResult, ...]:
 ForceStatus = Literal["ok", "no_call", "bad_call", "forcing_rejected", "rejected", "error"]
 
 
-def _names_tool_choice(error: Exception) -> bool:
+def refuses_tool_choice(error: Exception | None) -> bool:
+    """The dialect (`UnsupportedOption`) or the provider (a refusal naming tool_choice, aya-vision's
+    400 "tool_choice is not supported") will not take the tool choice asked for: whoever refuses,
+    it is the option refused, not the model failing."""
+    if error is None:
+        return False
     if isinstance(error, UnsupportedOption):
         return error.option == "tool_choice"
     text = str(error).lower()
@@ -214,7 +237,7 @@ def judge_force(probe: Probe, exchange: Exchange) -> ForceStatus:
     """
     error = exchange.error
     if error is not None:
-        if _names_tool_choice(error):
+        if refuses_tool_choice(error):
             return "forcing_rejected"
         outcome = failure_outcome(error)
         if outcome == "unsupported":

@@ -5,7 +5,9 @@ answers, but our probes word their prompts differently and shape some requests
 differently (D4, D6) from the reference that recorded the cassettes. Byte-matching
 request bodies, the way go-vcr replays, would therefore never hit. Instead each
 request is reduced to its probe *kind* (`classify`), which names the cassette
-file, and that cassette's recorded status, headers and body are played back.
+file, and that cassette's recorded status, headers and body are played back, but
+only when its request asks the same question (`llmprobe.questions`: same model,
+stream flag and question-defining fields); otherwise the answer is 501 "not recorded".
 
 Deliberately not a provider error envelope: when no recording exists for a kind
 the server answers 501 in plain text, so the client sees a server failure and the
@@ -33,6 +35,7 @@ import recorded_gemini
 import recorded_responses
 from conftest import FIXTURES
 from llmprobe.cassettes import Interaction, load_cassette
+from llmprobe.questions import NOT_RECORDED, body_of, difference, question
 
 FIXTURES_ROOT = FIXTURES
 
@@ -223,6 +226,14 @@ def _recording(path: Path) -> Interaction:
     return load_cassette(path).interactions[0]
 
 
+def unanswered(dialect: str, body: Mapping[str, Any], cassette: Path, **url: Any) -> str | None:
+    """Why `cassette` cannot answer `body` (its request asks another question), or None when it can."""
+    recorded = body_of(_recording(cassette).request_body)
+    if recorded is None:
+        return "the recorded request is not JSON"
+    return difference(question(dialect, body, **url), question(dialect, recorded, **url))
+
+
 def find_cassette(model_dir: Path, kind: str) -> Path | None:
     """The recording that answers `kind`, allowing for how the reference named and sent things.
 
@@ -362,10 +373,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_unknown_model(provider, model)
             return
         kind = classify(provider.dialect, body)
-        cassette = find_cassette(model_dir, kind)
-        self.server.record_served(provider.name, model, cassette)
-        if cassette is None:
-            self._send_text(501, f"no recording for {model} {kind}")
+        self.answer(provider, model, find_cassette(model_dir, kind), body, kind)
+
+    def answer(
+        self, provider: Provider, model: str, cassette: Path | None, body: Mapping[str, Any], kind: str, url: Mapping[str, Any] | None = None
+    ) -> None:
+        """Play `cassette` back when its request asks the question `body` asks (`llmprobe.questions`), else
+        answer 501 "not recorded": the probe stays unmeasured, never judged on another request's answer.
+        `url` carries what the wire puts in the URL rather than the body (Gemini's model and stream)."""
+        mismatch = None if cassette is None else unanswered(provider.dialect, body, cassette, **(url or {}))
+        self.server.record_served(provider.name, model, None if mismatch else cassette)
+        if cassette is None or mismatch:
+            why = f"{cassette.name} asks another question: {mismatch}" if cassette else f"no {kind} recording"
+            self._send_text(501, f"{NOT_RECORDED}: {model} {why}")
             return
         self._send_recording(_recording(cassette))
 

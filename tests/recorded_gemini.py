@@ -4,8 +4,8 @@ Like the rest of `fixture_server`, a request is reduced to its probe kind from i
 shape alone (never its prompt) and the recording of that kind is played back. Gemini
 puts the model and the stream in the URL, not the body, and asks for thoughts in
 `generationConfig.thinkingConfig`: a request with `includeThoughts` is answered from
-the model's `_thinking` recordings, one without from its plain ones (each falling
-back to the other when the model was recorded only one way, as gemini-2.5-pro was).
+the model's `_thinking` recordings, one without from its plain ones; a model recorded
+only one way (gemini-2.5-pro, with thinking) answers only requests asking that way.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def _media_probe(parts: list[Mapping[str, Any]]) -> str | None:
 def answer(handler: _Handler) -> None:
     """Serve one POST to a Gemini URL: the recording of its kind, the provider's 404 for an
     unknown model, or a plain 501 where no recording exists (unmeasured, never "unsupported")."""
-    from fixture_server import Provider, _recording, find_cassette
+    from fixture_server import Provider, find_cassette
 
     provider = Provider("gemini", "gemini", PATH_PREFIX, RECORDINGS)
     routed = route(handler.path)
@@ -149,8 +149,4 @@ def answer(handler: _Handler) -> None:
     cassette: Path | None = model_dir / f"{kind}.yaml" if kind.endswith("-any") else find_cassette(model_dir, kind)
     if cassette is not None and not cassette.is_file():
         cassette = None
-    handler.server.record_served(provider.name, model, cassette)
-    if cassette is None:
-        handler._send_text(501, f"no recording for {model} {kind}")
-        return
-    handler._send_recording(_recording(cassette))
+    handler.answer(provider, model, cassette, body, kind, {"model": model, "stream": stream})

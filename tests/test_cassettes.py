@@ -25,7 +25,7 @@ from llmprobe.cassettes import (
     load_cassette,
     save_cassette,
 )
-from llmprobe.errors import CassetteError
+from llmprobe.errors import ApiError, CassetteError, ErrorKind
 
 KEY = "sk-test-SECRETSECRETSECRET1234567890"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -91,7 +91,7 @@ def _recording(directory: Path) -> httpx.AsyncClient:
 
 
 def _replaying(directory: Path) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=ReplayTransport(directory, _redactor()))
+    return httpx.AsyncClient(transport=ReplayTransport(directory, _redactor(), "cloudflare"))
 
 
 def _named(name: str) -> dict:
@@ -195,15 +195,21 @@ def test_redactor_ignores_empty_strings_and_replaces_encoded_secrets() -> None:
     assert Redactor().text("unchanged") == "unchanged"
 
 
-def test_missing_recording(tmp_path: Path) -> None:
+def test_missing_recording_is_not_recorded(tmp_path: Path) -> None:
     async def run() -> None:
         async with _replaying(tmp_path) as client:
             await client.post("https://api.groq.com/openai/v1/chat/completions", json={}, extensions=_named("groq/m/sync-Text"))
 
-    with pytest.raises(CassetteError) as caught:
+    with pytest.raises(ApiError) as caught:
         asyncio.run(run())
     path = tmp_path / "groq/m/sync-Text.yaml"
-    assert str(caught.value) == f"no recording for groq/m/sync-Text: {path} does not exist (record it with --record)"
+    assert (caught.value.kind, caught.value.retryable) == (ErrorKind.NOT_RECORDED, False)
+    assert str(caught.value) == f"not_recorded: groq/m/sync-Text: {path} does not exist"
+
+
+def test_a_replay_directory_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(CassetteError, match="no recordings to replay: .* does not exist"):
+        _replaying(tmp_path / "absent")
 
 
 def _planted(tmp_path: Path, name: str, *interactions: Interaction) -> None:
@@ -227,19 +233,30 @@ async def _post(client: httpx.AsyncClient, body: dict, *, method: str = "POST", 
     return await client.request(method, url, json=body, extensions=_named("cf/m/sync-Text"))
 
 
-def test_body_mismatch_names_the_file_and_the_key(tmp_path: Path) -> None:
-    _planted(tmp_path, "cf/m/sync-Text", _interaction('{"messages":[{"role":"user","content":"hi"}]}'))
+def test_another_question_names_the_file_and_the_field(tmp_path: Path) -> None:
+    _planted(tmp_path, "cf/m/sync-Text", _interaction('{"messages":[{"role":"user","content":"hi"}],"seed":42}'))
 
     async def run() -> None:
         async with _replaying(tmp_path) as client:
-            await _post(client, {"messages": [{"role": "user", "content": "bye"}]})
+            await _post(client, {"messages": [{"role": "user", "content": "hi"}], "seed": 7})
 
-    with pytest.raises(CassetteError) as caught:
+    with pytest.raises(ApiError) as caught:
         asyncio.run(run())
     assert str(caught.value) == (
-        f"request #1 of cf/m/sync-Text does not match {tmp_path / 'cf/m/sync-Text.yaml'}: "
-        'body.messages[0].content is "bye", recorded "hi"'
+        f"not_recorded: request #1 of cf/m/sync-Text asks another question than {tmp_path / 'cf/m/sync-Text.yaml'}: "
+        "seed is 7, recorded 42"
     )
+
+
+def test_the_same_question_reworded_is_answered(tmp_path: Path) -> None:
+    """The rule compares the question, not the wording (`llmprobe.questions`)."""
+    _planted(tmp_path, "cf/m/sync-Text", _interaction('{"messages":[{"role":"user","content":"hi"}],"seed":42}'))
+
+    async def run() -> httpx.Response:
+        async with _replaying(tmp_path) as client:
+            return await _post(client, {"seed": 42, "messages": [{"role": "user", "content": "hello"}]})
+
+    assert asyncio.run(run()).json() == {"ok": True}
 
 
 @pytest.mark.parametrize(
@@ -247,8 +264,8 @@ def test_body_mismatch_names_the_file_and_the_key(tmp_path: Path) -> None:
     [
         ("PUT", "run/m", {"a": 1}, "method PUT, recorded POST"),
         ("POST", "run/other", {"a": 1}, "URL https://api.cloudflare.com/client/v4/accounts/ACCOUNT_ID/ai/run/other?key=REDACTED, recorded"),
-        ("POST", "run/m", {"a": 1, "b": 2}, "body.b is sent but not recorded"),
-        ("POST", "run/m", {"a": 1.0}, "body.a is 1.0, recorded 1"),
+        ("POST", "run/m", {"a": 1, "max_tokens": 16}, "max_tokens is 16, recorded null"),
+        ("POST", "run/m", {"a": 1, "stream": True}, "stream is true, recorded false"),
     ],
 )
 def test_request_mismatches(tmp_path: Path, method: str, path: str, body: dict, difference: str) -> None:
@@ -258,7 +275,7 @@ def test_request_mismatches(tmp_path: Path, method: str, path: str, body: dict, 
         async with _replaying(tmp_path) as client:
             await _post(client, body, method=method, path=path)
 
-    with pytest.raises(CassetteError, match="does not match") as caught:
+    with pytest.raises(ApiError, match="asks another question") as caught:
         asyncio.run(run())
     assert difference in str(caught.value)
 
@@ -282,7 +299,7 @@ def test_retries_replay_in_order(server: _Provider, tmp_path: Path) -> None:
             live = [(await send(client)).status_code for _ in range(2)]
         async with _replaying(tmp_path) as client:
             replayed = [(await send(client)).status_code for _ in range(2)]
-            with pytest.raises(CassetteError, match=r"no recording for request #3 of cf/m/retry: .*retry\.yaml holds 2"):
+            with pytest.raises(ApiError, match=r"not_recorded: request #3 of cf/m/retry: .*retry\.yaml holds 2"):
                 await send(client)
         return live, replayed
 

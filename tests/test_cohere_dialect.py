@@ -45,8 +45,9 @@ def _expected_errors() -> dict[str, tuple[ErrorKind, int | None]]:
         "error-cassettes/bad_apiKey/GenSync.yaml": (ErrorKind.AUTH, 401),
         "error-cassettes/bad_model/GenStream.yaml": (ErrorKind.NOT_FOUND, 404),
         "error-cassettes/bad_model/GenSync.yaml": (ErrorKind.NOT_FOUND, 404),
-        f"scoreboard-cassettes/{R}/GenSync-Tools-SquareRoot-1.yaml": (ErrorKind.REJECTED, 422),
-        f"scoreboard-cassettes/{R}/GenStream-Tools-SquareRoot-1.yaml": (ErrorKind.REJECTED, None),
+        # "all generated tool calls were hallucinated": the model's failed call, not a refusal.
+        f"scoreboard-cassettes/{R}/GenSync-Tools-SquareRoot-1.yaml": (ErrorKind.MODEL_FAILED, 422),
+        f"scoreboard-cassettes/{R}/GenStream-Tools-SquareRoot-1.yaml": (ErrorKind.MODEL_FAILED, None),
         f"scoreboard-cassettes/{REASONING}/GenSync-TopLogprobs.yaml": (ErrorKind.REJECTED, 422),
         f"scoreboard-cassettes/{REASONING}/GenStream-TopLogprobs.yaml": (ErrorKind.REJECTED, None),
         f"scoreboard-cassettes/{REASONING}/GenSync-Tools-WebSearch.yaml": (ErrorKind.REJECTED, 422),
@@ -227,11 +228,21 @@ def assert_builds(recorded: Interaction, model: str, request: Request) -> None:
 @pytest.mark.parametrize("mode", ["Sync", "Stream"])
 @pytest.mark.parametrize(
     "probe",
-    ["Text", "Seed", "TopLogprobs", "MaxTokens", "Stop", "JSON", "JSONSchema", "Tools-SquareRoot-1", "Tools-SquareRoot-1-any"],
+    ["Text", "Seed", "MaxTokens", "Stop", "JSON", "JSONSchema", "Tools-SquareRoot-1", "Tools-SquareRoot-1-any"],
 )
 def test_build_matches_the_recorded_requests(mode: str, probe: str) -> None:
     request = battery[probe].request(stream=mode == "Stream")
     assert_builds(scoreboard(R, f"Gen{mode}-{probe}"), "command-r", request)
+
+
+@pytest.mark.parametrize("mode", ["Sync", "Stream"])
+def test_top_logprobs_are_refused_since_cohere_cannot_ask_for_alternatives(mode: str) -> None:
+    """C3: the reference sent `logprobs: true` for TopLogprobs (2 alternatives asked); the recorded reply
+    carries the chosen tokens only, so no alternatives were ever asked for or shown."""
+    reply = replay(scoreboard(R, f"Gen{mode}-TopLogprobs"))
+    assert reply.logprobs and not any(entry.top for entry in reply.logprobs)
+    with pytest.raises(UnsupportedOption, match="top_logprobs"):
+        dialect.build("command-r", battery["TopLogprobs"].request(stream=mode == "Stream"))
 
 
 @pytest.mark.parametrize(("probe", "recorded"), [("Citations", "Citations-text-plain"), ("Citations-text-markdown",) * 2])
@@ -332,10 +343,21 @@ def test_recording_a_cohere_call_writes_no_key(tmp_path: Path) -> None:
 
 MODELS = ["command-a-reasoning-08-2025", "command-r", "command-r7b-12-2024", "command-light", "c4ai-aya-vision-8b"]
 
-D11_AYA = (
-    "D11: aya-vision's SquareRoot-2 was refused (400, tool_choice not supported), so ToolBias never ran: "
-    "bias is unmeasured, not 'not biased'"
+D6_AYA = (
+    "D6: aya-vision refused tool_choice 'none' for SquareRoot-2 (400, tool_choice not supported), so it is "
+    "asked again with auto; the reference never sent that, so no recording answers it and the chain is "
+    "unmeasured, not flaky"
 )
+C2 = (
+    "C2: command-r's forced call came back as Cohere's own error 'all generated tool calls were "
+    "hallucinated' (422 sync, an ERROR event in the stream): a call the model got wrong, so tools is "
+    "flaky as on every wire (D17); the reference read it as a refusal"
+)
+C3 = (
+    "C3: Cohere cannot ask for N alternatives (`logprobs` is a flag), so TopLogprobs is refused by the dialect "
+    "instead of sent as plain logprobs: the reference's true rested on replies that carry no alternative"
+)
+NO_FIELD = "D21: the v2 chat API cannot ask for alternatives: cannot be asked (➖), where the reference wrote false"
 C1 = (
     "C1: command-a-reasoning streamed only thinking before MaxTokens/the stop word, exactly as its sync "
     "answer did; both modes read the same (the reference passed sync and failed stream)"
@@ -343,10 +365,23 @@ C1 = (
 
 #: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
-    ("c4ai-aya-vision-8b", "sync", "toolsBiased"): ("false", "unknown", D11_AYA),
-    ("c4ai-aya-vision-8b", "sync", "toolsIndecisive"): ("false", "unknown", D11_AYA),
-    ("c4ai-aya-vision-8b", "stream", "toolsBiased"): ("false", "unknown", D11_AYA),
-    ("c4ai-aya-vision-8b", "stream", "toolsIndecisive"): ("false", "unknown", D11_AYA),
+    **{
+        ("c4ai-aya-vision-8b", mode, name): (reference, "unknown", D6_AYA)
+        for mode in ("sync", "stream")
+        for name, reference in (("tools", "flaky"), ("toolsBiased", "false"), ("toolsIndecisive", "false"))
+    },
+    ("command-r", "sync", "tools"): ("true", "flaky", C2),
+    ("command-r", "stream", "tools"): ("true", "flaky", C2),
+    **{
+        (model, mode, "topLogprobs"): ("true", "inexpressible", C3)
+        for model in ("command-r", "command-r7b-12-2024", "c4ai-aya-vision-8b")
+        for mode in ("sync", "stream")
+    },
+    **{
+        (model, mode, "topLogprobs"): ("false", "inexpressible", NO_FIELD)
+        for model in sorted(set(MODELS) - {"command-r", "command-r7b-12-2024", "c4ai-aya-vision-8b"})
+        for mode in ("sync", "stream")
+    },
     ("command-a-reasoning-08-2025", "stream", "maxTokens"): ("false", "true", C1),
     ("command-a-reasoning-08-2025", "stream", "stopSequence"): ("false", "true", C1),
 }
@@ -405,3 +440,16 @@ def test_modalities_and_thinking_match_reference(fixture_run) -> None:
         }
         assert ours == theirs, model.id
         assert model.reason == scenario.get("thinking", scenario.get("reason", False)), model.id
+
+
+def test_a_provider_refusing_none_gets_the_second_chance_with_auto(fixture_run) -> None:
+    """D6 whoever refuses: aya-vision's own 400 "tool_choice is not supported" to SquareRoot-2 is followed
+    by SquareRoot-2-any (auto), as the dialect's own refusal is; no recording answers that one."""
+    tmp, _, _ = fixture_run
+    model = load(tmp / "out" / "cohere.json").model("c4ai-aya-vision-8b")
+    assert model is not None
+    for mode in ("sync", "stream"):
+        probes = {p.probe: p for p in model.modes[mode].probes}
+        assert probes["Tools-SquareRoot-2"].status == 400 and "tool_choice" in probes["Tools-SquareRoot-2"].reason
+        assert "not recorded" in probes["Tools-SquareRoot-2-any"].reason
+        assert model.modes[mode].verdicts["tools"] == "unknown"

@@ -383,8 +383,18 @@ CANNOT_FORCE = (
     "it and wrote false; tool calling itself is measured unforced"
 )
 
+NOT_RECORDED_LOGPROBS = (
+    "O4: logprobs are asked for (/api/chat has had them since 2025-11); the reference's client dropped the option, "
+    "so its TopLogprobs recording asks another question and the strict replay cannot answer"
+)
+
 #: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
+    **{
+        (model, mode, "topLogprobs"): ("false", "unknown", NOT_RECORDED_LOGPROBS)
+        for model in MODELS
+        for mode in ["sync", "stream"]
+    },
     **{
         (model, mode, "toolCallRequired"): ("false", "inexpressible", CANNOT_FORCE)
         for model in MODELS
@@ -437,11 +447,6 @@ def test_verdicts_match_reference_except_deviations(fixture_run) -> None:
     print(f"ollama: {compared - len(differences)}/{compared} verdicts equal")
 
 
-#: qwen3:4b reads no images (its reasoning says it cannot see one), yet its streamed PNG answer ends
-#: "banana": a lucky guess that passes the reference's own answer rule; the reference did not count it.
-QWEN_GUESSED_PNG = {"image": (True, False, ["image/png"])}
-
-
 def test_modalities_and_thinking_match_reference(fixture_run) -> None:
     tmp, _, _ = fixture_run
     result = load(tmp / "out" / "ollama.json")
@@ -452,7 +457,18 @@ def test_modalities_and_thinking_match_reference(fixture_run) -> None:
         theirs = {
             k: (m.get("inline", False), m.get("url", False), m.get("supportedFormats", [])) for k, m in scenario["in"].items()
         }
-        if model.id == "qwen3:4b":
-            theirs.update(QWEN_GUESSED_PNG)
         assert ours == theirs, model.id
         assert model.reason == scenario.get("thinking", False), model.id
+
+
+def test_a_right_name_said_while_denying_sight_is_not_a_recognised_image() -> None:
+    """O2 withdrawn: qwen3:4b streamed "banana" for the PNG while its reasoning said it cannot see the image."""
+    from llmprobe.verdicts import reply_passes
+
+    cassette = FIXTURES / "scoreboard-cassettes" / "qwen3-4b_thinking" / "GenStreamMultiModal-Image-png-Inline.yaml"
+    reply = replaying.replay(dialect, load_cassette(cassette).interactions[0])
+    assert reply.text.strip() == "banana" and "can't see the image" in reply.reasoning
+    probe = next(p for p in load_battery().images if p.name == "Image-png-Inline")
+    assert not reply_passes(probe, reply)
+    reply.reasoning = "A yellow curved fruit: a banana."
+    assert reply_passes(probe, reply)

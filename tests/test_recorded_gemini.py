@@ -77,10 +77,14 @@ def test_sync_answers_from_the_plain_or_the_thinking_recordings(server: Any) -> 
     assert [p.get("thought", False) for p in thinking["candidates"][0]["content"]["parts"]] == [True, False]
 
 
-def test_a_model_recorded_only_with_thinking_answers_either_way(server: Any) -> None:
-    response = httpx.post(f"{base_url(server)}/models/gemini-2.5-pro:generateContent", json=hello(thinking=False))
-    assert response.status_code == 200
+def test_a_model_recorded_only_with_thinking_answers_only_with_thinking(server: Any) -> None:
+    """Thinking on or off is part of the question: the thinking recording cannot answer a request without it."""
+    url = f"{base_url(server)}/models/gemini-2.5-pro:generateContent"
+    assert httpx.post(url, json=hello(thinking=True)).status_code == 200
     assert ("gemini", "gemini-2.5-pro", "GenSync-Text.yaml") in server.served
+    response = httpx.post(url, json=hello(thinking=False))
+    assert response.status_code == 501
+    assert response.text.startswith("not recorded: gemini-2.5-pro GenSync-Text.yaml asks another question: thinking")
 
 
 def test_stream_is_sse(server: Any) -> None:
@@ -103,4 +107,4 @@ def test_unrecorded_kind_is_a_plain_501(server: Any) -> None:
     body = {**hello(thinking=False), "tools": [{"functionDeclarations": [{"name": "square_root"}]}]}
     response = httpx.post(f"{base_url(server)}/models/{FLASH}:generateContent", json=body)
     assert response.status_code == 501
-    assert response.text == f"no recording for {FLASH} GenSync-Tools-SquareRoot-1-any"
+    assert response.text == f"not recorded: {FLASH} no GenSync-Tools-SquareRoot-1-any recording"

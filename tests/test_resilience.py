@@ -359,16 +359,18 @@ def test_a_results_file_of_the_wrong_shape_is_refused(tmp_path):
     assert rendered.output == f"llmprobe: error: {tmp_path / 'fake.json'}: not an llmprobe results file: missing 'generated_at'\n"
 
 
-def test_a_cassette_that_does_not_match_is_one_line(tmp_path):
+def test_a_cassette_of_another_question_leaves_its_probe_not_recorded(tmp_path):
     with PassingProvider(latency=0.0) as server:
         cfg = write_config(tmp_path, server.base_url, ["m0"], key=False)
         assert invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path / "a"), "--record", str(tmp_path / "rec")).exit_code == 0
     cassette = tmp_path / "rec" / "fake" / "m0" / "sync-Seed.yaml"
     cassette.write_text(cassette.read_text().replace('"seed":42', '"seed":7'))
     replayed = invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path / "b"), "--replay", str(tmp_path / "rec"))
-    assert replayed.exit_code == 2
-    assert replayed.output.startswith("llmprobe: error: request #1 of fake/m0/sync-Seed does not match ")
-    assert "body.seed" in replayed.output and replayed.output.count("\n") == 1
+    assert replayed.exit_code == 1, replayed.output
+    seed = next(p for p in results.load(tmp_path / "b" / "fake.json").models[0].modes["sync"].probes if p.probe == "Seed")
+    assert seed.outcome == "error"
+    assert seed.reason.startswith("not_recorded: request #1 of fake/m0/sync-Seed asks another question than ")
+    assert seed.reason.endswith("seed is 42, recorded 7")
 
 
 @pytest.mark.parametrize(

@@ -138,7 +138,7 @@ def test_replay_without_recording_is_one_clear_line(tmp_path):
     cfg = config(tmp_path, "https://api.groq.com/openai/v1")
     result = invoke("run", "-p", "groq", "--config", str(cfg), "--out", str(tmp_path / "out"), "--replay", str(tmp_path / "empty"))
     assert result.exit_code == 2
-    assert result.output.startswith("llmprobe: error: no recording for groq/llama-3.1-8b-instant/")
+    assert result.output.startswith("llmprobe: error: no recordings to replay: ")
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
 

@@ -447,3 +447,28 @@ def test_number_sent_as_a_string_is_a_malformed_call():
     force = BATTERY["Tools-SquareRoot-1"]
     assert v.call_arguments(force, ToolCall("c", "square_root", '{"number": "132413"}')) is None
     assert v.call_arguments(force, ToolCall("c", "square_root", '{"number": 132413}')) == {"number": 132413}
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "code"),
+    [
+        # Cerebras and Groq, 400 with their code.
+        (ErrorKind.REJECTED, "Failed to generate a valid tool call", "tool_use_failed"),
+        # Cohere command-r, 422 sync and an ERROR event in the stream.
+        (ErrorKind.REJECTED, "all generated tool calls were hallucinated. Try updating tool definitions", None),
+        (ErrorKind.SERVER, "tool call failed: could not parse the arguments", None),
+    ],
+)
+def test_the_providers_own_failed_tool_call_is_the_model_failing_on_every_wire(kind: ErrorKind, message: str, code: str | None) -> None:
+    error = ApiError(kind, message, status=400, code=code)
+    assert error.kind is ErrorKind.MODEL_FAILED
+    assert v.failure_outcome(error) == "fail"
+    assert not v.refuses_tool_choice(error)
+
+
+def test_a_refused_tool_choice_is_a_refusal_whoever_refuses() -> None:
+    provider = ApiError(ErrorKind.REJECTED, "tool_choice is not supported for this model", status=400)
+    assert provider.kind is ErrorKind.REJECTED and v.refuses_tool_choice(provider)
+    assert v.refuses_tool_choice(UnsupportedOption("tool_choice", "the API has no such option"))
+    assert not v.refuses_tool_choice(ApiError(ErrorKind.REJECTED, "image too large", status=400))
+    assert not v.refuses_tool_choice(None)

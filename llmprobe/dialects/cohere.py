@@ -88,8 +88,11 @@ class CohereDialect:
             body["seed"] = request.seed
         if request.stop:
             body["stop_sequences"] = list(request.stop)
-        if request.top_logprobs is not None:
-            # Cohere returns the chosen token's log-probability only; there is no count of alternatives.
+        if request.top_logprobs:
+            # Sending `logprobs: true` would silently drop the count: the reply would carry no
+            # alternative, and a "top logprobs" verdict would rest on a question never asked.
+            raise UnsupportedOption("top_logprobs", "Cohere returns the chosen token's log-probability only, never alternatives")
+        if request.top_logprobs == 0:
             body["logprobs"] = True
         return HttpCall("POST", f"{self.base_url}/v2/chat", body)
 

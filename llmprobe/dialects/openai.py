@@ -467,9 +467,8 @@ def _detail_message(detail: Any) -> str:
 
 
 def _kind(status: int | None, code: str | None) -> ErrorKind | None:
-    """The shared status table, refined by the codes OpenAI-compatible servers send."""
-    if code == "tool_use_failed":
-        return ErrorKind.MODEL_FAILED
+    """The shared status table, refined by the codes OpenAI-compatible servers send (a failed tool
+    call, tool_use_failed, is recognised by `ApiError` itself, for every dialect)."""
     kind = kind_for_status(status) if status is not None else None
     if code == "model_not_found" and kind is not ErrorKind.AUTH:
         return ErrorKind.NOT_FOUND

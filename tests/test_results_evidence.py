@@ -1,0 +1,67 @@
+"""No published verdict in `results/` rests on a recording of another request.
+
+Every results file made by replay is walked cell by cell: each probe behind a cell whose
+answer came from a recording has its request rebuilt (`llmprobe explain`, as the run built
+it) and sent to the strict fixture server, which answers only with a recording of the same
+question (`llmprobe.questions`). The recording must exist and answer with the status the
+evidence shows; a probe the replay could not answer must say "not recorded" and be unknown.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from conftest import REPO, needs_fixtures
+from llmprobe.config import load_config
+from llmprobe.explain import explain
+from llmprobe.questions import NOT_RECORDED
+from llmprobe.results import load
+
+pytestmark = needs_fixtures
+
+REPLAYED = sorted(path.stem for path in (REPO / "results").glob("*.json") if path.stem != "local")
+
+
+@pytest.fixture(scope="module")
+def server():
+    from fixture_server import FixtureServer
+
+    with FixtureServer() as running:
+        yield running
+
+
+def base_url(server, provider: str) -> str:
+    import recorded_gemini
+
+    return recorded_gemini.base_url(server) if provider == "gemini" else server.base_url(provider)
+
+
+@pytest.mark.parametrize("provider", REPLAYED)
+def test_every_answered_probe_rests_on_a_recording_of_its_own_request(server, provider: str) -> None:
+    config = load_config(REPO / "providers.yaml").providers[provider]
+    result = load(REPO / "results" / f"{provider}.json")
+    checked = 0
+    with httpx.Client(timeout=30) as client:
+        for model in result.models:
+            if not model.probed or not model.modes:
+                continue
+            explanation = explain(config, result, model.id, base_url=base_url(server, provider), reason=model.reason)
+            for mode in explanation.modes:
+                for cell in mode.cells:
+                    for probe in cell.probes:
+                        for trial in probe.trials:
+                            where = f"{provider} {model.id} {mode.mode} {probe.probe}"
+                            if trial.status is None:
+                                continue  # never sent, or no answer: no recording behind it
+                            if NOT_RECORDED in trial.reason:
+                                assert trial.outcome in ("error", "unknown"), where
+                                continue
+                            assert probe.reproduction.body is not None, f"{where}: {probe.reproduction.note}"
+                            # A follow-up is rebuilt with the expected call in place of the model's own;
+                            # the question compares neither (only the tools, the choice and a tool result).
+                            answer = client.post(probe.reproduction.url, json=probe.reproduction.body)
+                            assert not answer.text.startswith(NOT_RECORDED), f"{where}: {answer.text}"
+                            assert answer.status_code == trial.status, where
+                            checked += 1
+    assert checked, f"{provider}: no answered probe was checked"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -53,16 +54,30 @@ def failure_outcome(error: Exception) -> Outcome:
     return "error"
 
 
-def _refused_by_server_error(error: ApiError) -> bool:
-    """A 500/501 that still carries the provider's own error envelope after every retry.
+#: What a provider's 500 says when it refuses the request rather than fails at it: llama.cpp's
+#: server answers an unsupported `response_format` with "1 validation error: … Input should be
+#: 'text' or 'json_object'", Ollama a GIF it cannot decode with "image: unknown format".
+_SAYS_UNSUPPORTED = re.compile(
+    r"not supported|unsupported|(does|do|is) not support|doesn't support|not implemented|validation error|unknown format",
+    re.IGNORECASE,
+)
 
-    D7 defines a transport failure as a 5xx *without* a provider error body. With one,
-    the provider itself is answering that it cannot serve this request (llama.cpp's
-    server reports a rejected `response_format` this way), as the reference also
-    counts any decoded provider error. Gateway errors (502–504) never count: those
-    stay unknown.
+
+def _refused_by_server_error(error: ApiError) -> bool:
+    """A 500/501 whose body, the provider's own error envelope, says that what was asked is not supported.
+
+    D7: a server error is a failure to ask, unknown. Only the provider itself answering, in its
+    own words, that it does not do this makes a 5xx a refusal; "unknown error in the model
+    inference server" (Hugging Face), "Internal server error" (Together) or OpenAI's "An error
+    occurred while processing your request" are the server failing, whatever body they come in.
+    Gateway errors (502–504) never count.
     """
-    return error.kind is ErrorKind.SERVER and error.has_envelope and error.status in (500, 501)
+    return (
+        error.kind is ErrorKind.SERVER
+        and error.has_envelope
+        and error.status in (500, 501)
+        and _SAYS_UNSUPPORTED.search(error.message) is not None
+    )
 
 
 def is_unmeasured(exchange: Exchange | None) -> bool:

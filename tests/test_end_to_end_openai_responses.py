@@ -26,6 +26,7 @@ MODELS = ["gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "o4-mini"]
 
 R1 = "R1: the MaxTokens reply was cut at the limit (max_output_tokens) but reports zero usage"
 R3 = "R3 (D7): both ToolBias streams ended in a server_error event: unmeasured, not flaky"
+R4 = "R4 (D7): ToolBias-Canada was answered HTTP 500 server_error ('An error occurred while processing your request'): unmeasured"
 
 #: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
@@ -38,6 +39,12 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
     ("gpt-5-nano", "stream", "tools"): ("flaky", "unknown", R3),
     ("gpt-5-nano", "stream", "toolsBiased"): ("false", "unknown", R3),
     ("gpt-5-nano", "stream", "toolsIndecisive"): ("false", "unknown", R3),
+    ("gpt-5-mini", "sync", "tools"): ("flaky", "unknown", R4),
+    ("gpt-5-mini", "sync", "toolsBiased"): ("flaky", "unknown", R4),
+    ("gpt-5-mini", "sync", "toolsIndecisive"): ("false", "unknown", R4),
+    ("gpt-5-nano", "sync", "tools"): ("flaky", "unknown", R4),
+    ("gpt-5-nano", "sync", "toolsBiased"): ("flaky", "unknown", R4),
+    ("gpt-5-nano", "sync", "toolsIndecisive"): ("false", "unknown", R4),
 }
 
 

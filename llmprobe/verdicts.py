@@ -27,7 +27,7 @@ import jsonschema
 from llmprobe.battery import Battery, Probe, Role
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Exchange, Reply, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, Modality, Outcome, Verdict
+from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModeResult, Outcome, Verdict
 
 Observations = dict[str, Exchange]
 
@@ -82,6 +82,13 @@ def _refused_by_server_error(error: ApiError) -> bool:
 
 def is_unmeasured(exchange: Exchange | None) -> bool:
     return exchange is not None and exchange.error is not None and failure_outcome(exchange.error) == "error"
+
+
+def gate_unmeasured(exchange: Exchange | None) -> bool:
+    """The gate could not be asked: no answer (D7), or a refused key (401, 403), which says
+    nothing about the model (and stops its provider: `runner`)."""
+    error = exchange.error if exchange is not None else None
+    return is_unmeasured(exchange) or (isinstance(error, ApiError) and error.kind is ErrorKind.AUTH)
 
 
 def word_count(text: str) -> int:
@@ -383,7 +390,7 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     gate = battery.one(Role.GATE)
     text = ok_reply(obs, gate.name)
     if text is None:
-        return dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN) if is_unmeasured(obs.get(gate.name)) else {}
+        return dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN) if gate_unmeasured(obs.get(gate.name)) else {}
     usage, finish = _reporting_samples(obs, battery)
     verdicts = {
         **{verdict: _own_verdict(obs, probes) for verdict, probes in battery.deciding().items()},
@@ -393,6 +400,36 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
         "reportFinishReason": Verdict.over(finish),
     }
     return {name: verdicts[name] for name in VERDICT_NAMES}
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    """Why a mode has no verdict of its own: its gate (Text) was never answered, in any trial.
+
+    Read back from a mode's results (`gate_failure`), so every output (the scoreboards, the
+    run's summary) says the same thing the same way."""
+
+    #: True when the provider refused it (❌: the model does not answer this way; nothing else was
+    #: asked), False when it could not be measured (❔: a server error, a timeout, a rate limit, a refused key).
+    refused: bool
+    #: The gate's evidence (of the last trial): the HTTP status and the provider's message.
+    evidence: Evidence
+
+    def __str__(self) -> str:
+        how = "❌ Text refused" if self.refused else "❔ Text not measured"
+        return f"{how}: {self.evidence.reason}"
+
+
+def gate_failure(mode: ModeResult, battery: Battery) -> GateFailure | None:
+    """The mode's gate failure, when nothing in it was measured because its gate was never answered:
+    no verdicts (refused, as `mode_verdicts` leaves them) or only unknown ones (not measured)."""
+    if any(verdict is not Verdict.UNKNOWN for verdict in mode.verdicts.values()):
+        return None
+    gate = battery.one(Role.GATE).name
+    tried = [e for e in mode.probes if e.probe == gate]
+    if not tried or any(e.outcome == "pass" for e in tried):
+        return None
+    return GateFailure(refused=not mode.verdicts, evidence=tried[-1])
 
 
 def _own_verdict(obs: Observations, probes: tuple[Probe, ...]) -> Verdict:

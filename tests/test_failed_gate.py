@@ -8,6 +8,7 @@ file, and the markdown, terminal and HTML scoreboards, where the row must not lo
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import threading
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from configs import write_providers
 from fake_openai import Canned, FakeOpenAI, Wait, json_response
 from llmprobe.battery import load_battery
 from llmprobe.cli import app
-from llmprobe.results import VERDICT_NAMES, Verdict, load
+from llmprobe.results import VERDICT_NAMES, Evidence, ModeResult, Verdict, load
 from llmprobe.verdicts import gate_failure
 from test_html import browser, open_page  # noqa: F401 - the module's headless Chromium fixture
 
@@ -168,3 +169,32 @@ def test_html_lists_the_note_and_every_cell_opens_the_gate_s_evidence(run: tuple
     outcome = "unsupported" if case.symbol == "❌" or case.reason.startswith("HTTP 401") else "error"
     assert f"Text: {outcome}" in shown and case.reason in shown
     assert browser.errors == []
+
+
+# --- reading the fact back from a results file, whatever it holds -----------------------------
+
+REFUSED = Evidence(probe="Text", outcome="unsupported", reason="HTTP 400: no", status=400)
+ANSWERED = Evidence(probe="Text", outcome="pass", reason="'Hello'", status=200)
+UNKNOWN = dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN)
+
+
+@pytest.mark.parametrize(
+    "mode, refused",
+    [
+        (ModeResult(verdicts={}, probes=[REFUSED]), True),
+        (ModeResult(verdicts=UNKNOWN, probes=[REFUSED]), False),
+        # Repeated trials: the last one's answer is quoted.
+        (ModeResult(verdicts={}, probes=[dataclasses.replace(REFUSED, reason="first"), dataclasses.replace(REFUSED, trial=2)]), True),
+        # Measured, or a file whose verdicts do not follow from its evidence: no gate failure to show.
+        (ModeResult(verdicts={**UNKNOWN, "json": Verdict.FALSE}, probes=[REFUSED]), None),
+        (ModeResult(verdicts={}, probes=[]), None),
+        (ModeResult(verdicts=UNKNOWN, probes=[ANSWERED]), None),
+        (ModeResult(verdicts={}, probes=[REFUSED, dataclasses.replace(ANSWERED, trial=2)]), None),
+    ],
+)
+def test_gate_failure_is_read_from_the_mode_alone(mode: ModeResult, refused: bool | None) -> None:
+    failure = gate_failure(mode, load_battery())
+    if refused is None:
+        assert failure is None
+    else:
+        assert failure is not None and failure.refused is refused and failure.evidence is mode.probes[-1]

@@ -417,6 +417,16 @@ def test_text_unmeasured_makes_every_verdict_unknown():
     assert set(result.values()) == {"unknown"} and len(result) == 14
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_on_text_says_nothing_about_the_model(status):
+    result = verdicts(good_mode(Text=failed(ErrorKind.AUTH, "Invalid API Key", status=status)))
+    assert set(result.values()) == {"unknown"} and len(result) == 14
+
+
+def test_text_refused_leaves_the_mode_without_a_record():
+    assert verdicts(good_mode(Text=failed(ErrorKind.REJECTED, "this model only takes audio"))) == {}
+
+
 # --- what seven more providers' recordings taught (docs/deviations-openai-compatible.md) ---------
 
 

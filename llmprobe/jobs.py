@@ -28,6 +28,7 @@ from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig,
 from llmprobe.dialects import get_dialect
 from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress
+from llmprobe.proxies import environment_proxies, routed_transport
 from llmprobe.redaction import Redactor
 from llmprobe.results import ProviderResult
 from llmprobe.runner import ProviderRun, ProviderStopped, gather_all, mode_plan, resumable
@@ -82,18 +83,28 @@ def redactor_for(job: ProviderJob) -> Redactor:
     return Redactor(secrets=[job.api_key], replacements={job.account_id: "ACCOUNT_ID"} if job.account_id else {})
 
 
-def transport_for(job: ProviderJob, record: Path | None, replay: Path | None) -> httpx.AsyncBaseTransport:
+def transport_for(
+    job: ProviderJob, record: Path | None, replay: Path | None, launched: bool = False
+) -> httpx.AsyncBaseTransport:
+    """The provider's transport: through the proxies the environment names, as for any httpx
+    program (see `proxies`), except to a server llmprobe `launched` on this machine, which no
+    proxy elsewhere could reach."""
     redactor = redactor_for(job)
     if replay:
         return ReplayTransport(replay, redactor, job.provider.api)
-    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(verify=tls_context())
+    transport = routed_transport(_live_transport, {} if launched else environment_proxies())
     return RecordingTransport(transport, record, redactor) if record else transport
+
+
+def _live_transport(proxy: str | None) -> httpx.AsyncBaseTransport:
+    return httpx.AsyncHTTPTransport(verify=tls_context(), proxy=proxy)
 
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
     """One certificate store for every provider of the process: loading it takes about 30 ms, which
-    each provider's transport would otherwise spend again before its first request."""
+    each provider's transport would otherwise spend again before its first request. httpx reads
+    SSL_CERT_FILE (else SSL_CERT_DIR) here, as every httpx program does; certifi's store otherwise."""
     return httpx.create_ssl_context()
 
 
@@ -143,7 +154,7 @@ async def run_jobs(
             if job.launch:
                 base_url = await stack.enter_async_context(local_server(provider, out))
             # Entered so that its connection pool is closed when the run ends.
-            transport = await stack.enter_async_context(transport_for(job, record, replay))
+            transport = await stack.enter_async_context(transport_for(job, record, replay, launched=job.launch))
             client = provider_client(
                 job,
                 transport,
@@ -197,7 +208,9 @@ async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
         base_url = job.base_url
         if job.provider.launch is not None:
             base_url = await stack.enter_async_context(local_server(job.provider, log_dir))
-        transport = await stack.enter_async_context(transport_for(job, None, None))
+        transport = await stack.enter_async_context(
+            transport_for(job, None, None, launched=job.provider.launch is not None)
+        )
         return await provider_client(job, transport, base_url).list_models()
 
 

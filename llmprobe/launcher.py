@@ -63,8 +63,9 @@ def health_url(base_url: str, launch: LaunchConfig) -> str:
 
 
 async def answers(url: str) -> bool:
+    """Directly, whatever proxy the environment names: the server runs on this machine."""
     try:
-        async with httpx.AsyncClient(timeout=2.0) as client:
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
             return (await client.get(url)).status_code == 200
     except httpx.HTTPError:
         return False

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from llmprobe.budget import Cost
 from llmprobe.neutral import Exchange
+from llmprobe.render.tables import gate_note, model_lines
 from llmprobe.results import ModelResult, Verdict
 from llmprobe.verdicts import failure_outcome
 
@@ -44,6 +45,8 @@ class RunProgress:
         self.problems: list[str] = []
         #: What each finished model's probes used, by (provider, model).
         self.costs: dict[tuple[str, str], Cost] = {}
+        #: One line per mode of a finished model whose gate failed, as the scoreboards note it.
+        self.failed_gates: list[str] = []
 
     def add_provider(self, name: str) -> None:
         """A bar for the provider; its total grows as its models' modes start (ProviderListener.planned)."""
@@ -88,6 +91,8 @@ class RunProgress:
                 self.costs[(provider, result.id)] = result.cost
             line = f"{provider} {result.id}: done ({modes}; {tally}{cost})"
             self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            notes = (gate_note(f"{provider} {result.id}", row) for row in model_lines(result))
+            self.failed_gates += [note for note in notes if note is not None]
 
         return on_model
 
@@ -122,8 +127,8 @@ class RunProgress:
                     highlight=False,
                     soft_wrap=True,
                 )
-        for problem in self.problems:
-            self.console.print(problem, markup=False, highlight=False, soft_wrap=True)
+        for line in [*self.failed_gates, *self.problems]:
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
         return not any(self.errors.values()) and not self.problems
 
 

@@ -97,6 +97,9 @@ class ModelProber:
         self.order = order
         #: The row's name in cassettes and logs (`results.row_label`).
         self.label = label or model.id
+        #: Set when the provider refused the key at a gate: the model's result is kept (its row
+        #: shows the refusal), then the provider stops (`ProviderRun`).
+        self.key_refused: ProviderStopped | None = None
 
     async def probe(self, modes: Iterable[str]) -> ModelResult:
         runs = await gather_all(self._mode(mode) for mode in modes)
@@ -111,6 +114,8 @@ class ModelProber:
             observations: v.Observations = {}
             run.trials.append(observations)
             await self._trial(mode, observations, len(run.trials))
+            if self.key_refused is not None:
+                break
         return run
 
     async def _trial(self, mode: str, observations: v.Observations, trial: int) -> None:
@@ -191,12 +196,14 @@ class ModelProber:
 
     def _stop_on_access_errors(self, text: Exchange) -> None:
         """A refused key or an unknown model makes every further answer meaningless: stop
-        at once with one clear message, instead of thirty failed probes."""
+        with one clear message, instead of thirty failed probes. A refused gate sends nothing
+        more in its mode anyway, so a refused key lets the model's modes end (its result says
+        so) before the provider stops."""
         error = text.error
         if not isinstance(error, ApiError):
             return
         if error.kind is ErrorKind.AUTH:
-            raise ProviderStopped(f"{self.provider}: authentication failed ({error})")
+            self.key_refused = self.key_refused or ProviderStopped(f"{self.provider}: authentication failed ({error})")
         if error.kind is ErrorKind.NOT_FOUND:
             raise ModelMissing(f"{self.provider}: model {self.model.id!r} not found ({error})")
 
@@ -255,7 +262,7 @@ class ModelProber:
             probes = [e for trial, obs in enumerate(run.trials, 1) for e in self._evidence(obs, trial)]
             result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates, speed=results.speed_of(probes))
             result.reason = result.reason or any(v.thinking_seen(obs) for obs in run.trials)
-            if verdicts:
+            if any(v.ok_reply(obs, self.battery.one(Role.GATE).name) is not None for obs in run.trials):
                 result.in_["text"] = Modality(inline=True)
                 result.out["text"] = Modality(inline=True)
         probes = [e for mode in result.modes.values() for e in mode.probes]
@@ -455,14 +462,17 @@ class ProviderRun:
                 # A run limited to some modes keeps the other modes' earlier results.
                 fresh.modes = {**{k: m for k, m in old.modes.items() if k not in self.modes}, **fresh.modes}
             done[key(model)] = fresh
-            if not prober.unsent:
-                # A model the budget cut short stays `incomplete`, so `run --resume` finishes it.
+            if not prober.unsent and prober.key_refused is None:
+                # A model the budget cut short stays `incomplete`, so `run --resume` finishes it;
+                # so does one whose key was refused.
                 result.incomplete.remove((model.id, model.reason))
             nonlocal finished
             finished += 1
             await save_finished()
             if self.on_model is not None:
                 self.on_model(fresh)
+            if prober.key_refused is not None:
+                raise prober.key_refused
 
         save()
         await gather_all(probe(order, model) for order, model in enumerate(pending))

@@ -29,7 +29,7 @@ import jsonschema
 from llmprobe.battery import Battery, Probe, Role
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Exchange, Reply, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, Modality, Outcome, Verdict
+from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModeResult, Outcome, Verdict
 
 Observations = dict[str, Exchange]
 
@@ -56,16 +56,30 @@ def failure_outcome(error: Exception) -> Outcome:
     return "error"
 
 
-def _refused_by_server_error(error: ApiError) -> bool:
-    """A 500/501 that still carries the provider's own error envelope after every retry.
+#: What a provider's 500 says when it refuses the request rather than fails at it: llama.cpp's
+#: server answers an unsupported `response_format` with "1 validation error: … Input should be
+#: 'text' or 'json_object'", Ollama a GIF it cannot decode with "image: unknown format".
+_SAYS_UNSUPPORTED = re.compile(
+    r"not supported|unsupported|(does|do|is) not support|doesn't support|not implemented|validation error|unknown format",
+    re.IGNORECASE,
+)
 
-    D7 defines a transport failure as a 5xx *without* a provider error body. With one,
-    the provider itself is answering that it cannot serve this request (llama.cpp's
-    server reports a rejected `response_format` this way), as the reference also
-    counts any decoded provider error. Gateway errors (502–504) never count: those
-    stay unknown.
+
+def _refused_by_server_error(error: ApiError) -> bool:
+    """A 500/501 whose body, the provider's own error envelope, says that what was asked is not supported.
+
+    D7: a server error is a failure to ask, unknown. Only the provider itself answering, in its
+    own words, that it does not do this makes a 5xx a refusal; "unknown error in the model
+    inference server" (Hugging Face), "Internal server error" (Together) or OpenAI's "An error
+    occurred while processing your request" are the server failing, whatever body they come in.
+    Gateway errors (502–504) never count.
     """
-    return error.kind is ErrorKind.SERVER and error.has_envelope and error.status in (500, 501)
+    return (
+        error.kind is ErrorKind.SERVER
+        and error.has_envelope
+        and error.status in (500, 501)
+        and _SAYS_UNSUPPORTED.search(error.message) is not None
+    )
 
 
 def is_unmeasured(exchange: Exchange | None) -> bool:
@@ -76,6 +90,13 @@ def cannot_express(error: Exception | None) -> bool:
     """The dialect's wire format has no field for the option, so nothing was sent (a providers.yaml
     declaration is a statement about the provider instead, and counts as the feature not working)."""
     return isinstance(error, UnsupportedOption) and not isinstance(error, DeclaredUnsupported)
+
+
+def gate_unmeasured(exchange: Exchange | None) -> bool:
+    """The gate could not be asked: no answer (D7), or a refused key (401, 403), which says
+    nothing about the model (and stops its provider: `runner`)."""
+    error = exchange.error if exchange is not None else None
+    return is_unmeasured(exchange) or (isinstance(error, ApiError) and error.kind is ErrorKind.AUTH)
 
 
 def word_count(text: str) -> int:
@@ -407,7 +428,7 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     gate = battery.one(Role.GATE)
     text = ok_reply(obs, gate.name)
     if text is None:
-        return dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN) if is_unmeasured(obs.get(gate.name)) else {}
+        return dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN) if gate_unmeasured(obs.get(gate.name)) else {}
     usage, finish = _reporting_samples(obs, battery)
     verdicts = {
         **{verdict: _own_verdict(obs, probes) for verdict, probes in battery.deciding().items()},
@@ -417,6 +438,36 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
         "reportFinishReason": Verdict.over(finish),
     }
     return {name: verdicts[name] for name in VERDICT_NAMES}
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    """Why a mode has no verdict of its own: its gate (Text) was never answered, in any trial.
+
+    Read back from a mode's results (`gate_failure`), so every output (the scoreboards, the
+    run's summary) says the same thing the same way."""
+
+    #: True when the provider refused it (❌: the model does not answer this way; nothing else was
+    #: asked), False when it could not be measured (❔: a server error, a timeout, a rate limit, a refused key).
+    refused: bool
+    #: The gate's evidence (of the last trial): the HTTP status and the provider's message.
+    evidence: Evidence
+
+    def __str__(self) -> str:
+        how = "❌ Text refused" if self.refused else "❔ Text not measured"
+        return f"{how}: {self.evidence.reason}"
+
+
+def gate_failure(mode: ModeResult, battery: Battery) -> GateFailure | None:
+    """The mode's gate failure, when nothing in it was measured because its gate was never answered:
+    no verdicts (refused, as `mode_verdicts` leaves them) or only unknown ones (not measured)."""
+    if any(verdict is not Verdict.UNKNOWN for verdict in mode.verdicts.values()):
+        return None
+    gate = battery.one(Role.GATE).name
+    tried = [e for e in mode.probes if e.probe == gate]
+    if not tried or any(e.outcome == "pass" for e in tried):
+        return None
+    return GateFailure(refused=not mode.verdicts, evidence=tried[-1])
 
 
 def _own_verdict(obs: Observations, probes: tuple[Probe, ...]) -> Verdict:

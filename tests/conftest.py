@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -23,8 +24,17 @@ COHERE_FIXTURES = FIXTURES / "cohere-2025-09-02"
 needs_fixtures = pytest.mark.needs_shared
 
 
+#: The variables that send llmprobe's requests through a proxy (llmprobe/proxies.py).
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_shared: compares with ../shared (the recordings, the seeds)")
+    # The suite talks only to servers it starts on 127.0.0.1: not through the proxy of the machine
+    # running it. The tests of proxies set their own.
+    for name in PROXY_VARIABLES:
+        os.environ.pop(name, None)
+        os.environ.pop(name.upper(), None)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

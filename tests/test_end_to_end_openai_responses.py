@@ -27,6 +27,7 @@ MODELS = ["gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "o4-mini"]
 R1 = "R1: the MaxTokens reply was cut at the limit (max_output_tokens) but reports zero usage"
 R3 = "R3 (D7): both ToolBias streams ended in a server_error event: unmeasured, not flaky"
 NO_FIELD = "D21: the Responses API has no seed or stop field: cannot be asked (➖), where the reference wrote false"
+R4 = "R4 (D7): ToolBias-Canada was answered HTTP 500 server_error ('An error occurred while processing your request'): unmeasured"
 
 #: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
@@ -45,6 +46,12 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
         for mode in ["sync", "stream"]
         for verdict in ["seed", "stopSequence"]
     },
+    ("gpt-5-mini", "sync", "tools"): ("flaky", "unknown", R4),
+    ("gpt-5-mini", "sync", "toolsBiased"): ("flaky", "unknown", R4),
+    ("gpt-5-mini", "sync", "toolsIndecisive"): ("false", "unknown", R4),
+    ("gpt-5-nano", "sync", "tools"): ("flaky", "unknown", R4),
+    ("gpt-5-nano", "sync", "toolsBiased"): ("flaky", "unknown", R4),
+    ("gpt-5-nano", "sync", "toolsIndecisive"): ("false", "unknown", R4),
 }
 
 

@@ -220,7 +220,7 @@ JUDGED = [
     case("key-in-streamed-text", "stream", lambda r: stream(event(chunk(f"key {echo_key(r)[:20]}")), event(chunk(f"{echo_key(r)[20:]} end")), event(chunk(finish_reason="stop")))),
     case("key-in-header-value", "sync", lambda r: body(reply_with(content="Hello."), headers={"X-Echo": echo_key(r)})),
     case("key-as-header-name", "sync", lambda r: body(reply_with(content="Hello."), headers={f"X-{echo_key(r)}": "1"})),
-    case("key-in-server-refusal", "sync", lambda r: body(json.dumps({"error": {"message": f"cannot serve key {echo_key(r)}"}}), status=500)),
+    case("key-in-server-refusal", "sync", lambda r: body(json.dumps({"error": {"message": f"key {echo_key(r)} is not supported"}}), status=500)),
     case("key-in-rejection", "sync", lambda r: body(json.dumps({"error": {"message": f"{echo_key(r)} may not ask this"}}), status=400)),
     case("key-url-encoded", "sync", lambda r: body(reply_with(content=f"https://x.invalid/?k={echo_key(r)}".replace("-", "%2D")))),
 ]

@@ -390,13 +390,41 @@ def _strip_finish(exchange: Exchange) -> Exchange:
     return exchange
 
 
-def test_server_error_with_the_providers_own_envelope_is_a_refusal():
-    # llama.cpp's server rejects response_format json_schema with a 500 and its error envelope.
-    refused = Exchange(
-        error=ApiError(ErrorKind.SERVER, "Input should be 'text' or 'json_object'", status=500, has_envelope=True)
-    )
+@pytest.mark.parametrize(
+    "message",
+    [
+        # llama.cpp's server rejects response_format json_schema with a 500 and its error envelope.
+        "1 validation error: {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\"}",
+        # Ollama cannot decode a GIF (recorded, gemma3:4b).
+        "Failed to create new sequence: failed to process inputs: image: unknown format",
+        "response_format json_schema is not supported for this model",
+        "This model does not support tools",
+        "Unsupported parameter: 'seed'",
+    ],
+)
+def test_server_error_whose_body_says_not_supported_is_a_refusal(message):
+    refused = Exchange(error=ApiError(ErrorKind.SERVER, message, status=500, has_envelope=True))
     assert verdicts(good_mode(JSONSchema=refused))["jsonSchema"] == "false"
     assert v.failure_outcome(refused.error) == "unsupported"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # Hugging Face (recorded, Llama-3.3-70B-Instruct's Tools-SquareRoot-1-any).
+        "unknown error in the model inference server trace_id: b690b3ea9b12ea7c715d86568fcc5562",
+        # Together (recorded, gemma-3-27b-it's JSONSchema; Mistral-Small's images).
+        "Internal server error",
+        # OpenAI Responses (recorded, gpt-5-mini's ToolBias).
+        "An error occurred while processing your request. You can retry your request, or contact us through our help center",
+        # Hugging Face (recorded, Qwen3-4B's JSONSchema).
+        "Unable to process request. Repeat the request later.",
+    ],
+)
+def test_server_error_with_the_providers_body_is_still_a_server_error_d7(message):
+    error = ApiError(ErrorKind.SERVER, message, status=500, has_envelope=True)
+    assert verdicts(good_mode(JSONSchema=Exchange(error=error)))["jsonSchema"] == "unknown"
+    assert v.failure_outcome(error) == "error"
 
 
 @pytest.mark.parametrize("status, envelope", [(500, False), (502, True), (503, True), (504, False)])
@@ -408,6 +436,16 @@ def test_gateway_errors_and_bare_5xx_stay_unknown_d7(status, envelope):
 def test_text_unmeasured_makes_every_verdict_unknown():
     result = verdicts(good_mode(Text=failed(ErrorKind.TRANSPORT, status=0)))
     assert set(result.values()) == {"unknown"} and len(result) == 14
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_on_text_says_nothing_about_the_model(status):
+    result = verdicts(good_mode(Text=failed(ErrorKind.AUTH, "Invalid API Key", status=status)))
+    assert set(result.values()) == {"unknown"} and len(result) == 14
+
+
+def test_text_refused_leaves_the_mode_without_a_record():
+    assert verdicts(good_mode(Text=failed(ErrorKind.REJECTED, "this model only takes audio"))) == {}
 
 
 # --- what seven more providers' recordings taught (docs/deviations-openai-compatible.md) ---------

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from llmprobe.results import Modality, Rate, Verdict
+from llmprobe.verdicts import GateFailure
 
 #: Every cell of a model that is listed but has nothing measured (not probed, or no results).
 UNMEASURED = "?"
@@ -51,6 +52,9 @@ class Line:
     verdicts: Mapping[str, Verdict] = field(default_factory=dict)
     #: Pass rates over repeated trials, for the views that show them (terminal); empty elsewhere.
     rates: Mapping[str, Rate] = field(default_factory=dict)
+    #: Why nothing was measured in this mode, when its gate (Text) was never answered: its verdicts
+    #: are then none (every cell ❌) or all unknown (every cell ❔), and the tables say why in a note.
+    gate: GateFailure | None = None
 
     def verdict(self, name: str) -> Verdict:
         """A missing verdict reads as "false", as in the reference's scoreboard.json."""
@@ -75,17 +79,21 @@ def not_probed(line: Line) -> str:
     return "❌"
 
 
-def _modalities(modalities: Mapping[str, Modality]) -> str:
+def _modalities(line: Line, modalities: Mapping[str, Modality]) -> str:
+    """A mode whose gate failed took nothing in and gave nothing back that was measured: ❌ when
+    refused, ❔ when it could not be asked, whatever another mode found."""
+    if line.gate is not None:
+        return VERDICT_CELL[Verdict.FALSE if line.gate.refused else Verdict.UNKNOWN]
     usable = (MODALITY_EMOJI.get(name, name) for name, m in modalities.items() if m.inline or m.url)
     return "".join(sorted(usable)) or "❌"
 
 
 def inputs(line: Line) -> str:
-    return _modalities(line.in_)
+    return _modalities(line, line.in_)
 
 
 def outputs(line: Line) -> str:
-    return _modalities(line.out)
+    return _modalities(line, line.out)
 
 
 def mode_emoji(line: Line) -> str:

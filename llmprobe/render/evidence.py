@@ -17,6 +17,7 @@ from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.tables import columns
 from llmprobe.results import Evidence, Modality, ModeResult, Verdict
+from llmprobe.verdicts import gate_failure
 
 #: The tool chain's roles: each step only runs when the one before went well, so all of them decide.
 _CHAIN_ROLES = (Role.FORCE, Role.FORCE_FALLBACK, Role.FOLLOW_UP, Role.FOLLOW_UP_FALLBACK, Role.BIAS)
@@ -106,6 +107,10 @@ def deciding_probes(layout: str, title: str) -> tuple[str, ...]:
 def cell_evidence(mode: ModeResult, probes: Sequence[str]) -> list[Evidence]:
     """The recorded evidence of those probes in one mode, in the order they were recorded.
 
-    A probe that never ran (a step of the tool chain after a failed one) has none."""
+    A probe that never ran (a step of the tool chain after a failed one) has none. In a mode whose
+    gate failed, the gate decided every cell: its evidence comes first in each."""
+    battery = load_battery()
     wanted = set(probes)
+    if gate_failure(mode, battery) is not None:
+        wanted.add(battery.one(Role.GATE).name)
     return [evidence for evidence in mode.probes if evidence.probe in wanted]

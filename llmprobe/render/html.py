@@ -100,6 +100,7 @@ def render_html(
         "UNTESTED": str(sum(not line.modes for _, _, line, _ in rows)),
         "HEADER": _header(header),
         "ROWS": "\n".join(_row(i, provider, line, row) for i, (provider, _, line, row) in enumerate(rows)),
+        "NOTES": _notes(board.sections),
         "LEGEND": _legend(layout),
         "DATA": _script_json(data),
         "SCRIPT": _asset("scoreboard.js"),
@@ -202,6 +203,12 @@ def _row(index: int, provider: ProviderResult, line: Line, row: tuple[str, ...])
     cells_html = "".join(f'<td data-c="{c}" tabindex="-1">{_e(value)}</td>' for c, value in enumerate(values))
     heading = f'<td>{_e(provider_title(provider))}</td><th scope="row">{_e(model)}</th>'
     return f'<tr data-i="{index}"{untested}>{heading}{cells_html}</tr>'
+
+
+def _notes(sections: Sequence[tuple[ProviderResult, Table]]) -> str:
+    """The tables' notes (the gates that failed, and how), each after its provider's name."""
+    items = "".join(f"<li>{_e(provider.provider)} · {_e(note)}</li>" for provider, table in sections for note in table.notes)
+    return f'<ul id="notes">{items}</ul>' if items else ""
 
 
 def _legend(layout: str) -> str:

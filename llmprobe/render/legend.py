@@ -107,6 +107,9 @@ def _symbols(layout: str) -> Entry:
             f"In {_FEATURE_LISTS[layout]}, the symbols listed worked every time; a 💨, ❔ or ➖ after them "
             "means another of the column's features is flaky, unknown or cannot be asked.",
             "? the model is listed but was not probed, or there are no results for it yet.",
+            "A row whose Text probe failed is ❌ throughout when the provider refused it (nothing else was asked "
+            "in that mode), ❔ when it could not be measured (server error, timeout, rate limit, refused key); "
+            "a note under the table quotes the provider's answer.",
         ),
     )
 

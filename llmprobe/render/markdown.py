@@ -31,7 +31,7 @@ def render_markdown(
     if board.summary is not None:
         blocks.append(_table(board.summary))
     for provider, table in board.sections:
-        blocks += [f"## {provider_title(provider)}", _table(table)]
+        blocks += [f"## {provider_title(provider)}", _table(table), *_notes(table)]
     # The legend follows the last table directly, as on the reference pages.
     page = "\n\n".join(blocks) + "\n" + _legend(layout)
     speeds = speed_table([provider for provider, _ in board.sections]) if speed else None
@@ -99,6 +99,16 @@ def _table(data: Table) -> str:
     ]
     lines = [_line(header, widths), _line(["-" * w for w in widths], widths), *(_line(r, widths) for r in rows)]
     return "\n".join(lines)
+
+
+def _notes(table: Table) -> list[str]:
+    """The table's notes as a list under it; a provider's message is text, never markup."""
+    return ["\n".join(f"- {_text(note)}" for note in table.notes)] if table.notes else []
+
+
+def _text(text: str) -> str:
+    """Markdown's punctuation escaped, so a message shows as the provider wrote it."""
+    return re.sub(r"([\\`*_\[\]<>|#!~&])", r"\\\1", text)
 
 
 def _legend(layout: str) -> str:

@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from llmprobe.battery import load_battery
 from llmprobe.config import TIERS, ProviderConfig
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.merge import merge
 from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, Modality, ModelResult, ProviderResult, Spread, Verdict
+from llmprobe.verdicts import gate_failure
 
 #: The columns both layouts end with, in the reference's order.
 _COMMON_TAIL = (
@@ -54,6 +56,8 @@ LAYOUTS: tuple[str, ...] = tuple(COLUMNS)
 class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    #: What the rows alone cannot say, one line each: the gates that failed, and how.
+    notes: tuple[str, ...] = ()
 
 
 def columns(layout: str) -> tuple[tuple[str, Cell], ...]:
@@ -76,15 +80,24 @@ def _medals(models: Sequence[ModelResult]) -> dict[tuple[str, bool], str]:
 
 
 def model_lines(model: ModelResult, rates: bool = False) -> list[Line]:
-    """The model's rows, one per measured mode (sync first); one empty Line when none is.
-    `rates`: with the pass rates of repeated trials, for the views that show them."""
-    modes = [m for m in MODES if model.probed and m in model.modes and model.modes[m].verdicts]
-    if not modes:
-        return [Line()]
-    return [
-        Line((m,), model.reason, model.in_, model.out, model.modes[m].verdicts, model.modes[m].rates if rates else {})
-        for m in modes
+    """The model's rows, one per mode it was probed in (sync first), a mode whose gate failed
+    included; one empty Line when there is none. `rates`: with the pass rates of repeated
+    trials, for the views that show them."""
+    battery = load_battery()
+    found = {m: (model.modes[m], gate_failure(model.modes[m], battery)) for m in MODES if model.probed and m in model.modes}
+    lines = [
+        Line((m,), model.reason, model.in_, model.out, mode.verdicts, mode.rates if rates else {}, gate)
+        for m, (mode, gate) in found.items()
+        if mode.verdicts or gate is not None
     ]
+    return lines or [Line()]
+
+
+def gate_note(model_id: str, line: Line) -> str | None:
+    """The line that says why a row was not measured, as every output prints it; None for a measured row."""
+    if line.gate is None:
+        return None
+    return f"{model_id} ({cells.mode_word(line)}): {line.gate}"
 
 
 def _row(first: Sequence[str], line: Line, layout_columns: tuple[tuple[str, Cell], ...]) -> tuple[str, ...]:
@@ -97,12 +110,10 @@ def provider_table(provider: ProviderResult, layout: str, rates: bool = False) -
     """One row per model and measured mode (sync first), in the merged order of `merge`."""
     layout_columns = columns(layout)
     medals = _medals(provider.models)
-    rows = tuple(
-        _row((model.id + medals.get((model.id, model.reason), ""),), line, layout_columns)
-        for model in provider.models
-        for line in model_lines(model, rates)
-    )
-    return Table(("Model", *(title for title, _ in layout_columns)), rows)
+    lines = [(model, line) for model in provider.models for line in model_lines(model, rates)]
+    rows = tuple(_row((model.id + medals.get((model.id, model.reason), ""),), line, layout_columns) for model, line in lines)
+    notes = tuple(note for model, line in lines if (note := gate_note(model.id, line)) is not None)
+    return Table(("Model", *(title for title, _ in layout_columns)), rows, notes)
 
 
 def _union(modalities: Sequence[Mapping[str, Modality]]) -> dict[str, Modality]:

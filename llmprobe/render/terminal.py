@@ -42,7 +42,9 @@ def render_terminal(
 
 
 def _rich(data: Table, title: str) -> RichTable:
-    table = RichTable(title=title, title_justify="left")
+    # Text, not str: a provider's message must not be read as rich markup.
+    caption = Text("\n".join(data.notes)) if data.notes else None
+    table = RichTable(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column(data.header[0], no_wrap=True)
     # A symbol cell split over two lines would read as two cells; not wrapping also halves the time.
     for heading in data.header[1:]:

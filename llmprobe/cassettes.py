@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from llmprobe.errors import CassetteError
+from llmprobe.bodies import DEFAULT_MAX_REPLY_BYTES, MAX_BODY_EXTENSION, decoded_prefix
+from llmprobe.errors import ApiError, CassetteError
 from llmprobe.files import write_atomically
 from llmprobe.ratelimits import parse_duration
 from llmprobe.redaction import Redactor
@@ -278,10 +279,12 @@ class RecordingTransport(httpx.AsyncBaseTransport):
             raise
         duration_ms = (time.perf_counter() - started) * 1000
 
+        limit = request.extensions.get(MAX_BODY_EXTENSION, DEFAULT_MAX_REPLY_BYTES)
+
         def record(raw: bytes, error: BaseException | None) -> None:
             try:
-                body = _decoded(response, raw)
-            except httpx.DecodingError:
+                body = _decoded(response, raw, limit)
+            except ApiError:
                 return  # the caller got the same error; the exchange did not complete
             failure = _failure(error) if error is not None else ""
             self._append(name, self._interaction(request, request_body, response, body, duration_ms, failure))
@@ -330,12 +333,12 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         )
 
 
-def _decoded(response: httpx.Response, raw: bytes) -> bytes:
-    """Undo Content-Encoding with httpx's own decoders, as Go's client does before go-vcr sees a body.
-
-    Stored compressed, a body could be neither read nor redacted.
-    """
-    return httpx.Response(response.status_code, headers=response.headers, content=raw).content
+def _decoded(response: httpx.Response, raw: bytes, limit: int) -> bytes:
+    """Undo Content-Encoding, as Go's client does before go-vcr sees a body: stored compressed,
+    a body could be neither read nor redacted. Decoded as the client decodes it, and no further
+    than the client's reply limit: what passed it is cut one byte past it, which replay refuses
+    the same way, and a bomb is never inflated whole."""
+    return decoded_prefix(raw, response.headers, limit)
 
 
 def _failure(error: BaseException) -> str:

@@ -10,6 +10,7 @@ and images are only ever inline: those are refused with `UnsupportedOption`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from llmprobe.dialects import HttpCall, Option
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import malformed as _malformed
-from llmprobe.dialects.wire import model_ids
+from llmprobe.dialects.wire import model_ids, reported_usage
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
@@ -159,8 +160,8 @@ class _Accumulator:
             self.calls.extend(_tool_call(call) for call in calls)
         if chunk.get("done"):
             self.raw_finish = _string(chunk.get("done_reason"), "done_reason")
-            prompt, completion = _count(chunk, "prompt_eval_count"), _count(chunk, "eval_count")
-            self.usage = Usage(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+            counted = reported_usage(chunk.get("prompt_eval_count"), chunk.get("eval_count"))
+            self.usage = dataclasses.replace(counted, total_tokens=counted.input_tokens + counted.output_tokens)
 
     def reply(self) -> Reply:
         text, reasoning = "".join(self.text), "".join(self.thinking)
@@ -231,13 +232,6 @@ def _chunk(body: bytes | str) -> dict[str, Any]:
     if "error" in chunk:
         raise ApiError(ErrorKind.SERVER, _error_message(chunk), has_envelope=True)
     return chunk
-
-
-def _count(chunk: Mapping[str, Any], key: str) -> int:
-    value = chunk.get(key, 0)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _malformed(f"{key} is not an integer", value)
-    return value
 
 
 def _tool_call(raw: Any) -> ToolCall:

@@ -20,7 +20,6 @@ from typing import Any
 from llmprobe.dialects import HttpCall, Option
 from llmprobe.dialects.openai import (
     OpenAIDialect,
-    _count,
     _decode_json,
     _dict,
     _embedded_error,
@@ -30,6 +29,7 @@ from llmprobe.dialects.openai import (
     _number,
     _string,
 )
+from llmprobe.dialects.wire import reported_usage
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt
 from llmprobe.neutral import (
     DocumentPart,
@@ -311,12 +311,12 @@ def _reply(response: dict[str, Any]) -> Reply:
 
 def _usage(raw: Any) -> Usage:
     usage = _dict(raw)
-    return Usage(
-        input_tokens=_count(usage.get("input_tokens")),
-        output_tokens=_count(usage.get("output_tokens")),
-        total_tokens=_count(usage.get("total_tokens")),
-        cached_tokens=_count(_dict(usage.get("input_tokens_details")).get("cached_tokens")),
-        reasoning_tokens=_count(_dict(usage.get("output_tokens_details")).get("reasoning_tokens")),
+    return reported_usage(
+        usage.get("input_tokens"),
+        usage.get("output_tokens"),
+        usage.get("total_tokens"),
+        _dict(usage.get("input_tokens_details")).get("cached_tokens"),
+        _dict(usage.get("output_tokens_details")).get("reasoning_tokens"),
     )
 
 

@@ -75,7 +75,8 @@ class Decoder:
     """The decoded body of an answer with these headers, fed its raw bytes as they arrive."""
 
     def __init__(self, headers: Mapping[str, str]) -> None:
-        names = [name.strip().lower() for name in headers.get("content-encoding", "").split(",")]
+        given = ",".join(value for key, value in headers.items() if key.lower() == "content-encoding")
+        names = [name.strip().lower() for name in given.split(",")]
         refused = next((name for name in names if name in _REFUSED), None)
         if refused is not None:
             raise ApiError(ErrorKind.UNREADABLE, f"the body is encoded as {refused}, which was not asked for")

@@ -102,8 +102,7 @@ class CohereDialect:
             raise _http_error(status, headers, body)
         data = _object(_decode(body, "response body"), "response body")
         if isinstance(data.get("message"), str) and data["message"]:
-            # The error envelope (`{"id", "message"}`) in a 2xx answer: the provider failed after accepting the request.
-            raise ApiError(ErrorKind.SERVER, data["message"], has_envelope=True)
+            raise _failed_after_accepting(data["message"])
         reply = _Accumulator()
         message = _object(data.get("message"), "message")
         for item in _list(message.get("content"), "message.content"):
@@ -160,6 +159,8 @@ class CohereStreamParser:
             return
         data = _object(_decode(event.data, "stream event"), "stream event")
         kind = data.get("type") or event.event
+        if not data.get("type") and isinstance(data.get("message"), str) and data["message"]:
+            raise _failed_after_accepting(data["message"])
         if kind not in _EVENTS_READ:
             # message-start, content-end, tool-call-end, citation-end, and events added after
             # this was written: nothing to keep, whatever their delta holds.
@@ -306,6 +307,12 @@ def _usage(raw: Any) -> Usage:
 
 
 # --- errors -----------------------------------------------------------------------
+
+
+def _failed_after_accepting(message: str) -> ApiError:
+    """The error envelope (`{"id", "message"}`) in a 2xx answer or its stream: the provider failed
+    after accepting the request, which says nothing about the request."""
+    return ApiError(ErrorKind.SERVER, message, has_envelope=True)
 
 
 def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:

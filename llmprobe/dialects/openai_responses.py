@@ -149,7 +149,8 @@ class OpenAIResponsesStreamParser:
         if not isinstance(data, dict):
             raise ApiError(ErrorKind.MALFORMED, f"stream event is not a JSON object: {excerpt(event.data)}")
         kind = data.get("type") or event.event
-        if kind == "error":
+        if kind == "error" or ("type" not in data and _envelope(data) is not None):
+            # An error event, or the error envelope alone as an event: the provider failed after accepting the request.
             raise _failure(data)
         if kind == "response.failed":
             raise _failure(_dict(data.get("response")))

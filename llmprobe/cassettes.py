@@ -265,7 +265,9 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         self._inner = inner
         self._directory = directory
         self._redact = redact
-        self._cassettes: dict[str, Cassette] = {}
+        #: The names written so far. A name's earlier interactions are read back from its file when
+        #: another one comes, not held for the whole run: a body can be as large as the reply limit.
+        self._written: set[str] = set()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         name = cassette_name(request, self._redact)
@@ -293,7 +295,9 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         return response
 
     def _append(self, name: str, interaction: Interaction) -> None:
-        cassette = self._cassettes.setdefault(name, Cassette(cassette_path(self._directory, name)))
+        path = cassette_path(self._directory, name)
+        cassette = load_cassette(path) if name in self._written else Cassette(path)
+        self._written.add(name)
         cassette.interactions.append(interaction)
         save_cassette(cassette)
 

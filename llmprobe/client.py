@@ -149,7 +149,7 @@ class ProviderClient:
                 exchange.error = None
                 return exchange
             except ApiError as exc:
-                exc = self._redacted(exc)
+                exc = _detached(self._redacted(exc))
                 exchange.error = exc
                 if not exc.retryable or exchange.attempts > self.retry.max_retries:
                     return exchange
@@ -357,6 +357,14 @@ else:
             raise
         finally:
             timer.cancel()
+
+
+def _detached(exc: ApiError) -> ApiError:
+    """`exc` without the frames it was raised through, nor the error it was raised from: an
+    exchange keeps its error for the whole run, and those frames hold what was read (up to the
+    reply limit, for a reply refused as too large)."""
+    exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+    return exc
 
 
 def _refuse_redirect(response: httpx.Response) -> None:

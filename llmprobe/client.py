@@ -95,10 +95,9 @@ class ProviderClient:
         self._redactor = redactor if redactor is not None else Redactor([api_key])
         #: Seconds one request may take in all: connecting, waiting, and reading the whole body.
         self.timeout = timeout
-        #: Seconds each step may take, as the request extension the transport reads them from.
         self.max_reply_bytes = max_reply_bytes
-        #: The request extensions of every request: each step's time limit, and the body's size
-        #: limit (for the recorder, which reads the body apart from us).
+        #: The extensions of every request: the seconds each step may take (the transport reads
+        #: them), and the reply's size limit (the recorder reads it: it decodes the body apart from us).
         self._extensions: dict[str, Any] = {"timeout": phase_timeouts.as_dict(), MAX_BODY_EXTENSION: max_reply_bytes}
         self._extra_body = dict(extra_body or {})
         self._unsupported = tuple(unsupported)

@@ -123,10 +123,17 @@ class Budget:
         return None
 
     def settle(self, ticket: int, key: str, usage: Usage | None, price: Price | None) -> None:
-        """The request came back: its estimate gives way to what the provider reported."""
-        self._reserved.pop(ticket, None)
+        """The request came back: its estimate gives way to what the provider reported, and stays
+        spent when a reply reported no usage (none, or none believable): a reply was made, and
+        a provider that hides its counts must not make the budget endless."""
+        estimate = self._reserved.pop(ticket, None)
         self._settled.set()
         if usage is None:
+            return
+        if usage.is_zero() and estimate is not None:
+            tokens, usd = estimate
+            self.spent_tokens += tokens
+            self.spent_usd += usd
             return
         self.spent_tokens += usage.input_tokens + usage.output_tokens
         if price is not None:

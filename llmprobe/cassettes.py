@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
+from llmprobe.bodies import DEFAULT_MAX_REPLY_BYTES, MAX_BODY_EXTENSION, decoded_prefix
 from llmprobe.errors import ApiError, CassetteError, ErrorKind
 from llmprobe.files import write_atomically
 from llmprobe.questions import body_of, difference, question
@@ -267,7 +268,9 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         self._inner = inner
         self._directory = directory
         self._redact = redact
-        self._cassettes: dict[str, Cassette] = {}
+        #: The names written so far. A name's earlier interactions are read back from its file when
+        #: another one comes, not held for the whole run: a body can be as large as the reply limit.
+        self._written: set[str] = set()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         name = cassette_name(request, self._redact)
@@ -281,10 +284,12 @@ class RecordingTransport(httpx.AsyncBaseTransport):
             raise
         duration_ms = (time.perf_counter() - started) * 1000
 
+        limit = request.extensions.get(MAX_BODY_EXTENSION, DEFAULT_MAX_REPLY_BYTES)
+
         def record(raw: bytes, error: BaseException | None) -> None:
             try:
-                body = _decoded(response, raw)
-            except httpx.DecodingError:
+                body = _decoded(response, raw, limit)
+            except ApiError:
                 return  # the caller got the same error; the exchange did not complete
             failure = _failure(error) if error is not None else ""
             self._append(name, self._interaction(request, request_body, response, body, duration_ms, failure))
@@ -293,7 +298,9 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         return response
 
     def _append(self, name: str, interaction: Interaction) -> None:
-        cassette = self._cassettes.setdefault(name, Cassette(cassette_path(self._directory, name)))
+        path = cassette_path(self._directory, name)
+        cassette = load_cassette(path) if name in self._written else Cassette(path)
+        self._written.add(name)
         cassette.interactions.append(interaction)
         save_cassette(cassette)
 
@@ -333,12 +340,12 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         )
 
 
-def _decoded(response: httpx.Response, raw: bytes) -> bytes:
-    """Undo Content-Encoding with httpx's own decoders, as Go's client does before go-vcr sees a body.
-
-    Stored compressed, a body could be neither read nor redacted.
-    """
-    return httpx.Response(response.status_code, headers=response.headers, content=raw).content
+def _decoded(response: httpx.Response, raw: bytes, limit: int) -> bytes:
+    """Undo Content-Encoding, as Go's client does before go-vcr sees a body: stored compressed,
+    a body could be neither read nor redacted. Decoded as the client decodes it, and no further
+    than the client's reply limit: what passed it is cut one byte past it, which replay refuses
+    the same way, and a bomb is never inflated whole."""
+    return decoded_prefix(raw, response.headers, limit)
 
 
 def _failure(error: BaseException) -> str:

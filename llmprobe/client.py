@@ -12,15 +12,17 @@ import codecs
 import dataclasses
 import random
 import re
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from llmprobe import __version__
+from llmprobe.bodies import DEFAULT_MAX_REPLY_BYTES, MAX_BODY_EXTENSION, decoded
 from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
@@ -30,12 +32,8 @@ from llmprobe.redaction import Redactor
 from llmprobe.scheduler import Priority, Slots
 from llmprobe.sse import aiter_events, aiter_ndjson
 
-#: The default cap on one reply's (decoded) body: far above any probe's answer, far below
-#: what would strain memory. A provider may raise it with `max_reply_bytes`.
-DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
-
 #: Sent with every request unless the dialect or the credentials say otherwise: some provider
-#: firewalls refuse a request without a User-Agent, and we can decode gzip and deflate only.
+#: firewalls refuse a request without a User-Agent, and we decode gzip and deflate only (see `bodies`).
 DEFAULT_HEADERS = {"User-Agent": f"llmprobe/{__version__}", "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
 
 #: httpx's own default: 5 s for each of connecting, every read, every write, and waiting for a pooled connection.
@@ -97,9 +95,10 @@ class ProviderClient:
         self._redactor = redactor if redactor is not None else Redactor([api_key])
         #: Seconds one request may take in all: connecting, waiting, and reading the whole body.
         self.timeout = timeout
-        #: Seconds each step may take, as the request extension the transport reads them from.
-        self._phase_timeouts = {"timeout": phase_timeouts.as_dict()}
         self.max_reply_bytes = max_reply_bytes
+        #: The extensions of every request: the seconds each step may take (the transport reads
+        #: them), and the reply's size limit (the recorder reads it: it decodes the body apart from us).
+        self._extensions: dict[str, Any] = {"timeout": phase_timeouts.as_dict(), MAX_BODY_EXTENSION: max_reply_bytes}
         self._extra_body = dict(extra_body or {})
         self._unsupported = tuple(unsupported)
         self.retry = retry
@@ -149,7 +148,7 @@ class ProviderClient:
                 exchange.error = None
                 return exchange
             except ApiError as exc:
-                exc = self._redacted(exc)
+                exc = _detached(self._redacted(exc))
                 exchange.error = exc
                 if not exc.retryable or exchange.attempts > self.retry.max_retries:
                     return exchange
@@ -201,15 +200,28 @@ class ProviderClient:
         headers = httpx.Headers(DEFAULT_HEADERS)
         headers.update(call.headers)
         headers.update(self._auth_headers)
-        extensions = {**self._phase_timeouts, CASSETTE_EXTENSION: name} if name else self._phase_timeouts
+        extensions = {**self._extensions, CASSETTE_EXTENSION: name} if name else self._extensions
         return httpx.Request(call.method, call.url, json=body, headers=headers, extensions=extensions)
 
     async def _send(self, call: HttpCall, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
         """One attempt, within `timeout` as a whole: a server that trickles its body or sends
         keep-alive comments forever cannot stretch a request past it."""
+        async with self._deadline():
+            return await self._attempt(call, stream, name, exchange, paced)
+
+    @asynccontextmanager
+    async def _deadline(self) -> AsyncIterator[None]:
+        """`timeout` over the body of the `async with`, as a TRANSPORT failure when it passes.
+
+        Run in the caller's own task (`deadline`), never in a task of its own as
+        `asyncio.wait_for` does: a cancel that meets an answer arriving at the same moment
+        then still cancels, where `wait_for` (before Python 3.12) returns the answer and
+        drops the cancel, leaving a caller that was told to stop running on.
+        """
         try:
-            return await asyncio.wait_for(self._attempt(call, stream, name, exchange, paced), self.timeout)
-        except asyncio.TimeoutError:
+            async with deadline(self.timeout):
+                yield
+        except TimeoutError:
             raise ApiError(ErrorKind.TRANSPORT, f"timed out: no complete answer within {self.timeout:g}s") from None
 
     async def _attempt(self, call: HttpCall, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
@@ -226,6 +238,7 @@ class ProviderClient:
             with _unreadable():
                 limits = self.dialect.rate_limits(response.headers)
             self._pacer.observe(*paced, limits)
+            _refuse_redirect(response)
             with _transport_errors("connection dropped while reading"):
                 if stream and response.is_success:
                     reply = await self._read_stream(response, start, exchange)
@@ -256,16 +269,17 @@ class ProviderClient:
         return b"".join([chunk async for chunk in self._chunks(response)])
 
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
-        """The body as it arrives (decompressed), ended with UNREADABLE once it grows past
-        `max_reply_bytes`: a 50 MB answer, or a small gzip that inflates to one, is never held."""
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self.max_reply_bytes:
-                raise ApiError(
-                    ErrorKind.UNREADABLE, f"reply too large: more than {self.max_reply_bytes} bytes", status=response.status_code
-                )
-            yield chunk
+        """The body as it arrives, decoded within `max_reply_bytes` (see `bodies.decoded`).
+
+        A response made in memory (httpx.MockTransport's, a replayed one) was read and decoded
+        as it was made: its content is only counted."""
+        headers: Mapping[str, str] = {} if response.is_stream_consumed else response.headers
+        raw = _once(response.content) if response.is_stream_consumed else response.aiter_raw()
+        try:
+            async for piece in decoded(raw, headers, self.max_reply_bytes):
+                yield piece
+        except ApiError as exc:
+            raise ApiError(exc.kind, exc.message, status=response.status_code) from None
 
     #: Pages of a model list read at most, so a provider that always answers "more" cannot loop us forever.
     MAX_MODEL_PAGES = 50
@@ -301,30 +315,77 @@ class ProviderClient:
             with _transport_errors("connection failed"):
                 response = await self._transport.handle_async_request(request)
             try:
+                _refuse_redirect(response)
                 with _transport_errors("connection dropped while reading"):
                     return response.status_code, response.headers, await self._read_body(response)
             finally:
                 await response.aclose()
 
+        async with self._deadline():
+            return await fetch()
+
+
+if sys.version_info >= (3, 11):
+    deadline = asyncio.timeout
+else:
+
+    @asynccontextmanager
+    async def deadline(delay: float | None) -> AsyncIterator[None]:
+        """`asyncio.timeout` for Python 3.10: the body is cancelled when `delay` seconds pass,
+        and that cancel (only that one) comes out as TimeoutError. A cancel from outside that
+        lands in the same instant as the deadline counts as the deadline: the body is stopped
+        either way, which is what every waiter needs."""
+        if delay is None:
+            yield
+            return
+        task = asyncio.current_task()
+        assert task is not None, "deadline() is used inside a task"
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(delay, expire)
         try:
-            return await asyncio.wait_for(fetch(), self.timeout)
-        except asyncio.TimeoutError:
-            raise ApiError(ErrorKind.TRANSPORT, f"timed out: no complete answer within {self.timeout:g}s") from None
+            yield
+        except asyncio.CancelledError:
+            if expired:
+                raise TimeoutError from None
+            raise
+        finally:
+            timer.cancel()
+
+
+def _detached(exc: ApiError) -> ApiError:
+    """`exc` without the frames it was raised through, nor the error it was raised from: an
+    exchange keeps its error for the whole run, and those frames hold what was read (up to the
+    reply limit, for a reply refused as too large)."""
+    exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+    return exc
+
+
+def _refuse_redirect(response: httpx.Response) -> None:
+    """A redirect is no answer from the provider, in any dialect: REDIRECTED, with where it points
+    (`Location`), so the evidence says which base_url to configure. Its body is never read."""
+    if 300 <= response.status_code < 400:
+        location = response.headers.get("location")
+        where = f"to {excerpt(location)}" if location else "without a Location"
+        raise ApiError(
+            ErrorKind.REDIRECTED, f"redirected {where}; not followed, so no answer about the model", status=response.status_code
+        )
 
 
 @contextmanager
 def _transport_errors(doing: str) -> Iterator[None]:
-    """httpx's network failures as ApiError(TRANSPORT): retryable, and never a verdict; a body that
-    cannot be decompressed as UNREADABLE."""
+    """httpx's network failures as ApiError(TRANSPORT): retryable, and never a verdict."""
     try:
         yield
     except httpx.TimeoutException as exc:
         raise ApiError(ErrorKind.TRANSPORT, f"timed out: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         raise ApiError(ErrorKind.TRANSPORT, f"{doing}: {type(exc).__name__}: {exc}") from None
-    except httpx.DecodingError as exc:
-        # A body its Content-Encoding does not describe (a "gzip" that is not): there is nothing to read.
-        raise ApiError(ErrorKind.UNREADABLE, f"the body cannot be decoded: {excerpt(str(exc))}") from None
 
 
 @contextmanager
@@ -337,6 +398,10 @@ def _unreadable() -> Iterator[None]:
         raise
     except Exception as exc:
         raise ApiError(ErrorKind.UNREADABLE, f"could not read the reply: {type(exc).__name__}: {excerpt(str(exc))}") from None
+
+
+async def _once(content: bytes) -> AsyncIterator[bytes]:
+    yield content
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

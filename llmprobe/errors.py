@@ -57,6 +57,10 @@ class ErrorKind(str, enum.Enum):
     TRANSPORT = "transport"
     #: An answer was decoded but does not follow the wire format (a missing field, wrong types).
     MALFORMED = "malformed"
+    #: The server sent us elsewhere (a 3xx, never followed: the credentials must not travel to a
+    #: host nobody configured). No answer about the model, so its verdicts are unknown; asking
+    #: the same URL again would only be sent away again. The fix is the configured base_url.
+    REDIRECTED = "redirected"
     #: An answer arrived that could not be read at all: not JSON, not UTF-8, beyond the decoder's
     #: limits (nesting, number size, NaN), larger than the reply size limit. Like a dropped
     #: connection it says nothing about the request, so its verdicts are unknown; unlike one,

@@ -173,9 +173,14 @@ class ModelProber:
 
         async def gated() -> None:
             gate = b.one(Role.GATE)
-            text = await send(gate, gate.request(stream=stream))
-            opened.set_result(text.ok)
-            if text.ok:
+            answered = False
+            try:
+                answered = (await send(gate, gate.request(stream=stream))).ok
+            finally:
+                # Resolved on every way out (an answer, a refused key, a cancel, a timeout), so the
+                # tool chain never waits on a gate that nothing will open.
+                opened.set_result(answered)
+            if answered:
                 await gather_all(
                     [send(probe, probe.request(stream=stream)) for probe in b.with_role(Role.INDEPENDENT)]
                     + [self._image(send, image, stream) for image in b.images if self._wanted(image)]

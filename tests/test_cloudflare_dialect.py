@@ -288,11 +288,12 @@ def test_recorded_error_messages_are_the_first_error() -> None:
     assert raised.value.message == "No route for that URI"
 
 
-def test_success_false_with_status_200_is_rejected() -> None:
+def test_success_false_with_status_200_is_the_server_failing() -> None:
+    """No answer about the request (docs/methodology.md, "No answer"): the provider failed after accepting it."""
     body = b'{"result":null,"success":false,"errors":[{"code":5006,"message":"bad input"}],"messages":[]}'
     with pytest.raises(ApiError) as raised:
         dialect.parse(200, {}, body)
-    assert (raised.value.kind, raised.value.message, raised.value.code) == (ErrorKind.REJECTED, "bad input", "5006")
+    assert (raised.value.kind, raised.value.message, raised.value.code) == (ErrorKind.SERVER, "bad input", "5006")
 
 
 def test_rate_limited_carries_retry_after() -> None:

@@ -151,7 +151,6 @@ def test_refused_options_are_rejections_with_the_providers_words() -> None:
         (200, b'{"candidates": {"content": 1}}', ErrorKind.MALFORMED),
         (200, b'{"candidates": [{"content": {"parts": [{"text": 7}]}}]}', ErrorKind.MALFORMED),
         (200, b'{"candidates": [{"content": {"parts": [{"functionCall": {"args": {}}}]}}]}', ErrorKind.MALFORMED),
-        (200, b'{"usageMetadata": {"promptTokenCount": "9"}}', ErrorKind.MALFORMED),
         (200, b'{"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}', ErrorKind.SERVER),
     ],
 )

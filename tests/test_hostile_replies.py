@@ -172,6 +172,14 @@ TRANSPORT = [
     case("error-event-echoing-key", "stream", lambda r: stream(f'event: error\ndata: {{"error": {{"message": "bad key {echo_key(r)}"}}}}\n\n', done=False)),
 ]
 
+# No answer about the model (docs/methodology.md, "No answer"): unknown, exit 1.
+NO_ANSWER = [
+    case("redirect", "sync", Canned(302, {"Location": "http://127.0.0.1:9/elsewhere"}, b"")),
+    case("redirect-301-with-a-body", "sync", Canned(301, {"Location": "https://moved.invalid/v1"}, b"<html>Moved</html>")),
+    case("redirect-307-to-a-stream", "stream", Canned(307, {"Location": "/v2/chat/completions"}, b"")),
+    case("overloaded-envelope-in-a-200", "sync", body(b'{"error": {"message": "overloaded", "type": "server_error"}}')),
+]
+
 # Read and judged as what they are: a refusal, a broken tool call, a strange but readable
 # answer. Every verdict measured, exit 0 — and never the key.
 JUDGED = [
@@ -196,7 +204,6 @@ JUDGED = [
     case("finish-reason-a-number", "sync", body(spliced('"finish_reason": "stop"', '"finish_reason": 3'))),
     case("usage-a-string", "sync", body(spliced('"usage": {', '"usage": "lots", "x": {'))),
     case("negative-usage", "sync", body(spliced('"prompt_tokens": 5', '"prompt_tokens": -5'))),
-    case("redirect", "sync", Canned(302, {"Location": "http://127.0.0.1:9/elsewhere"}, b"")),
     case("status-999", "sync", body(reply_with(content="Hello."), status=999)),
     case("duplicate-keys", "sync", body(spliced('"content": "Hello."', '"content": "Hi.", "content": "Hello."'))),
     case("garbage-rate-limit-headers", "sync", body(reply_with(content="Hello."), headers={
@@ -225,7 +232,7 @@ JUDGED = [
     case("key-url-encoded", "sync", lambda r: body(reply_with(content=f"https://x.invalid/?k={echo_key(r)}".replace("-", "%2D")))),
 ]
 
-CASES = [dataclasses.replace(c, exit=1) for c in UNREADABLE + TRANSPORT] + JUDGED
+CASES = [dataclasses.replace(c, exit=1) for c in UNREADABLE + TRANSPORT + NO_ANSWER] + JUDGED
 
 
 def write_config(tmp: Path, base_url: str, extra: Mapping[str, int]) -> Path:

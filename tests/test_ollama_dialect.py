@@ -162,7 +162,6 @@ def test_tool_call_id_is_kept_when_sent() -> None:
         b'{"message": {"content": 5}, "done": true}',
         b'{"message": {"content": "", "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}, "done": true}',
         b'{"message": {"content": "", "tool_calls": [{"function": {}}]}, "done": true}',
-        b'{"message": {"content": "hi"}, "done": true, "eval_count": "3"}',
         b'{"message": {"content": "hi"}, "done": false}',
     ],
 )

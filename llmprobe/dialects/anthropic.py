@@ -24,8 +24,8 @@ from urllib.parse import quote
 
 from llmprobe.dialects import HttpCall, Option, option_values, refuse_missing, wire
 from llmprobe.dialects.wire import loose_array as _list
-from llmprobe.dialects.wire import loose_count as _count
 from llmprobe.dialects.wire import loose_mapping as _dict
+from llmprobe.dialects.wire import reported_usage
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
@@ -120,6 +120,10 @@ class AnthropicDialect:
 
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
         data = _answer(status, headers, body)
+        failure = _error(None, headers, data)
+        if failure is not None:
+            # The error envelope in a 2xx answer: the provider failed after accepting the request.
+            raise failure
         if data.get("type") != "message" or not isinstance(data.get("content"), list):
             raise ApiError(ErrorKind.MALFORMED, f"not a message: {excerpt(body.decode('utf-8', 'replace'))}")
         return _reply(data["content"], data.get("stop_reason"), _usage(data.get("usage")))
@@ -339,10 +343,8 @@ def _cited(citation: Any) -> str:
 
 def _usage(raw: Any) -> Usage:
     usage = _dict(raw)
-    return Usage(
-        input_tokens=_count(usage.get("input_tokens")),
-        output_tokens=_count(usage.get("output_tokens")),
-        cached_tokens=_count(usage.get("cache_read_input_tokens")),
+    return reported_usage(
+        usage.get("input_tokens"), usage.get("output_tokens"), cached_tokens=usage.get("cache_read_input_tokens")
     )
 
 

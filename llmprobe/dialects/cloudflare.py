@@ -19,6 +19,7 @@ from typing import Any
 from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option, refuse_missing
 from llmprobe.dialects.wire import array as _list
+from llmprobe.dialects.wire import loose_mapping, reported_usage
 from llmprobe.dialects.wire import malformed as _malformed
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status
 from llmprobe.neutral import (
@@ -268,6 +269,9 @@ def _envelope_error(status: int | None, headers: Mapping[str, str], envelope: di
         kind = ErrorKind.NOT_FOUND
     elif code in _RATE_LIMIT_CODES:
         kind = ErrorKind.RATE_LIMITED
+    elif status is None or 200 <= status < 300:
+        # The envelope in a 2xx answer (or inside its stream): the provider failed after accepting the request.
+        kind = ErrorKind.SERVER
     elif status == 403:
         # Workers AI refuses a feature with 403 and an AiError code (5023: JSON schema while
         # streaming); a refused key has its own codes above, so this is the request's fault.
@@ -344,17 +348,8 @@ def _tool_call(item: Any) -> ToolCall:
 
 
 def _usage(value: Any) -> Usage:
-    if value is None:
-        return Usage()
-    if not isinstance(value, dict):
-        raise _malformed("usage is not an object", value)
-    counts = []
-    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        count = value.get(key, 0)
-        if not isinstance(count, int) or isinstance(count, bool):
-            raise _malformed(f"usage.{key} is not an integer", count)
-        counts.append(count)
-    return Usage(input_tokens=counts[0], output_tokens=counts[1], total_tokens=counts[2])
+    usage = loose_mapping(value)
+    return reported_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
 
 
 def _reply(text: str, tool_calls: list[ToolCall], usage: Usage) -> Reply:

@@ -12,6 +12,7 @@ saying the kind.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,8 +22,8 @@ from urllib.parse import quote
 from llmprobe.dialects import HttpCall, Option
 from llmprobe.dialects.wire import array as _list
 from llmprobe.dialects.wire import decode as _decode
+from llmprobe.dialects.wire import loose_mapping, model_ids, reported_usage
 from llmprobe.dialects.wire import malformed as _malformed
-from llmprobe.dialects.wire import model_ids
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
@@ -103,6 +104,8 @@ class CohereDialect:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
         data = _object(_decode(body, "response body"), "response body")
+        if isinstance(data.get("message"), str) and data["message"]:
+            raise _failed_after_accepting(data["message"])
         reply = _Accumulator()
         message = _object(data.get("message"), "message")
         for item in _list(message.get("content"), "message.content"):
@@ -139,6 +142,12 @@ class CohereDialect:
         return model_ids(data, "models", "name"), token if isinstance(token, str) and token else None
 
 
+#: The stream events that carry part of the reply; every other event is passed over.
+_EVENTS_READ = frozenset(
+    {"content-start", "content-delta", "tool-plan-delta", "tool-call-start", "tool-call-delta", "citation-start", "message-end"}
+)
+
+
 class CohereStreamParser:
     """Assembles the typed events; `message-end` carries the finish reason and usage, or the error."""
 
@@ -153,6 +162,12 @@ class CohereStreamParser:
             return
         data = _object(_decode(event.data, "stream event"), "stream event")
         kind = data.get("type") or event.event
+        if not data.get("type") and isinstance(data.get("message"), str) and data["message"]:
+            raise _failed_after_accepting(data["message"])
+        if kind not in _EVENTS_READ:
+            # message-start, content-end, tool-call-end, citation-end, and events added after
+            # this was written: nothing to keep, whatever their delta holds.
+            return
         message = _object(_object(data.get("delta") or {}, "delta").get("message") or {}, "delta.message")
         if kind == "content-start" or kind == "content-delta":
             self._reply.add_content(_object(message.get("content") or {}, "delta content"))
@@ -170,7 +185,6 @@ class CohereStreamParser:
         elif kind == "message-end":
             self._reply.end(_object(data.get("delta") or {}, "delta"))
             self._ended = True
-        # message-start, content-end, tool-call-end, citation-end: nothing to keep.
 
     def finish(self) -> Reply:
         if not self._ended:
@@ -289,18 +303,19 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 
 def _usage(raw: Any) -> Usage:
     """The tokens the model really processed (`tokens`, which count Cohere's own preamble), else the billed ones."""
-    usage = _object(raw or {}, "usage")
-    counts = _object(usage.get("tokens") or usage.get("billed_units") or {}, "usage counts")
-    values = []
-    for key in ("input_tokens", "output_tokens"):
-        value = counts.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _malformed(f"usage {key} is not an integer", value)
-        values.append(value)
-    return Usage(input_tokens=values[0], output_tokens=values[1], total_tokens=sum(values))
+    usage = loose_mapping(raw)
+    counts = loose_mapping(usage.get("tokens") or usage.get("billed_units"))
+    counted = reported_usage(counts.get("input_tokens"), counts.get("output_tokens"))
+    return dataclasses.replace(counted, total_tokens=counted.input_tokens + counted.output_tokens)
 
 
 # --- errors -----------------------------------------------------------------------
+
+
+def _failed_after_accepting(message: str) -> ApiError:
+    """The error envelope (`{"id", "message"}`) in a 2xx answer or its stream: the provider failed
+    after accepting the request, which says nothing about the request."""
+    return ApiError(ErrorKind.SERVER, message, has_envelope=True)
 
 
 def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:

@@ -12,6 +12,7 @@ the finish reason. Errors are Google RPC envelopes whose `status` and `details`
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,7 @@ from urllib.parse import quote
 from llmprobe.dialects import HttpCall, Option
 from llmprobe.dialects.wire import array as _list
 from llmprobe.dialects.wire import decode as _decode
+from llmprobe.dialects.wire import loose_mapping, reported_usage
 from llmprobe.dialects.wire import mapping as _dict
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
@@ -342,24 +344,17 @@ def _schema(schema: Any, option: str) -> Any:
 # --- reply pieces -----------------------------------------------------------------------------------
 
 
-def _count(usage: dict[str, Any], key: str) -> int:
-    value = usage.get(key, 0)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ApiError(ErrorKind.MALFORMED, f"usageMetadata.{key} is not an integer: {excerpt(json.dumps(value))}")
-    return value
-
-
 def _usage(raw: Any) -> Usage:
     """Output counts the thoughts too, as OpenAI's completion tokens do: Gemini bills them as output."""
-    usage = _dict(raw, "usageMetadata")
-    thoughts = _count(usage, "thoughtsTokenCount")
-    return Usage(
-        input_tokens=_count(usage, "promptTokenCount"),
-        output_tokens=_count(usage, "candidatesTokenCount") + thoughts,
-        total_tokens=_count(usage, "totalTokenCount"),
-        cached_tokens=_count(usage, "cachedContentTokenCount"),
-        reasoning_tokens=thoughts,
+    usage = loose_mapping(raw)
+    counted = reported_usage(
+        usage.get("promptTokenCount"),
+        usage.get("candidatesTokenCount"),
+        usage.get("totalTokenCount"),
+        usage.get("cachedContentTokenCount"),
+        usage.get("thoughtsTokenCount"),
     )
+    return dataclasses.replace(counted, output_tokens=counted.output_tokens + counted.reasoning_tokens)
 
 
 def _logprob(raw: Any) -> tuple[str, float]:

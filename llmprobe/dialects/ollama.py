@@ -12,6 +12,7 @@ chunk. The wire has no tool choice and no image URL: those are refused with
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +21,7 @@ from llmprobe.dialects import HttpCall, Option
 from llmprobe.dialects.openai import _logprobs
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import malformed as _malformed
-from llmprobe.dialects.wire import model_ids
+from llmprobe.dialects.wire import model_ids, reported_usage
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
@@ -168,8 +169,8 @@ class _Accumulator:
         self.logprobs.extend(_logprobs({"content": chunk.get("logprobs")}))
         if chunk.get("done"):
             self.raw_finish = _string(chunk.get("done_reason"), "done_reason")
-            prompt, completion = _count(chunk, "prompt_eval_count"), _count(chunk, "eval_count")
-            self.usage = Usage(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+            counted = reported_usage(chunk.get("prompt_eval_count"), chunk.get("eval_count"))
+            self.usage = dataclasses.replace(counted, total_tokens=counted.input_tokens + counted.output_tokens)
 
     def reply(self) -> Reply:
         text, reasoning = "".join(self.text), "".join(self.thinking)
@@ -241,13 +242,6 @@ def _chunk(body: bytes | str) -> dict[str, Any]:
     if "error" in chunk:
         raise ApiError(ErrorKind.SERVER, _error_message(chunk), has_envelope=True)
     return chunk
-
-
-def _count(chunk: Mapping[str, Any], key: str) -> int:
-    value = chunk.get(key, 0)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _malformed(f"{key} is not an integer", value)
-    return value
 
 
 def _tool_call(raw: Any) -> ToolCall:

@@ -19,9 +19,8 @@ from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option, option_values
 from llmprobe.dialects.wire import decode as _decode_json
 from llmprobe.dialects.wire import loose_array as _list
-from llmprobe.dialects.wire import loose_count as _count
 from llmprobe.dialects.wire import loose_mapping as _dict
-from llmprobe.dialects.wire import model_ids
+from llmprobe.dialects.wire import model_ids, reported_usage
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
@@ -331,12 +330,12 @@ def _tool_call(raw: Any) -> ToolCall:
 
 def _usage(raw: Any) -> Usage:
     usage = _dict(raw)
-    return Usage(
-        input_tokens=_count(usage.get("prompt_tokens")),
-        output_tokens=_count(usage.get("completion_tokens")),
-        total_tokens=_count(usage.get("total_tokens")),
-        cached_tokens=_count(_dict(usage.get("prompt_tokens_details")).get("cached_tokens")),
-        reasoning_tokens=_count(_dict(usage.get("completion_tokens_details")).get("reasoning_tokens")),
+    return reported_usage(
+        usage.get("prompt_tokens"),
+        usage.get("completion_tokens"),
+        usage.get("total_tokens"),
+        _dict(usage.get("prompt_tokens_details")).get("cached_tokens"),
+        _dict(usage.get("completion_tokens_details")).get("reasoning_tokens"),
     )
 
 

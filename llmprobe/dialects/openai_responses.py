@@ -20,7 +20,6 @@ from typing import Any
 from llmprobe.dialects import HttpCall, Option, refuse_missing
 from llmprobe.dialects.openai import (
     OpenAIDialect,
-    _count,
     _decode_json,
     _dict,
     _embedded_error,
@@ -30,6 +29,7 @@ from llmprobe.dialects.openai import (
     _number,
     _string,
 )
+from llmprobe.dialects.wire import reported_usage
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt
 from llmprobe.neutral import (
     DocumentPart,
@@ -151,7 +151,8 @@ class OpenAIResponsesStreamParser:
         if not isinstance(data, dict):
             raise ApiError(ErrorKind.MALFORMED, f"stream event is not a JSON object: {excerpt(event.data)}")
         kind = data.get("type") or event.event
-        if kind == "error":
+        if kind == "error" or ("type" not in data and _envelope(data) is not None):
+            # An error event, or the error envelope alone as an event: the provider failed after accepting the request.
             raise _failure(data)
         if kind == "response.failed":
             raise _failure(_dict(data.get("response")))
@@ -313,12 +314,12 @@ def _reply(response: dict[str, Any]) -> Reply:
 
 def _usage(raw: Any) -> Usage:
     usage = _dict(raw)
-    return Usage(
-        input_tokens=_count(usage.get("input_tokens")),
-        output_tokens=_count(usage.get("output_tokens")),
-        total_tokens=_count(usage.get("total_tokens")),
-        cached_tokens=_count(_dict(usage.get("input_tokens_details")).get("cached_tokens")),
-        reasoning_tokens=_count(_dict(usage.get("output_tokens_details")).get("reasoning_tokens")),
+    return reported_usage(
+        usage.get("input_tokens"),
+        usage.get("output_tokens"),
+        usage.get("total_tokens"),
+        _dict(usage.get("input_tokens_details")).get("cached_tokens"),
+        _dict(usage.get("output_tokens_details")).get("reasoning_tokens"),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from llmprobe import safejson
 from llmprobe.errors import ApiError, ErrorKind, excerpt, page_excerpt
+from llmprobe.neutral import Usage
 
 
 def decode(body: bytes | str, what: str) -> Any:
@@ -66,9 +67,21 @@ def loose_array(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def loose_count(value: Any) -> int:
-    """A token counter: anything but an integer counts as not reported."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def reported_usage(
+    input_tokens: Any,
+    output_tokens: Any,
+    total_tokens: Any = None,
+    cached_tokens: Any = None,
+    reasoning_tokens: Any = None,
+) -> Usage:
+    """The token counters as the provider sent them (absent or null is 0), believed only when
+    every one is a non-negative integer: a negative count would lower what a run spent and
+    break its budget, and a count sent as text or a fraction is no count. Usage is optional,
+    so a bad counter makes the usage "not reported", never the reply unreadable."""
+    counters = (input_tokens, output_tokens, total_tokens, cached_tokens, reasoning_tokens)
+    if not all(c is None or (isinstance(c, int) and not isinstance(c, bool) and c >= 0) for c in counters):
+        return Usage()
+    return Usage(*(c or 0 for c in counters))
 
 
 def model_ids(data: Any, entries: str, key: str) -> list[str]:

@@ -278,12 +278,13 @@ def test_the_tool_chain_never_waits_on_a_gate_that_stopped_the_run() -> None:
         def redact(self, text: str) -> str:
             return text
 
-    async def go() -> None:
+    async def go() -> ModelProber:
         prober = ModelProber(Client(), load_battery(), "p", ModelConfig(id="m"))  # type: ignore[arg-type]
         await asyncio.wait_for(prober.probe(("sync",)), 30)
+        return prober
 
-    with pytest.raises(ProviderStopped):
-        asyncio.run(go())
+    # The refused key ends the model's modes (saved, every verdict unknown); its provider stops after.
+    assert isinstance(asyncio.run(go()).key_refused, ProviderStopped)
 
 
 def test_a_cancel_that_meets_the_answer_is_never_swallowed() -> None:
@@ -367,7 +368,10 @@ def test_every_dialect_ends_a_hostile_run_with_the_right_verdict_and_exit_status
     result = results.load(tmp_path / "out" / "hostile.json")
     model = result.model("m")
     if case == "wrong-key":
-        assert "authentication failed" in ran.output and model is None
+        # The provider stops with one message; the model's mode is saved unmeasured and left to --resume.
+        assert "authentication failed" in ran.output
+        assert model is not None and set(model.modes[mode].verdicts.values()) == {"unknown"}
+        assert [row[0] for row in result.incomplete] == ["m"]
         return
     assert model is not None
     text = next(e for e in model.modes[mode].probes if e.probe == "Text")

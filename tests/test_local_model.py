@@ -152,3 +152,15 @@ def test_replay_of_the_recorded_local_run(tmp_path):
     assert run.returncode == 0, run.stderr
     assert_real_outcomes(results.load(tmp_path / "out" / "local.json").model(MODEL))
     assert not (tmp_path / "out" / "local-server.log").exists()
+
+
+@real_server
+def test_a_model_llama_cpp_cannot_load_ends_the_server_with_one_line(tmp_path):
+    # The launcher shows the end of the server's log when it exits while starting: that end must
+    # say what failed, not be a traceback.
+    (tmp_path / "broken.gguf").write_bytes(b"not a model")
+    args = ["--model", str(tmp_path / "broken.gguf"), "--alias", MODEL, "--port", "1", "--threads", "1"]
+    done = subprocess.run([sys.executable, "-m", "llmprobe.local_server", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == "llama.cpp's server did not start: Failed to init server, please check the input params."
+    assert "Traceback" not in done.stderr

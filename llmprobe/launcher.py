@@ -5,6 +5,8 @@ process we start when nothing already answers at its base_url. The server must
 never outlive llmprobe: it runs in its own process group, which we terminate on
 every exit path (normal end, error, Ctrl-C, SIGTERM), and on Linux the kernel
 also sends it SIGTERM if llmprobe dies without cleaning up (PR_SET_PDEATHSIG).
+The model its command names as {model_path} is fetched once into llmprobe's cache
+(model_file), so that later runs need no network.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from llmprobe.errors import LlmprobeError
 
 
 class LaunchError(LlmprobeError):
-    """The local server could not be started (missing package, crash, timeout)."""
+    """The local server could not be started (its model not fetched, a crash, a timeout)."""
 
 
 def cache_dir() -> Path:

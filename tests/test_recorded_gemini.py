@@ -14,11 +14,11 @@ from llmprobe.cassettes import load_cassette
 from recorded_gemini import RECORDINGS, base_url, classify, route, wants_thinking
 
 GEMINI = FIXTURES / RECORDINGS
-pytestmark = needs_fixtures
 
 FLASH = "gemini-2.5-flash"
 
 
+@needs_fixtures
 def test_every_recorded_request_is_classified_as_its_own_file() -> None:
     wrong = []
     paths = sorted((GEMINI / "scoreboard-cassettes").glob("*/Gen[SC]*.yaml"))
@@ -69,6 +69,7 @@ def hello(*, thinking: bool) -> dict[str, Any]:
     return {"contents": [{"role": "user", "parts": [{"text": "Say hello."}]}], "generationConfig": config}
 
 
+@needs_fixtures
 def test_sync_answers_from_the_plain_or_the_thinking_recordings(server: Any) -> None:
     url = f"{base_url(server)}/models/{FLASH}:generateContent"
     plain = httpx.post(url, json=hello(thinking=False)).json()
@@ -77,6 +78,7 @@ def test_sync_answers_from_the_plain_or_the_thinking_recordings(server: Any) -> 
     assert [p.get("thought", False) for p in thinking["candidates"][0]["content"]["parts"]] == [True, False]
 
 
+@needs_fixtures
 def test_a_model_recorded_only_with_thinking_answers_either_way(server: Any) -> None:
     response = httpx.post(f"{base_url(server)}/models/gemini-2.5-pro:generateContent", json=hello(thinking=False))
     assert response.status_code == 200

@@ -404,7 +404,6 @@ def test_thinking_rules_are_the_servers_to_apply(request_: Request) -> None:
     assert body.get("tool_choice") == ({"type": "any"} if request_.tool_choice else None)
 
 
-@needs_fixtures
 def test_the_server_refusing_a_forced_call_while_thinking_is_a_refusal_of_tool_choice() -> None:
     """The reference sent the same request: its recorded 400 is the provider's answer, not ours."""
     request = battery["Tools-SquareRoot-1"].request(stream=False)

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from conftest import needs_fixtures
 from fixture_server import FIXTURES_ROOT, PROVIDERS, classify, find_cassette
 from llmprobe.cassettes import load_cassette
 
@@ -174,7 +173,6 @@ def test_cloudflare_unforced_square_root_falls_back_to_the_identical_forced_reco
     assert find_cassette(scout, "GenStream-Tools-SquareRoot-1-any") == scout / "GenStream-Tools-SquareRoot-1-any.yaml"
 
 
-@needs_fixtures
 def test_groq_forced_recording_never_answers_an_unforced_request() -> None:
     scout = scoreboard("groq") / "meta-llama" / "llama-4-scout-17b-16e-instruct"
     assert (scout / "GenSync-Tools-SquareRoot-1.yaml").is_file()

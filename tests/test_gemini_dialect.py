@@ -176,7 +176,6 @@ def test_max_tokens_finish_is_length() -> None:
     assert (reply.finish_reason, reply.raw_finish_reason) == ("length", "MAX_TOKENS")
 
 
-@needs_fixtures
 def test_thought_parts_are_reasoning_and_thought_tokens_are_output() -> None:
     reply = replay(scoreboard(f"{FLASH}_thinking", "GenStream-Text"))
     assert reply.text == "Hello."
@@ -193,13 +192,11 @@ def test_function_call_ends_with_tool_calls_finish() -> None:
     assert reply.reasoning and reply.text == ""
 
 
-@needs_fixtures
 def test_streamed_parallel_calls_are_kept_in_order() -> None:
     reply = replay(scoreboard(LITE, "GenStream-Tools-ToolBias-USA"))
     assert [c.decoded_arguments() for c in reply.tool_calls] == [{"country": "USA"}, {"country": "Canada"}]
 
 
-@needs_fixtures
 def test_logprobs_pair_chosen_tokens_with_their_alternatives() -> None:
     (token,) = replay(scoreboard(FLASH, "GenSync-TopLogprobs")).logprobs
     assert (token.token, token.logprob) == ("Hi", -0.18852717)
@@ -311,7 +308,6 @@ def test_battery_requests_match_the_recordings(folder: str, mode: str, probe: st
     assert wire(call.json) == wire(recorded_body(folder, f"{mode}-{probe}"))
 
 
-@needs_fixtures
 def test_without_thinking_the_budget_is_zero_where_flash_lite_sent_nothing() -> None:
     # flash-lite does not think unless asked, so the reference left thinkingConfig out for
     # it; we always say "off" explicitly, which is the same request for that model.

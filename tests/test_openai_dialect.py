@@ -194,7 +194,6 @@ def test_sync_tool_use_failed_keeps_failed_generation_as_evidence() -> None:
     assert '<function= square_root >{"number": 132413}' in failure.value.message
 
 
-@needs_fixtures
 def test_stream_error_event_with_http_200() -> None:
     item = interaction("scoreboard-cassettes/moonshotai/kimi-k2-instruct/GenStream-Tools-SquareRoot-1.yaml")
     assert item.status == 200

@@ -69,7 +69,6 @@ def hello(*, thinking: bool) -> dict[str, Any]:
     return {"contents": [{"role": "user", "parts": [{"text": "Say hello."}]}], "generationConfig": config}
 
 
-@needs_fixtures
 def test_sync_answers_from_the_plain_or_the_thinking_recordings(server: Any) -> None:
     url = f"{base_url(server)}/models/{FLASH}:generateContent"
     plain = httpx.post(url, json=hello(thinking=False)).json()

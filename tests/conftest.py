@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from recordings.trim import MODELS
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 #: The reference's recordings: all of them in ../shared when it is there, else the trimmed copy committed
@@ -35,8 +37,6 @@ def recorded(recordings: str, model: str, reason: bool = False) -> bool:
     """Whether all recordings of `model` (run with reasoning if `reason`) are in the folder `recordings`:
     always with ../shared, else if the trimmed set has them. Cassette folders write a model's `:` as `-`
     and add `_thinking` for the run with reasoning."""
-    from recordings.trim import MODELS
-
     return ALL_RECORDINGS or model.replace(":", "-") + ("_thinking" if reason else "") in MODELS.get(recordings, ())
 
 

@@ -1,9 +1,10 @@
 """Copies the trimmed set of the reference's recordings from ../shared/fixtures into this folder.
 
-The set is what the comparison tests need when ../shared is absent (GitHub's CI): per provider, the
-cassettes of the models below (both modes, every probe), the error cassettes and the whole
-scoreboard.json, byte for byte; and two of the reference's scoreboard pages (seeds). The tests compare the models whose folders are here, so adding a
-model is one line below and a rerun: `python tests/recordings/trim.py`.
+The set is what the comparison tests need when ../shared is absent (GitHub's CI): per provider, every
+cassette of the models in MODELS (both modes, every probe), the error cassettes and the whole
+scoreboard.json, byte for byte; the small cassettes of the other models where SINGLES says; and two of
+the reference's scoreboard pages (seeds). The tests compare the models in MODELS (`conftest.recorded`),
+so adding one is a line below and a rerun: `python tests/recordings/trim.py`.
 """
 
 from __future__ import annotations

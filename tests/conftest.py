@@ -6,21 +6,31 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from recordings.trim import MODELS
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+#: The reference's recordings: all of them in ../shared when it is there, else the trimmed copy committed
+#: beside the tests (tests/recordings/README.md), so that GitHub's CI runs the comparisons too. Tests
+#: that go over recordings go over the folders present, so the trimmed set generates fewer cases, not skips.
+ALL_RECORDINGS = (SHARED / "fixtures").is_dir()
+FIXTURES = SHARED / "fixtures" if ALL_RECORDINGS else REPO / "tests" / "recordings"
+#: The reference's own scoreboard pages, which the Markdown renderer is compared with.
+SEEDS = SHARED / "seeds" if ALL_RECORDINGS else FIXTURES / "seeds"
+
 GROQ_FIXTURES = FIXTURES / "groq-2025-08-29"
 CLOUDFLARE_FIXTURES = FIXTURES / "cloudflare-2025-09-02"
 ANTHROPIC_FIXTURES = FIXTURES / "anthropic-2025-09-02"
 OLLAMA_FIXTURES = FIXTURES / "ollama-2025-08-28"
 COHERE_FIXTURES = FIXTURES / "cohere-2025-09-02"
 
-#: A test that compares with ../shared's recordings or seeds. Without ../shared (GitHub's CI) such
-#: tests are not collected as skips, one per case, but deselected together and counted in one line:
-#: everything else, the whole run → results → render path included, runs on the suite's own fakes.
+#: A test that needs a recording only ../shared holds (a model outside the trimmed set, the whole set's
+#: count). Without ../shared (GitHub's CI) such tests are not collected as skips, one per case, but
+#: deselected together and counted in one line.
 needs_fixtures = pytest.mark.needs_shared
 
 
@@ -28,8 +38,15 @@ needs_fixtures = pytest.mark.needs_shared
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
+def recorded(recordings: str, model: str, reason: bool = False) -> bool:
+    """Whether all recordings of `model` (run with reasoning if `reason`) are in the folder `recordings`:
+    always with ../shared, else if the trimmed set has them. Cassette folders write a model's `:` as `-`
+    and add `_thinking` for the run with reasoning."""
+    return ALL_RECORDINGS or model.replace(":", "-") + ("_thinking" if reason else "") in MODELS.get(recordings, ())
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "needs_shared: compares with ../shared (the recordings, the seeds)")
+    config.addinivalue_line("markers", "needs_shared: needs a recording only ../shared holds (not in tests/recordings)")
     # The suite talks only to servers it starts on 127.0.0.1: not through the proxy of the machine
     # running it. The tests of proxies set their own.
     for name in PROXY_VARIABLES:
@@ -38,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if FIXTURES.is_dir():
+    if ALL_RECORDINGS:
         return
     without = [item for item in items if item.get_closest_marker("needs_shared")]
     if without:
@@ -53,7 +70,7 @@ _NOT_RUN = pytest.StashKey[int]()
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     if config.stash.get(_NOT_RUN, 0):
         count = config.stash[_NOT_RUN]
-        terminalreporter.write_line(f"{count} tests compare with ../shared, which is absent here: deselected, not run")
+        terminalreporter.write_line(f"{count} tests need recordings only ../shared holds, which is absent here: deselected, not run")
 
 
 def default_sigint() -> None:
@@ -78,9 +95,8 @@ def reference_rows(scoreboard: Path) -> dict[tuple[str, bool, str], dict[str, st
     """(model, reason, mode) → the reference's verdicts: a model run with and without reasoning is two rows."""
     from llmprobe.results import VERDICT_NAMES
 
-    data = json.loads(scoreboard.read_text())
     verdicts = {}
-    for scenario in data["scenarios"]:
+    for scenario in scenarios(scoreboard):
         reason = bool(scenario.get("reason", scenario.get("thinking", False)))
         for key, mode in (("GenSync", "sync"), ("GenStream", "stream")):
             record = scenario.get(key)
@@ -93,3 +109,13 @@ def reference_rows(scoreboard: Path) -> dict[tuple[str, bool, str], dict[str, st
             for model in scenario["models"]:
                 verdicts[(model, reason, mode)] = values
     return verdicts
+
+
+def scenarios(scoreboard: Path) -> list[dict[str, Any]]:
+    """The reference's scenarios whose recordings are here: all of them with ../shared, else those of
+    the trimmed set. A scenario's cassettes are in its first model's folder (`:` written `-`)."""
+    kept = []
+    for scenario in json.loads(scoreboard.read_text())["scenarios"]:
+        if recorded(scoreboard.parent.name, scenario["models"][0], scenario.get("reason", scenario.get("thinking", False))):
+            kept.append(scenario)
+    return kept

@@ -22,8 +22,6 @@ from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, Exchange, ImagePart, Message, Reply, Request, Thought, ToolCall, ToolResult
 from llmprobe.verdicts import failure_outcome, judge_force, passed, tool_results
 
-pytestmark = needs_fixtures
-
 BASE_URL = "https://api.anthropic.com"
 HAIKU = "claude-3-5-haiku-20241022"
 SONNET = "claude-sonnet-4-20250514"
@@ -91,6 +89,7 @@ def test_every_recording_parses_or_fails_with_its_kind(name: str) -> None:
     assert raised.value.has_envelope
 
 
+@needs_fixtures
 def test_every_expected_error_names_a_real_recording() -> None:
     assert set(EXPECTED_ERRORS) <= set(CASSETTES)
     assert len(CASSETTES) == 223
@@ -138,6 +137,7 @@ def test_document_citations_are_read(mode: str) -> None:
     assert reply.text.startswith("The capital of Quackiland is Quack")
 
 
+@needs_fixtures
 def test_two_tool_calls_after_text_and_thinking() -> None:
     reply = replay(scoreboard(f"{OPUS}_thinking", "GenSync-Tools-ToolBias-Canada"))
     assert [c.decoded_arguments() for c in reply.tool_calls] == [{"country": "Canada"}, {"country": "USA"}]
@@ -344,6 +344,7 @@ def test_thinking_tool_round_trip_sends_the_signed_thinking_back() -> None:
     assert_builds(scoreboard(f"{SONNET}_thinking", "GenSync-Tools-SquareRoot-2"), SONNET, request, 32000)
 
 
+@needs_fixtures
 def test_unforced_tool_call_with_thinking_matches_the_recording() -> None:
     request = battery["Tools-SquareRoot-1-any"].request(stream=True)
     request = Request(request.messages, request.tools, request.tool_choice, stream=True, thinking=True)

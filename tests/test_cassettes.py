@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import FIXTURES, needs_fixtures
+from conftest import FIXTURES
 from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, Wait, json_response
 from llmprobe.cassettes import (
     CASSETTE_EXTENSION,
@@ -424,7 +424,6 @@ def _fixtures() -> list[Path]:
     return sorted(FIXTURES.rglob("*.yaml"))
 
 
-@needs_fixtures
 def test_reference_fixtures_load() -> None:
     paths = _fixtures()
     assert paths
@@ -438,7 +437,6 @@ def test_reference_fixtures_load() -> None:
             assert interaction.url.startswith(("https://", "http://localhost/")), path
 
 
-@needs_fixtures
 def test_reference_fixture_fields() -> None:
     _fixtures()
     groq = load_cassette(FIXTURES / "groq-2025-08-29/scoreboard-cassettes/llama-3.1-8b-instant/GenStream-Text.yaml")
@@ -451,7 +449,6 @@ def test_reference_fixture_fields() -> None:
     assert interaction.proto == "HTTP/2.0"
 
 
-@needs_fixtures
 def test_reference_fixtures_round_trip(tmp_path: Path) -> None:
     for path in _fixtures():
         original = load_cassette(path)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import replaying
-from conftest import CLOUDFLARE_FIXTURES, needs_fixtures
+from conftest import CLOUDFLARE_FIXTURES
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects.cloudflare import CloudflareDialect
@@ -27,7 +27,6 @@ from llmprobe.neutral import (
 from llmprobe.verdicts import failure_outcome, passed
 
 FIXTURES = CLOUDFLARE_FIXTURES
-pytestmark = needs_fixtures
 
 BASE_URL = "https://api.cloudflare.com/client/v4/accounts/ACCOUNT_ID/ai"
 SCOUT = "@cf/meta/llama-4-scout-17b-16e-instruct"

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import replaying
 from configs import replayed, write_providers
-from conftest import COHERE_FIXTURES, needs_fixtures, reference_verdicts
+from conftest import COHERE_FIXTURES, reference_verdicts, scenarios
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
 from llmprobe.cli import app
@@ -26,7 +26,6 @@ from llmprobe.neutral import DocumentPart, Exchange, Message, Reply, Request, To
 from llmprobe.results import VERDICT_NAMES, load
 
 FIXTURES = COHERE_FIXTURES
-pytestmark = needs_fixtures
 
 AYA, REASONING, LIGHT, R7B, R = (
     "c4ai-aya-vision-8b_thinking",
@@ -427,7 +426,7 @@ def test_verdicts_match_reference_except_deviations(fixture_run) -> None:
 def test_modalities_and_thinking_match_reference(fixture_run) -> None:
     tmp, _, _ = fixture_run
     result = load(tmp / "out" / "cohere.json")
-    for scenario in json.loads((FIXTURES / "scoreboard.json").read_text())["scenarios"]:
+    for scenario in scenarios(FIXTURES / "scoreboard.json"):
         if "GenSync" not in scenario:
             continue
         model = result.model(scenario["models"][0])

@@ -19,7 +19,6 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import write_providers
-from conftest import needs_fixtures
 from fake_openai import FakeOpenAI, Pause, RecordedRequest, Scripted
 from llmprobe import results
 from llmprobe.budget import Price
@@ -393,7 +392,6 @@ def test_explain_gives_every_cell_its_evidence_and_a_curl_that_sends_the_same_re
     assert missing.exit_code == 2 and "has no results for model 'nobody'" in missing.stderr
 
 
-@needs_fixtures
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_explain_a_recorded_groq_model_and_its_curl_gets_the_recorded_answer(tmp_path: Path) -> None:
     from fixture_server import FixtureServer

@@ -22,7 +22,6 @@ from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, ImagePart, Message, RateLimit, Reply, Request, TextPart, Tool, ToolCall, ToolResult
 
 RECORDINGS = FIXTURES / "openairesponses-2025-09-03"
-pytestmark = needs_fixtures
 
 BASE_URL = "https://api.openai.com/v1"
 REASONING_MODELS = ("gpt-5", "gpt-5-mini", "gpt-5-nano", "o4-mini")
@@ -101,6 +100,7 @@ def expected_error(name: str) -> tuple[ErrorKind, str] | None:
 # --- every recording -------------------------------------------------------------------------------
 
 
+@needs_fixtures
 def test_the_recordings_are_all_here() -> None:
     assert len(CASSETTES) == 250 + 5
     assert sum(expected_error(name) is not None for name in CASSETTES) == 38 + 4 + 5
@@ -138,6 +138,7 @@ def test_text_usage_and_rate_limits() -> None:
     assert reply.rate_limits == [RateLimit("requests", 500, 499, 0.12), RateLimit("tokens", 30000, 29966, 0.068)]
 
 
+@needs_fixtures
 def test_reasoning_summary_and_reasoning_tokens() -> None:
     reply = replay(scoreboard("gpt-5-mini_thinking", "GenSync-Text"))
     assert reply.text == "Hello"
@@ -211,6 +212,7 @@ def test_rate_limited_carries_retry_after() -> None:
 # --- streams ---------------------------------------------------------------------------------------
 
 
+@needs_fixtures
 def test_stream_is_read_from_the_completed_response() -> None:
     reply = replay(scoreboard("gpt-5-mini_thinking", "GenStream-Tools-ToolBias-Canada"))
     assert reply.tool_calls[0].name == "best_country" and reply.tool_calls[0].decoded_arguments() == {"country": "Canada"}
@@ -224,6 +226,7 @@ def test_stream_ending_incomplete_is_a_length_finish() -> None:
     assert (reply.finish_reason, reply.raw_finish_reason) == ("length", "max_output_tokens")
 
 
+@needs_fixtures
 def test_stream_error_event_is_a_server_error() -> None:
     with pytest.raises(ApiError) as raised:
         replay(scoreboard("gpt-5-nano_thinking", "GenStream-Tools-ToolBias-USA"))
@@ -295,6 +298,7 @@ def user(*parts: str | TextPart | ImagePart | DocumentPart) -> tuple[Message, ..
     return (Message.user(*parts),)
 
 
+@needs_fixtures
 @pytest.mark.parametrize("stream", [False, True])
 def test_build_text_plain_and_thinking(stream: bool) -> None:
     mode = "GenStream" if stream else "GenSync"
@@ -304,6 +308,7 @@ def test_build_text_plain_and_thinking(stream: bool) -> None:
         assert_builds(scoreboard(f"{model}_thinking", f"{mode}-Text"), model, request)
 
 
+@needs_fixtures
 def test_build_options() -> None:
     json_prompt = (
         "Is a banana a fruit? Do not include an explanation. "

@@ -14,11 +14,11 @@ from llmprobe.cassettes import load_cassette
 from recorded_gemini import RECORDINGS, base_url, classify, route, wants_thinking
 
 GEMINI = FIXTURES / RECORDINGS
-pytestmark = needs_fixtures
 
 FLASH = "gemini-2.5-flash"
 
 
+@needs_fixtures
 def test_every_recorded_request_is_classified_as_its_own_file() -> None:
     wrong = []
     paths = sorted((GEMINI / "scoreboard-cassettes").glob("*/Gen[SC]*.yaml"))
@@ -77,6 +77,7 @@ def test_sync_answers_from_the_plain_or_the_thinking_recordings(server: Any) -> 
     assert [p.get("thought", False) for p in thinking["candidates"][0]["content"]["parts"]] == [True, False]
 
 
+@needs_fixtures
 def test_a_model_recorded_only_with_thinking_answers_only_with_thinking(server: Any) -> None:
     """Thinking on or off is part of the question: the thinking recording cannot answer a request without it."""
     url = f"{base_url(server)}/models/gemini-2.5-pro:generateContent"

@@ -13,13 +13,11 @@ from pathlib import Path
 import pytest
 
 import replaying
-from conftest import FIXTURES, needs_fixtures
+from conftest import ALL_RECORDINGS, FIXTURES, needs_fixtures
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects import get_dialect
 from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.neutral import Reply
-
-pytestmark = needs_fixtures
 
 
 def read(api: str, item: Interaction) -> Reply:
@@ -54,7 +52,7 @@ def test_every_recorded_200_reply_parses():
                 if error.kind in (ErrorKind.MALFORMED, ErrorKind.TRANSPORT):
                     failures.append(f"{name}: {path.relative_to(FIXTURES)}: {error}")
     print(f"{walked} recorded 200 replies, {len(failures)} failed to parse")
-    assert walked > 1500
+    assert walked > (1500 if ALL_RECORDINGS else 500)
     assert failures == []
 
 
@@ -66,6 +64,7 @@ def test_every_recorded_200_reply_parses():
         ("deepseek-2025-09-02/scoreboard-cassettes/deepseek-reasoner_thinking/GenSync-Tools-SquareRoot-1.yaml", ErrorKind.MODEL_FAILED),
     ],
 )
+@needs_fixtures
 def test_in_band_failures_are_the_providers_not_ours(relative: str, kind: ErrorKind):
     (item,) = load_cassette(FIXTURES / relative).interactions
     with pytest.raises(ApiError) as failure:

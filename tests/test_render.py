@@ -12,7 +12,7 @@ from markdown_it import MarkdownIt
 from rich.console import Console
 from wcwidth import wcswidth
 
-from conftest import SHARED
+from conftest import FIXTURES, SEEDS
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.render import (
     LAYOUTS,
@@ -32,9 +32,6 @@ from llmprobe.results import (
     ModeResult,
     ProviderResult,
 )
-
-needs_shared = pytest.mark.needs_shared
-
 
 # --- Reference scoreboard.json -> our config and results -------------------------------------------------
 
@@ -187,18 +184,16 @@ GOLDEN = [
 
 
 def _reference(name: str, fixture: str) -> tuple[ProviderConfig, ProviderResult]:
-    return load_reference(SHARED / "fixtures" / fixture / "scoreboard.json", name)
+    return load_reference(FIXTURES / fixture / "scoreboard.json", name)
 
 
-@needs_shared
 @pytest.mark.parametrize("name, fixture, layout, differences", GOLDEN, ids=[g[0] for g in GOLDEN])
 def test_matches_seed_except_listed_differences(name, fixture, layout, differences):
-    seed = (SHARED / "seeds" / f"{name}.md").read_text(encoding="utf-8")
+    seed = (SEEDS / f"{name}.md").read_text(encoding="utf-8")
     ours = render_markdown([_reference(name, fixture)], layout)
     compare_with_seed(seed, ours, differences)
 
 
-@needs_shared
 @pytest.mark.parametrize("name, fixture, layout, differences", GOLDEN, ids=[g[0] for g in GOLDEN])
 def test_page_shape_matches_seed(name, fixture, layout, differences):
     ours = render_markdown([_reference(name, fixture)], layout)
@@ -213,7 +208,6 @@ def _pipe_columns(line: str) -> list[int]:
     return [wcswidth(line[:i]) for i, char in enumerate(line) if char == "|"]
 
 
-@needs_shared
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_table_pipes_line_up_by_display_width(layout):
     page = render_markdown([_reference(name, fixture) for name, fixture, _, _ in GOLDEN], layout)
@@ -255,7 +249,6 @@ def _tables_by_section(page: str) -> dict[str, list[tuple[int, list[int]]]]:
     return sections
 
 
-@needs_shared
 def test_gfm_one_table_per_section_with_consistent_columns():
     providers = [_reference(name, fixture) for name, fixture, _, _ in GOLDEN]
     page = render_markdown(providers, "detailed")
@@ -270,13 +263,11 @@ def test_gfm_one_table_per_section_with_consistent_columns():
     assert "[groq](#groq)" in page and "[cloudflare](#cloudflare)" in page
 
 
-@needs_shared
 def test_gfm_single_provider_page_has_one_table():
     page = render_markdown([_reference("cloudflare", "cloudflare-2025-09-02")], "compact")
     assert _tables_by_section(page) == {"cloudflare": [(14, [14] * 7)]}
 
 
-@needs_shared
 def test_summary_of_reference_providers():
     page = render_markdown([_reference(name, fixture) for name, fixture, _, _ in GOLDEN], "compact")
     header, groq, cloudflare = table_rows(page)

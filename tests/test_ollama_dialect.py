@@ -468,6 +468,7 @@ def test_modalities_and_thinking_match_reference(fixture_run) -> None:
         assert model.reason == scenario.get("thinking", False), model.id
 
 
+@needs_fixtures
 def test_a_right_name_said_while_denying_sight_is_not_a_recognised_image() -> None:
     """O2 withdrawn: qwen3:4b streamed "banana" for the PNG while its reasoning said it cannot see the image."""
     from llmprobe.verdicts import reply_passes

@@ -254,18 +254,17 @@ def test_a_server_llmprobe_launches_is_reached_directly(tmp_path: Path, monkeypa
     """No proxy elsewhere can reach the local model's loopback port: the launch and the requests skip it."""
     from test_models import FAKE_SERVER
 
-    package = tmp_path / "llmprobe_test_weights"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "tiny.gguf").write_bytes(b"GGUF")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    weights = tmp_path / "cache" / "models" / "llmprobe-test-weights-0.1"
+    weights.mkdir(parents=True)
+    (weights / "tiny.gguf").write_bytes(b"GGUF")  # fetched by an earlier run
+    monkeypatch.setenv("LLMPROBE_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "serve.py").write_text(FAKE_SERVER)
     provider = {
         "api": "openai",
         "base_url": "http://127.0.0.1:9/v1",
         "launch": {
             "command": ["{python}", str(tmp_path / "serve.py"), "{port}", str(tmp_path / "pid"), str(Path(__file__).parent)],
-            "model_package": "llmprobe_test_weights",
+            "model_wheel": "llmprobe-test-weights==0.1",
         },
         "models": ["tiny"],
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from llmprobe.capabilities import capability, in_column
 from llmprobe.results import Modality, Rate, Verdict
 from llmprobe.verdicts import GateFailure
 
@@ -30,10 +31,10 @@ MODE_EMOJI = {"sync": "🕰️", "stream": "📡"}
 MODE_WORD = {"sync": "Sync", "stream": "Stream"}
 REASON = "🧠"
 #: Text features, in the order the Text cell lists them.
-TEXT_FEATURES = (("seed", "🌱"), ("maxTokens", "📏"), ("stopSequence", "🛑"))
-FORCED = "🪨"
-NOT_BIASED = "🧐"
-INDECISIVE = "💥"
+TEXT_FEATURES = tuple((c.name, c.symbol) for c in in_column("Text"))
+FORCED = capability("toolCallRequired").symbol
+NOT_BIASED = capability("toolsBiased").symbol
+INDECISIVE = capability("toolsIndecisive").symbol
 #: The reference's JSON column when merged: both / free-form only / schema only.
 JSON_BOTH, JSON_FREE_FORM, JSON_SCHEMA = "✅", "☁️", "📐"
 
@@ -57,15 +58,19 @@ class Line:
     gate: GateFailure | None = None
 
     def verdict(self, name: str) -> Verdict:
-        """A missing verdict reads as "false", as in the reference's scoreboard.json."""
-        return Verdict(self.verdicts.get(name, Verdict.FALSE))
+        """A missing verdict reads as "false", as in the reference's scoreboard.json; a name that
+        is no capability raises UnknownCapability rather than reading as that "false"."""
+        return Verdict(self.verdicts.get(capability(name).name, Verdict.FALSE))
 
 
 Cell = Callable[[Line], str]
 
 
 def verdict(name: str) -> Cell:
-    """A column that is exactly one capability; with its rate (`💨 7/10`) when the line carries rates."""
+    """A column that is exactly one capability; with its rate (`💨 7/10`) when the line carries rates.
+
+    Raises UnknownCapability for a name that is not declared, when the column is made."""
+    capability(name)
 
     def cell(line: Line) -> str:
         rate = line.rates.get(name)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmprobe.capabilities import capability, in_column
+
 SUMMARY = "Legend: what the columns and symbols mean"
 
 
@@ -37,11 +39,21 @@ _MODALITIES = Entry(
     "➛In and Out➛: what the model takes in and gives back.",
     ("💬 text, 📸 image, 🎤 audio, 🎥 video, 📄 document (PDF).",),
 )
+
+
+def _column(name: str) -> Entry:
+    """The column of one capability, as the capability explains itself."""
+    c = capability(name)
+    return Entry(f"{c.column}: {c.legend}")
+
+
+def _marker(name: str) -> str:
+    c = capability(name)
+    return f"{c.symbol} {c.legend}"
+
+
 _JSON = {
-    "detailed": (
-        Entry("JSON: asked for free-form JSON, a JSON object came back."),
-        Entry("Schema: asked for JSON following a schema, a reply valid against that schema came back."),
-    ),
+    "detailed": (_column("json"), _column("jsonSchema")),
     "compact": (
         Entry(
             "JSON: asked for JSON, free-form or following a schema.",
@@ -58,37 +70,21 @@ _CANNOT_FORCE = (
     "tool calling was measured by offering the tool."
 )
 _TOOL_MARKERS = {
-    "detailed": (
-        "🪨 the call can be forced: a request that requires a tool call gets one.",
-        _CANNOT_FORCE,
-        "🧐 not biased: offered enum values to choose from, it picks the one asked for, not whichever "
-        "is listed first. Without 🧐, mind the order of your enum values.",
-        "💥 indecisive: asked to choose one value, it calls the tool once for each.",
-    ),
-    "compact": ("🪨 the call can be forced: a request that requires a tool call gets one.", _CANNOT_FORCE),
+    "detailed": (_marker("toolCallRequired"), _CANNOT_FORCE, _marker("toolsBiased"), _marker("toolsIndecisive")),
+    "compact": (_marker("toolCallRequired"), _CANNOT_FORCE),
 }
-_TOOL_INTRO = (
-    "Tool: the model calls a function offered in the request, with the right arguments: "
-    "✅ every time, 💨 only sometimes, ❌ not at all."
-)
+_TOOL_INTRO = _column("tools").text
 _REST = (
     Entry(
         "Batch and File: discounted off-peak batch jobs, and files uploaded once and reused across requests. "
         "llmprobe does not measure either, so both always show ❌, whatever the provider offers."
     ),
-    Entry("Cite: asked about a supplied document, the answer cites the passages it used."),
-    Entry(
-        "Text: options that shape the generated text.",
-        (
-            "🌱 a seed is accepted, for repeatable answers.",
-            "📏 a cap on the number of generated tokens is respected.",
-            "🛑 generation stops at the given stop word.",
-        ),
-    ),
-    Entry("Probs: the log-probabilities of the generated tokens come back."),
-    Entry("Limits: the response headers tell the rate limits and how much quota is left."),
-    Entry("Usage: the reply counts the input and output tokens."),
-    Entry("Finish: the reply says, correctly, why generation stopped (done, token cap, tool call)."),
+    _column("citations"),
+    Entry("Text: options that shape the generated text.", tuple(_marker(c.name) for c in in_column("Text"))),
+    _column("topLogprobs"),
+    _column("reportRateLimits"),
+    _column("reportTokenUsage"),
+    _column("reportFinishReason"),
 )
 _FEATURE_LISTS = {"detailed": "Text", "compact": "Text and JSON"}
 

@@ -156,3 +156,32 @@ def in_column(column: str) -> tuple[Capability, ...]:
 NAMES: tuple[str, ...] = tuple(_BY_NAME)
 #: Capabilities that name a fault: for these, "true" is the bad end.
 FAULTS: frozenset[str] = frozenset(c.name for c in CAPABILITIES if c.fault)
+
+
+@dataclass(frozen=True)
+class Medium:
+    """A modality a model may take in or give back, as the ➛In and Out➛ columns show it."""
+
+    #: As the reference's scoreboard.json names it (the keys of `in` and `out`).
+    name: str
+    symbol: str
+    #: Its name in the legend.
+    legend: str
+
+
+#: In the reference's order, which is the order the ➛In and Out➛ cells list them in.
+MODALITIES: tuple[Medium, ...] = (
+    Medium("text", "💬", "text"),
+    Medium("image", "📸", "image"),
+    Medium("audio", "🎤", "audio"),
+    Medium("video", "🎥", "video"),
+    Medium("document", "📄", "document (PDF)"),
+)
+
+
+def medium(name: str) -> Medium:
+    """The declared modality `name`. Raises UnknownCapability for any other name."""
+    found = next((m for m in MODALITIES if m.name == name), None)
+    if found is None:
+        raise UnknownCapability(f"unknown modality {name!r}: declared are {', '.join(m.name for m in MODALITIES)}")
+    return found

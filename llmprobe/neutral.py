@@ -27,9 +27,12 @@ class TextPart:
 
 
 @dataclass(frozen=True)
-class ImagePart:
-    """An image given either inline (`data`) or by `url`; exactly one is set."""
+class AttachmentPart:
+    """A medium the model is to read (a picture, a recording, a video, a PDF), given either
+    inline (`data`) or by `url`; exactly one is set. `modality` is one of `capabilities.MODALITIES`:
+    a dialect carries each modality its wire format has, and refuses the others (UnsupportedOption)."""
 
+    modality: str
     mime: str
     data: bytes | None = None
     url: str | None = None
@@ -44,7 +47,7 @@ class DocumentPart:
     text: str
 
 
-Part = TextPart | ImagePart | DocumentPart
+Part = TextPart | AttachmentPart | DocumentPart
 
 
 @dataclass(frozen=True)

@@ -493,18 +493,22 @@ def _own_verdict(obs: Observations, probes: tuple[Probe, ...]) -> Verdict:
     return _simple(obs.get(probe.name), passed(probe, obs.get(probe.name)))
 
 
-def image_input(modes: Iterable[Observations], battery: Battery) -> Modality | None:
-    """The image-input modality over every mode: a picture answered right, inline or by URL."""
-    image = Modality()
+def media_input(modes: Iterable[Observations], battery: Battery) -> dict[str, Modality]:
+    """Each modality read over every mode: an attachment of it answered right, inline or by URL,
+    and the formats (MIME types) answered right, as the reference's `in` reports them. A modality
+    no attachment of which was recognised is absent, as in the reference."""
+    found: dict[str, Modality] = {}
     for obs in modes:
-        for probe in battery.images:
+        for probe in battery.media:
             if passed(probe, obs.get(probe.name)):
-                image.inline = image.inline or probe.variant == "Inline"
-                image.url = image.url or probe.variant == "URL"
-                if probe.mime not in image.formats:
-                    image.formats.append(probe.mime)
-    image.formats.sort()
-    return image if image.formats else None
+                modality = found.setdefault(probe.attachment.modality, Modality())
+                modality.inline = modality.inline or probe.way == "Inline"
+                modality.url = modality.url or probe.way == "URL"
+                if probe.attachment.mime not in modality.formats:
+                    modality.formats.append(probe.attachment.mime)
+    for modality in found.values():
+        modality.formats.sort()
+    return found
 
 
 def thinking_seen(obs: Observations) -> bool:

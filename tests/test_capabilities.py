@@ -68,4 +68,4 @@ def test_a_capability_of_its_own_probes_that_no_probe_decides_is_refused() -> No
     battery = load_battery()
     probes = {name: p for name, p in battery.probes.items() if p.verdict != "seed"}
     with pytest.raises(BatteryError, match="verdict: seed"):
-        _verdict_probes(type(battery)(probes, battery.images))
+        _verdict_probes(type(battery)(probes, battery.media))

@@ -22,15 +22,15 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option, option_values, refuse_missing, wire
+from llmprobe.dialects import HttpCall, Option, option_values, refuse_missing, refuse_modality, wire
 from llmprobe.dialects.wire import loose_array as _list
 from llmprobe.dialects.wire import loose_count as _count
 from llmprobe.dialects.wire import loose_mapping as _dict
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
-    ImagePart,
     Message,
     Part,
     RateLimit,
@@ -276,7 +276,8 @@ def _tool_use(call: ToolCall) -> dict[str, Any]:
 def _part(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
-    if isinstance(part, ImagePart):
+    if isinstance(part, AttachmentPart):
+        refuse_modality(part, ("image",), "the Messages API carries only images here (image blocks)")
         if part.url is not None:
             return {"type": "image", "source": {"type": "url", "url": part.url}}
         data = base64.b64encode(part.data or b"").decode()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmprobe import safejson
-from llmprobe.dialects import HttpCall, Option, option_values
+from llmprobe.dialects import HttpCall, Option, option_values, refuse_modality
 from llmprobe.dialects.wire import decode as _decode_json
 from llmprobe.dialects.wire import loose_array as _list
 from llmprobe.dialects.wire import loose_count as _count
@@ -25,8 +25,8 @@ from llmprobe.dialects.wire import model_ids
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
-    ImagePart,
     Message,
     Part,
     RateLimit,
@@ -296,7 +296,8 @@ def _content(parts: tuple[Part, ...]) -> str | list[dict[str, Any]]:
 def _part(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
-    if isinstance(part, ImagePart):
+    if isinstance(part, AttachmentPart):
+        refuse_modality(part, ("image",), "chat completions carries only images here (image_url parts)")
         if part.url is not None:
             return {"type": "image_url", "image_url": {"url": part.url}}
         inline = base64.b64encode(part.data or b"").decode()

@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmprobe.dialects import HttpCall, Option, refuse_missing
+from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
 from llmprobe.dialects.openai import (
     OpenAIDialect,
     _count,
@@ -32,8 +32,8 @@ from llmprobe.dialects.openai import (
 )
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
-    ImagePart,
     Message,
     Part,
     Reply,
@@ -246,7 +246,8 @@ def _input_items(message: Message) -> list[dict[str, Any]]:
 def _part(part: Part, text_type: str) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": text_type, "text": part.text}
-    if isinstance(part, ImagePart):
+    if isinstance(part, AttachmentPart):
+        refuse_modality(part, ("image",), "only images are sent here (input_image)")
         if part.url is not None:
             return {"type": "input_image", "image_url": part.url, "detail": "auto"}
         inline = base64.b64encode(part.data or b"").decode()

@@ -97,7 +97,7 @@ def _column(title: str, cell: Cell) -> Column:
     if inputs.iterated or outputs.iterated or cell in _MODE_CELLS:
         deciding.append(battery.one(Role.GATE).name)
     if inputs.iterated:
-        deciding += [image.name for image in battery.images]
+        deciding += [probe.name for probe in battery.media]
     return Column(title, tuple(verdict_reads.keys_read), tuple(dict.fromkeys(deciding)))
 
 

@@ -63,7 +63,7 @@ _PROBE_KEYS = {
 #: The checks a probe's `expect:` may ask for (each one is implemented in `verdicts`).
 EXPECT_KEYS = {
     "max_words", "says_something", "not_blank", "absent", "json_object", "json", "logprobs", "citations",
-    "call", "arguments", "result", "no_call", "answer", "sees", "finish",
+    "call", "arguments", "result", "no_call", "answer", "names", "sees", "finish",
 }  # fmt: skip
 _TOP_KEYS = {"tools", "probes"}
 _MEDIA_KEYS = {"file", "mime", "modality", "ways"}
@@ -135,7 +135,7 @@ class MediaProbe(Probe):
     way: str
 
     def part(self, *, data: bytes | None = None, url: str | None = None) -> AttachmentPart:
-        return AttachmentPart(self.attachment.modality, self.attachment.mime, data=data, url=url)
+        return AttachmentPart(self.attachment.modality, self.attachment.mime, data=data, url=url, name=self.attachment.file)
 
     def sent_part(self, base_url: str) -> AttachmentPart | None:
         """The part as a run sends it: the file's bytes, or `<base_url>/<file>`; None by URL

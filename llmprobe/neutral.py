@@ -36,6 +36,8 @@ class AttachmentPart:
     mime: str
     data: bytes | None = None
     url: str | None = None
+    #: The file's name, for the wires that carry one beside the data (OpenAI's `file` parts).
+    name: str = ""
 
 
 @dataclass(frozen=True)

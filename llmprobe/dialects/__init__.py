@@ -14,6 +14,7 @@ one line in `DIALECTS` below.
 
 from __future__ import annotations
 
+import base64
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -128,6 +129,11 @@ def refuse_modality(part: AttachmentPart, carried: tuple[str, ...], reason: str)
     format has no part for: refused before sending, never dropped from the request."""
     if part.modality not in carried:
         raise UnsupportedOption(f"{part.modality} input", f"{part.mime}: {reason}")
+
+
+def data_url(part: AttachmentPart) -> str:
+    """The attachment inline as a `data:` URL, the form most wires take a file in."""
+    return f"data:{part.mime};base64,{base64.b64encode(part.data or b'').decode()}"
 
 
 def option_values(declared: Mapping[str, Option], options: Mapping[str, Any] | None) -> dict[str, Any]:

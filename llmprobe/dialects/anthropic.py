@@ -277,11 +277,12 @@ def _part(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
     if isinstance(part, AttachmentPart):
-        refuse_modality(part, ("image",), "the Messages API carries only images here (image blocks)")
+        refuse_modality(part, ("image", "document"), "the Messages API has image and document blocks, no audio or video")
+        block = "image" if part.modality == "image" else "document"
         if part.url is not None:
-            return {"type": "image", "source": {"type": "url", "url": part.url}}
+            return {"type": block, "source": {"type": "url", "url": part.url}}
         data = base64.b64encode(part.data or b"").decode()
-        return {"type": "image", "source": {"type": "base64", "media_type": part.mime, "data": data}}
+        return {"type": block, "source": {"type": "base64", "media_type": part.mime, "data": data}}
     if isinstance(part, DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption("document", f"{part.mime} documents: only text documents are sent as text")

@@ -293,7 +293,8 @@ def _part(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"text": part.text}
     if isinstance(part, AttachmentPart):
-        refuse_modality(part, ("image",), "only images are sent here (inlineData / fileData)")
+        # Every medium Gemini reads goes the same two ways: bytes in inlineData, a link in fileData.
+        refuse_modality(part, ("image", "audio", "video", "document"), "Gemini reads images, audio, video and PDFs")
         if part.url is not None:
             return {"fileData": {"mimeType": part.mime, "fileUri": part.url}}
         return {"inlineData": {"mimeType": part.mime, "data": base64.b64encode(part.data or b"").decode()}}

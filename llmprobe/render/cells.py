@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from llmprobe import capabilities
 from llmprobe.capabilities import capability, in_column
 from llmprobe.results import Modality, Rate, Verdict
 from llmprobe.verdicts import GateFailure
@@ -23,7 +24,6 @@ VERDICT_CELL = {
     Verdict.UNKNOWN: "❔",
     Verdict.INEXPRESSIBLE: "➖",
 }
-MODALITY_EMOJI = {"text": "💬", "image": "📸", "audio": "🎤", "video": "🎥", "document": "📄"}
 MEDALS = {"sota": "🥇", "good": "🥈", "cheap": "🥉"}
 #: The 🌐 cell, by lower-cased country; any other country shows as written.
 COUNTRIES = {"us": "🇺🇸", "ca": "🇨🇦", "cn": "🇨🇳", "de": "🇩🇪", "fr": "🇫🇷", "local": LOCAL}
@@ -89,7 +89,9 @@ def _modalities(line: Line, modalities: Mapping[str, Modality]) -> str:
     refused, ❔ when it could not be asked, whatever another mode found."""
     if line.gate is not None:
         return VERDICT_CELL[Verdict.FALSE if line.gate.refused else Verdict.UNKNOWN]
-    usable = (MODALITY_EMOJI.get(name, name) for name, m in modalities.items() if m.inline or m.url)
+    symbols = {m.name: m.symbol for m in capabilities.MODALITIES}
+    # Sorted by code point, as the reference does (🎤🎥💬📄📸); an undeclared one shows as written.
+    usable = (symbols.get(name, name) for name, m in modalities.items() if m.inline or m.url)
     return "".join(sorted(usable)) or "❌"
 
 

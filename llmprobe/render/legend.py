@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmprobe import capabilities
 from llmprobe.capabilities import capability, in_column
 
 SUMMARY = "Legend: what the columns and symbols mean"
@@ -35,10 +36,16 @@ _MODE = {
         ("Sync: one request, one complete answer.", "Stream: the answer is streamed while it is generated.", _THINKING),
     ),
 }
-_MODALITIES = Entry(
-    "➛In and Out➛: what the model takes in and gives back.",
-    ("💬 text, 📸 image, 🎤 audio, 🎥 video, 📄 document (PDF).",),
-)
+
+
+def _modalities() -> Entry:
+    """Read when the legend is drawn, so a modality declared later (a test's) is explained too."""
+    listed = ", ".join(f"{m.symbol} {m.legend}" for m in capabilities.MODALITIES)
+    return Entry(
+        "➛In and Out➛: what the model takes in and gives back; ➛In counts a medium when the model named what it "
+        "shows or says (a banana, the word orange) without saying it cannot see or hear it, sent inline or by URL.",
+        (listed + ".",),
+    )
 
 
 def _column(name: str) -> Entry:
@@ -135,4 +142,4 @@ def entries(layout: str) -> tuple[Entry, ...]:
     tool = Entry(_TOOL_INTRO, _TOOL_MARKERS[layout])
     json_entries = _JSON[layout]
     order = (tool, *json_entries) if layout == "compact" else (*json_entries, tool)
-    return (_MODEL, _MODE[layout], _MODALITIES, *order, *_REST, _symbols(layout), _summary_table(layout))
+    return (_MODEL, _MODE[layout], _modalities(), *order, *_REST, _symbols(layout), _summary_table(layout))

@@ -158,5 +158,8 @@ def test_replay_of_the_recorded_local_run(tmp_path):
     # audio, video and PDF probes (8 inline, per mode) came later and are not recorded: 6 + 16 unknown.
     run = llmprobe("run", "--provider", "local", "--config", str(CONFIG), "--out", "out", "--replay", str(CASSETTES), cwd=tmp_path)
     assert run.returncode == 1 and "local: 22 probe(s) got no usable answer" in run.stderr, run.stderr
-    assert_real_outcomes(results.load(tmp_path / "out" / "local.json").model(MODEL))
+    replayed = results.load(tmp_path / "out" / "local.json").model(MODEL)
+    assert_real_outcomes(replayed)
+    # SmolLM2 reads no medium: the ➛In cell is 💬 alone, the media ❌ (absent), never ❔.
+    assert replayed is not None and set(replayed.in_) == {"text"}
     assert not (tmp_path / "out" / "local-server.log").exists()

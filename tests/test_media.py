@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from importlib import resources
+from io import StringIO
 
 import pytest
 import yaml
+from rich.console import Console
 
 from conftest import FIXTURES, REPO, needs_fixtures
+from llmprobe import capabilities
+from llmprobe import explain as explain_module
 from llmprobe import verdicts as v
 from llmprobe.battery import BatteryError, MediaProbe, load_battery, media_bytes, parse_battery
+from llmprobe.capabilities import Medium
 from llmprobe.cassettes import load_cassette
-from llmprobe.dialects import DIALECTS, get_dialect
+from llmprobe.config import ModelConfig, ProviderConfig
+from llmprobe.dialects import DIALECTS, HttpCall, get_dialect, refuse_modality
 from llmprobe.errors import UnsupportedOption
 from llmprobe.neutral import AttachmentPart, Exchange, Message, Reply, Request
-from llmprobe.results import load
+from llmprobe.render import evidence, render_html, render_markdown, tables
+from llmprobe.render.terminal import render_terminal
+from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict, load
+from llmprobe.runner import mode_plan
+from toy_dialect import ToyDialect
 
 
 def battery_data() -> dict:
@@ -186,3 +197,70 @@ def test_the_committed_results_read_every_medium_as_the_reference_does() -> None
         compared += len(found)
         assert {cell: pair for cell, pair in found.items() if pair[0] != pair[1]} == {}, path.stem
     assert compared == 828
+
+
+# --- a new medium is data: the registry's entry, a battery entry and its dialect's part encoder ---
+
+
+class SmellDialect(ToyDialect):
+    """The toy dialect with a part encoder for smells, the only code a new medium needs."""
+
+    def build(self, model: str, request: Request) -> HttpCall:
+        smells = [p for m in request.messages for p in m.parts if isinstance(p, AttachmentPart)]
+        for part in smells:
+            refuse_modality(part, ("smell",), "toy smells only")
+        text = Request(tuple(Message(m.role, tuple(p for p in m.parts if not isinstance(p, AttachmentPart))) for m in request.messages))
+        call = super().build(model, text)
+        return HttpCall(call.method, call.url, {**call.json, "smells": [base64.b64encode(p.data or b"").decode() for p in smells]})
+
+
+def test_a_toy_medium_added_by_data_alone_reaches_results_tables_html_and_explain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(capabilities, "MODALITIES", (*capabilities.MODALITIES, Medium("smell", "👃", "smell")))
+    monkeypatch.setitem(DIALECTS, "toy-smell", "test_media:SmellDialect")
+    data = battery_data()
+    data["probes"]["Smell"] = {
+        "prompt": "What does it smell of? Reply with only one word.",
+        "media": [{"file": "banana.png", "mime": "x-smell/rose", "modality": "smell", "ways": ["Inline"]}],
+        "expect": {"names": "rose", "sees": True},
+    }
+    battery = parse_battery(data)
+    for module in (tables, evidence, explain_module):
+        monkeypatch.setattr(module, "load_battery", lambda: battery)
+    (smell,) = [p for p in battery.media if p.attachment.modality == "smell"]
+    # Results: the runner's rule, on a reply that names the smell.
+    found = v.media_input([{smell.name: Exchange(reply=Reply(text="Rose."), status=200)}], battery)
+    assert {k: (m.inline, m.url, m.formats) for k, m in found.items()} == {"smell": (True, False, ["x-smell/rose"])}
+    probes = [Evidence("Text", "pass", "'Hello.'", 200), Evidence(smell.name, "pass", "'Rose.'", 200)]
+    model = ModelResult(
+        id="m",
+        in_={"text": Modality(inline=True), **found},
+        modes={"sync": ModeResult(verdicts=dict.fromkeys(VERDICT_NAMES, Verdict.TRUE), probes=probes)},
+    )
+    result = ProviderResult("toy", "2026-01-01T00:00:00Z", "0", models=[model])
+    config = ProviderConfig(name="toy", api="toy-smell", base_url="https://toy.invalid", models=(ModelConfig(id="m"),))
+    pairs = [(config, result)]
+    # Markdown, terminal and HTML: the ➛In cell (by code point, as the reference sorts it) and the legend.
+    markdown = render_markdown(pairs)
+    assert "👃💬" in markdown and "👃 smell" in markdown
+    console = Console(file=StringIO(), width=400, record=True)
+    console.print(render_terminal(pairs))
+    terminal = console.export_text()
+    assert "👃💬" in terminal and "👃 smell" in terminal
+    page = render_html(pairs)
+    assert "👃💬" in page and "👃 smell" in page
+    # explain: the ➛In cell's evidence is the smell's reply, with the request to send it again.
+    explanation = explain_module.explain(config, result, "m", column="➛In")
+    (cell,) = explanation.modes[0].cells
+    assert cell.cell == "👃💬"
+    sniffed = next(p for p in cell.probes if p.probe == smell.name)
+    assert sniffed.trials[0].reason == "'Rose.'"
+    assert sniffed.reproduction.body["smells"] == [base64.b64encode(media_bytes("banana.png")).decode()]
+
+
+def test_dry_run_counts_every_media_probe() -> None:
+    """--dry-run counts `mode_plan`: every inline medium, and the URL ones when there is a base URL."""
+    battery = load_battery()
+    media = {p.name for p in battery.media}
+    inline = {p.name for p in battery.media if p.way == "Inline"}
+    assert inline and mode_plan(battery, image_urls=False) & media == inline
+    assert mode_plan(battery, image_urls=True) & media == media

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llmprobe.capabilities import MODALITIES
 from llmprobe.errors import LlmprobeError
 
 Role = Literal["user", "assistant", "tool"]
@@ -144,7 +145,10 @@ class Request:
     thinking: bool = False
 
     def asks(self, option: str) -> bool:
-        """Whether this request asks for `option` (one of DECLARABLE_OPTIONS)."""
+        """Whether this request asks for `option` (one of DECLARABLE_OPTIONS): a medium asks when
+        the request carries an attachment of it."""
+        if option in DECLARABLE_MEDIA:
+            return any(isinstance(p, AttachmentPart) and p.modality == option for m in self.messages for p in m.parts)
         return {
             "seed": self.seed is not None,
             "top_logprobs": self.top_logprobs is not None,
@@ -155,8 +159,10 @@ class Request:
         }[option]
 
 
+#: The media a provider can switch off where its documentation says it reads none (every one but text).
+DECLARABLE_MEDIA = tuple(m.name for m in MODALITIES if m.name != "text")
 #: Request options a provider can declare its API does not have (providers.yaml `unsupported`).
-DECLARABLE_OPTIONS = ("seed", "top_logprobs", "stop", "json_mode", "json_schema", "tools")
+DECLARABLE_OPTIONS = ("seed", "top_logprobs", "stop", "json_mode", "json_schema", "tools", *DECLARABLE_MEDIA)
 
 
 @dataclass

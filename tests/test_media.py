@@ -264,3 +264,32 @@ def test_dry_run_counts_every_media_probe() -> None:
     inline = {p.name for p in battery.media if p.way == "Inline"}
     assert inline and mode_plan(battery, image_urls=False) & media == inline
     assert mode_plan(battery, image_urls=True) & media == media
+
+
+def test_a_provider_switches_a_medium_off_in_providers_yaml(tmp_path) -> None:
+    """`unsupported: [audio]`: no audio request is sent, and the model reads no audio (❌, not ❔)."""
+    from typer.testing import CliRunner
+
+    from configs import write_providers
+    from llmprobe.cli import app
+    from passing_provider import PassingProvider
+
+    with PassingProvider(latency=0) as server:
+        provider = {"api": "openai", "base_url": server.base_url, "max_retries": 0, "models": ["fake/m"]}
+        (tmp_path / "on").mkdir()
+        (tmp_path / "off").mkdir()
+        on = write_providers(tmp_path / "on", {"fake": provider})
+        off = write_providers(tmp_path / "off", {"fake": {**provider, "unsupported": ["audio"]}})
+        for config in (on, off):
+            server.requests.clear()
+            result = CliRunner().invoke(app, ["run", "-p", "fake", "--config", str(config), "--out", str(config.parent / "out"), "--mode", "sync"])
+            assert result.exit_code == 0, result.output
+            audio = [r for r in server.requests if b"input_audio" in r.body or b"data:audio/" in r.body]
+            model = load(config.parent / "out" / "fake.json").model("fake/m")
+            assert model is not None
+            if config is on:
+                assert audio and model.in_["audio"].inline
+            else:
+                assert audio == [] and "audio" not in model.in_ and "document" in model.in_
+                refused = [e for e in model.modes["sync"].probes if e.probe.startswith("Audio-")]
+                assert refused and all(e.outcome == "unsupported" for e in refused)

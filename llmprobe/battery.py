@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
+from llmprobe.capabilities import medium
 from llmprobe.errors import LlmprobeError
-from llmprobe.neutral import DocumentPart, ImagePart, Message, Part, Request, TextPart, Thought, Tool, ToolCall, ToolResult
+from llmprobe.neutral import AttachmentPart, DocumentPart, Message, Part, Request, TextPart, Thought, Tool, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES
 
 
@@ -56,15 +57,18 @@ REPORT_WHEN = ("answered", "passed", "called")
 #: Request fields a probe's `options:` may set.
 _OPTION_FIELDS = {"seed", "top_logprobs", "max_tokens", "stop", "json_mode", "json_schema", "tool_choice"}
 _PROBE_KEYS = {
-    "prompt", "options", "tools", "document", "enum", "images", "same_as",
+    "prompt", "options", "tools", "document", "enum", "media", "same_as",
     "role", "verdict", "verdict_from", "expect", "report",
 }  # fmt: skip
 #: The checks a probe's `expect:` may ask for (each one is implemented in `verdicts`).
 EXPECT_KEYS = {
     "max_words", "says_something", "not_blank", "absent", "json_object", "json", "logprobs", "citations",
-    "call", "arguments", "result", "no_call", "answer", "sees", "finish",
+    "call", "arguments", "result", "no_call", "answer", "names", "sees", "finish",
 }  # fmt: skip
 _TOP_KEYS = {"tools", "probes"}
+_MEDIA_KEYS = {"file", "mime", "modality", "ways"}
+#: How a medium can be sent: its bytes in the request, or a URL the provider fetches.
+WAYS = ("Inline", "URL")
 _TOOL_KEYS = {"description", "parameters"}
 
 
@@ -110,33 +114,52 @@ def continuation(
     )
 
 
-@dataclass(frozen=True, kw_only=True)
-class ImageProbe(Probe):
-    """The prompt followed by one picture, sent inline or by URL."""
+@dataclass(frozen=True)
+class Attachment:
+    """A file the battery sends for the model to read: its name under probes/, type and modality."""
 
-    ext: str
+    file: str
     mime: str
-    #: "Inline" or "URL".
-    variant: str
+    modality: str
 
-    def image(self, *, data: bytes | None = None, url: str | None = None) -> ImagePart:
-        return ImagePart(self.mime, data=data, url=url)
+    @property
+    def ext(self) -> str:
+        return self.file.rpartition(".")[2]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaProbe(Probe):
+    """The prompt followed by one attachment, sent one way (`WAYS`): named `<entry>-<ext>-<way>`."""
+
+    attachment: Attachment
+    way: str
+
+    def part(self, *, data: bytes | None = None, url: str | None = None) -> AttachmentPart:
+        return AttachmentPart(self.attachment.modality, self.attachment.mime, data=data, url=url, name=self.attachment.file)
+
+    def sent_part(self, base_url: str) -> AttachmentPart | None:
+        """The part as a run sends it: the file's bytes, or `<base_url>/<file>`; None by URL
+        without a base URL to point at (the probe is then not sent)."""
+        if self.way == "Inline":
+            return self.part(data=media_bytes(self.attachment.file))
+        return self.part(url=f"{base_url.rstrip('/')}/{self.attachment.file}") if base_url else None
+
+    def media_request(self, *, stream: bool, base_url: str) -> Request | None:
+        part = self.sent_part(base_url)
+        return None if part is None else self.request(stream=stream, parts=(part,))
 
 
 @dataclass(frozen=True)
 class Battery:
-    #: Every probe but the images, in the file's order (the order evidence is listed in).
+    #: Every probe but the media probes, in the file's order (the order evidence is listed in).
     probes: dict[str, Probe]
-    images: tuple[ImageProbe, ...]
+    media: tuple[MediaProbe, ...]
 
     def __getitem__(self, name: str) -> Probe:
         return self.probes[name]
 
-    def image_bytes(self, ext: str) -> bytes:
-        return _picture(ext)
-
     def with_role(self, role: Role) -> tuple[Probe, ...]:
-        """The probes of `role`, in the file's order (images are independent too, but listed apart)."""
+        """The probes of `role`, in the file's order (media probes are independent too, but listed apart)."""
         return tuple(probe for probe in self.probes.values() if probe.role is role)
 
     def one(self, role: Role) -> Probe:
@@ -157,9 +180,9 @@ class Battery:
 
 
 @cache
-def _picture(ext: str) -> bytes:
-    """Read once per run, not for every image probe of every model and mode."""
-    return (resources.files("llmprobe.probes") / f"banana.{ext}").read_bytes()
+def media_bytes(file: str) -> bytes:
+    """Read once per run, not for every media probe of every model and mode."""
+    return (resources.files("llmprobe.probes") / file).read_bytes()
 
 
 def _check_keys(where: str, given: Any, allowed: set[str]) -> None:
@@ -227,6 +250,27 @@ def _probe_fields(name: str, merged: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _media_probes(name: str, listed: Any, fields: dict[str, Any]) -> list[MediaProbe]:
+    """One probe per attachment and way, in the file's order."""
+    if not isinstance(listed, list) or not listed:
+        raise BatteryError(f"battery.yaml: probe {name}: media must be a list of {sorted(_MEDIA_KEYS)}")
+    probes = []
+    for item in listed:
+        _check_keys(f"probe {name} media", item, _MEDIA_KEYS)
+        attachment = Attachment(item["file"], item["mime"], item["modality"])
+        try:
+            medium(attachment.modality)
+        except LlmprobeError as exc:
+            raise BatteryError(f"battery.yaml: probe {name}: {exc}") from None
+        ways = item.get("ways", list(WAYS))
+        if not isinstance(ways, list) or not set(ways) <= set(WAYS):
+            raise BatteryError(f"battery.yaml: probe {name} media {attachment.file}: ways are some of {list(WAYS)}")
+        for way in ways:
+            probe_name = f"{name}-{attachment.ext}-{way}"
+            probes.append(MediaProbe(**{**fields, "name": probe_name}, attachment=attachment, way=way))
+    return probes
+
+
 def parse_battery(data: Any) -> Battery:
     """Raises BatteryError on any key the code would not read, so no fact is written in vain."""
     _check_keys("the top level", data, _TOP_KEYS)
@@ -235,16 +279,13 @@ def parse_battery(data: Any) -> Battery:
         _check_keys(f"tool {tool_name}", tool_spec, _TOOL_KEYS)
     raw = data["probes"]
     probes: dict[str, Probe] = {}
-    images: list[ImageProbe] = []
+    media: list[MediaProbe] = []
     try:
         for name in raw:
             merged = _merged(raw, name)
             fields = _probe_fields(name, merged)
-            if "images" in merged:
-                for ext, mime in merged["images"].items():
-                    for variant in ("Inline", "URL"):
-                        image_fields = {**fields, "name": f"{name}-{ext}-{variant}"}
-                        images.append(ImageProbe(**image_fields, ext=ext, mime=mime, variant=variant))
+            if "media" in merged:
+                media += _media_probes(name, merged["media"], fields)
                 continue
             enum = tuple(merged.get("enum", ()))
             tools_offered = tuple(_tool(t, tools[t], enum) for t in merged.get("tools", ()))
@@ -255,7 +296,7 @@ def parse_battery(data: Any) -> Battery:
         holders = [p.name for p in probes.values() if p.role is role]
         if len(holders) != 1:
             raise BatteryError(f"battery.yaml: exactly one probe must have role {role.value} (found {holders})")
-    battery = Battery(probes, tuple(images))
+    battery = Battery(probes, tuple(media))
     for verdict, deciding in battery.deciding().items():
         if len(deciding) > 1 and not all(probe.verdict_from_any_reply for probe in deciding):
             names = [probe.name for probe in deciding]

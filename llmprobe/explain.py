@@ -23,7 +23,7 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from llmprobe.battery import Battery, ImageProbe, Probe, Role, continuation, load_battery
+from llmprobe.battery import Battery, MediaProbe, Probe, Role, continuation, load_battery
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ProviderConfig
 from llmprobe.dialects import get_dialect
 from llmprobe.errors import LlmprobeError, UnsupportedOption
@@ -155,7 +155,7 @@ class _Builder:
         # The account id stays in the environment, like the key.
         url = base_url.replace(ACCOUNT_ID_PLACEHOLDER, f"${{{config.account_id_env}}}" if config.account_id_env else "ACCOUNT_ID")
         self.dialect = get_dialect(config.api, url, config.options)
-        self.probes: dict[str, Probe] = {**battery.probes, **{image.name: image for image in battery.images}}
+        self.probes: dict[str, Probe] = {**battery.probes, **{probe.name: probe for probe in battery.media}}
 
     def reproduce(self, model: str, name: str, mode: str, evidence: list[Evidence], thinking: bool = False) -> Reproduction:
         probe = self.probes.get(name)
@@ -181,13 +181,9 @@ class _Builder:
 
     def _request(self, probe: Probe, stream: bool, sent: set[str]) -> tuple[Request | None, str]:
         b = self.battery
-        if isinstance(probe, ImageProbe):
-            if probe.variant == "Inline":
-                return probe.request(stream=stream, parts=(probe.image(data=b.image_bytes(probe.ext)),)), ""
-            if not self.config.image_base_url:
-                return None, "needs image_base_url in providers.yaml"
-            url = f"{self.config.image_base_url.rstrip('/')}/banana.{probe.ext}"
-            return probe.request(stream=stream, parts=(probe.image(url=url),)), ""
+        if isinstance(probe, MediaProbe):
+            request = probe.media_request(stream=stream, base_url=self.config.image_base_url)
+            return request, "" if request is not None else "needs image_base_url in providers.yaml"
         if probe.role in (Role.FOLLOW_UP, Role.FOLLOW_UP_FALLBACK):
             fallback = b.one(Role.FORCE_FALLBACK)
             caller = fallback if fallback.name in sent else b.one(Role.FORCE)

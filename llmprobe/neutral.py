@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llmprobe.capabilities import MODALITIES
 from llmprobe.errors import LlmprobeError
 
 Role = Literal["user", "assistant", "tool"]
@@ -27,12 +28,17 @@ class TextPart:
 
 
 @dataclass(frozen=True)
-class ImagePart:
-    """An image given either inline (`data`) or by `url`; exactly one is set."""
+class AttachmentPart:
+    """A medium the model is to read (a picture, a recording, a video, a PDF), given either
+    inline (`data`) or by `url`; exactly one is set. `modality` is one of `capabilities.MODALITIES`:
+    a dialect carries each modality its wire format has, and refuses the others (UnsupportedOption)."""
 
+    modality: str
     mime: str
     data: bytes | None = None
     url: str | None = None
+    #: The file's name, for the wires that carry one beside the data (OpenAI's `file` parts).
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class DocumentPart:
     text: str
 
 
-Part = TextPart | ImagePart | DocumentPart
+Part = TextPart | AttachmentPart | DocumentPart
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,10 @@ class Request:
     thinking: bool = False
 
     def asks(self, option: str) -> bool:
-        """Whether this request asks for `option` (one of DECLARABLE_OPTIONS)."""
+        """Whether this request asks for `option` (one of DECLARABLE_OPTIONS): a medium asks when
+        the request carries an attachment of it."""
+        if option in DECLARABLE_MEDIA:
+            return any(isinstance(p, AttachmentPart) and p.modality == option for m in self.messages for p in m.parts)
         return {
             "seed": self.seed is not None,
             "top_logprobs": self.top_logprobs is not None,
@@ -150,8 +159,10 @@ class Request:
         }[option]
 
 
+#: The media a provider can switch off where its documentation says it reads none (every one but text).
+DECLARABLE_MEDIA = tuple(m.name for m in MODALITIES if m.name != "text")
 #: Request options a provider can declare its API does not have (providers.yaml `unsupported`).
-DECLARABLE_OPTIONS = ("seed", "top_logprobs", "stop", "json_mode", "json_schema", "tools")
+DECLARABLE_OPTIONS = ("seed", "top_logprobs", "stop", "json_mode", "json_schema", "tools", *DECLARABLE_MEDIA)
 
 
 @dataclass

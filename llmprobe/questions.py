@@ -170,6 +170,8 @@ def _openai(body: Mapping[str, Any]) -> Question:
                 media.append(_url_mime(str(url)))
             elif isinstance(part, Mapping) and part.get("type") == "document_url":
                 media.append(_url_mime(str(part.get("document_url")), "application"))
+            elif isinstance(part, Mapping) and part.get("type") in _OPENAI_MEDIA:
+                media.append(_OPENAI_MEDIA[str(part["type"])](part.get(part["type"])))
         if message.get("role") == "user" and len(texts) >= 2:
             documents.append(_text(texts[0]))
         for image in message.get("images") or []:
@@ -215,7 +217,20 @@ def _consecutive_user_document(messages: list[Mapping[str, Any]]) -> list[str]:
     return []
 
 
-_MAGIC = ((b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF8", "gif"), (b"RIFF", "webp"))
+#: A file's type by its first bytes, for the wires that send bare base64 (Ollama's images,
+#: Mistral's input_audio). RIFF holds both WebP and WAVE: bytes 8-12 tell them apart.
+_MAGIC = (
+    (b"\x89PNG", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"ID3", "audio/mpeg"),
+    (b"\xff\xfb", "audio/mpeg"),
+    (b"\xff\xf1", "audio/aac"),
+    (b"fLaC", "audio/flac"),
+    (b"OggS", "audio/ogg"),
+    (b"%PDF", "application/pdf"),
+)
+_RIFF = {b"WEBP": "image/webp", b"WAVE": "audio/wav"}
 
 
 def _base64_mime(data: str) -> str:
@@ -223,7 +238,28 @@ def _base64_mime(data: str) -> str:
         head = base64.b64decode(data[:16])
     except (binascii.Error, ValueError):
         return "unknown inline"
-    return next((f"image/{ext} inline" for magic, ext in _MAGIC if head.startswith(magic)), "unknown inline")
+    if head.startswith(b"RIFF"):
+        return _RIFF.get(head[8:12], "unknown") + " inline"
+    return next((f"{mime} inline" for magic, mime in _MAGIC if head.startswith(magic)), "unknown inline")
+
+
+def _input_audio(value: object) -> str:
+    """OpenAI's {data, format} names its format; Mistral's bare base64 is told by its bytes."""
+    if isinstance(value, Mapping):
+        return _mime("audio", str(value.get("format", ""))) + " inline"
+    return _base64_mime(str(value))
+
+
+def _file(value: object) -> str:
+    return _url_mime(str(_map(value).get("file_data", "")), "application")
+
+
+def _audio_url(value: object) -> str:
+    return _url_mime(str(_map(value).get("url", "")), "audio")
+
+
+#: The chat wires' media parts beyond image_url and document_url, by part type.
+_OPENAI_MEDIA: dict[str, Callable[[object], str]] = {"input_audio": _input_audio, "file": _file, "audio_url": _audio_url}
 
 
 def _openai_thinking(body: Mapping[str, Any]) -> bool:
@@ -294,8 +330,8 @@ def _responses(body: Mapping[str, Any]) -> Question:
     items = [item for item in body.get("input") or [] if isinstance(item, Mapping)]
     parts = [p for item in items if isinstance(item.get("content"), list) for p in item["content"] if isinstance(p, Mapping)]
     media = [_url_mime(str(p.get("image_url"))) for p in parts if p.get("type") == "input_image"]
-    files = [str(p.get("file_data", "")) for p in parts if p.get("type") == "input_file"]
-    media += [data.removeprefix("data:").split(";", 1)[0] + " inline" for data in files]
+    files = [p for p in parts if p.get("type") == "input_file"]
+    media += [_url_mime(str(p.get("file_data") or p.get("file_url") or ""), "application") for p in files]
     texts = [p.get("text") for p in parts if p.get("type") == "input_text"]
     text_format = (body.get("text") or {}).get("format") if isinstance(body.get("text"), Mapping) else None
     response_format: object = None

@@ -18,7 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from llmprobe import safejson
+from llmprobe import capabilities, safejson
 from llmprobe.budget import Cost
 from llmprobe.errors import LlmprobeError
 from llmprobe.files import write_atomically
@@ -30,27 +30,10 @@ SCHEMA_VERSION = 2
 
 Outcome = Literal["pass", "fail", "unsupported", "error"]
 
-#: The capability names, as the reference scoreboard spells them (so the two compare).
-VERDICT_NAMES: tuple[str, ...] = (
-    "json",
-    "jsonSchema",
-    "tools",
-    "toolCallRequired",
-    "toolsBiased",
-    "toolsIndecisive",
-    "seed",
-    "topLogprobs",
-    "maxTokens",
-    "stopSequence",
-    "citations",
-    "reportRateLimits",
-    "reportTokenUsage",
-    "reportFinishReason",
-)
+#: The capability names, and those that name a fault, as `capabilities` declares them.
+VERDICT_NAMES: tuple[str, ...] = capabilities.NAMES
 MODES: tuple[str, ...] = ("sync", "stream")
-#: Capabilities that name a fault: for these, "true" is the bad end (a model biased towards
-#: the first enum value, or calling a tool for every option, is worse for it).
-FAULTS = frozenset({"toolsBiased", "toolsIndecisive"})
+FAULTS = capabilities.FAULTS
 
 
 class Verdict(str, Enum):

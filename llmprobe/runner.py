@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 
 from llmprobe import __version__, results
 from llmprobe import verdicts as v
-from llmprobe.battery import Battery, ImageProbe, Probe, Role, continuation
+from llmprobe.battery import Battery, MediaProbe, Probe, Role, continuation
 from llmprobe.budget import Budget, BudgetExhausted, Cost, Price
 from llmprobe.client import ProviderClient
 from llmprobe.config import ModelConfig, ProviderConfig
@@ -183,7 +183,7 @@ class ModelProber:
             if answered:
                 await gather_all(
                     [send(probe, probe.request(stream=stream)) for probe in b.with_role(Role.INDEPENDENT)]
-                    + [self._image(send, image, stream) for image in b.images if self._wanted(image)]
+                    + [self._medium(send, probe, stream) for probe in b.media if self._wanted(probe)]
                 )
 
         try:
@@ -215,12 +215,10 @@ class ModelProber:
     def _wanted(self, probe: Probe) -> bool:
         return _wanted(probe, bool(self.image_base_url))
 
-    async def _image(self, send: Callable[[Probe, Request], Awaitable[Exchange]], image: ImageProbe, stream: bool) -> None:
-        if image.variant == "Inline":
-            part = image.image(data=self.battery.image_bytes(image.ext))
-        else:
-            part = image.image(url=f"{self.image_base_url}/banana.{image.ext}")
-        await send(image, image.request(stream=stream, parts=(part,)))
+    async def _medium(self, send: Callable[[Probe, Request], Awaitable[Exchange]], probe: MediaProbe, stream: bool) -> None:
+        request = probe.media_request(stream=stream, base_url=self.image_base_url)
+        assert request is not None, "a probe by URL is only wanted with a base URL"
+        await send(probe, request)
 
     async def _tool_chain(
         self, send: Callable[[Probe, Request], Awaitable[Exchange]], stream: bool, opened: Awaitable[bool]
@@ -272,14 +270,12 @@ class ModelProber:
                 result.out["text"] = Modality(inline=True)
         probes = [e for mode in result.modes.values() for e in mode.probes]
         result.cost = Cost.of(sum(e.tokens_in or 0 for e in probes), sum(e.tokens_out or 0 for e in probes), self.price)
-        image = v.image_input((obs for run in runs for obs in run.trials), self.battery)
-        if image is not None:
-            result.in_["image"] = image
+        result.in_.update(v.media_input((obs for run in runs for obs in run.trials), self.battery))
         return result
 
     def _evidence(self, obs: v.Observations, trial: int) -> list[Evidence]:
         """In the battery's order, whatever order the answers came in."""
-        probes = [p for p in (*self.battery.probes.values(), *self.battery.images) if p.name in obs]
+        probes = [p for p in (*self.battery.probes.values(), *self.battery.media) if p.name in obs]
         return [_evidence(p.name, obs[p.name], v.passed(p, obs[p.name]), trial) for p in probes]
 
 
@@ -324,15 +320,15 @@ def _describe(name: str, exchange: Exchange) -> str:
 
 def mode_plan(battery: Battery, image_urls: bool) -> set[str]:
     """The probes one trial of a mode sends when every step goes well (no fallback, no retry);
-    the images by URL only when there is an image_base_url to point them at."""
+    the media by URL only when there is an image_base_url to point them at."""
     b = battery
     plan = {p.name for p in (b.one(Role.GATE), b.one(Role.FORCE), b.one(Role.FOLLOW_UP), *b.with_role(Role.BIAS))}
-    return plan | {p.name for p in (*b.with_role(Role.INDEPENDENT), *b.images) if _wanted(p, image_urls)}
+    return plan | {p.name for p in (*b.with_role(Role.INDEPENDENT), *b.media) if _wanted(p, image_urls)}
 
 
 def _wanted(probe: Probe, image_urls: bool) -> bool:
-    """Every probe but the images by URL when there is no image_base_url to point them at."""
-    return not isinstance(probe, ImageProbe) or probe.variant == "Inline" or image_urls
+    """Every probe but the media by URL when there is no image_base_url to point them at."""
+    return not isinstance(probe, MediaProbe) or probe.way == "Inline" or image_urls
 
 
 class ProviderStopped(LlmprobeError):

@@ -144,19 +144,25 @@ def check_answer(reply: Reply, expected: str) -> bool:
     return reply.text.strip().rstrip(".").strip().lower() == expected
 
 
-#: A reply saying it cannot see the medium it was sent ("I can't see the image", "without seeing
-#: the picture"): whatever it then names is a guess, not a recognition.
+def names_word(reply: Reply, word: str) -> bool:
+    """The answer says `word` as a word of its own ("Orange.", "The word is BANANA"), not inside another."""
+    return re.search(rf"\b{re.escape(word)}\b", reply.text, re.IGNORECASE) is not None
+
+
+#: A reply saying it cannot see or hear the medium it was sent ("I can't see the image", "I'm unable
+#: to listen to audio", "without seeing the picture"): whatever it then names is a guess, not a recognition.
+_MEDIA = r"(?:image|picture|photo|file|attachment|audio|recording|sound|video|clip|document|pdf)s?"
 _DENIES_SEEING = re.compile(
     r"\b(?:can ?not|can'?t|can’t|could ?n[o']t|unable to|not able to|do ?n[o']t|does ?n[o']t|am not able to)\s+"
-    r"(?:see|view|access|look at|open|process|perceive|read)\s+(?:\w+\s+){0,3}?(?:image|picture|photo|file|attachment)s?\b"
-    r"|\bwithout (?:seeing|viewing|being able to see) (?:\w+\s+){0,2}?(?:image|picture|photo)s?\b"
-    r"|\bno (?:image|picture|photo) (?:is |was )?(?:attached|provided|included|shown)",
+    r"(?:see|view|access|look at|open|process|perceive|read|hear|listen to|play|watch)\s+(?:\w+\s+){0,3}?" + _MEDIA + r"\b"
+    r"|\bwithout (?:seeing|viewing|hearing|listening to|being able to (?:see|hear)) (?:\w+\s+){0,2}?" + _MEDIA + r"\b"
+    r"|\bno " + _MEDIA + r" (?:is |was )?(?:attached|provided|included|shown)",
     re.IGNORECASE,
 )
 
 
 def sees_medium(reply: Reply) -> bool:
-    """Neither the answer nor the reasoning says the model cannot see what it was sent."""
+    """Neither the answer nor the reasoning says the model cannot see or hear what it was sent."""
     return not _DENIES_SEEING.search(reply.text) and not _DENIES_SEEING.search(reply.reasoning)
 
 
@@ -212,6 +218,7 @@ _CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
     "call": _calls_right,
     "no_call": lambda reply, probe: not reply.tool_calls,
     "answer": lambda reply, probe: check_answer(reply, probe.expect["answer"]),
+    "names": lambda reply, probe: names_word(reply, probe.expect["names"]),
     "sees": lambda reply, probe: sees_medium(reply) == probe.expect["sees"],
 }
 _NOT_CHECKS = {"finish", "arguments", "result"}
@@ -493,18 +500,22 @@ def _own_verdict(obs: Observations, probes: tuple[Probe, ...]) -> Verdict:
     return _simple(obs.get(probe.name), passed(probe, obs.get(probe.name)))
 
 
-def image_input(modes: Iterable[Observations], battery: Battery) -> Modality | None:
-    """The image-input modality over every mode: a picture answered right, inline or by URL."""
-    image = Modality()
+def media_input(modes: Iterable[Observations], battery: Battery) -> dict[str, Modality]:
+    """Each modality read over every mode: an attachment of it answered right, inline or by URL,
+    and the formats (MIME types) answered right, as the reference's `in` reports them. A modality
+    no attachment of which was recognised is absent, as in the reference."""
+    found: dict[str, Modality] = {}
     for obs in modes:
-        for probe in battery.images:
+        for probe in battery.media:
             if passed(probe, obs.get(probe.name)):
-                image.inline = image.inline or probe.variant == "Inline"
-                image.url = image.url or probe.variant == "URL"
-                if probe.mime not in image.formats:
-                    image.formats.append(probe.mime)
-    image.formats.sort()
-    return image if image.formats else None
+                modality = found.setdefault(probe.attachment.modality, Modality())
+                modality.inline = modality.inline or probe.way == "Inline"
+                modality.url = modality.url or probe.way == "URL"
+                if probe.attachment.mime not in modality.formats:
+                    modality.formats.append(probe.attachment.mime)
+    for modality in found.values():
+        modality.formats.sort()
+    return found
 
 
 def thinking_seen(obs: Observations) -> bool:

@@ -33,10 +33,15 @@ def _provider(fields: Mapping[str, Any]) -> dict[str, Any]:
 TEST_KEY_ENV = "LLMPROBE_TEST_KEY"
 
 
+#: Where replayed runs point the media probes by URL: nothing is fetched from it, a recording
+#: answers by the file's type.
+MEDIA_BASE_URL = "https://images.invalid/probes"
+
+
 def replayed(api: str, base_url: str, models: Sequence[str | Mapping[str, Any]], *, keyed: bool = True, **fields: Any) -> dict[str, Any]:
     """A provider answered by the test suite's fixture server from its recordings: no retries (a
     recording answers once), and the image-URL probes on (the server answers them by file extension)."""
-    provider: dict[str, Any] = {"api": api, "base_url": base_url, "max_retries": 0, "image_base_url": "https://images.invalid/probes"}
+    provider: dict[str, Any] = {"api": api, "base_url": base_url, "max_retries": 0, "image_base_url": MEDIA_BASE_URL}
     if keyed:
         provider["api_key_env"] = TEST_KEY_ENV
     return {**provider, **fields, "models": list(models)}

@@ -91,6 +91,17 @@ def reference_verdicts(scoreboard: Path, thinking: bool | None = None) -> dict[t
     return {(model, mode): verdicts for (model, reason, mode), verdicts in rows if thinking in (None, reason)}
 
 
+#: D26: the reference names MP3 "audio/mp3" in `supportedFormats`; llmprobe reports the registered
+#: type it sends, audio/mpeg. Compared as the same format.
+SAME_FORMAT = {"audio/mpeg": "audio/mp3"}
+
+
+def unrecorded_by_reference(served: str) -> bool:
+    """A media probe no recording answers because the reference never asked it (D26): it stopped
+    trying a medium's formats once its first ones failed, so only those were recorded."""
+    return served.startswith("none ") and "MultiModal-" in served and "MultiModal-Image-" not in served
+
+
 def reference_rows(scoreboard: Path) -> dict[tuple[str, bool, str], dict[str, str]]:
     """(model, reason, mode) → the reference's verdicts: a model run with and without reasoning is two rows."""
     from llmprobe.results import VERDICT_NAMES

@@ -16,6 +16,7 @@ verdict stays unmeasured instead of turning into "unsupported".
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import re
@@ -49,7 +50,7 @@ MAX_TOKENS_PROBE_LIMIT = 32
 #: and uncompressed, with our own Content-Length.
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "content-encoding"})
 
-_EXTENSION_ALIASES = {"jpeg": "jpg"}
+_EXTENSION_ALIASES = {"jpeg": "jpg", "mpeg": "mp3"}
 
 
 @dataclass(frozen=True)
@@ -139,19 +140,44 @@ def _tools_probe(body: Mapping[str, Any]) -> str:
 
 
 def _image_probe(messages: list[Mapping[str, Any]]) -> str | None:
-    """`Image-<ext>-<Inline|URL>` for the first image part, as the reference named its cassettes."""
+    """`<Image|Audio|Video|Document>-<ext>-<Inline|URL>` for the first media part, as the reference named its cassettes."""
     for message in messages:
         content = message.get("content")
         if not isinstance(content, list):
             continue
         for part in content:
-            if part.get("type") == "image_url":
-                url: str = part["image_url"]["url"]
-                if url.startswith("data:"):
-                    mime = url.removeprefix("data:").split(";", 1)[0].split(",", 1)[0]
-                    return f"Image-{_extension(mime.rpartition('/')[2])}-Inline"
-                return f"Image-{_extension(PurePosixPath(urlsplit(url).path).suffix.removeprefix('.'))}-URL"
+            kind = part.get("type")
+            if kind == "image_url":
+                return _media_name("image", part["image_url"]["url"])
+            if kind == "file":
+                return _media_name("application", part["file"].get("file_data", ""))
+            if kind == "document_url":
+                return _media_name("application", part["document_url"])
+            if kind == "audio_url":
+                return _media_name("audio", part["audio_url"]["url"])
+            if kind == "input_audio":
+                audio = part["input_audio"]
+                ext = audio.get("format", "") if isinstance(audio, Mapping) else _sniffed_audio(audio)
+                return f"Audio-{_extension(ext)}-Inline"
     return None
+
+
+#: The reference's cassette names by the part's major MIME type.
+_MEDIA_KINDS = {"image": "Image", "audio": "Audio", "video": "Video", "application": "Document"}
+
+
+def _media_name(kind: str, url: str) -> str:
+    if url.startswith("data:"):
+        mime = url.removeprefix("data:").split(";", 1)[0].split(",", 1)[0]
+        return f"{_MEDIA_KINDS.get(mime.partition('/')[0], 'Document')}-{_extension(mime.rpartition('/')[2])}-Inline"
+    return f"{_MEDIA_KINDS[kind]}-{_extension(PurePosixPath(urlsplit(url).path).suffix.removeprefix('.'))}-URL"
+
+
+def _sniffed_audio(data: str) -> str:
+    """Mistral's input_audio is bare base64: its first bytes name the format."""
+    head = base64.b64decode(data[:16] + "==="[: -len(data[:16]) % 4])
+    magic = ((b"ID3", "mp3"), (b"\xff\xfb", "mp3"), (b"\xff\xf1", "aac"), (b"fLaC", "flac"), (b"OggS", "ogg"), (b"RIFF", "wav"))
+    return next((ext for prefix, ext in magic if head.startswith(prefix)), "unknown")
 
 
 def _extension(name: str) -> str:
@@ -323,13 +349,14 @@ class FixtureServer(ThreadingHTTPServer):
 
     @property
     def served(self) -> list[tuple[str, str, str]]:
-        """(provider, model, cassette file name or "none") per request, in arrival order."""
+        """(provider, model, cassette file name or "none <kind>") per request, in arrival order."""
         with self._lock:
             return list(self._served)
 
-    def record_served(self, provider: str, model: str, cassette: Path | None) -> None:
+    def record_served(self, provider: str, model: str, cassette: Path | None, kind: str = "") -> None:
+        """`none <kind>` for a request no recording answered (`none` when not even its kind is known)."""
         with self._lock:
-            self._served.append((provider, model, cassette.name if cassette else "none"))
+            self._served.append((provider, model, cassette.name if cassette else f"none {kind}".strip()))
 
     def model_dir(self, provider: Provider, model: str) -> Path | None:
         """The model's recordings, plain or `_thinking`; None for unknown names.
@@ -382,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         answer 501 "not recorded": the probe stays unmeasured, never judged on another request's answer.
         `url` carries what the wire puts in the URL rather than the body (Gemini's model and stream)."""
         mismatch = None if cassette is None else unanswered(provider.dialect, body, cassette, **(url or {}))
-        self.server.record_served(provider.name, model, None if mismatch else cassette)
+        self.server.record_served(provider.name, model, None if mismatch else cassette, kind)
         if cassette is None or mismatch:
             why = f"{cassette.name} asks another question: {mismatch}" if cassette else f"no {kind} recording"
             self._send_text(501, f"{NOT_RECORDED}: {model} {why}")

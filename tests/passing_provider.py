@@ -80,6 +80,10 @@ def answer_for(body: dict) -> Answer:
     parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
     if any(p["type"] == "image_url" for p in parts):
         return Answer("Banana.")
+    # The other media: the word the recording says (audio), shows (video) or holds (PDF).
+    if any(p["type"] in ("input_audio", "file") for p in parts):
+        said = [p for p in parts if p["type"] == "file" and p["file"].get("file_data", "").startswith("data:video/")]
+        return Answer("Banana." if said else "Orange.")
     if any("Quackiland" in p.get("text", "") for p in parts):
         return Answer("Quack.")
     return Answer("Hello.", logprobs=LOGPROBS if body.get("logprobs") else None)

@@ -4,7 +4,9 @@
 
 Each provider runs with its shipped providers.yaml settings against the test suite's
 fixture server, which answers a request only with a recording of the same question
-(`llmprobe.questions`); everything else is ❔ "not recorded". `results/local.json` is a
+(`llmprobe.questions`); everything else is ❔ "not recorded". One setting is added: an
+`image_base_url` (the test suite's placeholder, `configs.MEDIA_BASE_URL`), so the media probes
+by URL are asked too, as the recordings did; a recording answers them by the file's type. `results/local.json` is a
 live run and is left alone. Then `llmprobe render --out results > SCOREBOARD.md`.
 """
 
@@ -12,13 +14,17 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import yaml  # noqa: E402
+
 import recorded_gemini  # noqa: E402
+from configs import MEDIA_BASE_URL  # noqa: E402
 from fixture_server import PROVIDERS, FixtureServer  # noqa: E402
 from llmprobe.cli import app  # noqa: E402
 from llmprobe.config import load_config  # noqa: E402
@@ -33,7 +39,12 @@ def provenance(recordings: str) -> str:
 
 
 def main() -> int:
-    config = load_config(REPO / "providers.yaml")
+    shipped = yaml.safe_load((REPO / "providers.yaml").read_text(encoding="utf-8"))
+    for name in (*PROVIDERS, "gemini"):
+        shipped["providers"][name]["image_base_url"] = MEDIA_BASE_URL
+    scratch = Path(tempfile.mkdtemp(prefix="llmprobe-replay-")) / "providers.yaml"
+    scratch.write_text(yaml.safe_dump(shipped, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config = load_config(scratch)
     recordings = {name: provider.recordings for name, provider in PROVIDERS.items()}
     recordings["gemini"] = recorded_gemini.RECORDINGS
     with FixtureServer() as server:
@@ -42,7 +53,7 @@ def main() -> int:
         for name, url in urls.items():
             result = CliRunner().invoke(
                 app,
-                ["run", "--provider", name, "--base-url", url, "--config", str(REPO / "providers.yaml"), "--out", str(RESULTS)],
+                ["run", "--provider", name, "--base-url", url, "--config", str(scratch), "--out", str(RESULTS)],
                 env=env,
             )
             if result.exit_code not in (0, 1):

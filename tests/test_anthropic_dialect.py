@@ -19,7 +19,7 @@ from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_c
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import DocumentPart, Exchange, ImagePart, Message, Reply, Request, Thought, ToolCall, ToolResult
+from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Reply, Request, Thought, ToolCall, ToolResult
 from llmprobe.verdicts import failure_outcome, judge_force, passed, tool_results
 
 BASE_URL = "https://api.anthropic.com"
@@ -313,8 +313,8 @@ def test_citations_requests_match_the_recordings(mode: str, probe: str, recorded
 def test_image_requests_match_the_recordings(ext: str, variant: str) -> None:
     recorded = scoreboard(HAIKU, f"GenSyncMultiModal-Image-{ext}-{variant}")
     source = json.loads(recorded.request_body)["messages"][0]["content"][1]["source"]
-    image = next(probe for probe in battery.images if probe.name == f"Image-{ext}-{variant}")
-    part = image.image(data=base64.b64decode(source["data"])) if variant == "Inline" else image.image(url=source["url"])
+    image = next(probe for probe in battery.media if probe.name == f"Image-{ext}-{variant}")
+    part = image.part(data=base64.b64decode(source["data"])) if variant == "Inline" else image.part(url=source["url"])
     request = image.request(stream=False, parts=(part,))
     assert_builds(recorded, HAIKU, request, 8192)
 
@@ -460,7 +460,7 @@ def test_structured_output_refused_with_a_400_is_unsupported() -> None:
 
 
 def test_images_by_url_and_inline() -> None:
-    request = Request((Message.user("fruit?", ImagePart("image/png", url="https://x.invalid/b.png"), ImagePart("image/gif", data=b"GIF")),))
+    request = Request((Message.user("fruit?", AttachmentPart("image", "image/png", url="https://x.invalid/b.png"), AttachmentPart("image", "image/gif", data=b"GIF")),))
     content = dialect.build(HAIKU, request).json["messages"][0]["content"]
     assert content[1] == {"type": "image", "source": {"type": "url", "url": "https://x.invalid/b.png"}}
     assert content[2]["source"] == {"type": "base64", "media_type": "image/gif", "data": "R0lG"}

@@ -13,9 +13,9 @@ from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects.cloudflare import CloudflareDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
     Exchange,
-    ImagePart,
     Message,
     Reply,
     Request,
@@ -426,11 +426,11 @@ def test_build_refuses_what_the_wire_cannot_carry(request_: Request, option: str
 @pytest.mark.parametrize(
     ("part", "url"),
     [
-        (ImagePart("image/png", data=b"\x89PNG"), "data:image/png;base64,iVBORw=="),
-        (ImagePart("image/jpeg", url="https://x.invalid/banana.jpg"), "https://x.invalid/banana.jpg"),
+        (AttachmentPart("image", "image/png", data=b"\x89PNG"), "data:image/png;base64,iVBORw=="),
+        (AttachmentPart("image", "image/jpeg", url="https://x.invalid/banana.jpg"), "https://x.invalid/banana.jpg"),
     ],
 )
-def test_a_picture_is_sent_as_an_image_url_part(part: ImagePart, url: str) -> None:
+def test_a_picture_is_sent_as_an_image_url_part(part: AttachmentPart, url: str) -> None:
     """Which model takes pictures is its schema's to answer (Llama 4 Scout's takes `image_url` parts)."""
     messages = dialect.build(SCOUT, Request((Message.user("What fruit is it?", part),))).json["messages"]
     assert messages == [
@@ -440,8 +440,8 @@ def test_a_picture_is_sent_as_an_image_url_part(part: ImagePart, url: str) -> No
 
 
 def test_a_picture_answered_is_measured_and_refused_is_not() -> None:
-    probe = battery.images[0]
-    dialect.build(SCOUT, probe.request(stream=False, parts=(probe.image(data=b"\xff\xd8"),)))
+    probe = battery.media[0]
+    dialect.build(SCOUT, probe.request(stream=False, parts=(probe.part(data=b"\xff\xd8"),)))
     answered = dialect.parse(200, {}, json.dumps({"result": {"response": "Banana."}, "success": True}).encode())
     assert passed(probe, Exchange(reply=answered))
     refused = {"result": None, "success": False, "errors": [{"code": 5006, "message": "AiError: Type mismatch of '/messages/1/content'"}]}

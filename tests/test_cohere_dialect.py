@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import replaying
 from configs import replayed, write_providers
 from conftest import COHERE_FIXTURES, reference_verdicts, scenarios
-from llmprobe.battery import load_battery
+from llmprobe.battery import load_battery, media_bytes
 from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
@@ -270,13 +270,13 @@ def test_build_forced_tool_bias() -> None:
 
 @pytest.mark.parametrize("variant", ["Inline", "URL"])
 def test_build_images(variant: str) -> None:
-    image = next(probe for probe in battery.images if probe.name == f"Image-jpg-{variant}")
+    image = next(probe for probe in battery.media if probe.name == f"Image-jpg-{variant}")
     if variant == "URL":
         url = "https://raw.githubusercontent.com/maruel/genai/refs/heads/main/scoreboard/testdata/image.jpg"
-        request = image.request(stream=False, parts=(image.image(url=url),))
+        request = image.request(stream=False, parts=(image.part(url=url),))
         assert_builds(scoreboard(AYA, "GenSyncMultiModal-Image-jpg-URL"), "c4ai-aya-vision-8b", request)
         return
-    inline = image.request(stream=False, parts=(image.image(data=battery.image_bytes("jpg")),))
+    inline = image.request(stream=False, parts=(image.part(data=media_bytes("banana.jpg")),))
     content = dialect.build("m", inline).json["messages"][0]["content"]
     recorded = json.loads(scoreboard(AYA, "GenSyncMultiModal-Image-jpg-Inline").request_body)["messages"][0]["content"]
     assert [(c["type"], c.get("text")) for c in content] == [(c["type"], c.get("text")) for c in recorded]

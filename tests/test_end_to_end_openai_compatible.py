@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import replayed, write_providers
-from conftest import FIXTURES, REPO, needs_fixtures, reference_verdicts, scenarios
+from conftest import FIXTURES, REPO, SAME_FORMAT, needs_fixtures, reference_verdicts, scenarios
 from llmprobe.cli import app
 from llmprobe.config import load_config
 from llmprobe.results import VERDICT_NAMES, load
@@ -272,8 +272,6 @@ AGREEMENT = {
 }
 
 
-#: Modalities llmprobe probes; the reference also tried documents, audio and video (not probed).
-PROBED_MODALITIES = ("text", "image")
 
 
 @pytest.mark.parametrize("provider", list(RECORDED))
@@ -286,11 +284,10 @@ def test_modalities_and_thinking_match_reference(fixture_run, provider):
             continue
         model = result.model(model_id)
         assert model is not None
-        ours = {k: (m.inline, m.url, m.formats) for k, m in model.in_.items()}
+        ours = {k: (m.inline, m.url, [SAME_FORMAT.get(f, f) for f in m.formats]) for k, m in model.in_.items()}
         theirs = {
             k: (m.get("inline", False), m.get("url", False), m.get("supportedFormats", []))
             for k, m in scenario["in"].items()
-            if k in PROBED_MODALITIES
         }
         assert ours == theirs, model.id
         thinking = scenario.get("thinking", scenario.get("reason", False))

@@ -11,13 +11,13 @@ import pytest
 
 import replaying
 from conftest import FIXTURES, needs_fixtures, recorded
-from llmprobe.battery import continuation, load_battery
+from llmprobe.battery import continuation, load_battery, media_bytes
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.gemini import GeminiDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import DocumentPart, ImagePart, Message, Reply, Request, Tool, ToolCall, ToolResult
+from llmprobe.neutral import AttachmentPart, DocumentPart, Message, Reply, Request, Tool, ToolCall, ToolResult
 
 GEMINI_FIXTURES = FIXTURES / "gemini-2025-09-02"
 
@@ -321,9 +321,9 @@ def test_without_thinking_the_budget_is_zero_where_flash_lite_sent_nothing() -> 
 @pytest.mark.parametrize("ext", ["jpg", "png", "webp", "gif"])
 @pytest.mark.parametrize("variant", ["Inline", "URL"])
 def test_image_parts_are_inline_data_or_file_data(ext: str, variant: str) -> None:
-    image = next(probe for probe in battery.images if probe.name == f"Image-{ext}-{variant}")
+    image = next(probe for probe in battery.media if probe.name == f"Image-{ext}-{variant}")
     url = f"https://raw.githubusercontent.com/maruel/genai/refs/heads/main/scoreboard/testdata/image.{ext}"
-    part = image.image(data=battery.image_bytes(ext)) if variant == "Inline" else image.image(url=url)
+    part = image.part(data=media_bytes(f"banana.{ext}")) if variant == "Inline" else image.part(url=url)
     request = image.request(stream=False, parts=(part,))
     body = dialect.build(FLASH, request).json
     expected = recorded_body(FLASH, f"GenSyncMultiModal-Image-{ext}-{variant}")
@@ -390,7 +390,7 @@ def test_build_refuses_what_the_wire_cannot_carry(request_: Request, option: str
 
 
 def test_images_and_documents_are_parts() -> None:
-    document, image = DocumentPart("n.md", "text/markdown", "# N"), ImagePart("image/png", data=b"\x89P")
+    document, image = DocumentPart("n.md", "text/markdown", "# N"), AttachmentPart("image", "image/png", data=b"\x89P")
     request = Request((Message.user(document, image),))
     parts = dialect.build(FLASH, request).json["contents"][0]["parts"]
     assert parts == [{"text": "# N"}, {"inlineData": {"mimeType": "image/png", "data": "iVA="}}]

@@ -150,7 +150,10 @@ def test_replay_of_the_recorded_local_run(tmp_path):
     # No server, no extra: the committed cassettes of a real run answer every request.
     run = llmprobe("run", "--provider", "local", "--config", str(CONFIG), "--out", "out", "--replay", str(CASSETTES), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert_real_outcomes(results.load(tmp_path / "out" / "local.json").model(MODEL))
+    replayed = results.load(tmp_path / "out" / "local.json").model(MODEL)
+    assert_real_outcomes(replayed)
+    # SmolLM2 reads no medium: the ➛In cell is 💬 alone, the media ❌ (absent), never ❔.
+    assert replayed is not None and set(replayed.in_) == {"text"}
     assert not (tmp_path / "out" / "local-server.log").exists()
 
 

@@ -16,14 +16,14 @@ from typer.testing import CliRunner
 import replaying
 from configs import replayed, write_providers
 from conftest import OLLAMA_FIXTURES, needs_fixtures, reference_verdicts, scenarios
-from llmprobe.battery import load_battery
+from llmprobe.battery import load_battery, media_bytes
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.ollama import OllamaDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import DocumentPart, Exchange, ImagePart, Message, Reply, Request, ToolCall, ToolResult
+from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES, load
 from llmprobe.verdicts import failure_outcome, passed
 
@@ -235,9 +235,9 @@ def test_build_markdown_citations_as_the_plain_one(mode: str) -> None:
 @pytest.mark.parametrize("ext", ["gif", "jpg", "png", "webp"])
 def test_build_matches_the_recorded_inline_images(mode: str, ext: str) -> None:
     """The same shape as recorded; the pictures themselves are our own files, not the reference's."""
-    image = next(probe for probe in battery.images if probe.name == f"Image-{ext}-Inline")
-    data = battery.image_bytes(ext)
-    call = dialect.build("gemma3:4b", image.request(stream=mode == "Stream", parts=(image.image(data=data),)))
+    image = next(probe for probe in battery.media if probe.name == f"Image-{ext}-Inline")
+    data = media_bytes(f"banana.{ext}")
+    call = dialect.build("gemma3:4b", image.request(stream=mode == "Stream", parts=(image.part(data=data),)))
     recorded = json.loads(scoreboard(GEMMA, f"Gen{mode}MultiModal-Image-{ext}-Inline").request_body)
     (ours,), (theirs,) = call.json["messages"][1].pop("images"), recorded["messages"][1].pop("images")
     assert base64.b64decode(ours) == data and base64.b64decode(theirs)[:3] == data[:3]
@@ -282,7 +282,7 @@ def test_build_options_go_under_options() -> None:
     [
         (battery["Tools-SquareRoot-1"].request(stream=False), "tool_choice"),
         (battery["Tools-SquareRoot-2"].request(stream=False), "tool_choice"),
-        (Request((Message.user(ImagePart("image/png", url="https://x.invalid/banana.png")),)), "image URL"),
+        (Request((Message.user(AttachmentPart("image", "image/png", url="https://x.invalid/banana.png")),)), "image URL"),
         (Request((Message.user(DocumentPart("q.pdf", "application/pdf", "%PDF")),)), "document input"),
         (Request((Message.user("hi"),), json_mode=True, json_schema={"type": "object"}), "json_mode"),
     ],
@@ -476,7 +476,7 @@ def test_a_right_name_said_while_denying_sight_is_not_a_recognised_image() -> No
     cassette = FIXTURES / "scoreboard-cassettes" / "qwen3-4b_thinking" / "GenStreamMultiModal-Image-png-Inline.yaml"
     reply = replaying.replay(dialect, load_cassette(cassette).interactions[0])
     assert reply.text.strip() == "banana" and "can't see the image" in reply.reasoning
-    probe = next(p for p in load_battery().images if p.name == "Image-png-Inline")
+    probe = next(p for p in load_battery().media if p.name == "Image-png-Inline")
     assert not reply_passes(probe, reply)
     reply.reasoning = "A yellow curved fruit: a banana."
     assert reply_passes(probe, reply)

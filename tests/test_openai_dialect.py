@@ -17,8 +17,8 @@ from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
-    ImagePart,
     Message,
     RateLimit,
     Reply,
@@ -347,8 +347,8 @@ def test_build_tool_turn_conversation() -> None:
 def test_build_multipart_user_message() -> None:
     message = Message.user(
         "What fruit is it?",
-        ImagePart("image/png", data=b"\x89PNG"),
-        ImagePart("image/jpeg", url="https://example.com/banana.jpg"),
+        AttachmentPart("image", "image/png", data=b"\x89PNG"),
+        AttachmentPart("image", "image/jpeg", url="https://example.com/banana.jpg"),
         DocumentPart("quack.txt", "text/plain", "The capital of Quackiland is Quack."),
     )
     assert body(Request((message,)))["messages"] == [

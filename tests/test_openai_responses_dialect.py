@@ -19,7 +19,18 @@ from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.openai_responses import OpenAIResponsesDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import DocumentPart, ImagePart, Message, RateLimit, Reply, Request, TextPart, Tool, ToolCall, ToolResult
+from llmprobe.neutral import (
+    AttachmentPart,
+    DocumentPart,
+    Message,
+    RateLimit,
+    Reply,
+    Request,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolResult,
+)
 
 RECORDINGS = FIXTURES / "openairesponses-2025-09-03"
 
@@ -294,7 +305,7 @@ def assert_builds(recorded: Interaction, model: str, request: Request) -> None:
     assert wire(call.json) == wire(sent)
 
 
-def user(*parts: str | TextPart | ImagePart | DocumentPart) -> tuple[Message, ...]:
+def user(*parts: str | TextPart | AttachmentPart | DocumentPart) -> tuple[Message, ...]:
     return (Message.user(*parts),)
 
 
@@ -358,10 +369,10 @@ def test_build_document_and_images() -> None:
     recorded = scoreboard("gpt-4.1", "GenStreamMultiModal-Image-jpg-Inline")
     url = json.loads(recorded.request_body)["input"][0]["content"][1]["image_url"]
     data = base64.b64decode(url.removeprefix("data:image/jpeg;base64,"))
-    assert_builds(recorded, "gpt-4.1", Request(user(prompt, ImagePart("image/jpeg", data=data)), stream=True))
+    assert_builds(recorded, "gpt-4.1", Request(user(prompt, AttachmentPart("image", "image/jpeg", data=data)), stream=True))
     recorded = scoreboard("gpt-4.1", "GenSyncMultiModal-Image-png-URL")
     url = json.loads(recorded.request_body)["input"][0]["content"][1]["image_url"]
-    assert_builds(recorded, "gpt-4.1", Request(user(prompt, ImagePart("image/png", url=url))))
+    assert_builds(recorded, "gpt-4.1", Request(user(prompt, AttachmentPart("image", "image/png", url=url))))
 
 
 def test_build_assistant_text_is_output_text() -> None:

@@ -9,9 +9,12 @@ evidence shows; a probe the replay could not answer must say "not recorded" and 
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx
 import pytest
 
+from configs import MEDIA_BASE_URL
 from conftest import REPO, needs_fixtures
 from llmprobe.config import load_config
 from llmprobe.explain import explain
@@ -39,7 +42,8 @@ def base_url(server, provider: str) -> str:
 
 @pytest.mark.parametrize("provider", REPLAYED)
 def test_every_answered_probe_rests_on_a_recording_of_its_own_request(server, provider: str) -> None:
-    config = load_config(REPO / "providers.yaml").providers[provider]
+    # As tests/replay_results.py ran it: the media by URL pointed at the placeholder.
+    config = dataclasses.replace(load_config(REPO / "providers.yaml").providers[provider], image_base_url=MEDIA_BASE_URL)
     result = load(REPO / "results" / f"{provider}.json")
     checked = 0
     with httpx.Client(timeout=30) as client:

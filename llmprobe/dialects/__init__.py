@@ -14,13 +14,14 @@ one line in `DIALECTS` below.
 
 from __future__ import annotations
 
+import base64
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from llmprobe.errors import UnsupportedOption
-from llmprobe.neutral import RateLimit, Reply, Request
+from llmprobe.neutral import AttachmentPart, RateLimit, Reply, Request
 from llmprobe.sse import SseEvent
 
 #: The `api:` values of providers.yaml, each naming its dialect class ("module:Class"), imported on use.
@@ -121,6 +122,18 @@ def refuse_missing(request: Request, missing: Mapping[str, str]) -> None:
     for option, reason in missing.items():
         if request.asks(option):
             raise UnsupportedOption(option, reason)
+
+
+def refuse_modality(part: AttachmentPart, carried: tuple[str, ...], reason: str) -> None:
+    """Raises UnsupportedOption ("<modality> input") for an attachment of a modality the wire
+    format has no part for: refused before sending, never dropped from the request."""
+    if part.modality not in carried:
+        raise UnsupportedOption(f"{part.modality} input", f"{part.mime}: {reason}")
+
+
+def data_url(part: AttachmentPart) -> str:
+    """The attachment inline as a `data:` URL, the form most wires take a file in."""
+    return f"data:{part.mime};base64,{base64.b64encode(part.data or b'').decode()}"
 
 
 def option_values(declared: Mapping[str, Option], options: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -22,15 +22,15 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option, option_values, refuse_missing, wire
+from llmprobe.dialects import HttpCall, Option, option_values, refuse_missing, refuse_modality, wire
 from llmprobe.dialects.wire import loose_array as _list
 from llmprobe.dialects.wire import loose_mapping as _dict
 from llmprobe.dialects.wire import reported_usage
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
-    ImagePart,
     Message,
     Part,
     RateLimit,
@@ -280,11 +280,13 @@ def _tool_use(call: ToolCall) -> dict[str, Any]:
 def _part(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
-    if isinstance(part, ImagePart):
+    if isinstance(part, AttachmentPart):
+        refuse_modality(part, ("image", "document"), "the Messages API has image and document blocks, no audio or video")
+        block = "image" if part.modality == "image" else "document"
         if part.url is not None:
-            return {"type": "image", "source": {"type": "url", "url": part.url}}
+            return {"type": block, "source": {"type": "url", "url": part.url}}
         data = base64.b64encode(part.data or b"").decode()
-        return {"type": "image", "source": {"type": "base64", "media_type": part.mime, "data": data}}
+        return {"type": block, "source": {"type": "base64", "media_type": part.mime, "data": data}}
     if isinstance(part, DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption("document", f"{part.mime} documents: only text documents are sent as text")

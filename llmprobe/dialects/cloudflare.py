@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmprobe import safejson
-from llmprobe.dialects import HttpCall, Option, refuse_missing
+from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
 from llmprobe.dialects.wire import array as _list
 from llmprobe.dialects.wire import loose_mapping, reported_usage
 from llmprobe.dialects.wire import malformed as _malformed
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
-    ImagePart,
     Message,
     RateLimit,
     Reply,
@@ -228,8 +228,9 @@ def _with_call_id(message: dict[str, Any], call_id: str) -> dict[str, Any]:
     return message
 
 
-def _content(part: TextPart | ImagePart | DocumentPart) -> str | list[dict[str, Any]]:
-    if isinstance(part, ImagePart):
+def _content(part: TextPart | AttachmentPart | DocumentPart) -> str | list[dict[str, Any]]:
+    if isinstance(part, AttachmentPart):
+        refuse_modality(part, ("image",), "Workers AI's input schema has image_url content parts only")
         # The input schema's content part for a picture, by URL or as a data URL.
         url = part.url if part.url is not None else f"data:{part.mime};base64,{base64.b64encode(part.data or b'').decode()}"
         return [{"type": "image_url", "image_url": {"url": url}}]

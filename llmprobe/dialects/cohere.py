@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option
+from llmprobe.dialects import HttpCall, Option, refuse_modality
 from llmprobe.dialects.wire import array as _list
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import loose_mapping, model_ids, reported_usage
@@ -27,8 +27,8 @@ from llmprobe.dialects.wire import malformed as _malformed
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
-    ImagePart,
     Message,
     Part,
     RateLimit,
@@ -286,7 +286,8 @@ def _message(message: Message) -> dict[str, Any]:
 def _part(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
-    if isinstance(part, ImagePart):
+    if isinstance(part, AttachmentPart):
+        refuse_modality(part, ("image",), "the v2 chat API has image_url content parts only")
         url = part.url or f"data:{part.mime};base64,{base64.b64encode(part.data or b'').decode()}"
         return {"type": "image_url", "image_url": {"url": url}}
     raise TypeError(f"not a message part: {part!r}")

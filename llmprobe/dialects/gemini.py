@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option
+from llmprobe.dialects import HttpCall, Option, refuse_modality
 from llmprobe.dialects.wire import array as _list
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import loose_mapping, reported_usage
@@ -26,8 +26,8 @@ from llmprobe.dialects.wire import mapping as _dict
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
-    ImagePart,
     Message,
     Part,
     RateLimit,
@@ -294,7 +294,9 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
 def _part(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"text": part.text}
-    if isinstance(part, ImagePart):
+    if isinstance(part, AttachmentPart):
+        # Every medium Gemini reads goes the same two ways: bytes in inlineData, a link in fileData.
+        refuse_modality(part, ("image", "audio", "video", "document"), "Gemini reads images, audio, video and PDFs")
         if part.url is not None:
             return {"fileData": {"mimeType": part.mime, "fileUri": part.url}}
         return {"inlineData": {"mimeType": part.mime, "data": base64.b64encode(part.data or b"").decode()}}

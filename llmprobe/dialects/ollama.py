@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmprobe.dialects import HttpCall, Option
+from llmprobe.dialects import HttpCall, Option, refuse_modality
 from llmprobe.dialects.openai import _logprobs
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import malformed as _malformed
@@ -25,8 +25,8 @@ from llmprobe.dialects.wire import model_ids, reported_usage
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
-    ImagePart,
     Message,
     Part,
     RateLimit,
@@ -217,7 +217,8 @@ def _part(role: str, part: Part) -> dict[str, Any]:
             raise UnsupportedOption("document input", f"{part.name} is {part.mime}; Ollama takes only text/* documents")
         # The bare text, as recorded: a message has no place for the document's name.
         return {"role": role, "content": part.text}
-    if isinstance(part, ImagePart):
+    if isinstance(part, AttachmentPart):
+        refuse_modality(part, ("image",), "Ollama's chat API takes images only (a message's images)")
         if part.data is None:
             raise UnsupportedOption("image URL", "Ollama takes images inline (base64) only")
         return {"role": role, "images": [base64.b64encode(part.data).decode()]}

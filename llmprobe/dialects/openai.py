@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmprobe import safejson
-from llmprobe.dialects import HttpCall, Option, option_values
+from llmprobe.dialects import HttpCall, Option, data_url, option_values, refuse_modality
 from llmprobe.dialects.wire import decode as _decode_json
 from llmprobe.dialects.wire import loose_array as _list
 from llmprobe.dialects.wire import loose_mapping as _dict
@@ -24,8 +24,8 @@ from llmprobe.dialects.wire import model_ids, reported_usage
 from llmprobe.dialects.wire import string as _string
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
-    ImagePart,
     Message,
     Part,
     RateLimit,
@@ -58,6 +58,15 @@ class OpenAIDialect:
             "the request field that carries the seed: seed, or Mistral's random_seed",
             choices=("seed", "random_seed"),
         ),
+        # The two content-part families that extend chat completions beyond images.
+        "media_parts": Option(
+            "choice",
+            "openai",
+            "how audio, video and PDF parts are spelt: openai (input_audio {data, format} for wav and mp3, "
+            "a `file` with a data URL for any other file, nothing by URL) or mistral (input_audio as bare "
+            "base64, audio_url and document_url links)",
+            choices=("openai", "mistral"),
+        ),
     }
     STREAM_FRAMING = "sse"
     #: OpenAI and Groq announce and enforce their limits per model.
@@ -68,6 +77,7 @@ class OpenAIDialect:
         values = option_values(OpenAIDialect.OPTIONS, options)
         self.max_tokens_field: str = values["max_tokens_field"]
         self.seed_field: str = values["seed_field"]
+        self.media_parts: str = values["media_parts"]
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys follow the order of the recorded reference traffic and `stream` is always
@@ -77,7 +87,7 @@ class OpenAIDialect:
         body: dict[str, Any] = {}
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
-        body["messages"] = [_message(m) for m in request.messages]
+        body["messages"] = [_message(m, self.media_parts) for m in request.messages]
         body["model"] = model
         if request.json_mode:
             body["response_format"] = {"type": "json_object"}
@@ -267,7 +277,7 @@ class OpenAIStreamParser:
 # --- request pieces ---------------------------------------------------------------
 
 
-def _message(message: Message) -> dict[str, Any]:
+def _message(message: Message, media_parts: str) -> dict[str, Any]:
     if message.role == "tool":
         result = message.tool_result
         if result is None:
@@ -276,7 +286,7 @@ def _message(message: Message) -> dict[str, Any]:
     wire: dict[str, Any] = {"role": message.role}
     # An assistant turn that only called tools has no content key at all, as OpenAI sends it.
     if message.parts or not message.tool_calls:
-        wire["content"] = _content(message.parts)
+        wire["content"] = _content(message.parts, media_parts)
     if message.tool_calls:
         wire["tool_calls"] = [
             {"type": "function", "id": c.id, "function": {"name": c.name, "arguments": c.arguments}}
@@ -285,27 +295,56 @@ def _message(message: Message) -> dict[str, Any]:
     return wire
 
 
-def _content(parts: tuple[Part, ...]) -> str | list[dict[str, Any]]:
+def _content(parts: tuple[Part, ...], media_parts: str) -> str | list[dict[str, Any]]:
     """A lone text part goes as a plain string: text-only servers reject the array form."""
     if len(parts) == 1 and isinstance(parts[0], TextPart):
         return parts[0].text
-    return [_part(p) for p in parts]
+    return [_part(p, media_parts) for p in parts]
 
 
-def _part(part: Part) -> dict[str, Any]:
+#: The audio formats OpenAI's input_audio part names (`format`), by MIME type.
+_INPUT_AUDIO_FORMATS = {"audio/wav": "wav", "audio/mpeg": "mp3"}
+
+
+def _part(part: Part, media_parts: str) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
-    if isinstance(part, ImagePart):
-        if part.url is not None:
-            return {"type": "image_url", "image_url": {"url": part.url}}
-        inline = base64.b64encode(part.data or b"").decode()
-        return {"type": "image_url", "image_url": {"url": f"data:{part.mime};base64,{inline}"}}
+    if isinstance(part, AttachmentPart):
+        if part.modality == "image":
+            return {"type": "image_url", "image_url": {"url": part.url or data_url(part)}}
+        refuse_modality(part, ("audio", "video", "document"), "chat completions has image, audio and file parts")
+        return _mistral_media(part) if media_parts == "mistral" else _openai_media(part)
     if isinstance(part, DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption("document", f"{part.mime} documents: chat completions carries documents only as text")
         # The bare text, as recorded: chat completions has no place for the document's name.
         return {"type": "text", "text": part.text}
     raise TypeError(f"not a message part: {part!r}")
+
+
+def _openai_media(part: AttachmentPart) -> dict[str, Any]:
+    """OpenAI's chat completions: audio in input_audio (wav and mp3 only), any other file as a
+    `file` part with a data URL; a file by link has no part (only an uploaded file's id)."""
+    if part.url is not None:
+        reason = f"{part.mime} by URL: chat completions takes files inline or by file id"
+        raise UnsupportedOption(f"{part.modality} input", reason)
+    audio_format = _INPUT_AUDIO_FORMATS.get(part.mime)
+    if part.modality == "audio" and audio_format is not None:
+        data = base64.b64encode(part.data or b"").decode()
+        return {"type": "input_audio", "input_audio": {"data": data, "format": audio_format}}
+    return {"type": "file", "file": {"filename": part.name, "file_data": data_url(part)}}
+
+
+def _mistral_media(part: AttachmentPart) -> dict[str, Any]:
+    """Mistral's parts: input_audio as bare base64 or audio_url, a document by document_url; no video part."""
+    refuse_modality(part, ("audio", "document"), "Mistral's chat has audio and document parts, no video")
+    if part.modality == "audio":
+        if part.url is not None:
+            return {"type": "audio_url", "audio_url": {"url": part.url}}
+        return {"type": "input_audio", "input_audio": base64.b64encode(part.data or b"").decode()}
+    if part.url is None:
+        raise UnsupportedOption("document input", f"{part.mime} inline: Mistral's document_url takes a link")
+    return {"type": "document_url", "document_url": part.url}
 
 
 # --- reply pieces -----------------------------------------------------------------

@@ -12,12 +12,11 @@ read from it, and from the deltas only when that response lists no output.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmprobe.dialects import HttpCall, Option, refuse_missing
+from llmprobe.dialects import HttpCall, Option, data_url, refuse_missing, refuse_modality
 from llmprobe.dialects.openai import (
     OpenAIDialect,
     _decode_json,
@@ -32,8 +31,8 @@ from llmprobe.dialects.openai import (
 from llmprobe.dialects.wire import reported_usage
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt
 from llmprobe.neutral import (
+    AttachmentPart,
     DocumentPart,
-    ImagePart,
     Message,
     Part,
     Reply,
@@ -247,11 +246,14 @@ def _input_items(message: Message) -> list[dict[str, Any]]:
 def _part(part: Part, text_type: str) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": text_type, "text": part.text}
-    if isinstance(part, ImagePart):
+    if isinstance(part, AttachmentPart):
+        refuse_modality(part, ("image", "audio", "video", "document"), "the Responses API has input_image and input_file")
+        if part.modality == "image":
+            return {"type": "input_image", "image_url": part.url or data_url(part), "detail": "auto"}
+        # Any other file is an input_file; which types a model reads is the provider's to answer.
         if part.url is not None:
-            return {"type": "input_image", "image_url": part.url, "detail": "auto"}
-        inline = base64.b64encode(part.data or b"").decode()
-        return {"type": "input_image", "image_url": f"data:{part.mime};base64,{inline}", "detail": "auto"}
+            return {"type": "input_file", "file_url": part.url}
+        return {"type": "input_file", "file_data": data_url(part), "filename": part.name}
     if isinstance(part, DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption("document", f"{part.mime} documents: llmprobe sends documents as text")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from llmprobe import capabilities
+from llmprobe.capabilities import capability, in_column
 from llmprobe.results import Modality, Rate, Verdict
 from llmprobe.verdicts import GateFailure
 
@@ -22,7 +24,6 @@ VERDICT_CELL = {
     Verdict.UNKNOWN: "❔",
     Verdict.INEXPRESSIBLE: "➖",
 }
-MODALITY_EMOJI = {"text": "💬", "image": "📸", "audio": "🎤", "video": "🎥", "document": "📄"}
 MEDALS = {"sota": "🥇", "good": "🥈", "cheap": "🥉"}
 #: The 🌐 cell, by lower-cased country; any other country shows as written.
 COUNTRIES = {"us": "🇺🇸", "ca": "🇨🇦", "cn": "🇨🇳", "de": "🇩🇪", "fr": "🇫🇷", "local": LOCAL}
@@ -30,10 +31,10 @@ MODE_EMOJI = {"sync": "🕰️", "stream": "📡"}
 MODE_WORD = {"sync": "Sync", "stream": "Stream"}
 REASON = "🧠"
 #: Text features, in the order the Text cell lists them.
-TEXT_FEATURES = (("seed", "🌱"), ("maxTokens", "📏"), ("stopSequence", "🛑"))
-FORCED = "🪨"
-NOT_BIASED = "🧐"
-INDECISIVE = "💥"
+TEXT_FEATURES = tuple((c.name, c.symbol) for c in in_column("Text"))
+FORCED = capability("toolCallRequired").symbol
+NOT_BIASED = capability("toolsBiased").symbol
+INDECISIVE = capability("toolsIndecisive").symbol
 #: The reference's JSON column when merged: both / free-form only / schema only.
 JSON_BOTH, JSON_FREE_FORM, JSON_SCHEMA = "✅", "☁️", "📐"
 
@@ -57,15 +58,19 @@ class Line:
     gate: GateFailure | None = None
 
     def verdict(self, name: str) -> Verdict:
-        """A missing verdict reads as "false", as in the reference's scoreboard.json."""
-        return Verdict(self.verdicts.get(name, Verdict.FALSE))
+        """A missing verdict reads as "false", as in the reference's scoreboard.json; a name that
+        is no capability raises UnknownCapability rather than reading as that "false"."""
+        return Verdict(self.verdicts.get(capability(name).name, Verdict.FALSE))
 
 
 Cell = Callable[[Line], str]
 
 
 def verdict(name: str) -> Cell:
-    """A column that is exactly one capability; with its rate (`💨 7/10`) when the line carries rates."""
+    """A column that is exactly one capability; with its rate (`💨 7/10`) when the line carries rates.
+
+    Raises UnknownCapability for a name that is not declared, when the column is made."""
+    capability(name)
 
     def cell(line: Line) -> str:
         rate = line.rates.get(name)
@@ -84,7 +89,9 @@ def _modalities(line: Line, modalities: Mapping[str, Modality]) -> str:
     refused, ❔ when it could not be asked, whatever another mode found."""
     if line.gate is not None:
         return VERDICT_CELL[Verdict.FALSE if line.gate.refused else Verdict.UNKNOWN]
-    usable = (MODALITY_EMOJI.get(name, name) for name, m in modalities.items() if m.inline or m.url)
+    symbols = {m.name: m.symbol for m in capabilities.MODALITIES}
+    # Sorted by code point, as the reference does (🎤🎥💬📄📸); an undeclared one shows as written.
+    usable = (symbols.get(name, name) for name, m in modalities.items() if m.inline or m.url)
     return "".join(sorted(usable)) or "❌"
 
 

@@ -1,7 +1,7 @@
 """Which probes decide each verdict and each scoreboard column, and the evidence behind one cell.
 
 Written once here so every view that explains a cell (the HTML page now, `llmprobe explain`
-later) points at the same probes. The verdict → probe table follows `verdicts.mode_verdicts`;
+later) points at the same probes. The verdict → probe table follows `capabilities`;
 the column → verdict table is read off the cell functions themselves, so a column that starts
 reading another verdict is explained by it without anyone updating a list.
 """
@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from llmprobe.battery import Battery, Role, load_battery
+from llmprobe.battery import Battery, BatteryError, Role, load_battery
+from llmprobe.capabilities import CAPABILITIES, Decided
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.tables import columns
@@ -21,19 +22,26 @@ from llmprobe.verdicts import gate_failure
 
 #: The tool chain's roles: each step only runs when the one before went well, so all of them decide.
 _CHAIN_ROLES = (Role.FORCE, Role.FORCE_FALLBACK, Role.FOLLOW_UP, Role.FOLLOW_UP_FALLBACK, Role.BIAS)
-_CHAIN_VERDICTS = ("tools", "toolCallRequired", "toolsBiased", "toolsIndecisive")
 
 
 def _verdict_probes(battery: Battery) -> dict[str, tuple[str, ...]]:
-    """Verdict name → the probes whose replies it is computed from, read off the battery."""
+    """Verdict name → the probes whose replies it is computed from, by what `capabilities` says
+    decides it. Raises BatteryError for a capability of its own probes that no probe decides."""
     probes = list(battery.probes.values())
-    chain = tuple(p.name for p in probes if p.role in _CHAIN_ROLES)
-    reporting = tuple(p.name for p in probes if p.report_usage or p.report_finish)
-    decided: dict[str, tuple[str, ...]] = {name: chain for name in _CHAIN_VERDICTS}
-    decided.update({verdict: tuple(p.name for p in deciding) for verdict, deciding in battery.deciding().items()})
-    # The rate-limit headers are read off the gate's reply.
-    decided["reportRateLimits"] = (battery.one(Role.GATE).name,)
-    decided["reportTokenUsage"] = decided["reportFinishReason"] = reporting
+    own = battery.deciding()
+    by_kind = {
+        Decided.TOOL_CHAIN: tuple(p.name for p in probes if p.role in _CHAIN_ROLES),
+        Decided.GATE: (battery.one(Role.GATE).name,),
+        Decided.REPORTING: tuple(p.name for p in probes if p.report_usage or p.report_finish),
+    }
+    decided: dict[str, tuple[str, ...]] = {}
+    for c in CAPABILITIES:
+        if c.decided_by is Decided.OWN:
+            if c.name not in own:
+                raise BatteryError(f"battery.yaml: no probe says verdict: {c.name}")
+            decided[c.name] = tuple(p.name for p in own[c.name])
+        else:
+            decided[c.name] = by_kind[c.decided_by]
     return decided
 
 
@@ -89,7 +97,7 @@ def _column(title: str, cell: Cell) -> Column:
     if inputs.iterated or outputs.iterated or cell in _MODE_CELLS:
         deciding.append(battery.one(Role.GATE).name)
     if inputs.iterated:
-        deciding += [image.name for image in battery.images]
+        deciding += [probe.name for probe in battery.media]
     return Column(title, tuple(verdict_reads.keys_read), tuple(dict.fromkeys(deciding)))
 
 

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from llmprobe import __version__
+from llmprobe.capabilities import CAPABILITIES
 from llmprobe.config import ProviderConfig
 from llmprobe.render import cells, legend
 from llmprobe.render.cells import Line
@@ -34,22 +35,7 @@ _CHOICES = (
     (Verdict.INEXPRESSIBLE, "cannot be asked"),
 )
 #: The capability filter's names for the verdicts (the column titles group several).
-CAPABILITY_LABELS = {
-    "json": "JSON",
-    "jsonSchema": "JSON schema",
-    "tools": "Tool calls",
-    "toolCallRequired": "Tool call forced 🪨",
-    "toolsBiased": "Tool choice biased",
-    "toolsIndecisive": "Tool calls indecisive 💥",
-    "seed": "Seed 🌱",
-    "topLogprobs": "Log-probabilities",
-    "maxTokens": "Max tokens 📏",
-    "stopSequence": "Stop word 🛑",
-    "citations": "Citations",
-    "reportRateLimits": "Rate-limit headers",
-    "reportTokenUsage": "Token usage",
-    "reportFinishReason": "Finish reason",
-}
+CAPABILITY_LABELS = {c.name: c.label for c in CAPABILITIES}
 #: Evidence fields the page shows; `cassette` is a path on the prober's machine.
 _EVIDENCE_FIELDS = (
     "probe",

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmprobe import capabilities
+from llmprobe.capabilities import capability, in_column
+
 SUMMARY = "Legend: what the columns and symbols mean"
 
 
@@ -33,15 +36,31 @@ _MODE = {
         ("Sync: one request, one complete answer.", "Stream: the answer is streamed while it is generated.", _THINKING),
     ),
 }
-_MODALITIES = Entry(
-    "➛In and Out➛: what the model takes in and gives back.",
-    ("💬 text, 📸 image, 🎤 audio, 🎥 video, 📄 document (PDF).",),
-)
+
+
+def _modalities() -> Entry:
+    """Read when the legend is drawn, so a modality declared later (a test's) is explained too."""
+    listed = ", ".join(f"{m.symbol} {m.legend}" for m in capabilities.MODALITIES)
+    return Entry(
+        "➛In and Out➛: what the model takes in and gives back; ➛In counts a medium when the model named what it "
+        "shows or says (a banana, the word orange) without saying it cannot see or hear it, sent inline or by URL.",
+        (listed + ".",),
+    )
+
+
+def _column(name: str) -> Entry:
+    """The column of one capability, as the capability explains itself."""
+    c = capability(name)
+    return Entry(f"{c.column}: {c.legend}")
+
+
+def _marker(name: str) -> str:
+    c = capability(name)
+    return f"{c.symbol} {c.legend}"
+
+
 _JSON = {
-    "detailed": (
-        Entry("JSON: asked for free-form JSON, a JSON object came back."),
-        Entry("Schema: asked for JSON following a schema, a reply valid against that schema came back."),
-    ),
+    "detailed": (_column("json"), _column("jsonSchema")),
     "compact": (
         Entry(
             "JSON: asked for JSON, free-form or following a schema.",
@@ -58,37 +77,21 @@ _CANNOT_FORCE = (
     "tool calling was measured by offering the tool."
 )
 _TOOL_MARKERS = {
-    "detailed": (
-        "🪨 the call can be forced: a request that requires a tool call gets one.",
-        _CANNOT_FORCE,
-        "🧐 not biased: offered enum values to choose from, it picks the one asked for, not whichever "
-        "is listed first. Without 🧐, mind the order of your enum values.",
-        "💥 indecisive: asked to choose one value, it calls the tool once for each.",
-    ),
-    "compact": ("🪨 the call can be forced: a request that requires a tool call gets one.", _CANNOT_FORCE),
+    "detailed": (_marker("toolCallRequired"), _CANNOT_FORCE, _marker("toolsBiased"), _marker("toolsIndecisive")),
+    "compact": (_marker("toolCallRequired"), _CANNOT_FORCE),
 }
-_TOOL_INTRO = (
-    "Tool: the model calls a function offered in the request, with the right arguments: "
-    "✅ every time, 💨 only sometimes, ❌ not at all."
-)
+_TOOL_INTRO = _column("tools").text
 _REST = (
     Entry(
         "Batch and File: discounted off-peak batch jobs, and files uploaded once and reused across requests. "
         "llmprobe does not measure either, so both always show ❌, whatever the provider offers."
     ),
-    Entry("Cite: asked about a supplied document, the answer cites the passages it used."),
-    Entry(
-        "Text: options that shape the generated text.",
-        (
-            "🌱 a seed is accepted, for repeatable answers.",
-            "📏 a cap on the number of generated tokens is respected.",
-            "🛑 generation stops at the given stop word.",
-        ),
-    ),
-    Entry("Probs: the log-probabilities of the generated tokens come back."),
-    Entry("Limits: the response headers tell the rate limits and how much quota is left."),
-    Entry("Usage: the reply counts the input and output tokens."),
-    Entry("Finish: the reply says, correctly, why generation stopped (done, token cap, tool call)."),
+    _column("citations"),
+    Entry("Text: options that shape the generated text.", tuple(_marker(c.name) for c in in_column("Text"))),
+    _column("topLogprobs"),
+    _column("reportRateLimits"),
+    _column("reportTokenUsage"),
+    _column("reportFinishReason"),
 )
 _FEATURE_LISTS = {"detailed": "Text", "compact": "Text and JSON"}
 
@@ -139,4 +142,4 @@ def entries(layout: str) -> tuple[Entry, ...]:
     tool = Entry(_TOOL_INTRO, _TOOL_MARKERS[layout])
     json_entries = _JSON[layout]
     order = (tool, *json_entries) if layout == "compact" else (*json_entries, tool)
-    return (_MODEL, _MODE[layout], _MODALITIES, *order, *_REST, _symbols(layout), _summary_table(layout))
+    return (_MODEL, _MODE[layout], _modalities(), *order, *_REST, _symbols(layout), _summary_table(layout))

@@ -17,14 +17,15 @@ wait.
 
 The limit that binds is often announced nowhere: Groq's request headers carry the daily
 quota while a per-minute bucket refuses, and OpenAI announces a per-minute figure while
-enforcing it per second. A key's 429 therefore also teaches it a rate (`_Learned`): the
-first one starts it at one request per wait asked (a flooded bucket is empty, so its
-wait is one refill), every later one multiplies it by DECREASE, and every success after
-the last decrease (any answer but a 429) by 1 + INCREASE (by 1 + START_INCREASE before the key's own first
-429, for a rate taken from another key of the provider). Sending faster than the
-bucket refills empties it and meets a 429; sending slower never does: the rate
-settles in a band a few percent wide just under the refill, with one 429 per climb
-(see docs/methodology.md, "Rate limits"). An announced refill caps it.
+enforcing it per second. A key's 429s therefore also teach it a rate (`_Learned`): each
+wait bounds the refill from above (at most one request per wait), the first sets the
+rate there (a flooded bucket is empty, so its wait is one refill), each later one lowers
+it by DECREASE (not below what got through since the previous wait ended, nor far below
+an announced refill), and each answer let through after the lowering raises it by
+1 + INCREASE. Sending faster than the bucket refills empties it and meets a 429; sending
+slower never does: the rate settles in a band a few percent wide around the refill, with
+one 429 per climb (docs/methodology.md, "Rate limits"). Tickets issued before a 429 and
+not sent yet are taken back. A key not refused yet starts at the rate another key learned.
 
 Tokens per minute are a bucket of their own, from `x-ratelimit-*-tokens`: a request
 goes when the estimate holds its expected cost (the client's guess, see
@@ -264,8 +265,12 @@ class Pacer:
             delay = max(delay, self._refill_wait(bucket, 1, unseen, now))
         tokens = state.tokens
         if tokens is not None and cost > 0:
+            # Only what went out since: tickets still waiting for a slot would otherwise hold the budget
+            # for requests that may wait long (and each costs up to thousands of tokens).
             unseen_cost = sum(
-                state.costs.get(ticket, 0.0) for ticket, sent in state.in_flight.items() if sent is None or sent > tokens.sent
+                state.costs.get(ticket, 0.0)
+                for ticket, sent in state.in_flight.items()
+                if sent is not None and sent > tokens.sent
             )
             delay = max(delay, self._refill_wait(tokens, cost, unseen_cost, now))
         return delay

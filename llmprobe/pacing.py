@@ -131,8 +131,9 @@ class _Key:
         self.served = 0
         #: When the key's current run of 429s began (None once a request succeeds again).
         self.limited_since: float | None = None
-        #: (rank(priority), arrival, cost, deadline, future of the ticket): requests waiting for the budget, best first.
-        self.waiting: list[tuple[Priority, int, float, float, asyncio.Future[int]]] = []
+        #: (rank(priority), arrival, cost, since, deadline, future of the ticket): requests waiting for the budget,
+        #: best first (see `Pacer.acquire` for since and deadline).
+        self.waiting: list[tuple[Priority, int, float, float, float, asyncio.Future[int]]] = []
         #: The one task that waits for the budget on behalf of all of `waiting`.
         self.dispatcher: asyncio.Task[None] | None = None
 
@@ -169,21 +170,24 @@ class Pacer:
         """Wait until `key` may send one more request; returns the request's ticket, for `observe`.
 
         `cost`: the tokens the request is expected to use. `since`: when the request met its first
-        429; raises RateLimitWait when the key is held past `max_wait` from then (from now for a
-        request that met none), now or while waiting.
+        429; raises RateLimitWait when the key is held past `max_wait` from then, now or while
+        waiting. A request that met none waits out another's hold for up to `max_wait` or
+        MAX_PAUSE, whichever is longer: a short wait asked of one request is pacing, not a reason
+        for the others to give up; a daily quota spent is.
 
         Waiting requests of a key go out highest `priority` first (as the slots serve them),
         and only one task sleeps for the key's budget: hundreds of waiters each waking to
         find the budget taken would cost more CPU than the requests themselves.
         """
         state = self._key(key)
+        allowed = self._max_wait if since is not None else max(self._max_wait, MAX_PAUSE)
         since = self._clock() if since is None else since
-        if state.resume_at - since > self._max_wait:
+        if state.resume_at - since > allowed:
             raise RateLimitWait(state.resume_at - since)
         if not state.waiting and self._delay(state, cost) <= 0:
             return self._issue(state, cost)
         ticket: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        heapq.heappush(state.waiting, (rank(priority), next(self._arrivals), cost, since, ticket))
+        heapq.heappush(state.waiting, (rank(priority), next(self._arrivals), cost, since, since + allowed, ticket))
         if state.dispatcher is None:
             state.dispatcher = asyncio.ensure_future(self._dispatch(state))
         try:
@@ -202,7 +206,7 @@ class Pacer:
                 if delay > 0:
                     await self._sleep(delay)
                     continue
-                _, _, cost, _, ticket = heapq.heappop(state.waiting)
+                _, _, cost, _, _, ticket = heapq.heappop(state.waiting)
                 if not ticket.done():
                     ticket.set_result(self._issue(state, cost))
         finally:
@@ -406,14 +410,14 @@ class Pacer:
 
     def _expire(self, state: _Key) -> None:
         """Waiters held past their own `max_wait` by the key's newest wait give up now, not when it ends."""
-        if not any(state.resume_at - since > self._max_wait for _, _, _, since, _ in state.waiting):
+        if not any(state.resume_at > deadline for _, _, _, _, deadline, _ in state.waiting):
             return
         keep = []
         for entry in state.waiting:
-            since, ticket = entry[3], entry[4]
+            since, deadline, ticket = entry[3:]
             if ticket.done():
                 continue
-            if state.resume_at - since > self._max_wait:
+            if state.resume_at > deadline:
                 ticket.set_exception(RateLimitWait(state.resume_at - since))
             else:
                 keep.append(entry)

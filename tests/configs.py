@@ -34,14 +34,14 @@ TEST_KEY_ENV = "LLMPROBE_TEST_KEY"
 
 
 def replayed(api: str, base_url: str, models: Sequence[str | Mapping[str, Any]], *, keyed: bool = True, **fields: Any) -> dict[str, Any]:
-    """A provider answered by the test suite's fixture server from its recordings: no retries, a recorded
-    429 waited out for a second at most (a recording answers once, and then the same again), and the
-    image-URL probes on (the server answers them by file extension)."""
+    """A provider answered by the test suite's fixture server from its recordings: no retries and no
+    recorded 429 waited out (a recording answers once, and then the same again), and the image-URL
+    probes on (the server answers them by file extension)."""
     provider: dict[str, Any] = {
         "api": api,
         "base_url": base_url,
         "max_retries": 0,
-        "rate_limit_wait": 1,
+        "rate_limit_wait": 0,
         "image_base_url": "https://images.invalid/probes",
     }
     if keyed:

@@ -20,8 +20,7 @@ quota while a per-minute bucket refuses, and OpenAI announces a per-minute figur
 enforcing it per second. A key's 429s therefore also teach it a rate (`_Learned`): each
 wait bounds the refill from above (at most one request per wait), the first sets the
 rate there (a flooded bucket is empty, so its wait is one refill), each later one lowers
-it by DECREASE (not below what got through since the previous wait ended, nor far below
-an announced refill), and each answer let through after the lowering raises it by
+it by DECREASE (not far below an announced refill), and each answer let through after the lowering raises it by
 1 + INCREASE. Sending faster than the bucket refills empties it and meets a 429; sending
 slower never does: the rate settles in a band a few percent wide around the refill, with
 one 429 per climb (docs/methodology.md, "Rate limits"). Tickets issued before a 429 and
@@ -100,9 +99,6 @@ class _Learned:
     horizon: int
     #: The key has had a 429 of its own (until then its rate is a sibling's, and grows fast).
     own: bool = True
-    #: When the last 429's wait ended, and the key's successes then (see `Pacer._lower`).
-    anchor: float = 0.0
-    served: int = 0
 
 
 class _Key:
@@ -127,8 +123,6 @@ class _Key:
         #: Tickets up to this one, issued before the key's latest 429 (or rate) and not sent yet, are
         #: taken back (see `sending`).
         self.recalled = 0
-        #: Requests the provider's limits let through.
-        self.served = 0
         #: When the key's current run of 429s began (None once a request succeeds again).
         self.limited_since: float | None = None
         #: (rank(priority), arrival, cost, since, deadline, future of the ticket): requests waiting for the budget,
@@ -245,7 +239,6 @@ class Pacer:
         state.costs.pop(ticket, None)
         if not admitted:
             return
-        state.served += 1
         state.limited_since = None
         learned = state.learned
         if learned is not None and ticket > learned.horizon:
@@ -370,13 +363,8 @@ class Pacer:
 
         Every 429's wait bounds the refill from above (the bucket held at least nothing, and
         needs `seconds` to hold one request): the rate never stays above the tightest bound.
-        A 429 to a request issued at the rate now learned lowers it by DECREASE, but not below
-        what the provider let through since the previous such 429's wait ended: a bucket holds
-        one request when a wait ends and less than one at the next 429, so it refilled at least
-        what it let through in between, less one. A provider refusing at random, whatever the
-        pace, cannot talk the rate down to nothing that way.
+        A 429 to a request issued at the rate now learned lowers it by DECREASE.
         """
-        now = self._clock()
         bound = 1 / max(seconds, _SHORTEST_WAIT)
         learned = state.learned
         if learned is None:
@@ -388,8 +376,6 @@ class Pacer:
             return
         else:
             lowered = learned.rate * DECREASE
-            if learned.own and now > learned.anchor:
-                lowered = max(lowered, (state.served - learned.served - 1) / (now - learned.anchor))
             if state.bucket is not None and state.bucket.refill > 0:
                 # Paced near an announced refill, a 429 says the burst is smaller than announced, not the
                 # refill: a step just under it, not a fall far below.
@@ -397,7 +383,6 @@ class Pacer:
             if state.bucket is not None and state.bucket.refill > 0:
                 lowered = min(lowered, state.bucket.refill)
             learned.rate, learned.horizon, learned.own = min(lowered, bound), state.issued, True
-        learned.anchor, learned.served = now + seconds, state.served
         self._share(learned.rate)
 
     def _share(self, rate: float) -> None:

@@ -222,10 +222,11 @@ class Pacer:
 
         A ticket is issued before its request waits for a slot; a 429 or a learned rate that
         arrives meanwhile says the budget it was issued from is not there, and every request
-        still waiting would otherwise go out to meet its own 429.
+        still waiting would otherwise go out to meet its own 429. Likewise a request whose tokens
+        the requests sent meanwhile have taken.
         """
         state = self._key(key)
-        if ticket <= state.recalled:
+        if ticket <= state.recalled or self._token_wait(state, state.costs.get(ticket, 0.0), self._clock()) > 0:
             return False
         state.sent += 1
         state.in_flight[ticket] = state.sent
@@ -260,17 +261,21 @@ class Pacer:
             # announcing must not stall us.)
             unseen = sum(1 for sent in state.in_flight.values() if sent is None or sent > bucket.sent)
             delay = max(delay, self._refill_wait(bucket, 1, unseen, now))
+        return max(delay, self._token_wait(state, cost, now))
+
+    def _token_wait(self, state: _Key, cost: float, now: float) -> float:
+        """Seconds until the key's token budget holds `cost` beyond the requests sent since its news.
+
+        Only those sent: tickets still waiting for a slot would hold the budget for requests that
+        may wait long (each costing up to thousands of tokens); `sending` checks again instead.
+        """
         tokens = state.tokens
-        if tokens is not None and cost > 0:
-            # Only what went out since: tickets still waiting for a slot would otherwise hold the budget
-            # for requests that may wait long (and each costs up to thousands of tokens).
-            unseen_cost = sum(
-                state.costs.get(ticket, 0.0)
-                for ticket, sent in state.in_flight.items()
-                if sent is not None and sent > tokens.sent
-            )
-            delay = max(delay, self._refill_wait(tokens, cost, unseen_cost, now))
-        return delay
+        if tokens is None or cost <= 0:
+            return 0.0
+        unseen = sum(
+            state.costs.get(ticket, 0.0) for ticket, sent in state.in_flight.items() if sent is not None and sent > tokens.sent
+        )
+        return self._refill_wait(tokens, cost, unseen, now)
 
     @staticmethod
     def _refill_wait(bucket: _Bucket, need: float, unseen: float, now: float) -> float:

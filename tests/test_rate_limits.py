@@ -151,6 +151,18 @@ def test_a_token_limit_paces_by_what_requests_cost_and_its_429_keeps_the_request
     assert clock.slept[1:] == [pytest.approx(2.0)], "a token 429 holds the key; it teaches no request rate"
 
 
+def test_tokens_taken_while_a_request_waited_for_its_slot_send_it_back_to_wait():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    first = send(pacer, "m")
+    pacer.observe("m", first, [RateLimit("tokens", 6000, 1000, 50.0)])
+    pacer.release("m", first, admitted=True)
+    # Both fit when issued (no request of theirs had gone out yet); the second no longer does when its turn comes.
+    one, two = asyncio.run(pacer.acquire("m", cost=800)), asyncio.run(pacer.acquire("m", cost=800))
+    assert pacer.sending("m", one)
+    assert not pacer.sending("m", two)
+
+
 def test_a_token_guess_is_the_text_and_images_until_the_same_request_was_answered():
     guess = TokenGuess()
     picture = Request((Message.user("What fruit is it?", ImagePart("image/png", data=b"x" * 5000)),))

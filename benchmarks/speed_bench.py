@@ -1,4 +1,4 @@
-"""Is a run as fast as the provider allows? Four harder cases than probe_bench.py, side by side.
+"""Is a run as fast as the provider allows? Harder cases than probe_bench.py, side by side.
 
 Each case runs a provider in a process of its own and llmprobe's `run_jobs` in
 another fresh process, so the CPU time and peak memory printed are llmprobe's
@@ -7,21 +7,30 @@ alone and belong to that case only.
 - rate-limited: 9 models, each limited to 120 requests a minute as a bucket of 4
   refilled at 2/s, answers after 100 ms, limits announced the way Groq does
   (`x-ratelimit-*-requests`, reset as a Go duration), and a 429 whose Retry-After is
-  rounded up to whole seconds while its message gives the exact wait. Bound: the
-  busiest model's requests at its rate, max(latency + (n − 4) ÷ 2/s).
+  rounded up to whole seconds while its message gives the exact wait.
+- hidden-daily, hidden-bare, hidden-burst: the same bucket, announced nowhere: the
+  request headers carry Groq's daily quota (14400, reset = time to refill the day);
+  there are no `x-ratelimit-*` headers at all; they announce a per-minute bucket of 120
+  refilled at 2/s while the burst of 4 binds. hidden-tokens: 6000 tokens a minute per
+  model (a bucket of 6000 refilled at 100/s, announced in `x-ratelimit-*-tokens`, an
+  image costing 1200), the requests bound by nothing but the daily quota. Each with
+  the retries a provider has by default (`RateLimitedProvider` has the details).
 - groq-replay: the shared Groq recordings (tests/fixture_server.py) with 200 ms added
   per request, concurrency 8. Skipped when ../shared is absent.
 - scale-50 and scale-500: models that pass everything, 50 ms per request, concurrency 8.
 
 The bound of the replay and scale cases is max(longest chain, requests ÷ concurrency)
-× latency. Targets: wall ≤ 1.15× the bound; 429s ≤ 2% of requests; llmprobe's CPU
+× latency; of the rate-limited ones, what the bucket allows the busiest model: its
+answered requests (tokens) less the bucket's burst, at the refill, plus one latency.
+Targets: wall ≤ 1.15× the bound (1.3× for the hidden-* cases); 429s ≤ 2% of requests
+(5% hidden); every verdict as the fake scripts it; llmprobe's CPU
 ≤ 3 ms per request (start-up excluded: the run alone); completion steady where the
 slots are the limit (after any fraction f of the run at least f − 0.15 of the
 models are saved, so a killed run keeps most of its work: not asked of the
-rate-limited case, whose models each run at their own rate and can only end
+rate-limited cases, whose models each run at their own rate and can only end
 together); peak RSS < 150 MB with 500 models. Exits 1 when a target is missed.
 
-Run: python benchmarks/speed_bench.py [--cases rate-limited,groq-replay,scale-50,scale-500]
+Run: python benchmarks/speed_bench.py [--cases rate-limited,hidden-daily,...] (all by default)
 """
 
 from __future__ import annotations

@@ -256,10 +256,14 @@ class Pacer:
             delay = max(delay, state.learned.next_at - now)
         bucket = state.bucket
         if bucket is not None:
-            # Requests sent after the answered one, or not sent yet, and not back: not in its
-            # `remaining`. (Ones back without news are not counted: a provider that stopped
-            # announcing must not stall us.)
-            unseen = sum(1 for sent in state.in_flight.values() if sent is None or sent > bucket.sent)
+            # Requests sent after the answered one, or not sent yet (and not taken back), and not
+            # back: not in its `remaining`. (Ones back without news are not counted: a provider that
+            # stopped announcing must not stall us.)
+            unseen = sum(
+                1
+                for ticket, sent in state.in_flight.items()
+                if (sent is None and ticket > state.recalled) or (sent is not None and sent > bucket.sent)
+            )
             delay = max(delay, self._refill_wait(bucket, 1, unseen, now))
         return max(delay, self._token_wait(state, cost, now))
 
@@ -360,7 +364,10 @@ class Pacer:
             if seconds > 0 and not tokens:
                 bucket.refill = max(bucket.refill, 1 / seconds)
         state.resume_at = max(state.resume_at, now + seconds)
-        state.recalled = state.issued
+        if ticket > state.recalled:
+            # A 429 to a ticket taken back already is the same burst's: the tickets issued since were
+            # issued knowing it, at the rate it taught.
+            state.recalled = state.issued
         self._expire(state)
 
     def _lower(self, state: _Key, ticket: int, seconds: float) -> None:

@@ -85,6 +85,27 @@ def test_429s_of_one_burst_lower_the_rate_once_and_take_back_the_tickets_not_sen
     pacer.release("m", first)
 
 
+def test_tickets_taken_back_hold_no_budget_while_their_requests_ask_again():
+    """A 429 takes back every ticket still waiting for a slot; until their requests have handed them
+    back, they must not count as requests on their way, or the next one waits for all of them."""
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    first = send(pacer, "m")
+    pacer.observe("m", first, [RateLimit("requests", 120, 100, 10.0)])  # 2 a second come back
+    pacer.release("m", first, admitted=True)
+    waiting = [asyncio.run(pacer.acquire("m")) for _ in range(5)]
+    refused = send(pacer, "m")
+    pacer.throttled("m", refused, 0.5)
+    pacer.release("m", refused)
+    assert not any(pacer.sending("m", ticket) for ticket in waiting)
+    send(pacer, "m")
+    assert clock.slept == [pytest.approx(0.5)], "the wait asked for, not six requests' refill"
+    # A 429 of the same burst (taken back already) takes back nothing issued since.
+    later = asyncio.run(pacer.acquire("m"))
+    pacer.throttled("m", waiting[0], 0.1)
+    assert pacer.sending("m", later)
+
+
 def test_another_model_starts_at_the_rate_learned_and_takes_it_lower_as_it_is_lowered():
     clock = FakeClock()
     pacer = Pacer(clock=clock, sleep=clock.sleep)

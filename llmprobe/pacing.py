@@ -11,7 +11,7 @@ moment the answer was produced, refilling at (limit − remaining) ÷ reset. Req
 sent after the answered one are not in `remaining` yet, so they are taken off; a
 request goes out as soon as the estimate has a whole request to spare. A 429 empties
 the bucket and holds the key for as long as the provider asked (fractions of a
-second included), not the whole provider. Windows longer than MAX_PAUSE (a daily
+second included), not the whole provider. Windows longer than QUOTA_WINDOW (a daily
 quota) are not paced: what remains is spent, and the 429 at its end says how long to
 wait.
 
@@ -20,15 +20,16 @@ quota while a per-minute bucket refuses, and OpenAI announces a per-minute figur
 enforcing it per second. A key's 429s therefore also teach it a rate (`_Learned`): each
 wait bounds the refill from above (at most one request per wait), the first sets the
 rate there (a flooded bucket is empty, so its wait is one refill), each later one lowers
-it by DECREASE (not far below an announced refill), and each answer let through after the lowering raises it by
-1 + INCREASE. Sending faster than the bucket refills empties it and meets a 429; sending
-slower never does: the rate settles in a band a few percent wide around the refill, with
-one 429 per climb (docs/methodology.md, "Rate limits"). Tickets issued before a 429 and
-not sent yet are taken back. A key not refused yet starts at the rate another key learned.
+it by DECREASE (not far below an announced refill, which also caps it), and each answer
+let through after the lowering raises it by 1 + INCREASE. Sending faster than the
+bucket refills empties it and meets a 429; sending slower never does: the rate settles
+in a band a few percent wide around the refill, with one 429 per climb
+(docs/methodology.md, "Rate limits"). Tickets issued before a 429 and not sent yet are
+taken back. A key not refused yet starts at the rate another key learned.
 
 Tokens per minute are a bucket of their own, from `x-ratelimit-*-tokens`: a request
-goes when the estimate holds its expected cost (the client's guess, see
-`ProviderClient`), and a 429 that names tokens empties it without lowering the rate.
+goes when the estimate holds its expected cost (`TokenGuess`), and a 429 that names
+tokens empties it without lowering the rate.
 """
 
 from __future__ import annotations

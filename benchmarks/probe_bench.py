@@ -25,6 +25,7 @@ import multiprocessing
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from io import StringIO
 from multiprocessing.connection import Connection
@@ -144,10 +145,10 @@ def longest_chain(result: ProviderResult) -> int:
     return max(lengths)
 
 
-def scored_as_scripted(result: ProviderResult) -> bool:
+def scored_as_scripted(result: ProviderResult, expected: Mapping[str, str] = EXPECTED_VERDICTS) -> bool:
     """Every model has both modes, each with exactly the verdicts the fake provider's answers earn."""
     scored = verdicts_by_model(result.models)
-    return len(scored) == len(result.models) * len(MODES) and all(found == EXPECTED_VERDICTS for found in scored.values())
+    return len(scored) == len(result.models) * len(MODES) and all(found == expected for found in scored.values())
 
 
 def requests_per_mode(result: ProviderResult) -> list[int]:

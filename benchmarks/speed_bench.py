@@ -1,4 +1,4 @@
-"""Is a run as fast as the provider allows? Four harder cases than probe_bench.py, side by side.
+"""Is a run as fast as the provider allows? Harder cases than probe_bench.py, side by side.
 
 Each case runs a provider in a process of its own and llmprobe's `run_jobs` in
 another fresh process, so the CPU time and peak memory printed are llmprobe's
@@ -7,21 +7,30 @@ alone and belong to that case only.
 - rate-limited: 9 models, each limited to 120 requests a minute as a bucket of 4
   refilled at 2/s, answers after 100 ms, limits announced the way Groq does
   (`x-ratelimit-*-requests`, reset as a Go duration), and a 429 whose Retry-After is
-  rounded up to whole seconds while its message gives the exact wait. Bound: the
-  busiest model's requests at its rate, max(latency + (n − 4) ÷ 2/s).
+  rounded up to whole seconds while its message gives the exact wait.
+- hidden-daily, hidden-bare, hidden-burst: the same bucket, announced nowhere: the
+  request headers carry Groq's daily quota (14400, reset = time to refill the day);
+  there are no `x-ratelimit-*` headers at all; they announce a per-minute bucket of 120
+  refilled at 2/s while the burst of 4 binds. hidden-tokens: 6000 tokens a minute per
+  model (a bucket of 6000 refilled at 100/s, announced in `x-ratelimit-*-tokens`, an
+  image costing 1200), the requests bound by nothing but the daily quota. Each with
+  the retries a provider has by default (`RateLimitedProvider` has the details).
 - groq-replay: the shared Groq recordings (tests/fixture_server.py) with 200 ms added
   per request, concurrency 8. Skipped when ../shared is absent.
 - scale-50 and scale-500: models that pass everything, 50 ms per request, concurrency 8.
 
 The bound of the replay and scale cases is max(longest chain, requests ÷ concurrency)
-× latency. Targets: wall ≤ 1.15× the bound; 429s ≤ 2% of requests; llmprobe's CPU
+× latency; of the rate-limited ones, what the bucket allows the busiest model: its
+answered requests (tokens) less the bucket's burst, at the refill, plus one latency.
+Targets: wall ≤ 1.15× the bound (1.3× for the hidden-* cases); 429s ≤ 2% of requests
+(5% hidden); every verdict as the fake scripts it; llmprobe's CPU
 ≤ 3 ms per request (start-up excluded: the run alone); completion steady where the
 slots are the limit (after any fraction f of the run at least f − 0.15 of the
 models are saved, so a killed run keeps most of its work: not asked of the
-rate-limited case, whose models each run at their own rate and can only end
+rate-limited cases, whose models each run at their own rate and can only end
 together); peak RSS < 150 MB with 500 models. Exits 1 when a target is missed.
 
-Run: python benchmarks/speed_bench.py [--cases rate-limited,groq-replay,scale-50,scale-500]
+Run: python benchmarks/speed_bench.py [--cases rate-limited,hidden-daily,...] (all by default)
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import math
 import multiprocessing
 import os
@@ -37,7 +47,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from io import StringIO
@@ -51,13 +61,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 from probe_bench import MODES, Report, longest_chain, scored_as_scripted  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from fake_openai import Canned, RecordedRequest, Scripted, json_response  # noqa: E402
+from fake_openai import Canned, RecordedRequest, Scripted, Step, json_response  # noqa: E402
 from llmprobe.config import ProviderConfig, load_config  # noqa: E402
 from llmprobe.jobs import plan_job, run_jobs, tls_context  # noqa: E402
 from llmprobe.neutral import Exchange  # noqa: E402
 from llmprobe.progress import RunProgress  # noqa: E402
 from llmprobe.results import ModelResult, load  # noqa: E402
-from passing_provider import PassingProvider, passing_provider_config  # noqa: E402
+from passing_provider import EXPECTED_VERDICTS, USAGE, PassingProvider, passing_provider_config  # noqa: E402
 
 TARGET_BOUND_RATIO = 1.15
 TARGET_THROTTLED_SHARE = 0.02
@@ -82,49 +92,125 @@ def go_duration(seconds: float) -> str:
     return (f"{int(minutes)}m" if minutes else "") + f"{rest:.3f}s"
 
 
-class RateLimitedProvider(PassingProvider):
-    """PassingProvider with a request bucket per model, announced and enforced like Groq's."""
+#: How a rate-limited fake tells its limits (`RateLimitedProvider`).
+STYLES = ("announced", "daily", "bare", "burst", "tokens")
+#: The tokens fake: 6000 tokens a minute per model (a bucket of 6000 refilled at 100/s), an image 1200 of them.
+TOKEN_BUCKET, TOKEN_REFILL, IMAGE_COST = 6000, 100.0, 1200
+#: Groq's daily request quota, and the refill its `reset` implies (a day to fill it all).
+DAY_QUOTA = 14400
 
-    def __init__(self, latency: float) -> None:
+
+class RateLimitedProvider(PassingProvider):
+    """PassingProvider with a request bucket per model of BUCKET refilled at REFILL a second (or, for
+    "tokens", a token bucket), enforced like Groq's and told in one of STYLES:
+
+    - announced: `x-ratelimit-*-requests` describe the bucket that binds (limit PER_MINUTE,
+      remaining, reset = time to refill as a Go duration).
+    - daily: those headers carry the daily quota (what Groq sends); the bucket is announced nowhere.
+    - bare: no `x-ratelimit-*` header at all.
+    - burst: the headers describe a bucket of PER_MINUTE refilled at REFILL while BUCKET binds
+      (a per-minute limit enforced per second).
+    - tokens: requests bind nowhere (daily headers); `x-ratelimit-*-tokens` describe a token
+      bucket that binds, an image costing IMAGE_COST, and the usage reported is the cost.
+
+    Each 429 has a Retry-After rounded up to whole seconds and the exact wait in its message.
+    """
+
+    def __init__(self, latency: float, style: str) -> None:
         super().__init__(latency)
+        self.style = style
         self._buckets: dict[str, tuple[float, float]] = {}
+        #: The announced per-minute bucket of "burst", per model.
+        self._minute: dict[str, tuple[float, float]] = {}
         self._bucket_lock = threading.Lock()
         self.throttled = 0
         self.answered: dict[str, int] = {}
+        #: Tokens admitted per model ("tokens").
+        self.spent: dict[str, int] = {}
+
+    def _cost(self, request: RecordedRequest) -> int:
+        content = request.json["messages"][0]["content"]
+        images = sum(1 for p in content if p.get("type") == "image_url") if isinstance(content, list) else 0
+        return USAGE["total_tokens"] + IMAGE_COST * images
 
     def _scripted(self, request: RecordedRequest) -> Scripted:
         model = str(request.json.get("model"))
+        tokens_style = self.style == "tokens"
+        capacity, refill = (TOKEN_BUCKET, TOKEN_REFILL) if tokens_style else (BUCKET, REFILL)
+        cost = self._cost(request) if tokens_style else 1
         with self._bucket_lock:
             now = time.monotonic()
-            tokens, then = self._buckets.get(model, (float(BUCKET), now))
-            tokens = min(BUCKET, tokens + (now - then) * REFILL)
-            allowed = tokens >= 1
+            level, then = self._buckets.get(model, (float(capacity), now))
+            level = min(capacity, level + (now - then) * refill)
+            allowed = level >= cost
+            minute, minute_then = self._minute.get(model, (float(PER_MINUTE), now))
+            minute = min(PER_MINUTE, minute + (now - minute_then) * REFILL)
             if allowed:
-                tokens -= 1
+                level -= cost
+                minute = max(0.0, minute - 1)
                 self.answered[model] = self.answered.get(model, 0) + 1
+                self.spent[model] = self.spent.get(model, 0) + cost
             else:
                 self.throttled += 1
-            self._buckets[model] = (tokens, now)
-        headers = {
-            "x-ratelimit-limit-requests": str(PER_MINUTE),
-            "x-ratelimit-remaining-requests": str(math.floor(tokens)),
-            # Until the window is whole again, at the refill rate: how Groq's reset reads.
-            "x-ratelimit-reset-requests": go_duration((PER_MINUTE - tokens) / REFILL),
-        }
+            self._buckets[model] = (level, now)
+            self._minute[model] = (minute, now)
+            served = self.answered.get(model, 0)
+        headers = self._announced(level, minute, served)
         if allowed:
             answer = super()._scripted(request)
             assert isinstance(answer, Canned)
-            return dataclasses.replace(answer, headers={**answer.headers, **headers})
+            kept = {k: v for k, v in answer.headers.items() if not k.startswith("x-ratelimit-")}
+            body = answer.body
+            if tokens_style:
+                body = _with_usage(body, cost)
+            return dataclasses.replace(answer, headers={**kept, **headers}, body=body)
         with self._gauge:
             self.in_flight += 1
-        wait = math.ceil((1 - tokens) / REFILL * 1000) / 1000
+        wait = math.ceil((cost - level) / refill * 1000) / 1000
+        what = "tokens per minute (TPM)" if tokens_style else "requests per minute (RPM)"
+        limit = TOKEN_BUCKET if tokens_style else PER_MINUTE
         message = (
             f"Rate limit reached for model `{model}` in organization `org_fake` service tier `on_demand` on "
-            f"requests per minute (RPM): Limit {PER_MINUTE}, Used {PER_MINUTE}, Requested 1. "
+            f"{what}: Limit {limit}, Used {limit}, Requested {cost}. "
             f"Please try again in {go_duration(wait)}. Need more tokens? Upgrade to Dev Tier today."
         )
-        error = {"message": message, "type": "requests", "code": "rate_limit_exceeded"}
+        error = {"message": message, "type": what.split()[0], "code": "rate_limit_exceeded"}
         return json_response({"error": error}, status=429, headers={**headers, "retry-after": str(math.ceil(wait))})
+
+    def _announced(self, level: float, minute: float, served: int) -> dict[str, str]:
+        """The `x-ratelimit-*` headers of the style, as of the bucket levels after this request."""
+        if self.style == "bare":
+            return {}
+        if self.style in ("daily", "tokens"):
+            # Groq's reset: the time to refill what the day has used, one request every 6 s.
+            requests = {
+                "x-ratelimit-limit-requests": str(DAY_QUOTA),
+                "x-ratelimit-remaining-requests": str(DAY_QUOTA - served),
+                "x-ratelimit-reset-requests": go_duration(served * 86400 / DAY_QUOTA),
+            }
+            if self.style == "daily":
+                return requests
+            return {
+                **requests,
+                "x-ratelimit-limit-tokens": str(TOKEN_BUCKET),
+                "x-ratelimit-remaining-tokens": str(math.floor(level)),
+                "x-ratelimit-reset-tokens": go_duration((TOKEN_BUCKET - level) / TOKEN_REFILL),
+            }
+        left = level if self.style == "announced" else minute
+        return {
+            "x-ratelimit-limit-requests": str(PER_MINUTE),
+            "x-ratelimit-remaining-requests": str(math.floor(left)),
+            # Until the window is whole again, at the refill rate: how Groq's reset reads.
+            "x-ratelimit-reset-requests": go_duration((PER_MINUTE - left) / REFILL),
+        }
+
+
+def _with_usage(body: bytes | Sequence[Step], cost: int) -> bytes | tuple[Step, ...]:
+    """The passing answer's body with its usage saying `cost` tokens (in the sync body or the last chunk)."""
+    usage, spent = json.dumps(USAGE), json.dumps({**USAGE, "prompt_tokens": cost - 4, "total_tokens": cost})
+    if isinstance(body, bytes):
+        return body.replace(usage.encode(), spent.encode())
+    return tuple(step.replace(usage, spent) if isinstance(step, str) else step for step in body)
 
 
 @dataclass
@@ -134,6 +220,8 @@ class ServerStats:
     throttled: int = 0
     #: Answered (not throttled) requests per model, where the server limits them.
     answered: dict[str, int] = field(default_factory=dict)
+    #: Tokens admitted per model, where the server limits tokens.
+    spent: dict[str, int] = field(default_factory=dict)
 
 
 def serve(kind: str, latency: float, channel: Connection) -> None:
@@ -161,12 +249,12 @@ def serve(kind: str, latency: float, channel: Connection) -> None:
             channel.poll(SERVER_LIFETIME_SECONDS)
             channel.send(ServerStats(len(fixtures.served)))
         return
-    with (RateLimitedProvider if kind == "limited" else PassingProvider)(latency) as server:
+    with RateLimitedProvider(latency, kind) if kind in STYLES else PassingProvider(latency) as server:
         channel.send(server.base_url)
         channel.poll(SERVER_LIFETIME_SECONDS)
         stats = ServerStats(len(server.requests), server.peak_in_flight)
         if isinstance(server, RateLimitedProvider):
-            stats.throttled, stats.answered = server.throttled, server.answered
+            stats.throttled, stats.answered, stats.spent = server.throttled, server.answered, server.spent
         channel.send(stats)
 
 
@@ -241,7 +329,7 @@ class TimedProgress(RunProgress):
         return on_model
 
 
-def measure(provider: ProviderConfig, concurrency: int) -> Measured:
+def measure(provider: ProviderConfig, concurrency: int, expected: Mapping[str, str]) -> Measured:
     """Child process: one `llmprobe run` of every model of `provider`, both modes, timed.
 
     The clock starts at the run. What a process pays once, whatever it runs, is paid before: the
@@ -271,7 +359,7 @@ def measure(provider: ProviderConfig, concurrency: int) -> Measured:
         [t - start for t in progress.saved],
         len([m for m in provider.models if m.probe]),
         longest_chain(result),
-        scored_as_scripted(result),
+        scored_as_scripted(result, expected),
         answered,
         output.getvalue().strip().splitlines()[-1] if output.getvalue().strip() else "",
     )
@@ -282,14 +370,12 @@ def steady_cpu(progress: TimedProgress) -> float:
     return (last_cpu - cpu) / max(last_requests - requests, 1)
 
 
-def run_case(
-    kind: str, latency: float, concurrency: int, configure: Callable[[str], ProviderConfig]
-) -> tuple[Measured, ServerStats]:
-    server = ProviderProcess(kind, latency)
+def run_case(case: Case) -> tuple[Measured, ServerStats]:
+    server = ProviderProcess(case.kind, case.latency)
     with server as base_url:
-        provider = configure(base_url)
+        provider = case.configure(base_url)
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            measured = pool.submit(measure, provider, concurrency).result()
+            measured = pool.submit(measure, provider, case.concurrency, case.expected).result()
     return measured, server.stats
 
 
@@ -326,6 +412,14 @@ class Case:
     #: Completion steadiness is a target (the slots, not per-model rates, are the limit).
     steady: bool = True
     rss_target: bool = False
+    bound_ratio: float = TARGET_BOUND_RATIO
+    throttled_share: float = TARGET_THROTTLED_SHARE
+    expected: Mapping[str, str] = field(default_factory=lambda: EXPECTED_VERDICTS)
+
+
+def shipped_retries(base_url: str) -> ProviderConfig:
+    """9 passing models with the retries and the rate-limit wait a provider has by default."""
+    return passing(base_url, 9, retries=ProviderConfig.max_retries)
 
 
 def groq_config(base_url: str) -> ProviderConfig:
@@ -339,7 +433,17 @@ def groq_config(base_url: str) -> ProviderConfig:
 CASES = {
     case.name: case
     for case in (
-        Case("rate-limited", "limited", 0.1, 8, lambda url: passing(url, 9, retries=ProviderConfig.max_retries), steady=False),
+        Case("rate-limited", "announced", 0.1, 8, shipped_retries, steady=False),
+        *(
+            Case(name, style, 0.1, 8, shipped_retries, steady=False, bound_ratio=1.3, throttled_share=0.05, expected=expected)
+            for name, style, expected in (
+                ("hidden-daily", "daily", EXPECTED_VERDICTS),
+                # No limits announced: the fake scripts reportRateLimits false.
+                ("hidden-bare", "bare", {**EXPECTED_VERDICTS, "reportRateLimits": "false"}),
+                ("hidden-burst", "burst", EXPECTED_VERDICTS),
+                ("hidden-tokens", "tokens", EXPECTED_VERDICTS),
+            )
+        ),
         Case("groq-replay", "replay", 0.2, 8, groq_config, scripted=False),
         Case("scale-50", "passing", 0.05, 8, lambda url: passing(url, 50)),
         Case("scale-500", "passing", 0.05, 8, lambda url: passing(url, 500), rss_target=True),
@@ -347,10 +451,15 @@ CASES = {
 }
 
 
-def rate_bound(case: Case, stats: ServerStats) -> float:
-    """The busiest model's answered requests at its rate: a burst of BUCKET, then REFILL a second."""
+def rate_bound(case: Case, stats: ServerStats) -> tuple[float, str]:
+    """The busiest model's answered requests (or tokens) at its rate: a burst of BUCKET (TOKEN_BUCKET),
+    then REFILL (TOKEN_REFILL) a second, and the last answer's latency; with what it counted."""
+    if case.kind == "tokens":
+        busiest = max(stats.spent.values(), default=0)
+        bound = case.latency + max(0, busiest - TOKEN_BUCKET) / TOKEN_REFILL
+        return bound, f"{busiest} tokens of one model at {TOKEN_REFILL:g}/s"
     busiest = max(stats.answered.values(), default=0)
-    return case.latency + max(0, busiest - BUCKET) / REFILL
+    return case.latency + max(0, busiest - BUCKET) / REFILL, f"{busiest} requests of one model at {REFILL:g}/s"
 
 
 def report_case(report: Report, case: Case, measured: Measured, stats: ServerStats) -> None:
@@ -359,23 +468,23 @@ def report_case(report: Report, case: Case, measured: Measured, stats: ServerSta
     slots_bound = max(measured.chain, measured.requests / concurrency) * latency
     what = f"max({measured.chain}, {measured.requests}/{concurrency}) x {latency:g} s"
     bound = slots_bound
-    if case.kind == "limited":
-        bound = max(slots_bound, rate_bound(case, stats))
-        what = f"{max(stats.answered.values(), default=0)} requests of one model at {REFILL:g}/s"
+    if case.kind in STYLES:
+        limited, what = rate_bound(case, stats)
+        bound = max(slots_bound, limited)
     ratio = measured.wall / bound
     report.line(
         f"{name}: wall / bound",
         f"{ratio:.3f}",
-        f"<= {TARGET_BOUND_RATIO} ({measured.wall:.2f} s / {bound:.2f} s: {what})",
-        ratio <= TARGET_BOUND_RATIO,
+        f"<= {case.bound_ratio} ({measured.wall:.2f} s / {bound:.2f} s: {what})",
+        ratio <= case.bound_ratio,
     )
-    if case.kind == "limited":
+    if case.kind in STYLES:
         share = stats.throttled / max(measured.requests, 1)
         report.line(
             f"{name}: 429s",
             f"{stats.throttled}",
-            f"<= {TARGET_THROTTLED_SHARE:.0%} of {measured.requests} ({share:.1%})",
-            share <= TARGET_THROTTLED_SHARE,
+            f"<= {case.throttled_share:.0%} of {measured.requests} ({share:.1%})",
+            share <= case.throttled_share,
         )
     cpu, steady = measured.cpu / max(measured.requests, 1) * 1000, measured.steady_cpu * 1000
     report.line(
@@ -424,7 +533,7 @@ def main() -> int:
         if case.kind == "replay" and not SHARED_GROQ.is_dir():
             print(f"{name}: skipped, {SHARED_GROQ} is absent")
             continue
-        measured, stats = run_case(case.kind, case.latency, case.concurrency, case.configure)
+        measured, stats = run_case(case)
         report_case(report, case, measured, stats)
         sys.stdout.flush()
     if report.missed:

@@ -27,7 +27,8 @@ from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
 from llmprobe.neutral import Exchange, Reply, Request, ToolCall
-from llmprobe.pacing import Pacer
+from llmprobe.pacing import Pacer, RateLimitWait, TokenGuess
+from llmprobe.ratelimits import names_tokens
 from llmprobe.redaction import Redactor
 from llmprobe.scheduler import Priority, Slots
 from llmprobe.sse import aiter_events, aiter_ndjson
@@ -42,14 +43,21 @@ DEFAULT_PHASE_TIMEOUTS = httpx.Timeout(5.0)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Like the OpenAI and Groq SDKs: a couple of retries, exponential backoff with jitter."""
+    """Like the OpenAI and Groq SDKs: a couple of retries, exponential backoff with jitter.
+
+    A 429 is no error to spend retries on: it is waited out (see `ProviderClient.generate`),
+    for at most `rate_limit_wait` seconds.
+    """
 
     max_retries: int = 2
     initial_delay: float = 0.5
     max_delay: float = 8.0
-    #: The longest Retry-After we are willing to honour; longer waits are capped here.
+    #: The longest Retry-After we are willing to honour on an error; longer waits are capped here.
     max_retry_after: float = 60.0
-    #: False when replaying: recorded retries are served again at once, there is no one to wait for.
+    #: Seconds a request may be held by 429s, from its first, before it is given up as rate limited.
+    rate_limit_wait: float = 600.0
+    #: False when replaying: recorded retries are served again at once, there is no one to wait for,
+    #: and a recorded 429 counts as an error (the recording holds as many as the recorded run met).
     wait: bool = True
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
@@ -58,6 +66,10 @@ class RetryPolicy:
             return 0.0
         if retry_after is not None and retry_after >= 0:
             return min(retry_after, self.max_retry_after)
+        return self.backoff(attempt)
+
+    def backoff(self, attempt: int) -> float:
+        """The jittered exponential wait before retry number `attempt` when nobody said how long."""
         base = min(self.initial_delay * 2 ** (attempt - 1), self.max_delay)
         return base * (1 - 0.25 * random.random())
 
@@ -82,6 +94,7 @@ class ProviderClient:
         extra_body: Mapping[str, Any] | None = None,
         unsupported: Collection[str] = (),
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
         timeout: float | None = None,
         phase_timeouts: httpx.Timeout = DEFAULT_PHASE_TIMEOUTS,
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
@@ -104,7 +117,8 @@ class ProviderClient:
         self.retry = retry
         #: Requests in flight for this provider, critical path first; retry waits do not hold a slot.
         self._slots = Slots(concurrency)
-        self._pacer = Pacer(sleep=sleep)
+        self._pacer = Pacer(clock=clock, sleep=sleep, max_wait=retry.rate_limit_wait)
+        self._tokens = TokenGuess()
         self._sleep = sleep
 
     async def generate(
@@ -131,35 +145,61 @@ class ProviderClient:
             return exchange
         # The key the provider counts this request's limits on (see `pacing`).
         key = model if self.dialect.RATE_LIMIT_SCOPE == "model" else ""
+        cost = self._tokens.expect(request)
+        errors = 0
+        #: When this request met its first 429, and how many it has met.
+        limited_since: float | None = None
+        limited = 0
         while True:
-            exchange.attempts += 1
             try:
                 # Paced before taking a slot: a model waiting for its own budget must not
                 # hold a slot that another model's request could use meanwhile.
-                ticket = await self._pacer.acquire(key, priority)
-                try:
-                    async with self._slots.hold(priority, opens):
-                        self._pacer.sending(key, ticket)
-                        exchange.reply = self._redacted_reply(
-                            await self._send(call, request.stream, name, exchange, (key, ticket))
-                        )
-                finally:
-                    self._pacer.release(key, ticket)
-                exchange.error = None
+                ticket = await self._pacer.acquire(key, priority, cost, limited_since)
+            except RateLimitWait as held:
+                exchange.error = ApiError(ErrorKind.RATE_LIMITED, str(held), status=exchange.status)
                 return exchange
+            try:
+                async with self._slots.hold(priority, opens):
+                    # None: taken back by a 429 that came while it waited for the slot (see `Pacer.sending`).
+                    reply = None
+                    if self._pacer.sending(key, ticket):
+                        exchange.attempts += 1
+                        reply = await self._send(call, request.stream, name, exchange, (key, ticket))
             except ApiError as exc:
                 exc = _detached(self._redacted(exc))
                 exchange.error = exc
-                if not exc.retryable or exchange.attempts > self.retry.max_retries:
+                if exc.kind is ErrorKind.RATE_LIMITED and self.retry.wait:
+                    # Waited out, not counted as a retry: throttling concerns every request of the
+                    # key, so the pacer holds them all, this one included, when it next asks.
+                    limited += 1
+                    limited_since = self._pacer.now() if limited_since is None else limited_since
+                    wait = exc.retry_after if exc.retry_after is not None else self.retry.backoff(limited)
+                    self._pacer.throttled(key, ticket, wait, tokens=names_tokens(exc.message))
+                    self._pacer.release(key, ticket)
+                    exchange.retries.append(str(exc))
+                    continue
+                # Any answer but a 429 went through the provider's limits.
+                self._pacer.release(key, ticket, admitted=exc.status is not None)
+                errors += 1
+                if not exc.retryable or errors > self.retry.max_retries:
                     return exchange
                 exchange.retries.append(str(exc))
-                delay = self.retry.delay(exchange.attempts, exc.retry_after)
-                if exc.kind is ErrorKind.RATE_LIMITED:
-                    # Throttling concerns every request of the key, not only this one: the
-                    # pacer holds them all, this one included, when it next asks.
-                    self._pacer.throttled(key, delay)
-                else:
-                    await self._sleep(delay)
+                await self._sleep(self.retry.delay(errors, exc.retry_after))
+                continue
+            except BaseException:
+                self._pacer.release(key, ticket)
+                raise
+            self._pacer.release(key, ticket, admitted=reply is not None)
+            if reply is None:
+                continue
+            self._tokens.learn(request, reply.usage)
+            exchange.reply = self._redacted_reply(reply)
+            exchange.error = None
+            return exchange
+
+    def rate_limited_for(self) -> float:
+        """Seconds the provider has been refusing some key of it with 429s, without a success since (0: none)."""
+        return self._pacer.limited_for()
 
     def redact(self, text: str) -> str:
         """`text` without this provider's secrets, for anything written or printed about it."""

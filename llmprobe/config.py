@@ -84,8 +84,10 @@ class ProviderConfig:
     launch: LaunchConfig | None = None
     #: Requests in flight at once for this provider.
     concurrency: int = 8
-    #: Retries of a request that failed for a reason unrelated to the request itself.
+    #: Retries of a request that failed for a reason unrelated to the request itself (a 429 is not one).
     max_retries: int = 2
+    #: Seconds a request may wait out 429s, from its first, before it is given up as rate limited.
+    rate_limit_wait: float = 600.0
     #: Seconds one request may take in all, from connecting to the last byte (a stream counts as one answer).
     timeout: float = 120.0
     #: The largest reply body accepted; a larger one ends the request as "reply too large".
@@ -328,6 +330,7 @@ class _Reader:
             "launch": self.launch,
             "concurrency": lambda node, path: self.integer(node, path, minimum=1, maximum=1000),
             "max_retries": lambda node, path: self.integer(node, path, minimum=0, maximum=100),
+            "rate_limit_wait": lambda node, path: self.seconds(node, path, zero=True),
             "timeout": self.seconds,
             "max_reply_bytes": lambda node, path: self.integer(node, path, minimum=1024, maximum=1024**3),
             "image_base_url": self.url,
@@ -504,14 +507,18 @@ class _Reader:
             raise self.error(node, path, f"must be at most {maximum}, got {value}")
         return value
 
-    def seconds(self, node: Node, path: str) -> float:
+    def seconds(self, node: Node, path: str, *, zero: bool = False) -> float:
+        """A number of seconds up to a day; positive, or also 0 with `zero`."""
         if not (isinstance(node, ScalarNode) and node.tag in (_TAG + "int", _TAG + "float")):
             raise self.error(node, path, f"expected a number of seconds, got {_kind(node)}")
         if not _NUMBER.fullmatch(node.value):
             raise self.error(node, path, f"write {node.value!r} as a plain decimal number")
         value = float(node.value)
+        if zero and value == 0:
+            return value
         if not 0 < value < math.inf:
-            raise self.error(node, path, f"must be a positive number of seconds, got {node.value}")
+            kind = "0 or a positive" if zero else "a positive"
+            raise self.error(node, path, f"must be {kind} number of seconds, got {node.value}")
         if value > MAX_SECONDS:
             raise self.error(node, path, f"must be at most {MAX_SECONDS} seconds (a day), got {node.value}")
         return value

@@ -159,10 +159,12 @@ async def run_jobs(
                 job,
                 transport,
                 base_url,
-                retry=RetryPolicy(max_retries=provider.max_retries, wait=replay is None),
+                retry=RetryPolicy(
+                    max_retries=provider.max_retries, rate_limit_wait=provider.rate_limit_wait, wait=replay is None
+                ),
                 concurrency=concurrency or provider.concurrency,
             )
-            progress.add_provider(provider.name)
+            progress.add_provider(provider.name, client.rate_limited_for)
             runs.append(
                 ProviderRun(
                     provider,

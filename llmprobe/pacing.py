@@ -11,10 +11,25 @@ moment the answer was produced, refilling at (limit − remaining) ÷ reset. Req
 sent after the answered one are not in `remaining` yet, so they are taken off; a
 request goes out as soon as the estimate has a whole request to spare. A 429 empties
 the bucket and holds the key for as long as the provider asked (fractions of a
-second included), not the whole provider. Windows longer than MAX_PAUSE (a daily
+second included), not the whole provider. Windows longer than QUOTA_WINDOW (a daily
 quota) are not paced: what remains is spent, and the 429 at its end says how long to
-wait. Token limits are not knowable per request in advance; a key whose token budget
-is nearly spent waits for the reset instead.
+wait.
+
+The limit that binds is often announced nowhere: Groq's request headers carry the daily
+quota while a per-minute bucket refuses, and OpenAI announces a per-minute figure while
+enforcing it per second. A key's 429s therefore also teach it a rate (`_Learned`): each
+wait bounds the refill from above (at most one request per wait), the first sets the
+rate there (a flooded bucket is empty, so its wait is one refill), each later one lowers
+it by DECREASE (not far below an announced refill, which also caps it), and each answer
+let through after the lowering raises it by 1 + INCREASE. Sending faster than the
+bucket refills empties it and meets a 429; sending slower never does: the rate settles
+in a band a few percent wide around the refill, with one 429 per climb
+(docs/methodology.md, "Rate limits"). Tickets issued before a 429 and not sent yet are
+taken back. A key not refused yet starts at the rate another key learned.
+
+Tokens per minute are a bucket of their own, from `x-ratelimit-*-tokens`: a request
+goes when the estimate holds its expected cost (`TokenGuess`), and a 429 that names
+tokens empties it without lowering the rate.
 """
 
 from __future__ import annotations
@@ -22,18 +37,38 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from llmprobe.neutral import RateLimit
+from llmprobe.neutral import AttachmentPart, DocumentPart, RateLimit, Request, TextPart, Usage
 from llmprobe.scheduler import Priority, rank
 
-#: Below this share of its token budget, a key is left alone until the window resets.
+#: Below this share of a long window's token budget, a key is left alone until the window resets.
 TOKEN_RESERVE = 0.05
 #: The longest wait we accept from announced limits; a daily window must not freeze a run.
 MAX_PAUSE = 60.0
+#: A learned rate's factor on a 429, and its growth on each success after it (before the key's own first 429).
+DECREASE, INCREASE = 0.85, 0.01
+#: The factor on a 429 for a key paced at about its announced refill.
+NEAR_REFILL = 0.95
+#: Tokens an image is guessed to cost before one of its size has been answered (providers count
+#: from about a hundred to a few thousand).
+IMAGE_TOKENS = 1000
+#: A window longer than this is a quota to spend, not a rate to keep: a minute's, with room for rounding.
+QUOTA_WINDOW = 90.0
+#: A 429 asking for less (or nothing) still says no faster than this.
+_SHORTEST_WAIT = 0.1
 _EPSILON = 1e-6
+
+
+class RateLimitWait(Exception):
+    """The key is held longer than the wait allowed (`Pacer.acquire`'s `since`): nothing was sent."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"rate limited for {seconds:.0f} s")
 
 
 @dataclass
@@ -52,6 +87,21 @@ class _Bucket:
     horizon: int
 
 
+@dataclass
+class _Learned:
+    """A request rate learned from 429s, for a limit no header announces truly."""
+
+    #: Requests a second.
+    rate: float
+    #: No request before this time: the one before went 1 ÷ rate earlier.
+    next_at: float
+    #: Tickets issued when the rate was last lowered: a 429 to one of them is old news, and their
+    #: answers say nothing of the lowered rate.
+    horizon: int
+    #: The key has had a 429 of its own (until then its rate is a sibling's, and grows fast).
+    own: bool = True
+
+
 class _Key:
     def __init__(self) -> None:
         #: Tickets handed out so far: ticket n is the n-th request of this key to go out.
@@ -66,8 +116,19 @@ class _Key:
         self.bucket: _Bucket | None = None
         #: No request of this key before this time (a 429's wait, a spent token budget).
         self.resume_at = 0.0
-        #: (rank(priority), arrival, future of the ticket): requests waiting for the budget, best first.
-        self.waiting: list[tuple[Priority, int, asyncio.Future[int]]] = []
+        #: The token budget of a window of at most MAX_PAUSE, as of the newest answer that announced it.
+        self.tokens: _Bucket | None = None
+        #: Expected token cost of each ticket not back yet (the token estimate takes the unseen ones off).
+        self.costs: dict[int, float] = {}
+        self.learned: _Learned | None = None
+        #: Tickets up to this one, issued before the key's latest 429 (or rate) and not sent yet, are
+        #: taken back (see `sending`).
+        self.recalled = 0
+        #: When the key's current run of 429s began (None once a request succeeds again).
+        self.limited_since: float | None = None
+        #: (rank(priority), arrival, cost, since, deadline, future of the ticket): requests waiting for the budget,
+        #: best first (see `Pacer.acquire` for since and deadline).
+        self.waiting: list[tuple[Priority, int, float, float, float, asyncio.Future[int]]] = []
         #: The one task that waits for the budget on behalf of all of `waiting`.
         self.dispatcher: asyncio.Task[None] | None = None
 
@@ -78,89 +139,161 @@ class Pacer:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        max_wait: float = math.inf,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
+        #: Seconds a request may be held by 429s (`rate_limit_wait`), counted from its own first one.
+        self._max_wait = max_wait
         self._keys: dict[str, _Key] = {}
         self._arrivals = itertools.count()
+        #: The rate a key learned last (see `_key`).
+        self._shared: float | None = None
 
     def _key(self, key: str) -> _Key:
         state = self._keys.get(key)
         if state is None:
             state = self._keys[key] = _Key()
+        if state.learned is None and self._shared is not None:
+            # A provider's models mostly share their tier's limits: a key not refused yet takes the
+            # rate another has just learned, rather than finding its limit by a burst of 429s.
+            state.learned = _Learned(self._shared, 0.0, state.issued, own=False)
+            state.recalled = state.issued
         return state
 
-    async def acquire(self, key: str, priority: Priority = ()) -> int:
+    async def acquire(self, key: str, priority: Priority = (), cost: float = 0.0, since: float | None = None) -> int:
         """Wait until `key` may send one more request; returns the request's ticket, for `observe`.
+
+        `cost`: the tokens the request is expected to use. `since`: when the request met its first
+        429; raises RateLimitWait when the key is held past `max_wait` from then, now or while
+        waiting. A request that met none waits out another's hold for up to `max_wait` or
+        MAX_PAUSE, whichever is longer: a short wait asked of one request is pacing, not a reason
+        for the others to give up; a daily quota spent is.
 
         Waiting requests of a key go out highest `priority` first (as the slots serve them),
         and only one task sleeps for the key's budget: hundreds of waiters each waking to
         find the budget taken would cost more CPU than the requests themselves.
         """
         state = self._key(key)
-        if not state.waiting and self._delay(state) <= 0:
-            return self._issue(state)
+        allowed = self._max_wait if since is not None else max(self._max_wait, MAX_PAUSE)
+        since = self._clock() if since is None else since
+        if state.resume_at - since > allowed:
+            raise RateLimitWait(state.resume_at - since)
+        if not state.waiting and self._delay(state, cost) <= 0:
+            return self._issue(state, cost)
         ticket: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        heapq.heappush(state.waiting, (rank(priority), next(self._arrivals), ticket))
+        heapq.heappush(state.waiting, (rank(priority), next(self._arrivals), cost, since, since + allowed, ticket))
         if state.dispatcher is None:
             state.dispatcher = asyncio.ensure_future(self._dispatch(state))
         try:
             return await ticket
         except asyncio.CancelledError:
-            if ticket.done() and not ticket.cancelled():
+            if ticket.done() and not ticket.cancelled() and ticket.exception() is None:
                 # Issued just as we were cancelled: the request never goes out.
-                state.in_flight.pop(ticket.result(), None)
+                self.release(key, ticket.result())
             raise
 
     async def _dispatch(self, state: _Key) -> None:
         """Hand out tickets to the waiters of `state`, best first, as the budget allows."""
         try:
             while state.waiting:
-                delay = self._delay(state)
+                delay = self._delay(state, state.waiting[0][2])
                 if delay > 0:
                     await self._sleep(delay)
                     continue
-                _, _, ticket = heapq.heappop(state.waiting)
+                _, _, cost, _, _, ticket = heapq.heappop(state.waiting)
                 if not ticket.done():
-                    ticket.set_result(self._issue(state))
+                    ticket.set_result(self._issue(state, cost))
         finally:
             state.dispatcher = None
 
-    @staticmethod
-    def _issue(state: _Key) -> int:
+    def _issue(self, state: _Key, cost: float) -> int:
         state.issued += 1
         state.in_flight[state.issued] = None
+        if cost:
+            state.costs[state.issued] = cost
+        learned = state.learned
+        if learned is not None:
+            learned.next_at = max(self._clock(), learned.next_at) + 1 / learned.rate
         return state.issued
 
-    def sending(self, key: str, ticket: int) -> None:
-        """The request of `ticket` goes out now."""
+    def sending(self, key: str, ticket: int) -> bool:
+        """The request of `ticket` goes out now, unless the ticket was taken back: False then, and the
+        request asks for a new one (`release` this one).
+
+        A ticket is issued before its request waits for a slot; a 429 or a learned rate that
+        arrives meanwhile says the budget it was issued from is not there, and every request
+        still waiting would otherwise go out to meet its own 429. Likewise a request whose tokens
+        the requests sent meanwhile have taken.
+        """
         state = self._key(key)
+        if ticket <= state.recalled or self._token_wait(state, state.costs.get(ticket, 0.0), self._clock()) > 0:
+            return False
         state.sent += 1
         state.in_flight[ticket] = state.sent
+        return True
 
-    def release(self, key: str, ticket: int) -> None:
-        """The request of `ticket` is over, answered or not (call it whatever happened)."""
-        self._key(key).in_flight.pop(ticket, None)
+    def release(self, key: str, ticket: int, *, admitted: bool = False) -> None:
+        """The request of `ticket` is over, answered or not (call it whatever happened); `admitted`:
+        the provider's limits let it through (any answer but a 429), which raises a learned rate."""
+        state = self._key(key)
+        state.in_flight.pop(ticket, None)
+        state.costs.pop(ticket, None)
+        if not admitted:
+            return
+        state.limited_since = None
+        learned = state.learned
+        if learned is not None and ticket > learned.horizon:
+            learned.rate *= 1 + INCREASE
+            if state.bucket is not None and state.bucket.refill > 0:
+                # Sending faster than the announced refill cannot last: it only borrows from the burst.
+                learned.rate = min(learned.rate, state.bucket.refill)
 
-    def _delay(self, state: _Key) -> float:
-        """Seconds until the key may send again (0 or less: now)."""
+    def _delay(self, state: _Key, cost: float) -> float:
+        """Seconds until the key may send a request of `cost` tokens (0 or less: now)."""
         now = self._clock()
         delay = state.resume_at - now
+        if state.learned is not None:
+            delay = max(delay, state.learned.next_at - now)
         bucket = state.bucket
-        if bucket is None:
-            return delay
-        # Requests sent after the answered one, or not sent yet, and not back: not in its
-        # `remaining`. (Ones back without news are not counted: a provider that stopped
-        # announcing must not stall us.)
-        unseen = sum(1 for sent in state.in_flight.values() if sent is None or sent > bucket.sent)
+        if bucket is not None:
+            # Requests sent after the answered one, or not sent yet (and not taken back), and not
+            # back: not in its `remaining`. (Ones back without news are not counted: a provider that
+            # stopped announcing must not stall us.)
+            unseen = sum(
+                1
+                for ticket, sent in state.in_flight.items()
+                if (sent is None and ticket > state.recalled) or (sent is not None and sent > bucket.sent)
+            )
+            delay = max(delay, self._refill_wait(bucket, 1, unseen, now))
+        return max(delay, self._token_wait(state, cost, now))
+
+    def _token_wait(self, state: _Key, cost: float, now: float) -> float:
+        """Seconds until the key's token budget holds `cost` beyond the requests sent since its news.
+
+        Only those sent: tickets still waiting for a slot would hold the budget for requests that
+        may wait long (each costing up to thousands of tokens); `sending` checks again instead.
+        """
+        tokens = state.tokens
+        if tokens is None or cost <= 0:
+            return 0.0
+        unseen = sum(
+            state.costs.get(ticket, 0.0) for ticket, sent in state.in_flight.items() if sent is not None and sent > tokens.sent
+        )
+        return self._refill_wait(tokens, cost, unseen, now)
+
+    @staticmethod
+    def _refill_wait(bucket: _Bucket, need: float, unseen: float, now: float) -> float:
+        """Seconds until `bucket` holds `need` (at most all of it) beyond what `unseen` requests took."""
+        need = min(need, bucket.limit)
         available = min(bucket.limit, bucket.remaining + bucket.refill * (now - bucket.observed_at)) - unseen
-        # A hair under one request is one request: rounding must not keep a waiter waking forever.
-        if available >= 1 - _EPSILON:
-            return delay
+        # A hair under what is needed is enough: rounding must not keep a waiter waking forever.
+        if available >= need - _EPSILON:
+            return 0.0
         if bucket.refill <= 0:
             # Spent, with no word on when it comes back: the answers in flight will say.
-            return max(delay, 0.05) if unseen else delay
-        return max(delay, min((1 - available) / bucket.refill, MAX_PAUSE), _EPSILON)
+            return 0.05 if unseen else 0.0
+        return max(min((need - available) / bucket.refill, MAX_PAUSE), _EPSILON)
 
     def observe(self, key: str, ticket: int, limits: Iterable[RateLimit]) -> None:
         """Take the limits announced on the answer to `ticket` (success or failure).
@@ -170,27 +303,37 @@ class Pacer:
         (0 left), and another (1 left) after both. The answer to a request sent before the
         estimate's own answer came may therefore be older news: it can only lower the
         estimate. The answer to one sent later is newer, and replaces it.
+
+        A window is the time the bucket takes to fill from empty: limit ÷ refill, where the
+        reset is the time to refill what was used (Groq, OpenAI) or to the window's end. Groq's
+        request headers count a day (14400 requests, a reset of 6 s after one): longer than
+        QUOTA_WINDOW, that is a quota to spend, not a rate to keep.
         """
         state = self._key(key)
         now = self._clock()
         for limit in limits:
             if limit.remaining is None:
                 continue
+            reset = limit.reset_seconds or 0.0
+            used = limit.limit - limit.remaining
+            window = reset * limit.limit / used if used > 0 else reset
+            if reset > MAX_PAUSE or window > QUOTA_WINDOW:
+                if limit.kind == "tokens" and limit.remaining < limit.limit * TOKEN_RESERVE and reset:
+                    # A long token window nearly spent: better to wait (a minute at most) than meet its 429s.
+                    self.pause(key, reset)
+                continue
+            refill = used / reset if reset > 0 else 0.0
+            remaining, sent = float(limit.remaining), state.in_flight.get(ticket) or 0
+            old = state.bucket if limit.kind == "requests" else state.tokens
+            if old is not None and sent <= old.horizon:
+                projected = min(old.limit, old.remaining + old.refill * (now - old.observed_at))
+                if remaining >= projected:
+                    continue  # older news that more was left: nothing learned
+            new = _Bucket(limit.limit, remaining, refill, now, sent, state.sent)
             if limit.kind == "requests":
-                reset = limit.reset_seconds or 0.0
-                if reset > MAX_PAUSE:
-                    # A daily quota is no bucket to pace by: what remains is spent, and its 429 says when.
-                    continue
-                refill = (limit.limit - limit.remaining) / reset if reset > 0 else 0.0
-                remaining, sent = float(limit.remaining), state.in_flight.get(ticket) or 0
-                old = state.bucket
-                if old is not None and sent <= old.horizon:
-                    projected = min(old.limit, old.remaining + old.refill * (now - old.observed_at))
-                    if remaining >= projected:
-                        continue  # older news that more was left: nothing learned
-                state.bucket = _Bucket(limit.limit, remaining, refill, now, sent, state.sent)
-            elif limit.remaining < limit.limit * TOKEN_RESERVE and limit.reset_seconds:
-                self.pause(key, limit.reset_seconds)
+                state.bucket = new
+            else:
+                state.tokens = new
 
     def pause(self, key: str, seconds: float) -> None:
         """Hold every request of `key` for `seconds` (capped at MAX_PAUSE) from now."""
@@ -198,19 +341,138 @@ class Pacer:
             state = self._key(key)
             state.resume_at = max(state.resume_at, self._clock() + min(seconds, MAX_PAUSE))
 
-    def throttled(self, key: str, seconds: float) -> None:
-        """A 429 for `key`: nothing is left of its budget now, and the provider asked for `seconds`.
+    def throttled(self, key: str, ticket: int, seconds: float, *, tokens: bool = False) -> None:
+        """A 429 for the request of `ticket` (call it before `release`): nothing is left of the key's
+        budget now, and the provider asked for `seconds`; `tokens`: it named a token limit.
 
         Emptying the estimate matters as much as the wait: otherwise every request held
         back would go out together when the wait ends, and meet the next 429. The wait
         itself says one request may go when it ends, whatever rate earlier answers implied:
-        that one brings fresh news (answers to requests already in flight are older).
+        that one brings fresh news (answers to requests already in flight are older). The
+        requests after it go at the learned rate, lowered by this 429 unless the request was
+        sent before the last lowering (a 429 of the same burst), or a token limit refused it.
         """
         state = self._key(key)
-        bucket = state.bucket
+        now = self._clock()
+        if state.limited_since is None:
+            state.limited_since = now
+        if not tokens:
+            self._lower(state, ticket, seconds)
+        bucket = state.tokens if tokens else state.bucket
         if bucket is not None:
-            bucket.remaining, bucket.observed_at = 0.0, self._clock()
+            bucket.remaining, bucket.observed_at = 0.0, now
             bucket.sent = bucket.horizon = state.sent
-            if seconds > 0:
+            if seconds > 0 and not tokens:
                 bucket.refill = max(bucket.refill, 1 / seconds)
-        self.pause(key, seconds)
+        state.resume_at = max(state.resume_at, now + seconds)
+        if ticket > state.recalled:
+            # A 429 to a ticket taken back already is the same burst's: the tickets issued since were
+            # issued knowing it, at the rate it taught.
+            state.recalled = state.issued
+        self._expire(state)
+
+    def _lower(self, state: _Key, ticket: int, seconds: float) -> None:
+        """A 429 lowers the learned rate.
+
+        Every 429's wait bounds the refill from above (the bucket held at least nothing, and
+        needs `seconds` to hold one request): the rate never stays above the tightest bound.
+        A 429 to a request issued at the rate now learned lowers it by DECREASE.
+        """
+        bound = 1 / max(seconds, _SHORTEST_WAIT)
+        learned = state.learned
+        if learned is None:
+            learned = state.learned = _Learned(bound, 0.0, state.issued)
+        elif learned.own and ticket <= learned.horizon:
+            # Issued before the rate was lowered: the same burst's news.
+            learned.rate = min(learned.rate, bound)
+            self._share(learned.rate)
+            return
+        else:
+            lowered = learned.rate * DECREASE
+            if state.bucket is not None and state.bucket.refill > 0:
+                # Paced near an announced refill, a 429 says the burst is smaller than announced, not the
+                # refill: a step just under it, not a fall far below.
+                lowered = max(lowered, NEAR_REFILL * min(learned.rate, state.bucket.refill))
+            if state.bucket is not None and state.bucket.refill > 0:
+                lowered = min(lowered, state.bucket.refill)
+            learned.rate, learned.horizon, learned.own = min(lowered, bound), state.issued, True
+        self._share(learned.rate)
+
+    def _share(self, rate: float) -> None:
+        """`rate` is the newest learned: keys not refused yet take it (see `_key`), and so do those
+        that took an older one, since it is the newest word on the tier's limit."""
+        self._shared = rate
+        for state in self._keys.values():
+            if state.learned is not None and not state.learned.own:
+                state.learned.rate = min(state.learned.rate, rate)
+
+    def _expire(self, state: _Key) -> None:
+        """Waiters held past their own `max_wait` by the key's newest wait give up now, not when it ends."""
+        if not any(state.resume_at > deadline for _, _, _, _, deadline, _ in state.waiting):
+            return
+        keep = []
+        for entry in state.waiting:
+            since, deadline, ticket = entry[3:]
+            if ticket.done():
+                continue
+            if state.resume_at > deadline:
+                ticket.set_exception(RateLimitWait(state.resume_at - since))
+            else:
+                keep.append(entry)
+        heapq.heapify(keep)
+        state.waiting = keep
+
+    def now(self) -> float:
+        return self._clock()
+
+    def limited_for(self) -> float:
+        """Seconds since the oldest run of 429s not yet followed by a success began (0: none)."""
+        since = [state.limited_since for state in self._keys.values() if state.limited_since is not None]
+        return self._clock() - min(since) if since else 0.0
+
+
+#: Characters of text, each image's size (or URL), tools offered, max_tokens.
+_Shape = tuple[int, tuple[int | str | None, ...], int, int | None]
+
+
+class TokenGuess:
+    """What a request will cost against a token limit, before the provider says.
+
+    A provider reports usage only in its answer; the requests of a run repeat (every model
+    gets the same probes, in both modes), so the first answer to a request of the same
+    shape says what the next will cost. Before it: a quarter of the text's characters, and
+    IMAGE_TOKENS an image.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[_Shape, float] = {}
+
+    @staticmethod
+    def _shape(request: Request) -> _Shape:
+        text = 0
+        media: list[int | str | None] = []
+        for message in request.messages:
+            for part in message.parts:
+                if isinstance(part, TextPart):
+                    text += len(part.text)
+                elif isinstance(part, DocumentPart):
+                    text += len(part.text)
+                elif isinstance(part, AttachmentPart):
+                    media.append(len(part.data) if part.data is not None else part.url)
+            if message.tool_result is not None:
+                text += len(message.tool_result.content)
+        return text, tuple(media), len(request.tools), request.max_tokens
+
+    def expect(self, request: Request) -> float:
+        shape = self._shape(request)
+        seen = self._seen.get(shape)
+        if seen is not None:
+            return seen
+        text, media, _, _ = shape
+        return text / 4 + IMAGE_TOKENS * len(media)
+
+    def learn(self, request: Request, usage: Usage) -> None:
+        used = usage.input_tokens + usage.output_tokens
+        if used > 0:
+            shape = self._shape(request)
+            self._seen[shape] = max(self._seen.get(shape, 0.0), float(used))

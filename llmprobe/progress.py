@@ -11,7 +11,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from llmprobe.budget import Cost
 from llmprobe.neutral import Exchange
@@ -31,6 +32,7 @@ class RunProgress:
             MofNCompleteColumn(),
             TextColumn("requests"),
             TimeElapsedColumn(),
+            RateLimitColumn(),
             console=console,
             transient=False,
         )
@@ -48,9 +50,10 @@ class RunProgress:
         #: One line per mode of a finished model whose gate failed, as the scoreboards note it.
         self.failed_gates: list[str] = []
 
-    def add_provider(self, name: str) -> None:
-        """A bar for the provider; its total grows as its models' modes start (ProviderListener.planned)."""
-        self._tasks[name] = self._progress.add_task(name, total=0)
+    def add_provider(self, name: str, rate_limited_for: Callable[[], float] | None = None) -> None:
+        """A bar for the provider; its total grows as its models' modes start (ProviderListener.planned).
+        `rate_limited_for`: seconds the provider has been answering 429s (`ProviderClient.rate_limited_for`)."""
+        self._tasks[name] = self._progress.add_task(name, total=0, rate_limited_for=rate_limited_for)
 
     def listener(self, provider: str) -> ProviderListener:
         return ProviderListener(self, provider)
@@ -144,3 +147,18 @@ class ProviderListener:
 
     def __call__(self, model: str, mode: str, probe: str, exchange: Exchange) -> None:
         self.progress.answered(self.provider, model, mode, probe, exchange)
+
+
+class RateLimitColumn(ProgressColumn):
+    """"waiting on its rate limit for N s" while a provider answers 429s with no success since,
+    read when the bar is drawn: a provider waiting sends nothing, so no answer would redraw it."""
+
+    #: Shorter runs of 429s are the pacing at work, not worth a word.
+    SHOWN_AFTER = 2.0
+
+    def render(self, task: Task) -> Text:
+        limited_for = task.fields.get("rate_limited_for")
+        seconds = limited_for() if limited_for is not None else 0.0
+        if seconds < self.SHOWN_AFTER:
+            return Text("")
+        return Text(f"waiting on its rate limit for {seconds:.0f} s", style="yellow")

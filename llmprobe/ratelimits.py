@@ -114,3 +114,14 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+_NAMES_TOKENS = re.compile(r"tokens? per (?:minute|min|day|hour)|\bTP[MD]\b|input tokens|output tokens", re.IGNORECASE)
+
+
+def names_tokens(message: str) -> bool:
+    """A 429's message says a token limit refused it ("on tokens per minute (TPM)"), not a request limit.
+
+    Not a mere "tokens": Groq's request-limit messages end "Need more tokens? Upgrade to Dev Tier".
+    """
+    return _NAMES_TOKENS.search(message) is not None

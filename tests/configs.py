@@ -39,9 +39,16 @@ MEDIA_BASE_URL = "https://images.invalid/probes"
 
 
 def replayed(api: str, base_url: str, models: Sequence[str | Mapping[str, Any]], *, keyed: bool = True, **fields: Any) -> dict[str, Any]:
-    """A provider answered by the test suite's fixture server from its recordings: no retries (a
-    recording answers once), and the image-URL probes on (the server answers them by file extension)."""
-    provider: dict[str, Any] = {"api": api, "base_url": base_url, "max_retries": 0, "image_base_url": MEDIA_BASE_URL}
+    """A provider answered by the test suite's fixture server from its recordings: no retries and no
+    recorded 429 waited out (a recording answers once, and then the same again), and the image-URL
+    probes on (the server answers them by file extension)."""
+    provider: dict[str, Any] = {
+        "api": api,
+        "base_url": base_url,
+        "max_retries": 0,
+        "rate_limit_wait": 0,
+        "image_base_url": MEDIA_BASE_URL,
+    }
     if keyed:
         provider["api_key_env"] = TEST_KEY_ENV
     return {**provider, **fields, "models": list(models)}

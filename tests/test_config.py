@@ -136,6 +136,7 @@ def test_shipped_cloud_providers_use_defaults() -> None:
     for name in [*cloud, *native, "anthropic"]:
         provider = config.providers[name]
         assert (provider.concurrency, provider.max_retries, provider.timeout) == (8, 2, 120.0)
+        assert provider.rate_limit_wait == 600.0
         assert provider.launch is None
         assert not provider.local
 
@@ -186,7 +187,8 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
         pytest.param(
             BASE + "    region: eu\n",
             "providers.yaml:9: providers.groq.region: unknown key (known keys: api, base_url, api_key_env, "
-            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, timeout, max_reply_bytes, image_base_url, "
+            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, rate_limit_wait, timeout, max_reply_bytes, "
+            "image_base_url, "
             "options, unsupported, extra_body, price)",
             id="unknown-key-lists-known",
         ),
@@ -408,6 +410,16 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
             id="max-retries-negative",
         ),
         pytest.param(
+            BASE + "    rate_limit_wait: -5\n",
+            "providers.yaml:9: providers.groq.rate_limit_wait: must be 0 or a positive number of seconds, got -5",
+            id="negative-rate-limit-wait",
+        ),
+        pytest.param(
+            BASE + "    rate_limit_wait: 10m\n",
+            "providers.yaml:9: providers.groq.rate_limit_wait: expected a number of seconds, got a string",
+            id="rate-limit-wait-text",
+        ),
+        pytest.param(
             BASE + "    timeout: 0\n",
             "providers.yaml:9: providers.groq.timeout: must be a positive number of seconds, got 0",
             id="timeout-0",
@@ -546,11 +558,13 @@ def test_optional_keys_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         "    country: 'NO'\n"
         "    concurrency: 2\n"
         "    max_retries: 0\n"
+        "    rate_limit_wait: 0\n"
         "    timeout: 12.5\n"
         "    image_base_url: https://example.com/img\n"
     )
     groq = load_text(tmp_path, monkeypatch, text).providers["groq"]
     assert (groq.country, groq.concurrency, groq.max_retries, groq.timeout) == ("NO", 2, 0, 12.5)
+    assert groq.rate_limit_wait == 0
     assert groq.image_base_url == "https://example.com/img"
     assert groq.model("b").tier == "cheap"
     assert groq.model("b").comment == "small"

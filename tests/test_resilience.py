@@ -23,7 +23,7 @@ from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.neutral import Message, RateLimit, Request
-from llmprobe.pacing import Pacer
+from llmprobe.pacing import INCREASE, Pacer
 from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
@@ -123,26 +123,27 @@ def test_a_ticket_sent_after_a_later_one_is_not_counted_by_that_later_answer():
     assert clock.slept == [pytest.approx(1.4 / 29)]
 
 
-def test_after_a_429_one_request_goes_when_the_wait_ends_and_its_news_stands():
+def test_after_a_429_one_request_goes_when_the_wait_ends_then_the_others_at_the_rate_it_implies():
     clock = FakeClock()
     pacer = Pacer(clock=clock, sleep=clock.sleep)
     first = send(pacer, "m")
-    # A nearly full window that announces one request back every 6 s.
+    # Groq's request headers: one request back every 6 s of a 14400 a day quota, no rate to keep.
     pacer.observe("m", first, [RateLimit("requests", 14400, 14399, 6.0)])
-    pacer.release("m", first)
+    pacer.release("m", first, admitted=True)
     late = send(pacer, "m")  # still in flight when the 429 comes
-    pacer.throttled("m", 1.0)
+    refused = send(pacer, "m")
+    assert clock.slept == [], "a day's quota is spent, not spread over the day"
+    pacer.throttled("m", refused, 0.5)
+    pacer.release("m", refused)
     probe = send(pacer, "m")
-    assert clock.slept == [pytest.approx(1.0)], "the wait asked for, not the 6 s the old rate implies"
-    # The late answer is older news than the 429: it does not reopen the budget...
-    pacer.observe("m", late, [RateLimit("requests", 14400, 14399, 6.0)])
-    pacer.release("m", late)
-    # ...the answer to the request sent after it does.
-    pacer.observe("m", probe, [RateLimit("requests", 14400, 14398, 6.0)])
-    pacer.release("m", probe)
-    for _ in range(3):
-        send(pacer, "m")
-    assert len(clock.slept) == 1
+    assert clock.slept == [pytest.approx(0.5)], "the wait asked for, not the 6 s the quota's refill implies"
+    # The late answer went out before the 429: its success says nothing of the rate the 429 set.
+    pacer.release("m", late, admitted=True)
+    pacer.release("m", probe, admitted=True)
+    send(pacer, "m")
+    send(pacer, "m")
+    # One request per wait asked, spaced as the rate stood when each went: faster once an answer succeeded.
+    assert clock.slept[1:] == [pytest.approx(0.5), pytest.approx(0.5 / (1 + INCREASE))]
 
 
 def test_requests_waiting_for_a_key_go_out_best_first_and_one_task_sleeps_for_them():

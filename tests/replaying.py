@@ -44,13 +44,18 @@ def read_answer(dialect: Dialect, status: int, headers: Mapping[str, str], body:
     return reply
 
 
+def headers(item: Interaction) -> dict[str, str]:
+    """The first value of each recorded response header, as a dialect reads them."""
+    return {name: values[0] for name, values in item.response_headers.items() if values}
+
+
 def replay(dialect: Dialect, item: Interaction) -> Reply:
     """A recorded interaction; streamed when its request asked for a stream."""
     try:
         stream = bool(json.loads(item.request_body or "{}").get("stream"))
     except (ValueError, AttributeError):
         stream = False
-    return read_answer(dialect, item.status, item.flat_response_headers(), item.response_body, stream)
+    return read_answer(dialect, item.status, headers(item), item.response_body, stream)
 
 
 def stream_of(dialect: Dialect, *data: str) -> Reply:

@@ -94,8 +94,11 @@ def go_duration(seconds: float) -> str:
 
 #: How a rate-limited fake tells its limits (`RateLimitedProvider`).
 STYLES = ("announced", "daily", "bare", "burst", "tokens")
-#: The tokens fake: 6000 tokens a minute per model (a bucket of 6000 refilled at 100/s), an image 1200 of them.
-TOKEN_BUCKET, TOKEN_REFILL, IMAGE_COST = 6000, 100.0, 1200
+#: The tokens fake: 6000 tokens a minute per model (a bucket of 6000 refilled at 100/s), an attached medium
+#: (a picture, a recording, a PDF) 1200 of them.
+TOKEN_BUCKET, TOKEN_REFILL, MEDIUM_COST = 6000, 100.0, 1200
+#: The content parts that carry a medium in the OpenAI chat wire.
+MEDIUM_PARTS = ("image_url", "input_audio", "file")
 #: Groq's daily request quota, and the refill its `reset` implies (a day to fill it all).
 DAY_QUOTA = 14400
 
@@ -111,7 +114,7 @@ class RateLimitedProvider(PassingProvider):
     - burst: the headers describe a bucket of PER_MINUTE refilled at REFILL while BUCKET binds
       (a per-minute limit enforced per second).
     - tokens: requests bind nowhere (daily headers); `x-ratelimit-*-tokens` describe a token
-      bucket that binds, an image costing IMAGE_COST, and the usage reported is the cost.
+      bucket that binds, a medium costing MEDIUM_COST, and the usage reported is the cost.
 
     Each 429 has a Retry-After rounded up to whole seconds and the exact wait in its message.
     """
@@ -130,8 +133,8 @@ class RateLimitedProvider(PassingProvider):
 
     def _cost(self, request: RecordedRequest) -> int:
         content = request.json["messages"][0]["content"]
-        images = sum(1 for p in content if p.get("type") == "image_url") if isinstance(content, list) else 0
-        return USAGE["total_tokens"] + IMAGE_COST * images
+        media = sum(1 for p in content if p.get("type") in MEDIUM_PARTS) if isinstance(content, list) else 0
+        return USAGE["total_tokens"] + MEDIUM_COST * media
 
     def _scripted(self, request: RecordedRequest) -> Scripted:
         model = str(request.json.get("model"))

@@ -82,10 +82,6 @@ class Budget:
     _next: int = 0
     _settled: asyncio.Event = field(default_factory=asyncio.Event)
 
-    @property
-    def limited(self) -> bool:
-        return self.tokens is not None or self.usd is not None
-
     def estimate(self, key: str, request: Request) -> tuple[int, int]:
         """(input, output) tokens `request` is expected to use, from what `key` (a provider) used so far."""
         seen = self._seen.get(key, _Seen())

@@ -72,9 +72,6 @@ class Interaction:
                 return values[0]
         return None
 
-    def flat_response_headers(self) -> dict[str, str]:
-        return {k: v[0] for k, v in self.response_headers.items() if v}
-
 
 @dataclass
 class Cassette:

@@ -102,8 +102,8 @@ def _live_transport(proxy: str | None) -> httpx.AsyncBaseTransport:
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
-    """One certificate store for every provider of the process: loading it takes about 30 ms, which
-    each provider's transport would otherwise spend again before its first request. httpx reads
+    """One certificate store for every provider of the process: loading it is slow enough to
+    show, and each provider's transport would otherwise pay for it again. httpx reads
     SSL_CERT_FILE (else SSL_CERT_DIR) here, as every httpx program does; certifi's store otherwise."""
     return httpx.create_ssl_context()
 

@@ -53,9 +53,11 @@ MAX_PAUSE = 60.0
 DECREASE, INCREASE = 0.85, 0.01
 #: The factor on a 429 for a key paced at about its announced refill.
 NEAR_REFILL = 0.95
-#: Tokens an image is guessed to cost before one of its size has been answered (providers count
-#: from about a hundred to a few thousand).
-IMAGE_TOKENS = 1000
+#: Tokens an attached medium (a picture, a recording, a PDF) is guessed to cost before one of its
+#: size has been answered: providers count from about a hundred to a few thousand, and a guess too
+#: low spends the window's tokens twice (the request, then the 429 it meets), one too high only
+#: delays a request until the answer of its first twin corrects it.
+MEDIUM_TOKENS = 1500
 #: A window longer than this is a quota to spend, not a rate to keep: a minute's, with room for rounding.
 QUOTA_WINDOW = 90.0
 #: A 429 asking for less (or nothing) still says no faster than this.
@@ -441,7 +443,7 @@ class TokenGuess:
     A provider reports usage only in its answer; the requests of a run repeat (every model
     gets the same probes, in both modes), so the first answer to a request of the same
     shape says what the next will cost. Before it: a quarter of the text's characters, and
-    IMAGE_TOKENS an image.
+    MEDIUM_TOKENS an attached medium.
     """
 
     def __init__(self) -> None:
@@ -469,7 +471,7 @@ class TokenGuess:
         if seen is not None:
             return seen
         text, media, _, _ = shape
-        return text / 4 + IMAGE_TOKENS * len(media)
+        return text / 4 + MEDIUM_TOKENS * len(media)
 
     def learn(self, request: Request, usage: Usage) -> None:
         used = usage.input_tokens + usage.output_tokens

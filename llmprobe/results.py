@@ -217,10 +217,6 @@ class Spread:
         return cls(round(statistics.median(ordered), 1), round(p90, 1), len(ordered))
 
 
-#: The measures of `speed_of`, in the order tables show them.
-SPEED_MEASURES = ("ttft_ms", "latency_ms", "tokens_per_s")
-
-
 def speed_of(probes: Iterable[Evidence]) -> dict[str, Spread]:
     """Latency and throughput of a mode, from its probes' own requests (no extra request).
 
@@ -522,11 +518,10 @@ def save(result: ProviderResult, path: Path) -> None:
 class ResultsWriter:
     """Writes one provider's results file, again each time a model finishes, encoding each model once.
 
-    Re-encoding every finished model at every save made a run's saving quadratic in
-    its models (about 3.5 ms per model per save, blocking the event loop): 0.5 ms of
-    CPU per request with 10 models, 3 ms with 100. Each model is kept as UTF-8 bytes,
-    so a save is one join of them: building and encoding the whole text of a
-    500-model file (10 MB) held the interpreter for 75 ms a save. A saved ModelResult
+    Re-encoding every finished model at every save would make a run's saving quadratic
+    in its models, blocking the event loop. Each model is kept as UTF-8 bytes, so a save
+    is one join of them rather than building and encoding the whole text of a file that
+    grows to megabytes with hundreds of models. A saved ModelResult
     must not be changed afterwards: its bytes are reused for as long as it is the same object.
     """
 

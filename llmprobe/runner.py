@@ -417,8 +417,8 @@ class ProviderRun:
             """Save once the models finished so far are on disk, writing from a thread: fsync
             blocks for milliseconds (tens with hundreds of models), and the event loop must go
             on reading answers meanwhile. Saves queue one behind the other, and one that finds
-            its models already written by the save before it writes nothing: a file of 500
-            models is 7 MB, and writing it once per model would be quadratic."""
+            its models already written by the save before it writes nothing: a file grows
+            with its models, and writing it once per model would be quadratic."""
             nonlocal saved
             wanted = finished
             async with saving:

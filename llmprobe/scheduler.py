@@ -6,9 +6,7 @@ dry the chain still has steps to go and they run with slots idle. Serving the
 waiter with the most dependent work still ahead of it first (list scheduling,
 "highest level first") keeps the chain moving while independent probes fill the
 other slots, which brings a run close to max(longest chain, requests ÷ slots) ×
-latency. Measured against a FIFO semaphore (benchmarks/probe_bench.py's fake
-provider, 200 ms per request): one model at 8 slots 1.52 → 1.34 s, ten models at
-32 slots 3.61 → 3.37 s; no change where the slots are never short of work.
+latency. Where the slots are never short of work the order changes nothing.
 """
 
 from __future__ import annotations
@@ -36,8 +34,8 @@ class Slots:
     usually a step of a chain: its next step asks for a slot in the same turn (the
     same task, no await between them) or in the next (tasks it has just started), and
     must compete for the slot, not find it already given to a request that could have
-    waited. Measured on the Groq recordings at 200 ms a request, each tool-chain step
-    waited about 130 ms for a slot before this. A waiter cancelled while queued just
+    waited; otherwise every step of the tool chain queues for a slot it just gave up. A
+    waiter cancelled while queued just
     leaves; one cancelled after it was handed a slot but before it resumed passes the
     slot on. Either way no slot is lost or leaked.
     """
@@ -71,10 +69,9 @@ class Slots:
         came back took) is not given at once to a waiter ranked below `opens`: requests sent
         together come back together, so the opener's answer is due any moment, and the requests
         it lets go should have the slot, not a later model's. The slot waits for the opener's
-        answer, or at most `PARK_SHARE` of the releasing request's time. Measured on the Groq
-        recordings at 200 ms a request: without it, a model's gate came back a few ms after
-        other answers of its round, later models' requests took those slots, and the model
-        finished a round later.
+        answer, or at most `PARK_SHARE` of the releasing request's time. Otherwise a gate that
+        comes back a moment after the other answers of its round finds its round's slots taken
+        by later models' requests, and its model finishes a round later.
         """
         await self._acquire(priority)
         loop = asyncio.get_running_loop()

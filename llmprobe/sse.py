@@ -8,7 +8,7 @@ dialect can recognise `event: error`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 
@@ -58,20 +58,8 @@ class SseDecoder:
         return SseEvent("\n".join(data), event or "message")
 
 
-def iter_events(lines: Iterable[str]) -> Iterator[SseEvent]:
-    """Every event in a complete body, e.g. a recorded one."""
-    decoder = SseDecoder()
-    for line in lines:
-        event = decoder.feed_line(line)
-        if event is not None:
-            yield event
-    last = decoder.flush()
-    if last is not None:
-        yield last
-
-
 async def aiter_events(lines: AsyncIterable[str]) -> AsyncIterator[SseEvent]:
-    """`iter_events` for a body that is still arriving."""
+    """Every event of a body as its lines arrive, the last one flushed at its end."""
     decoder = SseDecoder()
     async for line in lines:
         event = decoder.feed_line(line)

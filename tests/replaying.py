@@ -7,19 +7,28 @@ rate limits come from the dialect's own header reader, as the client attaches th
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 from llmprobe.cassettes import Interaction
 from llmprobe.dialects import Dialect
 from llmprobe.neutral import Reply
-from llmprobe.sse import SseEvent, iter_events
+from llmprobe.sse import SseEvent, aiter_events, aiter_ndjson
 
 
-def events(dialect: Dialect, lines: Iterable[str]) -> Iterable[SseEvent]:
-    if dialect.STREAM_FRAMING == "ndjson":
-        return (SseEvent(line) for line in lines if line.strip())
-    return iter_events(lines)
+def events(dialect: Dialect, lines: Iterable[str]) -> list[SseEvent]:
+    """The events the client's own framing (SSE or NDJSON) reads from a complete body."""
+    frames = aiter_ndjson if dialect.STREAM_FRAMING == "ndjson" else aiter_events
+
+    async def arrive() -> AsyncIterator[str]:
+        for line in lines:
+            yield line
+
+    async def collect() -> list[SseEvent]:
+        return [event async for event in frames(arrive())]
+
+    return asyncio.run(collect())
 
 
 def read_answer(dialect: Dialect, status: int, headers: Mapping[str, str], body: str, stream: bool) -> Reply:
@@ -35,13 +44,18 @@ def read_answer(dialect: Dialect, status: int, headers: Mapping[str, str], body:
     return reply
 
 
+def headers(item: Interaction) -> dict[str, str]:
+    """The first value of each recorded response header, as a dialect reads them."""
+    return {name: values[0] for name, values in item.response_headers.items() if values}
+
+
 def replay(dialect: Dialect, item: Interaction) -> Reply:
     """A recorded interaction; streamed when its request asked for a stream."""
     try:
         stream = bool(json.loads(item.request_body or "{}").get("stream"))
     except (ValueError, AttributeError):
         stream = False
-    return read_answer(dialect, item.status, item.flat_response_headers(), item.response_body, stream)
+    return read_answer(dialect, item.status, headers(item), item.response_body, stream)
 
 
 def stream_of(dialect: Dialect, *data: str) -> Reply:

@@ -82,7 +82,7 @@ def test_every_recording_parses_or_fails_with_its_kind(name: str) -> None:
     kind, code = expected
     with pytest.raises(ApiError) as raised:
         if name.endswith("ListModels.yaml"):
-            dialect.parse_models(recorded.status, recorded.flat_response_headers(), recorded.response_body.encode())
+            dialect.parse_models(recorded.status, replaying.headers(recorded), recorded.response_body.encode())
         else:
             replay(recorded)
     assert (raised.value.kind, raised.value.code, raised.value.status) == (kind, code, recorded.status)
@@ -506,7 +506,7 @@ def test_recording_through_the_dialect_writes_no_key(tmp_path: Path) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         body = httpx.ByteStream(recorded.response_body.encode())  # a stream, as a live answer is: read once, recorded
-        return httpx.Response(200, headers=recorded.flat_response_headers(), stream=body)
+        return httpx.Response(200, headers=replaying.headers(recorded), stream=body)
 
     async def run() -> None:
         transport = RecordingTransport(httpx.MockTransport(answer), tmp_path, Redactor(secrets=[key]))

@@ -116,7 +116,7 @@ def test_every_recording_parses_or_fails_with_its_kind(name: str) -> None:
     kind, code = expected
     with pytest.raises(ApiError) as raised:
         if name.endswith("ListModels.yaml"):
-            headers, body = recorded.flat_response_headers(), recorded.response_body.encode()
+            headers, body = replaying.headers(recorded), recorded.response_body.encode()
             dialect.parse_models(recorded.status, headers, body)
         else:
             replay(recorded)

@@ -119,7 +119,7 @@ def test_list_models_error_is_auth() -> None:
     call = dialect.list_models_call(None)
     assert (call.method, call.url) == (recorded.method, recorded.url)
     with pytest.raises(ApiError) as raised:
-        dialect.parse_models(recorded.status, recorded.flat_response_headers(), recorded.response_body.encode())
+        dialect.parse_models(recorded.status, replaying.headers(recorded), recorded.response_body.encode())
     assert (raised.value.kind, raised.value.message) == (ErrorKind.AUTH, "invalid api token")
 
 

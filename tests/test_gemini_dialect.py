@@ -60,7 +60,7 @@ def scoreboard(model: str, probe: str) -> Interaction:
 def replay(recorded: Interaction) -> Reply:
     """As the client reads it: the stream is in the URL on this wire, not in the body."""
     stream = recorded.url.endswith(":streamGenerateContent?alt=sse")
-    headers = recorded.flat_response_headers()
+    headers = replaying.headers(recorded)
     return replaying.read_answer(dialect, recorded.status, headers, recorded.response_body, stream)
 
 
@@ -90,7 +90,7 @@ def test_every_recording_parses_or_fails_with_its_kind(name: str) -> None:
     kind, code = expected or (ErrorKind.REJECTED, "INVALID_ARGUMENT")
     with pytest.raises(ApiError) as raised:
         if name.endswith("ListModels.yaml"):
-            dialect.parse_models(recorded.status, recorded.flat_response_headers(), recorded.response_body.encode())
+            dialect.parse_models(recorded.status, replaying.headers(recorded), recorded.response_body.encode())
         else:
             replay(recorded)
     assert (raised.value.kind, raised.value.code) == (kind, code)

@@ -21,7 +21,6 @@ from llmprobe.render import cells, render_html
 from llmprobe.render.evidence import (
     VERDICT_PROBES,
     cell_evidence,
-    deciding_probes,
     layout_columns,
 )
 from llmprobe.render.html import CAPABILITY_LABELS
@@ -63,6 +62,11 @@ def model_rows(pairs: list[tuple[ProviderConfig, ProviderResult | None]]) -> lis
 
 
 # --- what the page is made of ----------------------------------------------------------------
+
+
+def deciding_probes(layout: str, title: str) -> tuple[str, ...]:
+    """The probes behind column `title`; KeyError for a column the layout does not have."""
+    return {column.title: column.probes for column in layout_columns(layout)}[title]
 
 
 def test_every_verdict_has_deciding_probes_and_a_filter_label() -> None:

@@ -88,7 +88,7 @@ def test_every_recording_parses_or_fails_as_expected(path: Path) -> None:
     for item in load_cassette(path).interactions:
         if item.method == "GET":
             with pytest.raises(ApiError) as failure:
-                DIALECT.parse_models(item.status, item.flat_response_headers(), item.response_body.encode())
+                DIALECT.parse_models(item.status, replaying.headers(item), item.response_body.encode())
         elif expected is None:
             reply = replay(item)
             assert reply.text or reply.reasoning or reply.tool_calls
@@ -228,7 +228,7 @@ def test_bad_key_on_models() -> None:
     item = interaction("error-cassettes/bad_apiKey/ListModels.yaml")
     assert DIALECT.list_models_call(None).url == item.url
     with pytest.raises(ApiError) as failure:
-        DIALECT.parse_models(item.status, item.flat_response_headers(), item.response_body.encode())
+        DIALECT.parse_models(item.status, replaying.headers(item), item.response_body.encode())
     assert (failure.value.kind, failure.value.code) == (ErrorKind.AUTH, "invalid_api_key")
 
 

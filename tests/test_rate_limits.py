@@ -14,7 +14,7 @@ from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ErrorKind
 from llmprobe.neutral import AttachmentPart, Message, RateLimit, Request, Usage
-from llmprobe.pacing import DECREASE, IMAGE_TOKENS, Pacer, RateLimitWait, TokenGuess
+from llmprobe.pacing import DECREASE, MEDIUM_TOKENS, Pacer, RateLimitWait, TokenGuess
 from llmprobe.progress import RateLimitColumn
 from llmprobe.ratelimits import names_tokens
 from passing_provider import wire_answer
@@ -187,7 +187,7 @@ def test_tokens_taken_while_a_request_waited_for_its_slot_send_it_back_to_wait()
 def test_a_token_guess_is_the_text_and_images_until_the_same_request_was_answered():
     guess = TokenGuess()
     picture = Request((Message.user("What fruit is it?", AttachmentPart("image", "image/png", data=b"x" * 5000)),))
-    assert guess.expect(picture) == pytest.approx(len("What fruit is it?") / 4 + IMAGE_TOKENS)
+    assert guess.expect(picture) == pytest.approx(len("What fruit is it?") / 4 + MEDIUM_TOKENS)
     guess.learn(picture, Usage(input_tokens=1530, output_tokens=3))
     assert guess.expect(picture) == 1533
     assert guess.expect(Request((Message.user("Say hello."),))) == pytest.approx(2.5)

@@ -24,7 +24,7 @@ from passing_provider import EXPECTED_VERDICTS, PassingProvider
 KEY = "gsk_" + "PLANTEDsecretKEY0123456789abcdefABCDEF"
 MODEL = "llama-3.1-8b-instant"
 
-#: The contract of out/NAME.json (README "SCOREBOARD.md and out/"), as a JSON schema.
+#: The contract of out/NAME.json (docs/usage.md, "SCOREBOARD.md, results/ and out/"), as a JSON schema.
 VERDICT = {"enum": ["true", "false", "flaky", "unknown"]}
 RESULTS_SCHEMA = {
     "type": "object",

@@ -20,7 +20,7 @@ from llmprobe.sse import SseEvent
 
 class ToyDialect:
     name = "toy"
-    OPTIONS = {"shout": Option("boolean", False, "send the prompt in capitals")}
+    OPTIONS = {"shout": Option("boolean", False)}  # send the prompt in capitals
     STREAM_FRAMING = "ndjson"
     RATE_LIMIT_SCOPE = "provider"
 

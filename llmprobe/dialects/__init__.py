@@ -56,7 +56,6 @@ class Option:
 
     kind: Literal["choice", "text", "boolean", "integer"]
     default: Any
-    help: str
     choices: tuple[str, ...] = ()
 
 

@@ -78,10 +78,11 @@ _LIMITS = (("requests", "requests"), ("tokens", "tokens"), ("input-tokens", "tok
 class AnthropicDialect:
     name = "anthropic"
     OPTIONS = {
-        # The API insists on a cap; 4096 is the largest every current model accepts (Claude 3 Haiku's).
-        "max_tokens": Option("integer", 4096, "max_tokens of every request that sets no cap of its own"),
-        # 1024 is the smallest budget the API accepts.
-        "thinking_budget": Option("integer", 1024, "budget_tokens of the thinking of `reason: true` models"),
+        # max_tokens of every request that sets no cap of its own. The API insists on a cap;
+        # 4096 is the largest every current model accepts (Claude 3 Haiku's).
+        "max_tokens": Option("integer", 4096),
+        # budget_tokens of the thinking of `reason: true` models; 1024 is the smallest the API accepts.
+        "thinking_budget": Option("integer", 1024),
     }
     STREAM_FRAMING = "sse"
     #: Anthropic counts requests and tokens per model (class) and says so in its headers.

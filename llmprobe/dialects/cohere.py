@@ -165,8 +165,8 @@ class CohereStreamParser:
         if not data.get("type") and isinstance(data.get("message"), str) and data["message"]:
             raise _failed_after_accepting(data["message"])
         if kind not in _EVENTS_READ:
-            # message-start, content-end, tool-call-end, citation-end, and events added after
-            # this was written: nothing to keep, whatever their delta holds.
+            # message-start, content-end, tool-call-end, citation-end, and any event type the
+            # API adds later: nothing to keep, whatever their delta holds.
             return
         message = _object(_object(data.get("delta") or {}, "delta").get("message") or {}, "delta.message")
         if kind == "content-start" or kind == "content-delta":

@@ -45,28 +45,15 @@ from llmprobe.sse import SseEvent
 class OpenAIDialect:
     name = "openai"
     OPTIONS = {
-        # Older servers (llama.cpp's) only know `max_tokens`, OpenAI's current name is refused by them.
-        "max_tokens_field": Option(
-            "choice",
-            "max_completion_tokens",
-            "the request field that caps the reply: max_completion_tokens, or max_tokens for older servers",
-            choices=("max_completion_tokens", "max_tokens"),
-        ),
-        "seed_field": Option(
-            "choice",
-            "seed",
-            "the request field that carries the seed: seed, or Mistral's random_seed",
-            choices=("seed", "random_seed"),
-        ),
-        # The two content-part families that extend chat completions beyond images.
-        "media_parts": Option(
-            "choice",
-            "openai",
-            "how audio, video and PDF parts are spelt: openai (input_audio {data, format} for wav and mp3, "
-            "a `file` with a data URL for any other file, nothing by URL) or mistral (input_audio as bare "
-            "base64, audio_url and document_url links)",
-            choices=("openai", "mistral"),
-        ),
+        # The request field that caps the reply. Older servers (llama.cpp's) only know
+        # `max_tokens`, OpenAI's current name is refused by them.
+        "max_tokens_field": Option("choice", "max_completion_tokens", choices=("max_completion_tokens", "max_tokens")),
+        # The request field that carries the seed: Mistral calls it random_seed.
+        "seed_field": Option("choice", "seed", choices=("seed", "random_seed")),
+        # The two content-part families that extend chat completions beyond images: openai
+        # (input_audio {data, format} for wav and mp3, a `file` with a data URL for any other
+        # file, nothing by URL) or mistral (input_audio as bare base64, audio_url and document_url links).
+        "media_parts": Option("choice", "openai", choices=("openai", "mistral")),
     }
     STREAM_FRAMING = "sse"
     #: OpenAI and Groq announce and enforce their limits per model.

@@ -1,7 +1,7 @@
 """Which probes decide each verdict and each scoreboard column, and the evidence behind one cell.
 
-Written once here so every view that explains a cell (the HTML page now, `llmprobe explain`
-later) points at the same probes. The verdict → probe table follows `capabilities`;
+Written once here so every view that explains a cell (the HTML page and `llmprobe explain`)
+points at the same probes. The verdict → probe table follows `capabilities`;
 the column → verdict table is read off the cell functions themselves, so a column that starts
 reading another verdict is explained by it without anyone updating a list.
 """
@@ -104,12 +104,6 @@ def _column(title: str, cell: Cell) -> Column:
 def layout_columns(layout: str) -> tuple[Column, ...]:
     """Every column of the layout, in table order. Raises ValueError for an unknown layout."""
     return tuple(_column(title, cell) for title, cell in columns(layout))
-
-
-def deciding_probes(layout: str, title: str) -> tuple[str, ...]:
-    """The probes behind column `title`. Raises KeyError for a column the layout does not have."""
-    found = {column.title: column.probes for column in layout_columns(layout)}
-    return found[title]
 
 
 def cell_evidence(mode: ModeResult, probes: Sequence[str]) -> list[Evidence]:

@@ -54,10 +54,8 @@ DECREASE, INCREASE = 0.85, 0.01
 #: The factor on a 429 for a key paced at about its announced refill.
 NEAR_REFILL = 0.95
 #: Tokens an attached medium (a picture, a recording, a PDF) is guessed to cost before one of its
-#: size has been answered: providers count from about a hundred to a few thousand, and a guess too
-#: low spends the window's tokens twice (the request, then the 429 it meets), one too high only
-#: delays a request until the answer of its first twin corrects it.
-MEDIUM_TOKENS = 1500
+#: size has been answered (providers count from about a hundred to a few thousand).
+MEDIUM_TOKENS = 1000
 #: A window longer than this is a quota to spend, not a rate to keep: a minute's, with room for rounding.
 QUOTA_WINDOW = 90.0
 #: A 429 asking for less (or nothing) still says no faster than this.

@@ -271,3 +271,14 @@ def test_tool_cell_shows_the_search_after_the_forced_call() -> None:
 @pytest.mark.parametrize("layout", ["detailed", "compact"])
 def test_the_legend_explains_the_search(layout: str) -> None:
     assert any("🕸️" in text for entry in legend.entries(layout) for text in (entry.text, *entry.children))
+
+
+# --- the evidence -------------------------------------------------------------------------------------
+
+
+def test_the_evidence_names_what_shows_the_search() -> None:
+    from llmprobe.runner import _describe
+
+    searched = reply("Mark Carney", web_search=["https://www.pm.gc.ca/en", "https://en.wikipedia.org/wiki/Mark_Carney"])
+    assert _describe(PROBE.name, searched) == "'Mark Carney', searched the web: https://www.pm.gc.ca/en (+1 more)"
+    assert _describe(PROBE.name, reply("Justin Trudeau")) == "'Justin Trudeau'"

@@ -55,7 +55,7 @@ _SINGLE_ROLES = (Role.GATE, Role.FORCE, Role.FORCE_FALLBACK, Role.FOLLOW_UP, Rol
 REPORT_WHEN = ("answered", "passed", "called")
 
 #: Request fields a probe's `options:` may set.
-_OPTION_FIELDS = {"seed", "top_logprobs", "max_tokens", "stop", "json_mode", "json_schema", "tool_choice"}
+_OPTION_FIELDS = {"seed", "top_logprobs", "max_tokens", "stop", "json_mode", "json_schema", "tool_choice", "web_search"}
 _PROBE_KEYS = {
     "prompt", "options", "tools", "document", "enum", "media", "same_as",
     "role", "verdict", "verdict_from", "expect", "report",
@@ -63,7 +63,7 @@ _PROBE_KEYS = {
 #: The checks a probe's `expect:` may ask for (each one is implemented in `verdicts`).
 EXPECT_KEYS = {
     "max_words", "says_something", "not_blank", "absent", "json_object", "json", "logprobs", "citations",
-    "call", "arguments", "result", "no_call", "answer", "names", "sees", "finish",
+    "call", "arguments", "result", "no_call", "answer", "names", "sees", "searched", "finish",
 }  # fmt: skip
 _TOP_KEYS = {"tools", "probes"}
 _MEDIA_KEYS = {"file", "mime", "modality", "ways"}

@@ -98,6 +98,15 @@ CAPABILITIES: tuple[Capability, ...] = (
         symbol="💥",
         fault=True,
     ),
+    Capability(
+        "webSearch",
+        "Tool",
+        "Web search 🕸️",
+        "searches the web: asked to, it runs the provider's own search tool and the reply shows the search "
+        "(the sources found or the queries run).",
+        Decided.OWN,
+        symbol="🕸️",
+    ),
     Capability("seed", "Text", "Seed 🌱", "a seed is accepted, for repeatable answers.", Decided.OWN, symbol="🌱"),
     Capability(
         "topLogprobs", "Probs", "Log-probabilities", "the log-probabilities of the generated tokens come back.", Decided.OWN

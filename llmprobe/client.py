@@ -232,6 +232,7 @@ class ProviderClient:
             tool_calls=[ToolCall(redact(c.id), redact(c.name), redact(c.arguments)) for c in reply.tool_calls],
             raw_finish_reason=redact(reply.raw_finish_reason),
             citations=[redact(url) for url in reply.citations],
+            web_search=[redact(source) for source in reply.web_search],
         )
 
     def _request(self, call: HttpCall, body: Any, name: str = "") -> httpx.Request:

@@ -143,6 +143,8 @@ class Request:
     #: Gemini `thinkingConfig`, Responses `reasoning`); set for every request of a model
     #: listed with `reason: true`. Dialects without a switch ignore it: there the model decides.
     thinking: bool = False
+    #: Let the model search the web with the provider's own search tool (the WebSearch probe).
+    web_search: bool = False
 
     def asks(self, option: str) -> bool:
         """Whether this request asks for `option` (one of DECLARABLE_OPTIONS): a medium asks when
@@ -156,13 +158,14 @@ class Request:
             "json_mode": self.json_mode,
             "json_schema": self.json_schema is not None,
             "tools": bool(self.tools),
+            "web_search": self.web_search,
         }[option]
 
 
 #: The media a provider can switch off where its documentation says it reads none (every one but text).
 DECLARABLE_MEDIA = tuple(m.name for m in MODALITIES if m.name != "text")
 #: Request options a provider can declare its API does not have (providers.yaml `unsupported`).
-DECLARABLE_OPTIONS = ("seed", "top_logprobs", "stop", "json_mode", "json_schema", "tools", *DECLARABLE_MEDIA)
+DECLARABLE_OPTIONS = ("seed", "top_logprobs", "stop", "json_mode", "json_schema", "tools", "web_search", *DECLARABLE_MEDIA)
 
 
 @dataclass
@@ -216,6 +219,9 @@ class Reply:
     raw_finish_reason: str = ""
     logprobs: list[TokenLogprob] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
+    #: What shows the provider searched the web for this answer: the sources it found (URLs), or the
+    #: queries it ran when it names no source. Empty when nothing shows a search.
+    web_search: list[str] = field(default_factory=list)
     rate_limits: list[RateLimit] = field(default_factory=list)
     #: Notices the provider sent with a successful answer, e.g. Together's "Model supports only
     #: tool_choice auto": the request was served, but that option was not honoured.

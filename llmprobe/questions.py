@@ -5,7 +5,7 @@ question when they name the same model, both stream or both do not, and agree on
 field that changes what the model is asked to do: the tools offered (names and parameter
 schemas) and the tool choice, a tool result sent back, the response format and its
 schema, seed, stop sequences, the output cap, log-probabilities and how many alternatives,
-the media and documents sent, and thinking on or off. Wording is not compared (prompts,
+the media and documents sent, thinking on or off, and the provider's web search on or off. Wording is not compared (prompts,
 tool and schema descriptions), nor is anything that does not change the question: key
 order, whitespace, ids, message layout, an explicit default (`tool_choice: auto` beside
 tools, `stream: false`).
@@ -206,6 +206,7 @@ def _openai(body: Mapping[str, Any]) -> Question:
         "media": media,
         "documents": documents,
         "thinking": thinking if thinking is not None else _openai_thinking(body),
+        "web_search": isinstance(body.get("web_search_options"), Mapping),
     }
 
 
@@ -312,8 +313,10 @@ def _anthropic(body: Mapping[str, Any]) -> Question:
     choice = body.get("tool_choice")
     kind = choice.get("type") if isinstance(choice, Mapping) else None
     thinking = body.get("thinking")
+    tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping)]
+    functions = [t for t in tools if not _is_server_search(t.get("type"))]
     return {
-        "tools": _tools([(t.get("name"), t.get("input_schema")) for t in body.get("tools") or [] if isinstance(t, Mapping)]),
+        "tools": _tools([(t.get("name"), t.get("input_schema")) for t in functions]),
         "tool_choice": {"any": "required", "tool": f"function {choice.get('name') if isinstance(choice, Mapping) else ''}"}.get(
             str(kind), kind
         ),
@@ -323,7 +326,14 @@ def _anthropic(body: Mapping[str, Any]) -> Question:
         "media": media,
         "documents": documents,
         "thinking": isinstance(thinking, Mapping) and thinking.get("type") == "enabled",
+        "web_search": len(functions) < len(tools),
     }
+
+
+def _is_server_search(kind: object) -> bool:
+    """A search tool the provider runs itself: Anthropic's `web_search_<version>`, the Responses
+    API's `web_search` (and its `web_search_preview`)."""
+    return isinstance(kind, str) and kind.startswith("web_search")
 
 
 def _responses(body: Mapping[str, Any]) -> Question:
@@ -340,9 +350,10 @@ def _responses(body: Mapping[str, Any]) -> Question:
         if response_format == "json_schema":
             response_format = ["json_schema", _schema(text_format.get("schema"))]
     tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping)]
+    functions = [t for t in tools if not _is_server_search(t.get("type"))]
     reasoning = body.get("reasoning")
     return {
-        "tools": _tools([(t.get("name") or t.get("type"), t.get("parameters")) for t in tools]),
+        "tools": _tools([(t.get("name") or t.get("type"), t.get("parameters")) for t in functions]),
         "tool_choice": _openai_choice(body.get("tool_choice")),
         "tool_result": any(item.get("type") == "function_call_output" for item in items),
         "response_format": response_format if response_format != "text" else None,
@@ -352,6 +363,7 @@ def _responses(body: Mapping[str, Any]) -> Question:
         "media": media,
         "documents": [_text(texts[0])] if len(texts) >= 2 else [],
         "thinking": isinstance(reasoning, Mapping) and reasoning.get("summary") not in (None, "", "none"),
+        "web_search": len(functions) < len(tools),
     }
 
 
@@ -376,7 +388,7 @@ def _gemini(body: Mapping[str, Any]) -> Question:
         response_format = "json_object"
     tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping)]
     declarations = [d for t in tools for d in t.get("functionDeclarations") or [] if isinstance(d, Mapping)]
-    other_tools = [key for t in tools for key in t if key != "functionDeclarations"]
+    other_tools = [key for t in tools for key in t if key not in ("functionDeclarations", *_GOOGLE_SEARCH)]
     calling = _map(_map(body.get("toolConfig")).get("functionCallingConfig"))
     mode = str(calling.get("mode", "")).lower() or None
     allowed = calling.get("allowedFunctionNames")
@@ -398,7 +410,12 @@ def _gemini(body: Mapping[str, Any]) -> Question:
         "media": media,
         "documents": [_text(t[0]) for t in texts if len(t) >= 2],
         "thinking": thinking.get("includeThoughts") is True,
+        "web_search": any(key in _GOOGLE_SEARCH for t in tools for key in t),
     }
+
+
+#: Gemini's search tool, in the REST API's two spellings.
+_GOOGLE_SEARCH = ("googleSearch", "google_search")
 
 
 _READERS: dict[str, Callable[[Mapping[str, Any]], Question]] = {

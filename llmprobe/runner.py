@@ -313,9 +313,12 @@ def _describe(name: str, exchange: Exchange) -> str:
     if reply.tool_calls:
         return "called " + ", ".join(f"{c.name}({c.arguments})" for c in reply.tool_calls)
     text = reply.text.strip().replace("\n", " ")
+    # What shows a web search ran, the WebSearch verdict's evidence: its first source or query.
+    searched = f", searched the web: {reply.web_search[0][:120]}" if reply.web_search else ""
+    more = f" (+{len(reply.web_search) - 1} more)" if len(reply.web_search) > 1 else ""
     if not text and reply.reasoning:
-        return "no text, only reasoning"
-    return repr(text[:120] + ("…" if len(text) > 120 else ""))
+        return "no text, only reasoning" + searched + more
+    return repr(text[:120] + ("…" if len(text) > 120 else "")) + searched + more
 
 
 def mode_plan(battery: Battery, image_urls: bool) -> set[str]:

@@ -220,6 +220,9 @@ _CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
     "answer": lambda reply, probe: check_answer(reply, probe.expect["answer"]),
     "names": lambda reply, probe: names_word(reply, probe.expect["names"]),
     "sees": lambda reply, probe: sees_medium(reply) == probe.expect["sees"],
+    # WebSearch: the reply carries the search itself (its sources or queries), not just an answer
+    # that a model could give from memory.
+    "searched": lambda reply, probe: bool(reply.web_search) == probe.expect["searched"],
 }
 _NOT_CHECKS = {"finish", "arguments", "result"}
 
@@ -438,7 +441,7 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
         return dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN) if gate_unmeasured(obs.get(gate.name)) else {}
     usage, finish = _reporting_samples(obs, battery)
     verdicts = {
-        **{verdict: _own_verdict(obs, probes) for verdict, probes in battery.deciding().items()},
+        **{verdict: _own_verdict(obs, probes, battery) for verdict, probes in battery.deciding().items()},
         **_tools_verdicts(obs, battery),
         "reportRateLimits": Verdict.of(bool(text.rate_limits)),
         "reportTokenUsage": Verdict.over(usage),
@@ -477,7 +480,7 @@ def gate_failure(mode: ModeResult, battery: Battery) -> GateFailure | None:
     return GateFailure(refused=not mode.verdicts, evidence=tried[-1])
 
 
-def _own_verdict(obs: Observations, probes: tuple[Probe, ...]) -> Verdict:
+def _own_verdict(obs: Observations, probes: tuple[Probe, ...], battery: Battery) -> Verdict:
     """The capability its own probes decide: one probe's pass, unknown when it could not be asked.
 
     `verdict_from: any_reply` (Citations, asked with a plain and a Markdown document): any reply
@@ -485,10 +488,12 @@ def _own_verdict(obs: Observations, probes: tuple[Probe, ...]) -> Verdict:
     Without one it is false as soon as one of the probes was answered: the second document is a
     second chance to cite, not a second question, so one answer without citations is a
     measurement. Unknown only when none of them could be asked (D7); inexpressible when the
-    wire format can carry none of them.
+    wire format can carry none of them. A reply to a probe that let the model search the web
+    (WebSearch) is not one of them: what it cites is the web it searched, not a document it was given.
     """
     if probes[0].verdict_from_any_reply:  # then all of them are (checked when the battery is loaded)
-        replies = [reply for name in obs if (reply := ok_reply(obs, name)) is not None]
+        searched = {p.name for p in battery.probes.values() if p.options.get("web_search")}
+        replies = [reply for name in obs if name not in searched and (reply := ok_reply(obs, name)) is not None]
         if any(reply_passes(probe, reply) for probe in probes for reply in replies):
             return Verdict.TRUE
         asked = [obs.get(probe.name) for probe in probes]

@@ -118,6 +118,8 @@ def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
         return f"{mode}-Tools-SquareRoot-2"
     if body.get("tools"):
         return f"{mode}-{_tools_probe(body)}"
+    if "web_search_options" in body:
+        return f"{mode}-Tools-WebSearch"
     if dialect in ("openai", "cloudflare") and (image := _image_probe(messages)):
         return f"{mode}MultiModal-{image}"
     if option := _option_probe(body):

@@ -39,6 +39,7 @@ EXPECTED_VERDICTS = {
     # Each ToolBias probe gets the country offered last: never the "biased" first pick.
     "toolsBiased": "false",
     "toolsIndecisive": "false",
+    "webSearch": "true",
     "seed": "true",
     "topLogprobs": "true",
     "maxTokens": "true",
@@ -58,6 +59,8 @@ class Answer:
     finish_reason: str = "stop"
     tool_call: tuple[str, dict[str, Any]] | None = None
     logprobs: dict | None = None
+    #: The URL citations of a web search (annotations of the message, or of the streamed delta).
+    annotations: tuple[dict, ...] = ()
 
 
 def answer_for(body: dict) -> Answer:
@@ -70,6 +73,9 @@ def answer_for(body: dict) -> Answer:
     if "best_country" in tools:
         offered = body["tools"][0]["function"]["parameters"]["properties"]["country"]["enum"]
         return Answer(finish_reason="tool_calls", tool_call=("best_country", {"country": offered[-1]}))
+    if "web_search_options" in body:
+        cited = {"type": "url_citation", "url_citation": {"url": "https://www.pm.gc.ca/en", "title": "Prime Minister"}}
+        return Answer("Mark Carney", annotations=(cited,))
     if "response_format" in body:
         return Answer('{"is_fruit": true}')
     if "max_completion_tokens" in body or "max_tokens" in body:
@@ -100,6 +106,8 @@ def wire_answer(body: dict, latency: float) -> Canned:
         message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
         if calls:
             message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"} for c in calls]
+        if answer.annotations:
+            message["annotations"] = list(answer.annotations)
         choice = {"index": 0, "message": message, "logprobs": answer.logprobs, "finish_reason": answer.finish_reason}
         payload = {"id": "chatcmpl-pass", "object": "chat.completion", "choices": [choice], "usage": USAGE}
         canned = json_response(payload, headers=RATE_LIMIT_HEADERS)
@@ -107,6 +115,8 @@ def wire_answer(body: dict, latency: float) -> Canned:
         delta: dict[str, Any] = {"role": "assistant", "content": answer.text}
         if calls:
             delta["tool_calls"] = calls
+        if answer.annotations:
+            delta["annotations"] = list(answer.annotations)
         choice = {"index": 0, "delta": delta, "logprobs": answer.logprobs, "finish_reason": None}
         first = {"id": "chatcmpl-pass", "object": "chat.completion.chunk", "choices": [choice]}
         events = [first, chunk(finish_reason=answer.finish_reason), chunk(usage=USAGE)]

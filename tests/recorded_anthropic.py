@@ -62,7 +62,7 @@ def classify(body: Mapping[str, Any]) -> str:
 
 def _tools_probe(body: Mapping[str, Any]) -> str:
     tools = {tool.get("name"): tool for tool in body["tools"]}
-    if "web_search" in tools:  # the reference's server-side tool; our battery has no such probe
+    if "web_search" in tools:  # the server-side search tool (the WebSearch probe)
         return "Tools-WebSearch"
     if "best_country" in tools:
         enum = tools["best_country"].get("input_schema", {}).get("properties", {}).get("country", {}).get("enum")

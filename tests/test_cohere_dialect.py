@@ -355,6 +355,10 @@ C3 = (
     "instead of sent as plain logprobs: the reference's true rested on replies that carry no alternative"
 )
 NO_FIELD = "D21: the v2 chat API cannot ask for alternatives: cannot be asked (➖), where the reference wrote false"
+NO_SEARCH = (
+    "D21: the v2 chat API has no web search (the web-search connector is v1 only): cannot be asked (➖), "
+    "where the reference sent a plain prompt without any search tool and wrote false"
+)
 C1 = (
     "C1: command-a-reasoning streamed only thinking before MaxTokens/the stop word, exactly as its sync "
     "answer did; both modes read the same (the reference passed sync and failed stream)"
@@ -379,6 +383,7 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
         for model in sorted(set(MODELS) - {"command-r", "command-r7b-12-2024", "c4ai-aya-vision-8b"})
         for mode in ("sync", "stream")
     },
+    **{(model, mode, "webSearch"): ("false", "inexpressible", NO_SEARCH) for model in MODELS for mode in ("sync", "stream")},
     ("command-a-reasoning-08-2025", "stream", "maxTokens"): ("false", "true", C1),
     ("command-a-reasoning-08-2025", "stream", "stopSequence"): ("false", "true", C1),
 }

@@ -86,8 +86,8 @@ def test_every_verdict_shown_is_explained_by_some_column(layout: str) -> None:
 def test_columns_are_decided_by_the_verdicts_their_cells_read() -> None:
     detailed = {c.title: c for c in layout_columns("detailed")}
     compact = {c.title: c for c in layout_columns("compact")}
-    assert detailed["Tool"].verdicts == ("tools", "toolCallRequired", "toolsBiased", "toolsIndecisive")
-    assert compact["Tool"].verdicts == ("tools", "toolCallRequired")
+    assert detailed["Tool"].verdicts == ("tools", "toolCallRequired", "webSearch", "toolsBiased", "toolsIndecisive")
+    assert compact["Tool"].verdicts == ("tools", "toolCallRequired", "webSearch")
     assert detailed["JSON"].probes == ("JSON",)
     assert compact["JSON"].probes == ("JSON", "JSONSchema")
     assert detailed["Text"].probes == ("Seed", "MaxTokens", "Stop")

@@ -390,6 +390,11 @@ NOT_RECORDED_LOGPROBS = (
     "so its TopLogprobs recording asks another question and the strict replay cannot answer"
 )
 
+NO_SEARCH = (
+    "D21: /api/chat has no web search (Ollama's web search is an API of its own): cannot be asked (➖), "
+    "where the reference never asked and wrote false"
+)
+
 #: (model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
     **{
@@ -397,6 +402,7 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
         for model in MODELS
         for mode in ["sync", "stream"]
     },
+    **{(model, mode, "webSearch"): ("false", "inexpressible", NO_SEARCH) for model in MODELS for mode in ["sync", "stream"]},
     **{
         (model, mode, "toolCallRequired"): ("false", "inexpressible", CANNOT_FORCE)
         for model in MODELS

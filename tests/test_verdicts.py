@@ -55,6 +55,7 @@ def good_mode(**overrides: Exchange) -> v.Observations:
         "Tools-SquareRoot-2": reply("363.89"),
         "Tools-ToolBias-Canada": calls(call("best_country", country="USA")),
         "Tools-ToolBias-USA": calls(call("best_country", country="Canada")),
+        "Tools-WebSearch": reply("Mark Carney", web_search=["https://www.pm.gc.ca/en"]),
         "Citations": reply("Quack."),
         "Citations-text-markdown": reply("Quack."),
     }
@@ -73,6 +74,7 @@ def test_everything_works():
         "tools": "true",
         "toolCallRequired": "true",
         "toolsBiased": "false",
+        "webSearch": "true",
         "toolsIndecisive": "false",
         "seed": "true",
         "topLogprobs": "true",
@@ -435,13 +437,13 @@ def test_gateway_errors_and_bare_5xx_stay_unknown_d7(status, envelope):
 
 def test_text_unmeasured_makes_every_verdict_unknown():
     result = verdicts(good_mode(Text=failed(ErrorKind.TRANSPORT, status=0)))
-    assert set(result.values()) == {"unknown"} and len(result) == 14
+    assert set(result.values()) == {"unknown"} and len(result) == 15
 
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_refused_key_on_text_says_nothing_about_the_model(status):
     result = verdicts(good_mode(Text=failed(ErrorKind.AUTH, "Invalid API Key", status=status)))
-    assert set(result.values()) == {"unknown"} and len(result) == 14
+    assert set(result.values()) == {"unknown"} and len(result) == 15
 
 
 def test_text_refused_leaves_the_mode_without_a_record():

@@ -50,6 +50,8 @@ API_VERSION = "2023-06-01"
 MODELS_PER_PAGE = 1000
 
 _TOOL_CHOICES = {"required": "any", "auto": "auto", "none": "none"}
+#: The server-side search tool: Anthropic runs the searches and returns them as blocks of the reply.
+WEB_SEARCH_TOOL = {"type": "web_search_20250305", "name": "web_search"}
 
 #: Options the Messages API has no field for, checked on 2026-12-06; the sources are in
 #: docs/methodology.md ("What a dialect does not send").
@@ -109,11 +111,13 @@ class AnthropicDialect:
             body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
         if request.tool_choice is not None:
             body["tool_choice"] = {"type": _TOOL_CHOICES[request.tool_choice]}
-        if request.tools:
-            body["tools"] = [
-                {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
-                for tool in request.tools
-            ]
+        tools: list[dict[str, Any]] = [
+            {"name": tool.name, "description": tool.description, "input_schema": tool.parameters} for tool in request.tools
+        ]
+        if request.web_search:
+            tools.append(dict(WEB_SEARCH_TOOL))
+        if tools:
+            body["tools"] = tools
         return HttpCall("POST", f"{self.base_url}/v1/messages", body, {"anthropic-version": API_VERSION})
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
@@ -181,7 +185,7 @@ class _Block:
         elif kind == "thinking":
             block["thinking"] = _string(block.get("thinking"), "thinking") + "".join(self.thinking)
             block["signature"] = _string(block.get("signature"), "signature") + "".join(self.signature)
-        elif kind == "tool_use" and "".join(self.input_json):
+        elif kind in ("tool_use", "server_tool_use") and "".join(self.input_json):
             block["input"] = "".join(self.input_json)
         return block
 
@@ -300,11 +304,14 @@ def _part(part: Part) -> dict[str, Any]:
 
 
 def _reply(content: list[Any], stop_reason: Any, usage: Usage) -> Reply:
-    """Blocks of types we do not read (server tool use, search results) are skipped."""
+    """Blocks of types we do not read are skipped; the server's web searches (`server_tool_use`
+    queries, `web_search_tool_result` sources) show that it searched."""
     text: list[str] = []
     thoughts: list[Thought] = []
     calls: list[ToolCall] = []
     citations: list[str] = []
+    sources: list[str] = []
+    queries: list[str] = []
     for block in content:
         block = _dict(block)
         kind = block.get("type")
@@ -317,6 +324,12 @@ def _reply(content: list[Any], stop_reason: Any, usage: Usage) -> Reply:
             thoughts.append(Thought("", _string(block.get("data"), "redacted_thinking"), redacted=True))
         elif kind == "tool_use":
             calls.append(_tool_call(block))
+        elif kind == "server_tool_use" and block.get("name") == "web_search":
+            queries.append(_search_query(block.get("input")))
+        elif kind == "web_search_tool_result":
+            # An error result is an object, not a list: the search did not happen.
+            results = block.get("content")
+            sources += [str(_dict(r).get("url")) for r in (results if isinstance(results, list) else []) if _dict(r).get("url")]
     raw_finish = _string(stop_reason, "stop_reason")
     return Reply(
         text="".join(text),
@@ -326,8 +339,20 @@ def _reply(content: list[Any], stop_reason: Any, usage: Usage) -> Reply:
         finish_reason=normalise_finish_reason(raw_finish),
         raw_finish_reason=raw_finish,
         citations=citations,
+        web_search=sources or [q for q in queries if q],
         thoughts=thoughts,
     )
+
+
+def _search_query(raw: Any) -> str:
+    """The query of a server web search: an object when answered whole, its JSON text when streamed."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return ""
+    query = _dict(raw).get("query")
+    return query if isinstance(query, str) else ""
 
 
 def _tool_call(block: dict[str, Any]) -> ToolCall:

@@ -45,6 +45,7 @@ _NO_FIELD = "the Workers AI /ai/run input schema has no {} field"
 NO_FIELD = {
     "stop": _NO_FIELD.format("stop"),
     "top_logprobs": _NO_FIELD.format("logprobs"),
+    "web_search": _NO_FIELD.format("web search"),
 }
 NO_TOOL_CHOICE = _NO_FIELD.format("tool_choice") + ": a call can be neither forced nor forbidden"
 

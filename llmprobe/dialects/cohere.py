@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option, refuse_modality
+from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
 from llmprobe.dialects.wire import array as _list
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import loose_mapping, model_ids, reported_usage
@@ -46,6 +46,11 @@ from llmprobe.sse import SseEvent
 #: Cohere lists fewer models than this, so one page normally holds them all.
 MODELS_PER_PAGE = 1000
 
+#: Options the v2 Chat API has no field for (docs/methodology.md, "What a dialect does not send").
+NO_FIELD = {
+    "web_search": "the v2 Chat API has no web search: the web-search connector exists only in the v1 Chat API",
+}
+
 
 class CohereDialect:
     name = "cohere"
@@ -59,6 +64,7 @@ class CohereDialect:
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
+        refuse_missing(request, NO_FIELD)
         if request.json_mode and request.json_schema is not None:
             raise UnsupportedOption("json_mode", "cannot be combined with json_schema: both are response_format")
         body: dict[str, Any] = {"stream": request.stream, "model": model}

@@ -82,6 +82,9 @@ class GeminiDialect:
                 for t in request.tools
             ]
             body["tools"] = [{"functionDeclarations": declarations}]
+        if request.web_search:
+            # Grounding with Google Search: Google runs the searches, the answer carries groundingMetadata.
+            body["tools"] = [*body.get("tools", []), {"googleSearch": {}}]
         if request.tool_choice is not None:
             body["toolConfig"] = {"functionCallingConfig": {"mode": _TOOL_MODES[request.tool_choice]}}
         body["generationConfig"] = _generation_config(request)
@@ -153,6 +156,7 @@ class GeminiStreamParser:
         self._blocked = ""
         self._logprobs: list[TokenLogprob] = []
         self._citations: dict[str, None] = {}
+        self._searched: dict[str, None] = {}
         self._chunks = 0
 
     def feed(self, event: SseEvent) -> None:
@@ -186,7 +190,14 @@ class GeminiStreamParser:
             self._cite(_dict(source, "citation source").get("uri"))
         grounding = _dict(candidate.get("groundingMetadata"), "groundingMetadata")
         for chunk in _list(grounding.get("groundingChunks"), "groundingChunks"):
-            self._cite(_dict(_dict(chunk, "grounding chunk").get("web"), "grounding chunk web").get("uri"))
+            uri = _dict(_dict(chunk, "grounding chunk").get("web"), "grounding chunk web").get("uri")
+            self._cite(uri)
+            if isinstance(uri, str) and uri:
+                self._searched[uri] = None
+        # The queries Google ran show the search even when no source came back.
+        for query in _list(grounding.get("webSearchQueries"), "webSearchQueries"):
+            if isinstance(query, str) and query and not self._searched:
+                self._searched[query] = None
 
     def _feed_part(self, part: dict[str, Any]) -> None:
         if "functionCall" in part:
@@ -232,6 +243,7 @@ class GeminiStreamParser:
             raw_finish_reason=raw,
             logprobs=self._logprobs,
             citations=list(self._citations),
+            web_search=list(self._searched),
         )
 
 

@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmprobe.dialects import HttpCall, Option, refuse_modality
+from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
 from llmprobe.dialects.openai import _logprobs
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import malformed as _malformed
@@ -44,6 +44,8 @@ from llmprobe.sse import SseEvent
 
 #: What /api/chat has no field for, per its reference (docs.ollama.com/api/chat, checked 2026-12-06).
 NO_TOOL_CHOICE = "/api/chat has no tool_choice field: a call can be neither forced nor forbidden"
+#: Options /api/chat has no field for (docs/methodology.md, "What a dialect does not send").
+NO_FIELD = {"web_search": "/api/chat has no web search: Ollama's web search is a REST API of its own, not a chat tool"}
 
 
 class OllamaDialect:
@@ -58,6 +60,7 @@ class OllamaDialect:
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
+        refuse_missing(request, NO_FIELD)
         if request.tool_choice not in (None, "auto"):
             raise UnsupportedOption("tool_choice", NO_TOOL_CHOICE)
         if request.json_mode and request.json_schema is not None:

@@ -101,6 +101,9 @@ class OpenAIDialect:
         if request.top_logprobs is not None:
             body["logprobs"] = True
             body["top_logprobs"] = request.top_logprobs
+        if request.web_search:
+            # The provider's own search, with its defaults; a model without search refuses it (400).
+            body["web_search_options"] = {}
         return HttpCall("POST", f"{self.base_url}/chat/completions", body)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
@@ -129,6 +132,8 @@ class OpenAIDialect:
         raw_finish = _string(choice.get("finish_reason"), "finish_reason")
         tool_calls = [_tool_call(c) for c in _list(message.get("tool_calls"))]
         _refuse_call_in_text(text, tool_calls)
+        # URL citations and search results come only from a web search the provider ran.
+        sources = _unique(_citations(message.get("annotations")) + _search_citations(data))
         return Reply(
             text=text,
             reasoning=reasoning,
@@ -137,7 +142,8 @@ class OpenAIDialect:
             finish_reason=normalise_finish_reason(raw_finish),
             raw_finish_reason=raw_finish,
             logprobs=_logprobs(choice.get("logprobs")),
-            citations=_unique(_citations(message.get("annotations")) + _search_citations(data)),
+            citations=sources,
+            web_search=sources,
             warnings=_warnings(data),
         )
 
@@ -257,6 +263,7 @@ class OpenAIStreamParser:
             raw_finish_reason=self._raw_finish,
             logprobs=self._logprobs,
             citations=self._citations,
+            web_search=self._citations,
             warnings=self._warnings,
         )
 

@@ -106,14 +106,23 @@ class OpenAIResponsesDialect(OpenAIDialect):
             }
         if request.tool_choice is not None:
             body["tool_choice"] = request.tool_choice
-        if request.tools:
-            body["tools"] = [
-                {"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}
-                for t in request.tools
-            ]
+        tools = [
+            {"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}
+            for t in request.tools
+        ]
+        include = []
+        if request.web_search:
+            # OpenAI's hosted search; `include` asks for every source it read, not only the cited ones.
+            tools.append({"type": "web_search"})
+            include.append("web_search_call.action.sources")
+        if tools:
+            body["tools"] = tools
         if request.top_logprobs is not None:
             # Without `include` the API accepts top_logprobs and returns no log-probabilities.
-            body["include"] = ["message.output_text.logprobs"]
+            include.append("message.output_text.logprobs")
+        if include:
+            body["include"] = include
+        if request.top_logprobs is not None:
             body["top_logprobs"] = request.top_logprobs
         body["input"] = [item for message in request.messages for item in _input_items(message)]
         if request.stream:
@@ -280,6 +289,7 @@ def _reply(response: dict[str, Any]) -> Reply:
     calls: list[ToolCall] = []
     logprobs: list[TokenLogprob] = []
     citations: list[str] = []
+    searched: list[str] = []
     for item in map(_dict, output):
         kind = item.get("type")
         if kind == "message":
@@ -294,6 +304,8 @@ def _reply(response: dict[str, Any]) -> Reply:
             arguments = item.get("arguments")
             arguments = arguments if isinstance(arguments, str) else json.dumps(arguments) if arguments else ""
             calls.append(ToolCall(str(item.get("call_id") or ""), str(item.get("name") or ""), arguments))
+        elif kind == "web_search_call":
+            searched += _searched(_dict(item.get("action")))
         elif kind == "reasoning":
             for entry in map(_dict, _list(item.get("summary")) + _list(item.get("content"))):
                 reasoning.append(_string(entry.get("text"), "reasoning text"))
@@ -311,7 +323,15 @@ def _reply(response: dict[str, Any]) -> Reply:
         raw_finish_reason=raw,
         logprobs=logprobs,
         citations=citations,
+        web_search=list(dict.fromkeys(searched)),
     )
+
+
+def _searched(action: dict[str, Any]) -> list[str]:
+    """What one `web_search_call` shows: the sources it read, else its query (or the page it opened)."""
+    sources = [url for url in (_dict(s).get("url") for s in _list(action.get("sources"))) if isinstance(url, str) and url]
+    shown = [action.get("query"), action.get("url")]
+    return sources or [value for value in shown if isinstance(value, str) and value]
 
 
 def _usage(raw: Any) -> Usage:

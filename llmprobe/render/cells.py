@@ -35,6 +35,7 @@ TEXT_FEATURES = tuple((c.name, c.symbol) for c in in_column("Text"))
 FORCED = capability("toolCallRequired").symbol
 NOT_BIASED = capability("toolsBiased").symbol
 INDECISIVE = capability("toolsIndecisive").symbol
+SEARCHES = capability("webSearch").symbol
 #: The reference's JSON column when merged: both / free-form only / schema only.
 JSON_BOTH, JSON_FREE_FORM, JSON_SCHEMA = "✅", "☁️", "📐"
 
@@ -141,10 +142,12 @@ def json_merged(line: Line) -> str:
 
 def _tool_base(line: Line) -> str:
     """🪨 when a call can be forced; ➖ when the API has no way to ask for one (then tool calling
-    was measured by offering the tool)."""
+    was measured by offering the tool); then 🕸️ when the model searched the web, after 🪨 as the
+    reference writes them."""
     tools = VERDICT_CELL[line.verdict("tools")]
     marks = {Verdict.TRUE: FORCED, Verdict.INEXPRESSIBLE: VERDICT_CELL[Verdict.INEXPRESSIBLE]}
-    return tools + marks.get(line.verdict("toolCallRequired"), "")
+    forced = marks.get(line.verdict("toolCallRequired"), "")
+    return tools + forced + (SEARCHES if line.verdict("webSearch") is Verdict.TRUE else "")
 
 
 def tool_detailed(line: Line) -> str:

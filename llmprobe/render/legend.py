@@ -77,8 +77,14 @@ _CANNOT_FORCE = (
     "tool calling was measured by offering the tool."
 )
 _TOOL_MARKERS = {
-    "detailed": (_marker("toolCallRequired"), _CANNOT_FORCE, _marker("toolsBiased"), _marker("toolsIndecisive")),
-    "compact": (_marker("toolCallRequired"), _CANNOT_FORCE),
+    "detailed": (
+        _marker("toolCallRequired"),
+        _CANNOT_FORCE,
+        _marker("webSearch"),
+        _marker("toolsBiased"),
+        _marker("toolsIndecisive"),
+    ),
+    "compact": (_marker("toolCallRequired"), _CANNOT_FORCE, _marker("webSearch")),
 }
 _TOOL_INTRO = _column("tools").text
 _REST = (

@@ -441,11 +441,14 @@ class TokenGuess:
     A provider reports usage only in its answer; the requests of a run repeat (every model
     gets the same probes, in both modes), so the first answer to a request of the same
     shape says what the next will cost. Before it: a quarter of the text's characters, and
-    MEDIUM_TOKENS an attached medium.
+    for each attached medium what the media answered so far cost (the largest), or
+    MEDIUM_TOKENS before any: a run sends every medium of a model at once, so the first
+    answers of one model's pictures are the best guess for the next model's recordings.
     """
 
     def __init__(self) -> None:
         self._seen: dict[_Shape, float] = {}
+        self._per_medium: float | None = None
 
     @staticmethod
     def _shape(request: Request) -> _Shape:
@@ -469,10 +472,15 @@ class TokenGuess:
         if seen is not None:
             return seen
         text, media, _, _ = shape
-        return text / 4 + MEDIUM_TOKENS * len(media)
+        per_medium = MEDIUM_TOKENS if self._per_medium is None else self._per_medium
+        return text / 4 + per_medium * len(media)
 
     def learn(self, request: Request, usage: Usage) -> None:
         used = usage.input_tokens + usage.output_tokens
         if used > 0:
             shape = self._shape(request)
             self._seen[shape] = max(self._seen.get(shape, 0.0), float(used))
+            text, media, _, _ = shape
+            if media:
+                cost = max(0.0, used - text / 4) / len(media)
+                self._per_medium = cost if self._per_medium is None else max(self._per_medium, cost)

@@ -191,6 +191,9 @@ def test_a_token_guess_is_the_text_and_images_until_the_same_request_was_answere
     guess.learn(picture, Usage(input_tokens=1530, output_tokens=3))
     assert guess.expect(picture) == 1533
     assert guess.expect(Request((Message.user("Say hello."),))) == pytest.approx(2.5)
+    # Another medium, never answered, is guessed at what the answered one cost.
+    recording = Request((Message.user("What word is it?", AttachmentPart("audio", "audio/wav", data=b"y" * 900)),))
+    assert guess.expect(recording) == pytest.approx(len("What word is it?") / 4 + 1533 - len("What fruit is it?") / 4)
 
 
 @pytest.mark.parametrize(

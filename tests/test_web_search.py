@@ -218,7 +218,7 @@ def test_every_recorded_search_shows(provider: str, api: str) -> None:
         # Gemini says "stream" in the URL, not the body: the file name tells.
         stream = path.name.startswith("GenStream")
         dialect = get_dialect(api, "https://api.example")
-        answer: Reply = replaying.read_answer(dialect, item.status, item.flat_response_headers(), item.response_body, stream)
+        answer: Reply = replaying.read_answer(dialect, item.status, replaying.headers(item), item.response_body, stream)
         # Sources, or the queries alone (gemini-2.5-flash-lite's stream grounded on no chunk).
         assert answer.web_search and all(answer.web_search), path
 

@@ -57,8 +57,8 @@ def failure_outcome(error: Exception) -> Outcome:
 
 
 #: What a provider's 500 says when it refuses the request rather than fails at it: llama.cpp's
-#: server answers an unsupported `response_format` with "1 validation error: … Input should be
-#: 'text' or 'json_object'", Ollama a GIF it cannot decode with "image: unknown format".
+#: server answers a picture sent to a model without vision with "image input is not supported",
+#: Ollama a GIF it cannot decode with "image: unknown format".
 _SAYS_UNSUPPORTED = re.compile(
     r"not supported|unsupported|(does|do|is) not support|doesn't support|not implemented|validation error|unknown format",
     re.IGNORECASE,

@@ -18,6 +18,7 @@ from conftest import FIXTURES, REPO, SAME_FORMAT, needs_fixtures, reference_verd
 from llmprobe.cli import app
 from llmprobe.config import load_config
 from llmprobe.results import VERDICT_NAMES, load
+from test_config import GROQ_TESTED
 
 # No `reason:` in the test config: thinking must be detected from the replies.
 SCOUT, LLAMA_3B = "@cf/meta/llama-4-scout-17b-16e-instruct", "@cf/meta/llama-3.2-3b-instruct"
@@ -67,17 +68,6 @@ NO_SEARCH_RECORDING = (
 )
 #: The providers whose recordings hold no WebSearch request (D27): webSearch differs on every row they have.
 NO_SEARCH_RECORDED = ("groq", "cerebras", "deepseek", "huggingface", "mistral", "perplexity", "togetherai")
-GROQ_MODELS = (
-    "llama-3.1-8b-instant",
-    "llama-3.3-70b-versatile",
-    "deepseek-r1-distill-llama-70b",
-    "meta-llama/llama-4-scout-17b-16e-instruct",
-    "meta-llama/llama-4-maverick-17b-128e-instruct",
-    "qwen/qwen3-32b",
-    "moonshotai/kimi-k2-instruct",
-    "openai/gpt-oss-20b",
-    "openai/gpt-oss-120b",
-)
 
 #: (provider, model, mode, verdict) → (reference, llmprobe, why). Written out, never computed.
 EXPECTED_DIFFERENCES: dict[tuple[str, str, str, str], tuple[str, str, str]] = {
@@ -118,7 +108,7 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str, str], tuple[str, str, str]] = {
     **{
         (provider, model, mode, "topLogprobs"): ("false", "unknown", NO_LOGPROBS)
         for provider, models in (
-            ("groq", GROQ_MODELS),
+            ("groq", GROQ_TESTED),
             ("mistral", ("mistral-large-latest", "mistral-medium-latest", "mistral-small-latest", "mistral-tiny-latest", "ministral-3b-latest", "pixtral-12b-latest", "voxtral-small-latest")),
             ("perplexity", ("sonar-reasoning-pro", "sonar-pro", "sonar", "sonar-reasoning")),
         )

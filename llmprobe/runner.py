@@ -262,6 +262,7 @@ class ModelProber:
         result = ModelResult(id=self.model.id, tier=self.model.tier, reason=self.model.reason)
         for run in runs:
             verdicts, rates = results.over_trials([v.mode_verdicts(obs, self.battery) for obs in run.trials])
+            rates.update(v.sampled_rates(run.trials, self.battery))
             probes = [e for trial, obs in enumerate(run.trials, 1) for e in self._evidence(obs, trial)]
             result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates, speed=results.speed_of(probes))
             result.reason = result.reason or any(v.thinking_seen(obs) for obs in run.trials)
@@ -276,10 +277,12 @@ class ModelProber:
     def _evidence(self, obs: v.Observations, trial: int) -> list[Evidence]:
         """In the battery's order, whatever order the answers came in."""
         probes = [p for p in (*self.battery.probes.values(), *self.battery.media) if p.name in obs]
-        return [_evidence(p.name, obs[p.name], v.passed(p, obs[p.name]), trial) for p in probes]
+        return [_evidence(p.name, obs[p.name], v.passed(p, obs[p.name]), trial, v.problems(p, obs[p.name])) for p in probes]
 
 
-def _evidence(name: str, exchange: Exchange, passed: bool, trial: int = 1) -> Evidence:
+def _evidence(name: str, exchange: Exchange, passed: bool, trial: int = 1, problems: str = "") -> Evidence:
+    """`problems`: what was wrong with each call or structured reply checked on its own, said first
+    (the reason is cut at 300 characters, and a call's arguments can fill them)."""
     reply = exchange.reply
     if exchange.error is not None:
         outcome = v.failure_outcome(exchange.error)
@@ -287,6 +290,8 @@ def _evidence(name: str, exchange: Exchange, passed: bool, trial: int = 1) -> Ev
     else:
         outcome = "pass" if passed else "fail"
         reason = _describe(name, exchange)
+        if problems:
+            reason = f"{problems} (reply: {reason})"
     if exchange.retries:
         reason += f" (after {len(exchange.retries)} retr{'y' if len(exchange.retries) == 1 else 'ies'}: {exchange.retries[-1]})"
     return Evidence(

@@ -21,15 +21,16 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 import jsonschema
 
 from llmprobe.battery import Battery, Probe, Role
+from llmprobe.capabilities import RATED, Combined, capability
+from llmprobe.conformance import call_checks, findings, reply_problem, schema_validator
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Exchange, Reply, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModeResult, Outcome, Verdict
+from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModeResult, Outcome, Rate, Verdict
 
 Observations = dict[str, Exchange]
 
@@ -120,23 +121,10 @@ def _json_values(reply: Reply, schema: dict, expected: dict) -> bool:
     """The whole reply is one JSON value valid against the schema, with the expected values."""
     try:
         value = json.loads(reply.text)
-        _schema_validator(json.dumps(schema, sort_keys=True)).validate(value)
+        schema_validator(json.dumps(schema, sort_keys=True)).validate(value)
     except (json.JSONDecodeError, jsonschema.ValidationError, jsonschema.SchemaError):
         return False
     return all(value.get(k) == v for k, v in expected.items())
-
-
-@lru_cache(maxsize=16)
-def _schema_validator(schema_json: str) -> Any:
-    """A validator for the schema, built once per schema (a schema is a dict, so it is keyed by its JSON).
-
-    `jsonschema.validate` checks the schema against its meta-schema on every call:
-    2 ms, which made the JSONSchema checks a tenth of llmprobe's CPU time per request.
-    """
-    schema = json.loads(schema_json)
-    validator = jsonschema.validators.validator_for(schema)
-    validator.check_schema(schema)
-    return validator(schema)
 
 
 def check_answer(reply: Reply, expected: str) -> bool:
@@ -217,6 +205,8 @@ _CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
     "citations": lambda reply, probe: bool(reply.citations),
     "call": _calls_right,
     "no_call": lambda reply, probe: not reply.tool_calls,
+    # Tool-call accuracy: every call valid JSON, to a tool offered, valid against its schema, to this tool.
+    "valid_call": lambda reply, probe: all(check.ok for check in call_checks(probe, reply)),
     "answer": lambda reply, probe: check_answer(reply, probe.expect["answer"]),
     "names": lambda reply, probe: names_word(reply, probe.expect["names"]),
     "sees": lambda reply, probe: sees_medium(reply) == probe.expect["sees"],
@@ -440,8 +430,9 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     if text is None:
         return dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN) if gate_unmeasured(obs.get(gate.name)) else {}
     usage, finish = _reporting_samples(obs, battery)
+    own = battery.deciding().items()
     verdicts = {
-        **{verdict: _own_verdict(obs, probes, battery) for verdict, probes in battery.deciding().items()},
+        **{verdict: _JUDGED[capability(verdict).combined](obs, probes, battery) for verdict, probes in own},
         **_tools_verdicts(obs, battery),
         "reportRateLimits": Verdict.of(bool(text.rate_limits)),
         "reportTokenUsage": Verdict.over(usage),
@@ -503,6 +494,86 @@ def _own_verdict(obs: Observations, probes: tuple[Probe, ...], battery: Battery)
         return Verdict.UNKNOWN if unasked else Verdict.FALSE
     (probe,) = probes
     return _simple(obs.get(probe.name), passed(probe, obs.get(probe.name)))
+
+
+def _call_samples(probe: Probe, exchange: Exchange | None) -> list[bool] | None:
+    """Each checked call of one reply (`conformance.call_checks`); None when the probe says nothing
+    (not sent, not measured, or the wire format cannot ask it). A refusal, or the provider's own
+    "tool call failed", is the tool definition failing: one wrong call."""
+    if exchange is None or is_unmeasured(exchange) or cannot_express(exchange.error):
+        return None
+    if exchange.reply is None or exchange.error is not None:
+        return [False]
+    return [check.ok for check in call_checks(probe, exchange.reply)]
+
+
+def _each_call(obs: Observations, probes: tuple[Probe, ...], battery: Battery) -> Verdict:
+    """Tool-call accuracy in one trial: true when every checked call was valid, false when none was,
+    flaky between; unknown when no probe could be asked, inexpressible when the wire format cannot."""
+    samples = [_call_samples(probe, obs.get(probe.name)) for probe in probes]
+    measured = [ok for found in samples if found is not None for ok in found]
+    if not measured:
+        return _unmeasured(obs, probes)
+    return Verdict.over(measured)
+
+
+def _unmeasured(obs: Observations, probes: tuple[Probe, ...]) -> Verdict:
+    asked = [obs.get(probe.name) for probe in probes]
+    return Verdict.INEXPRESSIBLE if all(e is not None and cannot_express(e.error) for e in asked) else Verdict.UNKNOWN
+
+
+def _each_reply(obs: Observations, probes: tuple[Probe, ...], battery: Battery) -> Verdict:
+    """Schema strictness in one trial: false (refused) when the provider refused the schema, else
+    true (enforced) when every reply was valid against it, flaky (prompted) when one was not."""
+    valid: list[bool] = []
+    for probe in probes:
+        exchange = obs.get(probe.name)
+        if exchange is None or is_unmeasured(exchange) or cannot_express(exchange.error):
+            continue
+        if exchange.error is not None and failure_outcome(exchange.error) == "unsupported":
+            return Verdict.FALSE
+        reply = exchange.reply if exchange.error is None else None
+        valid.append(reply is not None and not reply_problem(probe.options["json_schema"], reply))
+    if not valid:
+        return _unmeasured(obs, probes)
+    return Verdict.TRUE if all(valid) else Verdict.FLAKY
+
+
+#: How each way of combining a capability's own probes (`capabilities.Combined`) makes its verdict.
+_JUDGED: dict[Combined, Callable[[Observations, tuple[Probe, ...], Battery], Verdict]] = {
+    Combined.PASS: lambda obs, probes, battery: _own_verdict(obs, probes, battery),
+    Combined.EACH_CALL: _each_call,
+    Combined.EACH_REPLY: _each_reply,
+}
+
+
+def sampled_rates(trials: Iterable[Observations], battery: Battery) -> dict[str, Rate]:
+    """The rate of each capability that checks each call (`RATED`) over every call of a mode's
+    trials together, with its Wilson interval: 47 valid calls of 50 is 47/50 whatever the trials."""
+    deciding = battery.deciding()
+    rates: dict[str, Rate] = {}
+    runs = list(trials)
+    for name in sorted(RATED & deciding.keys()):
+        samples = [
+            ok for obs in runs for probe in deciding[name] for ok in (_call_samples(probe, obs.get(probe.name)) or [])
+        ]
+        if samples:
+            rates[name] = Rate.of(sum(samples), len(samples))
+    return rates
+
+
+def problems(probe: Probe, exchange: Exchange) -> str:
+    """What was wrong with each call or with the structured reply, for the evidence; "" when nothing
+    was checked one by one, or nothing was wrong."""
+    reply = exchange.reply
+    if reply is None or exchange.error is not None or not probe.verdict:
+        return ""
+    combined = capability(probe.verdict).combined
+    if combined is Combined.EACH_CALL:
+        return findings(call_checks(probe, reply))
+    if combined is Combined.EACH_REPLY:
+        return reply_problem(probe.options["json_schema"], reply)
+    return ""
 
 
 def media_input(modes: Iterable[Observations], battery: Battery) -> dict[str, Modality]:

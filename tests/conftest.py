@@ -104,7 +104,7 @@ def unrecorded_by_reference(served: str) -> bool:
 
 def reference_rows(scoreboard: Path) -> dict[tuple[str, bool, str], dict[str, str]]:
     """(model, reason, mode) → the reference's verdicts: a model run with and without reasoning is two rows."""
-    from llmprobe.results import VERDICT_NAMES
+    from llmprobe.results import REFERENCE_NAMES
 
     verdicts = {}
     for scenario in scenarios(scoreboard):
@@ -114,7 +114,7 @@ def reference_rows(scoreboard: Path) -> dict[tuple[str, bool, str], dict[str, st
             if record is None:
                 continue
             values = {}
-            for name in VERDICT_NAMES:
+            for name in REFERENCE_NAMES:
                 value = record.get(name, False)
                 values[name] = "true" if value is True else "false" if value is False else str(value)
             for model in scenario["models"]:

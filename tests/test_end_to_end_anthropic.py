@@ -18,7 +18,7 @@ from conftest import ANTHROPIC_FIXTURES, SAME_FORMAT, recorded, reference_rows, 
 from llmprobe.cli import app
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import REFERENCE_NAMES, load
 
 HAIKU, SONNET, OPUS = "claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "claude-opus-4-1-20250805"
 #: The first model of each scenario the reference tested, as (id, reason): the thinking runs are rows of their own.
@@ -104,12 +104,12 @@ def test_verdicts_match_reference_except_deviations(anthropic_run):
     for (model, reason, mode), expected in reference.items():
         got = ours.get((model, reason, mode))
         assert got, f"no {mode} verdicts for {model} (reason {reason})"
-        for name in VERDICT_NAMES:
+        for name in REFERENCE_NAMES:
             compared += 1
             if got[name] != expected[name]:
                 differences[(model, reason, mode, name)] = (expected[name], got[name])
     assert differences == {k: v[:2] for k, v in EXPECTED_DIFFERENCES.items() if k[:2] in ROWS}
-    assert compared == len(ROWS) * 2 * len(VERDICT_NAMES)
+    assert compared == len(ROWS) * 2 * len(REFERENCE_NAMES)
     print(f"anthropic: {compared - len(differences)}/{compared} verdicts equal")
 
 

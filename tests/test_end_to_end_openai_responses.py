@@ -13,7 +13,7 @@ import recorded_responses
 from configs import replayed, write_providers
 from conftest import FIXTURES, SAME_FORMAT, reference_verdicts, scenarios, unrecorded_by_reference
 from llmprobe.cli import app
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import REFERENCE_NAMES, load
 
 RECORDINGS = FIXTURES / recorded_responses.RECORDINGS
 PROVIDER = recorded_responses.NAME
@@ -92,7 +92,7 @@ def test_verdicts_match_reference_except_deviations(fixture_run):
         for mode in ("sync", "stream"):
             expected, got = reference[(model, mode)], ours.get((model, mode))
             assert got, f"no {mode} verdicts for {model}"
-            for name in VERDICT_NAMES:
+            for name in REFERENCE_NAMES:
                 compared += 1
                 if got[name] != expected[name]:
                     differences[(model, mode, name)] = (expected[name], got[name])

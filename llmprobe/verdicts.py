@@ -25,6 +25,7 @@ from typing import Literal
 
 import jsonschema
 
+from llmprobe import safejson
 from llmprobe.battery import Battery, Probe, Role
 from llmprobe.capabilities import RATED, Combined, capability
 from llmprobe.conformance import call_checks, findings, reply_problem, schema_validator
@@ -120,9 +121,10 @@ def _json_object(reply: Reply) -> bool:
 def _json_values(reply: Reply, schema: dict, expected: dict) -> bool:
     """The whole reply is one JSON value valid against the schema, with the expected values."""
     try:
-        value = json.loads(reply.text)
+        # Within safejson's limits: a reply nested thousands deep is not JSON, not a RecursionError.
+        value = safejson.loads(reply.text)
         schema_validator(json.dumps(schema, sort_keys=True)).validate(value)
-    except (json.JSONDecodeError, jsonschema.ValidationError, jsonschema.SchemaError):
+    except (ValueError, jsonschema.ValidationError, jsonschema.SchemaError):
         return False
     return all(value.get(k) == v for k, v in expected.items())
 

@@ -50,7 +50,7 @@ def call_checks(probe: Probe, reply: Reply) -> list[Check]:
     if wanted is None and not probe.expect.get("no_call"):
         return []
     if not reply.tool_calls:
-        return [Check("no call", "" if wanted is None else f"no call made, {wanted} wanted")]
+        return [Check("no call", "" if wanted is None else f"{wanted} wanted")]
     if wanted is None:
         return [Check(_name(call), "a call where none is wanted") for call in reply.tool_calls]
     return [Check(_name(call), _call_problem(probe, call, wanted)) for call in reply.tool_calls]

@@ -86,7 +86,8 @@ def test_nested_objects_arrays_and_an_optional_field_are_checked_against_the_sch
 def test_no_call_is_one_check_passed_where_none_is_wanted_and_failed_where_one_is() -> None:
     assert failures("Tools-Accuracy-NoCall") == [""]
     assert failures("Tools-Accuracy-NoCall", call("delete_account", confirm=False)) == ["a call where none is wanted"]
-    assert failures("Tools-Accuracy-Choice") == ["no call made, get_weather wanted"]
+    assert failures("Tools-Accuracy-Choice") == ["get_weather wanted"]
+    assert v.problems(CHOICE, reply("Sunny.")) == "no call: get_weather wanted"
     # A probe that checks no call on its own has no checks.
     assert call_checks(BATTERY["Tools-SquareRoot-1"], Reply(tool_calls=[call("square_root", number=1)])) == []
 

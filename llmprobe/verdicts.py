@@ -551,16 +551,18 @@ _JUDGED: dict[Combined, Callable[[Observations, tuple[Probe, ...], Battery], Ver
 
 def sampled_rates(trials: Iterable[Observations], battery: Battery) -> dict[str, Rate]:
     """The rate of each capability that checks each call (`RATED`) over every call of a mode's
-    trials together, with its Wilson interval: 47 valid calls of 50 is 47/50 whatever the trials."""
+    trials together, with its Wilson interval: 47 valid calls of 50 is 47/50 whatever the trials.
+    None when no request was answered: a provider that refused every one made no call to count
+    (its verdict says false)."""
     deciding = battery.deciding()
     rates: dict[str, Rate] = {}
     runs = list(trials)
     for name in sorted(RATED & deciding.keys()):
-        samples = [
-            ok for obs in runs for probe in deciding[name] for ok in (_call_samples(probe, obs.get(probe.name)) or [])
-        ]
-        if samples:
-            rates[name] = Rate.of(sum(samples), len(samples))
+        asked = [(probe, obs.get(probe.name)) for obs in runs for probe in deciding[name]]
+        if not any(exchange is not None and exchange.ok for _, exchange in asked):
+            continue
+        samples = [ok for probe, exchange in asked for ok in (_call_samples(probe, exchange) or [])]
+        rates[name] = Rate.of(sum(samples), len(samples))
     return rates
 
 

@@ -31,7 +31,7 @@ from llmprobe.render.cells import Line
 from llmprobe.results import Rate, Verdict
 from llmprobe.runner import mode_plan
 from passing_provider import ACCURATE_CALLS, USAGE, wire_answer
-from test_verdicts import call, calls, failed, good_mode, reply, unsupported
+from test_verdicts import call, calls, declared, failed, good_mode, reply, unsupported
 
 BATTERY = load_battery()
 ORDER, CHOICE, NO_CALL = (BATTERY[name] for name in ("Tools-Accuracy-Order", "Tools-Accuracy-Choice", "Tools-Accuracy-NoCall"))
@@ -122,6 +122,10 @@ def test_a_refused_definition_or_the_providers_own_failed_call_is_one_wrong_call
     assert accuracy(**{ORDER.name: failed(ErrorKind.REJECTED, "invalid schema")}) == (Verdict.FLAKY, Rate.of(2, 3))
     groq = failed(ErrorKind.MODEL_FAILED, "tool_use_failed")
     assert accuracy(**{ORDER.name: groq}) == (Verdict.FLAKY, Rate.of(2, 3))
+    # Every request refused (providers.yaml declares tools unsupported, or the provider says so):
+    # false, and no share, since no call was made.
+    refused = {name: declared("tools") for name in (ORDER.name, CHOICE.name, NO_CALL.name)}
+    assert accuracy(**refused) == (Verdict.FALSE, None)
 
 
 def test_a_probe_not_measured_counts_no_call_and_none_measured_is_unknown() -> None:

@@ -97,8 +97,11 @@ SAME_FORMAT = {"audio/mpeg": "audio/mp3"}
 
 
 def unrecorded_by_reference(served: str) -> bool:
-    """A media probe no recording answers because the reference never asked it (D26): it stopped
-    trying a medium's formats once its first ones failed, so only those were recorded."""
+    """A probe no recording answers because the reference never asked it: a medium's format (D26: it
+    stopped trying a medium's formats once its first ones failed, so only those were recorded), or a
+    probe it never had (tool-call accuracy, schema strictness; `fixture_server.BEYOND_REFERENCE`)."""
+    if served.startswith("none ") and served.endswith(" (beyond the reference)"):
+        return True
     return served.startswith("none ") and "MultiModal-" in served and "MultiModal-Image-" not in served
 
 

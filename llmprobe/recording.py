@@ -1,8 +1,8 @@
 """Recording: every HTTP exchange of a run written to its cassette (`llmprobe.cassettes`).
 
 An httpx transport (httpx's public extension point), which covers async and streamed
-responses without patching any library. A name that would leave the directory raises
-`CassetteError`, for the user to fix, never a provider failure.
+responses without patching any library. A cassette it cannot write, or a name that would
+leave the directory, raises `CassetteError`, for the user to fix, never a provider failure.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from tabulate import tabulate
 
-from llmprobe import __version__, diff, explain, results
+from llmprobe import __version__, diff, explain, results_file
 from llmprobe.budget import Budget
 from llmprobe.config import Config, ProviderConfig, load_config
 from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
@@ -25,7 +25,8 @@ from llmprobe.jobs import credentials_hint, dry_run, fetch_models, plan_job, run
 from llmprobe.progress import RunProgress
 from llmprobe.render import LAYOUTS, print_terminal, render_html, render_json, render_markdown, render_terminal
 from llmprobe.render.merge import listing_of
-from llmprobe.results import ProviderResult, ResultsError
+from llmprobe.results import ProviderResult
+from llmprobe.results_file import ResultsError
 
 app = typer.Typer(
     add_completion=False,
@@ -173,14 +174,14 @@ def load_pairs(cfg: Config | None, provider: str | None, out: Path) -> list[tupl
     pairs: list[tuple[ProviderConfig, ProviderResult | None]]
     if cfg is None:
         paths = [out / f"{provider}.json"] if provider else sorted(out.glob("*.json"))
-        found = [results.load(path) for path in paths if path.exists()]
+        found = [results_file.load(path) for path in paths if path.exists()]
         pairs = [(listing_of(result), result) for result in found]
     else:
         providers = select_providers(cfg, [provider]) if provider else list(cfg.providers.values())
         pairs = []
         for p in providers:
             path = out / f"{p.name}.json"
-            pairs.append((p, results.load(path) if path.exists() else None))
+            pairs.append((p, results_file.load(path) if path.exists() else None))
         # Without --provider, the page shows every provider that has results.
         if not provider:
             pairs = [(p, r) for p, r in pairs if r is not None]
@@ -326,7 +327,7 @@ def explain_cell(
         if not path.exists():
             raise ResultsError(f"no results in {path} yet: run `llmprobe run --provider {provider}` first")
         modes = ("sync", "stream") if mode == "both" else (mode,)
-        loaded = results.load(path)
+        loaded = results_file.load(path)
         found = explain.explain(
             selected, loaded, model, modes=modes, column=column, layout=layout, base_url=base_url, reason=thinking
         )
@@ -356,7 +357,7 @@ def diff_files(
     cannot be read.
     """
     try:
-        changes = diff.diff_results(results.load(old), results.load(new))
+        changes = diff.diff_results(results_file.load(old), results_file.load(new))
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     sys.stdout.write(diff.render_json(changes) if as_json else diff.render_text(changes))

@@ -21,8 +21,8 @@ from urllib.parse import quote, urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from llmprobe.bodies import DEFAULT_MAX_REPLY_BYTES
 from llmprobe.budget import Price
-from llmprobe.client import DEFAULT_MAX_REPLY_BYTES
 from llmprobe.dialects import DIALECTS, dialect_class
 from llmprobe.errors import ConfigError, excerpt
 from llmprobe.neutral import DECLARABLE_OPTIONS

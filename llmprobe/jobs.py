@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from llmprobe import results
+from llmprobe import results_file
 from llmprobe.battery import load_battery
 from llmprobe.budget import Budget, Cost
 from llmprobe.cassettes import RecordingTransport, ReplayTransport
@@ -60,7 +60,7 @@ def plan_job(
     """Resolve URL, credentials and the previous results (from `out`) before anything is sent,
     so a missing key or a broken results file fails up front, not half-way through a paid run."""
     path = out / f"{provider.name}.json" if out is not None else None
-    previous = results.load(path) if path is not None and path.exists() else None
+    previous = results_file.load(path) if path is not None and path.exists() else None
     if base_url:
         provider = dataclasses.replace(provider, base_url=base_url)
     selected = [m for m in provider.models if not models or m.id in models]
@@ -232,7 +232,7 @@ def dry_run(
     lines = []
     for provider in providers:
         path = out / f"{provider.name}.json"
-        previous = results.load(path) if path.exists() else None
+        previous = results_file.load(path) if path.exists() else None
         selected = [m for m in provider.models if m.probe and (not models or m.id in models)]
         if resume:
             selected = resumable(selected, previous)

@@ -23,7 +23,8 @@ from llmprobe.dialects import get_dialect
 from llmprobe.dialects.cohere import CohereDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 
 FIXTURES = COHERE_FIXTURES
 

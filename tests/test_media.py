@@ -25,7 +25,8 @@ from llmprobe.errors import UnsupportedOption
 from llmprobe.neutral import AttachmentPart, Exchange, Message, Reply, Request
 from llmprobe.render import evidence, render_html, render_markdown, tables
 from llmprobe.render.terminal import render_terminal
-from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict, load
+from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict
+from llmprobe.results_file import load
 from llmprobe.runner import mode_plan
 from toy_dialect import ToyDialect
 

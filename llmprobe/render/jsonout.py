@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from llmprobe.config import ProviderConfig
 from llmprobe.render.merge import merge
-from llmprobe.results import ProviderResult, to_json
+from llmprobe.results import ProviderResult
+from llmprobe.results_file import to_json
 
 
 def render_json(providers: Sequence[tuple[ProviderConfig, ProviderResult | None]]) -> str:

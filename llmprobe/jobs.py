@@ -24,7 +24,8 @@ from llmprobe.battery import load_battery
 from llmprobe.budget import Budget, Cost
 from llmprobe.cassettes import RecordingTransport, ReplayTransport
 from llmprobe.client import ProviderClient, RetryPolicy
-from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig, resolve_credentials
+from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig
+from llmprobe.credentials import resolve_credentials
 from llmprobe.dialects import get_dialect
 from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress

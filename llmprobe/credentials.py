@@ -46,3 +46,9 @@ def _environment_value(provider: ProviderConfig, name: str, environ: Mapping[str
     if not value.strip():
         raise ConfigError(f"provider {provider.name}: environment variable {name} is empty")
     return value
+
+
+def credentials_hint(provider: ProviderConfig) -> str:
+    """What to check when a provider refuses us: the variables its credentials come from."""
+    variables = [v for v in (provider.api_key_env, provider.account_id_env) if v]
+    return f"check {' and '.join(variables)}" if variables else "check the provider's settings"

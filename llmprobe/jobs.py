@@ -25,7 +25,7 @@ from llmprobe.budget import Budget, Cost
 from llmprobe.cassettes import RecordingTransport, ReplayTransport
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig
-from llmprobe.credentials import resolve_credentials
+from llmprobe.credentials import credentials_hint, resolve_credentials
 from llmprobe.dialects import get_dialect
 from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress
@@ -125,12 +125,6 @@ def provider_client(job: ProviderJob, transport: httpx.AsyncBaseTransport, base_
         redactor=redactor_for(job),
         **options,
     )
-
-
-def credentials_hint(provider: ProviderConfig) -> str:
-    """What to check when a provider refuses us: the variables its credentials come from."""
-    variables = [v for v in (provider.api_key_env, provider.account_id_env) if v]
-    return f"check {' and '.join(variables)}" if variables else "check the provider's settings"
 
 
 async def run_jobs(

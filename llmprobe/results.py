@@ -123,7 +123,7 @@ class Rate:
 
     `trials` counts the trials that measured it (unknown ones do not count); `low` and
     `high` bound the true rate with 95% confidence (Wilson score interval), so two rates
-    are told apart only when their intervals do not overlap.
+    are told apart only when their intervals do not overlap. Made by `trials.rate`.
     """
 
     passes: int
@@ -140,7 +140,7 @@ class Rate:
 
 @dataclass(frozen=True)
 class Spread:
-    """The median and 90th percentile of one measure over a mode's answered requests."""
+    """The median and 90th percentile of one measure over a mode's answered requests (`trials.spread`)."""
 
     median: float
     p90: float
@@ -154,7 +154,7 @@ class ModeResult:
     probes: list[Evidence] = field(default_factory=list)
     #: Per verdict, its rate over repeated trials; empty for a single trial.
     rates: dict[str, Rate] = field(default_factory=dict)
-    #: Latency and throughput (`speed_of` the probes), kept for readers of the file.
+    #: Latency and throughput (`trials.speed_of` the probes), kept for readers of the file.
     speed: dict[str, Spread] = field(default_factory=dict)
 
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -208,7 +209,7 @@ def config_for_rendering(path: Path) -> Config | None:
         return None
 
 
-def _choices(names: list[str] | tuple[str, ...]) -> str:
+def _choices(names: Sequence[str]) -> str:
     """`a, b or c`, for help texts and errors that list every choice."""
     return f"{', '.join(names[:-1])} or {names[-1]}"
 
@@ -268,6 +269,7 @@ def models(
 ) -> None:
     """List the models the provider's API serves (live), each marked configured or not configured
     in the providers file; configured models the API no longer lists are marked stale."""
+    # Here rather than at the top, as in `run`.
     from llmprobe.jobs import fetch_models, plan_job
 
     try:

@@ -25,7 +25,8 @@ from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
 from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 
 FIXTURES = COHERE_FIXTURES
 

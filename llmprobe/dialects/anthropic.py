@@ -23,10 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from llmprobe.dialects import HttpCall, Option, option_values, refuse_missing, refuse_modality, wire
-from llmprobe.dialects.wire import loose_array as _list
-from llmprobe.dialects.wire import loose_mapping as _dict
-from llmprobe.dialects.wire import reported_usage
-from llmprobe.dialects.wire import string as _string
+from llmprobe.dialects.wire import lenient_dict, lenient_list, reported_usage, strict_str
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     AttachmentPart,
@@ -180,11 +177,11 @@ class _Block:
         block = dict(self.start)
         kind = block.get("type")
         if kind == "text":
-            block["text"] = _string(block.get("text"), "text") + "".join(self.text)
-            block["citations"] = _list(block.get("citations")) + self.citations
+            block["text"] = strict_str(block.get("text"), "text") + "".join(self.text)
+            block["citations"] = lenient_list(block.get("citations")) + self.citations
         elif kind == "thinking":
-            block["thinking"] = _string(block.get("thinking"), "thinking") + "".join(self.thinking)
-            block["signature"] = _string(block.get("signature"), "signature") + "".join(self.signature)
+            block["thinking"] = strict_str(block.get("thinking"), "thinking") + "".join(self.thinking)
+            block["signature"] = strict_str(block.get("signature"), "signature") + "".join(self.signature)
         elif kind in ("tool_use", "server_tool_use") and "".join(self.input_json):
             block["input"] = "".join(self.input_json)
         return block
@@ -206,7 +203,7 @@ class AnthropicStreamParser:
         if kind == "error" or event.event == "error":
             raise _error(None, {}, data) or ApiError(ErrorKind.SERVER, f"error event: {excerpt(event.data)}")
         if kind == "message_start":
-            self._usage.update(_dict(_dict(data.get("message")).get("usage")))
+            self._usage.update(lenient_dict(lenient_dict(data.get("message")).get("usage")))
         elif kind == "content_block_start":
             start = data.get("content_block")
             if not isinstance(start, dict):
@@ -215,8 +212,8 @@ class AnthropicStreamParser:
         elif kind == "content_block_delta":
             self._delta(data)
         elif kind == "message_delta":
-            self._stop_reason = _dict(data.get("delta")).get("stop_reason", self._stop_reason)
-            self._usage.update(_dict(data.get("usage")))
+            self._stop_reason = lenient_dict(data.get("delta")).get("stop_reason", self._stop_reason)
+            self._usage.update(lenient_dict(data.get("usage")))
         elif kind == "message_stop":
             self._done = True
 
@@ -224,16 +221,16 @@ class AnthropicStreamParser:
         block = self._blocks.get(_index(data))
         if block is None:
             raise ApiError(ErrorKind.MALFORMED, "content_block_delta for a block that never started")
-        delta = _dict(data.get("delta"))
+        delta = lenient_dict(data.get("delta"))
         kind = delta.get("type")
         if kind == "text_delta":
-            block.text.append(_string(delta.get("text"), "text_delta"))
+            block.text.append(strict_str(delta.get("text"), "text_delta"))
         elif kind == "thinking_delta":
-            block.thinking.append(_string(delta.get("thinking"), "thinking_delta"))
+            block.thinking.append(strict_str(delta.get("thinking"), "thinking_delta"))
         elif kind == "signature_delta":
-            block.signature.append(_string(delta.get("signature"), "signature_delta"))
+            block.signature.append(strict_str(delta.get("signature"), "signature_delta"))
         elif kind == "input_json_delta":
-            block.input_json.append(_string(delta.get("partial_json"), "input_json_delta"))
+            block.input_json.append(strict_str(delta.get("partial_json"), "input_json_delta"))
         elif kind == "citations_delta":
             block.citations.append(delta.get("citation"))
 
@@ -313,24 +310,25 @@ def _reply(content: list[Any], stop_reason: Any, usage: Usage) -> Reply:
     sources: list[str] = []
     queries: list[str] = []
     for block in content:
-        block = _dict(block)
+        block = lenient_dict(block)
         kind = block.get("type")
         if kind == "text":
-            text.append(_string(block.get("text"), "text block"))
-            citations += [_cited(c) for c in _list(block.get("citations"))]
+            text.append(strict_str(block.get("text"), "text block"))
+            citations += [_cited(c) for c in lenient_list(block.get("citations"))]
         elif kind == "thinking":
-            thoughts.append(Thought(_string(block.get("thinking"), "thinking"), _string(block.get("signature"), "signature")))
+            signature = strict_str(block.get("signature"), "signature")
+            thoughts.append(Thought(strict_str(block.get("thinking"), "thinking"), signature))
         elif kind == "redacted_thinking":
-            thoughts.append(Thought("", _string(block.get("data"), "redacted_thinking"), redacted=True))
+            thoughts.append(Thought("", strict_str(block.get("data"), "redacted_thinking"), redacted=True))
         elif kind == "tool_use":
             calls.append(_tool_call(block))
         elif kind == "server_tool_use" and block.get("name") == "web_search":
             queries.append(_search_query(block.get("input")))
         elif kind == "web_search_tool_result":
             # An error result is an object, not a list: the search did not happen.
-            results = block.get("content")
-            sources += [str(_dict(r).get("url")) for r in (results if isinstance(results, list) else []) if _dict(r).get("url")]
-    raw_finish = _string(stop_reason, "stop_reason")
+            urls = (lenient_dict(result).get("url") for result in lenient_list(block.get("content")))
+            sources += [str(url) for url in urls if url]
+    raw_finish = strict_str(stop_reason, "stop_reason")
     return Reply(
         text="".join(text),
         reasoning="".join(t.text for t in thoughts),
@@ -351,7 +349,7 @@ def _search_query(raw: Any) -> str:
             raw = json.loads(raw)
         except ValueError:
             return ""
-    query = _dict(raw).get("query")
+    query = lenient_dict(raw).get("query")
     return query if isinstance(query, str) else ""
 
 
@@ -365,12 +363,12 @@ def _tool_call(block: dict[str, Any]) -> ToolCall:
 
 def _cited(citation: Any) -> str:
     """What a citation quotes; the Cite column only asks whether there are any."""
-    cited = _dict(citation).get("cited_text")
+    cited = lenient_dict(citation).get("cited_text")
     return cited if isinstance(cited, str) and cited else excerpt(json.dumps(citation))
 
 
 def _usage(raw: Any) -> Usage:
-    usage = _dict(raw)
+    usage = lenient_dict(raw)
     return reported_usage(
         usage.get("input_tokens"), usage.get("output_tokens"), cached_tokens=usage.get("cache_read_input_tokens")
     )
@@ -432,7 +430,7 @@ def _answer(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, A
 
 def _error(status: int | None, headers: Mapping[str, str], data: Any) -> ApiError | None:
     """`{"type": "error", "error": {"type", "message"}}`, the one envelope of every failure; None without it."""
-    error = _dict(data).get("error") if _dict(data).get("type") == "error" else None
+    error = lenient_dict(data).get("error") if lenient_dict(data).get("type") == "error" else None
     if not isinstance(error, dict):
         return None
     code = error.get("type")

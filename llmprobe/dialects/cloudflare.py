@@ -18,9 +18,7 @@ from typing import Any
 
 from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
-from llmprobe.dialects.wire import array as _list
-from llmprobe.dialects.wire import loose_mapping, reported_usage
-from llmprobe.dialects.wire import malformed as _malformed
+from llmprobe.dialects.wire import lenient_dict, malformed, reported_usage, strict_list
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status
 from llmprobe.neutral import (
     AttachmentPart,
@@ -120,7 +118,7 @@ class CloudflareDialect:
         envelope = _envelope(status, headers, body)
         models = envelope.get("result")
         if not isinstance(models, list) or not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in models):
-            raise _malformed("model list is not a list of named models", models)
+            raise malformed("model list is not a list of named models", models)
         info = envelope.get("result_info")
         following = None
         if isinstance(info, dict):
@@ -157,7 +155,7 @@ class CloudflareStreamParser:
         except ValueError:
             raise ApiError(ErrorKind.UNREADABLE, f"stream chunk is not JSON: {excerpt(event.data)}") from None
         if not isinstance(chunk, dict):
-            raise _malformed("stream chunk is not a JSON object", chunk)
+            raise malformed("stream chunk is not a JSON object", chunk)
         if _is_error(chunk) or event.event == "error":
             raise _envelope_error(None, {}, chunk)
         response = chunk.get("response")
@@ -165,11 +163,11 @@ class CloudflareStreamParser:
         # JSON (`"response": true`) as the decoded value: its text is that JSON. Null is "no token".
         if response is not None and not isinstance(response, str):
             if isinstance(response, (dict, list)):
-                raise _malformed("stream chunk has a non-string response", response)
+                raise malformed("stream chunk has a non-string response", response)
             response = _compact(response)
         if response:
             self._text.append(response)
-        for item in _list(chunk.get("tool_calls"), "tool_calls"):
+        for item in strict_list(chunk.get("tool_calls"), "tool_calls"):
             self._add_tool_call(item)
         if "usage" in chunk:
             self._usage = _usage(chunk["usage"])
@@ -186,7 +184,7 @@ class CloudflareStreamParser:
 
     def _add_tool_call(self, item: Any) -> None:
         if not isinstance(item, dict):
-            raise _malformed("tool call is not an object", item)
+            raise malformed("tool call is not an object", item)
         index = item.get("index")
         if index is None:
             # A complete call in one chunk, in either of the sync shapes.
@@ -194,18 +192,18 @@ class CloudflareStreamParser:
             self._calls.append(_PendingCall(complete.id, complete.name, complete.arguments))
             return
         if not isinstance(index, int):
-            raise _malformed("tool call delta with a non-integer index", item)
+            raise malformed("tool call delta with a non-integer index", item)
         call = self._by_index.get(index)
         if call is None:
             call = self._by_index[index] = _PendingCall()
             self._calls.append(call)
         function = item.get("function") or {}
         if not isinstance(function, dict):
-            raise _malformed("tool call delta with a non-object function", item)
+            raise malformed("tool call delta with a non-object function", item)
         call_id, name, arguments = item.get("id"), function.get("name"), function.get("arguments")
         for value in (call_id, name, arguments):
             if value is not None and not isinstance(value, str):
-                raise _malformed("tool call delta with a non-string field", item)
+                raise malformed("tool call delta with a non-string field", item)
         call.id = call_id or call.id
         call.name = name or call.name
         call.arguments += arguments or ""
@@ -321,7 +319,7 @@ def _response_text(response: Any) -> str:
         return response
     if isinstance(response, (dict, list)):
         return _compact(response)
-    raise _malformed("response is neither text nor JSON", response)
+    raise malformed("response is neither text nor JSON", response)
 
 
 def _compact(value: Any) -> str:
@@ -329,18 +327,18 @@ def _compact(value: Any) -> str:
 
 
 def _tool_calls(value: Any) -> list[ToolCall]:
-    return [_tool_call(item) for item in _list(value, "tool_calls")]
+    return [_tool_call(item) for item in strict_list(value, "tool_calls")]
 
 
 def _tool_call(item: Any) -> ToolCall:
     """Either `{"name","arguments":{…}}` (llama-3.2) or OpenAI's `{"id","function":{"name","arguments":"…"}}`."""
     if not isinstance(item, dict):
-        raise _malformed("tool call is not an object", item)
+        raise malformed("tool call is not an object", item)
     function = item.get("function", item)
     call_id = item.get("id") or ""
     name = function.get("name") if isinstance(function, dict) else None
     if not isinstance(name, str) or not name or not isinstance(call_id, str):
-        raise _malformed("tool call without a name", item)
+        raise malformed("tool call without a name", item)
     arguments = function.get("arguments")
     if arguments is None:
         arguments = ""
@@ -350,7 +348,7 @@ def _tool_call(item: Any) -> ToolCall:
 
 
 def _usage(value: Any) -> Usage:
-    usage = loose_mapping(value)
+    usage = lenient_dict(value)
     return reported_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
 
 

@@ -20,11 +20,16 @@ from typing import Any
 from urllib.parse import quote
 
 from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
-from llmprobe.dialects.wire import array as _list
-from llmprobe.dialects.wire import decode as _decode
-from llmprobe.dialects.wire import loose_mapping, model_ids, reported_usage
-from llmprobe.dialects.wire import malformed as _malformed
-from llmprobe.dialects.wire import string as _string
+from llmprobe.dialects.wire import (
+    decode,
+    lenient_dict,
+    malformed,
+    model_ids,
+    reported_usage,
+    required_dict,
+    strict_list,
+    strict_str,
+)
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     AttachmentPart,
@@ -109,19 +114,19 @@ class CohereDialect:
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
-        data = _object(_decode(body, "response body"), "response body")
+        data = required_dict(decode(body, "response body"), "response body")
         if isinstance(data.get("message"), str) and data["message"]:
             raise _failed_after_accepting(data["message"])
         reply = _Accumulator()
-        message = _object(data.get("message"), "message")
-        for item in _list(message.get("content"), "message.content"):
-            reply.add_content(_object(item, "content item"))
+        message = required_dict(data.get("message"), "message")
+        for item in strict_list(message.get("content"), "message.content"):
+            reply.add_content(required_dict(item, "content item"))
         reply.add_plan(message.get("tool_plan"))
-        for call in _list(message.get("tool_calls"), "message.tool_calls"):
+        for call in strict_list(message.get("tool_calls"), "message.tool_calls"):
             reply.start_call(call)
-        for citation in _list(message.get("citations"), "message.citations"):
+        for citation in strict_list(message.get("citations"), "message.citations"):
             reply.add_citation(citation)
-        for entry in _list(data.get("logprobs"), "logprobs"):
+        for entry in strict_list(data.get("logprobs"), "logprobs"):
             reply.add_logprobs(entry)
         reply.end(data)
         return reply.reply()
@@ -143,7 +148,7 @@ class CohereDialect:
     def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
-        data = _object(_decode(body, "model list"), "model list")
+        data = required_dict(decode(body, "model list"), "model list")
         token = data.get("next_page_token")
         return model_ids(data, "models", "name"), token if isinstance(token, str) and token else None
 
@@ -166,7 +171,7 @@ class CohereStreamParser:
         self._events += 1
         if event.is_done:
             return
-        data = _object(_decode(event.data, "stream event"), "stream event")
+        data = required_dict(decode(event.data, "stream event"), "stream event")
         kind = data.get("type") or event.event
         if not data.get("type") and isinstance(data.get("message"), str) and data["message"]:
             raise _failed_after_accepting(data["message"])
@@ -174,9 +179,9 @@ class CohereStreamParser:
             # message-start, content-end, tool-call-end, citation-end, and any event type the
             # API adds later: nothing to keep, whatever their delta holds.
             return
-        message = _object(_object(data.get("delta") or {}, "delta").get("message") or {}, "delta.message")
+        message = required_dict(required_dict(data.get("delta") or {}, "delta").get("message") or {}, "delta.message")
         if kind == "content-start" or kind == "content-delta":
-            self._reply.add_content(_object(message.get("content") or {}, "delta content"))
+            self._reply.add_content(required_dict(message.get("content") or {}, "delta content"))
             if data.get("logprobs") is not None:
                 self._reply.add_logprobs(data["logprobs"])
         elif kind == "tool-plan-delta":
@@ -184,12 +189,13 @@ class CohereStreamParser:
         elif kind == "tool-call-start":
             self._reply.start_call(message.get("tool_calls"))
         elif kind == "tool-call-delta":
-            function = _object(_object(message.get("tool_calls") or {}, "tool call delta").get("function") or {}, "function")
+            call = required_dict(message.get("tool_calls") or {}, "tool call delta")
+            function = required_dict(call.get("function") or {}, "function")
             self._reply.continue_call(function.get("arguments"))
         elif kind == "citation-start":
             self._reply.add_citation(message.get("citations"))
         elif kind == "message-end":
-            self._reply.end(_object(data.get("delta") or {}, "delta"))
+            self._reply.end(required_dict(data.get("delta") or {}, "delta"))
             self._ended = True
 
     def finish(self) -> Reply:
@@ -213,43 +219,43 @@ class _Accumulator:
     raw_finish: str = ""
 
     def add_content(self, item: dict[str, Any]) -> None:
-        self.text.append(_string(item.get("text"), "content text"))
-        self.reasoning.append(_string(item.get("thinking"), "content thinking"))
+        self.text.append(strict_str(item.get("text"), "content text"))
+        self.reasoning.append(strict_str(item.get("thinking"), "content thinking"))
 
     def add_plan(self, plan: Any) -> None:
-        self.reasoning.append(_string(plan, "tool_plan"))
+        self.reasoning.append(strict_str(plan, "tool_plan"))
 
     def start_call(self, raw: Any) -> None:
-        call = _object(raw, "tool call")
-        function = _object(call.get("function"), "tool call function")
+        call = required_dict(raw, "tool call")
+        function = required_dict(call.get("function"), "tool call function")
         name = function.get("name")
         if not isinstance(name, str) or not name:
-            raise _malformed("tool call without a name", call)
-        self.calls.append([_string(call.get("id"), "tool call id"), name, _string(function.get("arguments"), "arguments")])
+            raise malformed("tool call without a name", call)
+        self.calls.append([strict_str(call.get("id"), "tool call id"), name, strict_str(function.get("arguments"), "arguments")])
 
     def continue_call(self, arguments: Any) -> None:
         if not self.calls:
             raise ApiError(ErrorKind.MALFORMED, "tool-call-delta before any tool-call-start")
-        self.calls[-1][2] += _string(arguments, "arguments")
+        self.calls[-1][2] += strict_str(arguments, "arguments")
 
     def add_citation(self, raw: Any) -> None:
         """The ids of the sources cited (documents, or tool results)."""
-        for source in _list(_object(raw, "citation").get("sources"), "citation sources"):
-            source_id = _object(source, "citation source").get("id")
+        for source in strict_list(required_dict(raw, "citation").get("sources"), "citation sources"):
+            source_id = required_dict(source, "citation source").get("id")
             if isinstance(source_id, str) and source_id not in self.citations:
                 self.citations.append(source_id)
 
     def add_logprobs(self, raw: Any) -> None:
-        entry = _object(raw, "logprobs entry")
-        values = _list(entry.get("logprobs"), "logprobs values")
+        entry = required_dict(raw, "logprobs entry")
+        values = strict_list(entry.get("logprobs"), "logprobs values")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            raise _malformed("logprobs are not numbers", values)
+            raise malformed("logprobs are not numbers", values)
         # One entry may cover several token ids; its log-probability is theirs together.
-        self.logprobs.append(TokenLogprob(_string(entry.get("text"), "logprobs text"), float(sum(values))))
+        self.logprobs.append(TokenLogprob(strict_str(entry.get("text"), "logprobs text"), float(sum(values))))
 
     def end(self, data: dict[str, Any]) -> None:
         """The finish reason and usage; a finish of ERROR with a message is the request failing."""
-        self.raw_finish = _string(data.get("finish_reason"), "finish_reason")
+        self.raw_finish = strict_str(data.get("finish_reason"), "finish_reason")
         error = data.get("error")
         if self.raw_finish == "ERROR" and error:
             # Answered without a stream, the same request gets a 422 (recorded side by side).
@@ -302,16 +308,10 @@ def _part(part: Part) -> dict[str, Any]:
 # --- reply pieces -----------------------------------------------------------------
 
 
-def _object(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _malformed(f"{what} is not an object", value)
-    return value
-
-
 def _usage(raw: Any) -> Usage:
     """The tokens the model really processed (`tokens`, which count Cohere's own preamble), else the billed ones."""
-    usage = loose_mapping(raw)
-    counts = loose_mapping(usage.get("tokens") or usage.get("billed_units"))
+    usage = lenient_dict(raw)
+    counts = lenient_dict(usage.get("tokens") or usage.get("billed_units"))
     counted = reported_usage(counts.get("input_tokens"), counts.get("output_tokens"))
     return dataclasses.replace(counted, total_tokens=counted.input_tokens + counted.output_tokens)
 

@@ -19,11 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from llmprobe.dialects import HttpCall, Option, refuse_modality
-from llmprobe.dialects.wire import array as _list
-from llmprobe.dialects.wire import decode as _decode
-from llmprobe.dialects.wire import loose_mapping, reported_usage
-from llmprobe.dialects.wire import mapping as _dict
-from llmprobe.dialects.wire import string as _string
+from llmprobe.dialects.wire import decode, lenient_dict, reported_usage, strict_dict, strict_list, strict_str
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     AttachmentPart,
@@ -99,7 +95,7 @@ class GeminiDialect:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
         parser = GeminiStreamParser()
-        parser.feed_response(_decode(body, "response body"))
+        parser.feed_response(decode(body, "response body"))
         # Complete by construction: a sync answer without a finish reason just gave none.
         return parser.reply()
 
@@ -124,7 +120,7 @@ class GeminiDialect:
         """
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
-        data = _decode(body, "model list")
+        data = decode(body, "model list")
         models = data.get("models", []) if isinstance(data, dict) else None
         if not isinstance(models, list):
             raise ApiError(ErrorKind.MALFORMED, "model list has no models array")
@@ -160,7 +156,7 @@ class GeminiStreamParser:
         self._chunks = 0
 
     def feed(self, event: SseEvent) -> None:
-        self.feed_response(_decode(event.data, "stream chunk"))
+        self.feed_response(decode(event.data, "stream chunk"))
 
     def feed_response(self, data: Any) -> None:
         self._chunks += 1
@@ -171,44 +167,44 @@ class GeminiStreamParser:
             raise _envelope_error(data["error"], None, {})
         if "usageMetadata" in data:
             self._usage = _usage(data["usageMetadata"])
-        feedback = _dict(data.get("promptFeedback"), "promptFeedback")
+        feedback = strict_dict(data.get("promptFeedback"), "promptFeedback")
         if feedback.get("blockReason"):
-            self._blocked = _string(feedback["blockReason"], "promptFeedback.blockReason")
-        candidates = _list(data.get("candidates"), "candidates")
+            self._blocked = strict_str(feedback["blockReason"], "promptFeedback.blockReason")
+        candidates = strict_list(data.get("candidates"), "candidates")
         if candidates:
-            self._feed_candidate(_dict(candidates[0], "candidate"))
+            self._feed_candidate(strict_dict(candidates[0], "candidate"))
 
     def _feed_candidate(self, candidate: dict[str, Any]) -> None:
-        content = _dict(candidate.get("content"), "candidate.content")
-        for part in _list(content.get("parts"), "content.parts"):
-            self._feed_part(_dict(part, "part"))
+        content = strict_dict(candidate.get("content"), "candidate.content")
+        for part in strict_list(content.get("parts"), "content.parts"):
+            self._feed_part(strict_dict(part, "part"))
         if candidate.get("finishReason"):
-            self._raw_finish = _string(candidate["finishReason"], "finishReason")
+            self._raw_finish = strict_str(candidate["finishReason"], "finishReason")
         self._logprobs.extend(_logprobs(candidate.get("logprobsResult")))
-        citation = _dict(candidate.get("citationMetadata"), "citationMetadata")
-        for source in _list(citation.get("citationSources"), "citationSources"):
-            self._cite(_dict(source, "citation source").get("uri"))
-        grounding = _dict(candidate.get("groundingMetadata"), "groundingMetadata")
-        for chunk in _list(grounding.get("groundingChunks"), "groundingChunks"):
-            uri = _dict(_dict(chunk, "grounding chunk").get("web"), "grounding chunk web").get("uri")
+        citation = strict_dict(candidate.get("citationMetadata"), "citationMetadata")
+        for source in strict_list(citation.get("citationSources"), "citationSources"):
+            self._cite(strict_dict(source, "citation source").get("uri"))
+        grounding = strict_dict(candidate.get("groundingMetadata"), "groundingMetadata")
+        for chunk in strict_list(grounding.get("groundingChunks"), "groundingChunks"):
+            uri = strict_dict(strict_dict(chunk, "grounding chunk").get("web"), "grounding chunk web").get("uri")
             self._cite(uri)
             if isinstance(uri, str) and uri:
                 self._searched[uri] = None
         # The queries Google ran show the search even when no source came back.
-        for query in _list(grounding.get("webSearchQueries"), "webSearchQueries"):
+        for query in strict_list(grounding.get("webSearchQueries"), "webSearchQueries"):
             if isinstance(query, str) and query and not self._searched:
                 self._searched[query] = None
 
     def _feed_part(self, part: dict[str, Any]) -> None:
         if "functionCall" in part:
-            call = _dict(part["functionCall"], "functionCall")
+            call = strict_dict(part["functionCall"], "functionCall")
             name = call.get("name")
             if not isinstance(name, str) or not name:
                 raise ApiError(ErrorKind.MALFORMED, f"function call without a name: {excerpt(json.dumps(call))}")
             arguments = json.dumps(call.get("args") or {}, ensure_ascii=False)
-            self._calls.append(ToolCall(_string(call.get("id"), "functionCall.id"), name, arguments))
+            self._calls.append(ToolCall(strict_str(call.get("id"), "functionCall.id"), name, arguments))
             return
-        text = _string(part.get("text"), "part.text")
+        text = strict_str(part.get("text"), "part.text")
         (self._reasoning if part.get("thought") is True else self._text).append(text)
 
     def _cite(self, uri: Any) -> None:
@@ -345,11 +341,11 @@ def _schema(schema: Any, option: str) -> Any:
             if len(concrete) < len(types):
                 out["nullable"] = True
         elif key == "properties":
-            out[key] = {name: _schema(sub, option) for name, sub in _dict(value, "properties").items()}
+            out[key] = {name: _schema(sub, option) for name, sub in strict_dict(value, "properties").items()}
         elif key == "items":
             out[key] = _schema(value, option)
         elif key == "anyOf":
-            out[key] = [_schema(sub, option) for sub in _list(value, "anyOf")]
+            out[key] = [_schema(sub, option) for sub in strict_list(value, "anyOf")]
         else:
             out[key] = value
     return dict(sorted(out.items()))
@@ -360,7 +356,7 @@ def _schema(schema: Any, option: str) -> Any:
 
 def _usage(raw: Any) -> Usage:
     """Output counts the thoughts too, as OpenAI's completion tokens do: Gemini bills them as output."""
-    usage = loose_mapping(raw)
+    usage = lenient_dict(raw)
     counted = reported_usage(
         usage.get("promptTokenCount"),
         usage.get("candidatesTokenCount"),
@@ -372,22 +368,22 @@ def _usage(raw: Any) -> Usage:
 
 
 def _logprob(raw: Any) -> tuple[str, float]:
-    entry = _dict(raw, "logprob candidate")
+    entry = strict_dict(raw, "logprob candidate")
     value = entry.get("logProbability", 0.0)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise ApiError(ErrorKind.MALFORMED, f"logProbability is not a number: {excerpt(json.dumps(value))}")
-    return _string(entry.get("token"), "logprob token"), float(value)
+    return strict_str(entry.get("token"), "logprob token"), float(value)
 
 
 def _logprobs(raw: Any) -> list[TokenLogprob]:
     """`chosenCandidates[i]` is token i; `topCandidates[i].candidates` its alternatives."""
-    result = _dict(raw, "logprobsResult")
-    top = _list(result.get("topCandidates"), "topCandidates")
+    result = strict_dict(raw, "logprobsResult")
+    top = strict_list(result.get("topCandidates"), "topCandidates")
     tokens = []
-    for index, chosen in enumerate(_list(result.get("chosenCandidates"), "chosenCandidates")):
+    for index, chosen in enumerate(strict_list(result.get("chosenCandidates"), "chosenCandidates")):
         token, logprob = _logprob(chosen)
-        alternatives = _dict(top[index], "topCandidates entry").get("candidates") if index < len(top) else None
-        tokens.append(TokenLogprob(token, logprob, tuple(_logprob(a) for a in _list(alternatives, "candidates"))))
+        alternatives = strict_dict(top[index], "topCandidates entry").get("candidates") if index < len(top) else None
+        tokens.append(TokenLogprob(token, logprob, tuple(_logprob(a) for a in strict_list(alternatives, "candidates"))))
     return tokens
 
 

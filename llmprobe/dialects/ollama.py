@@ -18,11 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
-from llmprobe.dialects.openai import _logprobs
-from llmprobe.dialects.wire import decode as _decode
-from llmprobe.dialects.wire import malformed as _malformed
-from llmprobe.dialects.wire import model_ids, reported_usage
-from llmprobe.dialects.wire import string as _string
+from llmprobe.dialects.openai import token_logprobs
+from llmprobe.dialects.wire import decode, malformed, model_ids, reported_usage, strict_str
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     AttachmentPart,
@@ -121,7 +118,7 @@ class OllamaDialect:
     def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
-        return model_ids(_decode(body, "model list"), "models", "name"), None
+        return model_ids(decode(body, "model list"), "models", "name"), None
 
 
 class OllamaStreamParser:
@@ -161,17 +158,17 @@ class _Accumulator:
         message = chunk.get("message")
         if message is not None:
             if not isinstance(message, dict):
-                raise _malformed("message is not an object", message)
-            self.text.append(_string(message.get("content"), "message.content"))
-            self.thinking.append(_string(message.get("thinking"), "message.thinking"))
+                raise malformed("message is not an object", message)
+            self.text.append(strict_str(message.get("content"), "message.content"))
+            self.thinking.append(strict_str(message.get("thinking"), "message.thinking"))
             calls = message.get("tool_calls") or []
             if not isinstance(calls, list):
-                raise _malformed("message.tool_calls is not a list", calls)
+                raise malformed("message.tool_calls is not a list", calls)
             self.calls.extend(_tool_call(call) for call in calls)
         # The same entries as chat completions' `logprobs.content`, one per token of this chunk.
-        self.logprobs.extend(_logprobs({"content": chunk.get("logprobs")}))
+        self.logprobs.extend(token_logprobs(chunk.get("logprobs")))
         if chunk.get("done"):
-            self.raw_finish = _string(chunk.get("done_reason"), "done_reason")
+            self.raw_finish = strict_str(chunk.get("done_reason"), "done_reason")
             counted = reported_usage(chunk.get("prompt_eval_count"), chunk.get("eval_count"))
             self.usage = dataclasses.replace(counted, total_tokens=counted.input_tokens + counted.output_tokens)
 
@@ -240,9 +237,9 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
 
 def _chunk(body: bytes | str) -> dict[str, Any]:
     """One answer object; an `{"error": …}` line inside a 200 stream is the server failing mid-answer."""
-    chunk = _decode(body, "answer")
+    chunk = decode(body, "answer")
     if not isinstance(chunk, dict):
-        raise _malformed("answer is not a JSON object", chunk)
+        raise malformed("answer is not a JSON object", chunk)
     if "error" in chunk:
         raise ApiError(ErrorKind.SERVER, _error_message(chunk), has_envelope=True)
     return chunk
@@ -253,10 +250,10 @@ def _tool_call(raw: Any) -> ToolCall:
     function = raw.get("function") if isinstance(raw, dict) else None
     name = function.get("name") if isinstance(function, dict) else None
     if not isinstance(function, dict) or not isinstance(name, str) or not name:
-        raise _malformed("tool call without a function name", raw)
+        raise malformed("tool call without a function name", raw)
     arguments = function.get("arguments")
     if not isinstance(arguments, dict):
-        raise _malformed("tool call arguments are not a JSON object", arguments)
+        raise malformed("tool call arguments are not a JSON object", arguments)
     call_id = raw.get("id")
     return ToolCall(call_id if isinstance(call_id, str) else "", name, json.dumps(arguments, separators=(",", ":")))
 

@@ -17,11 +17,7 @@ from typing import Any
 
 from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option, data_url, option_values, refuse_modality
-from llmprobe.dialects.wire import decode as _decode_json
-from llmprobe.dialects.wire import loose_array as _list
-from llmprobe.dialects.wire import loose_mapping as _dict
-from llmprobe.dialects.wire import model_ids, reported_usage
-from llmprobe.dialects.wire import string as _string
+from llmprobe.dialects.wire import decode, lenient_dict, lenient_float, lenient_list, model_ids, reported_usage, strict_str
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     AttachmentPart,
@@ -112,7 +108,7 @@ class OpenAIDialect:
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
-        data = _decode_json(body, "response body")
+        data = decode(body, "response body")
         if not isinstance(data, dict):
             raise ApiError(ErrorKind.MALFORMED, "response body is not a JSON object")
         envelope = _envelope(data)
@@ -125,12 +121,12 @@ class OpenAIDialect:
         message = choice.get("message")
         if not isinstance(message, dict):
             raise ApiError(ErrorKind.MALFORMED, "choices[0] has no message")
-        text = _string(message.get("content"), "message.content")
-        reasoning = _string(message.get("reasoning") or message.get("reasoning_content"), "message.reasoning")
+        text = strict_str(message.get("content"), "message.content")
+        reasoning = strict_str(message.get("reasoning") or message.get("reasoning_content"), "message.reasoning")
         if not reasoning:
             reasoning, text = split_inline_thinking(text)
-        raw_finish = _string(choice.get("finish_reason"), "finish_reason")
-        tool_calls = [_tool_call(c) for c in _list(message.get("tool_calls"))]
+        raw_finish = strict_str(choice.get("finish_reason"), "finish_reason")
+        tool_calls = [_tool_call(c) for c in lenient_list(message.get("tool_calls"))]
         _refuse_call_in_text(text, tool_calls)
         # URL citations and search results come only from a web search the provider ran.
         sources = _unique(_citations(message.get("annotations")) + _search_citations(data))
@@ -160,7 +156,7 @@ class OpenAIDialect:
     def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
-        return model_ids(_decode_json(body, "model list"), "data", "id"), None
+        return model_ids(decode(body, "model list"), "data", "id"), None
 
 
 @dataclass
@@ -196,31 +192,31 @@ class OpenAIStreamParser:
             return
         if event.event == "error":
             raise _stream_error_event(event.data)
-        chunk = _decode_json(event.data, "stream chunk")
+        chunk = decode(event.data, "stream chunk")
         if not isinstance(chunk, dict):
             raise ApiError(ErrorKind.MALFORMED, f"stream chunk is not a JSON object: {excerpt(event.data)}")
         envelope = _envelope(chunk)
         if "choices" not in chunk and envelope is not None:
             raise _embedded_error(envelope)
-        usage = chunk.get("usage") or _dict(chunk.get("x_groq")).get("usage")
+        usage = chunk.get("usage") or lenient_dict(chunk.get("x_groq")).get("usage")
         if isinstance(usage, dict):
             self._usage = _usage(usage)
         self._citations = _unique(self._citations + _search_citations(chunk))
         self._warnings = _unique(self._warnings + _warnings(chunk))
-        choices = _list(chunk.get("choices"))
+        choices = lenient_list(chunk.get("choices"))
         if choices:
-            self._feed_choice(_dict(choices[0]))
+            self._feed_choice(lenient_dict(choices[0]))
 
     def _feed_choice(self, choice: dict) -> None:
-        delta = _dict(choice.get("delta"))
-        self._text.append(_string(delta.get("content"), "delta.content"))
-        self._reasoning.append(_string(delta.get("reasoning") or delta.get("reasoning_content"), "delta.reasoning"))
+        delta = lenient_dict(choice.get("delta"))
+        self._text.append(strict_str(delta.get("content"), "delta.content"))
+        self._reasoning.append(strict_str(delta.get("reasoning") or delta.get("reasoning_content"), "delta.reasoning"))
         # Together puts whole calls beside the delta, on the choice, with index -1.
-        for fragment in _list(delta.get("tool_calls")) + _list(choice.get("tool_calls")):
-            self._feed_tool_fragment(_dict(fragment))
+        for fragment in lenient_list(delta.get("tool_calls")) + lenient_list(choice.get("tool_calls")):
+            self._feed_tool_fragment(lenient_dict(fragment))
         self._citations = _unique(self._citations + _citations(delta.get("annotations")))
         if choice.get("finish_reason"):
-            self._raw_finish = _string(choice["finish_reason"], "finish_reason")
+            self._raw_finish = strict_str(choice["finish_reason"], "finish_reason")
         self._logprobs.extend(_logprobs(choice.get("logprobs")))
 
     def _feed_tool_fragment(self, fragment: dict) -> None:
@@ -229,7 +225,7 @@ class OpenAIStreamParser:
             # Some servers omit `index`: a fragment with an id starts a call, others continue the last one.
             index = len(self._calls) if fragment.get("id") or not self._calls else max(self._calls)
         call = self._calls.setdefault(index, _PartialCall())
-        function = _dict(fragment.get("function"))
+        function = lenient_dict(fragment.get("function"))
         if fragment.get("id"):
             call.id = str(fragment["id"])
         if function.get("name"):
@@ -344,10 +340,6 @@ def _mistral_media(part: AttachmentPart) -> dict[str, Any]:
 # --- reply pieces -----------------------------------------------------------------
 
 
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) else 0.0
-
-
 def _arguments(value: Any) -> str:
     """Arguments are JSON text on the wire; a few servers send the object itself."""
     if value is None:
@@ -356,59 +348,65 @@ def _arguments(value: Any) -> str:
 
 
 def _tool_call(raw: Any) -> ToolCall:
-    call = _dict(raw)
-    function = _dict(call.get("function"))
+    call = lenient_dict(raw)
+    function = lenient_dict(call.get("function"))
     return ToolCall(str(call.get("id") or ""), str(function.get("name") or ""), _arguments(function.get("arguments")))
 
 
 def _usage(raw: Any) -> Usage:
-    usage = _dict(raw)
+    usage = lenient_dict(raw)
     return reported_usage(
         usage.get("prompt_tokens"),
         usage.get("completion_tokens"),
         usage.get("total_tokens"),
-        _dict(usage.get("prompt_tokens_details")).get("cached_tokens"),
-        _dict(usage.get("completion_tokens_details")).get("reasoning_tokens"),
+        lenient_dict(usage.get("prompt_tokens_details")).get("cached_tokens"),
+        lenient_dict(usage.get("completion_tokens_details")).get("reasoning_tokens"),
     )
 
 
 def _logprobs(raw: Any) -> list[TokenLogprob]:
     """`content[]` as OpenAI sends it, or the older completions shape Together still uses:
     parallel `tokens` / `token_logprobs` lists and `top_logprobs`, one entry per token."""
-    raw = _dict(raw)
+    raw = lenient_dict(raw)
     if "content" not in raw and isinstance(raw.get("tokens"), list):
         return _legacy_logprobs(raw)
-    tokens = []
-    for entry in _list(raw.get("content")):
-        entry = _dict(entry)
-        top = tuple(
-            (str(alt.get("token", "")), _number(alt.get("logprob")))
-            for alt in map(_dict, _list(entry.get("top_logprobs")))
-        )
-        tokens.append(TokenLogprob(str(entry.get("token", "")), _number(entry.get("logprob")), top))
-    return tokens
+    return token_logprobs(raw.get("content"))
+
+
+def token_logprobs(entries: Any) -> list[TokenLogprob]:
+    """OpenAI's entry per token, `{token, logprob, top_logprobs: [{token, logprob}]}`: chat
+    completions' `logprobs.content`, and the same list in the Responses API and in Ollama."""
+    return [
+        TokenLogprob(str(entry.get("token", "")), lenient_float(entry.get("logprob")), _alternatives(entry.get("top_logprobs")))
+        for entry in map(lenient_dict, lenient_list(entries))
+    ]
+
+
+def _alternatives(raw: Any) -> tuple[tuple[str, float], ...]:
+    return tuple((str(alt.get("token", "")), lenient_float(alt.get("logprob"))) for alt in map(lenient_dict, lenient_list(raw)))
 
 
 def _legacy_logprobs(raw: dict) -> list[TokenLogprob]:
     """Each `top_logprobs` entry is a `{token: logprob}` map (OpenAI completions) or a list of
     `{token, logprob}` objects (Together's streams)."""
-    values = _list(raw.get("token_logprobs"))
-    tops = _list(raw.get("top_logprobs"))
+    values = lenient_list(raw.get("token_logprobs"))
+    tops = lenient_list(raw.get("top_logprobs"))
     tokens = []
     for i, token in enumerate(raw["tokens"]):
         top_raw = tops[i] if i < len(tops) else None
         if isinstance(top_raw, dict):
-            top = tuple((str(k), _number(v)) for k, v in top_raw.items())
+            top = tuple((str(k), lenient_float(v)) for k, v in top_raw.items())
         else:
-            top = tuple((str(a.get("token", "")), _number(a.get("logprob"))) for a in map(_dict, _list(top_raw)))
-        tokens.append(TokenLogprob(str(token), _number(values[i] if i < len(values) else None), top))
+            top = _alternatives(top_raw)
+        tokens.append(TokenLogprob(str(token), lenient_float(values[i] if i < len(values) else None), top))
     return tokens
 
 
 def _search_citations(data: dict) -> list[str]:
     """Perplexity's sources: top-level `citations` (URLs) and `search_results` (objects with a url)."""
-    urls = [url for url in _list(data.get("citations")) if isinstance(url, str)]
-    urls += [url for url in (_dict(r).get("url") for r in _list(data.get("search_results"))) if isinstance(url, str)]
+    urls = [url for url in lenient_list(data.get("citations")) if isinstance(url, str)]
+    results = (lenient_dict(result).get("url") for result in lenient_list(data.get("search_results")))
+    urls += [url for url in results if isinstance(url, str)]
     return urls
 
 
@@ -419,8 +417,8 @@ def _unique(values: list[str]) -> list[str]:
 def _warnings(data: dict) -> list[str]:
     """Together's `warnings: [{message}]` on a served request (plain strings accepted too)."""
     notices = []
-    for warning in _list(data.get("warnings")):
-        message = _dict(warning).get("message") if isinstance(warning, dict) else warning
+    for warning in lenient_list(data.get("warnings")):
+        message = lenient_dict(warning).get("message") if isinstance(warning, dict) else warning
         if isinstance(message, str) and message:
             notices.append(message)
     return notices
@@ -441,9 +439,9 @@ def _refuse_call_in_text(text: str, tool_calls: list[ToolCall]) -> None:
 
 def _citations(raw: Any) -> list[str]:
     urls = []
-    for annotation in map(_dict, _list(raw)):
+    for annotation in map(lenient_dict, lenient_list(raw)):
         if annotation.get("type") == "url_citation":
-            url = _dict(annotation.get("url_citation")).get("url")
+            url = lenient_dict(annotation.get("url_citation")).get("url")
             if isinstance(url, str):
                 urls.append(url)
     return urls
@@ -492,7 +490,7 @@ def _detail_message(detail: Any) -> str:
     if isinstance(detail, str):
         return detail
     if isinstance(detail, list):  # FastAPI validation errors
-        messages = [str(d["msg"]) for d in map(_dict, detail) if "msg" in d]
+        messages = [str(d["msg"]) for d in map(lenient_dict, detail) if "msg" in d]
         if messages:
             return "; ".join(messages)
     return excerpt(json.dumps(detail))

@@ -17,18 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmprobe.dialects import HttpCall, Option, data_url, refuse_missing, refuse_modality
-from llmprobe.dialects.openai import (
-    OpenAIDialect,
-    _decode_json,
-    _dict,
-    _embedded_error,
-    _envelope,
-    _http_error,
-    _list,
-    _number,
-    _string,
-)
-from llmprobe.dialects.wire import reported_usage
+from llmprobe.dialects.openai import OpenAIDialect, _embedded_error, _envelope, _http_error, token_logprobs
+from llmprobe.dialects.wire import decode, lenient_dict, lenient_list, reported_usage, strict_str
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt
 from llmprobe.neutral import (
     AttachmentPart,
@@ -132,7 +122,7 @@ class OpenAIResponsesDialect(OpenAIDialect):
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
-        data = _decode_json(body, "response body")
+        data = decode(body, "response body")
         if not isinstance(data, dict):
             raise ApiError(ErrorKind.MALFORMED, "response body is not a JSON object")
         if ("output" not in data and _envelope(data) is not None) or data.get("status") == "failed":
@@ -155,7 +145,7 @@ class OpenAIResponsesStreamParser:
 
     def feed(self, event: SseEvent) -> None:
         self._events += 1
-        data = _decode_json(event.data, "stream event")
+        data = decode(event.data, "stream event")
         if not isinstance(data, dict):
             raise ApiError(ErrorKind.MALFORMED, f"stream event is not a JSON object: {excerpt(event.data)}")
         kind = data.get("type") or event.event
@@ -163,7 +153,7 @@ class OpenAIResponsesStreamParser:
             # An error event, or the error envelope alone as an event: the provider failed after accepting the request.
             raise _failure(data)
         if kind == "response.failed":
-            raise _failure(_dict(data.get("response")))
+            raise _failure(lenient_dict(data.get("response")))
         if kind in _FINAL_EVENTS:
             response = data.get("response")
             if not isinstance(response, dict):
@@ -174,24 +164,24 @@ class OpenAIResponsesStreamParser:
         if not isinstance(index, int):
             return
         if kind in ("response.output_item.added", "response.output_item.done"):
-            self._items[index] = _dict(data.get("item"))
+            self._items[index] = lenient_dict(data.get("item"))
             return
         item = self._items.setdefault(index, {})
-        delta = _string(data.get("delta"), f"{kind} delta") if kind in _DELTA_EVENTS else ""
+        delta = strict_str(data.get("delta"), f"{kind} delta") if kind in _DELTA_EVENTS else ""
         if kind == "response.output_text.delta":
             part = _delta_part(item)
-            part["text"] = _string(part.get("text"), "output_text.text") + delta
-            part["logprobs"] = _list(part.get("logprobs")) + _list(data.get("logprobs"))
+            part["text"] = strict_str(part.get("text"), "output_text.text") + delta
+            part["logprobs"] = lenient_list(part.get("logprobs")) + lenient_list(data.get("logprobs"))
         elif kind == "response.output_text.annotation.added":
             part = _delta_part(item)
-            part["annotations"] = _list(part.get("annotations")) + [data.get("annotation")]
+            part["annotations"] = lenient_list(part.get("annotations")) + [data.get("annotation")]
         elif kind == "response.function_call_arguments.delta":
-            item["arguments"] = _string(item.get("arguments"), "function_call.arguments") + delta
+            item["arguments"] = strict_str(item.get("arguments"), "function_call.arguments") + delta
         elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             item["type"] = "reasoning"
             summary = kind == "response.reasoning_summary_text.delta"
             entry = _indexed(item, "summary" if summary else "content", data.get("summary_index" if summary else "content_index"))
-            entry["text"] = _string(entry.get("text"), "reasoning text") + delta
+            entry["text"] = strict_str(entry.get("text"), "reasoning text") + delta
 
     def finish(self) -> Reply:
         if self._final is None:
@@ -199,7 +189,7 @@ class OpenAIResponsesStreamParser:
                 raise ApiError(ErrorKind.MALFORMED, "the server ended the stream without sending any event")
             raise ApiError(ErrorKind.TRANSPORT, "stream ended before response.completed")
         response = self._final
-        if not _list(response.get("output")) and self._items:
+        if not lenient_list(response.get("output")) and self._items:
             response = {**response, "output": [self._items[i] for i in sorted(self._items)]}
         return _reply(response)
 
@@ -290,27 +280,27 @@ def _reply(response: dict[str, Any]) -> Reply:
     logprobs: list[TokenLogprob] = []
     citations: list[str] = []
     searched: list[str] = []
-    for item in map(_dict, output):
+    for item in map(lenient_dict, output):
         kind = item.get("type")
         if kind == "message":
-            for part in map(_dict, _list(item.get("content"))):
+            for part in map(lenient_dict, lenient_list(item.get("content"))):
                 if part.get("type") == "output_text":
-                    text.append(_string(part.get("text"), "output_text.text"))
-                    logprobs += _logprobs(part.get("logprobs"))
+                    text.append(strict_str(part.get("text"), "output_text.text"))
+                    logprobs += token_logprobs(part.get("logprobs"))
                     citations += _citations(part.get("annotations"))
                 elif part.get("type") == "refusal":
-                    text.append(_string(part.get("refusal"), "refusal"))
+                    text.append(strict_str(part.get("refusal"), "refusal"))
         elif kind == "function_call":
             arguments = item.get("arguments")
             arguments = arguments if isinstance(arguments, str) else json.dumps(arguments) if arguments else ""
             calls.append(ToolCall(str(item.get("call_id") or ""), str(item.get("name") or ""), arguments))
         elif kind == "web_search_call":
-            searched += _searched(_dict(item.get("action")))
+            searched += _searched(lenient_dict(item.get("action")))
         elif kind == "reasoning":
-            for entry in map(_dict, _list(item.get("summary")) + _list(item.get("content"))):
-                reasoning.append(_string(entry.get("text"), "reasoning text"))
-    raw = _string(_dict(response.get("incomplete_details")).get("reason"), "incomplete_details.reason")
-    raw = raw or _string(response.get("status"), "status")
+            for entry in map(lenient_dict, lenient_list(item.get("summary")) + lenient_list(item.get("content"))):
+                reasoning.append(strict_str(entry.get("text"), "reasoning text"))
+    raw = strict_str(lenient_dict(response.get("incomplete_details")).get("reason"), "incomplete_details.reason")
+    raw = raw or strict_str(response.get("status"), "status")
     finish = normalise_finish_reason(raw)
     if finish == "stop" and calls:
         finish = "tool_calls"
@@ -329,36 +319,27 @@ def _reply(response: dict[str, Any]) -> Reply:
 
 def _searched(action: dict[str, Any]) -> list[str]:
     """What one `web_search_call` shows: the sources it read, else its query (or the page it opened)."""
-    sources = [url for url in (_dict(s).get("url") for s in _list(action.get("sources"))) if isinstance(url, str) and url]
+    read = (lenient_dict(source).get("url") for source in lenient_list(action.get("sources")))
+    sources = [url for url in read if isinstance(url, str) and url]
     shown = [action.get("query"), action.get("url")]
     return sources or [value for value in shown if isinstance(value, str) and value]
 
 
 def _usage(raw: Any) -> Usage:
-    usage = _dict(raw)
+    usage = lenient_dict(raw)
     return reported_usage(
         usage.get("input_tokens"),
         usage.get("output_tokens"),
         usage.get("total_tokens"),
-        _dict(usage.get("input_tokens_details")).get("cached_tokens"),
-        _dict(usage.get("output_tokens_details")).get("reasoning_tokens"),
+        lenient_dict(usage.get("input_tokens_details")).get("cached_tokens"),
+        lenient_dict(usage.get("output_tokens_details")).get("reasoning_tokens"),
     )
-
-
-def _logprobs(raw: Any) -> list[TokenLogprob]:
-    tokens = []
-    for entry in map(_dict, _list(raw)):
-        top = tuple(
-            (str(alt.get("token", "")), _number(alt.get("logprob"))) for alt in map(_dict, _list(entry.get("top_logprobs")))
-        )
-        tokens.append(TokenLogprob(str(entry.get("token", "")), _number(entry.get("logprob")), top))
-    return tokens
 
 
 def _citations(raw: Any) -> list[str]:
     """Web search cites URLs, file search files; both are flat annotations on the text."""
     cited = []
-    for annotation in map(_dict, _list(raw)):
+    for annotation in map(lenient_dict, lenient_list(raw)):
         source = annotation.get("url") if annotation.get("type") == "url_citation" else None
         if annotation.get("type") == "file_citation":
             source = annotation.get("filename") or annotation.get("file_id")

@@ -1,5 +1,10 @@
 """Reading a provider's JSON, for every dialect: one decoder with limits, and one way to say what broke.
 
+Each reader says in its name how it treats a value of the wrong type: `strict_*` and
+`required_*` raise MALFORMED (the wire format says what must be there), `lenient_*` take it
+for absent (an optional extra a server may send in its own shape). Which one a dialect uses
+for a field is its decision about that field, so the names are used as they are, never aliased.
+
 A body that cannot be read at all (not JSON, too deep, NaN, a lone surrogate) is UNREADABLE:
 nothing can be judged from it. A body that is JSON of the wrong shape (a number where the
 wire format says text) is MALFORMED: the provider answered, wrongly. Each helper quotes the
@@ -30,7 +35,7 @@ def malformed(problem: str, value: Any) -> ApiError:
     return ApiError(ErrorKind.MALFORMED, f"{problem}: {excerpt(quoted)}")
 
 
-def string(value: Any, what: str) -> str:
+def strict_str(value: Any, what: str) -> str:
     """Absent and null are both "nothing"; any other non-string breaks the wire format."""
     if value is None:
         return ""
@@ -39,7 +44,7 @@ def string(value: Any, what: str) -> str:
     return value
 
 
-def array(value: Any, what: str) -> list[Any]:
+def strict_list(value: Any, what: str) -> list[Any]:
     """Absent and null are an empty list; any other non-list breaks the wire format."""
     if value is None:
         return []
@@ -48,7 +53,7 @@ def array(value: Any, what: str) -> list[Any]:
     return value
 
 
-def mapping(value: Any, what: str) -> dict[str, Any]:
+def strict_dict(value: Any, what: str) -> dict[str, Any]:
     """Absent and null are an empty object; any other non-object breaks the wire format."""
     if value is None:
         return {}
@@ -57,14 +62,26 @@ def mapping(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def loose_mapping(value: Any) -> dict[str, Any]:
+def required_dict(value: Any, what: str) -> dict[str, Any]:
+    """A part the wire format cannot do without: anything but an object, null too, breaks it."""
+    if not isinstance(value, dict):
+        raise malformed(f"{what} is not an object", value)
+    return value
+
+
+def lenient_dict(value: Any) -> dict[str, Any]:
     """An optional part of a reply: anything but an object counts as absent."""
     return value if isinstance(value, dict) else {}
 
 
-def loose_array(value: Any) -> list[Any]:
+def lenient_list(value: Any) -> list[Any]:
     """An optional list of a reply: anything but a list counts as absent."""
     return value if isinstance(value, list) else []
+
+
+def lenient_float(value: Any) -> float:
+    """An optional number of a reply (a log-probability): anything but a number counts as 0."""
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def reported_usage(

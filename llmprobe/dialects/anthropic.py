@@ -22,7 +22,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option, option_values, refuse_missing, refuse_modality, wire
+from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality, wire
+from llmprobe.dialects.base import BaseDialect
 from llmprobe.dialects.wire import lenient_dict, lenient_list, reported_usage, strict_str
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
@@ -74,7 +75,7 @@ _ERROR_KINDS = {
 _LIMITS = (("requests", "requests"), ("tokens", "tokens"), ("input-tokens", "tokens"), ("output-tokens", "tokens"))
 
 
-class AnthropicDialect:
+class AnthropicDialect(BaseDialect):
     name = "anthropic"
     OPTIONS = {
         # max_tokens of every request that sets no cap of its own. The API insists on a cap;
@@ -83,20 +84,15 @@ class AnthropicDialect:
         # budget_tokens of the thinking of `reason: true` models; 1024 is the smallest the API accepts.
         "thinking_budget": Option("integer", 1024),
     }
-    STREAM_FRAMING = "sse"
     #: Anthropic counts requests and tokens per model (class) and says so in its headers.
     RATE_LIMIT_SCOPE = "model"
-
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        values = option_values(AnthropicDialect.OPTIONS, options)
-        self.max_tokens: int = values["max_tokens"]
-        self.thinking_budget: int = values["thinking_budget"]
+    HEADERS = {"anthropic-version": API_VERSION}
+    MODELS_PATH = "/v1/models"
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys in the order of the recorded reference traffic, so a request can match its recording."""
         refuse_missing(request, NO_FIELD)
-        cap = self.max_tokens if request.max_tokens is None else request.max_tokens
+        cap = self.options["max_tokens"] if request.max_tokens is None else request.max_tokens
         body: dict[str, Any] = {"model": model, "max_tokens": cap, "messages": _messages(request.messages)}
         if request.stop:
             body["stop_sequences"] = list(request.stop)
@@ -105,7 +101,7 @@ class AnthropicDialect:
         if request.json_schema is not None:
             body["output_config"] = {"format": {"type": "json_schema", "schema": request.json_schema}}
         if request.thinking:
-            body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
+            body["thinking"] = {"type": "enabled", "budget_tokens": self.options["thinking_budget"]}
         if request.tool_choice is not None:
             body["tool_choice"] = {"type": _TOOL_CHOICES[request.tool_choice]}
         tools: list[dict[str, Any]] = [
@@ -115,13 +111,13 @@ class AnthropicDialect:
             tools.append(dict(WEB_SEARCH_TOOL))
         if tools:
             body["tools"] = tools
-        return HttpCall("POST", f"{self.base_url}/v1/messages", body, {"anthropic-version": API_VERSION})
+        return HttpCall("POST", f"{self.base_url}/v1/messages", body, self.HEADERS)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"x-api-key": api_key}
 
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        data = _answer(status, headers, body)
+        data = self.answer(status, headers, body, "response body")
         failure = _error(None, headers, data)
         if failure is not None:
             # The error envelope in a 2xx answer: the provider failed after accepting the request.
@@ -146,19 +142,25 @@ class AnthropicDialect:
             limits.append(RateLimit(kind, limit, remaining, reset))  # type: ignore[arg-type]
         return limits
 
-    def list_models_call(self, cursor: str | None) -> HttpCall:
-        """Paged by the last id of the page before (`after_id`)."""
-        after = f"&after_id={quote(cursor, safe='')}" if cursor else ""
-        return HttpCall(
-            "GET", f"{self.base_url}/v1/models?limit={MODELS_PER_PAGE}{after}", None, {"anthropic-version": API_VERSION}
+    def answer(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> dict[str, Any]:
+        """Every answer of the Messages API is one object."""
+        return _object(super().answer(status, headers, body, what), what, body)
+
+    def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+        return _error(status, headers, wire.error_body(body)) or ApiError(
+            # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
+            kind_for_status(status) or ErrorKind.MALFORMED,
+            page_excerpt(body),
+            status=status,
+            retry_after=parse_retry_after(headers),
         )
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
-        data = _answer(status, headers, body)
-        ids = wire.model_ids(data, "data", "id")
-        last = data.get("last_id")
-        more = data.get("has_more") is True and isinstance(last, str) and bool(last)
-        return ids, last if more and isinstance(last, str) else None
+    def page_query(self, cursor: str | None) -> str:
+        """Paged by the last id of the page before (`after_id`)."""
+        return f"?limit={MODELS_PER_PAGE}" + (f"&after_id={quote(cursor, safe='')}" if cursor else "")
+
+    def next_cursor(self, page: dict[str, Any]) -> str | None:
+        return wire.page_cursor(page.get("last_id")) if page.get("has_more") is True else None
 
 
 @dataclass
@@ -375,7 +377,10 @@ def _usage(raw: Any) -> Usage:
 
 
 def _decode(body: bytes | str, what: str) -> dict[str, Any]:
-    data = wire.decode(body, what)
+    return _object(wire.decode(body, what), what, body)
+
+
+def _object(data: Any, what: str, body: bytes | str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(ErrorKind.MALFORMED, f"{what} is not a JSON object: {excerpt(str(body))}")
     return data
@@ -409,23 +414,6 @@ def _seconds_until(value: str | None) -> float | None:
 
 
 # --- errors -----------------------------------------------------------------------------------------
-
-
-def _answer(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-    """The decoded body of a 2xx answer; any other answer raises its ApiError."""
-    if 200 <= status < 300:
-        return _decode(body, "response body")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    raise _error(status, headers, data) or ApiError(
-        # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
-        kind_for_status(status) or ErrorKind.MALFORMED,
-        page_excerpt(body),
-        status=status,
-        retry_after=parse_retry_after(headers),
-    )
 
 
 def _error(status: int | None, headers: Mapping[str, str], data: Any) -> ApiError | None:

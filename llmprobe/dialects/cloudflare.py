@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmprobe import safejson
-from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
+from llmprobe.dialects import HttpCall, refuse_missing, refuse_modality
+from llmprobe.dialects.base import BaseDialect
 from llmprobe.dialects.wire import lenient_dict, malformed, reported_usage, strict_list
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status
 from llmprobe.neutral import (
@@ -53,17 +54,11 @@ _NOT_FOUND_CODES = frozenset({7000})
 _RATE_LIMIT_CODES = frozenset({3036, 3040})
 
 
-
-class CloudflareDialect:
+class CloudflareDialect(BaseDialect):
     name = "cloudflare"
-    #: One way to cap tokens, one way to ask for JSON: nothing to choose.
-    OPTIONS: dict[str, Option] = {}
-    STREAM_FRAMING = "sse"
     #: Workers AI limits an account, whichever model it calls.
     RATE_LIMIT_SCOPE = "provider"
-
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
+    MODELS_PATH = "/models/search"
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Raises UnsupportedOption for tool_choice, stop, top_logprobs and non-text documents."""
@@ -92,11 +87,10 @@ class CloudflareDialect:
             ]
         return HttpCall("POST", f"{self.base_url}/run/{model.replace(' ', '%20')}", json=body)
 
-    def auth_headers(self, api_key: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}"}
-
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        result = _result(status, headers, body)
+        result = self.answer(status, headers, body, "response body").get("result")
+        if not isinstance(result, dict):
+            raise ApiError(ErrorKind.MALFORMED, "successful answer without a result object", status=status)
         text = _response_text(result.get("response"))
         tool_calls = _tool_calls(result.get("tool_calls"))
         return _reply(text, tool_calls, _usage(result.get("usage")))
@@ -107,25 +101,37 @@ class CloudflareDialect:
     def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
         return parse_ratelimit_headers(headers)
 
-    def list_models_call(self, cursor: str | None) -> HttpCall:
-        """Paged by number: the cursor is the next page's."""
-        page = cursor or "1"
-        return HttpCall(
-            "GET", f"{self.base_url}/models/search?page={page}&per_page={MODELS_PER_PAGE}&hide_experimental=false"
-        )
+    def answer(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> dict[str, Any]:
+        """The envelope of a successful answer; a failure can come in a 2xx envelope too (`success: false`)."""
+        text = body.decode("utf-8", errors="replace")
+        try:
+            envelope, readable = safejson.loads(text), True
+        except ValueError:
+            envelope, readable = None, False
+        ok = 200 <= status < 300
+        if not isinstance(envelope, dict):
+            kind = (ErrorKind.MALFORMED if readable else ErrorKind.UNREADABLE) if ok else _kind_for_status(status)
+            raise ApiError(kind, f"undecodable body: {excerpt(text)}", status=status, retry_after=parse_retry_after(headers))
+        if not ok or _is_error(envelope):
+            raise _envelope_error(status, headers, envelope)
+        return envelope
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
-        envelope = _envelope(status, headers, body)
-        models = envelope.get("result")
+    def page_query(self, cursor: str | None) -> str:
+        """Paged by number: the cursor is the next page's."""
+        return f"?page={cursor or '1'}&per_page={MODELS_PER_PAGE}&hide_experimental=false"
+
+    def model_ids(self, page: dict[str, Any]) -> list[str]:
+        models = page.get("result")
         if not isinstance(models, list) or not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in models):
             raise malformed("model list is not a list of named models", models)
-        info = envelope.get("result_info")
-        following = None
-        if isinstance(info, dict):
-            page, per_page, total = info.get("page"), info.get("per_page"), info.get("total_count")
-            if isinstance(page, int) and isinstance(per_page, int) and isinstance(total, int) and page * per_page < total:
-                following = str(page + 1)
-        return [m["name"] for m in models], following
+        return [m["name"] for m in models]
+
+    def next_cursor(self, page: dict[str, Any]) -> str | None:
+        info = lenient_dict(page.get("result_info"))
+        number, per_page, total = info.get("page"), info.get("per_page"), info.get("total_count")
+        if isinstance(number, int) and isinstance(per_page, int) and isinstance(total, int) and number * per_page < total:
+            return str(number + 1)
+        return None
 
 
 @dataclass
@@ -286,29 +292,6 @@ def _envelope_error(status: int | None, headers: Mapping[str, str], envelope: di
         retry_after=parse_retry_after(headers),
         has_envelope=True,
     )
-
-
-def _envelope(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-    """The decoded envelope of a successful answer; every failure becomes an ApiError."""
-    text = body.decode("utf-8", errors="replace")
-    try:
-        envelope, readable = safejson.loads(text), True
-    except ValueError:
-        envelope, readable = None, False
-    ok = 200 <= status < 300
-    if not isinstance(envelope, dict):
-        kind = (ErrorKind.MALFORMED if readable else ErrorKind.UNREADABLE) if ok else _kind_for_status(status)
-        raise ApiError(kind, f"undecodable body: {excerpt(text)}", status=status, retry_after=parse_retry_after(headers))
-    if not ok or _is_error(envelope):
-        raise _envelope_error(status, headers, envelope)
-    return envelope
-
-
-def _result(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-    result = _envelope(status, headers, body).get("result")
-    if not isinstance(result, dict):
-        raise ApiError(ErrorKind.MALFORMED, "successful answer without a result object", status=status)
-    return result
 
 
 def _response_text(response: Any) -> str:

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
+from llmprobe.dialects import HttpCall, refuse_missing, refuse_modality
+from llmprobe.dialects.base import BaseDialect
 from llmprobe.dialects.wire import (
     decode,
+    error_body,
     lenient_dict,
     malformed,
-    model_ids,
+    page_cursor,
     reported_usage,
     required_dict,
     strict_list,
@@ -36,7 +38,6 @@ from llmprobe.neutral import (
     DocumentPart,
     Message,
     Part,
-    RateLimit,
     Reply,
     Request,
     TextPart,
@@ -57,15 +58,13 @@ NO_FIELD = {
 }
 
 
-class CohereDialect:
+class CohereDialect(BaseDialect):
     name = "cohere"
-    OPTIONS: dict[str, Option] = {}
-    STREAM_FRAMING = "sse"
-    #: Cohere limits per API key (trial or production), whatever the model.
+    #: Cohere limits per API key (trial or production), whatever the model; it announces no limits
+    #: in its headers (none in any recorded answer).
     RATE_LIMIT_SCOPE = "provider"
-
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
+    MODELS_PATH = "/v1/models"
+    MODELS_ARRAY = ("models", "name")
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
@@ -108,13 +107,8 @@ class CohereDialect:
             body["logprobs"] = True
         return HttpCall("POST", f"{self.base_url}/v2/chat", body)
 
-    def auth_headers(self, api_key: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}"}
-
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        data = required_dict(decode(body, "response body"), "response body")
+        data = self.answer(status, headers, body, "response body")
         if isinstance(data.get("message"), str) and data["message"]:
             raise _failed_after_accepting(data["message"])
         reply = _Accumulator()
@@ -134,23 +128,29 @@ class CohereDialect:
     def stream_parser(self) -> CohereStreamParser:
         return CohereStreamParser()
 
-    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
-        """Cohere announces no limits in its headers (none in any recorded answer)."""
-        return []
+    def answer(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> dict[str, Any]:
+        """Every answer of the v2 API is one object."""
+        return required_dict(super().answer(status, headers, body, what), what)
 
-    def list_models_call(self, cursor: str | None) -> HttpCall:
+    def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+        """`{"id", "message"}`; the status says the kind (401 key, 404 model, 400/422 the request)."""
+        envelope = error_body(body)
+        message = envelope.get("message") if isinstance(envelope, dict) else None
+        has_envelope = isinstance(message, str) and bool(message)
+        return ApiError(
+            kind_for_status(status) or ErrorKind.MALFORMED,
+            message if isinstance(message, str) and message else page_excerpt(body),
+            status=status,
+            retry_after=parse_retry_after(headers),
+            has_envelope=has_envelope,
+        )
+
+    def page_query(self, cursor: str | None) -> str:
         """Paged by an opaque token, given by the page before."""
-        url = f"{self.base_url}/v1/models?page_size={MODELS_PER_PAGE}"
-        if cursor:
-            url += f"&page_token={quote(cursor)}"
-        return HttpCall("GET", url)
+        return f"?page_size={MODELS_PER_PAGE}" + (f"&page_token={quote(cursor)}" if cursor else "")
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        data = required_dict(decode(body, "model list"), "model list")
-        token = data.get("next_page_token")
-        return model_ids(data, "models", "name"), token if isinstance(token, str) and token else None
+    def next_cursor(self, page: dict[str, Any]) -> str | None:
+        return page_cursor(page.get("next_page_token"))
 
 
 #: The stream events that carry part of the reply; every other event is passed over.
@@ -324,19 +324,3 @@ def _failed_after_accepting(message: str) -> ApiError:
     after accepting the request, which says nothing about the request."""
     return ApiError(ErrorKind.SERVER, message, has_envelope=True)
 
-
-def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
-    """`{"id", "message"}`; the status says the kind (401 key, 404 model, 400/422 the request)."""
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        envelope = None
-    message = envelope.get("message") if isinstance(envelope, dict) else None
-    has_envelope = isinstance(message, str) and bool(message)
-    return ApiError(
-        kind_for_status(status) or ErrorKind.MALFORMED,
-        message if isinstance(message, str) and message else page_excerpt(body),
-        status=status,
-        retry_after=parse_retry_after(headers),
-        has_envelope=has_envelope,
-    )

@@ -18,15 +18,24 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option, refuse_modality
-from llmprobe.dialects.wire import decode, lenient_dict, reported_usage, strict_dict, strict_list, strict_str
+from llmprobe.dialects import HttpCall, refuse_modality
+from llmprobe.dialects.base import BaseDialect
+from llmprobe.dialects.wire import (
+    decode,
+    error_body,
+    lenient_dict,
+    page_cursor,
+    reported_usage,
+    strict_dict,
+    strict_list,
+    strict_str,
+)
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     AttachmentPart,
     DocumentPart,
     Message,
     Part,
-    RateLimit,
     Reply,
     Request,
     TextPart,
@@ -58,16 +67,10 @@ _SCHEMA_KEYS = frozenset(
 _SCHEMA_NOTES = frozenset({"$schema", "$id", "$comment"})
 
 
-class GeminiDialect:
+class GeminiDialect(BaseDialect):
     name = "gemini"
-    #: Every option has one spelling on this wire; nothing to choose.
-    OPTIONS: dict[str, Option] = {}
-    STREAM_FRAMING = "sse"
     #: Gemini quotas count per model and project; it announces none in headers (429s say how long).
     RATE_LIMIT_SCOPE = "model"
-
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys in the order the reference's Go client sent them, so recorded bodies compare as sent."""
@@ -92,36 +95,33 @@ class GeminiDialect:
         return {"x-goog-api-key": api_key}
 
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
         parser = GeminiStreamParser()
-        parser.feed_response(decode(body, "response body"))
+        parser.feed_response(self.answer(status, headers, body, "response body"))
         # Complete by construction: a sync answer without a finish reason just gave none.
         return parser.reply()
 
     def stream_parser(self) -> GeminiStreamParser:
         return GeminiStreamParser()
 
-    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
-        """Gemini announces no limits in its headers; a 429 says how long to wait in its body."""
-        return []
+    def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+        data = error_body(body)
+        error = data.get("error") if isinstance(data, dict) else None
+        if not isinstance(error, dict):
+            # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
+            kind = kind_for_status(status) or ErrorKind.MALFORMED
+            return ApiError(kind, page_excerpt(body), status=status, retry_after=parse_retry_after(headers))
+        return _envelope_error(error, status, headers)
 
-    def list_models_call(self, cursor: str | None) -> HttpCall:
+    def page_query(self, cursor: str | None) -> str:
         """Paged by an opaque token, given by the page before."""
-        url = f"{self.base_url}/models?pageSize={MODELS_PAGE_SIZE}"
-        if cursor:
-            url += f"&pageToken={quote(cursor, safe='')}"
-        return HttpCall("GET", url)
+        return f"?pageSize={MODELS_PAGE_SIZE}" + (f"&pageToken={quote(cursor, safe='')}" if cursor else "")
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
+    def model_ids(self, page: Any) -> list[str]:
         """Models that can generateContent, without the `models/` prefix the API puts on names.
 
         Embedding, image (`predict`) and live-audio models are listed too but cannot be probed.
         """
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        data = decode(body, "model list")
-        models = data.get("models", []) if isinstance(data, dict) else None
+        models = page.get("models", []) if isinstance(page, dict) else None
         if not isinstance(models, list):
             raise ApiError(ErrorKind.MALFORMED, "model list has no models array")
         ids = []
@@ -131,8 +131,10 @@ class GeminiDialect:
             methods = model.get("supportedGenerationMethods")
             if not isinstance(methods, list) or "generateContent" in methods:
                 ids.append(model["name"].removeprefix("models/"))
-        token = data.get("nextPageToken")
-        return ids, token if isinstance(token, str) and token else None
+        return ids
+
+    def next_cursor(self, page: Any) -> str | None:
+        return page_cursor(lenient_dict(page).get("nextPageToken"))
 
 
 class GeminiStreamParser:
@@ -398,19 +400,6 @@ _RPC_KINDS = {
 }
 #: ErrorInfo reasons for a refused key, which Gemini answers with 400 INVALID_ARGUMENT.
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED"})
-
-
-def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    error = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(error, dict):
-        # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
-        kind = kind_for_status(status) or ErrorKind.MALFORMED
-        return ApiError(kind, page_excerpt(body), status=status, retry_after=parse_retry_after(headers))
-    return _envelope_error(error, status, headers)
 
 
 def _envelope_error(error: dict[str, Any], status: int | None, headers: Mapping[str, str]) -> ApiError:

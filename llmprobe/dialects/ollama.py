@@ -17,16 +17,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
+from llmprobe.dialects import HttpCall, refuse_missing, refuse_modality
+from llmprobe.dialects.base import BaseDialect
 from llmprobe.dialects.openai import token_logprobs
-from llmprobe.dialects.wire import decode, malformed, model_ids, reported_usage, strict_str
+from llmprobe.dialects.wire import decode, error_body, malformed, reported_usage, strict_str
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     AttachmentPart,
     DocumentPart,
     Message,
     Part,
-    RateLimit,
     Reply,
     Request,
     TextPart,
@@ -45,15 +45,16 @@ NO_TOOL_CHOICE = "/api/chat has no tool_choice field: a call can be neither forc
 NO_FIELD = {"web_search": "/api/chat has no web search: Ollama's web search is a REST API of its own, not a chat tool"}
 
 
-class OllamaDialect:
-    name = "ollama"
-    OPTIONS: dict[str, Option] = {}
-    STREAM_FRAMING = "ndjson"
-    #: A local server has no rate limits to count.
-    RATE_LIMIT_SCOPE = "provider"
+class OllamaDialect(BaseDialect):
+    """Ollama itself takes no key: the bearer key is only configured for a proxy (or ollama.com) in front of it."""
 
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
+    name = "ollama"
+    STREAM_FRAMING = "ndjson"
+    #: A local server has no rate limits to count, and announces none.
+    RATE_LIMIT_SCOPE = "provider"
+    #: `/api/tags` lists every local model at once: one page is the whole list.
+    MODELS_PATH = "/api/tags"
+    MODELS_ARRAY = ("models", "name")
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
@@ -90,13 +91,9 @@ class OllamaDialect:
             body["top_logprobs"] = request.top_logprobs
         return HttpCall("POST", f"{self.base_url}/api/chat", body)
 
-    def auth_headers(self, api_key: str) -> dict[str, str]:
-        """Ollama itself takes no key; one is only configured for a proxy (or ollama.com) in front of it."""
-        return {"Authorization": f"Bearer {api_key}"}
-
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
         if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
+            raise self.http_error(status, headers, body)
         chunk = _chunk(body)
         if not chunk.get("done"):
             raise ApiError(ErrorKind.MALFORMED, "a complete answer without `done: true`")
@@ -107,18 +104,17 @@ class OllamaDialect:
     def stream_parser(self) -> OllamaStreamParser:
         return OllamaStreamParser()
 
-    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
-        """A local server announces no limits."""
-        return []
-
-    def list_models_call(self, cursor: str | None) -> HttpCall:
-        """`/api/tags` lists every local model at once: one page is the whole list."""
-        return HttpCall("GET", f"{self.base_url}/api/tags")
-
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        return model_ids(decode(body, "model list"), "models", "name"), None
+    def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+        """`{"error": "text"}`, the one envelope Ollama uses; its status says the kind (404: no such model)."""
+        envelope = error_body(body)
+        has_envelope = isinstance(envelope, dict) and "error" in envelope
+        return ApiError(
+            kind_for_status(status) or ErrorKind.MALFORMED,
+            _error_message(envelope) if has_envelope else page_excerpt(body),
+            status=status,
+            retry_after=parse_retry_after(headers),
+            has_envelope=has_envelope,
+        )
 
 
 class OllamaStreamParser:
@@ -265,18 +261,3 @@ def _error_message(envelope: Mapping[str, Any]) -> str:
     error = envelope.get("error")
     return error if isinstance(error, str) and error else excerpt(json.dumps(error))
 
-
-def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
-    """`{"error": "text"}`, the one envelope Ollama uses; its status says the kind (404: no such model)."""
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        envelope = None
-    has_envelope = isinstance(envelope, dict) and "error" in envelope
-    return ApiError(
-        kind_for_status(status) or ErrorKind.MALFORMED,
-        _error_message(envelope) if has_envelope else page_excerpt(body),
-        status=status,
-        retry_after=parse_retry_after(headers),
-        has_envelope=has_envelope,
-    )

@@ -15,9 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmprobe import safejson
-from llmprobe.dialects import HttpCall, Option, data_url, option_values, refuse_modality
-from llmprobe.dialects.wire import decode, lenient_dict, lenient_float, lenient_list, model_ids, reported_usage, strict_str
+from llmprobe.dialects import HttpCall, Option, data_url, refuse_modality
+from llmprobe.dialects.base import BaseDialect
+from llmprobe.dialects.wire import (
+    decode,
+    error_body,
+    lenient_dict,
+    lenient_float,
+    lenient_list,
+    reported_usage,
+    strict_str,
+)
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.neutral import (
     AttachmentPart,
@@ -38,7 +46,7 @@ from llmprobe.ratelimits import parse_ratelimit_headers, parse_retry_after, retr
 from llmprobe.sse import SseEvent
 
 
-class OpenAIDialect:
+class OpenAIDialect(BaseDialect):
     name = "openai"
     OPTIONS = {
         # The request field that caps the reply. Older servers (llama.cpp's) only know
@@ -51,16 +59,8 @@ class OpenAIDialect:
         # file, nothing by URL) or mistral (input_audio as bare base64, audio_url and document_url links).
         "media_parts": Option("choice", "openai", choices=("openai", "mistral")),
     }
-    STREAM_FRAMING = "sse"
     #: OpenAI and Groq announce and enforce their limits per model.
     RATE_LIMIT_SCOPE = "model"
-
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        values = option_values(OpenAIDialect.OPTIONS, options)
-        self.max_tokens_field: str = values["max_tokens_field"]
-        self.seed_field: str = values["seed_field"]
-        self.media_parts: str = values["media_parts"]
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys follow the order of the recorded reference traffic and `stream` is always
@@ -69,8 +69,8 @@ class OpenAIDialect:
             raise UnsupportedOption("json_mode", "cannot be combined with json_schema: both are response_format")
         body: dict[str, Any] = {}
         if request.max_tokens is not None:
-            body[self.max_tokens_field] = request.max_tokens
-        body["messages"] = [_message(m, self.media_parts) for m in request.messages]
+            body[self.options["max_tokens_field"]] = request.max_tokens
+        body["messages"] = [_message(m, self.options["media_parts"]) for m in request.messages]
         body["model"] = model
         if request.json_mode:
             body["response_format"] = {"type": "json_object"}
@@ -80,7 +80,7 @@ class OpenAIDialect:
                 "json_schema": {"name": request.json_schema_name, "schema": request.json_schema, "strict": True},
             }
         if request.seed is not None:
-            body[self.seed_field] = request.seed
+            body[self.options["seed_field"]] = request.seed
         if request.stop:
             body["stop"] = list(request.stop)
         body["stream"] = request.stream
@@ -102,13 +102,8 @@ class OpenAIDialect:
             body["web_search_options"] = {}
         return HttpCall("POST", f"{self.base_url}/chat/completions", body)
 
-    def auth_headers(self, api_key: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}"}
-
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        data = decode(body, "response body")
+        data = self.answer(status, headers, body, "response body")
         if not isinstance(data, dict):
             raise ApiError(ErrorKind.MALFORMED, "response body is not a JSON object")
         envelope = _envelope(data)
@@ -149,14 +144,17 @@ class OpenAIDialect:
     def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
         return parse_ratelimit_headers(headers)
 
-    def list_models_call(self, cursor: str | None) -> HttpCall:
-        """`/models` is not paged: one page is the whole list."""
-        return HttpCall("GET", f"{self.base_url}/models")
-
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        return model_ids(decode(body, "model list"), "data", "id"), None
+    def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+        envelope = _envelope(error_body(body))
+        return ApiError(
+            # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
+            _kind(status, envelope.code if envelope else None) or ErrorKind.MALFORMED,
+            envelope.message if envelope else page_excerpt(body),
+            status=status,
+            code=envelope.code if envelope else None,
+            retry_after=_retry_after(envelope.message if envelope else "", headers),
+            has_envelope=envelope is not None,
+        )
 
 
 @dataclass
@@ -505,22 +503,6 @@ def _kind(status: int | None, code: str | None) -> ErrorKind | None:
     return kind
 
 
-def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
-    try:
-        envelope = _envelope(safejson.loads(body))
-    except ValueError:
-        envelope = None
-    return ApiError(
-        # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
-        _kind(status, envelope.code if envelope else None) or ErrorKind.MALFORMED,
-        envelope.message if envelope else page_excerpt(body),
-        status=status,
-        code=envelope.code if envelope else None,
-        retry_after=_retry_after(envelope.message if envelope else "", headers),
-        has_envelope=envelope is not None,
-    )
-
-
 def _retry_after(message: str, headers: Mapping[str, str]) -> float | None:
     in_message = retry_after_in_message(message)
     return in_message if in_message is not None else parse_retry_after(headers)
@@ -539,10 +521,7 @@ def _embedded_error(envelope: _Envelope) -> ApiError:
 
 
 def _stream_error_event(data: str) -> ApiError:
-    try:
-        envelope = _envelope(safejson.loads(data))
-    except ValueError:
-        envelope = None
+    envelope = _envelope(error_body(data))
     if envelope is None:
         return ApiError(ErrorKind.SERVER, f"error event: {excerpt(data)}")
     return _embedded_error(envelope)

@@ -16,8 +16,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmprobe.dialects import HttpCall, Option, data_url, refuse_missing, refuse_modality
-from llmprobe.dialects.openai import OpenAIDialect, _embedded_error, _envelope, _http_error, token_logprobs
+from llmprobe.dialects import HttpCall, data_url, refuse_missing, refuse_modality
+from llmprobe.dialects.openai import OpenAIDialect, _embedded_error, _envelope, token_logprobs
 from llmprobe.dialects.wire import decode, lenient_dict, lenient_list, reported_usage, strict_str
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt
 from llmprobe.neutral import (
@@ -58,11 +58,7 @@ _DELTA_EVENTS = frozenset(
 class OpenAIResponsesDialect(OpenAIDialect):
     name = "openai-responses"
     #: One field per option on this wire: nothing to choose.
-    OPTIONS: dict[str, Option] = {}
-    STREAM_FRAMING = "sse"
-
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
+    OPTIONS = {}
 
     def build(self, model: str, request: Request) -> HttpCall:
         """Keys in the order of the recorded reference traffic, so a request can match its cassette byte for byte.
@@ -120,9 +116,7 @@ class OpenAIResponsesDialect(OpenAIDialect):
         return HttpCall("POST", f"{self.base_url}/responses", body)
 
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        data = decode(body, "response body")
+        data = self.answer(status, headers, body, "response body")
         if not isinstance(data, dict):
             raise ApiError(ErrorKind.MALFORMED, "response body is not a JSON object")
         if ("output" not in data and _envelope(data) is not None) or data.get("status") == "failed":

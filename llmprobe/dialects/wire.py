@@ -29,6 +29,15 @@ def decode(body: bytes | str, what: str) -> Any:
         raise ApiError(ErrorKind.UNREADABLE, f"{what} is not JSON: {page_excerpt(body)}") from None
 
 
+def error_body(body: bytes | str) -> Any:
+    """The JSON of a failed answer, to find the provider's error envelope in; None when it is no
+    JSON within `safejson`'s limits (a proxy's HTML page, say), so the page itself is quoted."""
+    try:
+        return safejson.loads(body)
+    except ValueError:
+        return None
+
+
 def malformed(problem: str, value: Any) -> ApiError:
     """A value that breaks the wire format, quoted (JSON, or raw text) on one short line."""
     quoted = value if isinstance(value, str) else json.dumps(value, default=repr)
@@ -99,6 +108,12 @@ def reported_usage(
     if not all(c is None or (isinstance(c, int) and not isinstance(c, bool) and c >= 0) for c in counters):
         return Usage()
     return Usage(*(c or 0 for c in counters))
+
+
+def page_cursor(value: Any) -> str | None:
+    """The cursor of a model list's next page as the page gives it: a non-empty string, else
+    None, which ends the listing."""
+    return value if isinstance(value, str) and value else None
 
 
 def model_ids(data: Any, entries: str, key: str) -> list[str]:

@@ -22,24 +22,10 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
+from llmprobe import neutral
 from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality, wire
 from llmprobe.dialects.base import BaseDialect
-from llmprobe.dialects.wire import lenient_dict, lenient_list, reported_usage, strict_str
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
-from llmprobe.neutral import (
-    AttachmentPart,
-    DocumentPart,
-    Message,
-    Part,
-    RateLimit,
-    Reply,
-    Request,
-    TextPart,
-    Thought,
-    ToolCall,
-    Usage,
-    normalise_finish_reason,
-)
 from llmprobe.ratelimits import parse_retry_after
 from llmprobe.sse import SseEvent
 
@@ -89,7 +75,7 @@ class AnthropicDialect(BaseDialect):
     HEADERS = {"anthropic-version": API_VERSION}
     MODELS_PATH = "/v1/models"
 
-    def build(self, model: str, request: Request) -> HttpCall:
+    def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Keys in the order of the recorded reference traffic, so a request can match its recording."""
         refuse_missing(request, NO_FIELD)
         cap = self.options["max_tokens"] if request.max_tokens is None else request.max_tokens
@@ -116,7 +102,7 @@ class AnthropicDialect(BaseDialect):
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"x-api-key": api_key}
 
-    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> neutral.Reply:
         data = self.answer(status, headers, body, "response body")
         failure = _error(None, headers, data)
         if failure is not None:
@@ -129,7 +115,7 @@ class AnthropicDialect(BaseDialect):
     def stream_parser(self) -> AnthropicStreamParser:
         return AnthropicStreamParser()
 
-    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
+    def rate_limits(self, headers: Mapping[str, str]) -> list[neutral.RateLimit]:
         """Each announced limit with its reset, an RFC 3339 time, as seconds from now."""
         lower = {k.lower(): v for k, v in headers.items()}
         limits = []
@@ -139,7 +125,7 @@ class AnthropicDialect(BaseDialect):
                 continue
             remaining = _header_int(lower.get(f"anthropic-ratelimit-{name}-remaining"))
             reset = _seconds_until(lower.get(f"anthropic-ratelimit-{name}-reset"))
-            limits.append(RateLimit(kind, limit, remaining, reset))  # type: ignore[arg-type]
+            limits.append(neutral.RateLimit(kind, limit, remaining, reset))  # type: ignore[arg-type]
         return limits
 
     def answer(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> dict[str, Any]:
@@ -179,11 +165,11 @@ class _Block:
         block = dict(self.start)
         kind = block.get("type")
         if kind == "text":
-            block["text"] = strict_str(block.get("text"), "text") + "".join(self.text)
-            block["citations"] = lenient_list(block.get("citations")) + self.citations
+            block["text"] = wire.strict_str(block.get("text"), "text") + "".join(self.text)
+            block["citations"] = wire.lenient_list(block.get("citations")) + self.citations
         elif kind == "thinking":
-            block["thinking"] = strict_str(block.get("thinking"), "thinking") + "".join(self.thinking)
-            block["signature"] = strict_str(block.get("signature"), "signature") + "".join(self.signature)
+            block["thinking"] = wire.strict_str(block.get("thinking"), "thinking") + "".join(self.thinking)
+            block["signature"] = wire.strict_str(block.get("signature"), "signature") + "".join(self.signature)
         elif kind in ("tool_use", "server_tool_use") and "".join(self.input_json):
             block["input"] = "".join(self.input_json)
         return block
@@ -205,7 +191,7 @@ class AnthropicStreamParser:
         if kind == "error" or event.event == "error":
             raise _error(None, {}, data) or ApiError(ErrorKind.SERVER, f"error event: {excerpt(event.data)}")
         if kind == "message_start":
-            self._usage.update(lenient_dict(lenient_dict(data.get("message")).get("usage")))
+            self._usage.update(wire.lenient_dict(wire.lenient_dict(data.get("message")).get("usage")))
         elif kind == "content_block_start":
             start = data.get("content_block")
             if not isinstance(start, dict):
@@ -214,8 +200,8 @@ class AnthropicStreamParser:
         elif kind == "content_block_delta":
             self._delta(data)
         elif kind == "message_delta":
-            self._stop_reason = lenient_dict(data.get("delta")).get("stop_reason", self._stop_reason)
-            self._usage.update(lenient_dict(data.get("usage")))
+            self._stop_reason = wire.lenient_dict(data.get("delta")).get("stop_reason", self._stop_reason)
+            self._usage.update(wire.lenient_dict(data.get("usage")))
         elif kind == "message_stop":
             self._done = True
 
@@ -223,20 +209,20 @@ class AnthropicStreamParser:
         block = self._blocks.get(_index(data))
         if block is None:
             raise ApiError(ErrorKind.MALFORMED, "content_block_delta for a block that never started")
-        delta = lenient_dict(data.get("delta"))
+        delta = wire.lenient_dict(data.get("delta"))
         kind = delta.get("type")
         if kind == "text_delta":
-            block.text.append(strict_str(delta.get("text"), "text_delta"))
+            block.text.append(wire.strict_str(delta.get("text"), "text_delta"))
         elif kind == "thinking_delta":
-            block.thinking.append(strict_str(delta.get("thinking"), "thinking_delta"))
+            block.thinking.append(wire.strict_str(delta.get("thinking"), "thinking_delta"))
         elif kind == "signature_delta":
-            block.signature.append(strict_str(delta.get("signature"), "signature_delta"))
+            block.signature.append(wire.strict_str(delta.get("signature"), "signature_delta"))
         elif kind == "input_json_delta":
-            block.input_json.append(strict_str(delta.get("partial_json"), "input_json_delta"))
+            block.input_json.append(wire.strict_str(delta.get("partial_json"), "input_json_delta"))
         elif kind == "citations_delta":
             block.citations.append(delta.get("citation"))
 
-    def finish(self) -> Reply:
+    def finish(self) -> neutral.Reply:
         if not self._done:
             raise ApiError(ErrorKind.TRANSPORT, "stream ended before message_stop")
         content = [block.whole() for _, block in sorted(self._blocks.items())]
@@ -246,7 +232,7 @@ class AnthropicStreamParser:
 # --- request pieces ---------------------------------------------------------------------------------
 
 
-def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+def _messages(messages: tuple[neutral.Message, ...]) -> list[dict[str, Any]]:
     """Tool results go back as `tool_result` blocks of a user turn; consecutive ones share it."""
     wire: list[dict[str, Any]] = []
     for message in messages:
@@ -267,13 +253,13 @@ def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return wire
 
 
-def _thought(thought: Thought) -> dict[str, Any]:
+def _thought(thought: neutral.Thought) -> dict[str, Any]:
     if thought.redacted:
         return {"type": "redacted_thinking", "data": thought.signature}
     return {"type": "thinking", "thinking": thought.text, "signature": thought.signature}
 
 
-def _tool_use(call: ToolCall) -> dict[str, Any]:
+def _tool_use(call: neutral.ToolCall) -> dict[str, Any]:
     try:
         arguments = call.decoded_arguments()
     except ValueError:
@@ -281,17 +267,17 @@ def _tool_use(call: ToolCall) -> dict[str, Any]:
     return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
 
 
-def _part(part: Part) -> dict[str, Any]:
-    if isinstance(part, TextPart):
+def _part(part: neutral.Part) -> dict[str, Any]:
+    if isinstance(part, neutral.TextPart):
         return {"type": "text", "text": part.text}
-    if isinstance(part, AttachmentPart):
+    if isinstance(part, neutral.AttachmentPart):
         refuse_modality(part, ("image", "document"), "the Messages API has image and document blocks, no audio or video")
         block = "image" if part.modality == "image" else "document"
         if part.url is not None:
             return {"type": block, "source": {"type": "url", "url": part.url}}
         data = base64.b64encode(part.data or b"").decode()
         return {"type": block, "source": {"type": "base64", "media_type": part.mime, "data": data}}
-    if isinstance(part, DocumentPart):
+    if isinstance(part, neutral.DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption("document", f"{part.mime} documents: only text documents are sent as text")
         source = {"type": "text", "media_type": "text/plain", "data": part.text}
@@ -302,41 +288,41 @@ def _part(part: Part) -> dict[str, Any]:
 # --- reply pieces -----------------------------------------------------------------------------------
 
 
-def _reply(content: list[Any], stop_reason: Any, usage: Usage) -> Reply:
+def _reply(content: list[Any], stop_reason: Any, usage: neutral.Usage) -> neutral.Reply:
     """Blocks of types we do not read are skipped; the server's web searches (`server_tool_use`
     queries, `web_search_tool_result` sources) show that it searched."""
     text: list[str] = []
-    thoughts: list[Thought] = []
-    calls: list[ToolCall] = []
+    thoughts: list[neutral.Thought] = []
+    calls: list[neutral.ToolCall] = []
     citations: list[str] = []
     sources: list[str] = []
     queries: list[str] = []
     for block in content:
-        block = lenient_dict(block)
+        block = wire.lenient_dict(block)
         kind = block.get("type")
         if kind == "text":
-            text.append(strict_str(block.get("text"), "text block"))
-            citations += [_cited(c) for c in lenient_list(block.get("citations"))]
+            text.append(wire.strict_str(block.get("text"), "text block"))
+            citations += [_cited(c) for c in wire.lenient_list(block.get("citations"))]
         elif kind == "thinking":
-            signature = strict_str(block.get("signature"), "signature")
-            thoughts.append(Thought(strict_str(block.get("thinking"), "thinking"), signature))
+            signature = wire.strict_str(block.get("signature"), "signature")
+            thoughts.append(neutral.Thought(wire.strict_str(block.get("thinking"), "thinking"), signature))
         elif kind == "redacted_thinking":
-            thoughts.append(Thought("", strict_str(block.get("data"), "redacted_thinking"), redacted=True))
+            thoughts.append(neutral.Thought("", wire.strict_str(block.get("data"), "redacted_thinking"), redacted=True))
         elif kind == "tool_use":
             calls.append(_tool_call(block))
         elif kind == "server_tool_use" and block.get("name") == "web_search":
             queries.append(_search_query(block.get("input")))
         elif kind == "web_search_tool_result":
             # An error result is an object, not a list: the search did not happen.
-            urls = (lenient_dict(result).get("url") for result in lenient_list(block.get("content")))
+            urls = (wire.lenient_dict(result).get("url") for result in wire.lenient_list(block.get("content")))
             sources += [str(url) for url in urls if url]
-    raw_finish = strict_str(stop_reason, "stop_reason")
-    return Reply(
+    raw_finish = wire.strict_str(stop_reason, "stop_reason")
+    return neutral.Reply(
         text="".join(text),
         reasoning="".join(t.text for t in thoughts),
         tool_calls=calls,
         usage=usage,
-        finish_reason=normalise_finish_reason(raw_finish),
+        finish_reason=neutral.normalise_finish_reason(raw_finish),
         raw_finish_reason=raw_finish,
         citations=citations,
         web_search=sources or [q for q in queries if q],
@@ -351,27 +337,27 @@ def _search_query(raw: Any) -> str:
             raw = json.loads(raw)
         except ValueError:
             return ""
-    query = lenient_dict(raw).get("query")
+    query = wire.lenient_dict(raw).get("query")
     return query if isinstance(query, str) else ""
 
 
-def _tool_call(block: dict[str, Any]) -> ToolCall:
+def _tool_call(block: dict[str, Any]) -> neutral.ToolCall:
     name, call_id, arguments = block.get("name"), block.get("id"), block.get("input")
     if not isinstance(name, str) or not name or not isinstance(call_id, str):
         raise ApiError(ErrorKind.MALFORMED, f"tool_use block without a name or id: {excerpt(json.dumps(block))}")
     # Streamed input is the JSON text as it arrived; a sync answer has the object itself.
-    return ToolCall(call_id, name, arguments if isinstance(arguments, str) else json.dumps(arguments))
+    return neutral.ToolCall(call_id, name, arguments if isinstance(arguments, str) else json.dumps(arguments))
 
 
 def _cited(citation: Any) -> str:
     """What a citation quotes; the Cite column only asks whether there are any."""
-    cited = lenient_dict(citation).get("cited_text")
+    cited = wire.lenient_dict(citation).get("cited_text")
     return cited if isinstance(cited, str) and cited else excerpt(json.dumps(citation))
 
 
-def _usage(raw: Any) -> Usage:
-    usage = lenient_dict(raw)
-    return reported_usage(
+def _usage(raw: Any) -> neutral.Usage:
+    usage = wire.lenient_dict(raw)
+    return wire.reported_usage(
         usage.get("input_tokens"), usage.get("output_tokens"), cached_tokens=usage.get("cache_read_input_tokens")
     )
 
@@ -418,7 +404,7 @@ def _seconds_until(value: str | None) -> float | None:
 
 def _error(status: int | None, headers: Mapping[str, str], data: Any) -> ApiError | None:
     """`{"type": "error", "error": {"type", "message"}}`, the one envelope of every failure; None without it."""
-    error = lenient_dict(data).get("error") if lenient_dict(data).get("type") == "error" else None
+    error = wire.lenient_dict(data).get("error") if wire.lenient_dict(data).get("type") == "error" else None
     if not isinstance(error, dict):
         return None
     code = error.get("type")

@@ -1,9 +1,12 @@
 """What every dialect shares, so that a dialect's module states only what its wire format decides.
 
-A dialect subclasses `BaseDialect` and writes `build`, `parse`, `stream_parser` and
-`http_error`; the rest has a default that a wire format overrides where it differs:
-a bearer key, no announced rate limits, and a model list that is one page of
-`{MODELS_ARRAY[0]: [{MODELS_ARRAY[1]: id}, …]}` at `MODELS_PATH`.
+A dialect subclasses `BaseDialect`, names itself (`name`, `RATE_LIMIT_SCOPE`) and writes the
+methods of `Dialect` that are its own: `build`, `parse`, `stream_parser`, and `http_error` (the
+failure a non-2xx answer stands for, which the default `answer` raises). The rest has a default
+that a wire format overrides only where it differs: no options, SSE streams, a bearer key, no
+announced rate limits, answers that are any JSON, and a model list that is one page of
+`{MODELS_ARRAY[0]: [{MODELS_ARRAY[1]: id}, …]}` at `MODELS_PATH` (a paged list adds
+`page_query` and `next_cursor`).
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from llmprobe.dialects import HttpCall, Option, StreamParser, option_values, wire
+from llmprobe import neutral
+from llmprobe.dialects import HttpCall, Option, option_values, wire
 from llmprobe.errors import ApiError
-from llmprobe.neutral import RateLimit, Reply, Request
 
 
 class BaseDialect:
@@ -37,18 +40,6 @@ class BaseDialect:
         #: Every option the dialect declares, the provider's values (validated when providers.yaml loads) over the defaults.
         self.options = option_values(self.OPTIONS, options)
 
-    def build(self, model: str, request: Request) -> HttpCall:
-        """Raises UnsupportedOption for anything the wire format cannot carry."""
-        raise NotImplementedError
-
-    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        """A complete (non-streamed) answer, or any non-2xx answer of a streamed call."""
-        raise NotImplementedError
-
-    def stream_parser(self) -> StreamParser:
-        """For a 2xx streamed answer."""
-        raise NotImplementedError
-
     def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
         """The failure a non-2xx answer stands for, read from the wire format's error envelope."""
         raise NotImplementedError
@@ -62,7 +53,7 @@ class BaseDialect:
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
 
-    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
+    def rate_limits(self, headers: Mapping[str, str]) -> list[neutral.RateLimit]:
         """The limits announced on any answer, success or failure; a wire format that announces none has none."""
         return []
 

@@ -17,25 +17,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmprobe.dialects import HttpCall, refuse_missing, refuse_modality
+from llmprobe import neutral
+from llmprobe.dialects import HttpCall, refuse_missing, refuse_modality, wire
 from llmprobe.dialects.base import BaseDialect
 from llmprobe.dialects.openai import token_logprobs
-from llmprobe.dialects.wire import decode, error_body, malformed, reported_usage, strict_str
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
-from llmprobe.neutral import (
-    AttachmentPart,
-    DocumentPart,
-    Message,
-    Part,
-    Reply,
-    Request,
-    TextPart,
-    TokenLogprob,
-    ToolCall,
-    Usage,
-    normalise_finish_reason,
-    split_inline_thinking,
-)
 from llmprobe.ratelimits import parse_retry_after
 from llmprobe.sse import SseEvent
 
@@ -56,7 +42,7 @@ class OllamaDialect(BaseDialect):
     MODELS_PATH = "/api/tags"
     MODELS_ARRAY = ("models", "name")
 
-    def build(self, model: str, request: Request) -> HttpCall:
+    def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
         refuse_missing(request, NO_FIELD)
         if request.tool_choice not in (None, "auto"):
@@ -91,7 +77,7 @@ class OllamaDialect(BaseDialect):
             body["top_logprobs"] = request.top_logprobs
         return HttpCall("POST", f"{self.base_url}/api/chat", body)
 
-    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> neutral.Reply:
         if not 200 <= status < 300:
             raise self.http_error(status, headers, body)
         chunk = _chunk(body)
@@ -106,7 +92,7 @@ class OllamaDialect(BaseDialect):
 
     def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
         """`{"error": "text"}`, the one envelope Ollama uses; its status says the kind (404: no such model)."""
-        envelope = error_body(body)
+        envelope = wire.error_body(body)
         has_envelope = isinstance(envelope, dict) and "error" in envelope
         return ApiError(
             kind_for_status(status) or ErrorKind.MALFORMED,
@@ -131,7 +117,7 @@ class OllamaStreamParser:
         self._accumulator.add(chunk)
         self._done = self._done or bool(chunk.get("done"))
 
-    def finish(self) -> Reply:
+    def finish(self) -> neutral.Reply:
         if not self._done:
             if not self._events:
                 raise ApiError(ErrorKind.MALFORMED, "the server ended the stream without sending any line")
@@ -145,40 +131,40 @@ class _Accumulator:
     def __init__(self) -> None:
         self.text: list[str] = []
         self.thinking: list[str] = []
-        self.calls: list[ToolCall] = []
-        self.usage = Usage()
+        self.calls: list[neutral.ToolCall] = []
+        self.usage = neutral.Usage()
         self.raw_finish = ""
-        self.logprobs: list[TokenLogprob] = []
+        self.logprobs: list[neutral.TokenLogprob] = []
 
     def add(self, chunk: dict[str, Any]) -> None:
         message = chunk.get("message")
         if message is not None:
             if not isinstance(message, dict):
-                raise malformed("message is not an object", message)
-            self.text.append(strict_str(message.get("content"), "message.content"))
-            self.thinking.append(strict_str(message.get("thinking"), "message.thinking"))
+                raise wire.malformed("message is not an object", message)
+            self.text.append(wire.strict_str(message.get("content"), "message.content"))
+            self.thinking.append(wire.strict_str(message.get("thinking"), "message.thinking"))
             calls = message.get("tool_calls") or []
             if not isinstance(calls, list):
-                raise malformed("message.tool_calls is not a list", calls)
+                raise wire.malformed("message.tool_calls is not a list", calls)
             self.calls.extend(_tool_call(call) for call in calls)
         # The same entries as chat completions' `logprobs.content`, one per token of this chunk.
         self.logprobs.extend(token_logprobs(chunk.get("logprobs")))
         if chunk.get("done"):
-            self.raw_finish = strict_str(chunk.get("done_reason"), "done_reason")
-            counted = reported_usage(chunk.get("prompt_eval_count"), chunk.get("eval_count"))
+            self.raw_finish = wire.strict_str(chunk.get("done_reason"), "done_reason")
+            counted = wire.reported_usage(chunk.get("prompt_eval_count"), chunk.get("eval_count"))
             self.usage = dataclasses.replace(counted, total_tokens=counted.input_tokens + counted.output_tokens)
 
-    def reply(self) -> Reply:
+    def reply(self) -> neutral.Reply:
         text, reasoning = "".join(self.text), "".join(self.thinking)
         if not reasoning:
             # Without `think`, thinking models (qwen3) put their reasoning inline in <think> tags.
-            reasoning, text = split_inline_thinking(text)
-        return Reply(
+            reasoning, text = neutral.split_inline_thinking(text)
+        return neutral.Reply(
             text=text,
             reasoning=reasoning,
             tool_calls=self.calls,
             usage=self.usage,
-            finish_reason=normalise_finish_reason(self.raw_finish),
+            finish_reason=neutral.normalise_finish_reason(self.raw_finish),
             raw_finish_reason=self.raw_finish,
             logprobs=self.logprobs,
         )
@@ -187,7 +173,7 @@ class _Accumulator:
 # --- request pieces ---------------------------------------------------------------
 
 
-def _messages(message: Message) -> list[dict[str, Any]]:
+def _messages(message: neutral.Message) -> list[dict[str, Any]]:
     """One neutral message as wire messages: content is one string, so each part is its own
     message (as the reference sent them), and an image is a message of `images` alone."""
     if message.role == "tool":
@@ -205,15 +191,15 @@ def _messages(message: Message) -> list[dict[str, Any]]:
     return wires
 
 
-def _part(role: str, part: Part) -> dict[str, Any]:
-    if isinstance(part, TextPart):
+def _part(role: str, part: neutral.Part) -> dict[str, Any]:
+    if isinstance(part, neutral.TextPart):
         return {"role": role, "content": part.text}
-    if isinstance(part, DocumentPart):
+    if isinstance(part, neutral.DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption("document input", f"{part.name} is {part.mime}; Ollama takes only text/* documents")
         # The bare text, as recorded: a message has no place for the document's name.
         return {"role": role, "content": part.text}
-    if isinstance(part, AttachmentPart):
+    if isinstance(part, neutral.AttachmentPart):
         refuse_modality(part, ("image",), "Ollama's chat API takes images only (a message's images)")
         if part.data is None:
             raise UnsupportedOption("image URL", "Ollama takes images inline (base64) only")
@@ -221,7 +207,7 @@ def _part(role: str, part: Part) -> dict[str, Any]:
     raise TypeError(f"not a message part: {part!r}")
 
 
-def _arguments(call: ToolCall) -> dict[str, Any]:
+def _arguments(call: neutral.ToolCall) -> dict[str, Any]:
     try:
         return call.decoded_arguments()
     except ValueError:
@@ -233,25 +219,25 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
 
 def _chunk(body: bytes | str) -> dict[str, Any]:
     """One answer object; an `{"error": …}` line inside a 200 stream is the server failing mid-answer."""
-    chunk = decode(body, "answer")
+    chunk = wire.decode(body, "answer")
     if not isinstance(chunk, dict):
-        raise malformed("answer is not a JSON object", chunk)
+        raise wire.malformed("answer is not a JSON object", chunk)
     if "error" in chunk:
         raise ApiError(ErrorKind.SERVER, _error_message(chunk), has_envelope=True)
     return chunk
 
 
-def _tool_call(raw: Any) -> ToolCall:
+def _tool_call(raw: Any) -> neutral.ToolCall:
     """`{"function": {"name", "arguments": {…}}}`; newer servers add an `id`, older ones none."""
     function = raw.get("function") if isinstance(raw, dict) else None
     name = function.get("name") if isinstance(function, dict) else None
     if not isinstance(function, dict) or not isinstance(name, str) or not name:
-        raise malformed("tool call without a function name", raw)
+        raise wire.malformed("tool call without a function name", raw)
     arguments = function.get("arguments")
     if not isinstance(arguments, dict):
-        raise malformed("tool call arguments are not a JSON object", arguments)
+        raise wire.malformed("tool call arguments are not a JSON object", arguments)
     call_id = raw.get("id")
-    return ToolCall(call_id if isinstance(call_id, str) else "", name, json.dumps(arguments, separators=(",", ":")))
+    return neutral.ToolCall(call_id if isinstance(call_id, str) else "", name, json.dumps(arguments, separators=(",", ":")))
 
 
 # --- errors -----------------------------------------------------------------------

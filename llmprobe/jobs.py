@@ -22,14 +22,15 @@ import httpx
 from llmprobe import results
 from llmprobe.battery import load_battery
 from llmprobe.budget import Budget, Cost
-from llmprobe.cassettes import RecordingTransport, ReplayTransport
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig, resolve_credentials
 from llmprobe.dialects import get_dialect
 from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress
 from llmprobe.proxies import environment_proxies, routed_transport
+from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
+from llmprobe.replay import ReplayTransport
 from llmprobe.results import ProviderResult
 from llmprobe.runner import ProviderRun, ProviderStopped, gather_all, mode_plan, resumable
 

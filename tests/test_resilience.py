@@ -22,8 +22,9 @@ from llmprobe import results
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
+from llmprobe.learned_rate import INCREASE
 from llmprobe.neutral import Message, RateLimit, Request
-from llmprobe.pacing import INCREASE, Pacer
+from llmprobe.pacing import Pacer
 from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"

@@ -25,7 +25,7 @@ from typing import Literal
 
 import jsonschema
 
-from llmprobe import safejson
+from llmprobe import safejson, trials
 from llmprobe.battery import Battery, Probe, Role
 from llmprobe.capabilities import RATED, Combined, capability
 from llmprobe.conformance import call_checks, findings, reply_problem, schema_validator
@@ -549,20 +549,20 @@ _JUDGED: dict[Combined, Callable[[Observations, tuple[Probe, ...], Battery], Ver
 }
 
 
-def sampled_rates(trials: Iterable[Observations], battery: Battery) -> dict[str, Rate]:
+def sampled_rates(runs: Iterable[Observations], battery: Battery) -> dict[str, Rate]:
     """The rate of each capability that checks each call (`RATED`) over every call of a mode's
     trials together, with its Wilson interval: 47 valid calls of 50 is 47/50 whatever the trials.
     None when no request was answered: a provider that refused every one made no call to count
     (its verdict says false)."""
     deciding = battery.deciding()
     rates: dict[str, Rate] = {}
-    runs = list(trials)
+    observed = list(runs)
     for name in sorted(RATED & deciding.keys()):
-        asked = [(probe, obs.get(probe.name)) for obs in runs for probe in deciding[name]]
+        asked = [(probe, obs.get(probe.name)) for obs in observed for probe in deciding[name]]
         if not any(exchange is not None and exchange.ok for _, exchange in asked):
             continue
         samples = [ok for probe, exchange in asked for ok in (_call_samples(probe, exchange) or [])]
-        rates[name] = Rate.of(sum(samples), len(samples))
+        rates[name] = trials.rate(sum(samples), len(samples))
     return rates
 
 

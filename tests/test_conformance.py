@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 
 from configs import write_providers
 from fake_openai import FakeOpenAI, RecordedRequest, Scripted, chunk, json_response, sse_response
-from llmprobe import results
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
 from llmprobe.cli import app
@@ -29,7 +28,9 @@ from llmprobe.neutral import Exchange, Reply, ToolCall
 from llmprobe.render import cells, legend
 from llmprobe.render.cells import Line
 from llmprobe.results import Rate, Verdict
+from llmprobe.results_file import ResultsError, from_json, load, save
 from llmprobe.runner import mode_plan
+from llmprobe.trials import over_trials, rate
 from passing_provider import ACCURATE_CALLS, USAGE, wire_answer
 from test_verdicts import call, calls, declared, failed, good_mode, reply, unsupported
 
@@ -104,24 +105,24 @@ def accuracy(**overrides: Exchange) -> tuple[Verdict, Rate | None]:
 
 
 def test_every_call_valid_is_true_with_its_rate() -> None:
-    assert accuracy() == (Verdict.TRUE, Rate.of(3, 3))
+    assert accuracy() == (Verdict.TRUE, rate(3, 3))
 
 
 def test_some_calls_wrong_is_flaky_none_valid_is_false() -> None:
     two = calls(call("get_weather", **WEATHER), call("get_forecast", **WEATHER))
-    assert accuracy(**{CHOICE.name: two}) == (Verdict.FLAKY, Rate.of(3, 4))
+    assert accuracy(**{CHOICE.name: two}) == (Verdict.FLAKY, rate(3, 4))
     everything_wrong = {
         ORDER.name: calls(ToolCall("c", "place_order", "{")),
         CHOICE.name: calls(call("get_time", city="Lyon")),
         NO_CALL.name: calls(call("delete_account", confirm=True)),
     }
-    assert accuracy(**everything_wrong) == (Verdict.FALSE, Rate.of(0, 3))
+    assert accuracy(**everything_wrong) == (Verdict.FALSE, rate(0, 3))
 
 
 def test_a_refused_definition_or_the_providers_own_failed_call_is_one_wrong_call() -> None:
-    assert accuracy(**{ORDER.name: failed(ErrorKind.REJECTED, "invalid schema")}) == (Verdict.FLAKY, Rate.of(2, 3))
+    assert accuracy(**{ORDER.name: failed(ErrorKind.REJECTED, "invalid schema")}) == (Verdict.FLAKY, rate(2, 3))
     groq = failed(ErrorKind.MODEL_FAILED, "tool_use_failed")
-    assert accuracy(**{ORDER.name: groq}) == (Verdict.FLAKY, Rate.of(2, 3))
+    assert accuracy(**{ORDER.name: groq}) == (Verdict.FLAKY, rate(2, 3))
     # Every request refused (providers.yaml declares tools unsupported, or the provider says so):
     # false, and no share, since no call was made.
     refused = {name: declared("tools") for name in (ORDER.name, CHOICE.name, NO_CALL.name)}
@@ -130,7 +131,7 @@ def test_a_refused_definition_or_the_providers_own_failed_call_is_one_wrong_call
 
 def test_a_probe_not_measured_counts_no_call_and_none_measured_is_unknown() -> None:
     down = failed(ErrorKind.TRANSPORT, "connection reset", status=0)
-    assert accuracy(**{ORDER.name: down}) == (Verdict.TRUE, Rate.of(2, 2))
+    assert accuracy(**{ORDER.name: down}) == (Verdict.TRUE, rate(2, 2))
     assert accuracy(**{ORDER.name: down, CHOICE.name: down, NO_CALL.name: down}) == (Verdict.UNKNOWN, None)
     assert accuracy(**{ORDER.name: None, CHOICE.name: None, NO_CALL.name: None}) == (Verdict.UNKNOWN, None)
     no_tools = unsupported("tools")
@@ -139,8 +140,8 @@ def test_a_probe_not_measured_counts_no_call_and_none_measured_is_unknown() -> N
 
 def test_the_rate_pools_every_call_of_every_trial() -> None:
     wrong = good_mode(**{CHOICE.name: calls(call("get_time", city="Lyon"))})
-    assert v.sampled_rates([good_mode(), wrong], BATTERY) == {"toolAccuracy": Rate.of(5, 6)}
-    verdicts, rates = results.over_trials([v.mode_verdicts(obs, BATTERY) for obs in (good_mode(), wrong)])
+    assert v.sampled_rates([good_mode(), wrong], BATTERY) == {"toolAccuracy": rate(5, 6)}
+    verdicts, rates = over_trials([v.mode_verdicts(obs, BATTERY) for obs in (good_mode(), wrong)])
     assert verdicts["toolAccuracy"] is Verdict.FLAKY
 
 
@@ -174,8 +175,8 @@ def test_strictness_enforced_prompted_refused(exchange: Exchange | None, expecte
 def test_strictness_over_trials_is_prompted_as_soon_as_one_reply_broke_the_schema() -> None:
     valid = v.mode_verdicts(good_mode(), BATTERY)
     broken = v.mode_verdicts(good_mode(**{STRICT.name: reply('{"colour": "purple"}')}), BATTERY)
-    assert results.over_trials([valid, broken])[0]["jsonSchemaStrict"] is Verdict.FLAKY
-    assert results.over_trials([broken, broken])[0]["jsonSchemaStrict"] is Verdict.FLAKY
+    assert over_trials([valid, broken])[0]["jsonSchemaStrict"] is Verdict.FLAKY
+    assert over_trials([broken, broken])[0]["jsonSchemaStrict"] is Verdict.FLAKY
 
 
 def test_the_evidence_names_each_failed_check() -> None:
@@ -209,7 +210,7 @@ def test_the_battery_refuses_a_valid_call_to_a_tool_it_does_not_offer() -> None:
 
 
 def line(**verdicts: Verdict) -> Line:
-    return Line(modes=("sync",), verdicts={"tools": Verdict.TRUE, "toolsBiased": Verdict.TRUE, **verdicts}, rates={"toolAccuracy": Rate.of(47, 50)})
+    return Line(modes=("sync",), verdicts={"tools": Verdict.TRUE, "toolsBiased": Verdict.TRUE, **verdicts}, rates={"toolAccuracy": rate(47, 50)})
 
 
 def test_the_tool_cell_shows_the_share_of_valid_calls() -> None:
@@ -315,24 +316,24 @@ def cli(config: Path, *args: str) -> str:
 
 
 def test_the_results_file_holds_the_verdicts_and_the_rates(run: Path) -> None:
-    saved = results.load(run.parent / "out" / "fake.json")
+    saved = load(run.parent / "out" / "fake.json")
     good, bad = saved.models
     for mode in ("sync", "stream"):
         assert good.modes[mode].verdicts["toolAccuracy"] is Verdict.TRUE
-        assert good.modes[mode].rates["toolAccuracy"] == Rate.of(3, 3)
+        assert good.modes[mode].rates["toolAccuracy"] == rate(3, 3)
         assert good.modes[mode].verdicts["jsonSchemaStrict"] is Verdict.TRUE
     # sync: invalid JSON; the right call and a tool not offered; a call where none is wanted: 1 of 4.
-    assert (bad.modes["sync"].verdicts["toolAccuracy"], bad.modes["sync"].rates["toolAccuracy"]) == (Verdict.FLAKY, Rate.of(1, 4))
+    assert (bad.modes["sync"].verdicts["toolAccuracy"], bad.modes["sync"].rates["toolAccuracy"]) == (Verdict.FLAKY, rate(1, 4))
     # stream: an optional field as null; the wrong tool; no call where none is wanted: 1 of 3.
-    assert bad.modes["stream"].rates["toolAccuracy"] == Rate.of(1, 3)
+    assert bad.modes["stream"].rates["toolAccuracy"] == rate(1, 3)
     assert bad.modes["sync"].verdicts["jsonSchemaStrict"] is Verdict.FLAKY
     assert bad.modes["stream"].verdicts["jsonSchemaStrict"] is Verdict.FALSE
     # The Wilson interval is written with the rate, and read back checked like the rest of the file.
     data = json.loads((run.parent / "out" / "fake.json").read_text())
     assert data["models"][1]["modes"]["sync"]["rates"]["toolAccuracy"] == {"passes": 1, "trials": 4, "low": 0.046, "high": 0.699}
     data["models"][1]["modes"]["sync"]["rates"]["toolAccuracy"]["passes"] = "one"
-    with pytest.raises(results.ResultsError, match=r"rates\.toolAccuracy\.passes: expected an integer"):
-        results.from_json(data)
+    with pytest.raises(ResultsError, match=r"rates\.toolAccuracy\.passes: expected an integer"):
+        from_json(data)
 
 
 def test_markdown_and_terminal_show_the_rate_and_the_words(run: Path) -> None:
@@ -381,9 +382,9 @@ def test_a_file_written_before_them_still_loads_and_renders(run: Path, tmp_path:
             mode["verdicts"] = {k: val for k, val in mode["verdicts"].items() if k not in new}
             mode.pop("rates", None)
             mode["probes"] = [e for e in mode["probes"] if "Accuracy" not in e["probe"] and e["probe"] != "JSONSchema-Strict"]
-    old = results.from_json(data)
+    old = from_json(data)
     (tmp_path / "out").mkdir()
-    results.save(old, tmp_path / "out" / "fake.json")
+    save(old, tmp_path / "out" / "fake.json")
     config = tmp_path / "providers.yaml"
     config.write_text(run.read_text())
     page = cli(config, "render", "-p", "fake")
@@ -402,6 +403,6 @@ def test_repeat_multiplies_the_calls(tmp_path: Path) -> None:
         assert not server.requests
         result = CliRunner().invoke(app, ["run", "-p", "fake", "--config", str(config), "--out", str(tmp_path / "out"), "--repeat", "2", "--mode", "sync"])
         assert result.exit_code == 0, result.output
-    (bad,) = results.load(tmp_path / "out" / "fake.json").models
-    assert bad.modes["sync"].rates["toolAccuracy"] == Rate.of(2, 8)
+    (bad,) = load(tmp_path / "out" / "fake.json").models
+    assert bad.modes["sync"].rates["toolAccuracy"] == rate(2, 8)
     assert "🛠️ 2/8" in cli(config, "render", "-p", "fake")

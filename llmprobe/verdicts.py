@@ -543,7 +543,7 @@ def _each_reply(obs: Observations, probes: tuple[Probe, ...], battery: Battery) 
 
 #: How each way of combining a capability's own probes (`capabilities.Combined`) makes its verdict.
 _JUDGED: dict[Combined, Callable[[Observations, tuple[Probe, ...], Battery], Verdict]] = {
-    Combined.PASS: lambda obs, probes, battery: _own_verdict(obs, probes, battery),
+    Combined.PASS: _own_verdict,
     Combined.EACH_CALL: _each_call,
     Combined.EACH_REPLY: _each_reply,
 }

@@ -43,7 +43,7 @@ from llmprobe.jobs import plan_job, run_jobs  # noqa: E402
 from llmprobe.progress import RunProgress  # noqa: E402
 from llmprobe.render import render_markdown  # noqa: E402
 from llmprobe.results import ProviderResult, load  # noqa: E402
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model  # noqa: E402
+from support.passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model  # noqa: E402
 
 MODELS = 10
 MODES = ("sync", "stream")

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-import replaying
 from conftest import ANTHROPIC_FIXTURES, needs_fixtures
 from llmprobe.battery import continuation, load_battery
 from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
@@ -21,6 +20,7 @@ from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Reply, Request, Thought, ToolCall, ToolResult
 from llmprobe.verdicts import failure_outcome, judge_force, passed, tool_results
+from support import replaying
 
 BASE_URL = "https://api.anthropic.com"
 HAIKU = "claude-3-5-haiku-20241022"

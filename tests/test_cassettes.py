@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from conftest import FIXTURES
-from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, Wait, json_response
 from llmprobe.cassettes import (
     CASSETTE_EXTENSION,
     Cassette,
@@ -26,6 +25,7 @@ from llmprobe.cassettes import (
     save_cassette,
 )
 from llmprobe.errors import ApiError, CassetteError, ErrorKind
+from support.fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, Wait, json_response
 
 KEY = "sk-test-SECRETSECRETSECRET1234567890"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -34,7 +34,7 @@ SSE = {"Content-Type": "text/event-stream"}
 
 
 class _Provider:
-    """A provider on 127.0.0.1 (tests/fake_openai.py) answering by route, as the cassette tests need."""
+    """A provider on 127.0.0.1 (tests/support/fake_openai.py) answering by route, as the cassette tests need."""
 
     def __init__(self) -> None:
         self.posts = 0

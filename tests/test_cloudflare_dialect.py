@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-import replaying
 from conftest import CLOUDFLARE_FIXTURES
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, load_cassette
@@ -25,6 +24,7 @@ from llmprobe.neutral import (
     ToolResult,
 )
 from llmprobe.verdicts import failure_outcome, passed
+from support import replaying
 
 FIXTURES = CLOUDFLARE_FIXTURES
 

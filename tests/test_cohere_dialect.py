@@ -12,8 +12,6 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-import replaying
-from configs import replayed, write_providers
 from conftest import COHERE_FIXTURES, reference_verdicts, scenarios
 from llmprobe.battery import load_battery, media_bytes
 from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
@@ -24,6 +22,8 @@ from llmprobe.dialects.cohere import CohereDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES, load
+from support import replaying
+from support.configs import replayed, write_providers
 
 FIXTURES = COHERE_FIXTURES
 
@@ -391,7 +391,7 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
 
 @pytest.fixture(scope="module")
 def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result, list[tuple[str, str, str]]]:
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     tmp = tmp_path_factory.mktemp("e2e-cohere")
     with FixtureServer() as server:

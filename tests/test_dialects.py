@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from configs import write_providers
 from llmprobe.battery import load_battery
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.config import load_config
@@ -17,6 +16,7 @@ from llmprobe.dialects import DIALECTS, dialect_class, get_dialect
 from llmprobe.errors import ApiError, ConfigError, ErrorKind
 from llmprobe.runner import ModelProber
 from llmprobe.sse import SseEvent
+from support.configs import write_providers
 
 
 @pytest.fixture

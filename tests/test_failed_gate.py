@@ -19,12 +19,12 @@ import pytest
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
-from configs import write_providers
-from fake_openai import Canned, FakeOpenAI, Wait, json_response
 from llmprobe.battery import load_battery
 from llmprobe.cli import app
 from llmprobe.results import VERDICT_NAMES, Evidence, ModeResult, Verdict, load
 from llmprobe.verdicts import gate_failure
+from support.configs import write_providers
+from support.fake_openai import Canned, FakeOpenAI, Wait, json_response
 from test_html import browser, open_page  # noqa: F401 - the module's headless Chromium fixture
 
 KEY = "sk-test-0123456789abcdefghijklmnop"

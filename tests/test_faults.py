@@ -18,12 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fake_openai import DROP, Canned, FakeOpenAI, RecordedRequest, Scripted
 from llmprobe.battery import load_battery
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.runner import ProviderRun
-from passing_provider import EXPECTED_VERDICTS, passing_provider_config, verdicts_by_model, wire_answer
+from support.fake_openai import DROP, Canned, FakeOpenAI, RecordedRequest, Scripted
+from support.passing_provider import EXPECTED_VERDICTS, passing_provider_config, verdicts_by_model, wire_answer
 
 FAULTS = ("429", "500", "503-html", "drop", "cut")
 #: The policy's own bounds, scaled down: the waits keep their shape (backoff, the 429's pause of the

@@ -1,7 +1,7 @@
 """The same hostile reply in every registered dialect's wire format: no hang, bounded memory,
 and no verdict from what is not an answer (docs/methodology.md, "No answer").
 
-The dialect-level tables run each dialect's own parser on the bytes of tests/hostile_wire.py;
+The dialect-level tables run each dialect's own parser on the bytes of tests/support/hostile_wire.py;
 the client-level ones send them through the real client; the end-to-end table runs the command
 line against a local server answering every request with the hostile reply.
 """
@@ -22,9 +22,6 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
-from fake_openai import Canned, FakeOpenAI
-from hostile_wire import WIRES, Wire, events, stream_bytes
 from llmprobe import bodies, results
 from llmprobe.battery import load_battery
 from llmprobe.budget import Budget
@@ -35,6 +32,9 @@ from llmprobe.dialects import DIALECTS, get_dialect
 from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.neutral import Exchange, Message, Request, Usage
 from llmprobe.runner import ModelProber, ProviderStopped
+from support.configs import write_providers
+from support.fake_openai import Canned, FakeOpenAI
+from support.hostile_wire import WIRES, Wire, events, stream_bytes
 
 APIS = sorted(DIALECTS)
 KEY = "sk-hostile-0123456789abcdefghijklmnop"

@@ -1,6 +1,6 @@
 """A provider on its worst day: every reply a probe can get, judged, never a crash, never a leak.
 
-Each case runs the real command line against a scripted server (tests/fake_openai.py,
+Each case runs the real command line against a scripted server (tests/support/fake_openai.py,
 127.0.0.1, finite scripts) where model `bad` gets the hostile reply to every request
 and model `good` answers every probe correctly. Whatever `bad` gets, the run ends
 with the documented exit status and no traceback, `good` keeps every verdict, `bad`
@@ -26,8 +26,6 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
-from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, chunk, completion
 from llmprobe import results
 from llmprobe.cassettes import load_cassette
 from llmprobe.cli import app
@@ -36,7 +34,9 @@ from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ErrorKind
 from llmprobe.neutral import Message, Request
 from llmprobe.redaction import MIN_PIECE, PREFIX
-from passing_provider import EXPECTED_VERDICTS, wire_answer
+from support.configs import write_providers
+from support.fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, chunk, completion
+from support.passing_provider import EXPECTED_VERDICTS, wire_answer
 
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
 #: Every piece of the key that must never be written: MIN_PIECE-long windows, and its prefix.
@@ -346,7 +346,7 @@ MEMORY_SCRIPT = textwrap.dedent(
     import asyncio, sys
     sys.path.insert(0, sys.argv[1])
     import httpx
-    from fake_openai import Canned, FakeOpenAI
+    from support.fake_openai import Canned, FakeOpenAI
     from llmprobe.client import ProviderClient, RetryPolicy
     from llmprobe.dialects.openai import OpenAIDialect
     from llmprobe.neutral import Message, Request

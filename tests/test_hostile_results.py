@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
 from llmprobe import results
 from llmprobe.cli import app
 from llmprobe.results import SCHEMA_VERSION, Evidence, Modality, ModelResult, ModeResult, ProviderResult, to_json
+from support.configs import write_providers
 
 #: A provider nothing answers for: these commands read results files, never the network.
 FAKE = {"fake": {"api": "openai", "base_url": "http://127.0.0.1:9/v1", "models": ["m"]}}

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cdp import Page, chromium, find_browser
 from conftest import REPO
 from llmprobe.cli import app, load_pairs
 from llmprobe.config import ModelConfig, ProviderConfig, load_config
@@ -32,6 +31,7 @@ from llmprobe.results import (
     ModeResult,
     ProviderResult,
 )
+from support.cdp import Page, chromium, find_browser
 
 #: A model id, reply and provider name written to break out of the page if anything were not escaped.
 HOSTILE_ID = '<img src="x" onerror="window.pwned=1">'

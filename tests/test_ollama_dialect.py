@@ -13,8 +13,6 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-import replaying
-from configs import replayed, write_providers
 from conftest import OLLAMA_FIXTURES, needs_fixtures, reference_verdicts, scenarios
 from llmprobe.battery import load_battery, media_bytes
 from llmprobe.cassettes import Interaction, load_cassette
@@ -26,6 +24,8 @@ from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES, load
 from llmprobe.verdicts import failure_outcome, passed
+from support import replaying
+from support.configs import replayed, write_providers
 
 FIXTURES = OLLAMA_FIXTURES
 
@@ -419,7 +419,7 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
 
 @pytest.fixture(scope="module")
 def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result, list[tuple[str, str, str]]]:
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     tmp = tmp_path_factory.mktemp("e2e-ollama")
     with FixtureServer() as server:

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-import replaying
 from conftest import FIXTURES, needs_fixtures
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
@@ -31,6 +30,7 @@ from llmprobe.neutral import (
     ToolCall,
     ToolResult,
 )
+from support import replaying
 
 RECORDINGS = FIXTURES / "openairesponses-2025-09-03"
 

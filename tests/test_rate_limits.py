@@ -9,7 +9,6 @@ import httpx
 import pytest
 from rich.progress import Progress
 
-from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ErrorKind
@@ -17,7 +16,8 @@ from llmprobe.neutral import AttachmentPart, Message, RateLimit, Request, Usage
 from llmprobe.pacing import DECREASE, MEDIUM_TOKENS, Pacer, RateLimitWait, TokenGuess
 from llmprobe.progress import RateLimitColumn
 from llmprobe.ratelimits import names_tokens
-from passing_provider import wire_answer
+from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
+from support.passing_provider import wire_answer
 from test_resilience import FakeClock, send
 
 

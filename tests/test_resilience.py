@@ -15,16 +15,16 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
 from conftest import default_sigint
-from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe import results
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.neutral import Message, RateLimit, Request
 from llmprobe.pacing import INCREASE, Pacer
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
+from support.configs import write_providers
+from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
+from support.passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
 

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fake_openai import Canned, FakeOpenAI, RecordedRequest, Scripted, chunk, json_response, sse_response
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.results import ModelResult
+from support.fake_openai import Canned, FakeOpenAI, RecordedRequest, Scripted, chunk, json_response, sse_response
 
 RATE_LIMIT_HEADERS = {
     "x-ratelimit-limit-requests": "14400",

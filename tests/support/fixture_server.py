@@ -31,12 +31,10 @@ from types import ModuleType
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-import recorded_anthropic
-import recorded_gemini
-import recorded_responses
 from conftest import FIXTURES
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.questions import NOT_RECORDED, body_of, difference, question
+from support import recorded_anthropic, recorded_gemini, recorded_responses
 
 FIXTURES_ROOT = FIXTURES
 

@@ -16,9 +16,9 @@ from llmprobe.neutral import AttachmentPart, Message, RateLimit, Request, Usage
 from llmprobe.pacing import DECREASE, MEDIUM_TOKENS, Pacer, RateLimitWait, TokenGuess
 from llmprobe.progress import RateLimitColumn
 from llmprobe.ratelimits import names_tokens
+from support.clock import FakeClock, send
 from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from support.passing_provider import wire_answer
-from test_resilience import FakeClock, send
 
 
 class HiddenBucket:

@@ -22,6 +22,7 @@ from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.neutral import Message, RateLimit, Request
 from llmprobe.pacing import INCREASE, Pacer
+from support.clock import FakeClock, send
 from support.configs import write_providers
 from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from support.passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
@@ -41,30 +42,6 @@ def invoke(*args: str):
 
 
 # --- pacing ---------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def send(pacer: Pacer, key: str, priority: tuple[int, ...] = ()) -> int:
-    """What the client does: wait for the key's budget, then send (the request stays in flight)."""
-
-    async def going() -> int:
-        ticket = await pacer.acquire(key, priority)
-        pacer.sending(key, ticket)
-        return ticket
-
-    return asyncio.run(going())
 
 
 def test_the_pacer_spends_a_nearly_used_window_at_its_refill_rate_per_key():

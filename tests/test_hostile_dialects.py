@@ -9,6 +9,7 @@ line against a local server answering every request with the hostile reply.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import json
 import subprocess
@@ -161,8 +162,10 @@ def test_a_redirect_is_no_answer_with_its_location_and_is_not_asked_again(api: s
     assert body.taken == 0, "a redirect's body is never read"
 
 
+@functools.cache
 def gzip_bomb(megabytes: int) -> bytes:
-    """`megabytes` MiB of spaces in JSON, gzipped (about 1 KiB per MiB), made without holding them."""
+    """`megabytes` MiB of spaces in JSON, gzipped (about 1 KiB per MiB), made without holding them;
+    once per size, since every request of a run may be answered with it."""
     deflate = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
     parts = [deflate.compress(b'{"pad": "')]
     mib = b" " * (1 << 20)

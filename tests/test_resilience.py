@@ -229,7 +229,9 @@ def test_an_unknown_model_is_skipped_with_one_message_and_the_others_probed(tmp_
 def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
     models = [f"m{i}" for i in range(6)]
     out = tmp_path / "out"
-    with PassingProvider(latency=0.15) as server:
+    # Slow enough that the others are still running when the first model is finished; the
+    # resumed run needs no pace.
+    with PassingProvider(latency=0.05) as server:
         cfg = write_config(tmp_path, server.base_url, models, key=False)
         command = [sys.executable, "-m", "llmprobe", "run", "-p", "fake", "--config", str(cfg), "--out", str(out)]
         process = subprocess.Popen(
@@ -255,7 +257,7 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
         unfinished = [model_id for model_id, _ in interrupted.incomplete]
         assert sorted(finished + unfinished) == models
         requests_before = len(server.requests)
-
+        server.latency = 0.0
         resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         probed_again = {r.json["model"] for r in server.requests[requests_before:]}

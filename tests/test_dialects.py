@@ -22,7 +22,7 @@ from support.configs import write_providers
 @pytest.fixture
 def toy_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     # The one registry line a new dialect needs.
-    monkeypatch.setitem(DIALECTS, "toy", "toy_dialect:ToyDialect")
+    monkeypatch.setitem(DIALECTS, "toy", "support.toy_dialect:ToyDialect")
 
 
 def toy_config(tmp_path: Path, options: dict) -> Path:

@@ -85,10 +85,10 @@ PROVIDERS = {
 #: Native dialects' parts (`ENDPOINT`, `classify(body)`, `unknown_model(model)`), one module each.
 #: Each native dialect's part of this server (its endpoint under the provider's prefix, classify, unknown_model).
 NATIVE = {
-    "anthropic": "recorded_anthropic",
-    "openai-responses": "recorded_responses",
-    "ollama": "recorded_ollama",
-    "cohere": "recorded_cohere",
+    "anthropic": "support.recorded_anthropic",
+    "openai-responses": "support.recorded_responses",
+    "ollama": "support.recorded_ollama",
+    "cohere": "support.recorded_cohere",
 }
 
 

@@ -357,7 +357,8 @@ def test_every_dialect_ends_a_hostile_run_with_the_right_verdict_and_exit_status
     wire = WIRES[api]
     status, outcome, reason = END_TO_END[case]
     with FakeOpenAI(lambda request: answer_with(wire, case, stream)) as server:
-        provider = {"api": api, "api_key_env": "HOSTILE_KEY", "max_retries": 0, "timeout": 10, "models": ["m"], **wire.config(server.base_url)}
+        # A small reply limit: the bomb answers every probe, and each is inflated only up to the limit.
+        provider = {"api": api, "api_key_env": "HOSTILE_KEY", "max_retries": 0, "timeout": 10, "max_reply_bytes": 65536, "models": ["m"], **wire.config(server.base_url)}
         cfg = write_providers(tmp_path, {"hostile": provider})
         mode = "stream" if stream else "sync"
         ran = CliRunner().invoke(

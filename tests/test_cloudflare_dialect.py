@@ -8,7 +8,7 @@ import pytest
 
 from conftest import CLOUDFLARE_FIXTURES
 from llmprobe.battery import load_battery
-from llmprobe.cassettes import Interaction, load_cassette
+from llmprobe.cassettes import Interaction
 from llmprobe.dialects.cloudflare import CloudflareDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import (
@@ -54,21 +54,8 @@ QUACKILAND = battery["Citations"].document.text
 dialect = CloudflareDialect(BASE_URL)
 
 
-def interaction(name: str) -> Interaction:
-    (only,) = load_cassette(FIXTURES / name).interactions
-    return only
-
-
-def scoreboard(model: str, probe: str) -> Interaction:
-    return interaction(f"scoreboard-cassettes/{model}/{probe}.yaml")
-
-
-def replay(recorded: Interaction) -> Reply:
-    return replaying.replay(dialect, recorded)
-
-
-def stream_of(*chunks: str) -> Reply:
-    return replaying.stream_of(dialect, *chunks)
+recordings = replaying.Recordings(dialect, FIXTURES)
+interaction, scoreboard, replay, stream_of = recordings.interaction, recordings.scoreboard, recordings.replay, recordings.stream_of
 
 
 # --- every recording -------------------------------------------------------------------------------

@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 
 from conftest import COHERE_FIXTURES, reference_verdicts, scenarios
 from llmprobe.battery import load_battery, media_bytes
-from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
+from llmprobe.cassettes import Interaction, RecordingTransport, Redactor
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.cohere import CohereDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
+from llmprobe.neutral import DocumentPart, Exchange, Message, Request, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES, load
 from support import replaying
 from support.configs import replayed, write_providers
@@ -69,17 +69,8 @@ dialect = CohereDialect("https://api.cohere.com")
 battery = load_battery()
 
 
-def interaction(name: str) -> Interaction:
-    (only,) = load_cassette(FIXTURES / name).interactions
-    return only
-
-
-def scoreboard(model: str, probe: str) -> Interaction:
-    return interaction(f"scoreboard-cassettes/{model}/{probe}.yaml")
-
-
-def replay(recorded: Interaction) -> Reply:
-    return replaying.replay(dialect, recorded)
+recordings = replaying.Recordings(dialect, FIXTURES)
+interaction, scoreboard, replay = recordings.interaction, recordings.scoreboard, recordings.replay
 
 
 def wire(call_json: object) -> str:

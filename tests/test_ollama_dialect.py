@@ -21,7 +21,7 @@ from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.ollama import OllamaDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
+from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Request, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES, load
 from llmprobe.verdicts import failure_outcome, passed
 from support import replaying
@@ -50,17 +50,8 @@ dialect = OllamaDialect("http://localhost")
 battery = load_battery()
 
 
-def interaction(name: str) -> Interaction:
-    # bad_model recordings continue with the reference's /api/pull; the chat answer is the first.
-    return load_cassette(FIXTURES / name).interactions[0]
-
-
-def scoreboard(model: str, probe: str) -> Interaction:
-    return interaction(f"scoreboard-cassettes/{model}/{probe}.yaml")
-
-
-def replay(recorded: Interaction) -> Reply:
-    return replaying.replay(dialect, recorded)
+recordings = replaying.Recordings(dialect, FIXTURES, follow_ups=True)
+interaction, scoreboard, replay = recordings.interaction, recordings.scoreboard, recordings.replay
 
 
 def wire(call_json: object) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import FIXTURES, needs_fixtures
 from llmprobe.battery import load_battery
-from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
+from llmprobe.cassettes import Interaction, RecordingTransport, Redactor
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.openai_responses import OpenAIResponsesDialect
@@ -53,17 +53,8 @@ QUACKILAND = battery["Citations"].document.text
 dialect = OpenAIResponsesDialect(BASE_URL)
 
 
-def interaction(name: str) -> Interaction:
-    (only,) = load_cassette(RECORDINGS / name).interactions
-    return only
-
-
-def scoreboard(folder: str, probe: str) -> Interaction:
-    return interaction(f"scoreboard-cassettes/{folder}/{probe}.yaml")
-
-
-def replay(recorded: Interaction) -> Reply:
-    return replaying.replay(dialect, recorded)
+recordings = replaying.Recordings(dialect, RECORDINGS)
+interaction, scoreboard, replay = recordings.interaction, recordings.scoreboard, recordings.replay
 
 
 def stream_of(*events: dict) -> Reply:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from recordings.trim import MODELS
+from support.cdp import browser  # noqa: F401 - the headless Chromium, a fixture for every module that drives the page
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

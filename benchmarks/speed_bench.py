@@ -54,6 +54,8 @@ from io import StringIO
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from support.fake_openai import Canned, RecordedRequest, Scripted, Step, json_response  # noqa: E402
+
 # Runnable from a checkout; the fake providers are the test suite's.
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
@@ -65,8 +67,8 @@ from llmprobe.config import ProviderConfig, load_config  # noqa: E402
 from llmprobe.jobs import plan_job, run_jobs, tls_context  # noqa: E402
 from llmprobe.neutral import Exchange  # noqa: E402
 from llmprobe.progress import RunProgress  # noqa: E402
-from llmprobe.results import ModelResult, load  # noqa: E402
-from support.fake_openai import Canned, RecordedRequest, Scripted, Step, json_response  # noqa: E402
+from llmprobe.results import ModelResult  # noqa: E402
+from llmprobe.results_file import load  # noqa: E402
 from support.passing_provider import EXPECTED_VERDICTS, USAGE, PassingProvider, passing_provider_config  # noqa: E402
 
 TARGET_BOUND_RATIO = 1.15

@@ -14,11 +14,13 @@ import pytest
 
 from conftest import ANTHROPIC_FIXTURES, needs_fixtures
 from llmprobe.battery import continuation, load_battery
-from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
+from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Request, Thought, ToolCall, ToolResult
+from llmprobe.recording import RecordingTransport
+from llmprobe.redaction import Redactor
 from llmprobe.verdicts import failure_outcome, judge_force, passed, tool_results
 from support import replaying
 

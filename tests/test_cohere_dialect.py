@@ -14,14 +14,17 @@ from typer.testing import CliRunner
 
 from conftest import COHERE_FIXTURES, reference_verdicts, scenarios
 from llmprobe.battery import load_battery, media_bytes
-from llmprobe.cassettes import Interaction, RecordingTransport, Redactor
+from llmprobe.cassettes import Interaction
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.cohere import CohereDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, Exchange, Message, Request, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.recording import RecordingTransport
+from llmprobe.redaction import Redactor
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 from support import replaying
 from support.configs import replayed, write_providers
 

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from conftest import FIXTURES, REPO, SAME_FORMAT, needs_fixtures, reference_verdicts, scenarios
 from llmprobe.cli import app
 from llmprobe.config import load_config
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 from support.configs import replayed, write_providers
 from test_config import GROQ_TESTED
 

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, SAME_FORMAT, reference_verdicts, scenarios, unrecorded_by_reference
 from llmprobe.cli import app
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 from support import recorded_responses
 from support.configs import replayed, write_providers
 

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from llmprobe.battery import load_battery
 from llmprobe.cli import app
-from llmprobe.results import VERDICT_NAMES, Evidence, ModeResult, Verdict, load
+from llmprobe.results import VERDICT_NAMES, Evidence, ModeResult, Verdict
+from llmprobe.results_file import load
 from llmprobe.verdicts import gate_failure
 from support.cdp import open_page
 from support.configs import write_providers

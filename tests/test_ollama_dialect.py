@@ -22,7 +22,8 @@ from llmprobe.dialects import get_dialect
 from llmprobe.dialects.ollama import OllamaDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Request, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 from llmprobe.verdicts import failure_outcome, passed
 from support import replaying
 from support.configs import replayed, write_providers

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import FIXTURES, needs_fixtures
 from llmprobe.battery import load_battery
-from llmprobe.cassettes import Interaction, RecordingTransport, Redactor
+from llmprobe.cassettes import Interaction
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.openai_responses import OpenAIResponsesDialect
@@ -29,6 +29,8 @@ from llmprobe.neutral import (
     ToolCall,
     ToolResult,
 )
+from llmprobe.recording import RecordingTransport
+from llmprobe.redaction import Redactor
 from support import replaying
 
 RECORDINGS = FIXTURES / "openairesponses-2025-09-03"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from llmprobe.cli import plan_job, run_jobs
+from llmprobe.jobs import plan_job, run_jobs
 from llmprobe.progress import RunProgress
 from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from support.passing_provider import passing_provider_config, wire_answer

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from conftest import SAME_FORMAT  # noqa: E402
-from llmprobe.results import ProviderResult, load  # noqa: E402
+from llmprobe.results import ProviderResult  # noqa: E402
+from llmprobe.results_file import load  # noqa: E402
 
 FIXTURES = REPO.parent / "shared" / "fixtures"
 #: The media the reference measures (text is always read; a row without it is not measured).

@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
-from fake_openai import FakeOpenAI, RecordedRequest, Scripted, chunk, json_response, sse_response
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
 from llmprobe.cli import app
@@ -31,7 +29,9 @@ from llmprobe.results import Rate, Verdict
 from llmprobe.results_file import ResultsError, from_json, load, save
 from llmprobe.runner import mode_plan
 from llmprobe.trials import over_trials, rate
-from passing_provider import ACCURATE_CALLS, USAGE, wire_answer
+from support.configs import write_providers
+from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, chunk, json_response, sse_response
+from support.passing_provider import ACCURATE_CALLS, USAGE, wire_answer
 from test_verdicts import call, calls, declared, failed, good_mode, reply, unsupported
 
 BATTERY = load_battery()

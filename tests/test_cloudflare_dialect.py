@@ -12,6 +12,7 @@ from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects.cloudflare import CloudflareDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
+from llmprobe.judging import failure_outcome, passed
 from llmprobe.neutral import (
     AttachmentPart,
     DocumentPart,
@@ -24,7 +25,6 @@ from llmprobe.neutral import (
     ToolCall,
     ToolResult,
 )
-from llmprobe.verdicts import failure_outcome, passed
 
 FIXTURES = CLOUDFLARE_FIXTURES
 

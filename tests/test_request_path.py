@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import yaml
 from typer.testing import CliRunner
 
-from configs import write_providers
+import recorded_gemini
+from configs import MEDIA_BASE_URL, write_providers
+from conftest import REPO, needs_fixtures
 from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe import explain, results
-from llmprobe.battery import load_battery
+from llmprobe.battery import Role, load_battery
 from llmprobe.cassettes import cassette_path, load_cassette
 from llmprobe.cli import app
 from llmprobe.config import load_config
@@ -131,3 +135,57 @@ def test_explains_curl_is_what_the_run_sent_for_every_probe_and_both_modes(tmp_p
     assert {name for _, name in straight} & chain == {"Tools-SquareRoot-1", "Tools-SquareRoot-2"}
     assert {name for _, name in fallbacks} & chain == chain
     assert all(("sync", probe.name) in straight & fallbacks for probe in battery.probes.values() if probe.enum)
+
+
+#: The shipped providers whose settings take other ways through the request path: each native
+#: dialect, and the OpenAI-compatible ones that declare options unsupported.
+SHIPPED = ["anthropic", "gemini", "cohere", "ollama", "openairesponses", "cloudflare", "deepseek", "perplexity"]
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", SHIPPED)
+def test_explains_curl_is_what_a_recorded_provider_was_sent(tmp_path: Path, name: str) -> None:
+    """The shipped settings of each dialect (its options, `unsupported`, a `reason: true` row's
+    thinking switch), against the recordings: every probe's curl is the request the run sent,
+    but the follow-ups, which carry the model's own call back (explain shows the expected one)."""
+    from fixture_server import FixtureServer
+
+    shipped = yaml.safe_load((REPO / "providers.yaml").read_text(encoding="utf-8"))["providers"][name]
+    probed = [m for m in shipped["models"] if not isinstance(m, dict) or m.get("probe", True)]
+    row = next((m for m in probed if isinstance(m, dict) and m.get("reason")), probed[0])
+    model = row["id"] if isinstance(row, dict) else row
+    fields = {**shipped, "models": [row], "max_retries": 0, "rate_limit_wait": 0, "image_base_url": MEDIA_BASE_URL}
+    cfg = write_providers(tmp_path, {name: fields})
+    out, cassettes = tmp_path / "out", tmp_path / "cassettes"
+    with FixtureServer() as server:
+        url = recorded_gemini.base_url(server) if name == "gemini" else server.base_url(name)
+        env = {shipped["api_key_env"]: "replayed-not-a-key"} if shipped.get("api_key_env") else {}
+        ran = CliRunner().invoke(
+            app,
+            ["run", "-p", name, "--base-url", url, "--config", str(cfg), "--out", str(out), "--record", str(cassettes)],
+            env=env,
+        )
+        assert ran.exit_code in (0, 1), ran.output
+    config = load_config(cfg).providers[name]
+    thinking = isinstance(row, dict) and bool(row.get("reason"))
+    found = explain.explain(config, results.load(out / f"{name}.json"), model, base_url=url, reason=thinking)
+    follow_ups = {probe.name for probe in load_battery().probes.values() if probe.role in (Role.FOLLOW_UP, Role.FOLLOW_UP_FALLBACK)}
+    compared = 0
+    for mode in found.modes:
+        for cell in mode.cells:
+            for probe in cell.probes:
+                if probe.probe in follow_ups:
+                    continue
+                where = (mode.mode, probe.probe)
+                recorded = cassette_path(cassettes, probe.trials[0].cassette or "")
+                if not recorded.is_file():
+                    assert probe.reproduction.curl is None and probe.reproduction.note.startswith("not sent: "), where
+                    continue
+                sent = load_cassette(recorded).interactions[0]
+                assert probe.reproduction.curl is not None, (where, probe.reproduction.note)
+                method, sent_url, headers, body = parsed_curl(probe.reproduction.curl)
+                assert (method, sent_url) == (sent.method, sent.url), where
+                assert body == json.loads(sent.request_body), where
+                assert without_secrets(headers) == sent.request_headers, where
+                compared += 1
+    assert compared >= 20

@@ -4,9 +4,10 @@ Per model, the two modes run independently. Within a mode, the gate (Text) goes
 first (no answer, no record — and no money spent on thirty more requests), with
 only the first step of the tool chain beside it; then every probe runs at once
 except the rest of the tool chain (SquareRoot-1 → -1-any → -2 → ToolBias), whose
-steps depend on each other. Which probe plays which part is
-written in probes/battery.yaml (`role:`). Verdicts are computed afterwards from
-the evidence, in `verdicts`, so the order in which answers arrive never changes them.
+steps depend on each other (`toolchain.walk` names each next one). Which probe plays
+which part is written in probes/battery.yaml (`role:`); what each request is, is
+decided in `asking`. Verdicts are computed afterwards from the evidence, in `verdicts`,
+so the order in which answers arrive never changes them.
 """
 
 from __future__ import annotations

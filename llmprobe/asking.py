@@ -2,7 +2,7 @@
 
 A probe, a mode, a model row's settings and, for the tool chain's later steps, the reply the
 chain continues (`ChainState`) make one neutral request (`request_for`); the dialect and the
-provider's settings then make it the HTTP request that goes out (`outgoing`), or refuse it
+provider's settings then make it the HTTP request that goes out (`Wire.outgoing`), or refuse it
 (`UnsupportedOption`). The runner and the client send what these two decide, and `explain`
 prints the very same as curl, so the curl cannot drift from what a run sent.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmprobe import __version__
@@ -104,37 +104,39 @@ class Outgoing:
     body: Any
 
 
-def outgoing(
-    dialect: Dialect,
-    model: str,
-    request: Request,
-    *,
-    unsupported: Collection[str] = (),
-    extra_body: Mapping[str, Any] | None = None,
-    auth_headers: Mapping[str, str] | None = None,
-) -> Outgoing:
-    """`request` for `model` in the dialect's wire format, with the provider's `extra_body` under
-    the dialect's fields and the credentials over every header.
+@dataclass(frozen=True)
+class Wire:
+    """How one provider's requests go on the wire: its dialect, the options providers.yaml declares
+    it lacks (`unsupported`), the fields it adds to every body (`extra_body`) and its credentials'
+    headers (the key's value for the client, the variable that holds it for `explain`)."""
 
-    Raises DeclaredUnsupported when it asks for an option providers.yaml declares the provider
-    lacks (`unsupported`), and UnsupportedOption when the wire format cannot carry it: either
-    way nothing is sent.
-    """
-    declared = next((option for option in unsupported if request.asks(option)), None)
-    if declared is not None:
-        raise DeclaredUnsupported(declared, "the provider's API does not have it (providers.yaml `unsupported`)")
-    call = dialect.build(model, request)
-    body = {**extra_body, **call.json} if extra_body and isinstance(call.json, dict) else call.json
-    return Outgoing(call.method, call.url, headers_for(call.headers, auth_headers or {}), body)
+    dialect: Dialect
+    unsupported: Collection[str] = ()
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    auth_headers: Mapping[str, str] = field(default_factory=dict)
 
+    def outgoing(self, model: str, request: Request) -> Outgoing:
+        """`request` for `model` in the dialect's wire format, `extra_body` under the dialect's
+        fields and the credentials over every header.
 
-def headers_for(own: Mapping[str, str], auth_headers: Mapping[str, str]) -> dict[str, str]:
-    """The defaults, then a call's own headers, then the credentials, each over the one before
-    (names matched without regard to case, as HTTP does)."""
-    merged: dict[str, str] = {}
-    for layer in (DEFAULT_HEADERS, own, auth_headers):
-        for name, value in layer.items():
-            for same in [known for known in merged if known.lower() == name.lower()]:
-                del merged[same]
-            merged[name] = value
-    return merged
+        Raises DeclaredUnsupported when it asks for an option the provider is declared to lack,
+        and UnsupportedOption when the wire format cannot carry it: either way nothing is sent.
+        """
+        declared = next((option for option in self.unsupported if request.asks(option)), None)
+        if declared is not None:
+            raise DeclaredUnsupported(declared, "the provider's API does not have it (providers.yaml `unsupported`)")
+        call = self.dialect.build(model, request)
+        extra = self.extra_body
+        body = {**extra, **call.json} if extra and isinstance(call.json, dict) else call.json
+        return Outgoing(call.method, call.url, self.headers(call.headers), body)
+
+    def headers(self, own: Mapping[str, str]) -> dict[str, str]:
+        """The defaults, then a call's own headers, then the credentials, each over the one before
+        (names matched without regard to case, as HTTP does)."""
+        merged: dict[str, str] = {}
+        for layer in (DEFAULT_HEADERS, own, self.auth_headers):
+            for name, value in layer.items():
+                for same in [known for known in merged if known.lower() == name.lower()]:
+                    del merged[same]
+                merged[name] = value
+        return merged

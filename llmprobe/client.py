@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from llmprobe.asking import Outgoing, headers_for, outgoing
+from llmprobe.asking import Outgoing, Wire
 from llmprobe.bodies import DEFAULT_MAX_REPLY_BYTES, MAX_BODY_EXTENSION, decoded
 from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
@@ -96,8 +96,9 @@ class ProviderClient:
     ) -> None:
         self.dialect = dialect
         self._transport = transport
-        #: The credentials as the dialect sends them: the same on every request, so made once.
-        self._auth_headers = dialect.auth_headers(api_key) if api_key else {}
+        #: How every request goes out (`asking`), with the credentials as the dialect sends them, made once.
+        auth_headers = dialect.auth_headers(api_key) if api_key else {}
+        self._wire = Wire(dialect, tuple(unsupported), dict(extra_body or {}), auth_headers)
         #: Applied to everything a provider sends before anyone else sees it (see `redaction`).
         self._redactor = redactor if redactor is not None else Redactor([api_key])
         #: Seconds one request may take in all: connecting, waiting, and reading the whole body.
@@ -106,8 +107,6 @@ class ProviderClient:
         #: The extensions of every request: the seconds each step may take (the transport reads
         #: them), and the reply's size limit (the recorder reads it: it decodes the body apart from us).
         self._extensions: dict[str, Any] = {"timeout": phase_timeouts.as_dict(), MAX_BODY_EXTENSION: max_reply_bytes}
-        self._extra_body = dict(extra_body or {})
-        self._unsupported = tuple(unsupported)
         self.retry = retry
         #: Requests in flight for this provider, critical path first; retry waits do not hold a slot.
         self._slots = Slots(concurrency)
@@ -129,14 +128,7 @@ class ProviderClient:
         """
         exchange = Exchange(cassette=name or None)
         try:
-            call = outgoing(
-                self.dialect,
-                model,
-                request,
-                unsupported=self._unsupported,
-                extra_body=self._extra_body,
-                auth_headers=self._auth_headers,
-            )
+            call = self._wire.outgoing(model, request)
         except UnsupportedOption as exc:
             exchange.error = exc
             return exchange
@@ -344,7 +336,7 @@ class ProviderClient:
         """One whole, non-streamed answer, authenticated, bounded and failing like `_send` does."""
 
         async def fetch() -> tuple[int, httpx.Headers, bytes]:
-            request = self._request(Outgoing(call.method, call.url, headers_for(call.headers, self._auth_headers), call.json))
+            request = self._request(Outgoing(call.method, call.url, self._wire.headers(call.headers), call.json))
             with _transport_errors("connection failed"):
                 response = await self._transport.handle_async_request(request)
             try:

@@ -22,7 +22,7 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from llmprobe.asking import ChainState, outgoing, request_for
+from llmprobe.asking import ChainState, Wire, request_for
 from llmprobe.battery import Battery, Probe, Role, load_battery
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ProviderConfig
 from llmprobe.dialects import get_dialect
@@ -156,8 +156,9 @@ class _Builder:
         self.battery = battery
         # The account id stays in the environment, like the key.
         url = base_url.replace(ACCOUNT_ID_PLACEHOLDER, f"${{{config.account_id_env}}}" if config.account_id_env else "ACCOUNT_ID")
-        self.dialect = get_dialect(config.api, url, config.options)
-        self.auth_headers = self.dialect.auth_headers(f"${config.api_key_env}") if config.api_key_env else {}
+        dialect = get_dialect(config.api, url, config.options)
+        auth_headers = dialect.auth_headers(f"${config.api_key_env}") if config.api_key_env else {}
+        self.wire = Wire(dialect, config.unsupported, config.extra_body, auth_headers)
         self.probes: dict[str, Probe] = {**battery.probes, **{probe.name: probe for probe in battery.media}}
 
     def reproduce(self, model: str, name: str, mode: str, evidence: list[Evidence], thinking: bool = False) -> Reproduction:
@@ -172,14 +173,7 @@ class _Builder:
         if request is None:
             return Reproduction(None, "needs image_base_url in providers.yaml")
         try:
-            sent = outgoing(
-                self.dialect,
-                model,
-                request,
-                unsupported=config.unsupported,
-                extra_body=config.extra_body,
-                auth_headers=self.auth_headers,
-            )
+            sent = self.wire.outgoing(model, request)
         except DeclaredUnsupported as exc:
             return Reproduction(None, f"not sent: providers.yaml declares {exc.option} unsupported for {config.name}")
         except UnsupportedOption as exc:

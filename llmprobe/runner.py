@@ -195,7 +195,12 @@ class ModelProber:
             if not await opened:
                 return
             while (step := walk(b, observations)).next:
-                await gather_all(send(probe, step.state) for probe in step.next)
+                if len(step.next) == 1:
+                    # Sent from this task, in the turn the step before it came back: it then asks
+                    # for the slot that step just gave up in time to get it (see `Slots`).
+                    await send(step.next[0], step.state)
+                else:
+                    await gather_all(send(probe, step.state) for probe in step.next)
 
         try:
             await gather_all([gated(), tool_chain()])

@@ -23,6 +23,7 @@ from configs import MEDIA_BASE_URL, write_providers
 from conftest import REPO, needs_fixtures
 from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe import explain, results
+from llmprobe.asking import Wire, request_for
 from llmprobe.battery import Role, load_battery
 from llmprobe.cassettes import cassette_path, load_cassette
 from llmprobe.cli import app
@@ -189,3 +190,15 @@ def test_explains_curl_is_what_a_recorded_provider_was_sent(tmp_path: Path, name
                 assert without_secrets(headers) == sent.request_headers, where
                 compared += 1
     assert compared >= 20
+
+
+def test_a_calls_own_header_replaces_the_default_and_the_credentials_both_whatever_the_case() -> None:
+    wire = Wire(get_dialect("openai", "https://x.invalid/v1"), auth_headers={"authorization": "Bearer k"})
+    merged = wire.headers({"user-agent": "its own", "Authorization": "its own"})
+    assert merged == {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "user-agent": "its own", "authorization": "Bearer k"}
+
+
+def test_a_step_that_continues_the_chain_cannot_be_built_without_its_state() -> None:
+    follow_up = load_battery().one(Role.FOLLOW_UP)
+    with pytest.raises(ValueError, match="needs the chain's state"):
+        request_for(follow_up, stream=False)

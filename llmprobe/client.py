@@ -25,11 +25,12 @@ from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
 from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
 from llmprobe.neutral import Exchange, Reply, Request, ToolCall
-from llmprobe.pacing import Pacer, RateLimitWait, TokenGuess
+from llmprobe.pacing import Pacer, RateLimitWait
 from llmprobe.ratelimits import names_tokens
 from llmprobe.redaction import Redactor
 from llmprobe.scheduler import Priority, Slots
 from llmprobe.sse import aiter_events, aiter_ndjson, text_lines
+from llmprobe.token_guess import TokenGuess
 
 #: httpx's own default: 5 s for each of connecting, every read, every write, and waiting for a pooled connection.
 DEFAULT_PHASE_TIMEOUTS = httpx.Timeout(5.0)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from llmprobe import __version__, results
+from llmprobe import __version__, results, results_file
 from llmprobe.budget import Cost
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.results import ModelResult, ProviderResult
@@ -52,7 +52,7 @@ class Ledger:
             incomplete=earlier + [(m.id, m.reason) for m in pending],
             source=source,
         )
-        self._writer = results.ResultsWriter(out_path, redact=redact)
+        self._writer = results_file.ResultsWriter(out_path, redact=redact)
         self._saving = asyncio.Lock()
         #: Models finished so far, and how many of them the file on disk holds.
         self._finished = 0

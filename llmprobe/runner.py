@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from llmprobe import results
+from llmprobe import results, trials
 from llmprobe import verdicts as v
 from llmprobe.asking import ChainState, request_for, wanted
 from llmprobe.battery import Battery, Probe, Role
@@ -231,9 +231,9 @@ class ModelProber:
     def _result(self, runs: list[ModeRun]) -> ModelResult:
         result = ModelResult(id=self.model.id, tier=self.model.tier, reason=self.model.reason)
         for run in runs:
-            verdicts, rates = results.over_trials([v.mode_verdicts(obs, self.battery) for obs in run.trials])
+            verdicts, rates = trials.over_trials([v.mode_verdicts(obs, self.battery) for obs in run.trials])
             probes = [e for trial, obs in enumerate(run.trials, 1) for e in self._evidence(obs, trial)]
-            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates, speed=results.speed_of(probes))
+            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates, speed=trials.speed_of(probes))
             result.reason = result.reason or any(v.thinking_seen(obs) for obs in run.trials)
             if any(ok_reply(obs, self.battery.one(Role.GATE).name) is not None for obs in run.trials):
                 result.in_["text"] = Modality(inline=True)

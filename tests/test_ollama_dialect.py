@@ -25,7 +25,8 @@ from llmprobe.dialects.ollama import OllamaDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.judging import failure_outcome, passed
 from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 
 FIXTURES = OLLAMA_FIXTURES
 

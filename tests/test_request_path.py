@@ -22,7 +22,7 @@ import recorded_gemini
 from configs import MEDIA_BASE_URL, write_providers
 from conftest import REPO, needs_fixtures
 from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
-from llmprobe import explain, results
+from llmprobe import explain, results_file
 from llmprobe.asking import Wire, request_for
 from llmprobe.battery import Role, load_battery
 from llmprobe.cassettes import cassette_path, load_cassette
@@ -95,7 +95,7 @@ def explained_against_recorded(tmp_path: Path, script: Any, **fields: Any) -> se
         )
         assert ran.exit_code == 0, ran.output
     config = load_config(cfg).providers["fake"]
-    saved = results.load(out / "fake.json")
+    saved = results_file.load(out / "fake.json")
     found = explain.explain(config, saved, MODEL)
     compared: set[tuple[str, str]] = set()
     for mode in found.modes:
@@ -169,7 +169,7 @@ def test_explains_curl_is_what_a_recorded_provider_was_sent(tmp_path: Path, name
         assert ran.exit_code in (0, 1), ran.output
     config = load_config(cfg).providers[name]
     thinking = isinstance(row, dict) and bool(row.get("reason"))
-    found = explain.explain(config, results.load(out / f"{name}.json"), model, base_url=url, reason=thinking)
+    found = explain.explain(config, results_file.load(out / f"{name}.json"), model, base_url=url, reason=thinking)
     follow_ups = {probe.name for probe in load_battery().probes.values() if probe.role in (Role.FOLLOW_UP, Role.FOLLOW_UP_FALLBACK)}
     compared = 0
     for mode in found.modes:

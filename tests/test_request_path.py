@@ -18,10 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import recorded_gemini
-from configs import MEDIA_BASE_URL, write_providers
 from conftest import REPO, needs_fixtures
-from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe import explain, results_file
 from llmprobe.asking import Wire, request_for
 from llmprobe.battery import Role, load_battery
@@ -33,7 +30,10 @@ from llmprobe.errors import UnsupportedOption
 from llmprobe.neutral import Request
 from llmprobe.redaction import Redactor
 from llmprobe.results import MODES
-from passing_provider import wire_answer
+from support import recorded_gemini
+from support.configs import MEDIA_BASE_URL, write_providers
+from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
+from support.passing_provider import wire_answer
 
 MODEL = "fake/model"
 KEY_ENV = "FAKE_KEY"
@@ -149,7 +149,7 @@ def test_explains_curl_is_what_a_recorded_provider_was_sent(tmp_path: Path, name
     """The shipped settings of each dialect (its options, `unsupported`, a `reason: true` row's
     thinking switch), against the recordings: every probe's curl is the request the run sent,
     but the follow-ups, which carry the model's own call back (explain shows the expected one)."""
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     shipped = yaml.safe_load((REPO / "providers.yaml").read_text(encoding="utf-8"))["providers"][name]
     probed = [m for m in shipped["models"] if not isinstance(m, dict) or m.get("probe", True)]

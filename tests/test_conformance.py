@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from llmprobe import shares
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
 from llmprobe.cli import app
@@ -88,7 +89,7 @@ def test_no_call_is_one_check_passed_where_none_is_wanted_and_failed_where_one_i
     assert failures("Tools-Accuracy-NoCall") == [""]
     assert failures("Tools-Accuracy-NoCall", call("delete_account", confirm=False)) == ["a call where none is wanted"]
     assert failures("Tools-Accuracy-Choice") == ["get_weather wanted"]
-    assert v.problems(CHOICE, reply("Sunny.")) == "no call: get_weather wanted"
+    assert shares.problems(CHOICE, reply("Sunny.")) == "no call: get_weather wanted"
     # A probe that checks no call on its own has no checks.
     assert call_checks(BATTERY["Tools-SquareRoot-1"], Reply(tool_calls=[call("square_root", number=1)])) == []
 
@@ -101,7 +102,7 @@ def accuracy(**overrides: Exchange) -> tuple[Verdict, Rate | None]:
     for name, exchange in overrides.items():
         if exchange is None:
             del obs[name]
-    return v.mode_verdicts(obs, BATTERY)["toolAccuracy"], v.sampled_rates([obs], BATTERY).get("toolAccuracy")
+    return v.mode_verdicts(obs, BATTERY)["toolAccuracy"], shares.sampled_rates([obs], BATTERY).get("toolAccuracy")
 
 
 def test_every_call_valid_is_true_with_its_rate() -> None:
@@ -140,7 +141,7 @@ def test_a_probe_not_measured_counts_no_call_and_none_measured_is_unknown() -> N
 
 def test_the_rate_pools_every_call_of_every_trial() -> None:
     wrong = good_mode(**{CHOICE.name: calls(call("get_time", city="Lyon"))})
-    assert v.sampled_rates([good_mode(), wrong], BATTERY) == {"toolAccuracy": rate(5, 6)}
+    assert shares.sampled_rates([good_mode(), wrong], BATTERY) == {"toolAccuracy": rate(5, 6)}
     verdicts, rates = over_trials([v.mode_verdicts(obs, BATTERY) for obs in (good_mode(), wrong)])
     assert verdicts["toolAccuracy"] is Verdict.FLAKY
 
@@ -181,10 +182,10 @@ def test_strictness_over_trials_is_prompted_as_soon_as_one_reply_broke_the_schem
 
 def test_the_evidence_names_each_failed_check() -> None:
     two = calls(call("get_time", city="Lyon"), ToolCall("c", "get_forecast", "{}"))
-    assert v.problems(CHOICE, two) == "get_time: wrong tool, get_weather wanted; get_forecast: not a tool offered"
-    assert v.problems(CHOICE, calls(call("get_weather", **WEATHER))) == ""
-    assert v.problems(STRICT, reply('{"fruit": "banana", "colour": "purple", "ripe": true}')).startswith("'purple' is not one of")
-    assert v.problems(BATTERY["JSONSchema"], reply("no")) == ""
+    assert shares.problems(CHOICE, two) == "get_time: wrong tool, get_weather wanted; get_forecast: not a tool offered"
+    assert shares.problems(CHOICE, calls(call("get_weather", **WEATHER))) == ""
+    assert shares.problems(STRICT, reply('{"fruit": "banana", "colour": "purple", "ripe": true}')).startswith("'purple' is not one of")
+    assert shares.problems(BATTERY["JSONSchema"], reply("no")) == ""
 
 
 def test_the_battery_refuses_a_valid_call_to_a_tool_it_does_not_offer() -> None:

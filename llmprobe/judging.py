@@ -101,7 +101,7 @@ def _json_object(reply: Reply) -> bool:
     """
     try:
         value, _ = json.JSONDecoder().raw_decode(reply.text.lstrip())
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # nested thousands deep: not an answer to judge
         return False
     return isinstance(value, dict)
 

@@ -529,3 +529,10 @@ def test_a_refused_tool_choice_is_a_refusal_whoever_refuses() -> None:
     assert refuses_tool_choice(UnsupportedOption("tool_choice", "the API has no such option"))
     assert not refuses_tool_choice(ApiError(ErrorKind.REJECTED, "image too large", status=400))
     assert not refuses_tool_choice(None)
+
+
+@pytest.mark.parametrize("probe", ["JSON", "JSONSchema"])
+def test_json_nested_too_deep_to_decode_fails_its_probe_instead_of_raising(probe: str) -> None:
+    reply = Reply(text="[" * 100_000 + "]" * 100_000)
+    assert not judging.reply_passes(BATTERY[probe], reply)
+    assert not judging.reply_passes(BATTERY[probe], Reply(text="{" * 100_000))

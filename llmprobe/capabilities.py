@@ -33,6 +33,8 @@ class Decided(str, Enum):
     GATE = "gate"
     #: Every reply the battery's `report:` counts.
     REPORTING = "reporting"
+    #: Every reply that may show reasoning (`Battery.reasoning_probes`).
+    REASONING = "reasoning"
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Capability:
     symbol: str = ""
     #: True when the capability names a fault: "true" is then the bad end.
     fault: bool = False
+    #: True for llmprobe's own questions, which the reference's scoreboard does not have: never
+    #: compared with it, and absent from results files written before they were asked.
+    beyond: bool = False
 
 
 #: In the reference's order, which is the results file's.
@@ -142,6 +147,44 @@ CAPABILITIES: tuple[Capability, ...] = (
         "the reply says, correctly, why generation stopped (done, token cap, tool call).",
         Decided.REPORTING,
     ),
+    # Beyond the reference: questions its scoreboard does not ask.
+    Capability(
+        "toolsParallel",
+        "Parallel",
+        "Parallel tool calls 🔀",
+        "parallel calls: asked for two independent lookups, it makes both calls in one reply.",
+        Decided.OWN,
+        symbol="🔀",
+        beyond=True,
+    ),
+    Capability(
+        "parallelCallsOff",
+        "Parallel",
+        "parallel_tool_calls false honoured ☝️",
+        "one call at a time: with parallel tool calls switched off, the same request gets exactly one call.",
+        Decided.OWN,
+        symbol="☝️",
+        beyond=True,
+    ),
+    Capability(
+        "reportReasoningTokens",
+        "Think",
+        "Reasoning tokens 🧮",
+        "reasoning accounted for: every reply that reasons reports its reasoning tokens (a 0 or an absent "
+        "count for visible reasoning does not), and no more of them than its output tokens.",
+        Decided.REASONING,
+        symbol="🧮",
+        beyond=True,
+    ),
+    Capability(
+        "reasoningOff",
+        "Think",
+        "Reasoning off honoured 📴",
+        "reasoning can be switched off: asked not to reason, the reply shows neither reasoning text nor reasoning tokens.",
+        Decided.OWN,
+        symbol="📴",
+        beyond=True,
+    ),
 )
 
 _BY_NAME = {c.name: c for c in CAPABILITIES}
@@ -163,6 +206,10 @@ def in_column(column: str) -> tuple[Capability, ...]:
 
 #: The capability names, in the results file's order.
 NAMES: tuple[str, ...] = tuple(_BY_NAME)
+#: The names the reference's scoreboard has too: the verdicts compared with it.
+REFERENCE_NAMES: tuple[str, ...] = tuple(c.name for c in CAPABILITIES if not c.beyond)
+#: The names results files written before llmprobe asked them do not have.
+BEYOND_NAMES: frozenset[str] = frozenset(c.name for c in CAPABILITIES if c.beyond)
 #: Capabilities that name a fault: for these, "true" is the bad end.
 FAULTS: frozenset[str] = frozenset(c.name for c in CAPABILITIES if c.fault)
 

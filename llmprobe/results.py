@@ -30,8 +30,9 @@ SCHEMA_VERSION = 2
 
 Outcome = Literal["pass", "fail", "unsupported", "error"]
 
-#: The capability names, and those that name a fault, as `capabilities` declares them.
-VERDICT_NAMES: tuple[str, ...] = capabilities.NAMES
+#: The capability names the reference's scoreboard has (compared with it), and those that name a
+#: fault, as `capabilities` declares them; `capabilities.NAMES` lists every verdict of a mode.
+VERDICT_NAMES: tuple[str, ...] = capabilities.REFERENCE_NAMES
 MODES: tuple[str, ...] = ("sync", "stream")
 FAULTS = capabilities.FAULTS
 

@@ -27,9 +27,10 @@ from typing import Any, Literal
 import jsonschema
 
 from llmprobe.battery import Battery, Probe, Role
+from llmprobe.capabilities import NAMES
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Exchange, Reply, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModeResult, Outcome, Verdict
+from llmprobe.results import Evidence, Modality, ModeResult, Outcome, Verdict
 
 Observations = dict[str, Exchange]
 
@@ -199,6 +200,19 @@ def _calls_right(reply: Reply, probe: Probe) -> bool:
     return bool(reply.tool_calls) and all(call_arguments(probe, call) is not None for call in reply.tool_calls)
 
 
+def _in_parallel(reply: Reply, probe: Probe) -> bool:
+    """One call per lookup, all in this reply: each value the probe names ("Paris") is in the
+    arguments of a call of its own ("Paris, France" counts), compared without regard to case."""
+    wanted = [str(value).lower() for value in probe.expect["parallel"]]
+    arguments = [call.arguments.lower() for call in reply.tool_calls]
+    return len(arguments) >= len(wanted) and all(any(value in called for called in arguments) for value in wanted)
+
+
+def shows_reasoning(reply: Reply) -> bool:
+    """Reasoning text, or a count of reasoning tokens above 0 (a model whose reasoning is hidden)."""
+    return bool(reply.reasoning) or bool(reply.usage.reasoning_tokens)
+
+
 #: Each `expect:` key of the battery as a check on a reply (`finish` is not a check: see `_reporting_samples`;
 #: `arguments` and `result` belong to `call`).
 _CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
@@ -223,6 +237,11 @@ _CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
     # WebSearch: the reply carries the search itself (its sources or queries), not just an answer
     # that a model could give from memory.
     "searched": lambda reply, probe: bool(reply.web_search) == probe.expect["searched"],
+    # Tools-Parallel: both lookups called at once; Tools-Parallel-Off: no more calls than allowed.
+    "parallel": _in_parallel,
+    "max_calls": lambda reply, probe: len(reply.tool_calls) <= probe.expect["max_calls"],
+    # Reasoning-Off: asked not to reason, it shows none.
+    "no_reasoning": lambda reply, probe: (not shows_reasoning(reply)) == probe.expect["no_reasoning"],
 }
 _NOT_CHECKS = {"finish", "arguments", "result"}
 
@@ -428,6 +447,25 @@ def _reporting_samples(obs: Observations, battery: Battery) -> tuple[list[bool],
     return usage, finish
 
 
+def reasoning_accounted(reply: Reply) -> bool | None:
+    """Whether a reply that reasons reports its reasoning tokens right: reported (an absent count is
+    not a 0), above 0 when reasoning text came back, and no more than the output tokens, which
+    include them. None for a reply that shows no reasoning: there is nothing to account for, and a
+    reported 0 is then as true as no count."""
+    if not shows_reasoning(reply):
+        return None
+    tokens = reply.usage.reasoning_tokens
+    return tokens is not None and 0 < tokens <= reply.usage.output_tokens
+
+
+def _reasoning_accounted(obs: Observations, battery: Battery) -> Verdict:
+    """Over every reply that reasons (`Battery.reasoning_probes`): true when each one accounts for its
+    reasoning, false when none does, flaky in between; unknown when no reply reasoned at all."""
+    replies = (ok_reply(obs, probe.name) for probe in battery.reasoning_probes())
+    samples = [found for reply in replies if reply is not None and (found := reasoning_accounted(reply)) is not None]
+    return Verdict.over(samples) if samples else Verdict.UNKNOWN
+
+
 def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     """Every verdict of one mode.
 
@@ -438,7 +476,7 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     gate = battery.one(Role.GATE)
     text = ok_reply(obs, gate.name)
     if text is None:
-        return dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN) if gate_unmeasured(obs.get(gate.name)) else {}
+        return dict.fromkeys(NAMES, Verdict.UNKNOWN) if gate_unmeasured(obs.get(gate.name)) else {}
     usage, finish = _reporting_samples(obs, battery)
     verdicts = {
         **{verdict: _own_verdict(obs, probes, battery) for verdict, probes in battery.deciding().items()},
@@ -446,8 +484,9 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
         "reportRateLimits": Verdict.of(bool(text.rate_limits)),
         "reportTokenUsage": Verdict.over(usage),
         "reportFinishReason": Verdict.over(finish),
+        "reportReasoningTokens": _reasoning_accounted(obs, battery),
     }
-    return {name: verdicts[name] for name in VERDICT_NAMES}
+    return {name: verdicts[name] for name in NAMES}
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,15 @@ class Line:
     gate: GateFailure | None = None
 
     def verdict(self, name: str) -> Verdict:
-        """A missing verdict reads as "false", as in the reference's scoreboard.json; a name that
-        is no capability raises UnknownCapability rather than reading as that "false"."""
-        return Verdict(self.verdicts.get(capability(name).name, Verdict.FALSE))
+        """A missing verdict reads as "false", as in the reference's scoreboard.json, except one of
+        llmprobe's own questions in a mode that was measured: a file written before it was asked
+        never asked it (unknown). A name that is no capability raises UnknownCapability rather
+        than reading as that "false"."""
+        found = self.verdicts.get(capability(name).name)
+        if found is not None:
+            return Verdict(found)
+        never_asked = name in capabilities.BEYOND_NAMES and bool(self.verdicts)
+        return Verdict.UNKNOWN if never_asked else Verdict.FALSE
 
 
 Cell = Callable[[Line], str]
@@ -162,6 +168,32 @@ def tool_detailed(line: Line) -> str:
 
 def tool_compact(line: Line) -> str:
     return _tool_base(line)
+
+
+def _features(line: Line, names: tuple[str, ...]) -> str:
+    """A column of several of llmprobe's own capabilities: the symbols of those that always worked
+    (with doubts, as `_with_doubt`), or each one's symbol and pass rate when the line carries rates."""
+    if any(name in line.rates for name in names):
+        # A capability no trial measured has no rate: its verdict (❔, ➖) stands in.
+        shown = (str(line.rates[n]) if n in line.rates else VERDICT_CELL[line.verdict(n)] for n in names)
+        return " ".join(f"{capability(n).symbol} {rate}" for n, rate in zip(names, shown, strict=True))
+    verdicts = [line.verdict(name) for name in names]
+    symbols = "".join(capability(n).symbol for n, v in zip(names, verdicts, strict=True) if v is Verdict.TRUE)
+    return _with_doubt(symbols, verdicts)
+
+
+#: The Parallel and Think columns' capabilities, in the order their cells list them.
+PARALLEL_FEATURES = tuple(c.name for c in in_column("Parallel"))
+THINK_FEATURES = tuple(c.name for c in in_column("Think"))
+
+
+def parallel(line: Line) -> str:
+    return _features(line, PARALLEL_FEATURES)
+
+
+def thinking(line: Line) -> str:
+    """Reasoning is accounted for only where there is some: blank for a row that does not reason (no 🧠)."""
+    return _features(line, THINK_FEATURES) if line.reason else ""
 
 
 def medal(tier: str | None) -> str:

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from llmprobe import capabilities
 from llmprobe.battery import load_battery
 from llmprobe.config import TIERS, ProviderConfig
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.merge import merge
-from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, Modality, ModelResult, ProviderResult, Spread, Verdict
+from llmprobe.results import FAULTS, MODES, Modality, ModelResult, ProviderResult, Spread, Verdict
 from llmprobe.verdicts import gate_failure
 
 #: The columns both layouts end with, in the reference's order.
@@ -26,6 +27,9 @@ _COMMON_TAIL = (
     ("Limits", cells.verdict("reportRateLimits")),
     ("Usage", cells.verdict("reportTokenUsage")),
     ("Finish", cells.verdict("reportFinishReason")),
+    # llmprobe's own questions, after the reference's columns.
+    ("Parallel", cells.parallel),
+    ("Think", cells.thinking),
 )
 
 COLUMNS: dict[str, tuple[tuple[str, Cell], ...]] = {
@@ -140,7 +144,7 @@ def best_seen(lines: Sequence[Line]) -> Line:
         return Line()
     with_tools = [line for line in measured if line.verdict("tools").works]
     verdicts: dict[str, Verdict] = {}
-    for name in VERDICT_NAMES:
+    for name in capabilities.NAMES:
         pool = with_tools if name in FAULTS else measured
         verdicts[name] = Verdict.best(name, (line.verdict(name) for line in pool), default=Verdict.FALSE)
     return Line(

@@ -8,6 +8,7 @@ import pytest
 
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
+from llmprobe.capabilities import NAMES
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Exchange, RateLimit, Reply, ToolCall, Usage
 
@@ -58,6 +59,9 @@ def good_mode(**overrides: Exchange) -> v.Observations:
         "Tools-WebSearch": reply("Mark Carney", web_search=["https://www.pm.gc.ca/en"]),
         "Citations": reply("Quack."),
         "Citations-text-markdown": reply("Quack."),
+        "Tools-Parallel": calls(call("get_weather", city="Paris"), call("get_weather", city="Tokyo")),
+        "Tools-Parallel-Off": calls(call("get_weather", city="Paris")),
+        "Reasoning-Off": reply("391"),
     }
     obs.update(overrides)
     return obs
@@ -84,6 +88,11 @@ def test_everything_works():
         "reportRateLimits": "true",
         "reportTokenUsage": "true",
         "reportFinishReason": "true",
+        "toolsParallel": "true",
+        "parallelCallsOff": "true",
+        # No reply reasoned: nothing to account for.
+        "reportReasoningTokens": "unknown",
+        "reasoningOff": "true",
     }
 
 
@@ -437,13 +446,13 @@ def test_gateway_errors_and_bare_5xx_stay_unknown_d7(status, envelope):
 
 def test_text_unmeasured_makes_every_verdict_unknown():
     result = verdicts(good_mode(Text=failed(ErrorKind.TRANSPORT, status=0)))
-    assert set(result.values()) == {"unknown"} and len(result) == 15
+    assert set(result.values()) == {"unknown"} and len(result) == len(NAMES)
 
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_refused_key_on_text_says_nothing_about_the_model(status):
     result = verdicts(good_mode(Text=failed(ErrorKind.AUTH, "Invalid API Key", status=status)))
-    assert set(result.values()) == {"unknown"} and len(result) == 15
+    assert set(result.values()) == {"unknown"} and len(result) == len(NAMES)
 
 
 def test_text_refused_leaves_the_mode_without_a_record():

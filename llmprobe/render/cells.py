@@ -192,8 +192,10 @@ def parallel(line: Line) -> str:
 
 
 def thinking(line: Line) -> str:
-    """Reasoning is accounted for only where there is some: blank for a row that does not reason (no 🧠)."""
-    return _features(line, THINK_FEATURES) if line.reason else ""
+    """Reasoning is accounted for only where there is some: blank for a row that does not reason (no 🧠),
+    unless its gate failed, which every cell of the row shows."""
+    shown = _features(line, THINK_FEATURES)
+    return shown if line.reason or line.gate is not None else ""
 
 
 def medal(tier: str | None) -> str:

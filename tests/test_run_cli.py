@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import write_providers
-from llmprobe import results
+from llmprobe import capabilities, results
 from llmprobe.cli import app
 from passing_provider import EXPECTED_VERDICTS, PassingProvider
 
@@ -57,7 +57,7 @@ RESULTS_SCHEMA = {
                                     "additionalProperties": False,
                                     "properties": {
                                         name: VERDICT
-                                        for name in results.VERDICT_NAMES
+                                        for name in capabilities.NAMES
                                     },
                                 },
                                 "probes": {

@@ -114,8 +114,8 @@ class AnthropicDialect:
             body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
         if request.tool_choice is not None or request.parallel_tool_calls is False:
             choice: dict[str, Any] = {"type": _TOOL_CHOICES[request.tool_choice or "auto"]}
-            if request.parallel_tool_calls is False:
-                # At most one tool call per reply.
+            if request.parallel_tool_calls is False and choice["type"] != "none":
+                # At most one tool call per reply (`none` has no calls to limit, and no such field).
                 choice["disable_parallel_tool_use"] = True
             body["tool_choice"] = choice
         tools: list[dict[str, Any]] = [

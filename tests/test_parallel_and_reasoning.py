@@ -440,6 +440,8 @@ def test_the_cells() -> None:
     assert cells.parallel(line(toolsParallel="false", parallelCallsOff="false")) == "❌"
     assert cells.thinking(line(reportReasoningTokens="true", reasoningOff="flaky")) == "🧮💨"
     assert cells.thinking(line(False, reportReasoningTokens="unknown", reasoningOff="true")) == ""
+    # Hidden reasoning, counted: no 🧠, yet there is reasoning to account for.
+    assert cells.thinking(line(False, reportReasoningTokens="true", reasoningOff="unknown")) == "🧮❔"
     rated = dataclasses.replace(line(toolsParallel="flaky", parallelCallsOff="unknown"), rates={"toolsParallel": Rate.of(3, 5)})
     assert cells.parallel(rated) == "🔀 3/5 ☝️ ❔"
 

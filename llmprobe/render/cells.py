@@ -192,10 +192,12 @@ def parallel(line: Line) -> str:
 
 
 def thinking(line: Line) -> str:
-    """Reasoning is accounted for only where there is some: blank for a row that does not reason (no 🧠),
-    unless its gate failed, which every cell of the row shows."""
+    """Reasoning is accounted for only where there is some: blank for a row where nothing reasoned (no 🧠,
+    and no reply counted reasoning tokens, which a model that hides its reasoning shows alone), unless
+    its gate failed, which every cell of the row shows."""
     shown = _features(line, THINK_FEATURES)
-    return shown if line.reason or line.gate is not None else ""
+    counted = line.verdict("reportReasoningTokens") is not Verdict.UNKNOWN
+    return shown if line.reason or counted or line.gate is not None else ""
 
 
 def medal(tier: str | None) -> str:

@@ -103,8 +103,8 @@ _REST = (
         tuple(_marker(c.name) for c in in_column("Parallel")),
     ),
     Entry(
-        "Think: how a model that reasons (🧠) accounts for its reasoning, and whether it can be switched off; "
-        "blank for a row that does not reason (llmprobe's own questions, not the reference's).",
+        "Think: how a model that reasons accounts for its reasoning, and whether it can be switched off; "
+        "blank for a row where nothing reasoned (no 🧠, no reasoning tokens) (llmprobe's own questions, not the reference's).",
         tuple(_marker(c.name) for c in in_column("Think")),
     ),
 )

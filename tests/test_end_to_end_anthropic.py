@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import replayed, write_providers
-from conftest import ANTHROPIC_FIXTURES, SAME_FORMAT, recorded, reference_rows, scenarios
+from conftest import ANTHROPIC_FIXTURES, SAME_FORMAT, beyond_reference_unrecorded, recorded, reference_rows, scenarios
 from llmprobe.cli import app
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind
@@ -92,7 +92,11 @@ def test_run_succeeds_from_recordings_only(anthropic_run):
     unanswered = [model for _, model, cassette in served if cassette.startswith("none")]
     # JSONSchema on every row and mode, MaxTokens on both thinking rows, Sonnet's forced call while thinking.
     thinking = [m for m, reason in ROWS if reason]
-    assert sorted(unanswered) == sorted([m for m, _ in ROWS for _ in MODES] + thinking * 2 + [m for m in thinking if m == SONNET] * 2)
+    # And llmprobe's own questions, which the reference never asked.
+    beyond = beyond_reference_unrecorded(tmp / "out" / "anthropic.json")
+    assert sorted(unanswered) == sorted(
+        [m for m, _ in ROWS for _ in MODES] + thinking * 2 + [m for m in thinking if m == SONNET] * 2 + beyond
+    )
 
 
 def test_verdicts_match_reference_except_deviations(anthropic_run):

@@ -21,10 +21,10 @@ from llmprobe.errors import UnsupportedOption
 from llmprobe.jobs import plan_job, run_jobs
 from llmprobe.neutral import Exchange
 from llmprobe.progress import RunProgress
-from llmprobe.results import load
+from llmprobe.results_file import load
 from llmprobe.runner import ProviderRun
 from llmprobe.scheduler import Slots
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model
+from support.passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model
 
 LATENCY = 0.02
 MODELS = 3

@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from configs import write_providers
 from llmprobe.battery import load_battery
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.config import load_config
@@ -17,12 +16,13 @@ from llmprobe.dialects import DIALECTS, dialect_class, get_dialect
 from llmprobe.errors import ApiError, ConfigError, ErrorKind
 from llmprobe.runner import ModelProber
 from llmprobe.sse import SseEvent
+from support.configs import write_providers
 
 
 @pytest.fixture
 def toy_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     # The one registry line a new dialect needs.
-    monkeypatch.setitem(DIALECTS, "toy", "toy_dialect:ToyDialect")
+    monkeypatch.setitem(DIALECTS, "toy", "support.toy_dialect:ToyDialect")
 
 
 def toy_config(tmp_path: Path, options: dict) -> Path:
@@ -99,3 +99,15 @@ def test_a_200_that_is_no_json_is_unreadable_in_every_dialect(api: str, body: by
         parser.feed(SseEvent(body.decode()))
         parser.finish()
     assert raised.value.kind is ErrorKind.UNREADABLE
+
+
+@pytest.mark.parametrize("api", sorted(DIALECTS))
+@pytest.mark.parametrize("body", [b'{"error": {"message": NaN}, "message": NaN}', b"[" * 100_000 + b"]" * 100_000])
+def test_a_failed_answer_that_is_no_json_is_quoted_in_every_dialect(api: str, body: bytes) -> None:
+    """The same decoder reads error bodies (`wire.error_body`): a body too deep to decode is the
+    page quoted, never a crash, and NaN is no envelope."""
+    dialect = get_dialect(api, "http://127.0.0.1:1/v1")
+    for read in (dialect.parse, dialect.parse_models):
+        with pytest.raises(ApiError) as raised:
+            read(500, {}, body)
+        assert raised.value.kind is ErrorKind.SERVER and not raised.value.has_envelope

@@ -6,19 +6,16 @@ import html
 import json
 import os
 import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from cdp import Page, chromium, find_browser
 from conftest import REPO
 from llmprobe.capabilities import NAMES
 from llmprobe.cli import app, load_pairs
 from llmprobe.config import ModelConfig, ProviderConfig, load_config
-from llmprobe.render import cells, render_html
+from llmprobe.render import cells
 from llmprobe.render.evidence import (
     VERDICT_PROBES,
     cell_evidence,
@@ -32,6 +29,8 @@ from llmprobe.results import (
     ModeResult,
     ProviderResult,
 )
+from support.cdp import Page, open_page
+from test_render import rendered
 
 #: A model id, reply and provider name written to break out of the page if anything were not escaped.
 HOSTILE_ID = '<img src="x" onerror="window.pwned=1">'
@@ -108,7 +107,7 @@ def test_cell_evidence_keeps_recorded_order_and_skips_probes_never_sent() -> Non
 
 def test_one_row_per_markdown_row_with_the_same_cells() -> None:
     pairs = shipped_pairs()
-    page = render_html(pairs, "detailed", True)
+    page = rendered("html", pairs, "detailed", True)
     rows = [
         tuple(html.unescape(cell) for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row))
         for row in re.findall(r'<tr data-i="\d+"[^>]*>(.*?)</tr>', page)
@@ -120,7 +119,7 @@ def test_one_row_per_markdown_row_with_the_same_cells() -> None:
 
 
 def test_results_text_is_escaped_everywhere() -> None:
-    page = render_html(hostile_pairs())
+    page = rendered("html", hostile_pairs())
     assert HOSTILE_ID not in page
     assert "&lt;img src=&quot;x&quot; onerror=&quot;window.pwned=1&quot;&gt;" in page
     assert "window.pwned=2</script>" not in page
@@ -140,33 +139,6 @@ def test_cli_writes_the_page(tmp_path: Path) -> None:
 # --- in a real browser -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
-    """One headless Chromium for the module. Without one the tests skip, except in CI, where
-    .ci/run installs it and a skip would hide that the page went untested."""
-    path = find_browser()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (.ci/run installs it; LLMPROBE_CHROMIUM names another)")
-        pytest.skip("no Chromium (install the distribution's chromium, or set LLMPROBE_CHROMIUM)")
-    with chromium(path, tmp_path_factory.mktemp("chromium-profile")) as page:
-        yield page
-
-
-def open_page(page: Page, path: Path, html: str, width: int = 1400) -> float:
-    """Load the page fresh, with a clean record of errors and requests; the seconds it took."""
-    path.write_text(html, encoding="utf-8")
-    page.send("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=width < 600)
-    page.send("Page.navigate", url="about:blank")
-    page.wait_for("Page.loadEventFired")
-    page.errors.clear()
-    page.requests.clear()
-    started = time.monotonic()
-    page.send("Page.navigate", url=path.as_uri())
-    page.wait_for("Page.loadEventFired")
-    return time.monotonic() - started
-
-
 VISIBLE = "Array.from(document.querySelectorAll('#board tbody tr')).filter(tr => !tr.hidden)"
 
 
@@ -177,7 +149,7 @@ def visible_models(page: Page) -> list[str]:
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_shipped_page_loads_offline_without_errors_and_shows_every_row(browser: Page, tmp_path: Path, layout: str) -> None:
     pairs = shipped_pairs()
-    html = render_html(pairs, layout, True)
+    html = rendered("html", pairs, layout, True)
     target = tmp_path / "scoreboard.html"
     seconds = open_page(browser, target, html)
     rows = model_rows(pairs)
@@ -199,7 +171,7 @@ def tool_ranks(page: Page) -> list[int]:
 
 
 def test_sorting_a_column_reorders_the_rows(browser: Page, tmp_path: Path) -> None:
-    open_page(browser, tmp_path / "s.html", render_html(shipped_pairs(), "detailed", True))
+    open_page(browser, tmp_path / "s.html", rendered("html", shipped_pairs(), "detailed", True))
     before = visible_models(browser)
     tool = 'Array.from(document.querySelectorAll("#board thead th")).find(th => th.textContent === "Tool")'
     browser.evaluate(f"{tool}.querySelector('button').click()")
@@ -216,7 +188,7 @@ def test_sorting_a_column_reorders_the_rows(browser: Page, tmp_path: Path) -> No
 
 def test_capability_filter_hides_the_right_rows(browser: Page, tmp_path: Path) -> None:
     pairs = shipped_pairs()
-    open_page(browser, tmp_path / "f.html", render_html(pairs, "detailed", True))
+    open_page(browser, tmp_path / "f.html", rendered("html", pairs, "detailed", True))
     works = cells.VERDICT_CELL["true"]
     for name in ("toolCallRequired", "json"):
         browser.evaluate(
@@ -249,7 +221,7 @@ def test_capability_filter_hides_the_right_rows(browser: Page, tmp_path: Path) -
 
 def test_clicking_a_cell_shows_its_evidence(browser: Page, tmp_path: Path) -> None:
     pairs = shipped_pairs()
-    open_page(browser, tmp_path / "e.html", render_html(pairs, "detailed", True))
+    open_page(browser, tmp_path / "e.html", rendered("html", pairs, "detailed", True))
     _, model, line = model_rows(pairs)[0]
     browser.evaluate("document.querySelector('#board tbody tr').cells[7].click()")  # Tool
     assert browser.evaluate("document.getElementById('evidence').open") is True
@@ -266,7 +238,7 @@ def test_clicking_a_cell_shows_its_evidence(browser: Page, tmp_path: Path) -> No
 
 
 def test_keyboard_reaches_a_cell_opens_and_closes_its_evidence(browser: Page, tmp_path: Path) -> None:
-    open_page(browser, tmp_path / "k.html", render_html(shipped_pairs(), "detailed", True))
+    open_page(browser, tmp_path / "k.html", rendered("html", shipped_pairs(), "detailed", True))
     browser.evaluate("document.querySelector('#board td[tabindex=\"0\"]').focus()")
     browser.press("ArrowRight")
     browser.press("ArrowDown")
@@ -282,7 +254,7 @@ def test_keyboard_reaches_a_cell_opens_and_closes_its_evidence(browser: Page, tm
 
 def test_hostile_results_render_as_text(browser: Page, tmp_path: Path) -> None:
     target = tmp_path / "h.html"
-    open_page(browser, target, render_html(hostile_pairs()))
+    open_page(browser, target, rendered("html", hostile_pairs()))
     browser.evaluate("document.querySelector('#board tbody tr').cells[2].click()")
     assert browser.evaluate("window.pwned === undefined") is True
     assert visible_models(browser) == [HOSTILE_ID]
@@ -295,7 +267,7 @@ def test_themes_follow_the_system(browser: Page, tmp_path: Path) -> None:
     colours = {}
     for scheme in ("light", "dark"):
         browser.send("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": scheme}])
-        open_page(browser, tmp_path / f"{scheme}.html", render_html(shipped_pairs(), "detailed", True))
+        open_page(browser, tmp_path / f"{scheme}.html", rendered("html", shipped_pairs(), "detailed", True))
         colours[scheme] = browser.evaluate("getComputedStyle(document.body).backgroundColor")
     browser.send("Emulation.setEmulatedMedia", features=[])
     assert colours == {"light": "rgb(255, 255, 255)", "dark": "rgb(13, 17, 23)"}
@@ -304,11 +276,11 @@ def test_themes_follow_the_system(browser: Page, tmp_path: Path) -> None:
 def test_phone_width_and_screenshots(browser: Page, tmp_path: Path) -> None:
     """Saved as test artifacts. LLMPROBE_SCREENSHOT=docs/scoreboard.png remakes the README's
     (then `pngquant --quality 60-85` keeps it small)."""
-    open_page(browser, tmp_path / "p.html", render_html(shipped_pairs(), "detailed", True), width=390)
+    open_page(browser, tmp_path / "p.html", rendered("html", shipped_pairs(), "detailed", True), width=390)
     # The tables scroll inside their boxes; the page itself is no wider than the phone.
     assert browser.evaluate("document.documentElement.scrollWidth") <= 390
     browser.screenshot(tmp_path / "scoreboard-phone.png")
-    open_page(browser, tmp_path / "w.html", render_html(shipped_pairs(), "detailed", True), width=1280)
+    open_page(browser, tmp_path / "w.html", rendered("html", shipped_pairs(), "detailed", True), width=1280)
     shot = Path(os.environ.get("LLMPROBE_SCREENSHOT") or tmp_path / "scoreboard.png")
     browser.screenshot(shot)
     browser.evaluate("document.querySelector('#board tbody tr').cells[7].click()")

@@ -6,11 +6,9 @@ import base64
 import copy
 import json
 from importlib import resources
-from io import StringIO
 
 import pytest
 import yaml
-from rich.console import Console
 
 from conftest import FIXTURES, REPO, needs_fixtures
 from llmprobe import capabilities
@@ -23,11 +21,12 @@ from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.dialects import DIALECTS, HttpCall, get_dialect, refuse_modality
 from llmprobe.errors import UnsupportedOption
 from llmprobe.neutral import AttachmentPart, Exchange, Message, Reply, Request
-from llmprobe.render import evidence, render_html, render_markdown, tables
-from llmprobe.render.terminal import render_terminal
-from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict, load
+from llmprobe.render import evidence, tables
+from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict
+from llmprobe.results_file import load
 from llmprobe.runner import mode_plan
-from toy_dialect import ToyDialect
+from support.toy_dialect import ToyDialect
+from test_render import rendered
 
 
 def battery_data() -> dict:
@@ -187,7 +186,7 @@ def test_a_reply_recognises_a_medium_only_naming_it_without_denying_it(text: str
 @needs_fixtures
 def test_the_committed_results_read_every_medium_as_the_reference_does() -> None:
     """`in`, field by field, on every recorded provider's committed results (D26: 828 of 828 cells)."""
-    from agreement import cells, recordings
+    from support.agreement import cells, recordings
 
     compared = 0
     for path in sorted((REPO / "results").glob("*.json")):
@@ -240,13 +239,11 @@ def test_a_toy_medium_added_by_data_alone_reaches_results_tables_html_and_explai
     config = ProviderConfig(name="toy", api="toy-smell", base_url="https://toy.invalid", models=(ModelConfig(id="m"),))
     pairs = [(config, result)]
     # Markdown, terminal and HTML: the ➛In cell (by code point, as the reference sorts it) and the legend.
-    markdown = render_markdown(pairs)
+    markdown = rendered("markdown", pairs)
     assert "👃💬" in markdown and "👃 smell" in markdown
-    console = Console(file=StringIO(), width=400, record=True)
-    console.print(render_terminal(pairs))
-    terminal = console.export_text()
+    terminal = rendered("terminal", pairs)
     assert "👃💬" in terminal and "👃 smell" in terminal
-    page = render_html(pairs)
+    page = rendered("html", pairs)
     assert "👃💬" in page and "👃 smell" in page
     # explain: the ➛In cell's evidence is the smell's reply, with the request to send it again.
     explanation = explain_module.explain(config, result, "m", column="➛In")
@@ -270,9 +267,9 @@ def test_a_provider_switches_a_medium_off_in_providers_yaml(tmp_path) -> None:
     """`unsupported: [audio]`: no audio request is sent, and the model reads no audio (❌, not ❔)."""
     from typer.testing import CliRunner
 
-    from configs import write_providers
     from llmprobe.cli import app
-    from passing_provider import PassingProvider
+    from support.configs import write_providers
+    from support.passing_provider import PassingProvider
 
     with PassingProvider(latency=0) as server:
         provider = {"api": "openai", "base_url": server.base_url, "max_retries": 0, "models": ["fake/m"]}

@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
-from fake_openai import Canned, FakeOpenAI, RecordedRequest, Scripted
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
 from llmprobe.capabilities import BEYOND_NAMES, NAMES, capability
@@ -31,8 +29,12 @@ from llmprobe.questions import difference, question
 from llmprobe.render import cells, legend
 from llmprobe.render.cells import Line
 from llmprobe.render.evidence import layout_columns
-from llmprobe.results import VERDICT_NAMES, Rate, Verdict, load
-from passing_provider import Answer, wire_answer
+from llmprobe.results import VERDICT_NAMES, Verdict
+from llmprobe.results_file import load
+from llmprobe.trials import rate
+from support.configs import write_providers
+from support.fake_openai import Canned, FakeOpenAI, RecordedRequest, Scripted
+from support.passing_provider import Answer, wire_answer
 
 BATTERY = load_battery()
 MODEL = "fake/model"
@@ -442,7 +444,7 @@ def test_the_cells() -> None:
     assert cells.thinking(line(False, reportReasoningTokens="unknown", reasoningOff="true")) == ""
     # Hidden reasoning, counted: no 🧠, yet there is reasoning to account for.
     assert cells.thinking(line(False, reportReasoningTokens="true", reasoningOff="unknown")) == "🧮❔"
-    rated = dataclasses.replace(line(toolsParallel="flaky", parallelCallsOff="unknown"), rates={"toolsParallel": Rate.of(3, 5)})
+    rated = dataclasses.replace(line(toolsParallel="flaky", parallelCallsOff="unknown"), rates={"toolsParallel": rate(3, 5)})
     assert cells.parallel(rated) == "🔀 3/5 ☝️ ❔"
 
 

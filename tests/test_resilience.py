@@ -15,16 +15,18 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
 from conftest import default_sigint
-from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
-from llmprobe import results
+from llmprobe import results_file
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
+from llmprobe.learned_rate import INCREASE
 from llmprobe.neutral import Message, RateLimit, Request
-from llmprobe.pacing import INCREASE, Pacer
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
+from llmprobe.pacing import Pacer
+from support.clock import FakeClock, send
+from support.configs import write_providers
+from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
+from support.passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
 
@@ -41,30 +43,6 @@ def invoke(*args: str):
 
 
 # --- pacing ---------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def send(pacer: Pacer, key: str, priority: tuple[int, ...] = ()) -> int:
-    """What the client does: wait for the key's budget, then send (the request stays in flight)."""
-
-    async def going() -> int:
-        ticket = await pacer.acquire(key, priority)
-        pacer.sending(key, ticket)
-        return ticket
-
-    return asyncio.run(going())
 
 
 def test_the_pacer_spends_a_nearly_used_window_at_its_refill_rate_per_key():
@@ -240,7 +218,7 @@ def test_an_unknown_model_is_skipped_with_one_message_and_the_others_probed(tmp_
     assert "fake: model 'gone' not found (HTTP 404: The model `gone` does not exist (model_not_found))" in result.output
     # Text and SquareRoot-1 (which goes out beside it) of each mode, and nothing more.
     assert asked_gone <= 4
-    saved = results.load(tmp_path / "out" / "fake.json")
+    saved = results_file.load(tmp_path / "out" / "fake.json")
     assert [m.id for m in saved.models] == ["here"]
     assert saved.model("here").modes["sync"].verdicts == EXPECTED_VERDICTS
     assert saved.incomplete == [("gone", False)]
@@ -252,7 +230,9 @@ def test_an_unknown_model_is_skipped_with_one_message_and_the_others_probed(tmp_
 def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
     models = [f"m{i}" for i in range(6)]
     out = tmp_path / "out"
-    with PassingProvider(latency=0.15) as server:
+    # Slow enough that the others are still running when the first model is finished; the
+    # resumed run needs no pace.
+    with PassingProvider(latency=0.05) as server:
         cfg = write_config(tmp_path, server.base_url, models, key=False)
         command = [sys.executable, "-m", "llmprobe", "run", "-p", "fake", "--config", str(cfg), "--out", str(out)]
         process = subprocess.Popen(
@@ -262,8 +242,8 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
         while True:  # until at least one model is finished, and some are not
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
             try:
-                partial = results.load(out / "fake.json")
-            except results.ResultsError:
+                partial = results_file.load(out / "fake.json")
+            except results_file.ResultsError:
                 partial = None
             if partial is not None and partial.models:
                 break
@@ -272,18 +252,18 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
         output, _ = process.communicate(timeout=30)
         assert process.returncode == 130, output
         assert "--resume" in output and "Traceback" not in output
-        interrupted = results.load(out / "fake.json")
+        interrupted = results_file.load(out / "fake.json")
         finished = [m.id for m in interrupted.models]
         assert finished and interrupted.incomplete
         unfinished = [model_id for model_id, _ in interrupted.incomplete]
         assert sorted(finished + unfinished) == models
         requests_before = len(server.requests)
-
+        server.latency = 0.0
         resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         probed_again = {r.json["model"] for r in server.requests[requests_before:]}
     assert probed_again == set(unfinished)
-    complete = results.load(out / "fake.json")
+    complete = results_file.load(out / "fake.json")
     assert [m.id for m in complete.models] == models and complete.incomplete == []
     for model in complete.models:
         assert all(mode.verdicts == EXPECTED_VERDICTS for mode in model.modes.values())
@@ -368,7 +348,7 @@ def test_a_cassette_of_another_question_leaves_its_probe_not_recorded(tmp_path):
     cassette.write_text(cassette.read_text().replace('"seed":42', '"seed":7'))
     replayed = invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path / "b"), "--replay", str(tmp_path / "rec"))
     assert replayed.exit_code == 1, replayed.output
-    seed = next(p for p in results.load(tmp_path / "b" / "fake.json").models[0].modes["sync"].probes if p.probe == "Seed")
+    seed = next(p for p in results_file.load(tmp_path / "b" / "fake.json").models[0].modes["sync"].probes if p.probe == "Seed")
     assert seed.outcome == "error"
     assert seed.reason.startswith("not_recorded: request #1 of fake/m0/sync-Seed asks another question than ")
     assert seed.reason.endswith("seed is 42, recorded 7")

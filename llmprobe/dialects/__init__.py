@@ -8,8 +8,8 @@ be tested on recorded bytes alone.
 
 Everything a wire format decides lives in its module: URLs, auth headers, its own
 settings (`OPTIONS`, given under a provider's `options:` in providers.yaml), how it
-announces rate limits, and its error envelopes. Adding a dialect is one module plus
-one line in `DIALECTS` below.
+announces rate limits, and its error envelopes; what they share is `base.BaseDialect`.
+Adding a dialect is one module plus one line in `DIALECTS` below.
 """
 
 from __future__ import annotations

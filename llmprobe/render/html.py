@@ -14,15 +14,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from importlib import resources
-from typing import Any
+from typing import Any, TextIO
 
 from llmprobe import __version__
 from llmprobe.capabilities import CAPABILITIES, NAMES
-from llmprobe.config import ProviderConfig
 from llmprobe.render import cells, legend
 from llmprobe.render.cells import Line
 from llmprobe.render.evidence import Column, cell_evidence, layout_columns
 from llmprobe.render.markdown import provenance
+from llmprobe.render.page import Page
 from llmprobe.render.tables import Table, model_lines, provider_title, scoreboard
 from llmprobe.results import ModelResult, ProviderResult, Verdict
 
@@ -53,17 +53,15 @@ _EVIDENCE_FIELDS = (
 )
 
 
-def render_html(
-    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
-    layout: str = "detailed",
-    summary: bool | None = None,
-) -> str:
+def render_html(page: Page, out: TextIO) -> None:
     """The page: provenance, the summary (as in markdown), filters, one table of every model
     and mode of every provider, the legend, and the evidence as data for the cells to open.
+    The speed section is markdown's: the evidence here holds every request's timings.
 
     Raises ValueError for an unknown layout or an empty provider list.
     """
-    board = scoreboard(providers, layout, lambda p: p.provider, summary)
+    layout = page.layout
+    board = scoreboard(page.providers, layout, lambda p: p.provider, page.summary)
     columns = layout_columns(layout)
     rows: list[tuple[ProviderResult, ModelResult, Line, tuple[str, ...]]] = []
     for provider, table in board.sections:
@@ -92,7 +90,7 @@ def render_html(
         "SCRIPT": _asset("scoreboard.js"),
     }
     # One pass, so nothing substituted is ever searched for a placeholder again.
-    return re.sub(r"<!--([A-Z]+)-->", lambda match: parts[match.group(1)], _asset("scoreboard.html"))
+    out.write(re.sub(r"<!--([A-Z]+)-->", lambda match: parts[match.group(1)], _asset("scoreboard.html")))
 
 
 def _asset(name: str) -> str:

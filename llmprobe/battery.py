@@ -54,7 +54,10 @@ _SINGLE_ROLES = (Role.GATE, Role.FORCE, Role.FORCE_FALLBACK, Role.FOLLOW_UP, Rol
 REPORT_WHEN = ("answered", "passed", "called")
 
 #: Request fields a probe's `options:` may set.
-_OPTION_FIELDS = {"seed", "top_logprobs", "max_tokens", "stop", "json_mode", "json_schema", "tool_choice", "web_search"}
+_OPTION_FIELDS = {
+    "seed", "top_logprobs", "max_tokens", "stop", "json_mode", "json_schema", "tool_choice", "web_search",
+    "parallel_tool_calls", "reasoning_off",
+}  # fmt: skip
 _PROBE_KEYS = {
     "prompt", "options", "tools", "document", "enum", "media", "same_as",
     "role", "verdict", "verdict_from", "expect", "report",
@@ -63,6 +66,7 @@ _PROBE_KEYS = {
 EXPECT_KEYS = {
     "max_words", "says_something", "not_blank", "absent", "json_object", "json", "logprobs", "citations",
     "call", "arguments", "result", "no_call", "valid_call", "answer", "names", "sees", "searched", "finish",
+    "parallel", "max_calls", "no_reasoning",
 }  # fmt: skip
 _TOP_KEYS = {"tools", "probes"}
 _MEDIA_KEYS = {"file", "mime", "modality", "ways"}
@@ -164,6 +168,11 @@ class Battery:
     def one(self, role: Role) -> Probe:
         """The probe of a role only one probe holds (checked at load)."""
         return self.with_role(role)[0]
+
+    def reasoning_probes(self) -> tuple[Probe, ...]:
+        """The probes whose replies show how the model accounts for its reasoning: every one but
+        those that switch reasoning off (which ask for none)."""
+        return tuple(probe for probe in self.probes.values() if not probe.options.get("reasoning_off"))
 
     def deciding(self) -> dict[str, tuple[Probe, ...]]:
         """Verdict name → the probes that decide it on their own (`verdict:`), in the file's order.

@@ -33,6 +33,8 @@ class Decided(str, Enum):
     GATE = "gate"
     #: Every reply the battery's `report:` counts.
     REPORTING = "reporting"
+    #: Every reply that may show reasoning (`Battery.reasoning_probes`).
+    REASONING = "reasoning"
 
 
 class Combined(str, Enum):
@@ -161,7 +163,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         "the reply says, correctly, why generation stopped (done, token cap, tool call).",
         Decided.REPORTING,
     ),
-    # --- beyond the reference: each call and each structured reply checked on its own (issue 30)
+    # --- beyond the reference: questions its scoreboard does not ask
     Capability(
         "toolAccuracy",
         "Tool",
@@ -188,6 +190,43 @@ CAPABILITIES: tuple[Capability, ...] = (
         combined=Combined.EACH_REPLY,
         words=(("true", "enforced"), ("flaky", "prompted"), ("false", "refused")),
     ),
+    Capability(
+        "toolsParallel",
+        "Parallel",
+        "Parallel tool calls 🔀",
+        "parallel calls: asked for two independent lookups, it makes both calls in one reply.",
+        Decided.OWN,
+        symbol="🔀",
+        reference=False,
+    ),
+    Capability(
+        "parallelCallsOff",
+        "Parallel",
+        "parallel_tool_calls false honoured ☝️",
+        "one call at a time: with parallel tool calls switched off, the same request gets exactly one call.",
+        Decided.OWN,
+        symbol="☝️",
+        reference=False,
+    ),
+    Capability(
+        "reportReasoningTokens",
+        "Think",
+        "Reasoning tokens 🧮",
+        "reasoning accounted for: every reply that reasons reports its reasoning tokens (a 0 or an absent "
+        "count for visible reasoning does not), and no more of them than its output tokens.",
+        Decided.REASONING,
+        symbol="🧮",
+        reference=False,
+    ),
+    Capability(
+        "reasoningOff",
+        "Think",
+        "Reasoning off honoured 📴",
+        "reasoning can be switched off: asked not to reason, the reply shows neither reasoning text nor reasoning tokens.",
+        Decided.OWN,
+        symbol="📴",
+        reference=False,
+    ),
 )
 
 _BY_NAME = {c.name: c for c in CAPABILITIES}
@@ -213,6 +252,8 @@ NAMES: tuple[str, ...] = tuple(_BY_NAME)
 FAULTS: frozenset[str] = frozenset(c.name for c in CAPABILITIES if c.fault)
 #: The capabilities the reference scoreboard has, in the results file's order: the ones compared with it.
 REFERENCE_NAMES: tuple[str, ...] = tuple(c.name for c in CAPABILITIES if c.reference)
+#: The names results files written before llmprobe asked them do not have.
+BEYOND_NAMES: frozenset[str] = frozenset(c.name for c in CAPABILITIES if not c.reference)
 #: Capabilities whose verdict is a share, shown with its rate (`🛠️ 47/50`) wherever they are shown.
 RATED: frozenset[str] = frozenset(c.name for c in CAPABILITIES if c.combined is Combined.EACH_CALL)
 

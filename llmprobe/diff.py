@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 from tabulate import tabulate
 
+from llmprobe import capabilities
 from llmprobe.errors import LlmprobeError
-from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, ModelResult, ProviderResult, Rate, Verdict, row_key, row_label, twinned
+from llmprobe.results import FAULTS, MODES, ModelResult, ProviderResult, Rate, Verdict, row_key, row_label, twinned
 
 Change = Literal["worse", "better", "unmeasured", "noise"]
 CHANGES: tuple[Change, ...] = ("worse", "better", "unmeasured", "noise")
@@ -113,7 +114,7 @@ def _diff_model(old: ModelResult, new: ModelResult, into: ResultsDiff, label: st
         else:
             before, after = old.modes[mode].verdicts, new.modes[mode].verdicts
             rates_before, rates_after = old.modes[mode].rates, new.modes[mode].rates
-            for name in _ordered(before.keys() | after.keys(), VERDICT_NAMES):
+            for name in _ordered(before.keys() | after.keys(), capabilities.NAMES):
                 change = VerdictChange(
                     label, mode, name, before.get(name), after.get(name), rates_before.get(name), rates_after.get(name)
                 )

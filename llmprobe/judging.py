@@ -177,6 +177,19 @@ def _calls_right(reply: Reply, probe: Probe) -> bool:
     return bool(reply.tool_calls) and all(call_arguments(probe, call) is not None for call in reply.tool_calls)
 
 
+def _in_parallel(reply: Reply, probe: Probe) -> bool:
+    """One call per lookup, all in this reply: each value the probe names ("Paris") is in the
+    arguments of a call of its own ("Paris, France" counts), compared without regard to case."""
+    wanted = [str(value).lower() for value in probe.expect["parallel"]]
+    arguments = [call.arguments.lower() for call in reply.tool_calls]
+    return len(arguments) >= len(wanted) and all(any(value in called for called in arguments) for value in wanted)
+
+
+def shows_reasoning(reply: Reply) -> bool:
+    """Reasoning text, or a count of reasoning tokens above 0 (a model whose reasoning is hidden)."""
+    return bool(reply.reasoning) or bool(reply.usage.reasoning_tokens)
+
+
 #: Each `expect:` key of the battery as a check on a reply (`finish` is not a check: see `_reporting_samples`;
 #: `arguments` and `result` belong to `call`).
 _CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
@@ -203,6 +216,11 @@ _CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
     # WebSearch: the reply carries the search itself (its sources or queries), not just an answer
     # that a model could give from memory.
     "searched": lambda reply, probe: bool(reply.web_search) == probe.expect["searched"],
+    # Tools-Parallel: both lookups called at once; Tools-Parallel-Off: no more calls than allowed.
+    "parallel": _in_parallel,
+    "max_calls": lambda reply, probe: len(reply.tool_calls) <= probe.expect["max_calls"],
+    # Reasoning-Off: asked not to reason, it shows none.
+    "no_reasoning": lambda reply, probe: (not shows_reasoning(reply)) == probe.expect["no_reasoning"],
 }
 _NOT_CHECKS = {"finish", "arguments", "result"}
 

@@ -145,6 +145,12 @@ class Request:
     thinking: bool = False
     #: Let the model search the web with the provider's own search tool (the WebSearch probe).
     web_search: bool = False
+    #: False asks for at most one tool call per reply (`parallel_tool_calls: false` and its
+    #: spellings); None leaves it to the provider.
+    parallel_tool_calls: bool | None = None
+    #: Switch the model's reasoning off explicitly (the Reasoning-Off probe). It outranks `thinking`,
+    #: which a `reason: true` row sets on every request, so each dialect sends off when both are set.
+    reasoning_off: bool = False
 
     def asks(self, option: str) -> bool:
         """Whether this request asks for `option` (one of DECLARABLE_OPTIONS): a medium asks when
@@ -159,13 +165,18 @@ class Request:
             "json_schema": self.json_schema is not None,
             "tools": bool(self.tools),
             "web_search": self.web_search,
+            "parallel_tool_calls": self.parallel_tool_calls is not None,
+            "reasoning_off": self.reasoning_off,
         }[option]
 
 
 #: The media a provider can switch off where its documentation says it reads none (every one but text).
 DECLARABLE_MEDIA = tuple(m.name for m in MODALITIES if m.name != "text")
 #: Request options a provider can declare its API does not have (providers.yaml `unsupported`).
-DECLARABLE_OPTIONS = ("seed", "top_logprobs", "stop", "json_mode", "json_schema", "tools", "web_search", *DECLARABLE_MEDIA)
+DECLARABLE_OPTIONS = (
+    "seed", "top_logprobs", "stop", "json_mode", "json_schema", "tools", "web_search",
+    "parallel_tool_calls", "reasoning_off", *DECLARABLE_MEDIA,
+)  # fmt: skip
 
 
 @dataclass
@@ -174,7 +185,8 @@ class Usage:
     output_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
-    reasoning_tokens: int = 0
+    #: None when the provider did not report it: a reported 0 is a count, an absent field is none.
+    reasoning_tokens: int | None = None
 
     def is_zero(self) -> bool:
         """No counter at all was reported (the reference's later, fairer rule, D5)."""

@@ -5,7 +5,8 @@ question when they name the same model, both stream or both do not, and agree on
 field that changes what the model is asked to do: the tools offered (names and parameter
 schemas) and the tool choice, a tool result sent back, the response format and its
 schema, seed, stop sequences, the output cap, log-probabilities and how many alternatives,
-the media and documents sent, thinking on or off, and the provider's web search on or off. Wording is not compared (prompts,
+the media and documents sent, thinking on or off, and the provider's web search on or off, at most
+one tool call per reply (parallel calls off), and reasoning switched off explicitly. Wording is not compared (prompts,
 tool and schema descriptions), nor is anything that does not change the question: key
 order, whitespace, ids, message layout, an explicit default (`tool_choice: auto` beside
 tools, `stream: false`).
@@ -207,7 +208,17 @@ def _openai(body: Mapping[str, Any]) -> Question:
         "documents": documents,
         "thinking": thinking if thinking is not None else _openai_thinking(body),
         "web_search": isinstance(body.get("web_search_options"), Mapping),
+        "parallel_calls_off": body.get("parallel_tool_calls") is False,
+        "reasoning_off": _openai_reasoning_off(body),
     }
+
+
+def _openai_reasoning_off(body: Mapping[str, Any]) -> bool:
+    """Reasoning switched off in the chat wires' spellings: the effort `none`, Ollama's `think: false`,
+    Cohere's disabled `thinking`."""
+    thinking = body.get("thinking")
+    disabled = isinstance(thinking, Mapping) and thinking.get("type") == "disabled"
+    return body.get("reasoning_effort") == "none" or body.get("think") is False or disabled
 
 
 def _consecutive_user_document(messages: list[Mapping[str, Any]]) -> list[str]:
@@ -325,8 +336,10 @@ def _anthropic(body: Mapping[str, Any]) -> Question:
         "max_tokens": _cap(body.get("max_tokens")),
         "media": media,
         "documents": documents,
+        # Thinking `disabled` is the API's default (the reference sent it on every row without thinking).
         "thinking": isinstance(thinking, Mapping) and thinking.get("type") == "enabled",
         "web_search": len(functions) < len(tools),
+        "parallel_calls_off": isinstance(choice, Mapping) and choice.get("disable_parallel_tool_use") is True,
     }
 
 
@@ -364,6 +377,8 @@ def _responses(body: Mapping[str, Any]) -> Question:
         "documents": [_text(texts[0])] if len(texts) >= 2 else [],
         "thinking": isinstance(reasoning, Mapping) and reasoning.get("summary") not in (None, "", "none"),
         "web_search": len(functions) < len(tools),
+        "parallel_calls_off": body.get("parallel_tool_calls") is False,
+        "reasoning_off": isinstance(reasoning, Mapping) and reasoning.get("effort") == "none",
     }
 
 

@@ -22,10 +22,19 @@ from dataclasses import dataclass
 
 from llmprobe import shares
 from llmprobe.battery import Battery, Probe, Role
-from llmprobe.capabilities import Combined, capability
-from llmprobe.judging import Observations, cannot_express, gate_unmeasured, is_unmeasured, ok_reply, passed, reply_passes
-from llmprobe.neutral import Exchange
-from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModeResult, Verdict
+from llmprobe.capabilities import NAMES, Combined, capability
+from llmprobe.judging import (
+    Observations,
+    cannot_express,
+    gate_unmeasured,
+    is_unmeasured,
+    ok_reply,
+    passed,
+    reply_passes,
+    shows_reasoning,
+)
+from llmprobe.neutral import Exchange, Reply
+from llmprobe.results import Evidence, Modality, ModeResult, Verdict
 from llmprobe.toolchain import tools_verdicts
 
 
@@ -72,6 +81,25 @@ def _reporting_samples(obs: Observations, battery: Battery) -> tuple[list[bool],
     return usage, finish
 
 
+def reasoning_accounted(reply: Reply) -> bool | None:
+    """Whether a reply that reasons reports its reasoning tokens right: reported (an absent count is
+    not a 0), above 0 when reasoning text came back, and no more than the output tokens, which
+    include them. None for a reply that shows no reasoning: there is nothing to account for, and a
+    reported 0 is then as true as no count."""
+    if not shows_reasoning(reply):
+        return None
+    tokens = reply.usage.reasoning_tokens
+    return tokens is not None and 0 < tokens <= reply.usage.output_tokens
+
+
+def _reasoning_accounted(obs: Observations, battery: Battery) -> Verdict:
+    """Over every reply that reasons (`Battery.reasoning_probes`): true when each one accounts for its
+    reasoning, false when none does, flaky in between; unknown when no reply reasoned at all."""
+    replies = (ok_reply(obs, probe.name) for probe in battery.reasoning_probes())
+    samples = [found for reply in replies if reply is not None and (found := reasoning_accounted(reply)) is not None]
+    return Verdict.over(samples) if samples else Verdict.UNKNOWN
+
+
 def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     """Every verdict of one mode.
 
@@ -82,7 +110,7 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     gate = battery.one(Role.GATE)
     text = ok_reply(obs, gate.name)
     if text is None:
-        return dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN) if gate_unmeasured(obs.get(gate.name)) else {}
+        return dict.fromkeys(NAMES, Verdict.UNKNOWN) if gate_unmeasured(obs.get(gate.name)) else {}
     usage, finish = _reporting_samples(obs, battery)
     own = battery.deciding().items()
     verdicts = {
@@ -91,8 +119,9 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
         "reportRateLimits": Verdict.of(bool(text.rate_limits)),
         "reportTokenUsage": Verdict.over(usage),
         "reportFinishReason": Verdict.over(finish),
+        "reportReasoningTokens": _reasoning_accounted(obs, battery),
     }
-    return {name: verdicts[name] for name in VERDICT_NAMES}
+    return {name: verdicts[name] for name in NAMES}
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,23 @@ def unrecorded_by_reference(served: str) -> bool:
     return served.startswith("none ") and "MultiModal-" in served and "MultiModal-Image-" not in served
 
 
+def beyond_reference_unrecorded(results_file: Path) -> list[str]:
+    """The model of each request of llmprobe's own questions (capabilities `beyond`: parallel calls,
+    reasoning off) that no recording answered: the reference never asked them, so the replay cannot."""
+    from llmprobe.battery import load_battery
+    from llmprobe.capabilities import BEYOND_NAMES
+    from llmprobe.results_file import load
+
+    beyond = {probe.name for probe in load_battery().probes.values() if probe.verdict in BEYOND_NAMES}
+    return [
+        model.id
+        for model in load(results_file).models
+        for mode in model.modes.values()
+        for e in mode.probes
+        if e.probe in beyond and "not recorded" in e.reason
+    ]
+
+
 def reference_rows(scoreboard: Path) -> dict[tuple[str, bool, str], dict[str, str]]:
     """(model, reason, mode) → the reference's verdicts: a model run with and without reasoning is two rows."""
     from llmprobe.results import REFERENCE_NAMES

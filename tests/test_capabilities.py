@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmprobe.battery import BatteryError, load_battery
-from llmprobe.capabilities import CAPABILITIES, FAULTS, Decided, UnknownCapability, capability
+from llmprobe.capabilities import CAPABILITIES, FAULTS, NAMES, REFERENCE_NAMES, Decided, UnknownCapability, capability
 from llmprobe.render import cells, legend
 from llmprobe.render.cells import Line
 from llmprobe.render.evidence import _verdict_probes, layout_columns
@@ -15,7 +15,9 @@ from llmprobe.results import VERDICT_NAMES, Verdict
 
 
 def test_the_results_read_the_registry() -> None:
-    assert VERDICT_NAMES == tuple(c.name for c in CAPABILITIES)
+    assert VERDICT_NAMES == NAMES == tuple(c.name for c in CAPABILITIES)
+    # The reference's names only are compared with it: llmprobe's own questions come after them.
+    assert REFERENCE_NAMES == tuple(c.name for c in CAPABILITIES if c.reference) == NAMES[: len(REFERENCE_NAMES)]
     assert FAULTS == {"toolsBiased", "toolsIndecisive"}
     assert Verdict.TRUE.goodness("toolsBiased") == 0 and Verdict.TRUE.goodness("tools") == 2
 

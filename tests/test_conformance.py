@@ -400,7 +400,7 @@ def test_repeat_multiplies_the_calls(tmp_path: Path) -> None:
     with FakeOpenAI(script) as server:
         config.write_text(config.read_text().replace("base_url: ''", f"base_url: {server.base_url}"))
         dry = CliRunner().invoke(app, ["run", "-p", "fake", "--config", str(config), "--out", str(tmp_path / "out"), "--dry-run", "--repeat", "2"])
-        assert "x 2 trial(s) x 30 probes = 120 requests" in dry.output
+        assert "x 2 trial(s) x 33 probes = 132 requests" in dry.output
         assert not server.requests
         result = CliRunner().invoke(app, ["run", "-p", "fake", "--config", str(config), "--out", str(tmp_path / "out"), "--repeat", "2", "--mode", "sync"])
         assert result.exit_code == 0, result.output

@@ -13,13 +13,22 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from conftest import ANTHROPIC_FIXTURES, SAME_FORMAT, recorded, reference_rows, scenarios, unrecorded_by_reference
+from conftest import (
+    ANTHROPIC_FIXTURES,
+    SAME_FORMAT,
+    beyond_reference_unrecorded,
+    recorded,
+    reference_rows,
+    scenarios,
+    unrecorded_by_reference,
+)
 from llmprobe.cli import app
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support.configs import replayed, write_providers
+from support.fixture_server import BEYOND_REFERENCE
 
 HAIKU, SONNET, OPUS = "claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "claude-opus-4-1-20250805"
 #: The first model of each scenario the reference tested, as (id, reason): the thinking runs are rows of their own.
@@ -94,9 +103,9 @@ def test_run_succeeds_from_recordings_only(anthropic_run):
     # JSONSchema on every row and mode, MaxTokens on both thinking rows, Sonnet's forced call while thinking.
     thinking = [m for m, reason in ROWS if reason]
     assert sorted(unanswered) == sorted([m for m, _ in ROWS for _ in MODES] + thinking * 2 + [m for m in thinking if m == SONNET] * 2)
-    # And the four probes beyond the reference (tool-call accuracy, schema strictness) on every row and mode.
-    beyond = [model for _, model, cassette in served if unrecorded_by_reference(cassette)]
-    assert sorted(beyond) == sorted([m for m, _ in ROWS for _ in MODES] * 4)
+    # And the probes beyond the reference, each request of them unanswered and judged "not recorded".
+    beyond = [model for _, model, cassette in served if cassette.endswith(BEYOND_REFERENCE)]
+    assert beyond and sorted(beyond) == sorted(beyond_reference_unrecorded(tmp / "out" / "anthropic.json"))
 
 
 def test_verdicts_match_reference_except_deviations(anthropic_run):

@@ -12,11 +12,20 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, SAME_FORMAT, recorded, reference_rows, scenarios, unrecorded_by_reference
+from conftest import (
+    FIXTURES,
+    SAME_FORMAT,
+    beyond_reference_unrecorded,
+    recorded,
+    reference_rows,
+    scenarios,
+    unrecorded_by_reference,
+)
 from llmprobe.cli import app
 from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support.configs import replayed, write_providers
+from support.fixture_server import BEYOND_REFERENCE
 
 GEMINI_FIXTURES = FIXTURES / "gemini-2025-09-02"
 KEY = "AIzaFixtureKeyNotARealOne000000000000"
@@ -72,6 +81,9 @@ def test_run_succeeds_and_every_probe_was_recorded(gemini_run):
     assert result.exit_code == (1 if any(c.startswith("none") for _, _, c in served) else 0), result.output
     assert "Traceback" not in result.output
     assert served and all(not c.startswith("none") or unrecorded_by_reference(c) for _, _, c in served), served
+    # The probes beyond the reference: each request of them unanswered and judged "not recorded".
+    beyond = [model for _, model, c in served if c.endswith(BEYOND_REFERENCE)]
+    assert beyond and sorted(beyond) == sorted(beyond_reference_unrecorded(tmp / "out" / "gemini.json"))
     assert {model for _, model, _ in served} == {model for model, _ in ROWS}
 
 

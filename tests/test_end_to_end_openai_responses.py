@@ -9,12 +9,20 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, SAME_FORMAT, reference_verdicts, scenarios, unrecorded_by_reference
+from conftest import (
+    FIXTURES,
+    SAME_FORMAT,
+    beyond_reference_unrecorded,
+    reference_verdicts,
+    scenarios,
+    unrecorded_by_reference,
+)
 from llmprobe.cli import app
 from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support import recorded_responses
 from support.configs import replayed, write_providers
+from support.fixture_server import BEYOND_REFERENCE
 
 RECORDINGS = FIXTURES / recorded_responses.RECORDINGS
 PROVIDER = recorded_responses.NAME
@@ -80,6 +88,9 @@ def test_run_succeeds_and_every_request_found_its_recording(fixture_run):
     assert "Traceback" not in result.output
     assert load(tmp / "out" / f"{PROVIDER}.json").models
     assert served and all(not c.startswith("none") or unrecorded_by_reference(c) for _, _, c in served), served
+    # The probes beyond the reference: each request of them unanswered and judged "not recorded".
+    beyond = [model for _, model, c in served if c.endswith(BEYOND_REFERENCE)]
+    assert beyond and sorted(beyond) == sorted(beyond_reference_unrecorded(tmp / "out" / f"{PROVIDER}.json"))
 
 
 def test_verdicts_match_reference_except_deviations(fixture_run):

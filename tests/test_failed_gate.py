@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from llmprobe.battery import load_battery
+from llmprobe.capabilities import NAMES
 from llmprobe.cli import app
 from llmprobe.results import VERDICT_NAMES, Evidence, ModeResult, Verdict
 from llmprobe.results_file import load
@@ -118,7 +119,7 @@ def test_the_results_file_keeps_the_gate_s_answer(run: tuple[Case, Path, Any]) -
         assert failure is not None and failure.refused == (case.symbol == "❌")
         assert failure.evidence.reason.startswith(case.reason)
         # Refused: no record, as in the reference; not measured: every verdict unknown.
-        assert mode.verdicts == ({} if failure.refused else dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN))
+        assert mode.verdicts == ({} if failure.refused else dict.fromkeys(NAMES, Verdict.UNKNOWN))
     # Nothing was measured, so the model is not said to take text in.
     assert model.in_ == {}
 
@@ -137,7 +138,7 @@ def test_markdown_rows_show_the_failure_and_a_note_says_how(run: tuple[Case, Pat
     # Every measured column says it, Text included; nothing is left as "?" (Batch and File are never measured).
     for row in broken:
         assert {title: cell for title, cell in row.items() if title not in ("Model", "Mode", "Batch", "File")} == dict.fromkeys(
-            header[2:-8] + ["Cite", "Text", "Probs", "Limits", "Usage", "Finish"], case.symbol
+            header[2:-10] + ["Cite", "Text", "Probs", "Limits", "Usage", "Finish", "Parallel", "Think"], case.symbol
         )
     (unprobed,) = [row_cells(line) for line in lines if line.startswith("| unprobed ")]
     assert set(unprobed[1:]) == {"?"}
@@ -164,7 +165,7 @@ def test_html_lists_the_note_and_every_cell_opens_the_gate_s_evidence(run: tuple
     assert f"fake · broken (Sync): {html.escape(case.symbol)}" in page and html.escape(case.reason) in page
     open_page(browser, tmp_path / "gate.html", page)
     cells = browser.evaluate("Array.from(document.querySelector('#board tbody tr').cells).map(c => c.textContent)")
-    assert cells[1] == "broken" and set(cells[3:]) <= {case.symbol, "❌"} and cells[-4] == case.symbol  # Text
+    assert cells[1] == "broken" and set(cells[3:]) <= {case.symbol, "❌"} and cells[-6] == case.symbol  # Text
     browser.evaluate("document.querySelector('#board tbody tr').cells[5].click()")  # JSON
     shown = browser.evaluate("document.getElementById('evidence').innerText")
     outcome = "unsupported" if case.symbol == "❌" or case.reason.startswith("HTTP 401") else "error"

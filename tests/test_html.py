@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import REPO
+from llmprobe.capabilities import NAMES
 from llmprobe.cli import app, load_pairs
 from llmprobe.config import ModelConfig, ProviderConfig, load_config
 from llmprobe.render import cells
@@ -23,7 +24,6 @@ from llmprobe.render.evidence import (
 from llmprobe.render.html import CAPABILITY_LABELS
 from llmprobe.render.tables import LAYOUTS, model_lines, scoreboard
 from llmprobe.results import (
-    VERDICT_NAMES,
     Evidence,
     ModelResult,
     ModeResult,
@@ -42,7 +42,7 @@ def shipped_pairs() -> list[tuple[ProviderConfig, ProviderResult | None]]:
 
 
 def hostile_pairs() -> list[tuple[ProviderConfig, ProviderResult | None]]:
-    verdicts = dict.fromkeys(VERDICT_NAMES, "true")
+    verdicts = dict.fromkeys(NAMES, "true")
     probes = [Evidence(probe="Text", outcome="pass", reason=HOSTILE_REPLY, status=200, latency_ms=12.5, attempts=1)]
     result = ProviderResult(
         provider="evil<b>",
@@ -69,9 +69,9 @@ def deciding_probes(layout: str, title: str) -> tuple[str, ...]:
 
 
 def test_every_verdict_has_deciding_probes_and_a_filter_label() -> None:
-    assert set(VERDICT_PROBES) == set(VERDICT_NAMES)
+    assert set(VERDICT_PROBES) == set(NAMES)
     assert all(VERDICT_PROBES.values())
-    assert set(CAPABILITY_LABELS) == set(VERDICT_NAMES)
+    assert set(CAPABILITY_LABELS) == set(NAMES)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -79,7 +79,7 @@ def test_every_verdict_shown_is_explained_by_some_column(layout: str) -> None:
     read = {name for column in layout_columns(layout) for name in column.verdicts}
     # The compact layout leaves the tool traits out (its legend has no 🧐 or 💥).
     hidden = {"toolsBiased", "toolsIndecisive"} if layout == "compact" else set()
-    assert read == set(VERDICT_NAMES) - hidden
+    assert read == set(NAMES) - hidden
 
 
 def test_columns_are_decided_by_the_verdicts_their_cells_read() -> None:

@@ -114,7 +114,9 @@ def _mode_name(mode_cell: str) -> str:
 
 
 def compare_with_seed(seed: str, ours: str, expected: dict[tuple[str, str, str], tuple[str, str, str]]) -> None:
-    seed_rows, our_rows = table_rows(seed), table_rows(ours)
+    """The reference's columns only: llmprobe's own (Parallel, Think) follow them and are compared with nothing."""
+    seed_rows = table_rows(seed)
+    our_rows = [row[: len(seed_rows[0])] for row in table_rows(ours)]
     assert our_rows[0] == seed_rows[0], "header"
     assert len(our_rows) == len(seed_rows), "row count"
     header = seed_rows[0]
@@ -263,17 +265,17 @@ def test_gfm_one_table_per_section_with_consistent_columns():
     sections = _tables_by_section(page)
     assert list(sections) == ["Scoreboard", "groq", "cloudflare"]
     (summary,) = sections["Scoreboard"]
-    assert summary == (16, [16, 16])
+    assert summary == (18, [18, 18])
     (groq,) = sections["groq"]
-    assert groq == (15, [15] * 32)
+    assert groq == (17, [17] * 32)
     (cloudflare,) = sections["cloudflare"]
-    assert cloudflare == (15, [15] * 7)
+    assert cloudflare == (17, [17] * 7)
     assert "[groq](#groq)" in page and "[cloudflare](#cloudflare)" in page
 
 
 def test_gfm_single_provider_page_has_one_table():
     page = rendered("markdown", [_reference("cloudflare", "cloudflare-2025-09-02")], "compact")
-    assert _tables_by_section(page) == {"cloudflare": [(14, [14] * 7)]}
+    assert _tables_by_section(page) == {"cloudflare": [(16, [16] * 7)]}
 
 
 def test_summary_of_reference_providers():
@@ -283,10 +285,14 @@ def test_summary_of_reference_providers():
     assert groq == [
         "[groq](#groq)", "🇺🇸", "Sync, Stream🧠", "💬📸", "💬", "✅🪨", "☁️",
         "❌", "❌", "❌", "🌱📏🛑", "❌", "✅", "✅", "✅",
+        # Parallel and Think: the reference never asked them (a thinking model is among groq's).
+        "❔", "❔",
     ]  # fmt: skip
     assert cloudflare == [
         "[cloudflare](#cloudflare)", "🇺🇸", "Sync, Stream", "💬", "💬", "💨", "✅",
         "❌", "❌", "❌", "🌱📏", "❌", "❌", "✅", "💨",
+        # No thinking model: Think is blank.
+        "❔", "",
     ]  # fmt: skip
 
 
@@ -446,7 +452,7 @@ def test_unmeasured_models_are_one_row_of_question_marks():
     rows = _rows(config, result)
     assert [r[0] for r in rows] == ["off", "missing", "empty", "unprobed"]
     assert all(set(r[1:]) == {"?"} for r in rows)
-    assert len(rows[0]) == 15
+    assert len(rows[0]) == 17
 
 
 def test_mode_with_empty_verdicts_is_left_out():
@@ -456,7 +462,7 @@ def test_mode_with_empty_verdicts_is_left_out():
 
 def test_provider_without_results_lists_its_models():
     rows = _rows(_config(ModelConfig("a", tier="good"), ModelConfig("b")), None, "compact")
-    assert rows == [["a🥈", *["?"] * 13], ["b", *["?"] * 13]]
+    assert rows == [["a🥈", *["?"] * 15], ["b", *["?"] * 15]]
 
 
 def test_medals_only_on_first_model_of_each_tier_on_all_its_rows():

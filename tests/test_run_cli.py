@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from llmprobe import results, results_file
+from llmprobe import capabilities, results_file
 from llmprobe.cli import app
 from support.configs import write_providers
 from support.passing_provider import EXPECTED_VERDICTS, PassingProvider
@@ -57,7 +57,7 @@ RESULTS_SCHEMA = {
                                     "additionalProperties": False,
                                     "properties": {
                                         name: VERDICT
-                                        for name in results.VERDICT_NAMES
+                                        for name in capabilities.NAMES
                                     },
                                 },
                                 "probes": {

@@ -73,6 +73,9 @@ def good_mode(**overrides: Exchange) -> Observations:
         "JSONSchema-Strict": reply('{"fruit": "banana", "colour": "yellow", "ripe": true}'),
         "Citations": reply("Quack."),
         "Citations-text-markdown": reply("Quack."),
+        "Tools-Parallel": calls(call("get_weather", city="Paris", unit="celsius"), call("get_weather", city="Tokyo", unit="celsius")),
+        "Tools-Parallel-Off": calls(call("get_weather", city="Paris", unit="celsius")),
+        "Reasoning-Off": reply("391"),
     }
     obs.update(overrides)
     return obs
@@ -101,6 +104,11 @@ def test_everything_works():
         "reportFinishReason": "true",
         "toolAccuracy": "true",
         "jsonSchemaStrict": "true",
+        "toolsParallel": "true",
+        "parallelCallsOff": "true",
+        # No reply reasoned: nothing to account for.
+        "reportReasoningTokens": "unknown",
+        "reasoningOff": "true",
     }
 
 

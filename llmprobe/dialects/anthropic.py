@@ -86,10 +86,17 @@ class AnthropicDialect(BaseDialect):
             body["stream"] = True
         if request.json_schema is not None:
             body["output_config"] = {"format": {"type": "json_schema", "schema": request.json_schema}}
-        if request.thinking:
+        if request.reasoning_off:
+            # Off is the API's default; said explicitly, as the reference's recordings say it.
+            body["thinking"] = {"type": "disabled"}
+        elif request.thinking:
             body["thinking"] = {"type": "enabled", "budget_tokens": self.options["thinking_budget"]}
-        if request.tool_choice is not None:
-            body["tool_choice"] = {"type": _TOOL_CHOICES[request.tool_choice]}
+        if request.tool_choice is not None or request.parallel_tool_calls is False:
+            choice: dict[str, Any] = {"type": _TOOL_CHOICES[request.tool_choice or "auto"]}
+            if request.parallel_tool_calls is False and choice["type"] != "none":
+                # At most one tool call per reply (`none` has no calls to limit, and no such field).
+                choice["disable_parallel_tool_use"] = True
+            body["tool_choice"] = choice
         tools: list[dict[str, Any]] = [
             {"name": tool.name, "description": tool.description, "input_schema": tool.parameters} for tool in request.tools
         ]

@@ -32,6 +32,8 @@ NO_FIELD = {
     "stop": _NO_FIELD.format("stop"),
     "top_logprobs": _NO_FIELD.format("logprobs"),
     "web_search": _NO_FIELD.format("web search"),
+    "parallel_tool_calls": _NO_FIELD.format("parallel_tool_calls"),
+    "reasoning_off": _NO_FIELD.format("reasoning switch"),
 }
 NO_TOOL_CHOICE = _NO_FIELD.format("tool_choice") + ": a call can be neither forced nor forbidden"
 

@@ -32,6 +32,7 @@ MODELS_PER_PAGE = 1000
 #: Options the v2 Chat API has no field for (docs/methodology.md, "What a dialect does not send").
 NO_FIELD = {
     "web_search": "the v2 Chat API has no web search: the web-search connector exists only in the v1 Chat API",
+    "parallel_tool_calls": "the v2 Chat API has no field to limit the tool calls of a reply",
 }
 
 
@@ -82,6 +83,8 @@ class CohereDialect(BaseDialect):
             raise UnsupportedOption("top_logprobs", "Cohere returns the chosen token's log-probability only, never alternatives")
         if request.top_logprobs == 0:
             body["logprobs"] = True
+        if request.reasoning_off:
+            body["thinking"] = {"type": "disabled"}
         return HttpCall("POST", f"{self.base_url}/v2/chat", body)
 
     def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> neutral.Reply:

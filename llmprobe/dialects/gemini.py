@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from llmprobe import neutral
-from llmprobe.dialects import HttpCall, refuse_modality, wire
+from llmprobe.dialects import HttpCall, refuse_missing, refuse_modality, wire
 from llmprobe.dialects.base import BaseDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.ratelimits import parse_duration, parse_retry_after
@@ -34,6 +34,10 @@ THINKING_BUDGET = 512
 MODELS_PAGE_SIZE = 1000
 
 _TOOL_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+#: Options the REST API has no field for (docs/methodology.md, "What a dialect does not send").
+NO_FIELD = {
+    "parallel_tool_calls": "functionCallingConfig has a mode and allowedFunctionNames, nothing to limit the calls per turn",
+}
 
 #: JSON-schema keywords Gemini's Schema object has; anything else cannot be expressed.
 _SCHEMA_KEYS = frozenset(
@@ -52,6 +56,7 @@ class GeminiDialect(BaseDialect):
 
     def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Keys in the order the reference's Go client sent them, so recorded bodies compare as sent."""
+        refuse_missing(request, NO_FIELD)
         body: dict[str, Any] = {"contents": _contents(request.messages)}
         if request.tools:
             declarations = [
@@ -244,8 +249,9 @@ def _generation_config(request: neutral.Request) -> dict[str, Any]:
     if request.top_logprobs is not None:
         config["responseLogprobs"] = True
         config["logprobs"] = request.top_logprobs
-    budget = THINKING_BUDGET if request.thinking else 0
-    config["thinkingConfig"] = {"includeThoughts": request.thinking, "thinkingBudget": budget}
+    # Reasoning off is a budget of 0, as for every row that does not ask for thinking.
+    thinking = request.thinking and not request.reasoning_off
+    config["thinkingConfig"] = {"includeThoughts": thinking, "thinkingBudget": THINKING_BUDGET if thinking else 0}
     return config
 
 
@@ -344,7 +350,7 @@ def _usage(raw: Any) -> neutral.Usage:
         usage.get("cachedContentTokenCount"),
         usage.get("thoughtsTokenCount"),
     )
-    return dataclasses.replace(counted, output_tokens=counted.output_tokens + counted.reasoning_tokens)
+    return dataclasses.replace(counted, output_tokens=counted.output_tokens + (counted.reasoning_tokens or 0))
 
 
 def _logprob(raw: Any) -> tuple[str, float]:

@@ -28,7 +28,10 @@ from llmprobe.sse import SseEvent
 #: What /api/chat has no field for, per its reference (docs.ollama.com/api/chat, checked 2026-12-06).
 NO_TOOL_CHOICE = "/api/chat has no tool_choice field: a call can be neither forced nor forbidden"
 #: Options /api/chat has no field for (docs/methodology.md, "What a dialect does not send").
-NO_FIELD = {"web_search": "/api/chat has no web search: Ollama's web search is a REST API of its own, not a chat tool"}
+NO_FIELD = {
+    "web_search": "/api/chat has no web search: Ollama's web search is a REST API of its own, not a chat tool",
+    "parallel_tool_calls": "/api/chat has no field to limit the tool calls of a reply",
+}
 
 
 class OllamaDialect(BaseDialect):
@@ -54,6 +57,8 @@ class OllamaDialect(BaseDialect):
             "messages": [wire for message in request.messages for wire in _messages(message)],
             "stream": request.stream,
         }
+        if request.reasoning_off:
+            body["think"] = False
         if request.json_mode:
             body["format"] = "json"
         if request.json_schema is not None:

@@ -71,6 +71,11 @@ class OpenAIDialect(BaseDialect):
             ]
         if request.tool_choice is not None:
             body["tool_choice"] = request.tool_choice
+        if request.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.reasoning_off:
+            # The effort that switches reasoning off (gpt-5.1 and later; OpenRouter maps it for every model).
+            body["reasoning_effort"] = "none"
         if request.top_logprobs is not None:
             body["logprobs"] = True
             body["top_logprobs"] = request.top_logprobs

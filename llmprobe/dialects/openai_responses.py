@@ -54,7 +54,7 @@ class OpenAIResponsesDialect(OpenAIDialect):
         therefore resends the call itself instead of pointing at a stored response.
         A thinking row asks for reasoning summaries at low effort, as the reference's
         `_thinking` recordings did; any other row still asks for summaries, so a model
-        that reasons anyway shows it.
+        that reasons anyway shows it. Reasoning off is the effort `none`, with no summary to ask.
         """
         refuse_missing(request, NO_FIELD)
         if request.json_mode and request.json_schema is not None:
@@ -62,9 +62,12 @@ class OpenAIResponsesDialect(OpenAIDialect):
         body: dict[str, Any] = {"model": model, "background": False}
         if request.max_tokens is not None:
             body["max_output_tokens"] = request.max_tokens
-        if request.tools:
-            body["parallel_tool_calls"] = True
-        body["reasoning"] = {"effort": "low", "summary": "auto"} if request.thinking else {"summary": "auto"}
+        if request.tools or request.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = request.parallel_tool_calls is not False
+        if request.reasoning_off:
+            body["reasoning"] = {"effort": "none"}
+        else:
+            body["reasoning"] = {"effort": "low", "summary": "auto"} if request.thinking else {"summary": "auto"}
         body["store"] = False
         if request.json_mode:
             body["text"] = {"format": {"type": "json_object"}}

@@ -100,14 +100,15 @@ def reported_usage(
     cached_tokens: Any = None,
     reasoning_tokens: Any = None,
 ) -> Usage:
-    """The token counters as the provider sent them (absent or null is 0), believed only when
+    """The token counters as the provider sent them (absent or null is 0, except reasoning tokens,
+    which stay None: "not reported" is kept apart from a reported 0), believed only when
     every one is a non-negative integer: a negative count would lower what a run spent and
     break its budget, and a count sent as text or a fraction is no count. Usage is optional,
     so a bad counter makes the usage "not reported", never the reply unreadable."""
     counters = (input_tokens, output_tokens, total_tokens, cached_tokens, reasoning_tokens)
     if not all(c is None or (isinstance(c, int) and not isinstance(c, bool) and c >= 0) for c in counters):
         return Usage()
-    return Usage(*(c or 0 for c in counters))
+    return Usage(input_tokens or 0, output_tokens or 0, total_tokens or 0, cached_tokens or 0, reasoning_tokens)
 
 
 def page_cursor(value: Any) -> str | None:

@@ -201,6 +201,36 @@ def schema(line: Line) -> str:
     return verdict("jsonSchema")(line) + _strictness(line)
 
 
+def _features(line: Line, names: tuple[str, ...]) -> str:
+    """A column of several of llmprobe's own capabilities: the symbols of those that always worked
+    (with doubts, as `_with_doubt`), or each one's symbol and pass rate when the line carries rates."""
+    if any(name in line.rates for name in names):
+        # A capability no trial measured has no rate: its verdict (❔, ➖) stands in.
+        shown = (str(line.rates[n]) if n in line.rates else VERDICT_CELL[line.verdict(n)] for n in names)
+        return " ".join(f"{capability(n).symbol} {rate}" for n, rate in zip(names, shown, strict=True))
+    verdicts = [line.verdict(name) for name in names]
+    symbols = "".join(capability(n).symbol for n, v in zip(names, verdicts, strict=True) if v is Verdict.TRUE)
+    return _with_doubt(symbols, verdicts)
+
+
+#: The Parallel and Think columns' capabilities, in the order their cells list them.
+PARALLEL_FEATURES = tuple(c.name for c in in_column("Parallel"))
+THINK_FEATURES = tuple(c.name for c in in_column("Think"))
+
+
+def parallel(line: Line) -> str:
+    return _features(line, PARALLEL_FEATURES)
+
+
+def thinking(line: Line) -> str:
+    """Reasoning is accounted for only where there is some: blank for a row where nothing reasoned (no 🧠,
+    and no reply counted reasoning tokens, which a model that hides its reasoning shows alone), unless
+    its gate failed, which every cell of the row shows."""
+    shown = _features(line, THINK_FEATURES)
+    counted = line.verdict("reportReasoningTokens") is not Verdict.UNKNOWN
+    return shown if line.reason or counted or line.gate is not None else ""
+
+
 def medal(tier: str | None) -> str:
     return MEDALS.get(tier or "", "")
 

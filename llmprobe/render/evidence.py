@@ -33,6 +33,7 @@ def _verdict_probes(battery: Battery) -> dict[str, tuple[str, ...]]:
         Decided.TOOL_CHAIN: tuple(p.name for p in probes if p.role in _CHAIN_ROLES),
         Decided.GATE: (battery.one(Role.GATE).name,),
         Decided.REPORTING: tuple(p.name for p in probes if p.report_usage or p.report_finish),
+        Decided.REASONING: tuple(p.name for p in battery.reasoning_probes()),
     }
     decided: dict[str, tuple[str, ...]] = {}
     for c in CAPABILITIES:

@@ -17,14 +17,14 @@ from importlib import resources
 from typing import Any, TextIO
 
 from llmprobe import __version__
-from llmprobe.capabilities import CAPABILITIES
+from llmprobe.capabilities import CAPABILITIES, NAMES
 from llmprobe.render import cells, legend
 from llmprobe.render.cells import Line
 from llmprobe.render.evidence import Column, cell_evidence, layout_columns
 from llmprobe.render.markdown import provenance
 from llmprobe.render.page import Page
 from llmprobe.render.tables import Table, model_lines, provider_title, scoreboard
-from llmprobe.results import VERDICT_NAMES, ModelResult, ProviderResult, Verdict
+from llmprobe.results import ModelResult, ProviderResult, Verdict
 
 #: What the capability filter offers, best first; also the order cells sort in.
 _CHOICES = (
@@ -126,7 +126,7 @@ def _row_data(
         "thinking": model.reason,
         "local": provider.local,
         # The symbol alone, as the capability filter offers it (a cell may add a rate or a word).
-        "verdicts": {name: cells.VERDICT_CELL[line.verdict(name)] for name in VERDICT_NAMES} if mode else {},
+        "verdicts": {name: cells.VERDICT_CELL[line.verdict(name)] for name in NAMES} if mode else {},
         "probes": [{k: v for k, v in asdict(e).items() if k in _EVIDENCE_FIELDS and v is not None} for e in evidence],
         "cells": [[position[id(e)] for e in cell_evidence(model.modes[mode], column.probes)] for column in columns]
         if mode

@@ -100,8 +100,17 @@ _REST = (
     _column("reportRateLimits"),
     _column("reportTokenUsage"),
     _column("reportFinishReason"),
+    Entry(
+        "Parallel: two independent lookups asked in one turn (llmprobe's own question, not the reference's).",
+        tuple(_marker(c.name) for c in in_column("Parallel")),
+    ),
+    Entry(
+        "Think: how a model that reasons accounts for its reasoning, and whether it can be switched off; "
+        "blank for a row where nothing reasoned (no 🧠, no reasoning tokens) (llmprobe's own questions, not the reference's).",
+        tuple(_marker(c.name) for c in in_column("Think")),
+    ),
 )
-_FEATURE_LISTS = {"detailed": "Text", "compact": "Text and JSON"}
+_FEATURE_LISTS = {"detailed": "Text, Parallel and Think", "compact": "Text, JSON, Parallel and Think"}
 
 
 def _symbols(layout: str) -> Entry:
@@ -116,7 +125,8 @@ def _symbols(layout: str) -> Entry:
             "➖ cannot be asked: the provider's API has no field for it, so nothing was sent and nothing "
             "is concluded about the model (docs/methodology.md lists each case and its source).",
             f"In {_FEATURE_LISTS[layout]}, the symbols listed worked every time; a 💨, ❔ or ➖ after them "
-            "means another of the column's features is flaky, unknown or cannot be asked.",
+            "means another of the column's features is flaky, unknown or cannot be asked. Over repeated trials, "
+            "Parallel and Think give each symbol its pass rate instead (🔀 4/5).",
             "? the model is listed but was not probed, or there are no results for it yet.",
             "A row whose Text probe failed is ❌ throughout when the provider refused it (nothing else was asked "
             "in that mode), ❔ when it could not be measured (server error, timeout, rate limit, refused key); "

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from llmprobe import capabilities
 from llmprobe.battery import load_battery
 from llmprobe.capabilities import RATED, capability
 from llmprobe.config import TIERS, ProviderConfig
@@ -17,7 +18,6 @@ from llmprobe.render.merge import merge
 from llmprobe.results import (
     FAULTS,
     MODES,
-    VERDICT_NAMES,
     Modality,
     ModelResult,
     ModeResult,
@@ -38,6 +38,9 @@ _COMMON_TAIL = (
     ("Limits", cells.verdict("reportRateLimits")),
     ("Usage", cells.verdict("reportTokenUsage")),
     ("Finish", cells.verdict("reportFinishReason")),
+    # llmprobe's own questions, after the reference's columns.
+    ("Parallel", cells.parallel),
+    ("Think", cells.thinking),
 )
 
 COLUMNS: dict[str, tuple[tuple[str, Cell], ...]] = {
@@ -157,7 +160,7 @@ def best_seen(lines: Sequence[Line]) -> Line:
         return Line()
     with_tools = [line for line in measured if line.verdict("tools").works]
     verdicts: dict[str, Verdict] = {}
-    for name in VERDICT_NAMES:
+    for name in capabilities.NAMES:
         pool = with_tools if name in FAULTS else measured
         if not capability(name).reference:
             # Beyond the reference: only the rows whose results hold it (`cells`, "measured here").

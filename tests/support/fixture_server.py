@@ -105,17 +105,20 @@ BEYOND_REFERENCE = " (beyond the reference)"
 
 
 @cache
-def _beyond_reference() -> tuple[frozenset[str], tuple[frozenset[str], ...]]:
-    """The tool names and the schemas' property names of the battery's probes beyond the reference."""
+def _beyond_reference() -> tuple[frozenset[str], tuple[frozenset[str], ...], frozenset[str]]:
+    """The tool names, the schemas' property names and the prompts of the battery's probes beyond the reference."""
     probes = [p for p in load_battery().probes.values() if p.verdict and not capability(p.verdict).reference]
     tools = frozenset(tool.name for probe in probes for tool in probe.tools)
     schemas = tuple(frozenset(p.options["json_schema"]["properties"]) for p in probes if "json_schema" in p.options)
-    return tools, schemas
+    return tools, schemas, frozenset(p.prompt for p in probes if p.prompt)
 
 
 def beyond_reference(body: Any) -> bool:
-    """The request offers one of those tools, or asks for one of those schemas, in any dialect's shape."""
-    tools, schemas = _beyond_reference()
+    """The request offers one of those tools, asks for one of those schemas, or is one of those
+    prompts, in any dialect's shape."""
+    tools, schemas, prompts = _beyond_reference()
+    if isinstance(body, str):
+        return body in prompts
     if isinstance(body, Mapping):
         name, properties = body.get("name"), body.get("properties")
         if (isinstance(name, str) and name in tools) or (isinstance(properties, Mapping) and frozenset(properties) in schemas):

@@ -52,6 +52,12 @@ EXPECTED_VERDICTS = {
     "reportFinishReason": "true",
     "toolAccuracy": "true",
     "jsonSchemaStrict": "true",
+    # Both lookups in one reply, and one when parallel calls are off.
+    "toolsParallel": "true",
+    "parallelCallsOff": "true",
+    # The models do not reason: nothing to account for, and nothing to switch off.
+    "reportReasoningTokens": "unknown",
+    "reasoningOff": "true",
 }
 #: A valid call for each tool of the accuracy suite that must be called.
 ACCURATE_CALLS = {
@@ -69,7 +75,7 @@ class Answer:
 
     text: str = ""
     finish_reason: str = "stop"
-    tool_call: tuple[str, dict[str, Any]] | None = None
+    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()
     logprobs: dict | None = None
     #: The URL citations of a web search (annotations of the message, or of the streamed delta).
     annotations: tuple[dict, ...] = ()
@@ -81,15 +87,18 @@ def answer_for(body: dict) -> Answer:
     if "square_root" in tools:
         if any(m["role"] == "tool" for m in body["messages"]):
             return Answer(SQUARE_ROOT_RESULT)
-        return Answer(finish_reason="tool_calls", tool_call=("square_root", {"number": 132413}))
+        return Answer(finish_reason="tool_calls", tool_calls=(("square_root", {"number": 132413}),))
     if "best_country" in tools:
         offered = body["tools"][0]["function"]["parameters"]["properties"]["country"]["enum"]
-        return Answer(finish_reason="tool_calls", tool_call=("best_country", {"country": offered[-1]}))
+        return Answer(finish_reason="tool_calls", tool_calls=(("best_country", {"country": offered[-1]}),))
     if "delete_account" in tools:
         return Answer("Paris.")
+    if tools == ["get_weather"]:  # Tools-Parallel: both cities at once, one when parallel calls are off
+        cities = ("Paris",) if body.get("parallel_tool_calls") is False else ("Paris", "Tokyo")
+        return Answer(finish_reason="tool_calls", tool_calls=tuple(("get_weather", {"city": c, "unit": "celsius"}) for c in cities))
     wanted = [name for name in tools if name in ACCURATE_CALLS]
     if wanted:
-        return Answer(finish_reason="tool_calls", tool_call=(wanted[0], ACCURATE_CALLS[wanted[0]]))
+        return Answer(finish_reason="tool_calls", tool_calls=((wanted[0], ACCURATE_CALLS[wanted[0]]),))
     if "web_search_options" in body:
         cited = {"type": "url_citation", "url_citation": {"url": "https://www.pm.gc.ca/en", "title": "Prime Minister"}}
         return Answer("Mark Carney", annotations=(cited,))
@@ -113,13 +122,13 @@ def answer_for(body: dict) -> Answer:
     return Answer("Hello.", logprobs=LOGPROBS if body.get("logprobs") else None)
 
 
-def wire_answer(body: dict, latency: float) -> Canned:
-    """`answer_for(body)` as OpenAI sends it, sync or streamed, after `latency` seconds."""
-    answer = answer_for(body)
-    calls = []
-    if answer.tool_call is not None:
-        name, arguments = answer.tool_call
-        calls = [{"index": 0, "id": "call_0", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]
+def wire_answer(body: dict, latency: float, answer: Answer | None = None) -> Canned:
+    """`answer` (by default `answer_for(body)`) as OpenAI sends it, sync or streamed, after `latency` seconds."""
+    answer = answer or answer_for(body)
+    calls = [
+        {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+        for i, (name, arguments) in enumerate(answer.tool_calls)
+    ]
     if not body.get("stream"):
         message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
         if calls:

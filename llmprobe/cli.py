@@ -11,6 +11,7 @@ import asyncio
 import json
 import signal
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
@@ -18,10 +19,11 @@ from rich.console import Console
 from tabulate import tabulate
 
 from llmprobe import __version__, diff, explain, results
+from llmprobe import claims as claims_file
 from llmprobe.budget import Budget
 from llmprobe.config import Config, ProviderConfig, load_config
 from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
-from llmprobe.jobs import credentials_hint, dry_run, fetch_models, plan_job, run_jobs
+from llmprobe.jobs import ProviderJob, credentials_hint, dry_run, fetch_claims, fetch_models, plan_job, run_jobs
 from llmprobe.progress import RunProgress
 from llmprobe.render import LAYOUTS, print_terminal, render_html, render_json, render_markdown, render_terminal
 from llmprobe.render.merge import listing_of
@@ -225,6 +227,9 @@ def render(
         if format not in ("markdown", "terminal", "json", "html"):
             raise ConfigError(f"--format {format!r}: use markdown, terminal, json or html")
         pairs = load_pairs(config_for_rendering(config), provider, out)
+        # The HTML page marks what the listings' claims (kept by `models --claims`) contradict.
+        found = [claims_file.load_beside(out, r.provider) for _, r in pairs if r is not None and format == "html"]
+        kept = {c.provider: c for c in found if c is not None}
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     # Without --provider the page is the overview: a summary table, then one section each.
@@ -234,7 +239,7 @@ def render(
     elif format == "json":
         sys.stdout.write(render_json(pairs))
     elif format == "html":
-        sys.stdout.write(render_html(pairs, layout, summary))
+        sys.stdout.write(render_html(pairs, layout, summary, kept))
     else:
         sys.stdout.write(render_markdown(pairs, layout, summary, speed="speed" in (extra or [])))
 
@@ -256,15 +261,30 @@ def show(
 def models(
     provider: str = typer.Option(..., "--provider", "-p", metavar="NAME", help="Provider to ask."),
     as_json: bool = typer.Option(False, "--json", help="JSON for machines instead of a table."),
+    claims: bool = typer.Option(
+        False, "--claims", help="What the listing declares about each configured model, against the verdicts in --out."
+    ),
     config: Path = CONFIG_OPTION,
+    out: Path = OUT_OPTION,
 ) -> None:
     """List the models the provider's API serves (live), each marked configured or not configured
-    in the providers file; configured models the API no longer lists are marked stale."""
+    in the providers file; configured models the API no longer lists are marked stale.
+
+    With --claims: what the provider's own listing declares about each configured model (OpenRouter's
+    supported_parameters, Ollama's capabilities, Gemini's and Anthropic's limits…), each claim marked
+    contradicted, confirmed or not measured by the verdicts in --out/NAME.json; the claims are kept in
+    --out/claims/NAME.json for the HTML page. Exit status: 1 when a measured verdict contradicts a
+    claim (for CI), 0 otherwise, 2 for a usage error or a listing that cannot be read."""
     try:
         selected = select_providers(load_config(config), [provider])[0]
         job = plan_job(selected, [], None, replay=None)
+        if claims:
+            path = out / f"{selected.name}.json"
+            measured = results.load(path) if path.exists() else None
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
+    if claims:
+        raise typer.Exit(compare_claims(selected, job, measured, out, as_json))
     try:
         served = asyncio.run(fetch_models(job, OUT_DEFAULT))
     except ApiError as exc:
@@ -280,6 +300,38 @@ def models(
     counts = {status: sum(1 for _, s in marked if s == status) for status in ("configured", "stale")}
     summary = f"{len(served)} listed, {counts['configured']} of them configured, {counts['stale']} stale"
     err.print(f"{selected.name}: {summary}", markup=False, highlight=False)
+
+
+def compare_claims(provider: ProviderConfig, job: ProviderJob, measured: ProviderResult | None, out: Path, as_json: bool) -> int:
+    """`models --claims`: fetch, keep, judge and print; the exit status."""
+    ids = list(dict.fromkeys(m.id for m in provider.models))
+    try:
+        declared = asyncio.run(fetch_claims(job, out, ids))
+    except ApiError as exc:
+        raise fail(model_listing_failure(provider, exc)) from None
+    except LlmprobeError as exc:
+        raise fail(str(exc)) from None
+    if declared is None:
+        err.print(f"{provider.name}: its API declares nothing about its models that llmprobe measures", markup=False)
+        return 0
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        saved = claims_file.save(claims_file.Claims(provider.name, now, __version__, declared), out)
+    except OSError as exc:
+        raise fail(f"cannot write the claims to {claims_file.path_for(out, provider.name)}: {exc.strerror}") from None
+    findings = claims_file.judge(declared, measured)
+    not_listed = [i for i in ids if i not in declared]
+    if as_json:
+        sys.stdout.write(claims_file.render_json(provider.name, findings, not_listed))
+    else:
+        headers = ("model", "claim", "declared", "measured", "verdict")
+        sys.stdout.write(tabulate(claims_file.render_rows(findings), headers=headers, tablefmt="plain") + "\n")
+    counts = claims_file.counts(findings)
+    summary = ", ".join(f"{n} {judgement}" for judgement, n in counts.items())
+    unlisted = f"; not listed: {', '.join(not_listed)}" if not_listed else ""
+    measured_from = "" if measured is not None else f" (no results in {out}/{provider.name}.json yet)"
+    err.print(f"{provider.name}: {summary}{measured_from}{unlisted}; kept in {saved}", markup=False, highlight=False)
+    return 1 if counts["contradicted"] else 0
 
 
 def mark_models(provider: ProviderConfig, served: list[str]) -> list[tuple[str, str]]:

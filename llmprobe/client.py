@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import codecs
 import dataclasses
+import json
 import random
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from llmprobe import __version__
 from llmprobe.bodies import DEFAULT_MAX_REPLY_BYTES, MAX_BODY_EXTENSION, decoded
 from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
+from llmprobe.dialects.declared import Claim
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
 from llmprobe.neutral import Exchange, Reply, Request, ToolCall
 from llmprobe.pacing import Pacer, RateLimitWait, TokenGuess
@@ -347,6 +349,39 @@ class ProviderClient:
             if cursor is None:
                 return list(ids)
         raise ApiError(ErrorKind.MALFORMED, f"the model list still had more pages after {self.MAX_MODEL_PAGES}")
+
+    async def declared(self, models: Iterable[str]) -> dict[str, list[Claim]] | None:
+        """What the provider's own listing declares about each of `models` that it lists; None when
+        its API declares nothing (the dialect has no `claims_call`).
+
+        Each distinct page is fetched once, however many models are asked about (a catalog lists
+        them all on the same pages); a model found on no page is left out. Fails like `list_models`,
+        at the first page that fails, and is bounded by MAX_MODEL_PAGES per model likewise.
+        """
+        pages: dict[str, tuple[int, httpx.Headers, bytes]] = {}
+        found: dict[str, list[Claim]] = {}
+        for model in models:
+            cursor: str | None = None
+            for _ in range(self.MAX_MODEL_PAGES):
+                call = self.dialect.claims_call(model, cursor)
+                if call is None:
+                    return None
+                key = json.dumps([call.method, call.url, call.json], sort_keys=True, default=repr)
+                try:
+                    if key not in pages:
+                        async with self._slots.hold():
+                            pages[key] = await self._fetch(call)
+                    with _unreadable():
+                        claims, cursor = self.dialect.parse_claims(model, *pages[key])
+                except ApiError as exc:
+                    raise self._redacted(exc) from None
+                if claims is not None:
+                    found[model] = claims
+                if claims is not None or cursor is None:
+                    break
+            else:
+                raise ApiError(ErrorKind.MALFORMED, f"the model list still had more pages after {self.MAX_MODEL_PAGES}")
+        return found
 
     async def _fetch(self, call: HttpCall) -> tuple[int, httpx.Headers, bytes]:
         """One whole, non-streamed answer, authenticated, bounded and failing like `_send` does."""

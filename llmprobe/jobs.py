@@ -12,7 +12,8 @@ import dataclasses
 import functools
 import os
 import ssl
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from llmprobe.cassettes import RecordingTransport, ReplayTransport
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig, resolve_credentials
 from llmprobe.dialects import get_dialect
+from llmprobe.dialects.declared import Claim
 from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress
 from llmprobe.proxies import environment_proxies, routed_transport
@@ -204,8 +206,22 @@ async def _run_provider(run: ProviderRun, progress: RunProgress) -> None:
 
 
 async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
-    """A provider that runs its own server (`launch:`) is started for the listing as `run` starts
-    it, unless something already answers; its log goes to `log_dir`."""
+    """The model ids the provider's API lists (see `listing_client`)."""
+    async with listing_client(job, log_dir) as client:
+        return await client.list_models()
+
+
+async def fetch_claims(job: ProviderJob, log_dir: Path, models: list[str]) -> dict[str, list[Claim]] | None:
+    """What the provider's API declares about `models` (`ProviderClient.declared`)."""
+    async with listing_client(job, log_dir) as client:
+        return await client.declared(models)
+
+
+@asynccontextmanager
+async def listing_client(job: ProviderJob, log_dir: Path) -> AsyncIterator[ProviderClient]:
+    """A client for asking the provider about its models. A provider that runs its own server
+    (`launch:`) is started for it as `run` starts it, unless something already answers; its log
+    goes to `log_dir`."""
     async with AsyncExitStack() as stack:
         base_url = job.base_url
         if job.provider.launch is not None:
@@ -213,7 +229,7 @@ async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
         transport = await stack.enter_async_context(
             transport_for(job, None, None, launched=job.provider.launch is not None)
         )
-        return await provider_client(job, transport, base_url).list_models()
+        yield provider_client(job, transport, base_url)
 
 
 #: Requests a trial can add to its plan: the forced tool call's and the follow-up's fallbacks.

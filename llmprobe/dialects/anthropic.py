@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from llmprobe.dialects import HttpCall, Option, option_values, refuse_missing, refuse_modality, wire
+from llmprobe.dialects.declared import Claim, Declarations
 from llmprobe.dialects.wire import loose_array as _list
 from llmprobe.dialects.wire import loose_mapping as _dict
 from llmprobe.dialects.wire import reported_usage
@@ -75,6 +76,21 @@ _ERROR_KINDS = {
 
 #: `anthropic-ratelimit-<name>-{limit,remaining,reset}` and the kind each one limits.
 _LIMITS = (("requests", "requests"), ("tokens", "tokens"), ("input-tokens", "tokens"), ("output-tokens", "tokens"))
+
+
+#: What /v1/models declares per model: `capabilities` flags (`thinking` and `effort` have no capability
+#: to hold them against yet) and the token limits.
+DECLARATIONS = Declarations(
+    flags={
+        "capabilities": {
+            "citations": "citations",
+            "image_input": "in:image",
+            "pdf_input": "in:document",
+            "structured_outputs": "jsonSchema",
+        }
+    },
+    limits={"max_input_tokens": "tokens_in", "max_tokens": "tokens_out"},
+)
 
 
 class AnthropicDialect:
@@ -162,6 +178,15 @@ class AnthropicDialect:
         last = data.get("last_id")
         more = data.get("has_more") is True and isinstance(last, str) and bool(last)
         return ids, last if more and isinstance(last, str) else None
+
+    def claims_call(self, model: str, cursor: str | None) -> HttpCall:
+        return self.list_models_call(cursor)
+
+    def parse_claims(
+        self, model: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> tuple[list[Claim] | None, str | None]:
+        _, cursor = self.parse_models(status, headers, body)
+        return DECLARATIONS.listed(_answer(status, headers, body), "data", "id", model), cursor
 
 
 @dataclass

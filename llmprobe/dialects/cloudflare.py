@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmprobe import safejson
-from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
+from llmprobe.dialects import DeclaresNothing, HttpCall, Option, refuse_missing, refuse_modality
 from llmprobe.dialects.wire import array as _list
 from llmprobe.dialects.wire import loose_mapping, reported_usage
 from llmprobe.dialects.wire import malformed as _malformed
@@ -56,7 +56,7 @@ _RATE_LIMIT_CODES = frozenset({3036, 3040})
 
 
 
-class CloudflareDialect:
+class CloudflareDialect(DeclaresNothing):
     name = "cloudflare"
     #: One way to cap tokens, one way to ask for JSON: nothing to choose.
     OPTIONS: dict[str, Option] = {}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
+from llmprobe.dialects import DeclaresNothing, HttpCall, Option, refuse_missing, refuse_modality
 from llmprobe.dialects.wire import array as _list
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import loose_mapping, model_ids, reported_usage
@@ -52,7 +52,7 @@ NO_FIELD = {
 }
 
 
-class CohereDialect:
+class CohereDialect(DeclaresNothing):
     name = "cohere"
     OPTIONS: dict[str, Option] = {}
     STREAM_FRAMING = "sse"

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from llmprobe.dialects import HttpCall, Option, refuse_modality
+from llmprobe.dialects.declared import Claim, Declarations
 from llmprobe.dialects.wire import array as _list
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import loose_mapping, reported_usage
@@ -60,6 +61,14 @@ _SCHEMA_KEYS = frozenset(
 )
 #: Keywords dropped because they only annotate: they constrain nothing Gemini would enforce.
 _SCHEMA_NOTES = frozenset({"$schema", "$id", "$comment"})
+
+
+#: What a Gemini model resource declares: its generation methods (a complete list; generateContent is
+#: what answers at all) and its token limits. `thinking` has no capability to hold it against yet.
+DECLARATIONS = Declarations(
+    lists={"supportedGenerationMethods": {"generateContent": "in:text"}},
+    limits={"inputTokenLimit": "tokens_in", "outputTokenLimit": "tokens_out"},
+)
 
 
 class GeminiDialect:
@@ -137,6 +146,15 @@ class GeminiDialect:
                 ids.append(model["name"].removeprefix("models/"))
         token = data.get("nextPageToken")
         return ids, token if isinstance(token, str) and token else None
+
+    def claims_call(self, model: str, cursor: str | None) -> HttpCall:
+        return self.list_models_call(cursor)
+
+    def parse_claims(
+        self, model: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> tuple[list[Claim] | None, str | None]:
+        _, cursor = self.parse_models(status, headers, body)
+        return DECLARATIONS.listed(_decode(body, "model list"), "models", "name", f"models/{model}"), cursor
 
 
 class GeminiStreamParser:

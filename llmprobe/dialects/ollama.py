@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
+from llmprobe.dialects.declared import Claim, Declarations
 from llmprobe.dialects.openai import _logprobs
 from llmprobe.dialects.wire import decode as _decode
 from llmprobe.dialects.wire import malformed as _malformed
@@ -46,6 +47,10 @@ from llmprobe.sse import SseEvent
 NO_TOOL_CHOICE = "/api/chat has no tool_choice field: a call can be neither forced nor forbidden"
 #: Options /api/chat has no field for (docs/methodology.md, "What a dialect does not send").
 NO_FIELD = {"web_search": "/api/chat has no web search: Ollama's web search is a REST API of its own, not a chat tool"}
+
+#: What /api/show declares: `capabilities`, the complete list of what the model can do (`thinking` has no
+#: capability to hold it against yet, `insert` and `embedding` are not measured).
+DECLARATIONS = Declarations(lists={"capabilities": {"completion": "in:text", "tools": "tools", "vision": "in:image"}})
 
 
 class OllamaDialect:
@@ -122,6 +127,23 @@ class OllamaDialect:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
         return model_ids(_decode(body, "model list"), "models", "name"), None
+
+    def claims_call(self, model: str, cursor: str | None) -> HttpCall:
+        """/api/tags says nothing about a model's capabilities: /api/show, one model at a time, does."""
+        return HttpCall("POST", f"{self.base_url}/api/show", {"model": model})
+
+    def parse_claims(
+        self, model: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> tuple[list[Claim] | None, str | None]:
+        """A model the server does not have (404) is not listed, as in a listing that leaves it out."""
+        if status == 404:
+            return None, None
+        if not 200 <= status < 300:
+            raise _http_error(status, headers, body)
+        shown = _decode(body, "model details")
+        if not isinstance(shown, dict):
+            raise _malformed("model details are not an object", shown)
+        return DECLARATIONS.claims(shown), None
 
 
 class OllamaStreamParser:

@@ -17,6 +17,7 @@ from typing import Any
 
 from llmprobe import safejson
 from llmprobe.dialects import HttpCall, Option, data_url, option_values, refuse_modality
+from llmprobe.dialects.declared import Claim, Declarations
 from llmprobe.dialects.wire import decode as _decode_json
 from llmprobe.dialects.wire import loose_array as _list
 from llmprobe.dialects.wire import loose_mapping as _dict
@@ -40,6 +41,40 @@ from llmprobe.neutral import (
 )
 from llmprobe.ratelimits import parse_ratelimit_headers, parse_retry_after, retry_after_in_message
 from llmprobe.sse import SseEvent
+
+#: What an OpenAI-compatible listing declares, where it declares anything (OpenAI's own /v1/models
+#: does not: id, created, owned_by): OpenRouter's `supported_parameters` and input modalities (complete
+#: lists), Mistral's `capabilities` flags, and the token limits of OpenRouter and Groq.
+DECLARATIONS = Declarations(
+    lists={
+        "supported_parameters": {
+            "tools": "tools",
+            "tool_choice": "toolCallRequired",
+            "response_format": "json",
+            "structured_outputs": "jsonSchema",
+            "seed": "seed",
+            "stop": "stopSequence",
+            "logprobs": "topLogprobs",
+            "top_logprobs": "topLogprobs",
+            "max_tokens": "maxTokens",
+            "web_search_options": "webSearch",
+        },
+        "architecture.input_modalities": {
+            "text": "in:text",
+            "image": "in:image",
+            "audio": "in:audio",
+            "video": "in:video",
+            "file": "in:document",
+        },
+    },
+    flags={"capabilities": {"completion_chat": "in:text", "function_calling": "tools", "vision": "in:image"}},
+    limits={
+        "context_length": "tokens_in",
+        "top_provider.max_completion_tokens": "tokens_out",
+        "context_window": "tokens_in",
+        "max_completion_tokens": "tokens_out",
+    },
+)
 
 
 class OpenAIDialect:
@@ -161,6 +196,15 @@ class OpenAIDialect:
         if not 200 <= status < 300:
             raise _http_error(status, headers, body)
         return model_ids(_decode_json(body, "model list"), "data", "id"), None
+
+    def claims_call(self, model: str, cursor: str | None) -> HttpCall:
+        return self.list_models_call(cursor)
+
+    def parse_claims(
+        self, model: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> tuple[list[Claim] | None, str | None]:
+        _, cursor = self.parse_models(status, headers, body)
+        return DECLARATIONS.listed(_decode_json(body, "model list"), "data", "id", model), cursor
 
 
 @dataclass

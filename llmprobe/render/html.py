@@ -11,14 +11,17 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from importlib import resources
 from typing import Any
 
 from llmprobe import __version__
+from llmprobe.battery import load_battery
 from llmprobe.capabilities import CAPABILITIES
+from llmprobe.claims import Claims, judge
 from llmprobe.config import ProviderConfig
+from llmprobe.dialects.declared import INPUT
 from llmprobe.render import cells, legend
 from llmprobe.render.cells import Line
 from llmprobe.render.evidence import Column, cell_evidence, layout_columns
@@ -57,9 +60,12 @@ def render_html(
     providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
     layout: str = "detailed",
     summary: bool | None = None,
+    claims: Mapping[str, Claims] | None = None,
 ) -> str:
     """The page: provenance, the summary (as in markdown), filters, one table of every model
     and mode of every provider, the legend, and the evidence as data for the cells to open.
+    `claims` (per provider, as `llmprobe models --claims` kept them) marks the cells whose
+    verdict contradicts what the provider's own listing declares.
 
     Raises ValueError for an unknown layout or an empty provider list.
     """
@@ -85,8 +91,11 @@ def render_html(
         "FILTERS": _filters(results),
         "UNTESTED": str(sum(not line.modes for _, _, line, _ in rows)),
         "HEADER": _header(header),
-        "ROWS": "\n".join(_row(i, provider, line, row) for i, (provider, _, line, row) in enumerate(rows)),
-        "NOTES": _notes(board.sections),
+        "ROWS": "\n".join(
+            _row(i, provider, line, row, _contradicted(claims or {}, provider, model, line, columns))
+            for i, (provider, model, line, row) in enumerate(rows)
+        ),
+        "NOTES": _notes(board.sections) + _claims_note(claims or {}, results),
         "LEGEND": _legend(layout),
         "DATA": _script_json(data),
         "SCRIPT": _asset("scoreboard.js"),
@@ -182,13 +191,52 @@ def _header(titles: Sequence[str]) -> str:
     )
 
 
-def _row(index: int, provider: ProviderResult, line: Line, row: tuple[str, ...]) -> str:
-    """Provider, model, then one focusable cell per column that opens its evidence."""
+def _row(index: int, provider: ProviderResult, line: Line, row: tuple[str, ...], contradicted: Mapping[int, str]) -> str:
+    """Provider, model, then one focusable cell per column that opens its evidence; a cell whose
+    verdict contradicts the provider's listing is marked, with the claims in its title."""
     untested = ' class="untested"' if not line.modes else ""
     model, *values = row
-    cells_html = "".join(f'<td data-c="{c}" tabindex="-1">{_e(value)}</td>' for c, value in enumerate(values))
+    cells_html = "".join(
+        f'<td data-c="{c}" tabindex="-1"'
+        + (f' class="contradicted" title="{_e(contradicted[c])}"' if c in contradicted else "")
+        + f">{_e(value)}</td>"
+        for c, value in enumerate(values)
+    )
     heading = f'<td>{_e(provider_title(provider))}</td><th scope="row">{_e(model)}</th>'
     return f'<tr data-i="{index}"{untested}>{heading}{cells_html}</tr>'
+
+
+def _contradicted(
+    claims: Mapping[str, Claims], provider: ProviderResult, model: ModelResult, line: Line, columns: Sequence[Column]
+) -> dict[int, str]:
+    """Column index → what the listing declares that this row's verdict there contradicts.
+
+    A capability's claim marks the columns that read its verdict; an input medium's, the columns
+    the media probes decide (➛In); a token limit is no cell's verdict and marks none."""
+    kept = claims.get(provider.provider)
+    if kept is None or not line.modes:
+        return {}
+    media = {probe.name for probe in load_battery().media}
+    marks: dict[int, list[str]] = {}
+    for finding in judge({model.id: kept.models.get(model.id, [])}, provider):
+        if (model.reason, line.modes[0]) not in finding.contradicting:
+            continue
+        for c, column in enumerate(columns):
+            if finding.measured_by in column.verdicts or (finding.measured_by.startswith(INPUT) and media & set(column.probes)):
+                marks.setdefault(c, []).append(f"{finding.claim} (declared {finding.declared}, fetched {kept.fetched_at})")
+    return {c: "contradicts the provider's listing: " + "; ".join(listed) for c, listed in marks.items()}
+
+
+def _claims_note(claims: Mapping[str, Claims], results: Sequence[ProviderResult]) -> str:
+    """What the ≠ mark means, and where the claims it holds against come from."""
+    kept = [f"{p.provider} (fetched {claims[p.provider].fetched_at})" for p in results if p.provider in claims]
+    if not kept:
+        return ""
+    text = (
+        "≠ marks a cell whose verdict contradicts what the provider's own model listing declares "
+        f"(llmprobe models --claims; its title names the claim): {', '.join(kept)}."
+    )
+    return f'<p id="claims">{_e(text)}</p>'
 
 
 def _notes(sections: Sequence[tuple[ProviderResult, Table]]) -> str:

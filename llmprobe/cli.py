@@ -312,7 +312,8 @@ def compare_claims(provider: ProviderConfig, job: ProviderJob, measured: Provide
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     if declared is None:
-        err.print(f"{provider.name}: its API declares nothing about its models that llmprobe measures", markup=False)
+        nothing = f"{provider.name}: its API declares nothing about its models that llmprobe measures"
+        err.print(nothing, markup=False, highlight=False, soft_wrap=True)
         return 0
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
@@ -330,7 +331,8 @@ def compare_claims(provider: ProviderConfig, job: ProviderJob, measured: Provide
     summary = ", ".join(f"{n} {judgement}" for judgement, n in counts.items())
     unlisted = f"; not listed: {', '.join(not_listed)}" if not_listed else ""
     measured_from = "" if measured is not None else f" (no results in {out}/{provider.name}.json yet)"
-    err.print(f"{provider.name}: {summary}{measured_from}{unlisted}; kept in {saved}", markup=False, highlight=False)
+    line = f"{provider.name}: {summary}{measured_from}{unlisted}; kept in {saved}"
+    err.print(line, markup=False, highlight=False, soft_wrap=True)
     return 1 if counts["contradicted"] else 0
 
 

@@ -12,13 +12,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmprobe.dialects import HttpCall, Option, option_values
+from llmprobe.dialects import DeclaresNothing, HttpCall, Option, option_values
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, kind_for_status
 from llmprobe.neutral import RateLimit, Reply, Request, TextPart, Usage, normalise_finish_reason
 from llmprobe.sse import SseEvent
 
 
-class ToyDialect:
+class ToyDialect(DeclaresNothing):
     name = "toy"
     OPTIONS = {"shout": Option("boolean", False)}  # send the prompt in capitals
     STREAM_FRAMING = "ndjson"

@@ -286,7 +286,7 @@ def models(
     if claims:
         raise typer.Exit(compare_claims(selected, job, measured, out, as_json))
     try:
-        served = asyncio.run(fetch_models(job, OUT_DEFAULT))
+        served = asyncio.run(fetch_models(job, out))
     except ApiError as exc:
         raise fail(model_listing_failure(selected, exc)) from None
     except LlmprobeError as exc:  # the local server would not start

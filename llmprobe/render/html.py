@@ -78,11 +78,16 @@ def render_html(
         rows += [(provider, model, line, row) for (model, line), row in zip(lines, table.rows, strict=True)]
     header = ("Provider", *board.sections[0][1].header)
     results = [provider for provider, _ in board.sections]
+    media = frozenset(probe.name for probe in load_battery().media)
+    marks = [_contradicted(claims or {}, provider, model, line, columns, media) for provider, model, line, _ in rows]
     data = {
         "columns": [_column_data(column) for column in columns],
         "labels": CAPABILITY_LABELS,
         "rank": [cells.VERDICT_CELL[verdict] for verdict, _ in _CHOICES] + [cells.UNMEASURED],
-        "rows": [_row_data(provider, model, line, columns) for provider, model, line, _ in rows],
+        "rows": [
+            _row_data(provider, model, line, columns, marked)
+            for (provider, model, line, _), marked in zip(rows, marks, strict=True)
+        ],
     }
     parts = {
         "STYLE": _asset("scoreboard.css"),
@@ -92,8 +97,8 @@ def render_html(
         "UNTESTED": str(sum(not line.modes for _, _, line, _ in rows)),
         "HEADER": _header(header),
         "ROWS": "\n".join(
-            _row(i, provider, line, row, _contradicted(claims or {}, provider, model, line, columns))
-            for i, (provider, model, line, row) in enumerate(rows)
+            _row(i, provider, line, row, marked)
+            for i, ((provider, _, line, row), marked) in enumerate(zip(rows, marks, strict=True))
         ),
         "NOTES": _notes(board.sections) + _claims_note(claims or {}, results),
         "LEGEND": _legend(layout),
@@ -123,10 +128,11 @@ def _column_data(column: Column) -> dict[str, Any]:
 
 
 def _row_data(
-    provider: ProviderResult, model: ModelResult, line: Line, columns: Sequence[Column]
+    provider: ProviderResult, model: ModelResult, line: Line, columns: Sequence[Column], contradicted: Mapping[int, str]
 ) -> dict[str, Any]:
     """What the page needs to filter the row and explain its cells: its verdicts' symbols,
-    the evidence of its mode, and for each column which of that evidence decided it."""
+    the evidence of its mode, for each column which of that evidence decided it, and the
+    listing's claims a cell contradicts (by column index)."""
     mode = line.modes[0] if line.modes else ""
     evidence = model.modes[mode].probes if mode else []
     position = {id(e): i for i, e in enumerate(evidence)}
@@ -141,6 +147,7 @@ def _row_data(
         "cells": [[position[id(e)] for e in cell_evidence(model.modes[mode], column.probes)] for column in columns]
         if mode
         else [],
+        "claims": {str(c): text for c, text in contradicted.items()},
     }
 
 
@@ -207,7 +214,12 @@ def _row(index: int, provider: ProviderResult, line: Line, row: tuple[str, ...],
 
 
 def _contradicted(
-    claims: Mapping[str, Claims], provider: ProviderResult, model: ModelResult, line: Line, columns: Sequence[Column]
+    claims: Mapping[str, Claims],
+    provider: ProviderResult,
+    model: ModelResult,
+    line: Line,
+    columns: Sequence[Column],
+    media: frozenset[str],
 ) -> dict[int, str]:
     """Column index → what the listing declares that this row's verdict there contradicts.
 
@@ -216,7 +228,6 @@ def _contradicted(
     kept = claims.get(provider.provider)
     if kept is None or not line.modes:
         return {}
-    media = {probe.name for probe in load_battery().media}
     marks: dict[int, list[str]] = {}
     for finding in judge({model.id: kept.models.get(model.id, [])}, provider):
         if (model.reason, line.modes[0]) not in finding.contradicting:

@@ -329,6 +329,8 @@ def compare_claims(provider: ProviderConfig, job: ProviderJob, measured: Provide
         sys.stdout.write(tabulate(claims_file.render_rows(findings), headers=headers, tablefmt="plain") + "\n")
     counts = claims_file.counts(findings)
     summary = ", ".join(f"{n} {judgement}" for judgement, n in counts.items())
+    if not findings:
+        summary = "its listing declares nothing llmprobe measures about the configured models"
     unlisted = f"; not listed: {', '.join(not_listed)}" if not_listed else ""
     measured_from = "" if measured is not None else f" (no results in {out}/{provider.name}.json yet)"
     line = f"{provider.name}: {summary}{measured_from}{unlisted}; kept in {saved}"

@@ -164,6 +164,37 @@ def test_without_results_every_claim_is_not_measured(tmp_path: Path) -> None:
     assert set(verdicts(result.stdout).values()) == {"not measured"}
 
 
+def test_a_listing_without_declarations_says_so(tmp_path: Path) -> None:
+    """OpenAI's own /v1/models (and llama.cpp's) name the models and nothing they can do."""
+    with FakeOpenAI([json_response({"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "x"}]})]) as server:
+        conf = config(tmp_path, "openai", "openai", server.base_url, ["m"])
+        result = claims_of(tmp_path, "openai", conf, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["findings"] == []
+    assert "declares nothing llmprobe measures about the configured models" in result.stderr
+
+
+@pytest.mark.parametrize(("n_ctx", "status"), [(512, 0), (16, 1)], ids=["honest", "lying"])
+def test_llama_cpp_modalities_and_context(tmp_path: Path, n_ctx: int, status: int) -> None:
+    """The shape llama.cpp's server lists (recorded from the local model's server)."""
+    write_results(tmp_path / "out", "local", "SmolLM2-135M-Instruct")
+    entry = {
+        "id": "SmolLM2-135M-Instruct",
+        "object": "model",
+        "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+        "owned_by": "llamacpp",
+        "meta": {"n_ctx": n_ctx, "n_ctx_train": 8192, "n_params": 134515008},
+    }
+    listing = {"models": [{"name": "SmolLM2-135M-Instruct", "capabilities": ["completion"]}], "object": "list", "data": [entry]}
+    with FakeOpenAI([json_response(listing)]) as server:
+        conf = config(tmp_path, "local", "openai", server.base_url, ["SmolLM2-135M-Instruct"])
+        result = claims_of(tmp_path, "local", conf, "--json")
+    assert result.exit_code == status, result.output
+    found = verdicts(result.stdout)
+    assert found[("SmolLM2-135M-Instruct", "meta.n_ctx")] == ("confirmed" if status == 0 else "contradicted")
+    assert found[("SmolLM2-135M-Instruct", "architecture.input_modalities: image")] == "confirmed"  # declared no, refused
+
+
 def test_mistral_capabilities_flags(tmp_path: Path) -> None:
     write_results(tmp_path / "out", "mistral", "m")
     listing = {"data": [{"id": "m", "capabilities": {"completion_chat": True, "function_calling": True, "vision": False}}]}

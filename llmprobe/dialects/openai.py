@@ -44,7 +44,8 @@ from llmprobe.sse import SseEvent
 
 #: What an OpenAI-compatible listing declares, where it declares anything (OpenAI's own /v1/models
 #: does not: id, created, owned_by): OpenRouter's `supported_parameters` and input modalities (complete
-#: lists), Mistral's `capabilities` flags, and the token limits of OpenRouter and Groq.
+#: lists; llama.cpp's server lists the modalities too), Mistral's `capabilities` flags, and the token
+#: limits of OpenRouter, Groq and llama.cpp (`meta.n_ctx`, its context size).
 DECLARATIONS = Declarations(
     lists={
         "supported_parameters": {
@@ -73,6 +74,7 @@ DECLARATIONS = Declarations(
         "top_provider.max_completion_tokens": "tokens_out",
         "context_window": "tokens_in",
         "max_completion_tokens": "tokens_out",
+        "meta.n_ctx": "tokens_in",
     },
 )
 

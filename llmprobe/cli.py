@@ -275,12 +275,14 @@ def models(
     contradicted, confirmed or not measured by the verdicts in --out/NAME.json; the claims are kept in
     --out/claims/NAME.json for the HTML page. Exit status: 1 when a measured verdict contradicts a
     claim (for CI), 0 otherwise, 2 for a usage error or a listing that cannot be read."""
+    measured: ProviderResult | None = None
     try:
         selected = select_providers(load_config(config), [provider])[0]
         job = plan_job(selected, [], None, replay=None)
-        if claims:
-            path = out / f"{selected.name}.json"
-            measured = results.load(path) if path.exists() else None
+        path = out / f"{selected.name}.json"
+        if claims and path.exists():
+            # Read before anything is fetched, so a broken results file fails up front.
+            measured = results.load(path)
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     if claims:

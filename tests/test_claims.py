@@ -477,3 +477,14 @@ def test_a_cell_is_marked_only_in_the_mode_that_contradicts(tmp_path: Path) -> N
     assert list(contradicted_cells(page)) == [0]  # sync, where tools are false; stream works
     (finding,) = claims.judge(kept.models, provider)
     assert (finding.verdict, finding.measured) == ("contradicted", "sync: no, stream: works")
+
+
+def test_a_broken_results_file_fails_before_anything_is_fetched(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "router.json").write_text('{"schema_version": 2, "provider": 7}')
+    with FakeOpenAI([openrouter(LYING_PARAMETERS, ["text"])]) as server:
+        conf = config(tmp_path, "router", "openai", server.base_url, ["vendor/model"])
+        result = claims_of(tmp_path, "router", conf)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("llmprobe: error: ") and "router.json" in result.stderr
+    assert server.requests == []

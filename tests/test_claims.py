@@ -366,6 +366,8 @@ def test_an_unreadable_listing_is_one_error_line(tmp_path: Path, body: bytes) ->
 def test_a_declaration_nothing_measures_fails_at_import() -> None:
     with pytest.raises(ValueError, match="unknown 'tool'"):
         Declarations(lists={"supported_parameters": {"tools": "tool"}})
+    with pytest.raises(ValueError, match="unknown 'toolsBiased'"):
+        Declarations(flags={"capabilities": {"bias": "toolsBiased"}})
     with pytest.raises(ValueError, match="tokens_in or tokens_out"):
         Declarations(limits={"context_length": "tools"})
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmprobe.capabilities import MODALITIES, NAMES
+from llmprobe.capabilities import FAULTS, MODALITIES, NAMES
 from llmprobe.dialects.wire import malformed
 
 #: What a limit claim is measured by: the largest input or output token count a reply reported.
@@ -28,9 +28,12 @@ INPUT = "in:"
 
 
 def measures(measured_by: str) -> bool:
-    """True when `measured_by` names something llmprobe measures: a capability, an input medium, a limit."""
+    """True when `measured_by` names something llmprobe measures that a listing can claim: a
+    capability (not a fault: no listing declares its models biased), an input medium, a limit."""
     medium = measured_by.removeprefix(INPUT)
-    return measured_by in NAMES or measured_by in LIMITS or (medium != measured_by and medium in {m.name for m in MODALITIES})
+    if medium != measured_by:
+        return medium in {m.name for m in MODALITIES}
+    return (measured_by in NAMES and measured_by not in FAULTS) or measured_by in LIMITS
 
 
 @dataclass(frozen=True)

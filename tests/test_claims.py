@@ -490,3 +490,14 @@ def test_a_broken_results_file_fails_before_anything_is_fetched(tmp_path: Path) 
     assert result.exit_code == 2
     assert result.stderr.startswith("llmprobe: error: ") and "router.json" in result.stderr
     assert server.requests == []
+
+
+def test_a_hostile_claim_name_is_text_on_the_page(tmp_path: Path) -> None:
+    """A claims file is edited by hand like a results file: its words are data, never markup."""
+    hostile = '<img src=x onerror="window.pwned=1">'
+    kept = claims.Claims("router", "</script>", "test", {"m": [Claim(hostile, "tools", True)]})
+    provider = ProviderResult("router", "2026-12-07T00:00:00Z", "test", [measured("m")])
+    listing = load_config(config(tmp_path, "router", "openai", "http://127.0.0.1:9/v1", ["m"])).providers["router"]
+    page = render_html([(listing, provider)], "detailed", True, {"router": kept})
+    assert "<img" not in page and page.count("</script>") == 2  # the page's own two scripts
+    assert hostile in html.unescape(next(iter(contradicted_cells(page)[0].values())))

@@ -41,8 +41,10 @@ from llmprobe.battery import Role, load_battery  # noqa: E402
 from llmprobe.config import ProviderConfig  # noqa: E402
 from llmprobe.jobs import plan_job, run_jobs  # noqa: E402
 from llmprobe.progress import RunProgress  # noqa: E402
-from llmprobe.render import render_markdown  # noqa: E402
-from llmprobe.results import ProviderResult, load  # noqa: E402
+from llmprobe.render import FORMATS  # noqa: E402
+from llmprobe.render.page import Page  # noqa: E402
+from llmprobe.results import ProviderResult  # noqa: E402
+from llmprobe.results_file import load  # noqa: E402
 from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model  # noqa: E402
 
 MODELS = 10
@@ -193,7 +195,7 @@ def main() -> int:
         # The provider is gone: re-scoring is offline, from the cassettes alone.
         replayed = probe(provider, work / "replayed", concurrency, replay=work / "cassettes")
     render_start = time.perf_counter()
-    render_markdown([(provider, replayed.result)])
+    FORMATS["markdown"](Page([(provider, replayed.result)]), StringIO())
     render_seconds = time.perf_counter() - render_start
 
     report = Report()

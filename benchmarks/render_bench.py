@@ -13,10 +13,10 @@ from pathlib import Path
 # Runnable from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rich.console import Console  # noqa: E402
 
 from llmprobe.config import TIERS, ModelConfig, ProviderConfig  # noqa: E402
-from llmprobe.render import render_json, render_markdown, render_terminal  # noqa: E402
+from llmprobe.render import FORMATS  # noqa: E402
+from llmprobe.render.page import Page  # noqa: E402
 from llmprobe.results import MODES, VERDICT_NAMES, VERDICTS, Modality, ModelResult, ModeResult, ProviderResult  # noqa: E402
 
 MODELS = 100
@@ -57,10 +57,10 @@ def main() -> None:
     providers = [synthetic_provider()]
     several = providers + [synthetic_provider()]
     renders = {
-        "markdown (1 provider)": lambda: render_markdown(providers),
-        "markdown (2 providers + summary)": lambda: render_markdown(several, "compact"),
-        "terminal (1 provider)": lambda: Console(file=StringIO(), width=200).print(render_terminal(providers)),
-        "json (1 provider)": lambda: render_json(providers),
+        "markdown (1 provider)": lambda: FORMATS["markdown"](Page(providers), StringIO()),
+        "markdown (2 providers + summary)": lambda: FORMATS["markdown"](Page(several, "compact"), StringIO()),
+        "terminal (1 provider)": lambda: FORMATS["terminal"](Page(providers), StringIO()),
+        "json (1 provider)": lambda: FORMATS["json"](Page(providers), StringIO()),
     }
     print(f"{MODELS} models per provider, best of {REPEATS} runs, target {TARGET_SECONDS:.1f} s")
     for name, render in renders.items():

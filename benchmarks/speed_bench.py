@@ -66,7 +66,8 @@ from llmprobe.config import ProviderConfig, load_config  # noqa: E402
 from llmprobe.jobs import plan_job, run_jobs, tls_context  # noqa: E402
 from llmprobe.neutral import Exchange  # noqa: E402
 from llmprobe.progress import RunProgress  # noqa: E402
-from llmprobe.results import ModelResult, load  # noqa: E402
+from llmprobe.results import ModelResult  # noqa: E402
+from llmprobe.results_file import load  # noqa: E402
 from passing_provider import EXPECTED_VERDICTS, USAGE, PassingProvider, passing_provider_config  # noqa: E402
 
 TARGET_BOUND_RATIO = 1.15

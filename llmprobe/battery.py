@@ -17,10 +17,9 @@ from typing import Any
 
 import yaml
 
-from llmprobe.capabilities import medium
+from llmprobe.capabilities import NAMES, medium
 from llmprobe.errors import LlmprobeError
 from llmprobe.neutral import AttachmentPart, DocumentPart, Message, Part, Request, TextPart, Thought, Tool, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES
 
 
 class BatteryError(LlmprobeError):
@@ -227,7 +226,7 @@ def _probe_fields(name: str, merged: dict[str, Any]) -> dict[str, Any]:
     if not set(report.values()) <= set(REPORT_WHEN):
         raise BatteryError(f"battery.yaml: probe {name} report: use one of {list(REPORT_WHEN)}")
     verdict = merged.get("verdict", "")
-    if verdict and verdict not in VERDICT_NAMES:
+    if verdict and verdict not in NAMES:
         raise BatteryError(f"battery.yaml: probe {name}: unknown verdict {verdict!r}")
     if merged.get("verdict_from", "any_reply") != "any_reply":
         raise BatteryError(f"battery.yaml: probe {name}: verdict_from can only be any_reply")

@@ -32,7 +32,8 @@ from llmprobe import safejson
 from llmprobe.battery import Role, load_battery
 from llmprobe.dialects.declared import INPUT, LIMITS, Claim, measures
 from llmprobe.files import write_atomically
-from llmprobe.results import ModelResult, ProviderResult, ResultsError, Verdict
+from llmprobe.results import ModelResult, ProviderResult, Verdict
+from llmprobe.results_file import ResultsError
 
 #: The layout of a claims file; a reader refuses a later one.
 SCHEMA_VERSION = 1

@@ -11,23 +11,31 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from tabulate import tabulate
 
-from llmprobe import __version__, diff, explain, results
+from llmprobe import __version__, diff, explain, results_file
 from llmprobe import claims as claims_file
 from llmprobe.budget import Budget
 from llmprobe.config import Config, ProviderConfig, load_config
+from llmprobe.credentials import credentials_hint
 from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
-from llmprobe.jobs import ProviderJob, credentials_hint, dry_run, fetch_claims, fetch_models, plan_job, run_jobs
 from llmprobe.progress import RunProgress
-from llmprobe.render import LAYOUTS, print_terminal, render_html, render_json, render_markdown, render_terminal
+from llmprobe.render import FORMATS
 from llmprobe.render.merge import listing_of
-from llmprobe.results import ProviderResult, ResultsError
+from llmprobe.render.page import Page
+from llmprobe.render.tables import LAYOUTS
+from llmprobe.results import ProviderResult
+from llmprobe.results_file import ResultsError
+
+if TYPE_CHECKING:
+    from llmprobe.jobs import ProviderJob
 
 app = typer.Typer(
     add_completion=False,
@@ -123,6 +131,9 @@ def run(
 
     Exit status: 0 when every probe got an answer, 1 when some verdicts could not be
     measured (or a provider refused the key, or the budget stopped the run), 2 for a usage error."""
+    # Imported here, by the commands that talk to providers: `render` never loads the HTTP client.
+    from llmprobe.jobs import dry_run, plan_job, run_jobs
+
     try:
         if mode not in ("sync", "stream", "both"):
             raise ConfigError(f"--mode {mode!r}: use sync, stream or both")
@@ -175,14 +186,14 @@ def load_pairs(cfg: Config | None, provider: str | None, out: Path) -> list[tupl
     pairs: list[tuple[ProviderConfig, ProviderResult | None]]
     if cfg is None:
         paths = [out / f"{provider}.json"] if provider else sorted(out.glob("*.json"))
-        found = [results.load(path) for path in paths if path.exists()]
+        found = [results_file.load(path) for path in paths if path.exists()]
         pairs = [(listing_of(result), result) for result in found]
     else:
         providers = select_providers(cfg, [provider]) if provider else list(cfg.providers.values())
         pairs = []
         for p in providers:
             path = out / f"{p.name}.json"
-            pairs.append((p, results.load(path) if path.exists() else None))
+            pairs.append((p, results_file.load(path) if path.exists() else None))
         # Without --provider, the page shows every provider that has results.
         if not provider:
             pairs = [(p, r) for p, r in pairs if r is not None]
@@ -204,13 +215,18 @@ def config_for_rendering(path: Path) -> Config | None:
         return None
 
 
+def _choices(names: Sequence[str]) -> str:
+    """`a, b or c`, for help texts and errors that list every choice."""
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 @app.command()
 def render(
     provider: str | None = typer.Option(
         None, "--provider", "-p", metavar="NAME", help="Only this provider (default: all with results)."
     ),
     layout: str = typer.Option("detailed", "--layout", metavar="LAYOUT", help="detailed (one column per capability) or compact."),
-    format: str = typer.Option("markdown", "--format", metavar="FORMAT", help="markdown, terminal, json or html."),
+    format: str = typer.Option("markdown", "--format", metavar="FORMAT", help=f"{_choices(list(FORMATS))}."),
     extra: list[str] | None = typer.Option(
         None, "--columns", metavar="SECTION", help="Add a section to the markdown: speed (latency and throughput)."
     ),
@@ -218,30 +234,7 @@ def render(
     out: Path = OUT_OPTION,
 ) -> None:
     """Print the scoreboard from the results in out/ (markdown to stdout, never the network)."""
-    try:
-        unknown = [name for name in extra or [] if name != "speed"]
-        if unknown:
-            raise ConfigError(f"--columns {unknown[0]!r}: the one extra section is speed")
-        if layout not in LAYOUTS:
-            raise ConfigError(f"--layout {layout!r}: use {' or '.join(LAYOUTS)}")
-        if format not in ("markdown", "terminal", "json", "html"):
-            raise ConfigError(f"--format {format!r}: use markdown, terminal, json or html")
-        pairs = load_pairs(config_for_rendering(config), provider, out)
-        # The HTML page marks what the listings' claims (kept by `models --claims`) contradict.
-        found = [claims_file.load_beside(out, r.provider) for _, r in pairs if r is not None and format == "html"]
-        kept = {c.provider: c for c in found if c is not None}
-    except LlmprobeError as exc:
-        raise fail(str(exc)) from None
-    # Without --provider the page is the overview: a summary table, then one section each.
-    summary = provider is None
-    if format == "terminal":
-        print_terminal(render_terminal(pairs, layout, summary), Console())
-    elif format == "json":
-        sys.stdout.write(render_json(pairs))
-    elif format == "html":
-        sys.stdout.write(render_html(pairs, layout, summary, kept))
-    else:
-        sys.stdout.write(render_markdown(pairs, layout, summary, speed="speed" in (extra or [])))
+    draw(provider, layout, format, extra or [], config, out)
 
 
 @app.command()
@@ -254,7 +247,26 @@ def show(
     out: Path = OUT_OPTION,
 ) -> None:
     """The scoreboard as a table for the terminal (same as render --format terminal)."""
-    render(provider=provider, layout=layout, format="terminal", extra=None, config=config, out=out)
+    draw(provider, layout, "terminal", [], config, out)
+
+
+def draw(provider: str | None, layout: str, format: str, extra: list[str], config: Path, out: Path) -> None:
+    """`render` and `show`: the chosen format of FORMATS draws the page on stdout."""
+    try:
+        unknown = [name for name in extra if name != "speed"]
+        if unknown:
+            raise ConfigError(f"--columns {unknown[0]!r}: the one extra section is speed")
+        if layout not in LAYOUTS:
+            raise ConfigError(f"--layout {layout!r}: use {' or '.join(LAYOUTS)}")
+        if format not in FORMATS:
+            raise ConfigError(f"--format {format!r}: use {_choices(list(FORMATS))}")
+        pairs = load_pairs(config_for_rendering(config), provider, out)
+        found = [claims_file.load_beside(out, r.provider) for _, r in pairs if r is not None]
+    except LlmprobeError as exc:
+        raise fail(str(exc)) from None
+    claims = {c.provider: c for c in found if c is not None}
+    # Without --provider the page is the overview: a summary table, then one section each.
+    FORMATS[format](Page(pairs, layout, summary=provider is None, speed="speed" in extra, claims=claims), sys.stdout)
 
 
 @app.command()
@@ -275,6 +287,9 @@ def models(
     contradicted, confirmed or not measured by the verdicts in --out/NAME.json; the claims are kept in
     --out/claims/NAME.json for the HTML page. Exit status: 1 when a measured verdict contradicts a
     claim (for CI), 0 otherwise, 2 for a usage error or a listing that cannot be read."""
+    # Here rather than at the top, as in `run`.
+    from llmprobe.jobs import fetch_models, plan_job
+
     measured: ProviderResult | None = None
     try:
         selected = select_providers(load_config(config), [provider])[0]
@@ -282,7 +297,7 @@ def models(
         path = out / f"{selected.name}.json"
         if claims and path.exists():
             # Read before anything is fetched, so a broken results file fails up front.
-            measured = results.load(path)
+            measured = results_file.load(path)
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     if claims:
@@ -306,6 +321,8 @@ def models(
 
 def compare_claims(provider: ProviderConfig, job: ProviderJob, measured: ProviderResult | None, out: Path, as_json: bool) -> int:
     """`models --claims`: fetch, keep, judge and print; the exit status."""
+    from llmprobe.jobs import fetch_claims
+
     ids = list(dict.fromkeys(m.id for m in provider.models))
     try:
         declared = asyncio.run(fetch_claims(job, out, ids))
@@ -384,7 +401,7 @@ def explain_cell(
         if not path.exists():
             raise ResultsError(f"no results in {path} yet: run `llmprobe run --provider {provider}` first")
         modes = ("sync", "stream") if mode == "both" else (mode,)
-        loaded = results.load(path)
+        loaded = results_file.load(path)
         found = explain.explain(
             selected, loaded, model, modes=modes, column=column, layout=layout, base_url=base_url, reason=thinking
         )
@@ -414,7 +431,7 @@ def diff_files(
     cannot be read.
     """
     try:
-        changes = diff.diff_results(results.load(old), results.load(new))
+        changes = diff.diff_results(results_file.load(old), results_file.load(new))
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
     sys.stdout.write(diff.render_json(changes) if as_json else diff.render_text(changes))

@@ -29,11 +29,12 @@ from llmprobe.dialects import Dialect, HttpCall
 from llmprobe.dialects.declared import Claim
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
 from llmprobe.neutral import Exchange, Reply, Request, ToolCall
-from llmprobe.pacing import Pacer, RateLimitWait, TokenGuess
+from llmprobe.pacing import Pacer, RateLimitWait
 from llmprobe.ratelimits import names_tokens
 from llmprobe.redaction import Redactor
 from llmprobe.scheduler import Priority, Slots
 from llmprobe.sse import aiter_events, aiter_ndjson
+from llmprobe.token_guess import TokenGuess
 
 #: Sent with every request unless the dialect or the credentials say otherwise: some provider
 #: firewalls refuse a request without a User-Agent, and we decode gzip and deflate only (see `bodies`).

@@ -20,18 +20,20 @@ from typing import Any
 
 import httpx
 
-from llmprobe import results
+from llmprobe import results_file
 from llmprobe.battery import load_battery
 from llmprobe.budget import Budget, Cost
-from llmprobe.cassettes import RecordingTransport, ReplayTransport
 from llmprobe.client import ProviderClient, RetryPolicy
-from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig, resolve_credentials
+from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig
+from llmprobe.credentials import credentials_hint, resolve_credentials
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.declared import Claim
 from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress
 from llmprobe.proxies import environment_proxies, routed_transport
+from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
+from llmprobe.replay import ReplayTransport
 from llmprobe.results import ProviderResult
 from llmprobe.runner import ProviderRun, ProviderStopped, gather_all, mode_plan, resumable
 
@@ -62,7 +64,7 @@ def plan_job(
     """Resolve URL, credentials and the previous results (from `out`) before anything is sent,
     so a missing key or a broken results file fails up front, not half-way through a paid run."""
     path = out / f"{provider.name}.json" if out is not None else None
-    previous = results.load(path) if path is not None and path.exists() else None
+    previous = results_file.load(path) if path is not None and path.exists() else None
     if base_url:
         provider = dataclasses.replace(provider, base_url=base_url)
     selected = [m for m in provider.models if not models or m.id in models]
@@ -126,12 +128,6 @@ def provider_client(job: ProviderJob, transport: httpx.AsyncBaseTransport, base_
         redactor=redactor_for(job),
         **options,
     )
-
-
-def credentials_hint(provider: ProviderConfig) -> str:
-    """What to check when a provider refuses us: the variables its credentials come from."""
-    variables = [v for v in (provider.api_key_env, provider.account_id_env) if v]
-    return f"check {' and '.join(variables)}" if variables else "check the provider's settings"
 
 
 async def run_jobs(
@@ -248,7 +244,7 @@ def dry_run(
     lines = []
     for provider in providers:
         path = out / f"{provider.name}.json"
-        previous = results.load(path) if path.exists() else None
+        previous = results_file.load(path) if path.exists() else None
         selected = [m for m in provider.models if m.probe and (not models or m.id in models)]
         if resume:
             selected = resumable(selected, previous)

@@ -15,21 +15,13 @@ second included), not the whole provider. Windows longer than QUOTA_WINDOW (a da
 quota) are not paced: what remains is spent, and the 429 at its end says how long to
 wait.
 
-The limit that binds is often announced nowhere: Groq's request headers carry the daily
-quota while a per-minute bucket refuses, and OpenAI announces a per-minute figure while
-enforcing it per second. A key's 429s therefore also teach it a rate (`_Learned`): each
-wait bounds the refill from above (at most one request per wait), the first sets the
-rate there (a flooded bucket is empty, so its wait is one refill), each later one lowers
-it by DECREASE (not far below an announced refill, which also caps it), and each answer
-let through after the lowering raises it by 1 + INCREASE. Sending faster than the
-bucket refills empties it and meets a 429; sending slower never does: the rate settles
-in a band a few percent wide around the refill, with one 429 per climb
-(docs/methodology.md, "Rate limits"). Tickets issued before a 429 and not sent yet are
-taken back. A key not refused yet starts at the rate another key learned.
+The limit that binds is often announced nowhere: a key's 429s also teach it a rate
+(`llmprobe.learned_rate`), and a key not refused yet starts at the rate another key learned.
+Tickets issued before a 429 and not sent yet are taken back.
 
 Tokens per minute are a bucket of their own, from `x-ratelimit-*-tokens`: a request
-goes when the estimate holds its expected cost (`TokenGuess`), and a 429 that names
-tokens empties it without lowering the rate.
+goes when the estimate holds its expected cost (`llmprobe.token_guess`), and a 429 that
+names tokens empties it without lowering the rate.
 """
 
 from __future__ import annotations
@@ -42,24 +34,16 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from llmprobe.neutral import AttachmentPart, DocumentPart, RateLimit, Request, TextPart, Usage
+from llmprobe.learned_rate import LearnedRate
+from llmprobe.neutral import RateLimit
 from llmprobe.scheduler import Priority, rank
 
 #: Below this share of a long window's token budget, a key is left alone until the window resets.
 TOKEN_RESERVE = 0.05
 #: The longest wait we accept from announced limits; a daily window must not freeze a run.
 MAX_PAUSE = 60.0
-#: A learned rate's factor on a 429, and its growth on each success after it (before the key's own first 429).
-DECREASE, INCREASE = 0.85, 0.01
-#: The factor on a 429 for a key paced at about its announced refill.
-NEAR_REFILL = 0.95
-#: Tokens an attached medium (a picture, a recording, a PDF) is guessed to cost before one of its
-#: size has been answered (providers count from about a hundred to a few thousand).
-MEDIUM_TOKENS = 1000
 #: A window longer than this is a quota to spend, not a rate to keep: a minute's, with room for rounding.
 QUOTA_WINDOW = 90.0
-#: A 429 asking for less (or nothing) still says no faster than this.
-_SHORTEST_WAIT = 0.1
 _EPSILON = 1e-6
 
 
@@ -86,20 +70,9 @@ class _Bucket:
     #: Requests sent when that answer came: news of any of them may be older than this.
     horizon: int
 
-
-@dataclass
-class _Learned:
-    """A request rate learned from 429s, for a limit no header announces truly."""
-
-    #: Requests a second.
-    rate: float
-    #: No request before this time: the one before went 1 ÷ rate earlier.
-    next_at: float
-    #: Tickets issued when the rate was last lowered: a 429 to one of them is old news, and their
-    #: answers say nothing of the lowered rate.
-    horizon: int
-    #: The key has had a 429 of its own (until then its rate is a sibling's, and grows fast).
-    own: bool = True
+    def level(self, now: float) -> float:
+        """What the bucket holds at `now`, refilled since the answer but never past its limit."""
+        return min(self.limit, self.remaining + self.refill * (now - self.observed_at))
 
 
 class _Key:
@@ -120,7 +93,7 @@ class _Key:
         self.tokens: _Bucket | None = None
         #: Expected token cost of each ticket not back yet (the token estimate takes the unseen ones off).
         self.costs: dict[int, float] = {}
-        self.learned: _Learned | None = None
+        self.learned: LearnedRate | None = None
         #: Tickets up to this one, issued before the key's latest 429 (or rate) and not sent yet, are
         #: taken back (see `sending`).
         self.recalled = 0
@@ -157,7 +130,7 @@ class Pacer:
         if state.learned is None and self._shared is not None:
             # A provider's models mostly share their tier's limits: a key not refused yet takes the
             # rate another has just learned, rather than finding its limit by a burst of 429s.
-            state.learned = _Learned(self._shared, 0.0, state.issued, own=False)
+            state.learned = LearnedRate(self._shared, 0.0, state.issued, own=False)
             state.recalled = state.issued
         return state
 
@@ -212,9 +185,8 @@ class Pacer:
         state.in_flight[state.issued] = None
         if cost:
             state.costs[state.issued] = cost
-        learned = state.learned
-        if learned is not None:
-            learned.next_at = max(self._clock(), learned.next_at) + 1 / learned.rate
+        if state.learned is not None:
+            state.learned.issue(self._clock())
         return state.issued
 
     def sending(self, key: str, ticket: int) -> bool:
@@ -242,12 +214,8 @@ class Pacer:
         if not admitted:
             return
         state.limited_since = None
-        learned = state.learned
-        if learned is not None and ticket > learned.horizon:
-            learned.rate *= 1 + INCREASE
-            if state.bucket is not None and state.bucket.refill > 0:
-                # Sending faster than the announced refill cannot last: it only borrows from the burst.
-                learned.rate = min(learned.rate, state.bucket.refill)
+        if state.learned is not None:
+            state.learned.admitted(ticket, _announced_refill(state))
 
     def _delay(self, state: _Key, cost: float) -> float:
         """Seconds until the key may send a request of `cost` tokens (0 or less: now)."""
@@ -286,7 +254,7 @@ class Pacer:
     def _refill_wait(bucket: _Bucket, need: float, unseen: float, now: float) -> float:
         """Seconds until `bucket` holds `need` (at most all of it) beyond what `unseen` requests took."""
         need = min(need, bucket.limit)
-        available = min(bucket.limit, bucket.remaining + bucket.refill * (now - bucket.observed_at)) - unseen
+        available = bucket.level(now) - unseen
         # A hair under what is needed is enough: rounding must not keep a waiter waking forever.
         if available >= need - _EPSILON:
             return 0.0
@@ -326,8 +294,7 @@ class Pacer:
             remaining, sent = float(limit.remaining), state.in_flight.get(ticket) or 0
             old = state.bucket if limit.kind == "requests" else state.tokens
             if old is not None and sent <= old.horizon:
-                projected = min(old.limit, old.remaining + old.refill * (now - old.observed_at))
-                if remaining >= projected:
+                if remaining >= old.level(now):
                     continue  # older news that more was left: nothing learned
             new = _Bucket(limit.limit, remaining, refill, now, sent, state.sent)
             if limit.kind == "requests":
@@ -372,31 +339,12 @@ class Pacer:
         self._expire(state)
 
     def _lower(self, state: _Key, ticket: int, seconds: float) -> None:
-        """A 429 lowers the learned rate.
-
-        Every 429's wait bounds the refill from above (the bucket held at least nothing, and
-        needs `seconds` to hold one request): the rate never stays above the tightest bound.
-        A 429 to a request issued at the rate now learned lowers it by DECREASE.
-        """
-        bound = 1 / max(seconds, _SHORTEST_WAIT)
-        learned = state.learned
-        if learned is None:
-            learned = state.learned = _Learned(bound, 0.0, state.issued)
-        elif learned.own and ticket <= learned.horizon:
-            # Issued before the rate was lowered: the same burst's news.
-            learned.rate = min(learned.rate, bound)
-            self._share(learned.rate)
-            return
+        """A 429 lowers the key's learned rate (`LearnedRate.lower`), the newest word on the tier's limit."""
+        if state.learned is None:
+            state.learned = LearnedRate.first(seconds, state.issued)
         else:
-            lowered = learned.rate * DECREASE
-            if state.bucket is not None and state.bucket.refill > 0:
-                # Paced near an announced refill, a 429 says the burst is smaller than announced, not the
-                # refill: a step just under it, not a fall far below.
-                lowered = max(lowered, NEAR_REFILL * min(learned.rate, state.bucket.refill))
-            if state.bucket is not None and state.bucket.refill > 0:
-                lowered = min(lowered, state.bucket.refill)
-            learned.rate, learned.horizon, learned.own = min(lowered, bound), state.issued, True
-        self._share(learned.rate)
+            state.learned.lower(ticket, seconds, state.issued, _announced_refill(state))
+        self._share(state.learned.rate)
 
     def _share(self, rate: float) -> None:
         """`rate` is the newest learned: keys not refused yet take it (see `_key`), and so do those
@@ -431,56 +379,6 @@ class Pacer:
         return self._clock() - min(since) if since else 0.0
 
 
-#: Characters of text, each image's size (or URL), tools offered, max_tokens.
-_Shape = tuple[int, tuple[int | str | None, ...], int, int | None]
-
-
-class TokenGuess:
-    """What a request will cost against a token limit, before the provider says.
-
-    A provider reports usage only in its answer; the requests of a run repeat (every model
-    gets the same probes, in both modes), so the first answer to a request of the same
-    shape says what the next will cost. Before it: a quarter of the text's characters, and
-    for each attached medium what the media answered so far cost (the largest), or
-    MEDIUM_TOKENS before any: a run sends every medium of a model at once, so the first
-    answers of one model's pictures are the best guess for the next model's recordings.
-    """
-
-    def __init__(self) -> None:
-        self._seen: dict[_Shape, float] = {}
-        self._per_medium: float | None = None
-
-    @staticmethod
-    def _shape(request: Request) -> _Shape:
-        text = 0
-        media: list[int | str | None] = []
-        for message in request.messages:
-            for part in message.parts:
-                if isinstance(part, TextPart):
-                    text += len(part.text)
-                elif isinstance(part, DocumentPart):
-                    text += len(part.text)
-                elif isinstance(part, AttachmentPart):
-                    media.append(len(part.data) if part.data is not None else part.url)
-            if message.tool_result is not None:
-                text += len(message.tool_result.content)
-        return text, tuple(media), len(request.tools), request.max_tokens
-
-    def expect(self, request: Request) -> float:
-        shape = self._shape(request)
-        seen = self._seen.get(shape)
-        if seen is not None:
-            return seen
-        text, media, _, _ = shape
-        per_medium = MEDIUM_TOKENS if self._per_medium is None else self._per_medium
-        return text / 4 + per_medium * len(media)
-
-    def learn(self, request: Request, usage: Usage) -> None:
-        used = usage.input_tokens + usage.output_tokens
-        if used > 0:
-            shape = self._shape(request)
-            self._seen[shape] = max(self._seen.get(shape, 0.0), float(used))
-            text, media, _, _ = shape
-            if media:
-                cost = max(0.0, used - text / 4) / len(media)
-                self._per_medium = cost if self._per_medium is None else max(self._per_medium, cost)
+def _announced_refill(state: _Key) -> float:
+    """The refill the key's request headers announce; 0 where none do."""
+    return state.bucket.refill if state.bucket is not None else 0.0

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from llmprobe import __version__, results
+from llmprobe import __version__, results, results_file, trials
 from llmprobe import verdicts as v
 from llmprobe.battery import Battery, MediaProbe, Probe, Role, continuation
 from llmprobe.budget import Budget, BudgetExhausted, Cost, Price
@@ -261,9 +261,9 @@ class ModelProber:
     def _result(self, runs: list[ModeRun]) -> ModelResult:
         result = ModelResult(id=self.model.id, tier=self.model.tier, reason=self.model.reason)
         for run in runs:
-            verdicts, rates = results.over_trials([v.mode_verdicts(obs, self.battery) for obs in run.trials])
+            verdicts, rates = trials.over_trials([v.mode_verdicts(obs, self.battery) for obs in run.trials])
             probes = [e for trial, obs in enumerate(run.trials, 1) for e in self._evidence(obs, trial)]
-            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates, speed=results.speed_of(probes))
+            result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates, speed=trials.speed_of(probes))
             result.reason = result.reason or any(v.thinking_seen(obs) for obs in run.trials)
             if any(v.ok_reply(obs, self.battery.one(Role.GATE).name) is not None for obs in run.trials):
                 result.in_["text"] = Modality(inline=True)
@@ -396,7 +396,7 @@ class ProviderRun:
             incomplete=earlier + pending_rows,
             source=self.source,
         )
-        writer = results.ResultsWriter(self.out_path, redact=self.client.redact)
+        writer = results_file.ResultsWriter(self.out_path, redact=self.client.redact)
         saving = asyncio.Lock()
         #: Models finished so far, and how many of them the file on disk holds.
         finished = saved = 0

@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import SAME_FORMAT  # noqa: E402
-from llmprobe.results import ProviderResult, load  # noqa: E402
+from llmprobe.results import ProviderResult  # noqa: E402
+from llmprobe.results_file import load  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"

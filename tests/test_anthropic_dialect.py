@@ -15,11 +15,13 @@ import pytest
 import replaying
 from conftest import ANTHROPIC_FIXTURES, needs_fixtures
 from llmprobe.battery import continuation, load_battery
-from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
+from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Reply, Request, Thought, ToolCall, ToolResult
+from llmprobe.recording import RecordingTransport
+from llmprobe.redaction import Redactor
 from llmprobe.verdicts import failure_outcome, judge_force, passed, tool_results
 
 BASE_URL = "https://api.anthropic.com"

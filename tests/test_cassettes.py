@@ -15,17 +15,11 @@ import pytest
 
 from conftest import FIXTURES
 from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, Wait, json_response
-from llmprobe.cassettes import (
-    CASSETTE_EXTENSION,
-    Cassette,
-    Interaction,
-    RecordingTransport,
-    Redactor,
-    ReplayTransport,
-    load_cassette,
-    save_cassette,
-)
+from llmprobe.cassettes import CASSETTE_EXTENSION, Cassette, Interaction, load_cassette, save_cassette
 from llmprobe.errors import ApiError, CassetteError, ErrorKind
+from llmprobe.recording import RecordingTransport
+from llmprobe.redaction import Redactor
+from llmprobe.replay import ReplayTransport
 
 KEY = "sk-test-SECRETSECRETSECRET1234567890"
 ACCOUNT = "0123456789abcdef0123456789abcdef"

@@ -11,6 +11,7 @@ import html
 import json
 import re
 from collections.abc import Callable, Mapping
+from io import StringIO
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,13 +21,14 @@ from typer.testing import CliRunner
 
 from configs import write_providers
 from fake_openai import Canned, FakeOpenAI, RecordedRequest, json_response
-from llmprobe import claims, results
+from llmprobe import claims, results_file
 from llmprobe.cli import app
-from llmprobe.config import load_config
+from llmprobe.config import ProviderConfig, load_config
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.declared import Claim, Declarations
-from llmprobe.render import render_html
 from llmprobe.render.evidence import layout_columns
+from llmprobe.render.html import render_html
+from llmprobe.render.page import Page
 from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict
 
 runner = CliRunner()
@@ -58,7 +60,7 @@ def measured(model_id: str) -> ModelResult:
 
 
 def write_results(out: Path, provider: str, *model_ids: str) -> None:
-    results.save(ProviderResult(provider, "2026-12-07T00:00:00Z", "test", [measured(m) for m in model_ids]), out / f"{provider}.json")
+    results_file.save(ProviderResult(provider, "2026-12-07T00:00:00Z", "test", [measured(m) for m in model_ids]), out / f"{provider}.json")
 
 
 def config(tmp_path: Path, name: str, api: str, base_url: str, models: list[str], **extra: Any) -> Path:
@@ -435,6 +437,12 @@ def test_the_claims_file_round_trips(tmp_path: Path) -> None:
     assert claims.load_beside(out, "absent") is None
 
 
+def html_page(listing: ProviderConfig, provider: ProviderResult, kept: claims.Claims) -> str:
+    out = StringIO()
+    render_html(Page([(listing, provider)], "detailed", True, claims={provider.provider: kept}), out)
+    return out.getvalue()
+
+
 def contradicted_cells(page: str) -> dict[int, dict[int, str]]:
     """Per row (data-i) with marks, its marked cells' columns and titles."""
     marked: dict[int, dict[int, str]] = {}
@@ -475,7 +483,7 @@ def test_a_cell_is_marked_only_in_the_mode_that_contradicts(tmp_path: Path) -> N
     provider = ProviderResult("router", "2026-12-07T00:00:00Z", "test", [result])
     kept = claims.Claims("router", "now", "test", {"m": [Claim("supported_parameters: tools", "tools", True)]})
     listing = load_config(config(tmp_path, "router", "openai", "http://127.0.0.1:9/v1", ["m"])).providers["router"]
-    page = render_html([(listing, provider)], "detailed", True, {"router": kept})
+    page = html_page(listing, provider, kept)
     assert list(contradicted_cells(page)) == [0]  # sync, where tools are false; stream works
     (finding,) = claims.judge(kept.models, provider)
     assert (finding.verdict, finding.measured) == ("contradicted", "sync: no, stream: works")
@@ -498,6 +506,6 @@ def test_a_hostile_claim_name_is_text_on_the_page(tmp_path: Path) -> None:
     kept = claims.Claims("router", "</script>", "test", {"m": [Claim(hostile, "tools", True)]})
     provider = ProviderResult("router", "2026-12-07T00:00:00Z", "test", [measured("m")])
     listing = load_config(config(tmp_path, "router", "openai", "http://127.0.0.1:9/v1", ["m"])).providers["router"]
-    page = render_html([(listing, provider)], "detailed", True, {"router": kept})
+    page = html_page(listing, provider, kept)
     assert "<img" not in page and page.count("</script>") == 2  # the page's own two scripts
     assert hostile in html.unescape(next(iter(contradicted_cells(page)[0].values())))

@@ -16,14 +16,17 @@ import replaying
 from configs import replayed, write_providers
 from conftest import COHERE_FIXTURES, reference_verdicts, scenarios
 from llmprobe.battery import load_battery, media_bytes
-from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
+from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.cohere import CohereDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.recording import RecordingTransport
+from llmprobe.redaction import Redactor
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 
 FIXTURES = COHERE_FIXTURES
 

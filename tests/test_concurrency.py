@@ -21,7 +21,7 @@ from llmprobe.errors import UnsupportedOption
 from llmprobe.jobs import plan_job, run_jobs
 from llmprobe.neutral import Exchange
 from llmprobe.progress import RunProgress
-from llmprobe.results import load
+from llmprobe.results_file import load
 from llmprobe.runner import ProviderRun
 from llmprobe.scheduler import Slots
 from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from llmprobe.config import Config, Credentials, LaunchConfig, ProviderConfig, load_config, resolve_credentials
+from llmprobe.config import Config, LaunchConfig, ProviderConfig, load_config
+from llmprobe.credentials import Credentials, resolve_credentials
 from llmprobe.dialects import DIALECTS
 from llmprobe.errors import ConfigError
 

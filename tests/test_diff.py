@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llmprobe import results
+from llmprobe import results_file
 from llmprobe.cli import app
 from llmprobe.diff import VerdictChange, diff_results
 from llmprobe.results import ModelResult, ModeResult, ProviderResult
@@ -34,7 +34,7 @@ def provider(models: Verdicts, *, name: str = "groq", when: str = "2026-01-01T00
 
 def write(tmp_path: Path, name: str, result: ProviderResult) -> Path:
     path = tmp_path / name
-    results.save(result, path)
+    results_file.save(result, path)
     return path
 
 

@@ -18,7 +18,8 @@ from conftest import ANTHROPIC_FIXTURES, SAME_FORMAT, recorded, reference_rows, 
 from llmprobe.cli import app
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 
 HAIKU, SONNET, OPUS = "claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "claude-opus-4-1-20250805"
 #: The first model of each scenario the reference tested, as (id, reason): the thinking runs are rows of their own.

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from configs import replayed, write_providers
 from conftest import FIXTURES, SAME_FORMAT, recorded, reference_rows, scenarios, unrecorded_by_reference
 from llmprobe.cli import app
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 
 GEMINI_FIXTURES = FIXTURES / "gemini-2025-09-02"
 KEY = "AIzaFixtureKeyNotARealOne000000000000"

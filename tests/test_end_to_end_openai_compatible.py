@@ -17,7 +17,8 @@ from configs import replayed, write_providers
 from conftest import FIXTURES, REPO, SAME_FORMAT, needs_fixtures, reference_verdicts, scenarios
 from llmprobe.cli import app
 from llmprobe.config import load_config
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 from test_config import GROQ_TESTED
 
 # No `reason:` in the test config: thinking must be detected from the replies.

@@ -13,7 +13,8 @@ import recorded_responses
 from configs import replayed, write_providers
 from conftest import FIXTURES, SAME_FORMAT, reference_verdicts, scenarios, unrecorded_by_reference
 from llmprobe.cli import app
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 
 RECORDINGS = FIXTURES / recorded_responses.RECORDINGS
 PROVIDER = recorded_responses.NAME

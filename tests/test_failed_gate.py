@@ -23,7 +23,8 @@ from configs import write_providers
 from fake_openai import Canned, FakeOpenAI, Wait, json_response
 from llmprobe.battery import load_battery
 from llmprobe.cli import app
-from llmprobe.results import VERDICT_NAMES, Evidence, ModeResult, Verdict, load
+from llmprobe.results import VERDICT_NAMES, Evidence, ModeResult, Verdict
+from llmprobe.results_file import load
 from llmprobe.verdicts import gate_failure
 from test_html import browser, open_page  # noqa: F401 - the module's headless Chromium fixture
 

@@ -10,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from llmprobe.cli import app
-from llmprobe.config import MAX_CONFIG_BYTES, load_config
+from llmprobe.config import load_config
 from llmprobe.errors import ConfigError
+from llmprobe.safeyaml import MAX_CONFIG_BYTES
 
 HEAD = "providers:\n  fake:\n    api: openai\n    base_url: http://127.0.0.1:9/v1\n"
 MODELS = "    models:\n      - id: m\n"

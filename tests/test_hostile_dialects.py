@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from configs import write_providers
 from fake_openai import Canned, FakeOpenAI
 from hostile_wire import WIRES, Wire, events, stream_bytes
-from llmprobe import bodies, results
+from llmprobe import bodies, results_file
 from llmprobe.battery import load_battery
 from llmprobe.budget import Budget
 from llmprobe.cli import app
@@ -365,7 +365,7 @@ def test_every_dialect_ends_a_hostile_run_with_the_right_verdict_and_exit_status
     assert ran.exception is None or isinstance(ran.exception, SystemExit), ran.output
     assert ran.exit_code == status, ran.output
     assert KEY not in ran.output
-    result = results.load(tmp_path / "out" / "hostile.json")
+    result = results_file.load(tmp_path / "out" / "hostile.json")
     model = result.model("m")
     if case == "wrong-key":
         # The provider stops with one message; the model's mode is saved unmeasured and left to --resume.

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from configs import write_providers
 from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, chunk, completion
-from llmprobe import results
+from llmprobe import results, results_file
 from llmprobe.cassettes import load_cassette
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient, RetryPolicy
@@ -254,7 +254,7 @@ def run_against(tmp_path: Path, hostile: Case) -> tuple[object, results.Provider
             ["run", "-p", "fake", "--mode", hostile.mode, "-v", "--config", str(cfg), "--out", str(out), "--record", str(rec)],
             env={"FAKE_API_KEY": KEY},
         )
-    return ran, results.load(out / "fake.json")
+    return ran, results_file.load(out / "fake.json")
 
 
 @pytest.mark.parametrize("hostile", CASES, ids=[c.id for c in CASES])
@@ -398,7 +398,7 @@ def test_replaying_a_recorded_hostile_run_judges_it_the_same(tmp_path: Path, hos
         env={"FAKE_API_KEY": KEY},
     )
     assert ran.exit_code == hostile.exit, ran.output
-    replayed = results.load(tmp_path / "again" / "fake.json")
+    replayed = results_file.load(tmp_path / "again" / "fake.json")
     for model in ("good", "bad"):
         before, after = recorded.model(model), replayed.model(model)
         assert before is not None and after is not None

@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import write_providers
-from llmprobe import results
+from llmprobe import results_file
 from llmprobe.cli import app
-from llmprobe.results import SCHEMA_VERSION, Evidence, Modality, ModelResult, ModeResult, ProviderResult, to_json
+from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
+from llmprobe.results_file import SCHEMA_VERSION, to_json
 
 #: A provider nothing answers for: these commands read results files, never the network.
 FAKE = {"fake": {"api": "openai", "base_url": "http://127.0.0.1:9/v1", "models": ["m"]}}
@@ -153,7 +154,7 @@ def test_the_suite_is_as_large_as_promised() -> None:
 
 
 def test_the_valid_file_they_are_made_from_is_read() -> None:
-    assert results.from_json(json.loads(GOOD)).models[0].modes["sync"].verdicts == {"json": "true", "tools": "flaky"}
+    assert results_file.from_json(json.loads(GOOD)).models[0].modes["sync"].verdicts == {"json": "true", "tools": "flaky"}
 
 
 def test_a_file_without_schema_version_is_read_as_version_1(tmp_path: Path) -> None:
@@ -161,24 +162,24 @@ def test_a_file_without_schema_version_is_read_as_version_1(tmp_path: Path) -> N
     del data["schema_version"]
     path = tmp_path / "fake.json"
     path.write_text(json.dumps(data))
-    assert results.load(path) == results.from_json(valid())
+    assert results_file.load(path) == results_file.from_json(valid())
 
 
 def test_lone_surrogates_in_a_results_file_are_read_as_replacement_characters_and_render(tmp_path: Path) -> None:
     (tmp_path / "fake.json").write_bytes(GOOD.replace(b"'Hello.'", b"'Hel\\ud800lo'"))
-    assert results.load(tmp_path / "fake.json").models[0].modes["sync"].probes[0].reason == "'Hel\ufffdlo'"
+    assert results_file.load(tmp_path / "fake.json").models[0].modes["sync"].probes[0].reason == "'Hel\ufffdlo'"
     config = write_providers(tmp_path, FAKE)
     ran = run("render", "--config", str(config), "--out", str(tmp_path))
     assert ran.exit_code == 0, ran.output
 
 
 def test_what_the_writer_writes_is_strict_json_and_utf8_whatever_it_holds(tmp_path: Path) -> None:
-    result = results.from_json(valid())
+    result = results_file.from_json(valid())
     evidence = result.models[0].modes["sync"].probes[0]
     evidence.reason = "lone \ud800 surrogate and the key sk-live-PLANTED0123456789"
     evidence.latency_ms = float("nan")
     path = tmp_path / "fake.json"
-    results.ResultsWriter(path, redact=lambda text: text.replace("sk-live-PLANTED0123456789", "REDACTED")).save(result)
+    results_file.ResultsWriter(path, redact=lambda text: text.replace("sk-live-PLANTED0123456789", "REDACTED")).save(result)
     text = path.read_bytes().decode("utf-8")
     json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} written"))
     assert "lone \ufffd surrogate and the key REDACTED" in text and '"latency_ms": null' in text

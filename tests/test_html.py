@@ -8,6 +8,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -19,13 +20,14 @@ from llmprobe.claims import Claims
 from llmprobe.cli import app, load_pairs
 from llmprobe.config import ModelConfig, ProviderConfig, load_config
 from llmprobe.dialects.declared import Claim
-from llmprobe.render import cells, render_html
+from llmprobe.render import cells
 from llmprobe.render.evidence import (
     VERDICT_PROBES,
     cell_evidence,
     layout_columns,
 )
-from llmprobe.render.html import CAPABILITY_LABELS
+from llmprobe.render.html import CAPABILITY_LABELS, render_html
+from llmprobe.render.page import Page as ScoreboardPage
 from llmprobe.render.tables import LAYOUTS, model_lines, scoreboard
 from llmprobe.results import (
     VERDICT_NAMES,
@@ -35,6 +37,7 @@ from llmprobe.results import (
     ProviderResult,
     Verdict,
 )
+from test_render import rendered
 
 #: A model id, reply and provider name written to break out of the page if anything were not escaped.
 HOSTILE_ID = '<img src="x" onerror="window.pwned=1">'
@@ -111,7 +114,7 @@ def test_cell_evidence_keeps_recorded_order_and_skips_probes_never_sent() -> Non
 
 def test_one_row_per_markdown_row_with_the_same_cells() -> None:
     pairs = shipped_pairs()
-    page = render_html(pairs, "detailed", True)
+    page = rendered("html", pairs, "detailed", True)
     rows = [
         tuple(html.unescape(cell) for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row))
         for row in re.findall(r'<tr data-i="\d+"[^>]*>(.*?)</tr>', page)
@@ -123,7 +126,7 @@ def test_one_row_per_markdown_row_with_the_same_cells() -> None:
 
 
 def test_results_text_is_escaped_everywhere() -> None:
-    page = render_html(hostile_pairs())
+    page = rendered("html", hostile_pairs())
     assert HOSTILE_ID not in page
     assert "&lt;img src=&quot;x&quot; onerror=&quot;window.pwned=1&quot;&gt;" in page
     assert "window.pwned=2</script>" not in page
@@ -180,7 +183,7 @@ def visible_models(page: Page) -> list[str]:
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_shipped_page_loads_offline_without_errors_and_shows_every_row(browser: Page, tmp_path: Path, layout: str) -> None:
     pairs = shipped_pairs()
-    html = render_html(pairs, layout, True)
+    html = rendered("html", pairs, layout, True)
     target = tmp_path / "scoreboard.html"
     seconds = open_page(browser, target, html)
     rows = model_rows(pairs)
@@ -202,7 +205,7 @@ def tool_ranks(page: Page) -> list[int]:
 
 
 def test_sorting_a_column_reorders_the_rows(browser: Page, tmp_path: Path) -> None:
-    open_page(browser, tmp_path / "s.html", render_html(shipped_pairs(), "detailed", True))
+    open_page(browser, tmp_path / "s.html", rendered("html", shipped_pairs(), "detailed", True))
     before = visible_models(browser)
     tool = 'Array.from(document.querySelectorAll("#board thead th")).find(th => th.textContent === "Tool")'
     browser.evaluate(f"{tool}.querySelector('button').click()")
@@ -219,7 +222,7 @@ def test_sorting_a_column_reorders_the_rows(browser: Page, tmp_path: Path) -> No
 
 def test_capability_filter_hides_the_right_rows(browser: Page, tmp_path: Path) -> None:
     pairs = shipped_pairs()
-    open_page(browser, tmp_path / "f.html", render_html(pairs, "detailed", True))
+    open_page(browser, tmp_path / "f.html", rendered("html", pairs, "detailed", True))
     works = cells.VERDICT_CELL["true"]
     for name in ("toolCallRequired", "json"):
         browser.evaluate(
@@ -252,7 +255,7 @@ def test_capability_filter_hides_the_right_rows(browser: Page, tmp_path: Path) -
 
 def test_clicking_a_cell_shows_its_evidence(browser: Page, tmp_path: Path) -> None:
     pairs = shipped_pairs()
-    open_page(browser, tmp_path / "e.html", render_html(pairs, "detailed", True))
+    open_page(browser, tmp_path / "e.html", rendered("html", pairs, "detailed", True))
     _, model, line = model_rows(pairs)[0]
     browser.evaluate("document.querySelector('#board tbody tr').cells[7].click()")  # Tool
     assert browser.evaluate("document.getElementById('evidence').open") is True
@@ -274,7 +277,9 @@ def test_a_contradicted_cell_says_which_claim_it_contradicts(browser: Page, tmp_
     result = ProviderResult("router", "2026-12-07T00:00:00Z", "test", [ModelResult(id="m", modes=modes)])
     config = ProviderConfig(name="router", api="openai", base_url="", models=(ModelConfig(id="m"),))
     kept = Claims("router", "2026-12-07T01:00:00Z", "test", {"m": [Claim("supported_parameters: tools", "tools")]})
-    open_page(browser, tmp_path / "c.html", render_html([(config, result)], "detailed", True, {"router": kept}))
+    page = StringIO()
+    render_html(ScoreboardPage([(config, result)], "detailed", True, claims={"router": kept}), page)
+    open_page(browser, tmp_path / "c.html", page.getvalue())
     tool = [column.title for column in layout_columns("detailed")].index("Tool")
     marked = "Array.from(document.querySelectorAll('#board td.contradicted')).map((td) => Number(td.dataset.c))"
     assert browser.evaluate(marked) == [tool]
@@ -285,7 +290,7 @@ def test_a_contradicted_cell_says_which_claim_it_contradicts(browser: Page, tmp_
 
 
 def test_keyboard_reaches_a_cell_opens_and_closes_its_evidence(browser: Page, tmp_path: Path) -> None:
-    open_page(browser, tmp_path / "k.html", render_html(shipped_pairs(), "detailed", True))
+    open_page(browser, tmp_path / "k.html", rendered("html", shipped_pairs(), "detailed", True))
     browser.evaluate("document.querySelector('#board td[tabindex=\"0\"]').focus()")
     browser.press("ArrowRight")
     browser.press("ArrowDown")
@@ -301,7 +306,7 @@ def test_keyboard_reaches_a_cell_opens_and_closes_its_evidence(browser: Page, tm
 
 def test_hostile_results_render_as_text(browser: Page, tmp_path: Path) -> None:
     target = tmp_path / "h.html"
-    open_page(browser, target, render_html(hostile_pairs()))
+    open_page(browser, target, rendered("html", hostile_pairs()))
     browser.evaluate("document.querySelector('#board tbody tr').cells[2].click()")
     assert browser.evaluate("window.pwned === undefined") is True
     assert visible_models(browser) == [HOSTILE_ID]
@@ -314,7 +319,7 @@ def test_themes_follow_the_system(browser: Page, tmp_path: Path) -> None:
     colours = {}
     for scheme in ("light", "dark"):
         browser.send("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": scheme}])
-        open_page(browser, tmp_path / f"{scheme}.html", render_html(shipped_pairs(), "detailed", True))
+        open_page(browser, tmp_path / f"{scheme}.html", rendered("html", shipped_pairs(), "detailed", True))
         colours[scheme] = browser.evaluate("getComputedStyle(document.body).backgroundColor")
     browser.send("Emulation.setEmulatedMedia", features=[])
     assert colours == {"light": "rgb(255, 255, 255)", "dark": "rgb(13, 17, 23)"}
@@ -323,11 +328,11 @@ def test_themes_follow_the_system(browser: Page, tmp_path: Path) -> None:
 def test_phone_width_and_screenshots(browser: Page, tmp_path: Path) -> None:
     """Saved as test artifacts. LLMPROBE_SCREENSHOT=docs/scoreboard.png remakes the README's
     (then `pngquant --quality 60-85` keeps it small)."""
-    open_page(browser, tmp_path / "p.html", render_html(shipped_pairs(), "detailed", True), width=390)
+    open_page(browser, tmp_path / "p.html", rendered("html", shipped_pairs(), "detailed", True), width=390)
     # The tables scroll inside their boxes; the page itself is no wider than the phone.
     assert browser.evaluate("document.documentElement.scrollWidth") <= 390
     browser.screenshot(tmp_path / "scoreboard-phone.png")
-    open_page(browser, tmp_path / "w.html", render_html(shipped_pairs(), "detailed", True), width=1280)
+    open_page(browser, tmp_path / "w.html", rendered("html", shipped_pairs(), "detailed", True), width=1280)
     shot = Path(os.environ.get("LLMPROBE_SCREENSHOT") or tmp_path / "scoreboard.png")
     browser.screenshot(shot)
     browser.evaluate("document.querySelector('#board tbody tr').cells[7].click()")

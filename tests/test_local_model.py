@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import default_sigint
-from llmprobe import results
+from llmprobe import results, results_file
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "providers.yaml"
@@ -74,7 +74,7 @@ def assert_real_outcomes(model: results.ModelResult) -> None:
 def test_local_run_then_render(tmp_path):
     run = llmprobe("run", "--provider", "local", "--config", str(CONFIG), "--out", "out", "--record", "cassettes", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert_real_outcomes(results.load(tmp_path / "out" / "local.json").model(MODEL))
+    assert_real_outcomes(results_file.load(tmp_path / "out" / "local.json").model(MODEL))
     assert (tmp_path / "out" / "local-server.log").stat().st_size > 0
     page = llmprobe("render", "--config", str(CONFIG), "--out", "out", cwd=tmp_path)
     assert page.returncode == 0, page.stderr
@@ -150,7 +150,7 @@ def test_replay_of_the_recorded_local_run(tmp_path):
     # No server, no extra: the committed cassettes of a real run answer every request.
     run = llmprobe("run", "--provider", "local", "--config", str(CONFIG), "--out", "out", "--replay", str(CASSETTES), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    replayed = results.load(tmp_path / "out" / "local.json").model(MODEL)
+    replayed = results_file.load(tmp_path / "out" / "local.json").model(MODEL)
     assert_real_outcomes(replayed)
     # SmolLM2 reads no medium: the ➛In cell is 💬 alone, the media ❌ (absent), never ❔.
     assert replayed is not None and set(replayed.in_) == {"text"}

@@ -20,11 +20,12 @@ from typer.testing import CliRunner
 
 from configs import write_providers
 from fake_openai import FakeOpenAI, Pause, RecordedRequest, Scripted
-from llmprobe import results
+from llmprobe import results, results_file, trials
 from llmprobe.budget import Price
 from llmprobe.cli import app
 from llmprobe.diff import VerdictChange
-from llmprobe.results import Rate, Spread, Verdict, over_trials, wilson_interval
+from llmprobe.results import Rate, Spread, Verdict
+from llmprobe.trials import over_trials, wilson_interval
 from passing_provider import EXPECTED_VERDICTS, USAGE, PassingProvider, wire_answer
 
 MODEL = "fake/model"
@@ -89,7 +90,7 @@ def test_repeat_turns_a_varying_answer_into_a_flaky_rate(tmp_path: Path) -> None
         result = run(tmp_path, cfg, "--repeat", "4", "--mode", "sync")
         sent = len(server.requests)
     assert result.exit_code == 0, result.output
-    mode = results.load(tmp_path / "out" / "fake.json").model(MODEL).modes["sync"]
+    mode = results_file.load(tmp_path / "out" / "fake.json").model(MODEL).modes["sync"]
     assert mode.verdicts["json"] is Verdict.FLAKY
     assert (mode.rates["json"].passes, mode.rates["json"].trials) == (2, 4)
     assert mode.rates["json"] == Rate(2, 4, 0.15, 0.85)
@@ -149,17 +150,17 @@ def test_diff_compares_rates_by_their_intervals(capability: str, old: tuple[int,
     def verdict(passes: int, trials: int) -> Verdict:
         return Verdict.over([True] * passes + [False] * (trials - passes))
 
-    found = VerdictChange("m", "sync", capability, verdict(*old), verdict(*new), Rate.of(*old), Rate.of(*new))
+    found = VerdictChange("m", "sync", capability, verdict(*old), verdict(*new), trials.rate(*old), trials.rate(*new))
     assert found.change == change
 
 
 def test_diff_lists_rates_and_noise(tmp_path: Path) -> None:
     def saved(name: str, passes: int) -> Path:
         verdict = Verdict.over([True] * passes + [False] * (10 - passes))
-        mode = results.ModeResult(verdicts={"json": verdict}, rates={"json": Rate.of(passes, 10)})
+        mode = results.ModeResult(verdicts={"json": verdict}, rates={"json": trials.rate(passes, 10)})
         model = results.ModelResult("m", modes={"sync": mode})
         result = results.ProviderResult("p", "2026-01-01T00:00:00Z", "0", models=[model])
-        results.save(result, tmp_path / name)
+        results_file.save(result, tmp_path / name)
         return tmp_path / name
 
     noise = CliRunner().invoke(app, ["diff", str(saved("a.json", 10)), str(saved("b.json", 7))])
@@ -203,7 +204,7 @@ def test_latency_and_throughput_come_from_the_probes_own_requests(tmp_path: Path
         cfg = providers_file(tmp_path, server.base_url)
         assert run(tmp_path, cfg).exit_code == 0
         sent = len(server.requests)
-    model = results.load(tmp_path / "out" / "fake.json").model(MODEL)
+    model = results_file.load(tmp_path / "out" / "fake.json").model(MODEL)
     assert sent == sum(len(mode.probes) for mode in model.modes.values())  # not one request more
     sync, stream = model.modes["sync"].speed, model.modes["stream"].speed
     slack = 0.08  # a loaded 2-core machine; never faster than the server allows
@@ -230,9 +231,9 @@ def test_latency_and_throughput_come_from_the_probes_own_requests(tmp_path: Path
 
 
 def test_spread_is_median_and_nearest_rank_p90() -> None:
-    assert Spread.of([float(v) for v in range(1, 11)]) == Spread(5.5, 9.0, 10)
-    assert Spread.of([7.0]) == Spread(7.0, 7.0, 1)
-    assert Spread.of([]) is None
+    assert trials.spread([float(v) for v in range(1, 11)]) == Spread(5.5, 9.0, 10)
+    assert trials.spread([7.0]) == Spread(7.0, 7.0, 1)
+    assert trials.spread([]) is None
 
 
 # --- cost and budget -------------------------------------------------------------------------
@@ -252,7 +253,7 @@ def test_tokens_and_cost_per_model_and_in_total(tmp_path: Path) -> None:
         result = run(tmp_path, cfg, "--mode", "sync")
         sent = len(server.requests)
     assert result.exit_code == 0, result.output
-    saved = results.load(tmp_path / "out" / "fake.json")
+    saved = results_file.load(tmp_path / "out" / "fake.json")
     cheap, dear = saved.model(MODEL).cost, saved.model("fake/dear").cost
     per_model = sent // 2
     assert (cheap.tokens_in, cheap.tokens_out) == (per_model * USAGE["prompt_tokens"], per_model * USAGE["completion_tokens"])
@@ -282,7 +283,7 @@ def test_budget_stops_before_the_request_that_would_pass_it(tmp_path: Path, budg
     assert sent == requests
     assert result.exit_code == 1
     assert "budget reached after" in result.stderr and "Traceback" not in result.output
-    saved = results.load(tmp_path / "out" / "fake.json")
+    saved = results_file.load(tmp_path / "out" / "fake.json")
     mode = saved.model(MODEL).modes["sync"]
     answered = [e for e in mode.probes if e.status is not None]
     assert len(answered) == requests and sum(e.tokens_in + e.tokens_out for e in answered) == requests * PER_REQUEST <= budget
@@ -296,12 +297,12 @@ def test_a_budget_too_small_for_anything_sends_nothing_and_keeps_earlier_results
     with PassingProvider(latency=0) as server:
         cfg = providers_file(tmp_path, server.base_url)
         assert run(tmp_path, cfg, "--mode", "sync").exit_code == 0
-        before = results.load(tmp_path / "out" / "fake.json").model(MODEL)
+        before = results_file.load(tmp_path / "out" / "fake.json").model(MODEL)
         server.requests.clear()
         result = run(tmp_path, cfg, "--mode", "sync", "--budget-tokens", "5")
         assert server.requests == []
     assert result.exit_code == 1
-    after = results.load(tmp_path / "out" / "fake.json")
+    after = results_file.load(tmp_path / "out" / "fake.json")
     assert after.model(MODEL).modes == before.modes and after.incomplete == [(MODEL, False)]
 
 
@@ -362,7 +363,7 @@ def test_explain_gives_every_cell_its_evidence_and_a_curl_that_sends_the_same_re
         assert result.exit_code == 0, result.output
         assert SECRET not in result.stdout and "$FAKE_KEY" in result.stdout
         found = json.loads(result.stdout)
-        saved = results.load(tmp_path / "out" / "fake.json").model(MODEL)
+        saved = results_file.load(tmp_path / "out" / "fake.json").model(MODEL)
         assert [m["mode"] for m in found["modes"]] == ["sync", "stream"]
         probes = {}
         for mode in found["modes"]:
@@ -433,7 +434,7 @@ def test_explain_a_thinking_row_sends_its_reasoning_switch(tmp_path: Path) -> No
     ]
     (tmp_path / "out").mkdir()
     saved = results.ProviderResult("anthropic", "2026-01-01T00:00:00Z", "0", models=rows)
-    results.save(saved, tmp_path / "out" / "anthropic.json")
+    results_file.save(saved, tmp_path / "out" / "anthropic.json")
     files = ["--config", str(cfg), "--out", str(tmp_path / "out"), "--column", "Mode", "--json"]
     for flag, thinking in (("--thinking", True), ("--no-thinking", False)):
         found = CliRunner().invoke(app, ["explain", "anthropic", claude, flag, *files])
@@ -456,7 +457,7 @@ def test_explain_says_why_a_probe_was_not_sent(tmp_path: Path) -> None:
     verdicts = {"seed": Verdict.INEXPRESSIBLE, "jsonSchema": Verdict.TRUE}
     model = results.ModelResult(claude, modes={"sync": results.ModeResult(verdicts, evidence)})
     (tmp_path / "out").mkdir()
-    results.save(results.ProviderResult("anthropic", "2026-01-01T00:00:00Z", "0", models=[model]), tmp_path / "out" / "anthropic.json")
+    results_file.save(results.ProviderResult("anthropic", "2026-01-01T00:00:00Z", "0", models=[model]), tmp_path / "out" / "anthropic.json")
     files = ["--config", str(cfg), "--out", str(tmp_path / "out"), "--mode", "sync"]
     text = CliRunner().invoke(app, ["explain", "anthropic", claude, "--column", "Text", *files])
     assert text.exit_code == 0, text.output
@@ -472,6 +473,6 @@ def test_speed_counts_only_answers() -> None:
     answered = results.Evidence("Text", "pass", status=200, latency_ms=300.0, ttft_ms=100.0, tokens_out=11, finish_reason="stop")
     empty = results.Evidence("Citations", "fail", status=200, latency_ms=3.0)
     refused = results.Evidence("JSONSchema", "unsupported", status=500, latency_ms=5.0)
-    speed = results.speed_of([answered, empty, refused])
+    speed = trials.speed_of([answered, empty, refused])
     one = {"ttft_ms": 100.0, "latency_ms": 300.0, "tokens_per_s": 50.0}  # 10 tokens after the first in 0.2 s
     assert speed == {name: Spread(value, value, 1) for name, value in one.items()}

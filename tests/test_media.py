@@ -6,11 +6,9 @@ import base64
 import copy
 import json
 from importlib import resources
-from io import StringIO
 
 import pytest
 import yaml
-from rich.console import Console
 
 from conftest import FIXTURES, REPO, needs_fixtures
 from llmprobe import capabilities
@@ -23,10 +21,11 @@ from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.dialects import DIALECTS, HttpCall, get_dialect, refuse_modality
 from llmprobe.errors import UnsupportedOption
 from llmprobe.neutral import AttachmentPart, Exchange, Message, Reply, Request
-from llmprobe.render import evidence, render_html, render_markdown, tables
-from llmprobe.render.terminal import render_terminal
-from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict, load
+from llmprobe.render import evidence, tables
+from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict
+from llmprobe.results_file import load
 from llmprobe.runner import mode_plan
+from test_render import rendered
 from toy_dialect import ToyDialect
 
 
@@ -240,13 +239,11 @@ def test_a_toy_medium_added_by_data_alone_reaches_results_tables_html_and_explai
     config = ProviderConfig(name="toy", api="toy-smell", base_url="https://toy.invalid", models=(ModelConfig(id="m"),))
     pairs = [(config, result)]
     # Markdown, terminal and HTML: the ➛In cell (by code point, as the reference sorts it) and the legend.
-    markdown = render_markdown(pairs)
+    markdown = rendered("markdown", pairs)
     assert "👃💬" in markdown and "👃 smell" in markdown
-    console = Console(file=StringIO(), width=400, record=True)
-    console.print(render_terminal(pairs))
-    terminal = console.export_text()
+    terminal = rendered("terminal", pairs)
     assert "👃💬" in terminal and "👃 smell" in terminal
-    page = render_html(pairs)
+    page = rendered("html", pairs)
     assert "👃💬" in page and "👃 smell" in page
     # explain: the ➛In cell's evidence is the smell's reply, with the request to send it again.
     explanation = explain_module.explain(config, result, "m", column="➛In")

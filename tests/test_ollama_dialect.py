@@ -24,7 +24,8 @@ from llmprobe.dialects import get_dialect
 from llmprobe.dialects.ollama import OllamaDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES, load
+from llmprobe.results import VERDICT_NAMES
+from llmprobe.results_file import load
 from llmprobe.verdicts import failure_outcome, passed
 
 FIXTURES = OLLAMA_FIXTURES

@@ -14,7 +14,7 @@ import pytest
 import replaying
 from conftest import FIXTURES, needs_fixtures
 from llmprobe.battery import load_battery
-from llmprobe.cassettes import Interaction, RecordingTransport, Redactor, load_cassette
+from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.openai_responses import OpenAIResponsesDialect
@@ -31,6 +31,8 @@ from llmprobe.neutral import (
     ToolCall,
     ToolResult,
 )
+from llmprobe.recording import RecordingTransport
+from llmprobe.redaction import Redactor
 
 RECORDINGS = FIXTURES / "openairesponses-2025-09-03"
 

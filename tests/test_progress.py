@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
-from llmprobe.cli import plan_job, run_jobs
+from llmprobe.jobs import plan_job, run_jobs
 from llmprobe.progress import RunProgress
 from passing_provider import passing_provider_config, wire_answer
 

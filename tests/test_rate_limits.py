@@ -13,10 +13,12 @@ from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ErrorKind
+from llmprobe.learned_rate import DECREASE
 from llmprobe.neutral import AttachmentPart, Message, RateLimit, Request, Usage
-from llmprobe.pacing import DECREASE, MEDIUM_TOKENS, Pacer, RateLimitWait, TokenGuess
+from llmprobe.pacing import Pacer, RateLimitWait
 from llmprobe.progress import RateLimitColumn
 from llmprobe.ratelimits import names_tokens
+from llmprobe.token_guess import MEDIUM_TOKENS, TokenGuess
 from passing_provider import wire_answer
 from test_resilience import FakeClock, send
 

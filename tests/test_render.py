@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
-from rich.console import Console
 from wcwidth import wcswidth
 
 from conftest import FIXTURES, SEEDS
 from llmprobe.config import ModelConfig, ProviderConfig
-from llmprobe.render import (
-    LAYOUTS,
-    cells,
-    legend,
-    render_json,
-    render_markdown,
-    render_terminal,
-)
+from llmprobe.render import FORMATS, cells, legend
 from llmprobe.render.cells import Line
 from llmprobe.render.markdown import anchor
-from llmprobe.render.tables import best_seen
+from llmprobe.render.page import Page
+from llmprobe.render.tables import LAYOUTS, best_seen
 from llmprobe.results import (
     VERDICT_NAMES,
     Modality,
@@ -36,6 +30,19 @@ from llmprobe.results import (
 # --- Reference scoreboard.json -> our config and results -------------------------------------------------
 
 _SCENARIO_MODES = {"GenSync": "sync", "GenStream": "stream"}
+
+
+def rendered(
+    format: str,
+    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
+    layout: str = "detailed",
+    summary: bool | None = None,
+    speed: bool = False,
+) -> str:
+    """What `render --format FORMAT` writes for these providers (a terminal format off a TTY: no colour)."""
+    out = StringIO()
+    FORMATS[format](Page(providers, layout, summary, speed), out)
+    return out.getvalue()
 
 
 def _verdict(value: object) -> str:
@@ -190,13 +197,13 @@ def _reference(name: str, fixture: str) -> tuple[ProviderConfig, ProviderResult]
 @pytest.mark.parametrize("name, fixture, layout, differences", GOLDEN, ids=[g[0] for g in GOLDEN])
 def test_matches_seed_except_listed_differences(name, fixture, layout, differences):
     seed = (SEEDS / f"{name}.md").read_text(encoding="utf-8")
-    ours = render_markdown([_reference(name, fixture)], layout)
+    ours = rendered("markdown", [_reference(name, fixture)], layout)
     compare_with_seed(seed, ours, differences)
 
 
 @pytest.mark.parametrize("name, fixture, layout, differences", GOLDEN, ids=[g[0] for g in GOLDEN])
 def test_page_shape_matches_seed(name, fixture, layout, differences):
-    ours = render_markdown([_reference(name, fixture)], layout)
+    ours = rendered("markdown", [_reference(name, fixture)], layout)
     # The reference's page, with the provider's section heading that every page of ours has.
     assert ours.startswith(f"# Scoreboard\n\n## {name}\n\n| Model ")
     table_end = ours.index("\n<details>\n")
@@ -210,7 +217,7 @@ def _pipe_columns(line: str) -> list[int]:
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_table_pipes_line_up_by_display_width(layout):
-    page = render_markdown([_reference(name, fixture) for name, fixture, _, _ in GOLDEN], layout)
+    page = rendered("markdown", [_reference(name, fixture) for name, fixture, _, _ in GOLDEN], layout)
     tables: list[list[str]] = [[]]
     for line in page.splitlines():
         if line.startswith("|"):
@@ -251,7 +258,7 @@ def _tables_by_section(page: str) -> dict[str, list[tuple[int, list[int]]]]:
 
 def test_gfm_one_table_per_section_with_consistent_columns():
     providers = [_reference(name, fixture) for name, fixture, _, _ in GOLDEN]
-    page = render_markdown(providers, "detailed")
+    page = rendered("markdown", providers, "detailed")
     sections = _tables_by_section(page)
     assert list(sections) == ["Scoreboard", "groq", "cloudflare"]
     (summary,) = sections["Scoreboard"]
@@ -264,12 +271,12 @@ def test_gfm_one_table_per_section_with_consistent_columns():
 
 
 def test_gfm_single_provider_page_has_one_table():
-    page = render_markdown([_reference("cloudflare", "cloudflare-2025-09-02")], "compact")
+    page = rendered("markdown", [_reference("cloudflare", "cloudflare-2025-09-02")], "compact")
     assert _tables_by_section(page) == {"cloudflare": [(14, [14] * 7)]}
 
 
 def test_summary_of_reference_providers():
-    page = render_markdown([_reference(name, fixture) for name, fixture, _, _ in GOLDEN], "compact")
+    page = rendered("markdown", [_reference(name, fixture) for name, fixture, _, _ in GOLDEN], "compact")
     header, groq, cloudflare = table_rows(page)
     assert header[:3] == ["Provider", "🌐", "Mode"]
     assert groq == [
@@ -408,7 +415,7 @@ def _result(*models: ModelResult, name: str = "p") -> ProviderResult:
 
 
 def _rows(config: ProviderConfig, result: ProviderResult | None, layout: str = "detailed") -> list[list[str]]:
-    return table_rows(render_markdown([(config, result)], layout))[1:]
+    return table_rows(rendered("markdown", [(config, result)], layout))[1:]
 
 
 def test_rows_follow_config_order_then_unlisted_models_in_results_order():
@@ -494,7 +501,7 @@ def test_each_row_uses_its_own_mode_verdicts():
 
 def test_unknown_layout_is_refused():
     with pytest.raises(ValueError, match="unknown layout"):
-        render_markdown([(_config(), None)], "wide")
+        rendered("markdown", [(_config(), None)], "wide")
 
 
 # --- Summary ----------------------------------------------------------------------------------------------
@@ -529,7 +536,7 @@ def test_summary_rows_follow_given_order_with_links_flags_and_local():
         (_config(ModelConfig("m"), name="alpha", country="Local"), None),
         (_config(ModelConfig("m"), name="beta", country=""), None),
     ]
-    page = render_markdown(providers, "detailed")
+    page = rendered("markdown", providers, "detailed")
     summary = table_rows(page)
     assert [r[:3] for r in summary[1:]] == [
         ["[zeta](#zeta)", "🇩🇪", "🕰️"],
@@ -545,7 +552,7 @@ def test_summary_rows_follow_given_order_with_links_flags_and_local():
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_legend_explains_every_symbol_the_layout_shows(layout):
-    page = render_markdown([(_config(), None)], layout)
+    page = rendered("markdown", [(_config(), None)], layout)
     legend = page[page.index("<details>") :]
     symbols = ["✅", "💨", "❌", "❔", "?", "🪨", "🧠", "💬", "📸", "🎤", "🎥", "📄", "🌱", "📏", "🛑",
                "🥇", "🥈", "🥉", "🏠", "🌐", "🇺🇸", "🇨🇦", "🇨🇳", "🇩🇪", "🇫🇷", "Batch", "File"]  # fmt: skip
@@ -563,9 +570,7 @@ def test_legend_explains_every_symbol_the_layout_shows(layout):
 def test_terminal_shows_the_same_cells_without_colour_off_a_tty():
     config = _config(ModelConfig("[odd]/model", tier="sota"))
     result = _result(_measured("[odd]/model", sync={"tools": "true", "toolCallRequired": "true"}))
-    out = StringIO()
-    Console(file=out, width=250).print(render_terminal([(config, result)], "compact"))
-    text = out.getvalue()
+    text = rendered("terminal", [(config, result)], "compact")
     assert "[odd]/model🥇" in text and "✅🪨" in text
     assert "\x1b[" not in text
     assert "🪨 the call can be forced" in text
@@ -573,16 +578,14 @@ def test_terminal_shows_the_same_cells_without_colour_off_a_tty():
 
 def test_terminal_several_providers_starts_with_a_summary():
     providers = [(_config(ModelConfig("m"), name=n), None) for n in ("one", "two")]
-    out = StringIO()
-    Console(file=out, width=250).print(render_terminal(providers))
-    text = out.getvalue()
+    text = rendered("terminal", providers)
     assert text.index("Scoreboard") < text.index("one") < text.index("two")
 
 
 def test_json_is_merged_results_in_display_order():
     config = _config(ModelConfig("b", tier="cheap"), ModelConfig("a", probe=False))
     result = _result(_measured("a", sync={"json": "true"}), _measured("b", sync={"json": "true"}))
-    data = json.loads(render_json([(config, result), (_config(name="none"), None)]))
+    data = json.loads(rendered("json", [(config, result), (_config(name="none"), None)]))
     first, second = data["providers"]
     assert [(m["id"], m["tier"], m["probed"]) for m in first["models"]] == [("b", "cheap", True), ("a", None, False)]
     assert first["models"][1]["modes"]["sync"]["verdicts"] == {"json": "true"}
@@ -592,17 +595,16 @@ def test_json_is_merged_results_in_display_order():
 
 def test_nothing_to_render_is_refused():
     with pytest.raises(ValueError, match="no providers"):
-        render_markdown([])
+        rendered("markdown", [])
 
 
 def test_overview_says_when_and_how_each_provider_was_probed():
     from llmprobe.config import ModelConfig, ProviderConfig
-    from llmprobe.render import render_markdown
     from llmprobe.results import ModelResult, ProviderResult
 
     config = ProviderConfig(name="p", api="openai", base_url="https://x/v1", models=(ModelConfig("m"),))
     result = ProviderResult("p", "2026-11-21T12:00:00Z", "0.1.0", [ModelResult("m")], source="replay of rec")
-    page = render_markdown([(config, result)], summary=True)
+    page = rendered("markdown", [(config, result)], summary=True)
     assert page.splitlines()[2] == (
         "_Made by `llmprobe render` from the results files: p probed 2026-11-21 12:00:00 UTC by llmprobe 0.1.0, replay of rec._"
     )
@@ -611,7 +613,7 @@ def test_overview_says_when_and_how_each_provider_was_probed():
 def test_one_providers_page_says_where_its_results_came_from_under_its_heading():
     config = ProviderConfig(name="p", api="openai", base_url="https://x/v1", country="Local", models=(ModelConfig("m"),))
     result = ProviderResult("p", "2026-11-21T12:00:00Z", "0.1.0", [ModelResult("m")])
-    lines = render_markdown([(config, result)]).splitlines()
+    lines = rendered("markdown", [(config, result)]).splitlines()
     assert lines[:6] == [
         "# Scoreboard",
         "",
@@ -622,7 +624,7 @@ def test_one_providers_page_says_where_its_results_came_from_under_its_heading()
     ]
     assert lines[6].startswith("| Model ")
     # Without results there is nothing to say where they came from.
-    assert render_markdown([(config, None)]).startswith("# Scoreboard\n\n## p 🏠\n\n| Model ")
+    assert rendered("markdown", [(config, None)]).startswith("# Scoreboard\n\n## p 🏠\n\n| Model ")
 
 
 def test_the_summary_ranks_unknown_over_inexpressible_whatever_the_order():

@@ -18,12 +18,13 @@ from typer.testing import CliRunner
 from configs import write_providers
 from conftest import default_sigint
 from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
-from llmprobe import results
+from llmprobe import results_file
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
+from llmprobe.learned_rate import INCREASE
 from llmprobe.neutral import Message, RateLimit, Request
-from llmprobe.pacing import INCREASE, Pacer
+from llmprobe.pacing import Pacer
 from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
@@ -240,7 +241,7 @@ def test_an_unknown_model_is_skipped_with_one_message_and_the_others_probed(tmp_
     assert "fake: model 'gone' not found (HTTP 404: The model `gone` does not exist (model_not_found))" in result.output
     # Text and SquareRoot-1 (which goes out beside it) of each mode, and nothing more.
     assert asked_gone <= 4
-    saved = results.load(tmp_path / "out" / "fake.json")
+    saved = results_file.load(tmp_path / "out" / "fake.json")
     assert [m.id for m in saved.models] == ["here"]
     assert saved.model("here").modes["sync"].verdicts == EXPECTED_VERDICTS
     assert saved.incomplete == [("gone", False)]
@@ -262,8 +263,8 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
         while True:  # until at least one model is finished, and some are not
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
             try:
-                partial = results.load(out / "fake.json")
-            except results.ResultsError:
+                partial = results_file.load(out / "fake.json")
+            except results_file.ResultsError:
                 partial = None
             if partial is not None and partial.models:
                 break
@@ -272,7 +273,7 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
         output, _ = process.communicate(timeout=30)
         assert process.returncode == 130, output
         assert "--resume" in output and "Traceback" not in output
-        interrupted = results.load(out / "fake.json")
+        interrupted = results_file.load(out / "fake.json")
         finished = [m.id for m in interrupted.models]
         assert finished and interrupted.incomplete
         unfinished = [model_id for model_id, _ in interrupted.incomplete]
@@ -283,7 +284,7 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
         assert resumed.returncode == 0, resumed.stderr
         probed_again = {r.json["model"] for r in server.requests[requests_before:]}
     assert probed_again == set(unfinished)
-    complete = results.load(out / "fake.json")
+    complete = results_file.load(out / "fake.json")
     assert [m.id for m in complete.models] == models and complete.incomplete == []
     for model in complete.models:
         assert all(mode.verdicts == EXPECTED_VERDICTS for mode in model.modes.values())
@@ -368,7 +369,7 @@ def test_a_cassette_of_another_question_leaves_its_probe_not_recorded(tmp_path):
     cassette.write_text(cassette.read_text().replace('"seed":42', '"seed":7'))
     replayed = invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path / "b"), "--replay", str(tmp_path / "rec"))
     assert replayed.exit_code == 1, replayed.output
-    seed = next(p for p in results.load(tmp_path / "b" / "fake.json").models[0].modes["sync"].probes if p.probe == "Seed")
+    seed = next(p for p in results_file.load(tmp_path / "b" / "fake.json").models[0].modes["sync"].probes if p.probe == "Seed")
     assert seed.outcome == "error"
     assert seed.reason.startswith("not_recorded: request #1 of fake/m0/sync-Seed asks another question than ")
     assert seed.reason.endswith("seed is 42, recorded 7")

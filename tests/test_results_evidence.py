@@ -19,7 +19,7 @@ from conftest import REPO, needs_fixtures
 from llmprobe.config import load_config
 from llmprobe.explain import explain
 from llmprobe.questions import NOT_RECORDED
-from llmprobe.results import load
+from llmprobe.results_file import load
 
 pytestmark = needs_fixtures
 

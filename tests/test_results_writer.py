@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult, ResultsWriter, load, to_json
+from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
+from llmprobe.results_file import ResultsWriter, load, to_json
 
 
 def whole(result: ProviderResult) -> str:

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import write_providers
-from llmprobe import results
+from llmprobe import results, results_file
 from llmprobe.cli import app
 from passing_provider import EXPECTED_VERDICTS, PassingProvider
 
@@ -128,8 +128,8 @@ def test_replay_offline_gives_the_same_verdicts(recorded, tmp_path):
     # The fixture server is gone: every answer must come from the cassettes. No key needed.
     result = invoke("run", "-p", "groq", "--config", str(cfg), "--out", str(tmp_path), "--replay", str(tmp / "cassettes"), key=None)
     assert result.exit_code == 0, result.output
-    original = results.load(tmp / "out" / "groq.json").model(MODEL)
-    replayed = results.load(tmp_path / "groq.json").model(MODEL)
+    original = results_file.load(tmp / "out" / "groq.json").model(MODEL)
+    replayed = results_file.load(tmp_path / "groq.json").model(MODEL)
     assert {m: r.verdicts for m, r in replayed.modes.items()} == {m: r.verdicts for m, r in original.modes.items()}
     assert all(r.verdicts == EXPECTED_VERDICTS for r in replayed.modes.values())  # not vacuous: a full battery
 
@@ -177,7 +177,7 @@ def test_interrupted_save_leaves_the_previous_file_intact(recorded, tmp_path, mo
     path = tmp_path / "groq.json"
     path.write_bytes((tmp / "out" / "groq.json").read_bytes())
     before = path.read_bytes()
-    result = results.load(path)
+    result = results_file.load(path)
 
     def interrupted(src, dst):
         raise KeyboardInterrupt
@@ -185,7 +185,7 @@ def test_interrupted_save_leaves_the_previous_file_intact(recorded, tmp_path, mo
     monkeypatch.setattr(os, "replace", interrupted)
     result.generated_at = "2030-01-01T00:00:00Z"
     with pytest.raises(KeyboardInterrupt):
-        results.save(result, path)
+        results_file.save(result, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["groq.json"]
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import write_providers
-from llmprobe import results
+from llmprobe import results, results_file
 from llmprobe.battery import load_battery
 from llmprobe.cli import app
 from llmprobe.config import ModelConfig, ProviderConfig
@@ -51,23 +51,23 @@ def test_reason_tells_rows_apart_only_for_a_twinned_id() -> None:
 
 def test_incomplete_rows_keep_the_plain_id_form_and_mark_reasoning_rows(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
-    results.save(result(incomplete=[("a", False), ("a", True)]), path)
+    results_file.save(result(incomplete=[("a", False), ("a", True)]), path)
     assert json.loads(path.read_text())["incomplete"] == ["a", {"id": "a", "reason": True}]
-    assert results.load(path).incomplete == [("a", False), ("a", True)]
+    assert results_file.load(path).incomplete == [("a", False), ("a", True)]
 
 
 def test_files_written_before_thinking_rows_still_load(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
     path.write_text(json.dumps({"provider": "p", "generated_at": "", "llmprobe_version": "0", "models": [], "incomplete": ["a"]}))
-    assert results.load(path).incomplete == [("a", False)]
+    assert results_file.load(path).incomplete == [("a", False)]
 
 
 @pytest.mark.parametrize("entry", [3, {"reason": True}, {"id": "a", "reason": "yes"}])
 def test_a_bad_incomplete_entry_is_a_results_error(tmp_path: Path, entry: object) -> None:
     path = tmp_path / "p.json"
     path.write_text(json.dumps({"provider": "p", "generated_at": "", "llmprobe_version": "0", "models": [], "incomplete": [entry]}))
-    with pytest.raises(results.ResultsError, match="incomplete"):
-        results.load(path)
+    with pytest.raises(results_file.ResultsError, match="incomplete"):
+        results_file.load(path)
 
 
 def test_model_lookup_can_name_the_twin() -> None:
@@ -137,7 +137,7 @@ def test_a_twinned_model_is_probed_as_two_rows_and_resumed_by_row(tmp_path: Path
         config = write_config(tmp_path, server.base_url)
         run = CliRunner().invoke(app, ["run", "-p", "fake", "--config", str(config), "--out", str(out), "--record", str(cassettes)])
         assert run.exit_code == 0, run.output
-        first = results.load(out / "fake.json")
+        first = results_file.load(out / "fake.json")
         assert [(m.id, m.reason, m.tier) for m in first.models] == [("m", False, "good"), ("m", True, None), ("n", False, None)]
         assert all(mode.verdicts == EXPECTED_VERDICTS for m in first.models for mode in m.modes.values())
         assert first.incomplete == []
@@ -146,12 +146,12 @@ def test_a_twinned_model_is_probed_as_two_rows_and_resumed_by_row(tmp_path: Path
         # An interrupted run left only the reasoning twin unfinished: --resume probes that row alone.
         interrupted = result(first.models[0], incomplete=[("m", True)])
         interrupted.provider = "fake"
-        results.save(interrupted, out / "fake.json")
+        results_file.save(interrupted, out / "fake.json")
         sent = len(server.requests)
         again = CliRunner().invoke(app, ["run", "-p", "fake", "--config", str(config), "--out", str(out), "--resume"])
         assert again.exit_code == 0, again.output
         models_asked = [r.json["model"] for r in server.requests[sent:]]
-    resumed = results.load(out / "fake.json")
+    resumed = results_file.load(out / "fake.json")
     # The plain twin was kept as it was, "n" (never probed) and the reasoning twin were probed.
     assert resumed.models[0] == first.models[0]
     assert [(m.id, m.reason) for m in resumed.models] == [("m", False), ("m", True), ("n", False)]

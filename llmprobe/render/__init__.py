@@ -1,13 +1,17 @@
 """Rendering: results and config in, scoreboard out. Never touches the network.
 
-Every output (markdown, terminal, JSON, HTML) starts from the same `merge` of providers.yaml
-with out/NAME.json, and markdown and terminal draw the same cells.
+Every format draws the same `Page` (providers.yaml merged with out/NAME.json) through one
+signature, `page.Renderer`, and markdown and terminal draw the same cells. A format is a
+module and a line in FORMATS.
 """
 
-from llmprobe.render.html import render_html
-from llmprobe.render.jsonout import render_json
-from llmprobe.render.markdown import render_markdown
-from llmprobe.render.tables import LAYOUTS
-from llmprobe.render.terminal import print_terminal, render_terminal
+from llmprobe.render import html, jsonout, markdown, terminal
+from llmprobe.render.page import Renderer
 
-__all__ = ["LAYOUTS", "print_terminal", "render_html", "render_json", "render_markdown", "render_terminal"]
+#: `render --format NAME`, in the order the help lists them; `show` is "terminal".
+FORMATS: dict[str, Renderer] = {
+    "markdown": markdown.render_markdown,
+    "terminal": terminal.render_terminal,
+    "json": jsonout.render_json,
+    "html": html.render_html,
+}

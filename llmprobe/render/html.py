@@ -14,18 +14,18 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from importlib import resources
-from typing import Any
+from typing import Any, TextIO
 
 from llmprobe import __version__
 from llmprobe.battery import load_battery
 from llmprobe.capabilities import CAPABILITIES
 from llmprobe.claims import Claims, judge
-from llmprobe.config import ProviderConfig
 from llmprobe.dialects.declared import INPUT
 from llmprobe.render import cells, legend
 from llmprobe.render.cells import Line
 from llmprobe.render.evidence import Column, cell_evidence, layout_columns
 from llmprobe.render.markdown import provenance
+from llmprobe.render.page import Page
 from llmprobe.render.tables import Table, model_lines, provider_title, scoreboard
 from llmprobe.results import VERDICT_NAMES, ModelResult, ProviderResult, Verdict
 
@@ -56,20 +56,17 @@ _EVIDENCE_FIELDS = (
 )
 
 
-def render_html(
-    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
-    layout: str = "detailed",
-    summary: bool | None = None,
-    claims: Mapping[str, Claims] | None = None,
-) -> str:
+def render_html(page: Page, out: TextIO) -> None:
     """The page: provenance, the summary (as in markdown), filters, one table of every model
     and mode of every provider, the legend, and the evidence as data for the cells to open.
-    `claims` (per provider, as `llmprobe models --claims` kept them) marks the cells whose
-    verdict contradicts what the provider's own listing declares.
+    The speed section is markdown's: the evidence here holds every request's timings. The page's
+    claims (as `llmprobe models --claims` kept them) mark the cells whose verdict contradicts what
+    the provider's own listing declares.
 
     Raises ValueError for an unknown layout or an empty provider list.
     """
-    board = scoreboard(providers, layout, lambda p: p.provider, summary)
+    layout = page.layout
+    board = scoreboard(page.providers, layout, lambda p: p.provider, page.summary)
     columns = layout_columns(layout)
     rows: list[tuple[ProviderResult, ModelResult, Line, tuple[str, ...]]] = []
     for provider, table in board.sections:
@@ -79,7 +76,7 @@ def render_html(
     header = ("Provider", *board.sections[0][1].header)
     results = [provider for provider, _ in board.sections]
     media = frozenset(probe.name for probe in load_battery().media)
-    marks = [_contradicted(claims or {}, provider, model, line, columns, media) for provider, model, line, _ in rows]
+    marks = [_contradicted(page.claims, provider, model, line, columns, media) for provider, model, line, _ in rows]
     data = {
         "columns": [_column_data(column) for column in columns],
         "labels": CAPABILITY_LABELS,
@@ -100,13 +97,13 @@ def render_html(
             _row(i, provider, line, row, marked)
             for i, ((provider, _, line, row), marked) in enumerate(zip(rows, marks, strict=True))
         ),
-        "NOTES": _notes(board.sections) + _claims_note(claims or {}, results),
+        "NOTES": _notes(board.sections) + _claims_note(page.claims, results),
         "LEGEND": _legend(layout),
         "DATA": _script_json(data),
         "SCRIPT": _asset("scoreboard.js"),
     }
     # One pass, so nothing substituted is ever searched for a placeholder again.
-    return re.sub(r"<!--([A-Z]+)-->", lambda match: parts[match.group(1)], _asset("scoreboard.html"))
+    out.write(re.sub(r"<!--([A-Z]+)-->", lambda match: parts[match.group(1)], _asset("scoreboard.html")))
 
 
 def _asset(name: str) -> str:

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TextIO
 
 from wcwidth import wcswidth
 
-from llmprobe.config import ProviderConfig
 from llmprobe.render import legend
+from llmprobe.render.page import Page
 from llmprobe.render.tables import Table, provider_title, scoreboard, speed_table
 from llmprobe.results import ProviderResult
 
 
-def render_markdown(
-    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
-    layout: str = "detailed",
-    summary: bool | None = None,
-    speed: bool = False,
-) -> str:
+def render_markdown(page: Page, out: TextIO) -> None:
     """`# Scoreboard`, where the results came from, then one `## name` section per provider and
     the legend once. Several providers (or `summary=True`) get a summary table linking to the
     sections first; one provider's page is the same section on its own.
@@ -26,18 +22,19 @@ def render_markdown(
 
     Raises ValueError for an unknown layout or an empty provider list.
     """
-    board = scoreboard(providers, layout, _link, summary)
+    layout = page.layout
+    board = scoreboard(page.providers, layout, _link, page.summary)
     blocks = ["# Scoreboard", *_provenance([result for result, _ in board.sections])]
     if board.summary is not None:
         blocks.append(_table(board.summary))
     for provider, table in board.sections:
         blocks += [f"## {provider_title(provider)}", _table(table), *_notes(table)]
     # The legend follows the last table directly, as on the reference pages.
-    page = "\n\n".join(blocks) + "\n" + _legend(layout)
-    speeds = speed_table([provider for provider, _ in board.sections]) if speed else None
+    text = "\n\n".join(blocks) + "\n" + _legend(layout)
+    speeds = speed_table([provider for provider, _ in board.sections]) if page.speed else None
     if speeds is not None:
-        page += "\n## Speed\n\n" + _speed_note() + "\n\n" + _table(speeds) + "\n"
-    return page
+        text += "\n## Speed\n\n" + _speed_note() + "\n\n" + _table(speeds) + "\n"
+    out.write(text)
 
 
 def _speed_note() -> str:

@@ -207,7 +207,7 @@ def _spread(spread: Spread | None, p90: bool = True) -> str:
 
 
 def speed_table(providers: Sequence[ProviderResult]) -> Table | None:
-    """Latency and throughput per model and mode, as recorded with its results (`results.speed_of`);
+    """Latency and throughput per model and mode, as recorded with its results (`trials.speed_of`);
     None when no mode of any provider has any."""
     rows = tuple(
         (

@@ -5,40 +5,37 @@ Colour and width are the Console's business: it drops colour off a TTY and under
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.measure import Measurement
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from llmprobe.config import ProviderConfig
 from llmprobe.render import legend
+from llmprobe.render.page import Page
 from llmprobe.render.tables import Table, provider_title, scoreboard, speed_table
-from llmprobe.results import ProviderResult
 
 
-def render_terminal(
-    providers: Sequence[tuple[ProviderConfig, ProviderResult | None]],
-    layout: str = "detailed",
-    summary: bool | None = None,
-) -> RenderableType:
-    """Print the result with a rich Console. Same tables as the markdown, each titled with its
-    provider (a summary first when there are several, or with `summary=True`), then the legend.
+def render_terminal(page: Page, out: TextIO) -> None:
+    """The same tables as the markdown as rich tables, each titled with its provider (a summary
+    first when there are several, or with `summary=True`), then the legend. Colour and width
+    follow `out`, as rich's Console finds it (a TTY or not, NO_COLOR, COLUMNS).
 
     Cells of one capability measured over repeated trials show the pass rate (`💨 7/10`); latency
     and throughput follow the scoreboard, where the results have them.
 
     Raises ValueError for an unknown layout or an empty provider list.
     """
-    board = scoreboard(providers, layout, lambda p: p.provider, summary, rates=True)
+    layout = page.layout
+    board = scoreboard(page.providers, layout, lambda p: p.provider, page.summary, rates=True)
     parts: list[RenderableType] = [] if board.summary is None else [_rich(board.summary, "Scoreboard")]
     parts += [_rich(table, provider_title(provider)) for provider, table in board.sections]
     speeds = speed_table([provider for provider, _ in board.sections])
     if speeds is not None:
         parts.append(_rich(speeds, "Speed (from the probes' own requests)"))
     parts.append(_legend(layout))
-    return Group(*parts)
+    _print(Group(*parts), out)
 
 
 def _rich(data: Table, title: str) -> RichTable:
@@ -64,19 +61,18 @@ def _legend(layout: str) -> Text:
     return text
 
 
-def print_terminal(renderable: RenderableType, console: Console) -> None:
+def _print(renderable: Group, out: TextIO) -> None:
     """Print at the tables' natural width at least: rich would otherwise shrink a wide
     scoreboard to the terminal and cut the model ids to '…'; a long line wraps instead."""
+    console = Console(file=out)
     unbounded = console.options.update_width(10_000)
     widest = max(
         (Measurement.get(console, unbounded, part).maximum for part in _tables(renderable)),
         default=console.width,
     )
-    Console(width=max(console.width, widest), no_color=console.no_color, force_terminal=console.is_terminal).print(
-        renderable
-    )
+    wide = Console(file=out, width=max(console.width, widest), no_color=console.no_color, force_terminal=console.is_terminal)
+    wide.print(renderable)
 
 
-def _tables(renderable: RenderableType) -> list[RichTable]:
-    parts = renderable.renderables if isinstance(renderable, Group) else [renderable]
-    return [part for part in parts if isinstance(part, RichTable)]
+def _tables(renderable: Group) -> list[RichTable]:
+    return [part for part in renderable.renderables if isinstance(part, RichTable)]

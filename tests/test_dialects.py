@@ -99,3 +99,15 @@ def test_a_200_that_is_no_json_is_unreadable_in_every_dialect(api: str, body: by
         parser.feed(SseEvent(body.decode()))
         parser.finish()
     assert raised.value.kind is ErrorKind.UNREADABLE
+
+
+@pytest.mark.parametrize("api", sorted(DIALECTS))
+@pytest.mark.parametrize("body", [b'{"error": {"message": NaN}, "message": NaN}', b"[" * 100_000 + b"]" * 100_000])
+def test_a_failed_answer_that_is_no_json_is_quoted_in_every_dialect(api: str, body: bytes) -> None:
+    """The same decoder reads error bodies (`wire.error_body`): a body too deep to decode is the
+    page quoted, never a crash, and NaN is no envelope."""
+    dialect = get_dialect(api, "http://127.0.0.1:1/v1")
+    for read in (dialect.parse, dialect.parse_models):
+        with pytest.raises(ApiError) as raised:
+            read(500, {}, body)
+        assert raised.value.kind is ErrorKind.SERVER and not raised.value.has_envelope

@@ -12,13 +12,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmprobe.dialects import DeclaresNothing, HttpCall, Option, option_values
+from llmprobe.dialects import HttpCall, Option, option_values
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, kind_for_status
 from llmprobe.neutral import RateLimit, Reply, Request, TextPart, Usage, normalise_finish_reason
 from llmprobe.sse import SseEvent
 
 
-class ToyDialect(DeclaresNothing):
+class ToyDialect:
     name = "toy"
     OPTIONS = {"shout": Option("boolean", False)}  # send the prompt in capitals
     STREAM_FRAMING = "ndjson"
@@ -62,6 +62,13 @@ class ToyDialect(DeclaresNothing):
 
     def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         return list(json.loads(body)), None
+
+    def claims_call(self, model: str, cursor: str | None) -> None:
+        """Toy's list names its models and declares nothing about them."""
+        return None
+
+    def parse_claims(self, model: str, status: int, headers: Mapping[str, str], body: bytes) -> tuple[None, None]:
+        return None, None
 
 
 class ToyStreamParser:

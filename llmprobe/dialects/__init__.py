@@ -8,8 +8,8 @@ be tested on recorded bytes alone.
 
 Everything a wire format decides lives in its module: URLs, auth headers, its own
 settings (`OPTIONS`, given under a provider's `options:` in providers.yaml), how it
-announces rate limits, and its error envelopes. Adding a dialect is one module plus
-one line in `DIALECTS` below.
+announces rate limits, and its error envelopes; what they share is `base.BaseDialect`.
+Adding a dialect is one module plus one line in `DIALECTS` below.
 """
 
 from __future__ import annotations
@@ -113,20 +113,6 @@ class Dialect(Protocol):
         self, model: str, status: int, headers: Mapping[str, str], body: bytes
     ) -> tuple[list[Claim] | None, str | None]:
         """`model`'s claims (`declared.Claim`; None when this page does not list it), and the next page's cursor."""
-
-
-class DeclaresNothing:
-    """For a wire format whose model listing declares nothing llmprobe measures: `claims_call` asks
-    nothing, so `llmprobe models --claims` says the API declares nothing instead of reporting no claims."""
-
-    def claims_call(self, model: str, cursor: str | None) -> None:
-        return None
-
-    def parse_claims(
-        self, model: str, status: int, headers: Mapping[str, str], body: bytes
-    ) -> tuple[list[Claim] | None, str | None]:
-        """Never asked (there is no call to answer); declared for the protocol."""
-        return None, None
 
 
 def dialect_class(api: str) -> type[Dialect]:

@@ -22,27 +22,11 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option, option_values, refuse_missing, refuse_modality, wire
-from llmprobe.dialects.declared import Claim, Declarations
-from llmprobe.dialects.wire import loose_array as _list
-from llmprobe.dialects.wire import loose_mapping as _dict
-from llmprobe.dialects.wire import reported_usage
-from llmprobe.dialects.wire import string as _string
+from llmprobe import neutral
+from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality, wire
+from llmprobe.dialects.base import BaseDialect
+from llmprobe.dialects.declared import Declarations
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
-from llmprobe.neutral import (
-    AttachmentPart,
-    DocumentPart,
-    Message,
-    Part,
-    RateLimit,
-    Reply,
-    Request,
-    TextPart,
-    Thought,
-    ToolCall,
-    Usage,
-    normalise_finish_reason,
-)
 from llmprobe.ratelimits import parse_retry_after
 from llmprobe.sse import SseEvent
 
@@ -78,22 +62,7 @@ _ERROR_KINDS = {
 _LIMITS = (("requests", "requests"), ("tokens", "tokens"), ("input-tokens", "tokens"), ("output-tokens", "tokens"))
 
 
-#: What /v1/models declares per model: `capabilities` flags (`thinking` and `effort` have no capability
-#: to hold them against yet) and the token limits.
-DECLARATIONS = Declarations(
-    flags={
-        "capabilities": {
-            "citations": "citations",
-            "image_input": "in:image",
-            "pdf_input": "in:document",
-            "structured_outputs": "jsonSchema",
-        }
-    },
-    limits={"max_input_tokens": "tokens_in", "max_tokens": "tokens_out"},
-)
-
-
-class AnthropicDialect:
+class AnthropicDialect(BaseDialect):
     name = "anthropic"
     OPTIONS = {
         # max_tokens of every request that sets no cap of its own. The API insists on a cap;
@@ -102,20 +71,26 @@ class AnthropicDialect:
         # budget_tokens of the thinking of `reason: true` models; 1024 is the smallest the API accepts.
         "thinking_budget": Option("integer", 1024),
     }
-    STREAM_FRAMING = "sse"
     #: Anthropic counts requests and tokens per model (class) and says so in its headers.
     RATE_LIMIT_SCOPE = "model"
+    HEADERS = {"anthropic-version": API_VERSION}
+    MODELS_PATH = "/v1/models"
+    #: What /v1/models declares per model: `capabilities` flags (`thinking` and `effort` have no
+    #: capability to hold them against yet) and the token limits.
+    DECLARATIONS = Declarations(
+        flags={
+            "capabilities": {
+                "citations": "citations", "image_input": "in:image", "pdf_input": "in:document",
+                "structured_outputs": "jsonSchema",
+            }
+        },
+        limits={"max_input_tokens": "tokens_in", "max_tokens": "tokens_out"},
+    )  # fmt: skip
 
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        values = option_values(AnthropicDialect.OPTIONS, options)
-        self.max_tokens: int = values["max_tokens"]
-        self.thinking_budget: int = values["thinking_budget"]
-
-    def build(self, model: str, request: Request) -> HttpCall:
+    def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Keys in the order of the recorded reference traffic, so a request can match its recording."""
         refuse_missing(request, NO_FIELD)
-        cap = self.max_tokens if request.max_tokens is None else request.max_tokens
+        cap = self.options["max_tokens"] if request.max_tokens is None else request.max_tokens
         body: dict[str, Any] = {"model": model, "max_tokens": cap, "messages": _messages(request.messages)}
         if request.stop:
             body["stop_sequences"] = list(request.stop)
@@ -124,7 +99,7 @@ class AnthropicDialect:
         if request.json_schema is not None:
             body["output_config"] = {"format": {"type": "json_schema", "schema": request.json_schema}}
         if request.thinking:
-            body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
+            body["thinking"] = {"type": "enabled", "budget_tokens": self.options["thinking_budget"]}
         if request.tool_choice is not None:
             body["tool_choice"] = {"type": _TOOL_CHOICES[request.tool_choice]}
         tools: list[dict[str, Any]] = [
@@ -134,13 +109,13 @@ class AnthropicDialect:
             tools.append(dict(WEB_SEARCH_TOOL))
         if tools:
             body["tools"] = tools
-        return HttpCall("POST", f"{self.base_url}/v1/messages", body, {"anthropic-version": API_VERSION})
+        return HttpCall("POST", f"{self.base_url}/v1/messages", body, self.HEADERS)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"x-api-key": api_key}
 
-    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        data = _answer(status, headers, body)
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> neutral.Reply:
+        data = self.answer(status, headers, body, "response body")
         failure = _error(None, headers, data)
         if failure is not None:
             # The error envelope in a 2xx answer: the provider failed after accepting the request.
@@ -152,7 +127,7 @@ class AnthropicDialect:
     def stream_parser(self) -> AnthropicStreamParser:
         return AnthropicStreamParser()
 
-    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
+    def rate_limits(self, headers: Mapping[str, str]) -> list[neutral.RateLimit]:
         """Each announced limit with its reset, an RFC 3339 time, as seconds from now."""
         lower = {k.lower(): v for k, v in headers.items()}
         limits = []
@@ -162,31 +137,28 @@ class AnthropicDialect:
                 continue
             remaining = _header_int(lower.get(f"anthropic-ratelimit-{name}-remaining"))
             reset = _seconds_until(lower.get(f"anthropic-ratelimit-{name}-reset"))
-            limits.append(RateLimit(kind, limit, remaining, reset))  # type: ignore[arg-type]
+            limits.append(neutral.RateLimit(kind, limit, remaining, reset))  # type: ignore[arg-type]
         return limits
 
-    def list_models_call(self, cursor: str | None) -> HttpCall:
-        """Paged by the last id of the page before (`after_id`)."""
-        after = f"&after_id={quote(cursor, safe='')}" if cursor else ""
-        return HttpCall(
-            "GET", f"{self.base_url}/v1/models?limit={MODELS_PER_PAGE}{after}", None, {"anthropic-version": API_VERSION}
+    def answer(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> dict[str, Any]:
+        """Every answer of the Messages API is one object."""
+        return _object(super().answer(status, headers, body, what), what, body)
+
+    def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+        return _error(status, headers, wire.error_body(body)) or ApiError(
+            # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
+            kind_for_status(status) or ErrorKind.MALFORMED,
+            page_excerpt(body),
+            status=status,
+            retry_after=parse_retry_after(headers),
         )
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
-        data = _answer(status, headers, body)
-        ids = wire.model_ids(data, "data", "id")
-        last = data.get("last_id")
-        more = data.get("has_more") is True and isinstance(last, str) and bool(last)
-        return ids, last if more and isinstance(last, str) else None
+    def page_query(self, cursor: str | None) -> str:
+        """Paged by the last id of the page before (`after_id`)."""
+        return f"?limit={MODELS_PER_PAGE}" + (f"&after_id={quote(cursor, safe='')}" if cursor else "")
 
-    def claims_call(self, model: str, cursor: str | None) -> HttpCall:
-        return self.list_models_call(cursor)
-
-    def parse_claims(
-        self, model: str, status: int, headers: Mapping[str, str], body: bytes
-    ) -> tuple[list[Claim] | None, str | None]:
-        _, cursor = self.parse_models(status, headers, body)
-        return DECLARATIONS.listed(_answer(status, headers, body), "data", "id", model), cursor
+    def next_cursor(self, page: dict[str, Any]) -> str | None:
+        return wire.page_cursor(page.get("last_id")) if page.get("has_more") is True else None
 
 
 @dataclass
@@ -205,11 +177,11 @@ class _Block:
         block = dict(self.start)
         kind = block.get("type")
         if kind == "text":
-            block["text"] = _string(block.get("text"), "text") + "".join(self.text)
-            block["citations"] = _list(block.get("citations")) + self.citations
+            block["text"] = wire.strict_str(block.get("text"), "text") + "".join(self.text)
+            block["citations"] = wire.lenient_list(block.get("citations")) + self.citations
         elif kind == "thinking":
-            block["thinking"] = _string(block.get("thinking"), "thinking") + "".join(self.thinking)
-            block["signature"] = _string(block.get("signature"), "signature") + "".join(self.signature)
+            block["thinking"] = wire.strict_str(block.get("thinking"), "thinking") + "".join(self.thinking)
+            block["signature"] = wire.strict_str(block.get("signature"), "signature") + "".join(self.signature)
         elif kind in ("tool_use", "server_tool_use") and "".join(self.input_json):
             block["input"] = "".join(self.input_json)
         return block
@@ -231,7 +203,7 @@ class AnthropicStreamParser:
         if kind == "error" or event.event == "error":
             raise _error(None, {}, data) or ApiError(ErrorKind.SERVER, f"error event: {excerpt(event.data)}")
         if kind == "message_start":
-            self._usage.update(_dict(_dict(data.get("message")).get("usage")))
+            self._usage.update(wire.lenient_dict(wire.lenient_dict(data.get("message")).get("usage")))
         elif kind == "content_block_start":
             start = data.get("content_block")
             if not isinstance(start, dict):
@@ -240,8 +212,8 @@ class AnthropicStreamParser:
         elif kind == "content_block_delta":
             self._delta(data)
         elif kind == "message_delta":
-            self._stop_reason = _dict(data.get("delta")).get("stop_reason", self._stop_reason)
-            self._usage.update(_dict(data.get("usage")))
+            self._stop_reason = wire.lenient_dict(data.get("delta")).get("stop_reason", self._stop_reason)
+            self._usage.update(wire.lenient_dict(data.get("usage")))
         elif kind == "message_stop":
             self._done = True
 
@@ -249,20 +221,20 @@ class AnthropicStreamParser:
         block = self._blocks.get(_index(data))
         if block is None:
             raise ApiError(ErrorKind.MALFORMED, "content_block_delta for a block that never started")
-        delta = _dict(data.get("delta"))
+        delta = wire.lenient_dict(data.get("delta"))
         kind = delta.get("type")
         if kind == "text_delta":
-            block.text.append(_string(delta.get("text"), "text_delta"))
+            block.text.append(wire.strict_str(delta.get("text"), "text_delta"))
         elif kind == "thinking_delta":
-            block.thinking.append(_string(delta.get("thinking"), "thinking_delta"))
+            block.thinking.append(wire.strict_str(delta.get("thinking"), "thinking_delta"))
         elif kind == "signature_delta":
-            block.signature.append(_string(delta.get("signature"), "signature_delta"))
+            block.signature.append(wire.strict_str(delta.get("signature"), "signature_delta"))
         elif kind == "input_json_delta":
-            block.input_json.append(_string(delta.get("partial_json"), "input_json_delta"))
+            block.input_json.append(wire.strict_str(delta.get("partial_json"), "input_json_delta"))
         elif kind == "citations_delta":
             block.citations.append(delta.get("citation"))
 
-    def finish(self) -> Reply:
+    def finish(self) -> neutral.Reply:
         if not self._done:
             raise ApiError(ErrorKind.TRANSPORT, "stream ended before message_stop")
         content = [block.whole() for _, block in sorted(self._blocks.items())]
@@ -272,7 +244,7 @@ class AnthropicStreamParser:
 # --- request pieces ---------------------------------------------------------------------------------
 
 
-def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+def _messages(messages: tuple[neutral.Message, ...]) -> list[dict[str, Any]]:
     """Tool results go back as `tool_result` blocks of a user turn; consecutive ones share it."""
     wire: list[dict[str, Any]] = []
     for message in messages:
@@ -293,13 +265,13 @@ def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return wire
 
 
-def _thought(thought: Thought) -> dict[str, Any]:
+def _thought(thought: neutral.Thought) -> dict[str, Any]:
     if thought.redacted:
         return {"type": "redacted_thinking", "data": thought.signature}
     return {"type": "thinking", "thinking": thought.text, "signature": thought.signature}
 
 
-def _tool_use(call: ToolCall) -> dict[str, Any]:
+def _tool_use(call: neutral.ToolCall) -> dict[str, Any]:
     try:
         arguments = call.decoded_arguments()
     except ValueError:
@@ -307,17 +279,17 @@ def _tool_use(call: ToolCall) -> dict[str, Any]:
     return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
 
 
-def _part(part: Part) -> dict[str, Any]:
-    if isinstance(part, TextPart):
+def _part(part: neutral.Part) -> dict[str, Any]:
+    if isinstance(part, neutral.TextPart):
         return {"type": "text", "text": part.text}
-    if isinstance(part, AttachmentPart):
+    if isinstance(part, neutral.AttachmentPart):
         refuse_modality(part, ("image", "document"), "the Messages API has image and document blocks, no audio or video")
         block = "image" if part.modality == "image" else "document"
         if part.url is not None:
             return {"type": block, "source": {"type": "url", "url": part.url}}
         data = base64.b64encode(part.data or b"").decode()
         return {"type": block, "source": {"type": "base64", "media_type": part.mime, "data": data}}
-    if isinstance(part, DocumentPart):
+    if isinstance(part, neutral.DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption("document", f"{part.mime} documents: only text documents are sent as text")
         source = {"type": "text", "media_type": "text/plain", "data": part.text}
@@ -328,40 +300,41 @@ def _part(part: Part) -> dict[str, Any]:
 # --- reply pieces -----------------------------------------------------------------------------------
 
 
-def _reply(content: list[Any], stop_reason: Any, usage: Usage) -> Reply:
+def _reply(content: list[Any], stop_reason: Any, usage: neutral.Usage) -> neutral.Reply:
     """Blocks of types we do not read are skipped; the server's web searches (`server_tool_use`
     queries, `web_search_tool_result` sources) show that it searched."""
     text: list[str] = []
-    thoughts: list[Thought] = []
-    calls: list[ToolCall] = []
+    thoughts: list[neutral.Thought] = []
+    calls: list[neutral.ToolCall] = []
     citations: list[str] = []
     sources: list[str] = []
     queries: list[str] = []
     for block in content:
-        block = _dict(block)
+        block = wire.lenient_dict(block)
         kind = block.get("type")
         if kind == "text":
-            text.append(_string(block.get("text"), "text block"))
-            citations += [_cited(c) for c in _list(block.get("citations"))]
+            text.append(wire.strict_str(block.get("text"), "text block"))
+            citations += [_cited(c) for c in wire.lenient_list(block.get("citations"))]
         elif kind == "thinking":
-            thoughts.append(Thought(_string(block.get("thinking"), "thinking"), _string(block.get("signature"), "signature")))
+            signature = wire.strict_str(block.get("signature"), "signature")
+            thoughts.append(neutral.Thought(wire.strict_str(block.get("thinking"), "thinking"), signature))
         elif kind == "redacted_thinking":
-            thoughts.append(Thought("", _string(block.get("data"), "redacted_thinking"), redacted=True))
+            thoughts.append(neutral.Thought("", wire.strict_str(block.get("data"), "redacted_thinking"), redacted=True))
         elif kind == "tool_use":
             calls.append(_tool_call(block))
         elif kind == "server_tool_use" and block.get("name") == "web_search":
             queries.append(_search_query(block.get("input")))
         elif kind == "web_search_tool_result":
             # An error result is an object, not a list: the search did not happen.
-            results = block.get("content")
-            sources += [str(_dict(r).get("url")) for r in (results if isinstance(results, list) else []) if _dict(r).get("url")]
-    raw_finish = _string(stop_reason, "stop_reason")
-    return Reply(
+            urls = (wire.lenient_dict(result).get("url") for result in wire.lenient_list(block.get("content")))
+            sources += [str(url) for url in urls if url]
+    raw_finish = wire.strict_str(stop_reason, "stop_reason")
+    return neutral.Reply(
         text="".join(text),
         reasoning="".join(t.text for t in thoughts),
         tool_calls=calls,
         usage=usage,
-        finish_reason=normalise_finish_reason(raw_finish),
+        finish_reason=neutral.normalise_finish_reason(raw_finish),
         raw_finish_reason=raw_finish,
         citations=citations,
         web_search=sources or [q for q in queries if q],
@@ -376,33 +349,36 @@ def _search_query(raw: Any) -> str:
             raw = json.loads(raw)
         except ValueError:
             return ""
-    query = _dict(raw).get("query")
+    query = wire.lenient_dict(raw).get("query")
     return query if isinstance(query, str) else ""
 
 
-def _tool_call(block: dict[str, Any]) -> ToolCall:
+def _tool_call(block: dict[str, Any]) -> neutral.ToolCall:
     name, call_id, arguments = block.get("name"), block.get("id"), block.get("input")
     if not isinstance(name, str) or not name or not isinstance(call_id, str):
         raise ApiError(ErrorKind.MALFORMED, f"tool_use block without a name or id: {excerpt(json.dumps(block))}")
     # Streamed input is the JSON text as it arrived; a sync answer has the object itself.
-    return ToolCall(call_id, name, arguments if isinstance(arguments, str) else json.dumps(arguments))
+    return neutral.ToolCall(call_id, name, arguments if isinstance(arguments, str) else json.dumps(arguments))
 
 
 def _cited(citation: Any) -> str:
     """What a citation quotes; the Cite column only asks whether there are any."""
-    cited = _dict(citation).get("cited_text")
+    cited = wire.lenient_dict(citation).get("cited_text")
     return cited if isinstance(cited, str) and cited else excerpt(json.dumps(citation))
 
 
-def _usage(raw: Any) -> Usage:
-    usage = _dict(raw)
-    return reported_usage(
+def _usage(raw: Any) -> neutral.Usage:
+    usage = wire.lenient_dict(raw)
+    return wire.reported_usage(
         usage.get("input_tokens"), usage.get("output_tokens"), cached_tokens=usage.get("cache_read_input_tokens")
     )
 
 
 def _decode(body: bytes | str, what: str) -> dict[str, Any]:
-    data = wire.decode(body, what)
+    return _object(wire.decode(body, what), what, body)
+
+
+def _object(data: Any, what: str, body: bytes | str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(ErrorKind.MALFORMED, f"{what} is not a JSON object: {excerpt(str(body))}")
     return data
@@ -438,26 +414,9 @@ def _seconds_until(value: str | None) -> float | None:
 # --- errors -----------------------------------------------------------------------------------------
 
 
-def _answer(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-    """The decoded body of a 2xx answer; any other answer raises its ApiError."""
-    if 200 <= status < 300:
-        return _decode(body, "response body")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    raise _error(status, headers, data) or ApiError(
-        # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
-        kind_for_status(status) or ErrorKind.MALFORMED,
-        page_excerpt(body),
-        status=status,
-        retry_after=parse_retry_after(headers),
-    )
-
-
 def _error(status: int | None, headers: Mapping[str, str], data: Any) -> ApiError | None:
     """`{"type": "error", "error": {"type", "message"}}`, the one envelope of every failure; None without it."""
-    error = _dict(data).get("error") if _dict(data).get("type") == "error" else None
+    error = wire.lenient_dict(data).get("error") if wire.lenient_dict(data).get("type") == "error" else None
     if not isinstance(error, dict):
         return None
     code = error.get("type")

@@ -16,24 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llmprobe import safejson
-from llmprobe.dialects import DeclaresNothing, HttpCall, Option, refuse_missing, refuse_modality
-from llmprobe.dialects.wire import array as _list
-from llmprobe.dialects.wire import loose_mapping, reported_usage
-from llmprobe.dialects.wire import malformed as _malformed
+from llmprobe import neutral, safejson
+from llmprobe.dialects import HttpCall, refuse_missing, refuse_modality, wire
+from llmprobe.dialects.base import BaseDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status
-from llmprobe.neutral import (
-    AttachmentPart,
-    DocumentPart,
-    Message,
-    RateLimit,
-    Reply,
-    Request,
-    TextPart,
-    ToolCall,
-    Usage,
-    split_inline_thinking,
-)
 from llmprobe.ratelimits import parse_ratelimit_headers, parse_retry_after
 from llmprobe.sse import SseEvent
 
@@ -55,19 +41,13 @@ _NOT_FOUND_CODES = frozenset({7000})
 _RATE_LIMIT_CODES = frozenset({3036, 3040})
 
 
-
-class CloudflareDialect(DeclaresNothing):
+class CloudflareDialect(BaseDialect):
     name = "cloudflare"
-    #: One way to cap tokens, one way to ask for JSON: nothing to choose.
-    OPTIONS: dict[str, Option] = {}
-    STREAM_FRAMING = "sse"
     #: Workers AI limits an account, whichever model it calls.
     RATE_LIMIT_SCOPE = "provider"
+    MODELS_PATH = "/models/search"
 
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-
-    def build(self, model: str, request: Request) -> HttpCall:
+    def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Raises UnsupportedOption for tool_choice, stop, top_logprobs and non-text documents."""
         if request.tool_choice not in (None, "auto"):
             raise UnsupportedOption("tool_choice", NO_TOOL_CHOICE)
@@ -94,11 +74,10 @@ class CloudflareDialect(DeclaresNothing):
             ]
         return HttpCall("POST", f"{self.base_url}/run/{model.replace(' ', '%20')}", json=body)
 
-    def auth_headers(self, api_key: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}"}
-
-    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        result = _result(status, headers, body)
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> neutral.Reply:
+        result = self.answer(status, headers, body, "response body").get("result")
+        if not isinstance(result, dict):
+            raise ApiError(ErrorKind.MALFORMED, "successful answer without a result object", status=status)
         text = _response_text(result.get("response"))
         tool_calls = _tool_calls(result.get("tool_calls"))
         return _reply(text, tool_calls, _usage(result.get("usage")))
@@ -106,28 +85,40 @@ class CloudflareDialect(DeclaresNothing):
     def stream_parser(self) -> CloudflareStreamParser:
         return CloudflareStreamParser()
 
-    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
+    def rate_limits(self, headers: Mapping[str, str]) -> list[neutral.RateLimit]:
         return parse_ratelimit_headers(headers)
 
-    def list_models_call(self, cursor: str | None) -> HttpCall:
-        """Paged by number: the cursor is the next page's."""
-        page = cursor or "1"
-        return HttpCall(
-            "GET", f"{self.base_url}/models/search?page={page}&per_page={MODELS_PER_PAGE}&hide_experimental=false"
-        )
+    def answer(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> dict[str, Any]:
+        """The envelope of a successful answer; a failure can come in a 2xx envelope too (`success: false`)."""
+        text = body.decode("utf-8", errors="replace")
+        try:
+            envelope, readable = safejson.loads(text), True
+        except ValueError:
+            envelope, readable = None, False
+        ok = 200 <= status < 300
+        if not isinstance(envelope, dict):
+            kind = (ErrorKind.MALFORMED if readable else ErrorKind.UNREADABLE) if ok else _kind_for_status(status)
+            raise ApiError(kind, f"undecodable body: {excerpt(text)}", status=status, retry_after=parse_retry_after(headers))
+        if not ok or _is_error(envelope):
+            raise _envelope_error(status, headers, envelope)
+        return envelope
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
-        envelope = _envelope(status, headers, body)
-        models = envelope.get("result")
+    def page_query(self, cursor: str | None) -> str:
+        """Paged by number: the cursor is the next page's."""
+        return f"?page={cursor or '1'}&per_page={MODELS_PER_PAGE}&hide_experimental=false"
+
+    def model_ids(self, page: dict[str, Any]) -> list[str]:
+        models = page.get("result")
         if not isinstance(models, list) or not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in models):
-            raise _malformed("model list is not a list of named models", models)
-        info = envelope.get("result_info")
-        following = None
-        if isinstance(info, dict):
-            page, per_page, total = info.get("page"), info.get("per_page"), info.get("total_count")
-            if isinstance(page, int) and isinstance(per_page, int) and isinstance(total, int) and page * per_page < total:
-                following = str(page + 1)
-        return [m["name"] for m in models], following
+            raise wire.malformed("model list is not a list of named models", models)
+        return [m["name"] for m in models]
+
+    def next_cursor(self, page: dict[str, Any]) -> str | None:
+        info = wire.lenient_dict(page.get("result_info"))
+        number, per_page, total = info.get("page"), info.get("per_page"), info.get("total_count")
+        if isinstance(number, int) and isinstance(per_page, int) and isinstance(total, int) and number * per_page < total:
+            return str(number + 1)
+        return None
 
 
 @dataclass
@@ -145,7 +136,7 @@ class CloudflareStreamParser:
         #: Calls in arrival order; deltas find theirs through `_by_index`.
         self._calls: list[_PendingCall] = []
         self._by_index: dict[int, _PendingCall] = {}
-        self._usage = Usage()
+        self._usage = neutral.Usage()
         self._done = False
 
     def feed(self, event: SseEvent) -> None:
@@ -157,7 +148,7 @@ class CloudflareStreamParser:
         except ValueError:
             raise ApiError(ErrorKind.UNREADABLE, f"stream chunk is not JSON: {excerpt(event.data)}") from None
         if not isinstance(chunk, dict):
-            raise _malformed("stream chunk is not a JSON object", chunk)
+            raise wire.malformed("stream chunk is not a JSON object", chunk)
         if _is_error(chunk) or event.event == "error":
             raise _envelope_error(None, {}, chunk)
         response = chunk.get("response")
@@ -165,28 +156,28 @@ class CloudflareStreamParser:
         # JSON (`"response": true`) as the decoded value: its text is that JSON. Null is "no token".
         if response is not None and not isinstance(response, str):
             if isinstance(response, (dict, list)):
-                raise _malformed("stream chunk has a non-string response", response)
+                raise wire.malformed("stream chunk has a non-string response", response)
             response = _compact(response)
         if response:
             self._text.append(response)
-        for item in _list(chunk.get("tool_calls"), "tool_calls"):
+        for item in wire.strict_list(chunk.get("tool_calls"), "tool_calls"):
             self._add_tool_call(item)
         if "usage" in chunk:
             self._usage = _usage(chunk["usage"])
 
-    def finish(self) -> Reply:
+    def finish(self) -> neutral.Reply:
         if not self._done:
             raise ApiError(ErrorKind.TRANSPORT, "stream ended before data: [DONE]")
         calls = []
         for number, call in enumerate(self._calls, 1):
             if not call.name:
                 raise ApiError(ErrorKind.MALFORMED, f"streamed tool call #{number} never got a name")
-            calls.append(ToolCall(call.id, call.name, call.arguments))
+            calls.append(neutral.ToolCall(call.id, call.name, call.arguments))
         return _reply("".join(self._text), calls, self._usage)
 
     def _add_tool_call(self, item: Any) -> None:
         if not isinstance(item, dict):
-            raise _malformed("tool call is not an object", item)
+            raise wire.malformed("tool call is not an object", item)
         index = item.get("index")
         if index is None:
             # A complete call in one chunk, in either of the sync shapes.
@@ -194,24 +185,24 @@ class CloudflareStreamParser:
             self._calls.append(_PendingCall(complete.id, complete.name, complete.arguments))
             return
         if not isinstance(index, int):
-            raise _malformed("tool call delta with a non-integer index", item)
+            raise wire.malformed("tool call delta with a non-integer index", item)
         call = self._by_index.get(index)
         if call is None:
             call = self._by_index[index] = _PendingCall()
             self._calls.append(call)
         function = item.get("function") or {}
         if not isinstance(function, dict):
-            raise _malformed("tool call delta with a non-object function", item)
+            raise wire.malformed("tool call delta with a non-object function", item)
         call_id, name, arguments = item.get("id"), function.get("name"), function.get("arguments")
         for value in (call_id, name, arguments):
             if value is not None and not isinstance(value, str):
-                raise _malformed("tool call delta with a non-string field", item)
+                raise wire.malformed("tool call delta with a non-string field", item)
         call.id = call_id or call.id
         call.name = name or call.name
         call.arguments += arguments or ""
 
 
-def _messages(message: Message) -> list[dict[str, Any]]:
+def _messages(message: neutral.Message) -> list[dict[str, Any]]:
     """One neutral message as wire messages: the wire holds one string per message, so parts are split."""
     if message.role == "tool":
         if message.tool_result is None:
@@ -229,15 +220,15 @@ def _with_call_id(message: dict[str, Any], call_id: str) -> dict[str, Any]:
     return message
 
 
-def _content(part: TextPart | AttachmentPart | DocumentPart) -> str | list[dict[str, Any]]:
-    if isinstance(part, AttachmentPart):
+def _content(part: neutral.TextPart | neutral.AttachmentPart | neutral.DocumentPart) -> str | list[dict[str, Any]]:
+    if isinstance(part, neutral.AttachmentPart):
         refuse_modality(part, ("image",), "Workers AI's input schema has image_url content parts only")
         # The input schema's content part for a picture, by URL or as a data URL.
         url = part.url if part.url is not None else f"data:{part.mime};base64,{base64.b64encode(part.data or b'').decode()}"
         return [{"type": "image_url", "image_url": {"url": url}}]
-    if isinstance(part, TextPart):
+    if isinstance(part, neutral.TextPart):
         return part.text
-    if isinstance(part, DocumentPart):
+    if isinstance(part, neutral.DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption(
                 "document input", f"{part.name} is {part.mime}; Workers AI takes only text/* documents"
@@ -290,29 +281,6 @@ def _envelope_error(status: int | None, headers: Mapping[str, str], envelope: di
     )
 
 
-def _envelope(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-    """The decoded envelope of a successful answer; every failure becomes an ApiError."""
-    text = body.decode("utf-8", errors="replace")
-    try:
-        envelope, readable = safejson.loads(text), True
-    except ValueError:
-        envelope, readable = None, False
-    ok = 200 <= status < 300
-    if not isinstance(envelope, dict):
-        kind = (ErrorKind.MALFORMED if readable else ErrorKind.UNREADABLE) if ok else _kind_for_status(status)
-        raise ApiError(kind, f"undecodable body: {excerpt(text)}", status=status, retry_after=parse_retry_after(headers))
-    if not ok or _is_error(envelope):
-        raise _envelope_error(status, headers, envelope)
-    return envelope
-
-
-def _result(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-    result = _envelope(status, headers, body).get("result")
-    if not isinstance(result, dict):
-        raise ApiError(ErrorKind.MALFORMED, "successful answer without a result object", status=status)
-    return result
-
-
 def _response_text(response: Any) -> str:
     """`response` is a string, or in JSON modes (scout) the decoded JSON itself, or null."""
     if response is None:
@@ -321,40 +289,40 @@ def _response_text(response: Any) -> str:
         return response
     if isinstance(response, (dict, list)):
         return _compact(response)
-    raise _malformed("response is neither text nor JSON", response)
+    raise wire.malformed("response is neither text nor JSON", response)
 
 
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _tool_calls(value: Any) -> list[ToolCall]:
-    return [_tool_call(item) for item in _list(value, "tool_calls")]
+def _tool_calls(value: Any) -> list[neutral.ToolCall]:
+    return [_tool_call(item) for item in wire.strict_list(value, "tool_calls")]
 
 
-def _tool_call(item: Any) -> ToolCall:
+def _tool_call(item: Any) -> neutral.ToolCall:
     """Either `{"name","arguments":{…}}` (llama-3.2) or OpenAI's `{"id","function":{"name","arguments":"…"}}`."""
     if not isinstance(item, dict):
-        raise _malformed("tool call is not an object", item)
+        raise wire.malformed("tool call is not an object", item)
     function = item.get("function", item)
     call_id = item.get("id") or ""
     name = function.get("name") if isinstance(function, dict) else None
     if not isinstance(name, str) or not name or not isinstance(call_id, str):
-        raise _malformed("tool call without a name", item)
+        raise wire.malformed("tool call without a name", item)
     arguments = function.get("arguments")
     if arguments is None:
         arguments = ""
     elif not isinstance(arguments, str):
         arguments = _compact(arguments)
-    return ToolCall(call_id, name, arguments)
+    return neutral.ToolCall(call_id, name, arguments)
 
 
-def _usage(value: Any) -> Usage:
-    usage = loose_mapping(value)
-    return reported_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
+def _usage(value: Any) -> neutral.Usage:
+    usage = wire.lenient_dict(value)
+    return wire.reported_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
 
 
-def _reply(text: str, tool_calls: list[ToolCall], usage: Usage) -> Reply:
+def _reply(text: str, tool_calls: list[neutral.ToolCall], usage: neutral.Usage) -> neutral.Reply:
     """Shared by sync and stream so both modes read a reply the same way.
 
     Text next to tool calls is dropped, as the reference scoreboard does, so a
@@ -365,5 +333,5 @@ def _reply(text: str, tool_calls: list[ToolCall], usage: Usage) -> Reply:
     if tool_calls:
         text = ""
     else:
-        reasoning, text = split_inline_thinking(text)
-    return Reply(text=text, reasoning=reasoning, tool_calls=tool_calls, usage=usage)
+        reasoning, text = neutral.split_inline_thinking(text)
+    return neutral.Reply(text=text, reasoning=reasoning, tool_calls=tool_calls, usage=usage)

@@ -19,27 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import DeclaresNothing, HttpCall, Option, refuse_missing, refuse_modality
-from llmprobe.dialects.wire import array as _list
-from llmprobe.dialects.wire import decode as _decode
-from llmprobe.dialects.wire import loose_mapping, model_ids, reported_usage
-from llmprobe.dialects.wire import malformed as _malformed
-from llmprobe.dialects.wire import string as _string
+from llmprobe import neutral
+from llmprobe.dialects import HttpCall, refuse_missing, refuse_modality, wire
+from llmprobe.dialects.base import BaseDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
-from llmprobe.neutral import (
-    AttachmentPart,
-    DocumentPart,
-    Message,
-    Part,
-    RateLimit,
-    Reply,
-    Request,
-    TextPart,
-    TokenLogprob,
-    ToolCall,
-    Usage,
-    normalise_finish_reason,
-)
 from llmprobe.ratelimits import parse_retry_after
 from llmprobe.sse import SseEvent
 
@@ -52,17 +35,15 @@ NO_FIELD = {
 }
 
 
-class CohereDialect(DeclaresNothing):
+class CohereDialect(BaseDialect):
     name = "cohere"
-    OPTIONS: dict[str, Option] = {}
-    STREAM_FRAMING = "sse"
-    #: Cohere limits per API key (trial or production), whatever the model.
+    #: Cohere limits per API key (trial or production), whatever the model; it announces no limits
+    #: in its headers (none in any recorded answer).
     RATE_LIMIT_SCOPE = "provider"
+    MODELS_PATH = "/v1/models"
+    MODELS_ARRAY = ("models", "name")
 
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-
-    def build(self, model: str, request: Request) -> HttpCall:
+    def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
         refuse_missing(request, NO_FIELD)
         if request.json_mode and request.json_schema is not None:
@@ -79,7 +60,7 @@ class CohereDialect(DeclaresNothing):
         if request.tool_choice == "required":
             # Without it a forced call may name arguments the schema does not have.
             body["strict_tools"] = True
-        documents = [part for message in request.messages for part in message.parts if isinstance(part, DocumentPart)]
+        documents = [part for message in request.messages for part in message.parts if isinstance(part, neutral.DocumentPart)]
         for document in documents:
             if not document.mime.startswith("text/"):
                 raise UnsupportedOption("document input", f"{document.name} is {document.mime}; Cohere documents are text")
@@ -103,25 +84,20 @@ class CohereDialect(DeclaresNothing):
             body["logprobs"] = True
         return HttpCall("POST", f"{self.base_url}/v2/chat", body)
 
-    def auth_headers(self, api_key: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {api_key}"}
-
-    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        data = _object(_decode(body, "response body"), "response body")
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> neutral.Reply:
+        data = self.answer(status, headers, body, "response body")
         if isinstance(data.get("message"), str) and data["message"]:
             raise _failed_after_accepting(data["message"])
         reply = _Accumulator()
-        message = _object(data.get("message"), "message")
-        for item in _list(message.get("content"), "message.content"):
-            reply.add_content(_object(item, "content item"))
+        message = wire.required_dict(data.get("message"), "message")
+        for item in wire.strict_list(message.get("content"), "message.content"):
+            reply.add_content(wire.required_dict(item, "content item"))
         reply.add_plan(message.get("tool_plan"))
-        for call in _list(message.get("tool_calls"), "message.tool_calls"):
+        for call in wire.strict_list(message.get("tool_calls"), "message.tool_calls"):
             reply.start_call(call)
-        for citation in _list(message.get("citations"), "message.citations"):
+        for citation in wire.strict_list(message.get("citations"), "message.citations"):
             reply.add_citation(citation)
-        for entry in _list(data.get("logprobs"), "logprobs"):
+        for entry in wire.strict_list(data.get("logprobs"), "logprobs"):
             reply.add_logprobs(entry)
         reply.end(data)
         return reply.reply()
@@ -129,23 +105,29 @@ class CohereDialect(DeclaresNothing):
     def stream_parser(self) -> CohereStreamParser:
         return CohereStreamParser()
 
-    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
-        """Cohere announces no limits in its headers (none in any recorded answer)."""
-        return []
+    def answer(self, status: int, headers: Mapping[str, str], body: bytes, what: str) -> dict[str, Any]:
+        """Every answer of the v2 API is one object."""
+        return wire.required_dict(super().answer(status, headers, body, what), what)
 
-    def list_models_call(self, cursor: str | None) -> HttpCall:
+    def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+        """`{"id", "message"}`; the status says the kind (401 key, 404 model, 400/422 the request)."""
+        envelope = wire.error_body(body)
+        message = envelope.get("message") if isinstance(envelope, dict) else None
+        has_envelope = isinstance(message, str) and bool(message)
+        return ApiError(
+            kind_for_status(status) or ErrorKind.MALFORMED,
+            message if isinstance(message, str) and message else page_excerpt(body),
+            status=status,
+            retry_after=parse_retry_after(headers),
+            has_envelope=has_envelope,
+        )
+
+    def page_query(self, cursor: str | None) -> str:
         """Paged by an opaque token, given by the page before."""
-        url = f"{self.base_url}/v1/models?page_size={MODELS_PER_PAGE}"
-        if cursor:
-            url += f"&page_token={quote(cursor)}"
-        return HttpCall("GET", url)
+        return f"?page_size={MODELS_PER_PAGE}" + (f"&page_token={quote(cursor)}" if cursor else "")
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        data = _object(_decode(body, "model list"), "model list")
-        token = data.get("next_page_token")
-        return model_ids(data, "models", "name"), token if isinstance(token, str) and token else None
+    def next_cursor(self, page: dict[str, Any]) -> str | None:
+        return wire.page_cursor(page.get("next_page_token"))
 
 
 #: The stream events that carry part of the reply; every other event is passed over.
@@ -166,7 +148,7 @@ class CohereStreamParser:
         self._events += 1
         if event.is_done:
             return
-        data = _object(_decode(event.data, "stream event"), "stream event")
+        data = wire.required_dict(wire.decode(event.data, "stream event"), "stream event")
         kind = data.get("type") or event.event
         if not data.get("type") and isinstance(data.get("message"), str) and data["message"]:
             raise _failed_after_accepting(data["message"])
@@ -174,9 +156,9 @@ class CohereStreamParser:
             # message-start, content-end, tool-call-end, citation-end, and any event type the
             # API adds later: nothing to keep, whatever their delta holds.
             return
-        message = _object(_object(data.get("delta") or {}, "delta").get("message") or {}, "delta.message")
+        message = wire.required_dict(wire.required_dict(data.get("delta") or {}, "delta").get("message") or {}, "delta.message")
         if kind == "content-start" or kind == "content-delta":
-            self._reply.add_content(_object(message.get("content") or {}, "delta content"))
+            self._reply.add_content(wire.required_dict(message.get("content") or {}, "delta content"))
             if data.get("logprobs") is not None:
                 self._reply.add_logprobs(data["logprobs"])
         elif kind == "tool-plan-delta":
@@ -184,15 +166,16 @@ class CohereStreamParser:
         elif kind == "tool-call-start":
             self._reply.start_call(message.get("tool_calls"))
         elif kind == "tool-call-delta":
-            function = _object(_object(message.get("tool_calls") or {}, "tool call delta").get("function") or {}, "function")
+            call = wire.required_dict(message.get("tool_calls") or {}, "tool call delta")
+            function = wire.required_dict(call.get("function") or {}, "function")
             self._reply.continue_call(function.get("arguments"))
         elif kind == "citation-start":
             self._reply.add_citation(message.get("citations"))
         elif kind == "message-end":
-            self._reply.end(_object(data.get("delta") or {}, "delta"))
+            self._reply.end(wire.required_dict(data.get("delta") or {}, "delta"))
             self._ended = True
 
-    def finish(self) -> Reply:
+    def finish(self) -> neutral.Reply:
         if not self._ended:
             if not self._events:
                 raise ApiError(ErrorKind.MALFORMED, "the server ended the stream without sending any event")
@@ -208,61 +191,62 @@ class _Accumulator:
     reasoning: list[str] = field(default_factory=list)
     calls: list[list[str]] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
-    logprobs: list[TokenLogprob] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
+    logprobs: list[neutral.TokenLogprob] = field(default_factory=list)
+    usage: neutral.Usage = field(default_factory=neutral.Usage)
     raw_finish: str = ""
 
     def add_content(self, item: dict[str, Any]) -> None:
-        self.text.append(_string(item.get("text"), "content text"))
-        self.reasoning.append(_string(item.get("thinking"), "content thinking"))
+        self.text.append(wire.strict_str(item.get("text"), "content text"))
+        self.reasoning.append(wire.strict_str(item.get("thinking"), "content thinking"))
 
     def add_plan(self, plan: Any) -> None:
-        self.reasoning.append(_string(plan, "tool_plan"))
+        self.reasoning.append(wire.strict_str(plan, "tool_plan"))
 
     def start_call(self, raw: Any) -> None:
-        call = _object(raw, "tool call")
-        function = _object(call.get("function"), "tool call function")
+        call = wire.required_dict(raw, "tool call")
+        function = wire.required_dict(call.get("function"), "tool call function")
         name = function.get("name")
         if not isinstance(name, str) or not name:
-            raise _malformed("tool call without a name", call)
-        self.calls.append([_string(call.get("id"), "tool call id"), name, _string(function.get("arguments"), "arguments")])
+            raise wire.malformed("tool call without a name", call)
+        arguments = wire.strict_str(function.get("arguments"), "arguments")
+        self.calls.append([wire.strict_str(call.get("id"), "tool call id"), name, arguments])
 
     def continue_call(self, arguments: Any) -> None:
         if not self.calls:
             raise ApiError(ErrorKind.MALFORMED, "tool-call-delta before any tool-call-start")
-        self.calls[-1][2] += _string(arguments, "arguments")
+        self.calls[-1][2] += wire.strict_str(arguments, "arguments")
 
     def add_citation(self, raw: Any) -> None:
         """The ids of the sources cited (documents, or tool results)."""
-        for source in _list(_object(raw, "citation").get("sources"), "citation sources"):
-            source_id = _object(source, "citation source").get("id")
+        for source in wire.strict_list(wire.required_dict(raw, "citation").get("sources"), "citation sources"):
+            source_id = wire.required_dict(source, "citation source").get("id")
             if isinstance(source_id, str) and source_id not in self.citations:
                 self.citations.append(source_id)
 
     def add_logprobs(self, raw: Any) -> None:
-        entry = _object(raw, "logprobs entry")
-        values = _list(entry.get("logprobs"), "logprobs values")
+        entry = wire.required_dict(raw, "logprobs entry")
+        values = wire.strict_list(entry.get("logprobs"), "logprobs values")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            raise _malformed("logprobs are not numbers", values)
+            raise wire.malformed("logprobs are not numbers", values)
         # One entry may cover several token ids; its log-probability is theirs together.
-        self.logprobs.append(TokenLogprob(_string(entry.get("text"), "logprobs text"), float(sum(values))))
+        self.logprobs.append(neutral.TokenLogprob(wire.strict_str(entry.get("text"), "logprobs text"), float(sum(values))))
 
     def end(self, data: dict[str, Any]) -> None:
         """The finish reason and usage; a finish of ERROR with a message is the request failing."""
-        self.raw_finish = _string(data.get("finish_reason"), "finish_reason")
+        self.raw_finish = wire.strict_str(data.get("finish_reason"), "finish_reason")
         error = data.get("error")
         if self.raw_finish == "ERROR" and error:
             # Answered without a stream, the same request gets a 422 (recorded side by side).
             raise ApiError(ErrorKind.REJECTED, error if isinstance(error, str) else excerpt(json.dumps(error)), has_envelope=True)
         self.usage = _usage(data.get("usage"))
 
-    def reply(self) -> Reply:
-        return Reply(
+    def reply(self) -> neutral.Reply:
+        return neutral.Reply(
             text="".join(self.text),
             reasoning="".join(self.reasoning),
-            tool_calls=[ToolCall(*call) for call in self.calls],
+            tool_calls=[neutral.ToolCall(*call) for call in self.calls],
             usage=self.usage,
-            finish_reason=normalise_finish_reason(self.raw_finish),
+            finish_reason=neutral.normalise_finish_reason(self.raw_finish),
             raw_finish_reason=self.raw_finish,
             logprobs=self.logprobs,
             citations=self.citations,
@@ -272,14 +256,14 @@ class _Accumulator:
 # --- request pieces ---------------------------------------------------------------
 
 
-def _message(message: Message) -> dict[str, Any]:
+def _message(message: neutral.Message) -> dict[str, Any]:
     if message.role == "tool":
         result = message.tool_result
         if result is None:
             raise ValueError("a tool message needs a tool_result")
         return {"role": "tool", "content": [{"type": "text", "text": result.content}], "tool_call_id": result.call_id}
     wire: dict[str, Any] = {"role": message.role}
-    content = [_part(p) for p in message.parts if not isinstance(p, DocumentPart)]
+    content = [_part(p) for p in message.parts if not isinstance(p, neutral.DocumentPart)]
     if content:
         wire["content"] = content
     if message.tool_calls:
@@ -289,10 +273,10 @@ def _message(message: Message) -> dict[str, Any]:
     return wire
 
 
-def _part(part: Part) -> dict[str, Any]:
-    if isinstance(part, TextPart):
+def _part(part: neutral.Part) -> dict[str, Any]:
+    if isinstance(part, neutral.TextPart):
         return {"type": "text", "text": part.text}
-    if isinstance(part, AttachmentPart):
+    if isinstance(part, neutral.AttachmentPart):
         refuse_modality(part, ("image",), "the v2 chat API has image_url content parts only")
         url = part.url or f"data:{part.mime};base64,{base64.b64encode(part.data or b'').decode()}"
         return {"type": "image_url", "image_url": {"url": url}}
@@ -302,17 +286,11 @@ def _part(part: Part) -> dict[str, Any]:
 # --- reply pieces -----------------------------------------------------------------
 
 
-def _object(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _malformed(f"{what} is not an object", value)
-    return value
-
-
-def _usage(raw: Any) -> Usage:
+def _usage(raw: Any) -> neutral.Usage:
     """The tokens the model really processed (`tokens`, which count Cohere's own preamble), else the billed ones."""
-    usage = loose_mapping(raw)
-    counts = loose_mapping(usage.get("tokens") or usage.get("billed_units"))
-    counted = reported_usage(counts.get("input_tokens"), counts.get("output_tokens"))
+    usage = wire.lenient_dict(raw)
+    counts = wire.lenient_dict(usage.get("tokens") or usage.get("billed_units"))
+    counted = wire.reported_usage(counts.get("input_tokens"), counts.get("output_tokens"))
     return dataclasses.replace(counted, total_tokens=counted.input_tokens + counted.output_tokens)
 
 
@@ -324,19 +302,3 @@ def _failed_after_accepting(message: str) -> ApiError:
     after accepting the request, which says nothing about the request."""
     return ApiError(ErrorKind.SERVER, message, has_envelope=True)
 
-
-def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
-    """`{"id", "message"}`; the status says the kind (401 key, 404 model, 400/422 the request)."""
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        envelope = None
-    message = envelope.get("message") if isinstance(envelope, dict) else None
-    has_envelope = isinstance(message, str) and bool(message)
-    return ApiError(
-        kind_for_status(status) or ErrorKind.MALFORMED,
-        message if isinstance(message, str) and message else page_excerpt(body),
-        status=status,
-        retry_after=parse_retry_after(headers),
-        has_envelope=has_envelope,
-    )

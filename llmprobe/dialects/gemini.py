@@ -18,28 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from llmprobe.dialects import HttpCall, Option, refuse_modality
-from llmprobe.dialects.declared import Claim, Declarations
-from llmprobe.dialects.wire import array as _list
-from llmprobe.dialects.wire import decode as _decode
-from llmprobe.dialects.wire import loose_mapping, reported_usage
-from llmprobe.dialects.wire import mapping as _dict
-from llmprobe.dialects.wire import string as _string
+from llmprobe import neutral
+from llmprobe.dialects import HttpCall, refuse_modality, wire
+from llmprobe.dialects.base import BaseDialect
+from llmprobe.dialects.declared import Declarations
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
-from llmprobe.neutral import (
-    AttachmentPart,
-    DocumentPart,
-    Message,
-    Part,
-    RateLimit,
-    Reply,
-    Request,
-    TextPart,
-    TokenLogprob,
-    ToolCall,
-    Usage,
-    normalise_finish_reason,
-)
 from llmprobe.ratelimits import parse_duration, parse_retry_after
 from llmprobe.sse import SseEvent
 
@@ -63,26 +46,19 @@ _SCHEMA_KEYS = frozenset(
 _SCHEMA_NOTES = frozenset({"$schema", "$id", "$comment"})
 
 
-#: What a Gemini model resource declares: its generation methods (a complete list; generateContent is
-#: what answers at all) and its token limits. `thinking` has no capability to hold it against yet.
-DECLARATIONS = Declarations(
-    lists={"supportedGenerationMethods": {"generateContent": "in:text"}},
-    limits={"inputTokenLimit": "tokens_in", "outputTokenLimit": "tokens_out"},
-)
-
-
-class GeminiDialect:
+class GeminiDialect(BaseDialect):
     name = "gemini"
-    #: Every option has one spelling on this wire; nothing to choose.
-    OPTIONS: dict[str, Option] = {}
-    STREAM_FRAMING = "sse"
     #: Gemini quotas count per model and project; it announces none in headers (429s say how long).
     RATE_LIMIT_SCOPE = "model"
+    MODELS_ARRAY = ("models", "name")
+    #: What a model resource declares: its generation methods (a complete list; generateContent is what
+    #: answers at all) and its token limits. `thinking` has no capability to hold it against yet.
+    DECLARATIONS = Declarations(
+        lists={"supportedGenerationMethods": {"generateContent": "in:text"}},
+        limits={"inputTokenLimit": "tokens_in", "outputTokenLimit": "tokens_out"},
+    )
 
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-
-    def build(self, model: str, request: Request) -> HttpCall:
+    def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Keys in the order the reference's Go client sent them, so recorded bodies compare as sent."""
         body: dict[str, Any] = {"contents": _contents(request.messages)}
         if request.tools:
@@ -104,37 +80,34 @@ class GeminiDialect:
         """A header, never `?key=`: URLs end up in logs and cassettes."""
         return {"x-goog-api-key": api_key}
 
-    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> neutral.Reply:
         parser = GeminiStreamParser()
-        parser.feed_response(_decode(body, "response body"))
+        parser.feed_response(self.answer(status, headers, body, "response body"))
         # Complete by construction: a sync answer without a finish reason just gave none.
         return parser.reply()
 
     def stream_parser(self) -> GeminiStreamParser:
         return GeminiStreamParser()
 
-    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
-        """Gemini announces no limits in its headers; a 429 says how long to wait in its body."""
-        return []
+    def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+        data = wire.error_body(body)
+        error = data.get("error") if isinstance(data, dict) else None
+        if not isinstance(error, dict):
+            # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
+            kind = kind_for_status(status) or ErrorKind.MALFORMED
+            return ApiError(kind, page_excerpt(body), status=status, retry_after=parse_retry_after(headers))
+        return _envelope_error(error, status, headers)
 
-    def list_models_call(self, cursor: str | None) -> HttpCall:
+    def page_query(self, cursor: str | None) -> str:
         """Paged by an opaque token, given by the page before."""
-        url = f"{self.base_url}/models?pageSize={MODELS_PAGE_SIZE}"
-        if cursor:
-            url += f"&pageToken={quote(cursor, safe='')}"
-        return HttpCall("GET", url)
+        return f"?pageSize={MODELS_PAGE_SIZE}" + (f"&pageToken={quote(cursor, safe='')}" if cursor else "")
 
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
+    def model_ids(self, page: Any) -> list[str]:
         """Models that can generateContent, without the `models/` prefix the API puts on names.
 
         Embedding, image (`predict`) and live-audio models are listed too but cannot be probed.
         """
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        data = _decode(body, "model list")
-        models = data.get("models", []) if isinstance(data, dict) else None
+        models = page.get("models", []) if isinstance(page, dict) else None
         if not isinstance(models, list):
             raise ApiError(ErrorKind.MALFORMED, "model list has no models array")
         ids = []
@@ -144,17 +117,13 @@ class GeminiDialect:
             methods = model.get("supportedGenerationMethods")
             if not isinstance(methods, list) or "generateContent" in methods:
                 ids.append(model["name"].removeprefix("models/"))
-        token = data.get("nextPageToken")
-        return ids, token if isinstance(token, str) and token else None
+        return ids
 
-    def claims_call(self, model: str, cursor: str | None) -> HttpCall:
-        return self.list_models_call(cursor)
+    def next_cursor(self, page: Any) -> str | None:
+        return wire.page_cursor(wire.lenient_dict(page).get("nextPageToken"))
 
-    def parse_claims(
-        self, model: str, status: int, headers: Mapping[str, str], body: bytes
-    ) -> tuple[list[Claim] | None, str | None]:
-        _, cursor = self.parse_models(status, headers, body)
-        return DECLARATIONS.listed(_decode(body, "model list"), "models", "name", f"models/{model}"), cursor
+    def listed_as(self, model: str) -> str:
+        return f"models/{model}"
 
 
 class GeminiStreamParser:
@@ -168,17 +137,17 @@ class GeminiStreamParser:
     def __init__(self) -> None:
         self._text: list[str] = []
         self._reasoning: list[str] = []
-        self._calls: list[ToolCall] = []
-        self._usage = Usage()
+        self._calls: list[neutral.ToolCall] = []
+        self._usage = neutral.Usage()
         self._raw_finish = ""
         self._blocked = ""
-        self._logprobs: list[TokenLogprob] = []
+        self._logprobs: list[neutral.TokenLogprob] = []
         self._citations: dict[str, None] = {}
         self._searched: dict[str, None] = {}
         self._chunks = 0
 
     def feed(self, event: SseEvent) -> None:
-        self.feed_response(_decode(event.data, "stream chunk"))
+        self.feed_response(wire.decode(event.data, "stream chunk"))
 
     def feed_response(self, data: Any) -> None:
         self._chunks += 1
@@ -189,51 +158,51 @@ class GeminiStreamParser:
             raise _envelope_error(data["error"], None, {})
         if "usageMetadata" in data:
             self._usage = _usage(data["usageMetadata"])
-        feedback = _dict(data.get("promptFeedback"), "promptFeedback")
+        feedback = wire.strict_dict(data.get("promptFeedback"), "promptFeedback")
         if feedback.get("blockReason"):
-            self._blocked = _string(feedback["blockReason"], "promptFeedback.blockReason")
-        candidates = _list(data.get("candidates"), "candidates")
+            self._blocked = wire.strict_str(feedback["blockReason"], "promptFeedback.blockReason")
+        candidates = wire.strict_list(data.get("candidates"), "candidates")
         if candidates:
-            self._feed_candidate(_dict(candidates[0], "candidate"))
+            self._feed_candidate(wire.strict_dict(candidates[0], "candidate"))
 
     def _feed_candidate(self, candidate: dict[str, Any]) -> None:
-        content = _dict(candidate.get("content"), "candidate.content")
-        for part in _list(content.get("parts"), "content.parts"):
-            self._feed_part(_dict(part, "part"))
+        content = wire.strict_dict(candidate.get("content"), "candidate.content")
+        for part in wire.strict_list(content.get("parts"), "content.parts"):
+            self._feed_part(wire.strict_dict(part, "part"))
         if candidate.get("finishReason"):
-            self._raw_finish = _string(candidate["finishReason"], "finishReason")
+            self._raw_finish = wire.strict_str(candidate["finishReason"], "finishReason")
         self._logprobs.extend(_logprobs(candidate.get("logprobsResult")))
-        citation = _dict(candidate.get("citationMetadata"), "citationMetadata")
-        for source in _list(citation.get("citationSources"), "citationSources"):
-            self._cite(_dict(source, "citation source").get("uri"))
-        grounding = _dict(candidate.get("groundingMetadata"), "groundingMetadata")
-        for chunk in _list(grounding.get("groundingChunks"), "groundingChunks"):
-            uri = _dict(_dict(chunk, "grounding chunk").get("web"), "grounding chunk web").get("uri")
+        citation = wire.strict_dict(candidate.get("citationMetadata"), "citationMetadata")
+        for source in wire.strict_list(citation.get("citationSources"), "citationSources"):
+            self._cite(wire.strict_dict(source, "citation source").get("uri"))
+        grounding = wire.strict_dict(candidate.get("groundingMetadata"), "groundingMetadata")
+        for chunk in wire.strict_list(grounding.get("groundingChunks"), "groundingChunks"):
+            uri = wire.strict_dict(wire.strict_dict(chunk, "grounding chunk").get("web"), "grounding chunk web").get("uri")
             self._cite(uri)
             if isinstance(uri, str) and uri:
                 self._searched[uri] = None
         # The queries Google ran show the search even when no source came back.
-        for query in _list(grounding.get("webSearchQueries"), "webSearchQueries"):
+        for query in wire.strict_list(grounding.get("webSearchQueries"), "webSearchQueries"):
             if isinstance(query, str) and query and not self._searched:
                 self._searched[query] = None
 
     def _feed_part(self, part: dict[str, Any]) -> None:
         if "functionCall" in part:
-            call = _dict(part["functionCall"], "functionCall")
+            call = wire.strict_dict(part["functionCall"], "functionCall")
             name = call.get("name")
             if not isinstance(name, str) or not name:
                 raise ApiError(ErrorKind.MALFORMED, f"function call without a name: {excerpt(json.dumps(call))}")
             arguments = json.dumps(call.get("args") or {}, ensure_ascii=False)
-            self._calls.append(ToolCall(_string(call.get("id"), "functionCall.id"), name, arguments))
+            self._calls.append(neutral.ToolCall(wire.strict_str(call.get("id"), "functionCall.id"), name, arguments))
             return
-        text = _string(part.get("text"), "part.text")
+        text = wire.strict_str(part.get("text"), "part.text")
         (self._reasoning if part.get("thought") is True else self._text).append(text)
 
     def _cite(self, uri: Any) -> None:
         if isinstance(uri, str) and uri:
             self._citations[uri] = None
 
-    def finish(self) -> Reply:
+    def finish(self) -> neutral.Reply:
         """MALFORMED for a stream closed before any chunk, TRANSPORT for one cut short after chunks flowed."""
         if not (self._raw_finish or self._blocked):
             if not self._chunks:
@@ -241,7 +210,7 @@ class GeminiStreamParser:
             raise ApiError(ErrorKind.TRANSPORT, "stream ended before a chunk gave the finish reason")
         return self.reply()
 
-    def reply(self) -> Reply:
+    def reply(self) -> neutral.Reply:
         """What arrived so far, as a reply."""
         raw = self._raw_finish or self._blocked
         if self._blocked:
@@ -251,8 +220,8 @@ class GeminiStreamParser:
             # Gemini has no finish reason of its own for a turn that ends in function calls.
             finish = "tool_calls"
         else:
-            finish = normalise_finish_reason(raw)
-        return Reply(
+            finish = neutral.normalise_finish_reason(raw)
+        return neutral.Reply(
             text="".join(self._text),
             reasoning="".join(self._reasoning),
             tool_calls=self._calls,
@@ -268,7 +237,7 @@ class GeminiStreamParser:
 # --- request pieces ---------------------------------------------------------------------------------
 
 
-def _generation_config(request: Request) -> dict[str, Any]:
+def _generation_config(request: neutral.Request) -> dict[str, Any]:
     if request.json_mode and request.json_schema is not None:
         raise UnsupportedOption("json_mode", "cannot be combined with json_schema: both set responseMimeType")
     config: dict[str, Any] = {}
@@ -291,7 +260,7 @@ def _generation_config(request: Request) -> dict[str, Any]:
     return config
 
 
-def _contents(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+def _contents(messages: tuple[neutral.Message, ...]) -> list[dict[str, Any]]:
     """Consecutive tool results go back in one user turn, as Gemini pairs them with the calls of the turn before."""
     contents: list[dict[str, Any]] = []
     for message in messages:
@@ -312,7 +281,7 @@ def _contents(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return contents
 
 
-def _arguments(call: ToolCall) -> dict[str, Any]:
+def _arguments(call: neutral.ToolCall) -> dict[str, Any]:
     try:
         return call.decoded_arguments()
     except ValueError:
@@ -321,16 +290,16 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
         ) from None
 
 
-def _part(part: Part) -> dict[str, Any]:
-    if isinstance(part, TextPart):
+def _part(part: neutral.Part) -> dict[str, Any]:
+    if isinstance(part, neutral.TextPart):
         return {"text": part.text}
-    if isinstance(part, AttachmentPart):
+    if isinstance(part, neutral.AttachmentPart):
         # Every medium Gemini reads goes the same two ways: bytes in inlineData, a link in fileData.
         refuse_modality(part, ("image", "audio", "video", "document"), "Gemini reads images, audio, video and PDFs")
         if part.url is not None:
             return {"fileData": {"mimeType": part.mime, "fileUri": part.url}}
         return {"inlineData": {"mimeType": part.mime, "data": base64.b64encode(part.data or b"").decode()}}
-    if isinstance(part, DocumentPart):
+    if isinstance(part, neutral.DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption("document input", f"{part.name} is {part.mime}; only text documents are sent")
         # Gemini has no document field: the text goes as its own part, as recorded.
@@ -363,11 +332,11 @@ def _schema(schema: Any, option: str) -> Any:
             if len(concrete) < len(types):
                 out["nullable"] = True
         elif key == "properties":
-            out[key] = {name: _schema(sub, option) for name, sub in _dict(value, "properties").items()}
+            out[key] = {name: _schema(sub, option) for name, sub in wire.strict_dict(value, "properties").items()}
         elif key == "items":
             out[key] = _schema(value, option)
         elif key == "anyOf":
-            out[key] = [_schema(sub, option) for sub in _list(value, "anyOf")]
+            out[key] = [_schema(sub, option) for sub in wire.strict_list(value, "anyOf")]
         else:
             out[key] = value
     return dict(sorted(out.items()))
@@ -376,10 +345,10 @@ def _schema(schema: Any, option: str) -> Any:
 # --- reply pieces -----------------------------------------------------------------------------------
 
 
-def _usage(raw: Any) -> Usage:
+def _usage(raw: Any) -> neutral.Usage:
     """Output counts the thoughts too, as OpenAI's completion tokens do: Gemini bills them as output."""
-    usage = loose_mapping(raw)
-    counted = reported_usage(
+    usage = wire.lenient_dict(raw)
+    counted = wire.reported_usage(
         usage.get("promptTokenCount"),
         usage.get("candidatesTokenCount"),
         usage.get("totalTokenCount"),
@@ -390,22 +359,23 @@ def _usage(raw: Any) -> Usage:
 
 
 def _logprob(raw: Any) -> tuple[str, float]:
-    entry = _dict(raw, "logprob candidate")
+    entry = wire.strict_dict(raw, "logprob candidate")
     value = entry.get("logProbability", 0.0)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise ApiError(ErrorKind.MALFORMED, f"logProbability is not a number: {excerpt(json.dumps(value))}")
-    return _string(entry.get("token"), "logprob token"), float(value)
+    return wire.strict_str(entry.get("token"), "logprob token"), float(value)
 
 
-def _logprobs(raw: Any) -> list[TokenLogprob]:
+def _logprobs(raw: Any) -> list[neutral.TokenLogprob]:
     """`chosenCandidates[i]` is token i; `topCandidates[i].candidates` its alternatives."""
-    result = _dict(raw, "logprobsResult")
-    top = _list(result.get("topCandidates"), "topCandidates")
+    result = wire.strict_dict(raw, "logprobsResult")
+    top = wire.strict_list(result.get("topCandidates"), "topCandidates")
     tokens = []
-    for index, chosen in enumerate(_list(result.get("chosenCandidates"), "chosenCandidates")):
+    for index, chosen in enumerate(wire.strict_list(result.get("chosenCandidates"), "chosenCandidates")):
         token, logprob = _logprob(chosen)
-        alternatives = _dict(top[index], "topCandidates entry").get("candidates") if index < len(top) else None
-        tokens.append(TokenLogprob(token, logprob, tuple(_logprob(a) for a in _list(alternatives, "candidates"))))
+        alternatives = wire.strict_dict(top[index], "topCandidates entry").get("candidates") if index < len(top) else None
+        top_tokens = tuple(_logprob(a) for a in wire.strict_list(alternatives, "candidates"))
+        tokens.append(neutral.TokenLogprob(token, logprob, top_tokens))
     return tokens
 
 
@@ -420,19 +390,6 @@ _RPC_KINDS = {
 }
 #: ErrorInfo reasons for a refused key, which Gemini answers with 400 INVALID_ARGUMENT.
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED"})
-
-
-def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    error = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(error, dict):
-        # Not 2xx, 4xx or 5xx (an unfollowed redirect, say): no answer in this wire format.
-        kind = kind_for_status(status) or ErrorKind.MALFORMED
-        return ApiError(kind, page_excerpt(body), status=status, retry_after=parse_retry_after(headers))
-    return _envelope_error(error, status, headers)
 
 
 def _envelope_error(error: dict[str, Any], status: int | None, headers: Mapping[str, str]) -> ApiError:

@@ -15,31 +15,14 @@ import base64
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality
+from llmprobe import neutral
+from llmprobe.dialects import HttpCall, refuse_missing, refuse_modality, wire
+from llmprobe.dialects.base import BaseDialect
 from llmprobe.dialects.declared import Claim, Declarations
-from llmprobe.dialects.openai import _logprobs
-from llmprobe.dialects.wire import decode as _decode
-from llmprobe.dialects.wire import malformed as _malformed
-from llmprobe.dialects.wire import model_ids, reported_usage
-from llmprobe.dialects.wire import string as _string
+from llmprobe.dialects.openai import token_logprobs
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
-from llmprobe.neutral import (
-    AttachmentPart,
-    DocumentPart,
-    Message,
-    Part,
-    RateLimit,
-    Reply,
-    Request,
-    TextPart,
-    TokenLogprob,
-    ToolCall,
-    Usage,
-    normalise_finish_reason,
-    split_inline_thinking,
-)
 from llmprobe.ratelimits import parse_retry_after
 from llmprobe.sse import SseEvent
 
@@ -48,22 +31,24 @@ NO_TOOL_CHOICE = "/api/chat has no tool_choice field: a call can be neither forc
 #: Options /api/chat has no field for (docs/methodology.md, "What a dialect does not send").
 NO_FIELD = {"web_search": "/api/chat has no web search: Ollama's web search is a REST API of its own, not a chat tool"}
 
-#: What /api/show declares: `capabilities`, the complete list of what the model can do (`thinking` has no
-#: capability to hold it against yet, `insert` and `embedding` are not measured).
-DECLARATIONS = Declarations(lists={"capabilities": {"completion": "in:text", "tools": "tools", "vision": "in:image"}})
 
+class OllamaDialect(BaseDialect):
+    """Ollama itself takes no key: the bearer key is only configured for a proxy (or ollama.com) in front of it."""
 
-class OllamaDialect:
     name = "ollama"
-    OPTIONS: dict[str, Option] = {}
     STREAM_FRAMING = "ndjson"
-    #: A local server has no rate limits to count.
+    #: A local server has no rate limits to count, and announces none.
     RATE_LIMIT_SCOPE = "provider"
+    #: `/api/tags` lists every local model at once: one page is the whole list.
+    MODELS_PATH = "/api/tags"
+    MODELS_ARRAY = ("models", "name")
+    #: What /api/show declares: `capabilities`, the complete list of what the model can do (`thinking` has
+    #: no capability to hold it against yet, `insert` and `embedding` are not measured).
+    DECLARATIONS: ClassVar[Declarations] = Declarations(
+        lists={"capabilities": {"completion": "in:text", "tools": "tools", "vision": "in:image"}}
+    )
 
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-
-    def build(self, model: str, request: Request) -> HttpCall:
+    def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
         refuse_missing(request, NO_FIELD)
         if request.tool_choice not in (None, "auto"):
@@ -98,13 +83,9 @@ class OllamaDialect:
             body["top_logprobs"] = request.top_logprobs
         return HttpCall("POST", f"{self.base_url}/api/chat", body)
 
-    def auth_headers(self, api_key: str) -> dict[str, str]:
-        """Ollama itself takes no key; one is only configured for a proxy (or ollama.com) in front of it."""
-        return {"Authorization": f"Bearer {api_key}"}
-
-    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> neutral.Reply:
         if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
+            raise self.http_error(status, headers, body)
         chunk = _chunk(body)
         if not chunk.get("done"):
             raise ApiError(ErrorKind.MALFORMED, "a complete answer without `done: true`")
@@ -114,19 +95,6 @@ class OllamaDialect:
 
     def stream_parser(self) -> OllamaStreamParser:
         return OllamaStreamParser()
-
-    def rate_limits(self, headers: Mapping[str, str]) -> list[RateLimit]:
-        """A local server announces no limits."""
-        return []
-
-    def list_models_call(self, cursor: str | None) -> HttpCall:
-        """`/api/tags` lists every local model at once: one page is the whole list."""
-        return HttpCall("GET", f"{self.base_url}/api/tags")
-
-    def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        return model_ids(_decode(body, "model list"), "models", "name"), None
 
     def claims_call(self, model: str, cursor: str | None) -> HttpCall:
         """/api/tags says nothing about a model's capabilities: /api/show, one model at a time, does."""
@@ -138,12 +106,20 @@ class OllamaDialect:
         """A model the server does not have (404) is not listed, as in a listing that leaves it out."""
         if status == 404:
             return None, None
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        shown = _decode(body, "model details")
-        if not isinstance(shown, dict):
-            raise _malformed("model details are not an object", shown)
-        return DECLARATIONS.claims(shown), None
+        shown = wire.required_dict(self.answer(status, headers, body, "model details"), "model details")
+        return self.DECLARATIONS.claims(shown), None
+
+    def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+        """`{"error": "text"}`, the one envelope Ollama uses; its status says the kind (404: no such model)."""
+        envelope = wire.error_body(body)
+        has_envelope = isinstance(envelope, dict) and "error" in envelope
+        return ApiError(
+            kind_for_status(status) or ErrorKind.MALFORMED,
+            _error_message(envelope) if has_envelope else page_excerpt(body),
+            status=status,
+            retry_after=parse_retry_after(headers),
+            has_envelope=has_envelope,
+        )
 
 
 class OllamaStreamParser:
@@ -160,7 +136,7 @@ class OllamaStreamParser:
         self._accumulator.add(chunk)
         self._done = self._done or bool(chunk.get("done"))
 
-    def finish(self) -> Reply:
+    def finish(self) -> neutral.Reply:
         if not self._done:
             if not self._events:
                 raise ApiError(ErrorKind.MALFORMED, "the server ended the stream without sending any line")
@@ -174,40 +150,40 @@ class _Accumulator:
     def __init__(self) -> None:
         self.text: list[str] = []
         self.thinking: list[str] = []
-        self.calls: list[ToolCall] = []
-        self.usage = Usage()
+        self.calls: list[neutral.ToolCall] = []
+        self.usage = neutral.Usage()
         self.raw_finish = ""
-        self.logprobs: list[TokenLogprob] = []
+        self.logprobs: list[neutral.TokenLogprob] = []
 
     def add(self, chunk: dict[str, Any]) -> None:
         message = chunk.get("message")
         if message is not None:
             if not isinstance(message, dict):
-                raise _malformed("message is not an object", message)
-            self.text.append(_string(message.get("content"), "message.content"))
-            self.thinking.append(_string(message.get("thinking"), "message.thinking"))
+                raise wire.malformed("message is not an object", message)
+            self.text.append(wire.strict_str(message.get("content"), "message.content"))
+            self.thinking.append(wire.strict_str(message.get("thinking"), "message.thinking"))
             calls = message.get("tool_calls") or []
             if not isinstance(calls, list):
-                raise _malformed("message.tool_calls is not a list", calls)
+                raise wire.malformed("message.tool_calls is not a list", calls)
             self.calls.extend(_tool_call(call) for call in calls)
         # The same entries as chat completions' `logprobs.content`, one per token of this chunk.
-        self.logprobs.extend(_logprobs({"content": chunk.get("logprobs")}))
+        self.logprobs.extend(token_logprobs(chunk.get("logprobs")))
         if chunk.get("done"):
-            self.raw_finish = _string(chunk.get("done_reason"), "done_reason")
-            counted = reported_usage(chunk.get("prompt_eval_count"), chunk.get("eval_count"))
+            self.raw_finish = wire.strict_str(chunk.get("done_reason"), "done_reason")
+            counted = wire.reported_usage(chunk.get("prompt_eval_count"), chunk.get("eval_count"))
             self.usage = dataclasses.replace(counted, total_tokens=counted.input_tokens + counted.output_tokens)
 
-    def reply(self) -> Reply:
+    def reply(self) -> neutral.Reply:
         text, reasoning = "".join(self.text), "".join(self.thinking)
         if not reasoning:
             # Without `think`, thinking models (qwen3) put their reasoning inline in <think> tags.
-            reasoning, text = split_inline_thinking(text)
-        return Reply(
+            reasoning, text = neutral.split_inline_thinking(text)
+        return neutral.Reply(
             text=text,
             reasoning=reasoning,
             tool_calls=self.calls,
             usage=self.usage,
-            finish_reason=normalise_finish_reason(self.raw_finish),
+            finish_reason=neutral.normalise_finish_reason(self.raw_finish),
             raw_finish_reason=self.raw_finish,
             logprobs=self.logprobs,
         )
@@ -216,7 +192,7 @@ class _Accumulator:
 # --- request pieces ---------------------------------------------------------------
 
 
-def _messages(message: Message) -> list[dict[str, Any]]:
+def _messages(message: neutral.Message) -> list[dict[str, Any]]:
     """One neutral message as wire messages: content is one string, so each part is its own
     message (as the reference sent them), and an image is a message of `images` alone."""
     if message.role == "tool":
@@ -234,15 +210,15 @@ def _messages(message: Message) -> list[dict[str, Any]]:
     return wires
 
 
-def _part(role: str, part: Part) -> dict[str, Any]:
-    if isinstance(part, TextPart):
+def _part(role: str, part: neutral.Part) -> dict[str, Any]:
+    if isinstance(part, neutral.TextPart):
         return {"role": role, "content": part.text}
-    if isinstance(part, DocumentPart):
+    if isinstance(part, neutral.DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption("document input", f"{part.name} is {part.mime}; Ollama takes only text/* documents")
         # The bare text, as recorded: a message has no place for the document's name.
         return {"role": role, "content": part.text}
-    if isinstance(part, AttachmentPart):
+    if isinstance(part, neutral.AttachmentPart):
         refuse_modality(part, ("image",), "Ollama's chat API takes images only (a message's images)")
         if part.data is None:
             raise UnsupportedOption("image URL", "Ollama takes images inline (base64) only")
@@ -250,7 +226,7 @@ def _part(role: str, part: Part) -> dict[str, Any]:
     raise TypeError(f"not a message part: {part!r}")
 
 
-def _arguments(call: ToolCall) -> dict[str, Any]:
+def _arguments(call: neutral.ToolCall) -> dict[str, Any]:
     try:
         return call.decoded_arguments()
     except ValueError:
@@ -262,25 +238,25 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
 
 def _chunk(body: bytes | str) -> dict[str, Any]:
     """One answer object; an `{"error": …}` line inside a 200 stream is the server failing mid-answer."""
-    chunk = _decode(body, "answer")
+    chunk = wire.decode(body, "answer")
     if not isinstance(chunk, dict):
-        raise _malformed("answer is not a JSON object", chunk)
+        raise wire.malformed("answer is not a JSON object", chunk)
     if "error" in chunk:
         raise ApiError(ErrorKind.SERVER, _error_message(chunk), has_envelope=True)
     return chunk
 
 
-def _tool_call(raw: Any) -> ToolCall:
+def _tool_call(raw: Any) -> neutral.ToolCall:
     """`{"function": {"name", "arguments": {…}}}`; newer servers add an `id`, older ones none."""
     function = raw.get("function") if isinstance(raw, dict) else None
     name = function.get("name") if isinstance(function, dict) else None
     if not isinstance(function, dict) or not isinstance(name, str) or not name:
-        raise _malformed("tool call without a function name", raw)
+        raise wire.malformed("tool call without a function name", raw)
     arguments = function.get("arguments")
     if not isinstance(arguments, dict):
-        raise _malformed("tool call arguments are not a JSON object", arguments)
+        raise wire.malformed("tool call arguments are not a JSON object", arguments)
     call_id = raw.get("id")
-    return ToolCall(call_id if isinstance(call_id, str) else "", name, json.dumps(arguments, separators=(",", ":")))
+    return neutral.ToolCall(call_id if isinstance(call_id, str) else "", name, json.dumps(arguments, separators=(",", ":")))
 
 
 # --- errors -----------------------------------------------------------------------
@@ -290,18 +266,3 @@ def _error_message(envelope: Mapping[str, Any]) -> str:
     error = envelope.get("error")
     return error if isinstance(error, str) and error else excerpt(json.dumps(error))
 
-
-def _http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
-    """`{"error": "text"}`, the one envelope Ollama uses; its status says the kind (404: no such model)."""
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        envelope = None
-    has_envelope = isinstance(envelope, dict) and "error" in envelope
-    return ApiError(
-        kind_for_status(status) or ErrorKind.MALFORMED,
-        _error_message(envelope) if has_envelope else page_excerpt(body),
-        status=status,
-        retry_after=parse_retry_after(headers),
-        has_envelope=has_envelope,
-    )

@@ -16,33 +16,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmprobe.dialects import HttpCall, Option, data_url, refuse_missing, refuse_modality
-from llmprobe.dialects.openai import (
-    OpenAIDialect,
-    _decode_json,
-    _dict,
-    _embedded_error,
-    _envelope,
-    _http_error,
-    _list,
-    _number,
-    _string,
-)
-from llmprobe.dialects.wire import reported_usage
+from llmprobe import neutral
+from llmprobe.dialects import HttpCall, data_url, openai_errors, refuse_missing, refuse_modality, wire
+from llmprobe.dialects.openai import OpenAIDialect, token_logprobs
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt
-from llmprobe.neutral import (
-    AttachmentPart,
-    DocumentPart,
-    Message,
-    Part,
-    Reply,
-    Request,
-    TextPart,
-    TokenLogprob,
-    ToolCall,
-    Usage,
-    normalise_finish_reason,
-)
 from llmprobe.sse import SseEvent
 
 #: What `POST /v1/responses` has no field for, per the request type generated from OpenAI's OpenAPI
@@ -68,13 +45,9 @@ _DELTA_EVENTS = frozenset(
 class OpenAIResponsesDialect(OpenAIDialect):
     name = "openai-responses"
     #: One field per option on this wire: nothing to choose.
-    OPTIONS: dict[str, Option] = {}
-    STREAM_FRAMING = "sse"
+    OPTIONS = {}
 
-    def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-
-    def build(self, model: str, request: Request) -> HttpCall:
+    def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Keys in the order of the recorded reference traffic, so a request can match its cassette byte for byte.
 
         `store: false` keeps OpenAI from keeping the conversation; the tool round trip
@@ -129,13 +102,11 @@ class OpenAIResponsesDialect(OpenAIDialect):
             body["stream"] = True
         return HttpCall("POST", f"{self.base_url}/responses", body)
 
-    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> Reply:
-        if not 200 <= status < 300:
-            raise _http_error(status, headers, body)
-        data = _decode_json(body, "response body")
+    def parse(self, status: int, headers: Mapping[str, str], body: bytes) -> neutral.Reply:
+        data = self.answer(status, headers, body, "response body")
         if not isinstance(data, dict):
             raise ApiError(ErrorKind.MALFORMED, "response body is not a JSON object")
-        if ("output" not in data and _envelope(data) is not None) or data.get("status") == "failed":
+        if ("output" not in data and openai_errors.envelope(data) is not None) or data.get("status") == "failed":
             raise _failure(data)
         return _reply(data)
 
@@ -155,15 +126,15 @@ class OpenAIResponsesStreamParser:
 
     def feed(self, event: SseEvent) -> None:
         self._events += 1
-        data = _decode_json(event.data, "stream event")
+        data = wire.decode(event.data, "stream event")
         if not isinstance(data, dict):
             raise ApiError(ErrorKind.MALFORMED, f"stream event is not a JSON object: {excerpt(event.data)}")
         kind = data.get("type") or event.event
-        if kind == "error" or ("type" not in data and _envelope(data) is not None):
+        if kind == "error" or ("type" not in data and openai_errors.envelope(data) is not None):
             # An error event, or the error envelope alone as an event: the provider failed after accepting the request.
             raise _failure(data)
         if kind == "response.failed":
-            raise _failure(_dict(data.get("response")))
+            raise _failure(wire.lenient_dict(data.get("response")))
         if kind in _FINAL_EVENTS:
             response = data.get("response")
             if not isinstance(response, dict):
@@ -174,32 +145,32 @@ class OpenAIResponsesStreamParser:
         if not isinstance(index, int):
             return
         if kind in ("response.output_item.added", "response.output_item.done"):
-            self._items[index] = _dict(data.get("item"))
+            self._items[index] = wire.lenient_dict(data.get("item"))
             return
         item = self._items.setdefault(index, {})
-        delta = _string(data.get("delta"), f"{kind} delta") if kind in _DELTA_EVENTS else ""
+        delta = wire.strict_str(data.get("delta"), f"{kind} delta") if kind in _DELTA_EVENTS else ""
         if kind == "response.output_text.delta":
             part = _delta_part(item)
-            part["text"] = _string(part.get("text"), "output_text.text") + delta
-            part["logprobs"] = _list(part.get("logprobs")) + _list(data.get("logprobs"))
+            part["text"] = wire.strict_str(part.get("text"), "output_text.text") + delta
+            part["logprobs"] = wire.lenient_list(part.get("logprobs")) + wire.lenient_list(data.get("logprobs"))
         elif kind == "response.output_text.annotation.added":
             part = _delta_part(item)
-            part["annotations"] = _list(part.get("annotations")) + [data.get("annotation")]
+            part["annotations"] = wire.lenient_list(part.get("annotations")) + [data.get("annotation")]
         elif kind == "response.function_call_arguments.delta":
-            item["arguments"] = _string(item.get("arguments"), "function_call.arguments") + delta
+            item["arguments"] = wire.strict_str(item.get("arguments"), "function_call.arguments") + delta
         elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             item["type"] = "reasoning"
             summary = kind == "response.reasoning_summary_text.delta"
             entry = _indexed(item, "summary" if summary else "content", data.get("summary_index" if summary else "content_index"))
-            entry["text"] = _string(entry.get("text"), "reasoning text") + delta
+            entry["text"] = wire.strict_str(entry.get("text"), "reasoning text") + delta
 
-    def finish(self) -> Reply:
+    def finish(self) -> neutral.Reply:
         if self._final is None:
             if not self._events:
                 raise ApiError(ErrorKind.MALFORMED, "the server ended the stream without sending any event")
             raise ApiError(ErrorKind.TRANSPORT, "stream ended before response.completed")
         response = self._final
-        if not _list(response.get("output")) and self._items:
+        if not wire.lenient_list(response.get("output")) and self._items:
             response = {**response, "output": [self._items[i] for i in sorted(self._items)]}
         return _reply(response)
 
@@ -236,7 +207,7 @@ def _delta_part(item: dict[str, Any]) -> dict[str, Any]:
 # --- request pieces ---------------------------------------------------------------
 
 
-def _input_items(message: Message) -> list[dict[str, Any]]:
+def _input_items(message: neutral.Message) -> list[dict[str, Any]]:
     """A neutral message as input items: tool calls and their results are items of their own."""
     if message.role == "tool":
         result = message.tool_result
@@ -252,10 +223,10 @@ def _input_items(message: Message) -> list[dict[str, Any]]:
     return items
 
 
-def _part(part: Part, text_type: str) -> dict[str, Any]:
-    if isinstance(part, TextPart):
+def _part(part: neutral.Part, text_type: str) -> dict[str, Any]:
+    if isinstance(part, neutral.TextPart):
         return {"type": text_type, "text": part.text}
-    if isinstance(part, AttachmentPart):
+    if isinstance(part, neutral.AttachmentPart):
         refuse_modality(part, ("image", "audio", "video", "document"), "the Responses API has input_image and input_file")
         if part.modality == "image":
             return {"type": "input_image", "image_url": part.url or data_url(part), "detail": "auto"}
@@ -263,7 +234,7 @@ def _part(part: Part, text_type: str) -> dict[str, Any]:
         if part.url is not None:
             return {"type": "input_file", "file_url": part.url}
         return {"type": "input_file", "file_data": data_url(part), "filename": part.name}
-    if isinstance(part, DocumentPart):
+    if isinstance(part, neutral.DocumentPart):
         if not part.mime.startswith("text/"):
             raise UnsupportedOption("document", f"{part.mime} documents: llmprobe sends documents as text")
         # The bare text, as recorded: a text document is more input text.
@@ -274,7 +245,7 @@ def _part(part: Part, text_type: str) -> dict[str, Any]:
 # --- reply pieces -----------------------------------------------------------------
 
 
-def _reply(response: dict[str, Any]) -> Reply:
+def _reply(response: dict[str, Any]) -> neutral.Reply:
     """A response object, sync or the last of a stream, as a Reply.
 
     The API has no finish reason: `incomplete_details.reason` (max_output_tokens,
@@ -286,35 +257,35 @@ def _reply(response: dict[str, Any]) -> Reply:
         raise ApiError(ErrorKind.MALFORMED, "response has no output list")
     text: list[str] = []
     reasoning: list[str] = []
-    calls: list[ToolCall] = []
-    logprobs: list[TokenLogprob] = []
+    calls: list[neutral.ToolCall] = []
+    logprobs: list[neutral.TokenLogprob] = []
     citations: list[str] = []
     searched: list[str] = []
-    for item in map(_dict, output):
+    for item in map(wire.lenient_dict, output):
         kind = item.get("type")
         if kind == "message":
-            for part in map(_dict, _list(item.get("content"))):
+            for part in map(wire.lenient_dict, wire.lenient_list(item.get("content"))):
                 if part.get("type") == "output_text":
-                    text.append(_string(part.get("text"), "output_text.text"))
-                    logprobs += _logprobs(part.get("logprobs"))
+                    text.append(wire.strict_str(part.get("text"), "output_text.text"))
+                    logprobs += token_logprobs(part.get("logprobs"))
                     citations += _citations(part.get("annotations"))
                 elif part.get("type") == "refusal":
-                    text.append(_string(part.get("refusal"), "refusal"))
+                    text.append(wire.strict_str(part.get("refusal"), "refusal"))
         elif kind == "function_call":
             arguments = item.get("arguments")
             arguments = arguments if isinstance(arguments, str) else json.dumps(arguments) if arguments else ""
-            calls.append(ToolCall(str(item.get("call_id") or ""), str(item.get("name") or ""), arguments))
+            calls.append(neutral.ToolCall(str(item.get("call_id") or ""), str(item.get("name") or ""), arguments))
         elif kind == "web_search_call":
-            searched += _searched(_dict(item.get("action")))
+            searched += _searched(wire.lenient_dict(item.get("action")))
         elif kind == "reasoning":
-            for entry in map(_dict, _list(item.get("summary")) + _list(item.get("content"))):
-                reasoning.append(_string(entry.get("text"), "reasoning text"))
-    raw = _string(_dict(response.get("incomplete_details")).get("reason"), "incomplete_details.reason")
-    raw = raw or _string(response.get("status"), "status")
-    finish = normalise_finish_reason(raw)
+            for entry in map(wire.lenient_dict, wire.lenient_list(item.get("summary")) + wire.lenient_list(item.get("content"))):
+                reasoning.append(wire.strict_str(entry.get("text"), "reasoning text"))
+    raw = wire.strict_str(wire.lenient_dict(response.get("incomplete_details")).get("reason"), "incomplete_details.reason")
+    raw = raw or wire.strict_str(response.get("status"), "status")
+    finish = neutral.normalise_finish_reason(raw)
     if finish == "stop" and calls:
         finish = "tool_calls"
-    return Reply(
+    return neutral.Reply(
         text="".join(text),
         reasoning="\n\n".join(r for r in reasoning if r),
         tool_calls=calls,
@@ -329,36 +300,27 @@ def _reply(response: dict[str, Any]) -> Reply:
 
 def _searched(action: dict[str, Any]) -> list[str]:
     """What one `web_search_call` shows: the sources it read, else its query (or the page it opened)."""
-    sources = [url for url in (_dict(s).get("url") for s in _list(action.get("sources"))) if isinstance(url, str) and url]
+    read = (wire.lenient_dict(source).get("url") for source in wire.lenient_list(action.get("sources")))
+    sources = [url for url in read if isinstance(url, str) and url]
     shown = [action.get("query"), action.get("url")]
     return sources or [value for value in shown if isinstance(value, str) and value]
 
 
-def _usage(raw: Any) -> Usage:
-    usage = _dict(raw)
-    return reported_usage(
+def _usage(raw: Any) -> neutral.Usage:
+    usage = wire.lenient_dict(raw)
+    return wire.reported_usage(
         usage.get("input_tokens"),
         usage.get("output_tokens"),
         usage.get("total_tokens"),
-        _dict(usage.get("input_tokens_details")).get("cached_tokens"),
-        _dict(usage.get("output_tokens_details")).get("reasoning_tokens"),
+        wire.lenient_dict(usage.get("input_tokens_details")).get("cached_tokens"),
+        wire.lenient_dict(usage.get("output_tokens_details")).get("reasoning_tokens"),
     )
-
-
-def _logprobs(raw: Any) -> list[TokenLogprob]:
-    tokens = []
-    for entry in map(_dict, _list(raw)):
-        top = tuple(
-            (str(alt.get("token", "")), _number(alt.get("logprob"))) for alt in map(_dict, _list(entry.get("top_logprobs")))
-        )
-        tokens.append(TokenLogprob(str(entry.get("token", "")), _number(entry.get("logprob")), top))
-    return tokens
 
 
 def _citations(raw: Any) -> list[str]:
     """Web search cites URLs, file search files; both are flat annotations on the text."""
     cited = []
-    for annotation in map(_dict, _list(raw)):
+    for annotation in map(wire.lenient_dict, wire.lenient_list(raw)):
         source = annotation.get("url") if annotation.get("type") == "url_citation" else None
         if annotation.get("type") == "file_citation":
             source = annotation.get("filename") or annotation.get("file_id")
@@ -370,9 +332,9 @@ def _citations(raw: Any) -> list[str]:
 def _failure(data: dict[str, Any]) -> ApiError:
     """A failure inside a 2xx answer: an `error` event (`{"error": {...}}`, or its fields at the
     top level), or a response whose status is `failed`, with its `error`."""
-    envelope = _envelope(data)
+    envelope = openai_errors.envelope(data)
     if envelope is not None:
-        return _embedded_error(envelope)
+        return openai_errors.embedded_error(envelope)
     message = data.get("message")
     code = data.get("code")
     return ApiError(

@@ -1,5 +1,10 @@
 """Reading a provider's JSON, for every dialect: one decoder with limits, and one way to say what broke.
 
+Each reader says in its name how it treats a value of the wrong type: `strict_*` and
+`required_*` raise MALFORMED (the wire format says what must be there), `lenient_*` take it
+for absent (an optional extra a server may send in its own shape). Which one a dialect uses
+for a field is its decision about that field, so the names are used as they are, never aliased.
+
 A body that cannot be read at all (not JSON, too deep, NaN, a lone surrogate) is UNREADABLE:
 nothing can be judged from it. A body that is JSON of the wrong shape (a number where the
 wire format says text) is MALFORMED: the provider answered, wrongly. Each helper quotes the
@@ -24,13 +29,22 @@ def decode(body: bytes | str, what: str) -> Any:
         raise ApiError(ErrorKind.UNREADABLE, f"{what} is not JSON: {page_excerpt(body)}") from None
 
 
+def error_body(body: bytes | str) -> Any:
+    """The JSON of a failed answer, to find the provider's error envelope in; None when it is no
+    JSON within `safejson`'s limits (a proxy's HTML page, say), so the page itself is quoted."""
+    try:
+        return safejson.loads(body)
+    except ValueError:
+        return None
+
+
 def malformed(problem: str, value: Any) -> ApiError:
     """A value that breaks the wire format, quoted (JSON, or raw text) on one short line."""
     quoted = value if isinstance(value, str) else json.dumps(value, default=repr)
     return ApiError(ErrorKind.MALFORMED, f"{problem}: {excerpt(quoted)}")
 
 
-def string(value: Any, what: str) -> str:
+def strict_str(value: Any, what: str) -> str:
     """Absent and null are both "nothing"; any other non-string breaks the wire format."""
     if value is None:
         return ""
@@ -39,7 +53,7 @@ def string(value: Any, what: str) -> str:
     return value
 
 
-def array(value: Any, what: str) -> list[Any]:
+def strict_list(value: Any, what: str) -> list[Any]:
     """Absent and null are an empty list; any other non-list breaks the wire format."""
     if value is None:
         return []
@@ -48,7 +62,7 @@ def array(value: Any, what: str) -> list[Any]:
     return value
 
 
-def mapping(value: Any, what: str) -> dict[str, Any]:
+def strict_dict(value: Any, what: str) -> dict[str, Any]:
     """Absent and null are an empty object; any other non-object breaks the wire format."""
     if value is None:
         return {}
@@ -57,14 +71,26 @@ def mapping(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def loose_mapping(value: Any) -> dict[str, Any]:
+def required_dict(value: Any, what: str) -> dict[str, Any]:
+    """A part the wire format cannot do without: anything but an object, null too, breaks it."""
+    if not isinstance(value, dict):
+        raise malformed(f"{what} is not an object", value)
+    return value
+
+
+def lenient_dict(value: Any) -> dict[str, Any]:
     """An optional part of a reply: anything but an object counts as absent."""
     return value if isinstance(value, dict) else {}
 
 
-def loose_array(value: Any) -> list[Any]:
+def lenient_list(value: Any) -> list[Any]:
     """An optional list of a reply: anything but a list counts as absent."""
     return value if isinstance(value, list) else []
+
+
+def lenient_float(value: Any) -> float:
+    """An optional number of a reply (a log-probability): anything but a number counts as 0."""
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def reported_usage(
@@ -82,6 +108,12 @@ def reported_usage(
     if not all(c is None or (isinstance(c, int) and not isinstance(c, bool) and c >= 0) for c in counters):
         return Usage()
     return Usage(*(c or 0 for c in counters))
+
+
+def page_cursor(value: Any) -> str | None:
+    """The cursor of a model list's next page as the page gives it: a non-empty string, else
+    None, which ends the listing."""
+    return value if isinstance(value, str) and value else None
 
 
 def model_ids(data: Any, entries: str, key: str) -> list[str]:

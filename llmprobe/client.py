@@ -15,10 +15,10 @@ import random
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -26,7 +26,6 @@ from llmprobe import __version__
 from llmprobe.bodies import DEFAULT_MAX_REPLY_BYTES, MAX_BODY_EXTENSION, decoded
 from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
-from llmprobe.dialects.declared import Claim
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
 from llmprobe.neutral import Exchange, Reply, Request, ToolCall
 from llmprobe.pacing import Pacer, RateLimitWait
@@ -43,6 +42,10 @@ DEFAULT_HEADERS = {"User-Agent": f"llmprobe/{__version__}", "Accept": "*/*", "Ac
 #: httpx's own default: 5 s for each of connecting, every read, every write, and waiting for a pooled connection.
 DEFAULT_PHASE_TIMEOUTS = httpx.Timeout(5.0)
 
+
+_T = TypeVar("_T")
+#: Listing pages fetched, by their request: status, headers and body.
+Pages = dict[str, tuple[int, httpx.Headers, bytes]]
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -339,50 +342,28 @@ class ProviderClient:
         ids: dict[str, None] = {}
         cursor: str | None = None
         for _ in range(self.MAX_MODEL_PAGES):
-            try:
-                async with self._slots.hold():
-                    status, headers, body = await self._fetch(self.dialect.list_models_call(cursor))
-                with _unreadable():
-                    page_ids, cursor = self.dialect.parse_models(status, headers, body)
-            except ApiError as exc:
-                raise self._redacted(exc) from None
+            page_ids, cursor = await self.listing_page(self.dialect.list_models_call(cursor), self.dialect.parse_models)
             ids.update(dict.fromkeys(map(self.redact, page_ids)))
             if cursor is None:
                 return list(ids)
-        raise ApiError(ErrorKind.MALFORMED, f"the model list still had more pages after {self.MAX_MODEL_PAGES}")
+        raise too_many_pages(self.MAX_MODEL_PAGES)
 
-    async def declared(self, models: Iterable[str]) -> dict[str, list[Claim]] | None:
-        """What the provider's own listing declares about each of `models` that it lists; None when
-        its API declares nothing (the dialect has no `claims_call`).
-
-        Each distinct page is fetched once, however many models are asked about (a catalog lists
-        them all on the same pages); a model found on no page is left out. Fails like `list_models`,
-        at the first page that fails, and is bounded by MAX_MODEL_PAGES per model likewise.
-        """
-        pages: dict[str, tuple[int, httpx.Headers, bytes]] = {}
-        found: dict[str, list[Claim]] = {}
-        for model in models:
-            cursor: str | None = None
-            for _ in range(self.MAX_MODEL_PAGES):
-                call = self.dialect.claims_call(model, cursor)
-                if call is None:
-                    return None
-                key = json.dumps([call.method, call.url, call.json], sort_keys=True, default=repr)
-                try:
-                    if key not in pages:
-                        async with self._slots.hold():
-                            pages[key] = await self._fetch(call)
-                    with _unreadable():
-                        claims, cursor = self.dialect.parse_claims(model, *pages[key])
-                except ApiError as exc:
-                    raise self._redacted(exc) from None
-                if claims is not None:
-                    found[model] = claims
-                if claims is not None or cursor is None:
-                    break
-            else:
-                raise ApiError(ErrorKind.MALFORMED, f"the model list still had more pages after {self.MAX_MODEL_PAGES}")
-        return found
+    async def listing_page(
+        self, call: HttpCall, parse: Callable[[int, Mapping[str, str], bytes], _T], kept: Pages | None = None
+    ) -> _T:
+        """One page of what the provider lists about its models, fetched in a slot and read by `parse`;
+        ApiError (redacted) when it fails. `kept` holds each page by its request: one asked again is read
+        from there, not sent again (a catalog's pages list many models)."""
+        pages: Pages = {} if kept is None else kept
+        key = json.dumps([call.method, call.url, call.json], sort_keys=True, default=repr)
+        try:
+            if key not in pages:
+                async with self._slots.hold():
+                    pages[key] = await self._fetch(call)
+            with _unreadable():
+                return parse(*pages[key])
+        except ApiError as exc:
+            raise self._redacted(exc) from None
 
     async def _fetch(self, call: HttpCall) -> tuple[int, httpx.Headers, bytes]:
         """One whole, non-streamed answer, authenticated, bounded and failing like `_send` does."""
@@ -433,6 +414,11 @@ else:
             raise
         finally:
             timer.cancel()
+
+
+def too_many_pages(pages: int) -> ApiError:
+    """A listing that still had more pages after `pages`: a provider that always answers "more" cannot loop us forever."""
+    return ApiError(ErrorKind.MALFORMED, f"the model list still had more pages after {pages}")
 
 
 def _detached(exc: ApiError) -> ApiError:

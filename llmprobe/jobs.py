@@ -23,7 +23,7 @@ import httpx
 from llmprobe import results_file
 from llmprobe.battery import load_battery
 from llmprobe.budget import Budget, Cost
-from llmprobe.client import ProviderClient, RetryPolicy
+from llmprobe.client import Pages, ProviderClient, RetryPolicy, too_many_pages
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig
 from llmprobe.credentials import credentials_hint, resolve_credentials
 from llmprobe.dialects import get_dialect
@@ -208,9 +208,30 @@ async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
 
 
 async def fetch_claims(job: ProviderJob, log_dir: Path, models: list[str]) -> dict[str, list[Claim]] | None:
-    """What the provider's API declares about `models` (`ProviderClient.declared`)."""
+    """What the provider's own listing declares about each of `models` that it lists (`Dialect.claims_call`);
+    None when its API declares nothing.
+
+    Each distinct page is fetched once, however many models are asked about (a catalog lists them
+    all on the same pages); a model found on no page is left out. Fails like listing the models, at
+    the first page that fails, and reads at most MAX_MODEL_PAGES pages per model likewise.
+    """
     async with listing_client(job, log_dir) as client:
-        return await client.declared(models)
+        pages: Pages = {}
+        found: dict[str, list[Claim]] = {}
+        for model in models:
+            cursor: str | None = None
+            for _ in range(client.MAX_MODEL_PAGES):
+                call = client.dialect.claims_call(model, cursor)
+                if call is None:
+                    return None
+                claims, cursor = await client.listing_page(call, functools.partial(client.dialect.parse_claims, model), pages)
+                if claims is not None:
+                    found[model] = claims
+                if claims is not None or cursor is None:
+                    break
+            else:
+                raise too_many_pages(client.MAX_MODEL_PAGES)
+        return found
 
 
 @asynccontextmanager

@@ -34,11 +34,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from typer.testing import CliRunner  # noqa: E402
 
-from configs import write_providers  # noqa: E402
-from fake_openai import Canned, FakeOpenAI  # noqa: E402
-from hostile_wire import WIRES  # noqa: E402
 from llmprobe.cli import app  # noqa: E402
 from llmprobe.dialects import DIALECTS  # noqa: E402
+from support.configs import write_providers  # noqa: E402
+from support.fake_openai import Canned, FakeOpenAI  # noqa: E402
+from support.hostile_wire import WIRES  # noqa: E402
 
 REFUSED = Canned(401, {"Content-Type": "application/json"}, b'{"error": {"message": "invalid key"}}')
 
@@ -87,9 +87,9 @@ BOMB_RUN = textwrap.dedent(
     from pathlib import Path
     sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
     from typer.testing import CliRunner
-    from configs import write_providers
-    from fake_openai import Canned, FakeOpenAI
-    from passing_provider import wire_answer
+    from support.configs import write_providers
+    from support.fake_openai import Canned, FakeOpenAI
+    from support.passing_provider import wire_answer
     from llmprobe.cli import app
 
     mib, case, record, mode = int(sys.argv[2]), sys.argv[3], sys.argv[4] == "record", sys.argv[5]

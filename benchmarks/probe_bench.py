@@ -45,7 +45,7 @@ from llmprobe.render import FORMATS  # noqa: E402
 from llmprobe.render.page import Page  # noqa: E402
 from llmprobe.results import ProviderResult  # noqa: E402
 from llmprobe.results_file import load  # noqa: E402
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model  # noqa: E402
+from support.passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model  # noqa: E402
 
 MODELS = 10
 MODES = ("sync", "stream")

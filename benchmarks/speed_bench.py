@@ -15,7 +15,7 @@ alone and belong to that case only.
   model (a bucket of 6000 refilled at 100/s, announced in `x-ratelimit-*-tokens`, an
   image costing 1200), the requests bound by nothing but the daily quota. Each with
   the retries a provider has by default (`RateLimitedProvider` has the details).
-- groq-replay: the shared Groq recordings (tests/fixture_server.py) with 200 ms added
+- groq-replay: the shared Groq recordings (tests/support/fixture_server.py) with 200 ms added
   per request, concurrency 8. Skipped when ../shared is absent.
 - scale-50 and scale-500: models that pass everything, 50 ms per request, concurrency 8.
 
@@ -54,6 +54,8 @@ from io import StringIO
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from support.fake_openai import Canned, RecordedRequest, Scripted, Step, json_response  # noqa: E402
+
 # Runnable from a checkout; the fake providers are the test suite's.
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
@@ -61,14 +63,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 from probe_bench import MODES, Report, longest_chain, scored_as_scripted  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from fake_openai import Canned, RecordedRequest, Scripted, Step, json_response  # noqa: E402
 from llmprobe.config import ProviderConfig, load_config  # noqa: E402
 from llmprobe.jobs import plan_job, run_jobs, tls_context  # noqa: E402
 from llmprobe.neutral import Exchange  # noqa: E402
 from llmprobe.progress import RunProgress  # noqa: E402
 from llmprobe.results import ModelResult  # noqa: E402
 from llmprobe.results_file import load  # noqa: E402
-from passing_provider import EXPECTED_VERDICTS, USAGE, PassingProvider, passing_provider_config  # noqa: E402
+from support.passing_provider import EXPECTED_VERDICTS, USAGE, PassingProvider, passing_provider_config  # noqa: E402
 
 TARGET_BOUND_RATIO = 1.15
 TARGET_THROTTLED_SHARE = 0.02
@@ -231,7 +232,7 @@ class ServerStats:
 def serve(kind: str, latency: float, channel: Connection) -> None:
     """Child process: serve until told to stop (or the lifetime runs out), then report what was seen."""
     if kind == "replay":
-        from fixture_server import NATIVE, FixtureServer, _Handler, _index, _recording, native
+        from support.fixture_server import NATIVE, FixtureServer, _Handler, _index, _recording, native
 
         # Read before the clock starts, so each answer takes the latency the bound assumes, not that
         # plus the server's work on first use: the YAML of each cassette (tens of ms for the image

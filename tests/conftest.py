@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from recordings.trim import MODELS
+from support.cdp import browser  # noqa: F401 - the headless Chromium, a fixture for every module that drives the page
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -65,6 +66,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 _NOT_RUN = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker of pytest-xdist hands its count to the controller, which prints the summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["not_run"] = session.config.stash.get(_NOT_RUN, 0)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Every worker collects the same tests, so any one's count is the run's."""
+    count = getattr(node, "workeroutput", {}).get("not_run", 0)
+    if count:
+        node.config.stash[_NOT_RUN] = count
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:

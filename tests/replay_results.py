@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import yaml  # noqa: E402
 
-import recorded_gemini  # noqa: E402
-from configs import MEDIA_BASE_URL  # noqa: E402
-from fixture_server import PROVIDERS, FixtureServer  # noqa: E402
 from llmprobe.cli import app  # noqa: E402
 from llmprobe.config import load_config  # noqa: E402
+from support import recorded_gemini  # noqa: E402
+from support.configs import MEDIA_BASE_URL  # noqa: E402
+from support.fixture_server import PROVIDERS, FixtureServer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"

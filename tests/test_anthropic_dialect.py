@@ -12,17 +12,17 @@ from typing import Any
 import httpx
 import pytest
 
-import replaying
 from conftest import ANTHROPIC_FIXTURES, needs_fixtures
 from llmprobe.battery import continuation, load_battery
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Reply, Request, Thought, ToolCall, ToolResult
+from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Request, Thought, ToolCall, ToolResult
 from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
 from llmprobe.verdicts import failure_outcome, judge_force, passed, tool_results
+from support import replaying
 
 BASE_URL = "https://api.anthropic.com"
 HAIKU = "claude-3-5-haiku-20241022"
@@ -47,21 +47,8 @@ dialect = AnthropicDialect(BASE_URL)
 battery = load_battery()
 
 
-def interaction(name: str) -> Interaction:
-    (only,) = load_cassette(ANTHROPIC_FIXTURES / name).interactions
-    return only
-
-
-def scoreboard(model: str, probe: str) -> Interaction:
-    return interaction(f"scoreboard-cassettes/{model}/{probe}.yaml")
-
-
-def replay(recorded: Interaction) -> Reply:
-    return replaying.replay(dialect, recorded)
-
-
-def stream_of(*events: str) -> Reply:
-    return replaying.stream_of(dialect, *events)
+recordings = replaying.Recordings(dialect, ANTHROPIC_FIXTURES)
+interaction, scoreboard, replay, stream_of = recordings.interaction, recordings.scoreboard, recordings.replay, recordings.stream_of
 
 
 # --- every recording -------------------------------------------------------------------------------

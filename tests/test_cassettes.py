@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from conftest import FIXTURES
-from fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, Wait, json_response
 from llmprobe.cassettes import CASSETTE_EXTENSION, Cassette, Interaction, load_cassette, save_cassette
 from llmprobe.errors import ApiError, CassetteError, ErrorKind
 from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
 from llmprobe.replay import ReplayTransport
+from support.fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, Wait, json_response
 
 KEY = "sk-test-SECRETSECRETSECRET1234567890"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -28,7 +28,7 @@ SSE = {"Content-Type": "text/event-stream"}
 
 
 class _Provider:
-    """A provider on 127.0.0.1 (tests/fake_openai.py) answering by route, as the cassette tests need."""
+    """A provider on 127.0.0.1 (tests/support/fake_openai.py) answering by route, as the cassette tests need."""
 
     def __init__(self) -> None:
         self.posts = 0
@@ -418,19 +418,6 @@ def _fixtures() -> list[Path]:
     return sorted(FIXTURES.rglob("*.yaml"))
 
 
-def test_reference_fixtures_load() -> None:
-    paths = _fixtures()
-    assert paths
-    for path in paths:
-        interactions = load_cassette(path).interactions
-        assert interactions, path
-        for interaction in interactions:
-            assert 100 <= interaction.status < 600, path
-            assert interaction.response_body, path
-            # Hosted APIs were recorded over https; ollama's on http://localhost.
-            assert interaction.url.startswith(("https://", "http://localhost/")), path
-
-
 def test_reference_fixture_fields() -> None:
     _fixtures()
     groq = load_cassette(FIXTURES / "groq-2025-08-29/scoreboard-cassettes/llama-3.1-8b-instant/GenStream-Text.yaml")
@@ -443,9 +430,19 @@ def test_reference_fixture_fields() -> None:
     assert interaction.proto == "HTTP/2.0"
 
 
-def test_reference_fixtures_round_trip(tmp_path: Path) -> None:
-    for path in _fixtures():
+def test_reference_fixtures_load_and_round_trip(tmp_path: Path) -> None:
+    """Every recording reads as what was recorded, and is written back and read again unchanged
+    (one pass over them all: reading thousands of cassettes is most of this suite's work)."""
+    paths = _fixtures()
+    assert paths
+    for path in paths:
         original = load_cassette(path)
+        assert original.interactions, path
+        for interaction in original.interactions:
+            assert 100 <= interaction.status < 600, path
+            assert interaction.response_body, path
+            # Hosted APIs were recorded over https; ollama's on http://localhost.
+            assert interaction.url.startswith(("https://", "http://localhost/")), path
         copy = Cassette(tmp_path / path.relative_to(FIXTURES), original.interactions)
         save_cassette(copy)
         assert load_cassette(copy.path).interactions == original.interactions, path

@@ -19,8 +19,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
-from fake_openai import Canned, FakeOpenAI, RecordedRequest, json_response
 from llmprobe import claims, results_file
 from llmprobe.cli import app
 from llmprobe.config import ProviderConfig, load_config
@@ -30,6 +28,8 @@ from llmprobe.render.evidence import layout_columns
 from llmprobe.render.html import render_html
 from llmprobe.render.page import Page
 from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict
+from support.configs import write_providers
+from support.fake_openai import Canned, FakeOpenAI, RecordedRequest, json_response
 
 runner = CliRunner()
 KEY_ENV = {"LLMPROBE_TEST_KEY": "sk-secret"}

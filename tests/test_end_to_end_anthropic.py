@@ -13,13 +13,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from configs import replayed, write_providers
 from conftest import ANTHROPIC_FIXTURES, SAME_FORMAT, recorded, reference_rows, scenarios
 from llmprobe.cli import app
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.results import VERDICT_NAMES
 from llmprobe.results_file import load
+from support.configs import replayed, write_providers
 
 HAIKU, SONNET, OPUS = "claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "claude-opus-4-1-20250805"
 #: The first model of each scenario the reference tested, as (id, reason): the thinking runs are rows of their own.
@@ -71,7 +71,7 @@ def write_config(directory: Path, base_url: str) -> Path:
 
 @pytest.fixture(scope="module")
 def anthropic_run(tmp_path_factory):
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     tmp = tmp_path_factory.mktemp("anthropic-e2e")
     with FixtureServer() as server:
@@ -129,7 +129,7 @@ def test_modalities_and_thinking_rows_match_reference(anthropic_run):
 
 
 def test_an_unknown_model_gets_the_apis_own_answer():
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     with FixtureServer() as server:
         answer = httpx.post(f"{server.base_url('anthropic')}/v1/messages", json={"model": "claude-none", "max_tokens": 9})

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from configs import replayed, write_providers
 from conftest import FIXTURES, SAME_FORMAT, recorded, reference_rows, scenarios, unrecorded_by_reference
 from llmprobe.cli import app
 from llmprobe.results import VERDICT_NAMES
 from llmprobe.results_file import load
+from support.configs import replayed, write_providers
 
 GEMINI_FIXTURES = FIXTURES / "gemini-2025-09-02"
 KEY = "AIzaFixtureKeyNotARealOne000000000000"
@@ -50,8 +50,8 @@ def write_config(directory: Path, base_url: str) -> Path:
 
 @pytest.fixture(scope="module")
 def gemini_run(tmp_path_factory):
-    from fixture_server import FixtureServer
-    from recorded_gemini import base_url
+    from support.fixture_server import FixtureServer
+    from support.recorded_gemini import base_url
 
     tmp = tmp_path_factory.mktemp("e2e-gemini")
     with FixtureServer() as server:

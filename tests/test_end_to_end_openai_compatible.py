@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from configs import replayed, write_providers
 from conftest import FIXTURES, REPO, SAME_FORMAT, needs_fixtures, reference_verdicts, scenarios
 from llmprobe.cli import app
 from llmprobe.config import load_config
 from llmprobe.results import VERDICT_NAMES
 from llmprobe.results_file import load
+from support.configs import replayed, write_providers
 from test_config import GROQ_TESTED
 
 # No `reason:` in the test config: thinking must be detected from the replies.
@@ -144,7 +144,7 @@ SHIPPED = REPO / "providers.yaml"
 
 
 def fixtures_of(provider: str) -> Path:
-    from fixture_server import PROVIDERS
+    from support.fixture_server import PROVIDERS
 
     return FIXTURES / PROVIDERS[provider].recordings
 
@@ -180,7 +180,7 @@ def write_config(directory: Path, base_urls: dict[str, str]) -> Path:
 
 @pytest.fixture(scope="module")
 def fixture_run(tmp_path_factory):
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     tmp = tmp_path_factory.mktemp("e2e")
     with FixtureServer() as server:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-import recorded_responses
-from configs import replayed, write_providers
 from conftest import FIXTURES, SAME_FORMAT, reference_verdicts, scenarios, unrecorded_by_reference
 from llmprobe.cli import app
 from llmprobe.results import VERDICT_NAMES
 from llmprobe.results_file import load
+from support import recorded_responses
+from support.configs import replayed, write_providers
 
 RECORDINGS = FIXTURES / recorded_responses.RECORDINGS
 PROVIDER = recorded_responses.NAME
@@ -59,7 +59,7 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
 
 @pytest.fixture(scope="module")
 def fixture_run(tmp_path_factory):
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     tmp = tmp_path_factory.mktemp("e2e-responses")
     with FixtureServer() as server:

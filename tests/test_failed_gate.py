@@ -19,14 +19,14 @@ import pytest
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
-from configs import write_providers
-from fake_openai import Canned, FakeOpenAI, Wait, json_response
 from llmprobe.battery import load_battery
 from llmprobe.cli import app
 from llmprobe.results import VERDICT_NAMES, Evidence, ModeResult, Verdict
 from llmprobe.results_file import load
 from llmprobe.verdicts import gate_failure
-from test_html import browser, open_page  # noqa: F401 - the module's headless Chromium fixture
+from support.cdp import open_page
+from support.configs import write_providers
+from support.fake_openai import Canned, FakeOpenAI, Wait, json_response
 
 KEY = "sk-test-0123456789abcdefghijklmnop"
 #: Released when the module ends, so no server thread waits for it any longer.
@@ -158,7 +158,7 @@ def test_terminal_table_shows_the_failure_and_the_note(run: tuple[Case, Path, An
     assert case.reason in " ".join(text.split())
 
 
-def test_html_lists_the_note_and_every_cell_opens_the_gate_s_evidence(run: tuple[Case, Path, Any], browser: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_html_lists_the_note_and_every_cell_opens_the_gate_s_evidence(run: tuple[Case, Path, Any], browser: Any, tmp_path: Path) -> None:
     case, config, _ = run
     page = render(config, "render", "-p", "fake", "--format", "html")
     assert f"fake · broken (Sync): {html.escape(case.symbol)}" in page and html.escape(case.reason) in page

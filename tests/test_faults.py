@@ -18,17 +18,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fake_openai import DROP, Canned, FakeOpenAI, RecordedRequest, Scripted
 from llmprobe.battery import load_battery
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.runner import ProviderRun
-from passing_provider import EXPECTED_VERDICTS, passing_provider_config, verdicts_by_model, wire_answer
+from support.clock import FakeClock
+from support.fake_openai import DROP, Canned, FakeOpenAI, RecordedRequest, Scripted
+from support.passing_provider import EXPECTED_VERDICTS, passing_provider_config, verdicts_by_model, wire_answer
 
 FAULTS = ("429", "500", "503-html", "drop", "cut")
-#: The policy's own bounds, scaled down: the waits keep their shape (backoff, the 429's pause of the
-#: key) but last milliseconds, so the half of all requests that fail first cost no real seconds.
-SHORT_WAITS = {"initial_delay": 0.001, "max_delay": 0.004, "max_retry_after": 0.002}
 
 
 def fault(kind: str, answer: Canned) -> Scripted:
@@ -77,12 +75,18 @@ class FaultyProvider(FakeOpenAI):
 def run(server: FakeOpenAI, max_retries: int = 2):
     provider = passing_provider_config(server.base_url, 1)
 
+    # The waits keep the policy's shape (backoff, the 429's hold of the key and the rate it teaches)
+    # on a clock of their own, so the half of all requests that fail first cost no real seconds.
+    clock = FakeClock()
+
     async def go():
         async with httpx.AsyncHTTPTransport() as transport:
             client = ProviderClient(
                 OpenAIDialect(server.base_url),
                 transport,
-                retry=RetryPolicy(max_retries=max_retries, **SHORT_WAITS),
+                retry=RetryPolicy(max_retries=max_retries),
+                clock=clock,
+                sleep=clock.sleep,
                 phase_timeouts=httpx.Timeout(10),
             )
             return await ProviderRun(

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from fixture_server import FIXTURES_ROOT, PROVIDERS, classify, find_cassette
 from llmprobe.cassettes import load_cassette
+from support.fixture_server import FIXTURES_ROOT, PROVIDERS, classify, find_cassette
 
 GROQ_MODEL = "llama-3.1-8b-instant"
 CF_SCOUT = "@cf/meta/llama-4-scout-17b-16e-instruct"

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-import replaying
 from conftest import FIXTURES, needs_fixtures, recorded
 from llmprobe.battery import continuation, load_battery, media_bytes
 from llmprobe.cassettes import Interaction, load_cassette
@@ -18,6 +17,7 @@ from llmprobe.dialects import get_dialect
 from llmprobe.dialects.gemini import GeminiDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import AttachmentPart, DocumentPart, Message, Reply, Request, Tool, ToolCall, ToolResult
+from support import replaying
 
 GEMINI_FIXTURES = FIXTURES / "gemini-2025-09-02"
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
 from llmprobe import results_file
 from llmprobe.cli import app
 from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
 from llmprobe.results_file import SCHEMA_VERSION, to_json
+from support.configs import write_providers
 
 #: A provider nothing answers for: these commands read results files, never the network.
 FAKE = {"fake": {"api": "openai", "base_url": "http://127.0.0.1:9/v1", "models": ["m"]}}

@@ -6,15 +6,12 @@ import html
 import json
 import os
 import re
-import time
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from cdp import Page, chromium, find_browser
 from conftest import REPO
 from llmprobe.claims import Claims
 from llmprobe.cli import app, load_pairs
@@ -37,6 +34,7 @@ from llmprobe.results import (
     ProviderResult,
     Verdict,
 )
+from support.cdp import Page, open_page
 from test_render import rendered
 
 #: A model id, reply and provider name written to break out of the page if anything were not escaped.
@@ -144,33 +142,6 @@ def test_cli_writes_the_page(tmp_path: Path) -> None:
 
 
 # --- in a real browser -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
-    """One headless Chromium for the module. Without one the tests skip, except in CI, where
-    .ci/run installs it and a skip would hide that the page went untested."""
-    path = find_browser()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (.ci/run installs it; LLMPROBE_CHROMIUM names another)")
-        pytest.skip("no Chromium (install the distribution's chromium, or set LLMPROBE_CHROMIUM)")
-    with chromium(path, tmp_path_factory.mktemp("chromium-profile")) as page:
-        yield page
-
-
-def open_page(page: Page, path: Path, html: str, width: int = 1400) -> float:
-    """Load the page fresh, with a clean record of errors and requests; the seconds it took."""
-    path.write_text(html, encoding="utf-8")
-    page.send("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=width < 600)
-    page.send("Page.navigate", url="about:blank")
-    page.wait_for("Page.loadEventFired")
-    page.errors.clear()
-    page.requests.clear()
-    started = time.monotonic()
-    page.send("Page.navigate", url=path.as_uri())
-    page.wait_for("Page.loadEventFired")
-    return time.monotonic() - started
 
 
 VISIBLE = "Array.from(document.querySelectorAll('#board tbody tr')).filter(tr => !tr.hidden)"

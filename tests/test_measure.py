@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
-from fake_openai import FakeOpenAI, Pause, RecordedRequest, Scripted
 from llmprobe import results, results_file, trials
 from llmprobe.budget import Price
 from llmprobe.cli import app
 from llmprobe.diff import VerdictChange
 from llmprobe.results import Rate, Spread, Verdict
 from llmprobe.trials import over_trials, wilson_interval
-from passing_provider import EXPECTED_VERDICTS, USAGE, PassingProvider, wire_answer
+from support.configs import write_providers
+from support.fake_openai import FakeOpenAI, Pause, RecordedRequest, Scripted
+from support.passing_provider import EXPECTED_VERDICTS, USAGE, PassingProvider, wire_answer
 
 MODEL = "fake/model"
 
@@ -395,7 +395,7 @@ def test_explain_gives_every_cell_its_evidence_and_a_curl_that_sends_the_same_re
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_explain_a_recorded_groq_model_and_its_curl_gets_the_recorded_answer(tmp_path: Path) -> None:
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     groq = "llama-3.1-8b-instant"
     provider = {"api": "openai", "base_url": "https://api.groq.com/openai/v1", "api_key_env": "GROQ_API_KEY", "models": [groq]}

@@ -25,8 +25,8 @@ from llmprobe.render import evidence, tables
 from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict
 from llmprobe.results_file import load
 from llmprobe.runner import mode_plan
+from support.toy_dialect import ToyDialect
 from test_render import rendered
-from toy_dialect import ToyDialect
 
 
 def battery_data() -> dict:
@@ -186,7 +186,7 @@ def test_a_reply_recognises_a_medium_only_naming_it_without_denying_it(text: str
 @needs_fixtures
 def test_the_committed_results_read_every_medium_as_the_reference_does() -> None:
     """`in`, field by field, on every recorded provider's committed results (D26: 828 of 828 cells)."""
-    from agreement import cells, recordings
+    from support.agreement import cells, recordings
 
     compared = 0
     for path in sorted((REPO / "results").glob("*.json")):
@@ -267,9 +267,9 @@ def test_a_provider_switches_a_medium_off_in_providers_yaml(tmp_path) -> None:
     """`unsupported: [audio]`: no audio request is sent, and the model reads no audio (❌, not ❔)."""
     from typer.testing import CliRunner
 
-    from configs import write_providers
     from llmprobe.cli import app
-    from passing_provider import PassingProvider
+    from support.configs import write_providers
+    from support.passing_provider import PassingProvider
 
     with PassingProvider(latency=0) as server:
         provider = {"api": "openai", "base_url": server.base_url, "max_retries": 0, "models": ["fake/m"]}

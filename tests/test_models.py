@@ -13,12 +13,12 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
-from fake_openai import Canned, FakeOpenAI, RecordedRequest, json_response
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.errors import ApiError, ErrorKind
+from support.configs import write_providers
+from support.fake_openai import Canned, FakeOpenAI, RecordedRequest, json_response
 
 runner = CliRunner()
 
@@ -194,7 +194,7 @@ def test_paging_is_bounded() -> None:
     assert len(server.requests) == 3
 
 
-#: A stand-in for llama.cpp's server, run as its own process on the port it is given (tests/fake_openai.py):
+#: A stand-in for llama.cpp's server, run as its own process on the port it is given (tests/support/fake_openai.py):
 #: lists two models at /v1/models, notes its pid, nothing else.
 FAKE_SERVER = """\
 import os, sys, threading
@@ -202,7 +202,7 @@ from pathlib import Path
 
 port, pid_file, tests = sys.argv[1:]
 sys.path.insert(0, tests)
-from fake_openai import FakeOpenAI, json_response
+from support.fake_openai import FakeOpenAI, json_response
 
 Path(pid_file).write_text(str(os.getpid()))
 models = {"object": "list", "data": [{"id": "tiny"}, {"id": "other"}]}

@@ -13,8 +13,6 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-import replaying
-from configs import replayed, write_providers
 from conftest import OLLAMA_FIXTURES, needs_fixtures, reference_verdicts, scenarios
 from llmprobe.battery import load_battery, media_bytes
 from llmprobe.cassettes import Interaction, load_cassette
@@ -23,10 +21,12 @@ from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.ollama import OllamaDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
-from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Reply, Request, ToolCall, ToolResult
+from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Request, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES
 from llmprobe.results_file import load
 from llmprobe.verdicts import failure_outcome, passed
+from support import replaying
+from support.configs import replayed, write_providers
 
 FIXTURES = OLLAMA_FIXTURES
 
@@ -51,17 +51,8 @@ dialect = OllamaDialect("http://localhost")
 battery = load_battery()
 
 
-def interaction(name: str) -> Interaction:
-    # bad_model recordings continue with the reference's /api/pull; the chat answer is the first.
-    return load_cassette(FIXTURES / name).interactions[0]
-
-
-def scoreboard(model: str, probe: str) -> Interaction:
-    return interaction(f"scoreboard-cassettes/{model}/{probe}.yaml")
-
-
-def replay(recorded: Interaction) -> Reply:
-    return replaying.replay(dialect, recorded)
+recordings = replaying.Recordings(dialect, FIXTURES, follow_ups=True)
+interaction, scoreboard, replay = recordings.interaction, recordings.scoreboard, recordings.replay
 
 
 def wire(call_json: object) -> str:
@@ -420,7 +411,7 @@ EXPECTED_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
 
 @pytest.fixture(scope="module")
 def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result, list[tuple[str, str, str]]]:
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     tmp = tmp_path_factory.mktemp("e2e-ollama")
     with FixtureServer() as server:

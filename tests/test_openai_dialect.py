@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import replaying
 from conftest import FIXTURES, GROQ_FIXTURES
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction, load_cassette
@@ -30,6 +29,7 @@ from llmprobe.neutral import (
     ToolResult,
 )
 from llmprobe.sse import SseEvent
+from support import replaying
 
 GROQ = GROQ_FIXTURES
 CASSETTES = sorted(GROQ.rglob("*.yaml")) if GROQ.is_dir() else []

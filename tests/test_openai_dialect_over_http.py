@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from fake_openai import DROP, Canned, FakeOpenAI, Pause, chunk, completion, json_response, sse_response
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.neutral import Message, Reply, Request
-from replaying import read_answer
+from support.fake_openai import DROP, Canned, FakeOpenAI, Pause, chunk, completion, json_response, sse_response
+from support.replaying import read_answer
 
 SYNC = Request((Message.user("Say hello."),))
 STREAM = Request((Message.user("Say hello."),), stream=True)

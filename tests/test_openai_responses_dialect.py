@@ -11,10 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-import replaying
 from conftest import FIXTURES, needs_fixtures
 from llmprobe.battery import load_battery
-from llmprobe.cassettes import Interaction, load_cassette
+from llmprobe.cassettes import Interaction
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.openai_responses import OpenAIResponsesDialect
@@ -27,12 +26,12 @@ from llmprobe.neutral import (
     Reply,
     Request,
     TextPart,
-    Tool,
     ToolCall,
     ToolResult,
 )
 from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
+from support import replaying
 
 RECORDINGS = FIXTURES / "openairesponses-2025-09-03"
 
@@ -45,44 +44,19 @@ CASSETTES = sorted(
     if "_image" not in p.parent.name and not p.name.startswith("GenDoc")
 )
 
-SQUARE_ROOT = Tool(
-    "square_root",
-    "Calculates and return the square root of a number",
-    {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "properties": {"number": {"type": "number"}},
-        "additionalProperties": False,
-        "type": "object",
-        "required": ["number"],
-    },
-)
-SQUARE_ROOT_PROMPT = (
-    "Use the square_root tool to calculate the square root of 132413 and reply with only the result. Do not give an explanation."
-)
-IS_FRUIT_SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "properties": {"is_fruit": {"type": "boolean"}},
-    "additionalProperties": False,
-    "type": "object",
-    "required": ["is_fruit"],
-}
-HELLO = "Say hello. Use only one word."
-QUACKILAND = "The capital of Quackiland is Quack. The Big Canard Statue is located in Quack."
+#: The battery's own tools, schema and texts: the recordings were made with them.
+battery = load_battery()
+SQUARE_ROOT = battery["Tools-SquareRoot-1"].tools[0]
+SQUARE_ROOT_PROMPT = battery["Tools-SquareRoot-1"].prompt
+IS_FRUIT_SCHEMA = battery["JSONSchema"].options["json_schema"]
+HELLO = battery["Text"].prompt
+QUACKILAND = battery["Citations"].document.text
 
 dialect = OpenAIResponsesDialect(BASE_URL)
 
 
-def interaction(name: str) -> Interaction:
-    (only,) = load_cassette(RECORDINGS / name).interactions
-    return only
-
-
-def scoreboard(folder: str, probe: str) -> Interaction:
-    return interaction(f"scoreboard-cassettes/{folder}/{probe}.yaml")
-
-
-def replay(recorded: Interaction) -> Reply:
-    return replaying.replay(dialect, recorded)
+recordings = replaying.Recordings(dialect, RECORDINGS)
+interaction, scoreboard, replay = recordings.interaction, recordings.scoreboard, recordings.replay
 
 
 def stream_of(*events: dict) -> Reply:
@@ -293,18 +267,14 @@ def test_flat_error_event_and_undecodable_event() -> None:
 # --- requests --------------------------------------------------------------------------------------
 
 
-def wire(call_json: object) -> str:
-    """The body as the reference's Go json.Encoder sent it: compact, ending in a newline."""
-    return json.dumps(call_json, separators=(",", ":"), ensure_ascii=False) + "\n"
-
-
 def assert_builds(recorded: Interaction, model: str, request: Request) -> None:
-    """Our request is the recorded one, less the reference's `service_tier: flex` (a price choice, not a probe)."""
+    """Our request is the recorded one as JSON (the battery writes a schema's keys in its own order),
+    less the reference's `service_tier: flex` (a price choice, not a probe)."""
     call = dialect.build(model, request)
     assert (call.method, call.url) == (recorded.method, recorded.url)
     sent = json.loads(recorded.request_body)
     sent.pop("service_tier", None)
-    assert wire(call.json) == wire(sent)
+    assert call.json == sent
 
 
 def user(*parts: str | TextPart | AttachmentPart | DocumentPart) -> tuple[Message, ...]:

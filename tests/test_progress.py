@@ -10,10 +10,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe.jobs import plan_job, run_jobs
 from llmprobe.progress import RunProgress
-from passing_provider import passing_provider_config, wire_answer
+from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
+from support.passing_provider import passing_provider_config, wire_answer
 
 HELLO = "Say hello. Use only one word."
 

@@ -21,11 +21,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
-from fake_openai import FakeOpenAI, completion, json_response
 from llmprobe import jobs
 from llmprobe.cli import app
 from llmprobe.proxies import ProxyRoutes, environment_proxies, routed_transport
+from support.configs import write_providers
+from support.fake_openai import FakeOpenAI, completion, json_response
 
 runner = CliRunner()
 CERTS = Path(__file__).parent / "certs"

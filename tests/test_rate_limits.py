@@ -9,7 +9,6 @@ import httpx
 import pytest
 from rich.progress import Progress
 
-from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe.client import ProviderClient, RetryPolicy
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ErrorKind
@@ -19,8 +18,9 @@ from llmprobe.pacing import Pacer, RateLimitWait
 from llmprobe.progress import RateLimitColumn
 from llmprobe.ratelimits import names_tokens
 from llmprobe.token_guess import MEDIUM_TOKENS, TokenGuess
-from passing_provider import wire_answer
-from test_resilience import FakeClock, send
+from support.clock import FakeClock, send
+from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
+from support.passing_provider import wire_answer
 
 
 class HiddenBucket:

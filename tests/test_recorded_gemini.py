@@ -11,7 +11,7 @@ import pytest
 
 from conftest import FIXTURES, needs_fixtures
 from llmprobe.cassettes import load_cassette
-from recorded_gemini import RECORDINGS, base_url, classify, route, wants_thinking
+from support.recorded_gemini import RECORDINGS, base_url, classify, route, wants_thinking
 
 GEMINI = FIXTURES / RECORDINGS
 
@@ -57,7 +57,7 @@ def test_unforced_square_root_is_its_own_kind() -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Any]:
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     with FixtureServer() as running:
         yield running

@@ -12,21 +12,21 @@ from pathlib import Path
 
 import pytest
 
-import replaying
 from conftest import ALL_RECORDINGS, FIXTURES, needs_fixtures
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects import get_dialect
 from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.neutral import Reply
+from support import replaying
 
 
 def read(api: str, item: Interaction) -> Reply:
-    """What the client does with the answer (see tests/replaying.py)."""
+    """What the client does with the answer (see tests/support/replaying.py)."""
     return replaying.replay(get_dialect(api, "http://127.0.0.1"), item)
 
 
 def recordings() -> list[tuple[str, str, Path]]:
-    from fixture_server import PROVIDERS
+    from support.fixture_server import PROVIDERS
 
     found = []
     for provider in PROVIDERS.values():

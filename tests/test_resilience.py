@@ -15,9 +15,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
 from conftest import default_sigint
-from fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
 from llmprobe import results_file
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
@@ -25,7 +23,10 @@ from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.learned_rate import INCREASE
 from llmprobe.neutral import Message, RateLimit, Request
 from llmprobe.pacing import Pacer
-from passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
+from support.clock import FakeClock, send
+from support.configs import write_providers
+from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response
+from support.passing_provider import EXPECTED_VERDICTS, PassingProvider, wire_answer
 
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
 
@@ -42,30 +43,6 @@ def invoke(*args: str):
 
 
 # --- pacing ---------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def send(pacer: Pacer, key: str, priority: tuple[int, ...] = ()) -> int:
-    """What the client does: wait for the key's budget, then send (the request stays in flight)."""
-
-    async def going() -> int:
-        ticket = await pacer.acquire(key, priority)
-        pacer.sending(key, ticket)
-        return ticket
-
-    return asyncio.run(going())
 
 
 def test_the_pacer_spends_a_nearly_used_window_at_its_refill_rate_per_key():
@@ -253,7 +230,9 @@ def test_an_unknown_model_is_skipped_with_one_message_and_the_others_probed(tmp_
 def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
     models = [f"m{i}" for i in range(6)]
     out = tmp_path / "out"
-    with PassingProvider(latency=0.15) as server:
+    # Slow enough that the others are still running when the first model is finished; the
+    # resumed run needs no pace.
+    with PassingProvider(latency=0.05) as server:
         cfg = write_config(tmp_path, server.base_url, models, key=False)
         command = [sys.executable, "-m", "llmprobe", "run", "-p", "fake", "--config", str(cfg), "--out", str(out)]
         process = subprocess.Popen(
@@ -279,7 +258,7 @@ def test_ctrl_c_keeps_finished_models_and_resume_finishes_the_rest(tmp_path):
         unfinished = [model_id for model_id, _ in interrupted.incomplete]
         assert sorted(finished + unfinished) == models
         requests_before = len(server.requests)
-
+        server.latency = 0.0
         resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         probed_again = {r.json["model"] for r in server.requests[requests_before:]}

@@ -14,12 +14,12 @@ import dataclasses
 import httpx
 import pytest
 
-from configs import MEDIA_BASE_URL
 from conftest import REPO, needs_fixtures
 from llmprobe.config import load_config
 from llmprobe.explain import explain
 from llmprobe.questions import NOT_RECORDED
 from llmprobe.results_file import load
+from support.configs import MEDIA_BASE_URL
 
 pytestmark = needs_fixtures
 
@@ -28,14 +28,14 @@ REPLAYED = sorted(path.stem for path in (REPO / "results").glob("*.json") if pat
 
 @pytest.fixture(scope="module")
 def server():
-    from fixture_server import FixtureServer
+    from support.fixture_server import FixtureServer
 
     with FixtureServer() as running:
         yield running
 
 
 def base_url(server, provider: str) -> str:
-    import recorded_gemini
+    from support import recorded_gemini
 
     return recorded_gemini.base_url(server) if provider == "gemini" else server.base_url(provider)
 

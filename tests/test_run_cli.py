@@ -14,10 +14,10 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
 from llmprobe import results, results_file
 from llmprobe.cli import app
-from passing_provider import EXPECTED_VERDICTS, PassingProvider
+from support.configs import write_providers
+from support.passing_provider import EXPECTED_VERDICTS, PassingProvider
 
 # A planted, fake Groq-shaped key; split so that no key-shaped literal sits in the source
 # (secret scanners would rightly flag one).

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from configs import write_providers
 from llmprobe import results, results_file
 from llmprobe.battery import load_battery
 from llmprobe.cli import app
@@ -19,7 +18,8 @@ from llmprobe.neutral import Exchange, Reply, Request, ToolCall
 from llmprobe.render.merge import merge
 from llmprobe.results import ModelResult, ModeResult, ProviderResult, row_key, row_label, twinned
 from llmprobe.runner import ModelProber
-from passing_provider import EXPECTED_VERDICTS, PassingProvider
+from support.configs import write_providers
+from support.passing_provider import EXPECTED_VERDICTS, PassingProvider
 
 
 def measured(model_id: str, reason: bool, json_verdict: str = "true") -> ModelResult:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-import replaying
 from conftest import FIXTURES
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
@@ -24,6 +23,7 @@ from llmprobe.neutral import Exchange, Message, Reply, Request
 from llmprobe.questions import difference, question
 from llmprobe.render import cells, legend
 from llmprobe.results import Verdict
+from support import replaying
 from test_verdicts import failed, good_mode, reply, unsupported
 
 BATTERY = load_battery()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
-from llmprobe.cassettes import Interaction
+from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.dialects import Dialect
 from llmprobe.neutral import Reply
 from llmprobe.sse import SseEvent, aiter_events, aiter_ndjson
@@ -64,3 +66,28 @@ def stream_of(dialect: Dialect, *data: str) -> Reply:
     for chunk in data:
         parser.feed(SseEvent(chunk))
     return parser.finish()
+
+
+@dataclass(frozen=True)
+class Recordings:
+    """One provider's recordings read through its dialect, by cassette name or by (model, probe)."""
+
+    dialect: Dialect
+    root: Path
+    #: A cassette may go on after its answer (Ollama's bad_model ones with the reference's /api/pull).
+    follow_ups: bool = False
+
+    def interaction(self, name: str) -> Interaction:
+        interactions = load_cassette(self.root / name).interactions
+        if not self.follow_ups:
+            assert len(interactions) == 1, name
+        return interactions[0]
+
+    def scoreboard(self, model: str, probe: str) -> Interaction:
+        return self.interaction(f"scoreboard-cassettes/{model}/{probe}.yaml")
+
+    def replay(self, recorded: Interaction) -> Reply:
+        return replay(self.dialect, recorded)
+
+    def stream_of(self, *data: str) -> Reply:
+        return stream_of(self.dialect, *data)

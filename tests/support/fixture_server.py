@@ -31,12 +31,10 @@ from types import ModuleType
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-import recorded_anthropic
-import recorded_gemini
-import recorded_responses
 from conftest import FIXTURES
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.questions import NOT_RECORDED, body_of, difference, question
+from support import recorded_anthropic, recorded_gemini, recorded_responses
 
 FIXTURES_ROOT = FIXTURES
 
@@ -87,10 +85,10 @@ PROVIDERS = {
 #: Native dialects' parts (`ENDPOINT`, `classify(body)`, `unknown_model(model)`), one module each.
 #: Each native dialect's part of this server (its endpoint under the provider's prefix, classify, unknown_model).
 NATIVE = {
-    "anthropic": "recorded_anthropic",
-    "openai-responses": "recorded_responses",
-    "ollama": "recorded_ollama",
-    "cohere": "recorded_cohere",
+    "anthropic": "support.recorded_anthropic",
+    "openai-responses": "support.recorded_responses",
+    "ollama": "support.recorded_ollama",
+    "cohere": "support.recorded_cohere",
 }
 
 

@@ -53,7 +53,7 @@ def classify(body: Mapping[str, Any]) -> str:
         return f"{mode}-MaxTokens"
     texts = [part.get("text") for part in parts if part.get("type") == "input_text"]
     if len(texts) >= 2:
-        from fixture_server import citations  # here: fixture_server imports this module
+        from support.fixture_server import citations  # here: fixture_server imports this module
 
         return f"{mode}-{citations(texts[0])}"
     return f"{mode}-Text"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fixture_server import citations
-from fixture_server import classify as classify_openai
+from support.fixture_server import citations
+from support.fixture_server import classify as classify_openai
 
 ENDPOINT = "/v2/chat"
 

@@ -1,6 +1,6 @@
 """Agreement of the results' `in` with the reference's, field by field (inline, url, formats per medium).
 
-    python tests/agreement.py [RESULTS_DIR]   # from the repository root, with ../shared present
+    python tests/support/agreement.py [RESULTS_DIR]   # from the repository root, with ../shared present
 
 Prints, per provider, how many cells agree; tests/test_media.py pins the committed results' agreement.
 """
@@ -11,15 +11,13 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from conftest import SAME_FORMAT  # noqa: E402
 from llmprobe.results import ProviderResult  # noqa: E402
 from llmprobe.results_file import load  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
 #: The media the reference measures (text is always read; a row without it is not measured).
 MEDIA = ("image", "audio", "video", "document")

@@ -43,7 +43,7 @@ def classify(body: Mapping[str, Any]) -> str:
     if media is not None:
         source = media["source"]
         if source.get("type") == "text":
-            from fixture_server import citations  # here: fixture_server imports this module
+            from support.fixture_server import citations  # here: fixture_server imports this module
 
             # The source's media_type is text/plain for both documents, as recorded.
             return f"{mode}-{citations(source.get('data'))}"

@@ -13,7 +13,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from fixture_server import MAX_TOKENS_PROBE_LIMIT, _document, _tools_probe, citations
+from support.fixture_server import MAX_TOKENS_PROBE_LIMIT, _document, _tools_probe, citations
 
 ENDPOINT = "/api/chat"
 

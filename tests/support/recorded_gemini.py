@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
-    from fixture_server import FixtureServer, _Handler
+    from support.fixture_server import FixtureServer, _Handler
 
 PATH_PREFIX = "/gemini/v1beta"
 RECORDINGS = "gemini-2025-09-02"
@@ -79,7 +79,7 @@ def classify(body: Mapping[str, Any], stream: bool) -> str:
     document = next((t[0] for t in texts if len(t) >= 2), None)
     if document is None:
         return f"{mode}-Text"
-    from fixture_server import citations  # here: fixture_server imports this module
+    from support.fixture_server import citations  # here: fixture_server imports this module
 
     return f"{mode}-{citations(document)}"
 
@@ -118,7 +118,7 @@ def _media_probe(parts: list[Mapping[str, Any]]) -> str | None:
 def answer(handler: _Handler) -> None:
     """Serve one POST to a Gemini URL: the recording of its kind, the provider's 404 for an
     unknown model, or a plain 501 where no recording exists (unmeasured, never "unsupported")."""
-    from fixture_server import Provider, find_cassette
+    from support.fixture_server import Provider, find_cassette
 
     provider = Provider("gemini", "gemini", PATH_PREFIX, RECORDINGS)
     routed = route(handler.path)

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.sync.client import ClientConnection, connect
 
 #: Tried in order; LLMPROBE_CHROMIUM names another.
@@ -139,3 +140,30 @@ def chromium(browser: str, profile: Path) -> Iterator[Page]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
+    """One headless Chromium for the module. Without one the tests skip, except in CI, where
+    .ci/run installs it and a skip would hide that the page went untested."""
+    path = find_browser()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium found in CI (.ci/run installs it; LLMPROBE_CHROMIUM names another)")
+        pytest.skip("no Chromium (install the distribution's chromium, or set LLMPROBE_CHROMIUM)")
+    with chromium(path, tmp_path_factory.mktemp("chromium-profile")) as page:
+        yield page
+
+
+def open_page(page: Page, path: Path, html: str, width: int = 1400) -> float:
+    """Load the page fresh, with a clean record of errors and requests; the seconds it took."""
+    path.write_text(html, encoding="utf-8")
+    page.send("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=width < 600)
+    page.send("Page.navigate", url="about:blank")
+    page.wait_for("Page.loadEventFired")
+    page.errors.clear()
+    page.requests.clear()
+    started = time.monotonic()
+    page.send("Page.navigate", url=path.as_uri())
+    page.wait_for("Page.loadEventFired")
+    return time.monotonic() - started

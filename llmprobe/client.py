@@ -8,11 +8,9 @@ say nothing about the request, timing, and keeping secrets out of messages.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import dataclasses
 import json
 import random
-import re
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
@@ -22,22 +20,18 @@ from typing import Any, TypeVar
 
 import httpx
 
-from llmprobe import __version__
+from llmprobe.asking import Outgoing, Wire
 from llmprobe.bodies import DEFAULT_MAX_REPLY_BYTES, MAX_BODY_EXTENSION, decoded
 from llmprobe.cassettes import CASSETTE_EXTENSION
 from llmprobe.dialects import Dialect, HttpCall
-from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
+from llmprobe.errors import ApiError, ErrorKind, LlmprobeError, UnsupportedOption, excerpt
 from llmprobe.neutral import Exchange, Reply, Request, ToolCall
 from llmprobe.pacing import Pacer, RateLimitWait
 from llmprobe.ratelimits import names_tokens
 from llmprobe.redaction import Redactor
 from llmprobe.scheduler import Priority, Slots
-from llmprobe.sse import aiter_events, aiter_ndjson
+from llmprobe.sse import aiter_events, aiter_ndjson, text_lines
 from llmprobe.token_guess import TokenGuess
-
-#: Sent with every request unless the dialect or the credentials say otherwise: some provider
-#: firewalls refuse a request without a User-Agent, and we decode gzip and deflate only (see `bodies`).
-DEFAULT_HEADERS = {"User-Agent": f"llmprobe/{__version__}", "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
 
 #: httpx's own default: 5 s for each of connecting, every read, every write, and waiting for a pooled connection.
 DEFAULT_PHASE_TIMEOUTS = httpx.Timeout(5.0)
@@ -108,8 +102,9 @@ class ProviderClient:
     ) -> None:
         self.dialect = dialect
         self._transport = transport
-        #: The credentials as the dialect sends them: the same on every request, so made once.
-        self._auth_headers = dialect.auth_headers(api_key) if api_key else {}
+        #: How every request goes out (`asking`), with the credentials as the dialect sends them, made once.
+        auth_headers = dialect.auth_headers(api_key) if api_key else {}
+        self._wire = Wire(dialect, tuple(unsupported), dict(extra_body or {}), auth_headers)
         #: Applied to everything a provider sends before anyone else sees it (see `redaction`).
         self._redactor = redactor if redactor is not None else Redactor([api_key])
         #: Seconds one request may take in all: connecting, waiting, and reading the whole body.
@@ -118,8 +113,6 @@ class ProviderClient:
         #: The extensions of every request: the seconds each step may take (the transport reads
         #: them), and the reply's size limit (the recorder reads it: it decodes the body apart from us).
         self._extensions: dict[str, Any] = {"timeout": phase_timeouts.as_dict(), MAX_BODY_EXTENSION: max_reply_bytes}
-        self._extra_body = dict(extra_body or {})
-        self._unsupported = tuple(unsupported)
         self.retry = retry
         #: Requests in flight for this provider, critical path first; retry waits do not hold a slot.
         self._slots = Slots(concurrency)
@@ -140,12 +133,8 @@ class ProviderClient:
         not a fact about the provider.
         """
         exchange = Exchange(cassette=name or None)
-        declared = next((option for option in self._unsupported if request.asks(option)), None)
-        if declared is not None:
-            exchange.error = DeclaredUnsupported(declared, "the provider's API does not have it (providers.yaml `unsupported`)")
-            return exchange
         try:
-            call = self.dialect.build(model, request)
+            call = self._wire.outgoing(model, request)
         except UnsupportedOption as exc:
             exchange.error = exc
             return exchange
@@ -241,16 +230,12 @@ class ProviderClient:
             web_search=[redact(source) for source in reply.web_search],
         )
 
-    def _request(self, call: HttpCall, body: Any, name: str = "") -> httpx.Request:
-        """`call` as the transport takes it: the dialect's headers over the defaults (matched
-        without regard to case), the credentials over both, and `name` as its cassette."""
-        headers = httpx.Headers(DEFAULT_HEADERS)
-        headers.update(call.headers)
-        headers.update(self._auth_headers)
+    def _request(self, call: Outgoing, name: str = "") -> httpx.Request:
+        """`call` as the transport takes it, with `name` as its cassette."""
         extensions = {**self._extensions, CASSETTE_EXTENSION: name} if name else self._extensions
-        return httpx.Request(call.method, call.url, json=body, headers=headers, extensions=extensions)
+        return httpx.Request(call.method, call.url, json=call.body, headers=call.headers, extensions=extensions)
 
-    async def _send(self, call: HttpCall, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
+    async def _send(self, call: Outgoing, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
         """One attempt, within `timeout` as a whole: a server that trickles its body or sends
         keep-alive comments forever cannot stretch a request past it."""
         async with self._deadline():
@@ -271,9 +256,8 @@ class ProviderClient:
         except TimeoutError:
             raise ApiError(ErrorKind.TRANSPORT, f"timed out: no complete answer within {self.timeout:g}s") from None
 
-    async def _attempt(self, call: HttpCall, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
-        body = {**self._extra_body, **call.json} if self._extra_body and isinstance(call.json, dict) else call.json
-        request = self._request(call, body, name)
+    async def _attempt(self, call: Outgoing, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
+        request = self._request(call, name)
         start = time.perf_counter()
         exchange.ttft_ms = None
         with _transport_errors("connection failed"):
@@ -304,7 +288,7 @@ class ProviderClient:
         server can send its headers long before the model has produced anything."""
         parser = self.dialect.stream_parser()
         frames = aiter_ndjson if self.dialect.STREAM_FRAMING == "ndjson" else aiter_events
-        async for event in frames(_lines(self._chunks(response))):
+        async for event in frames(text_lines(self._chunks(response))):
             if exchange.ttft_ms is None:
                 exchange.ttft_ms = (time.perf_counter() - start) * 1000
             with _unreadable():
@@ -369,7 +353,7 @@ class ProviderClient:
         """One whole, non-streamed answer, authenticated, bounded and failing like `_send` does."""
 
         async def fetch() -> tuple[int, httpx.Headers, bytes]:
-            request = self._request(call, call.json)
+            request = self._request(Outgoing(call.method, call.url, self._wire.headers(call.headers), call.json))
             with _transport_errors("connection failed"):
                 response = await self._transport.handle_async_request(request)
             try:
@@ -465,31 +449,3 @@ def _unreadable() -> Iterator[None]:
 
 async def _once(content: bytes) -> AsyncIterator[bytes]:
     yield content
-
-
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """The body's lines as text, decoded as UTF-8 (as SSE and NDJSON are defined), invalid bytes replaced.
-
-    httpx's `aiter_lines` would do, but it reads through its own chunk iterator, and the
-    size limit has to count every byte on the way.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    pending = ""
-    async for chunk in chunks:
-        text = pending + decoder.decode(chunk)
-        # A trailing CR may be the first half of a CRLF still on its way.
-        held = "\r" if text.endswith("\r") else ""
-        *complete, pending = _LINE_BREAK.split(text[: len(text) - len(held)])
-        pending += held
-        for line in complete:
-            yield line
-    rest = pending + decoder.decode(b"", final=True)
-    if rest:
-        *complete, last = _LINE_BREAK.split(rest)
-        for line in complete:
-            yield line
-        if last:
-            yield last

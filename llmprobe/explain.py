@@ -2,9 +2,9 @@
 
 For each cell, the probes that decided it (`render.evidence`, the same map the HTML page opens),
 what came of each (outcome, reason or reply excerpt, status, latency, attempts, per trial) and a
-`curl` command that sends the probe's request again. The request is rebuilt from the battery and
-the provider's dialect, as the run built it, rather than stored with the results: it is the same
-every time, and results files stay small. The credentials stay in the environment: the command
+`curl` command that sends the probe's request again. The request is rebuilt through the run's
+own request path (`asking`), rather than stored with the results: it is the same every time,
+and results files stay small. The credentials stay in the environment: the command
 names the variable (`$GROQ_API_KEY`), never its value, which is never even read.
 
 Two requests cannot be rebuilt exactly, and say so in their `note`: the tool chain's follow-up
@@ -16,23 +16,22 @@ same evidence.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from llmprobe.battery import Battery, MediaProbe, Probe, Role, continuation, load_battery
+from llmprobe.asking import ChainState, Wire, request_for
+from llmprobe.battery import Battery, Probe, Role, load_battery
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ProviderConfig
 from llmprobe.dialects import get_dialect
-from llmprobe.errors import LlmprobeError, UnsupportedOption
-from llmprobe.neutral import Reply, Request, ToolCall, ToolChoice
+from llmprobe.errors import DeclaredUnsupported, LlmprobeError, UnsupportedOption
+from llmprobe.neutral import Reply, ToolCall
 from llmprobe.render.evidence import cell_evidence, layout_columns
 from llmprobe.render.merge import merge
 from llmprobe.render.tables import columns, model_lines
 from llmprobe.results import MODES, Evidence, ProviderResult
-from llmprobe.verdicts import tool_results
 
 #: Inline image data longer than this is shortened in the text view (`--json` keeps it whole).
 _SHOWN_DATA = 80
@@ -51,6 +50,9 @@ class Reproduction:
     #: The request itself, for a program to send or compare (the curl command is for people).
     url: str = ""
     body: Any = None
+    method: str = ""
+    #: Every header sent, the credentials as the variables that hold them (`$GROQ_API_KEY`).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -147,58 +149,54 @@ def explain(
 
 
 class _Builder:
-    """Rebuilds a probe's request the way the run built it, and writes it as curl."""
+    """Rebuilds a probe's request through the run's own path (`asking`), and writes it as curl."""
 
     def __init__(self, config: ProviderConfig, battery: Battery, base_url: str) -> None:
         self.config = config
         self.battery = battery
         # The account id stays in the environment, like the key.
         url = base_url.replace(ACCOUNT_ID_PLACEHOLDER, f"${{{config.account_id_env}}}" if config.account_id_env else "ACCOUNT_ID")
-        self.dialect = get_dialect(config.api, url, config.options)
+        dialect = get_dialect(config.api, url, config.options)
+        auth_headers = dialect.auth_headers(f"${config.api_key_env}") if config.api_key_env else {}
+        self.wire = Wire(dialect, config.unsupported, config.extra_body, auth_headers)
         self.probes: dict[str, Probe] = {**battery.probes, **{probe.name: probe for probe in battery.media}}
 
     def reproduce(self, model: str, name: str, mode: str, evidence: list[Evidence], thinking: bool = False) -> Reproduction:
         probe = self.probes.get(name)
         if probe is None:
             return Reproduction(None, f"{name} is not in this version's battery")
-        request, note = self._request(probe, mode == "stream", {e.probe for e in evidence})
+        chain, note = self._chain(probe, {e.probe for e in evidence})
+        config = self.config
+        request = request_for(
+            probe, stream=mode == "stream", thinking=thinking, image_base_url=config.image_base_url, chain=chain
+        )
         if request is None:
-            return Reproduction(None, note)
-        if thinking:
-            request = dataclasses.replace(request, thinking=True)
-        declared = next((option for option in self.config.unsupported if request.asks(option)), None)
-        if declared is not None:
-            return Reproduction(None, f"not sent: providers.yaml declares {declared} unsupported for {self.config.name}")
+            return Reproduction(None, "needs image_base_url in providers.yaml")
         try:
-            call = self.dialect.build(model, request)
+            sent = self.wire.outgoing(model, request)
+        except DeclaredUnsupported as exc:
+            return Reproduction(None, f"not sent: providers.yaml declares {exc.option} unsupported for {config.name}")
         except UnsupportedOption as exc:
             return Reproduction(None, f"not sent: {exc.detail or exc}")
-        body = {**self.config.extra_body, **call.json} if self.config.extra_body and isinstance(call.json, dict) else call.json
-        headers = {**call.headers}
-        if self.config.api_key_env:
-            headers.update(self.dialect.auth_headers(f"${self.config.api_key_env}"))
-        return Reproduction(_curl(call.method, call.url, headers, body, request.stream), note, call.url, body)
+        curl = _curl(sent.method, sent.url, sent.headers, sent.body, request.stream)
+        return Reproduction(curl, note, sent.url, sent.body, sent.method, sent.headers)
 
-    def _request(self, probe: Probe, stream: bool, sent: set[str]) -> tuple[Request | None, str]:
-        b = self.battery
-        if isinstance(probe, MediaProbe):
-            request = probe.media_request(stream=stream, base_url=self.config.image_base_url)
-            return request, "" if request is not None else "needs image_base_url in providers.yaml"
-        if probe.role in (Role.FOLLOW_UP, Role.FOLLOW_UP_FALLBACK):
-            fallback = b.one(Role.FORCE_FALLBACK)
-            caller = fallback if fallback.name in sent else b.one(Role.FORCE)
-            expected = ToolCall("call_0", caller.expect["call"], json.dumps(caller.expect.get("arguments", {})))
-            history = continuation([expected], list(tool_results(caller, Reply(tool_calls=[expected]))))
-            note = (
-                f"continues {caller.name}: its reply is shown as the call that probe expects (id call_0); "
-                "the run sent the model's own call back"
-            )
-            return probe.request(stream=stream, history=history), note
+    def _chain(self, probe: Probe, sent: set[str]) -> tuple[ChainState | None, str]:
+        """The chain's state as the run had it: the force probe that answered is the fallback when
+        the fallback was sent, and its reply is taken to be the call that probe expects."""
+        if probe.role not in (Role.FOLLOW_UP, Role.FOLLOW_UP_FALLBACK, Role.BIAS):
+            return None, ""
+        fallback = self.battery.one(Role.FORCE_FALLBACK)
+        caller = fallback if fallback.name in sent else self.battery.one(Role.FORCE)
+        expected = ToolCall("call_0", caller.expect["call"], json.dumps(caller.expect.get("arguments", {})))
+        chain = ChainState(caller, Reply(tool_calls=[expected]))
         if probe.role is Role.BIAS:
-            choice: ToolChoice = "auto" if b.one(Role.FORCE_FALLBACK).name in sent else "required"
-            request = dataclasses.replace(probe.request(stream=stream), tool_choice=choice)
-            return request, f"tool_choice {choice}, as the run chose it from the force probe's outcome"
-        return probe.request(stream=stream), ""
+            return chain, f"tool_choice {chain.tool_choice}, as the run chose it from the force probe's outcome"
+        note = (
+            f"continues {caller.name}: its reply is shown as the call that probe expects (id call_0); "
+            "the run sent the model's own call back"
+        )
+        return chain, note
 
 
 _VARIABLE = re.compile(r"\$\{?[A-Z_][A-Z0-9_]*\}?")
@@ -215,12 +213,15 @@ def _shell_with_variables(text: str) -> str:
 
 
 def _curl(method: str, url: str, headers: dict[str, str], body: Any, stream: bool) -> str:
-    """One line for a shell: `-N` for a stream (no buffering), the body as compact JSON."""
+    """One line for a shell: `-N` for a stream (no buffering), the body as compact JSON, and
+    `--compressed` to read a compressed answer, since the headers ask for one as the run did."""
     words = ["curl", "-sS"] + (["-N"] if stream else []) + ["-X", method, _shell_with_variables(url)]
     if not any(name.lower() == "content-type" for name in headers):
         words += ["-H", shlex.quote("Content-Type: application/json")]
     for name, value in headers.items():
         words += ["-H", _shell_with_variables(f"{name}: {value}")]
+    if any(name.lower() == "accept-encoding" for name in headers):
+        words.append("--compressed")
     if body is not None:
         words += ["-d", shlex.quote(json.dumps(body, ensure_ascii=False, separators=(",", ":")))]
     return " ".join(words)

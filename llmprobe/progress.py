@@ -15,10 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from llmprobe.budget import Cost
+from llmprobe.judging import failure_outcome
 from llmprobe.neutral import Exchange
 from llmprobe.render.tables import gate_note, model_lines
 from llmprobe.results import ModelResult, Verdict
-from llmprobe.verdicts import failure_outcome
 
 
 class RunProgress:

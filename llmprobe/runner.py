@@ -4,31 +4,34 @@ Per model, the two modes run independently. Within a mode, the gate (Text) goes
 first (no answer, no record — and no money spent on thirty more requests), with
 only the first step of the tool chain beside it; then every probe runs at once
 except the rest of the tool chain (SquareRoot-1 → -1-any → -2 → ToolBias), whose
-steps depend on each other. Which probe plays which part is
-written in probes/battery.yaml (`role:`). Verdicts are computed afterwards from
-the evidence, in `verdicts`, so the order in which answers arrive never changes them.
+steps depend on each other (`toolchain.walk` names each next one). Which probe plays
+which part is written in probes/battery.yaml (`role:`); what each request is, is
+decided in `asking`. Verdicts are computed afterwards from the evidence, in `verdicts`,
+so the order in which answers arrive never changes them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from llmprobe import __version__, results, results_file, trials
+from llmprobe import results, trials
 from llmprobe import verdicts as v
-from llmprobe.battery import Battery, MediaProbe, Probe, Role, continuation
+from llmprobe.asking import ChainState, request_for, wanted
+from llmprobe.battery import Battery, Probe, Role
 from llmprobe.budget import Budget, BudgetExhausted, Cost, Price
 from llmprobe.client import ProviderClient
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.errors import ApiError, ErrorKind, LlmprobeError
-from llmprobe.neutral import Exchange, Request, ToolChoice
+from llmprobe.judging import Observations, failure_outcome, ok_reply, passed
+from llmprobe.ledger import Ledger
+from llmprobe.neutral import Exchange
 from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult
 from llmprobe.scheduler import Priority
+from llmprobe.toolchain import walk
 
 T = TypeVar("T")
 
@@ -60,7 +63,7 @@ async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
 class ModeRun:
     mode: str
     #: One mode's observations per trial, in the order the trials ran.
-    trials: list[v.Observations] = field(default_factory=list)
+    trials: list[Observations] = field(default_factory=list)
 
 
 class ModelProber:
@@ -111,14 +114,14 @@ class ModelProber:
         (a cache, a warm batch, a rate-limit window) and agree for that reason alone."""
         run = ModeRun(mode)
         for _ in range(self.repeat):
-            observations: v.Observations = {}
+            observations: Observations = {}
             run.trials.append(observations)
             await self._trial(mode, observations, len(run.trials))
             if self.key_refused is not None:
                 break
         return run
 
-    async def _trial(self, mode: str, observations: v.Observations, trial: int) -> None:
+    async def _trial(self, mode: str, observations: Observations, trial: int) -> None:
         stream = mode == "stream"
         b = self.battery
         # What a mode sends when every step goes well: fallbacks join when they are sent,
@@ -127,17 +130,18 @@ class ModelProber:
         self._planned(len(plan))
         suffix = "" if self.repeat == 1 else f"-{trial}"
 
-        async def send(probe: Probe, request: Request) -> Exchange:
-            """`probe`'s request (its own, or a continuation).
+        async def send(probe: Probe, chain: ChainState | None = None) -> Exchange:
+            """`probe`'s request (`asking.request_for`), `chain` for a step that continues the tool chain.
 
             Earlier models first, so models finish one after another while later ones fill the
             slots they leave (a run killed half-way has saved about half its models); within a
             model, the longest dependent chain first (`Role.priority`), and a step of the chain
             (even the last) before an independent probe, which has been waiting since the gate.
             """
-            if self.model.reason:
-                # A `reason: true` row asks for the model's reasoning, where the API has a switch for it.
-                request = dataclasses.replace(request, thinking=True)
+            request = request_for(
+                probe, stream=stream, thinking=self.model.reason, image_base_url=self.image_base_url, chain=chain
+            )
+            assert request is not None, "only the wanted probes are sent"
             try:
                 ticket = await self.budget.reserve(self.provider, request, self.price) if self.budget else 0
             except BudgetExhausted as exc:
@@ -172,22 +176,34 @@ class ModelProber:
         opened: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
         async def gated() -> None:
-            gate = b.one(Role.GATE)
             answered = False
             try:
-                answered = (await send(gate, gate.request(stream=stream))).ok
+                answered = (await send(b.one(Role.GATE))).ok
             finally:
                 # Resolved on every way out (an answer, a refused key, a cancel, a timeout), so the
                 # tool chain never waits on a gate that nothing will open.
                 opened.set_result(answered)
             if answered:
-                await gather_all(
-                    [send(probe, probe.request(stream=stream)) for probe in b.with_role(Role.INDEPENDENT)]
-                    + [self._medium(send, probe, stream) for probe in b.media if self._wanted(probe)]
-                )
+                independent = (*b.with_role(Role.INDEPENDENT), *b.media)
+                await gather_all(send(probe) for probe in independent if wanted(probe, bool(self.image_base_url)))
+
+        async def tool_chain() -> None:
+            """Each step of the chain as `toolchain.walk` names it, after the first only when
+            the gate (`opened`) was answered: otherwise the mode has no record, and the first
+            step's answer is evidence of what was sent, deciding nothing."""
+            await send(b.one(Role.FORCE))
+            if not await opened:
+                return
+            while (step := walk(b, observations)).next:
+                if len(step.next) == 1:
+                    # Sent from this task, in the turn the step before it came back: it then asks
+                    # for the slot that step just gave up in time to get it (see `Slots`).
+                    await send(step.next[0], step.state)
+                else:
+                    await gather_all(send(probe, step.state) for probe in step.next)
 
         try:
-            await gather_all([gated(), self._tool_chain(send, stream, opened)])
+            await gather_all([gated(), tool_chain()])
         finally:
             self._planned(-len(plan - observations.keys()))
 
@@ -212,52 +228,6 @@ class ModelProber:
         if error.kind is ErrorKind.NOT_FOUND:
             raise ModelMissing(f"{self.provider}: model {self.model.id!r} not found ({error})")
 
-    def _wanted(self, probe: Probe) -> bool:
-        return _wanted(probe, bool(self.image_base_url))
-
-    async def _medium(self, send: Callable[[Probe, Request], Awaitable[Exchange]], probe: MediaProbe, stream: bool) -> None:
-        request = probe.media_request(stream=stream, base_url=self.image_base_url)
-        assert request is not None, "a probe by URL is only wanted with a base URL"
-        await send(probe, request)
-
-    async def _tool_chain(
-        self, send: Callable[[Probe, Request], Awaitable[Exchange]], stream: bool, opened: Awaitable[bool]
-    ) -> None:
-        """SquareRoot-1 → (-1-any) → -2 → ToolBias ×2; each step only when the previous one allows it,
-        and after the first only when the gate (`opened`) was answered."""
-        b = self.battery
-        force = b.one(Role.FORCE)
-        caller = force
-        source = await send(force, force.request(stream=stream))
-        if not await opened:
-            # The mode has no record: this answer is evidence of what was sent, and decides nothing.
-            return
-        first = v.judge_force(force, source)
-        if first == "error":
-            return
-        if first != "ok":
-            caller = b.one(Role.FORCE_FALLBACK)
-            source = await send(caller, caller.request(stream=stream))
-            if v.judge_force(caller, source) != "ok":
-                return
-        assert source.reply is not None
-        history = continuation(source.reply.tool_calls, list(v.tool_results(caller, source.reply)), source.reply.thoughts)
-        follow_up = b.one(Role.FOLLOW_UP)
-        second = await send(follow_up, follow_up.request(stream=stream, history=history))
-        if v.refuses_tool_choice(second.error):
-            # "none" refused, by the dialect (Cloudflare cannot say it) or by the provider (aya-vision's
-            # 400): ask again with auto, as the reference's later versions do, rather than calling
-            # the model flaky.
-            follow_up = b.one(Role.FOLLOW_UP_FALLBACK)
-            second = await send(follow_up, follow_up.request(stream=stream, history=history))
-        if not v.passed(follow_up, second):
-            return
-        choice: ToolChoice = "required" if first == "ok" else "auto"
-        await gather_all(
-            send(probe, dataclasses.replace(probe.request(stream=stream), tool_choice=choice))
-            for probe in b.with_role(Role.BIAS)
-        )
-
     def _result(self, runs: list[ModeRun]) -> ModelResult:
         result = ModelResult(id=self.model.id, tier=self.model.tier, reason=self.model.reason)
         for run in runs:
@@ -265,7 +235,7 @@ class ModelProber:
             probes = [e for trial, obs in enumerate(run.trials, 1) for e in self._evidence(obs, trial)]
             result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates, speed=trials.speed_of(probes))
             result.reason = result.reason or any(v.thinking_seen(obs) for obs in run.trials)
-            if any(v.ok_reply(obs, self.battery.one(Role.GATE).name) is not None for obs in run.trials):
+            if any(ok_reply(obs, self.battery.one(Role.GATE).name) is not None for obs in run.trials):
                 result.in_["text"] = Modality(inline=True)
                 result.out["text"] = Modality(inline=True)
         probes = [e for mode in result.modes.values() for e in mode.probes]
@@ -273,16 +243,16 @@ class ModelProber:
         result.in_.update(v.media_input((obs for run in runs for obs in run.trials), self.battery))
         return result
 
-    def _evidence(self, obs: v.Observations, trial: int) -> list[Evidence]:
+    def _evidence(self, obs: Observations, trial: int) -> list[Evidence]:
         """In the battery's order, whatever order the answers came in."""
         probes = [p for p in (*self.battery.probes.values(), *self.battery.media) if p.name in obs]
-        return [_evidence(p.name, obs[p.name], v.passed(p, obs[p.name]), trial) for p in probes]
+        return [_evidence(p.name, obs[p.name], passed(p, obs[p.name]), trial) for p in probes]
 
 
 def _evidence(name: str, exchange: Exchange, passed: bool, trial: int = 1) -> Evidence:
     reply = exchange.reply
     if exchange.error is not None:
-        outcome = v.failure_outcome(exchange.error)
+        outcome = failure_outcome(exchange.error)
         reason = str(exchange.error)
     else:
         outcome = "pass" if passed else "fail"
@@ -326,12 +296,7 @@ def mode_plan(battery: Battery, image_urls: bool) -> set[str]:
     the media by URL only when there is an image_base_url to point them at."""
     b = battery
     plan = {p.name for p in (b.one(Role.GATE), b.one(Role.FORCE), b.one(Role.FOLLOW_UP), *b.with_role(Role.BIAS))}
-    return plan | {p.name for p in (*b.with_role(Role.INDEPENDENT), *b.media) if _wanted(p, image_urls)}
-
-
-def _wanted(probe: Probe, image_urls: bool) -> bool:
-    """Every probe but the media by URL when there is no image_base_url to point them at."""
-    return not isinstance(probe, MediaProbe) or probe.way == "Inline" or image_urls
+    return plan | {p.name for p in (*b.with_role(Role.INDEPENDENT), *b.media) if wanted(p, image_urls)}
 
 
 class ProviderStopped(LlmprobeError):
@@ -367,121 +332,49 @@ class ProviderRun:
     budget: Budget | None = None
 
     async def run(self) -> ProviderResult:
-        """Probe every model concurrently, saving the results file after each one finishes.
-
-        Models probed earlier and not part of this run keep their previous results,
-        so `--model X` refreshes one row without losing the others. The file is
-        written first with every model of this run listed as `incomplete`, so an
-        interruption at any point leaves a valid file that `run --resume` can finish.
-        """
-        previous = self.previous
-        # A model listed twice (with and without `reason: true`) is two rows, told apart by `reason`.
-        twins = results.twinned([m.id for m in self.provider.models], [m.id for m in (previous.models if previous else [])])
-
-        def key(model: ModelConfig | ModelResult) -> results.RowKey:
-            return results.row_key(model.id, model.reason, twins)
-
-        done: dict[results.RowKey, ModelResult] = {key(m): m for m in previous.models} if previous else {}
+        """Probe every model concurrently, saving the results file (`Ledger`) after each one finishes."""
         pending = [m for m in self.models if m.probe]
-        pending_rows = [(m.id, m.reason) for m in pending]
-        pending_keys = {key(m) for m in pending}
-        earlier = [row for row in (previous.incomplete if previous else []) if results.row_key(*row, twins) not in pending_keys]
-        result = ProviderResult(
-            provider=self.provider.name,
-            generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            llmprobe_version=__version__,
-            country=self.provider.country,
-            dashboard=self.provider.dashboard,
-            local=self.provider.local,
-            incomplete=earlier + pending_rows,
-            source=self.source,
+        ledger = Ledger(
+            self.provider, pending, self.previous, self.out_path, modes=self.modes, source=self.source, redact=self.client.redact
         )
-        writer = results_file.ResultsWriter(self.out_path, redact=self.client.redact)
-        saving = asyncio.Lock()
-        #: Models finished so far, and how many of them the file on disk holds.
-        finished = saved = 0
+        ledger.save()
+        await gather_all(self._probe(ledger, order, model) for order, model in enumerate(pending))
+        ledger.save()
+        return ledger.result
 
-        def snapshot() -> ProviderResult:
-            """The file as of now; later changes to `result` do not reach it."""
-            result.models = []
-            for model in self.provider.models:
-                if not model.probe:
-                    result.models.append(ModelResult(id=model.id, tier=model.tier, reason=model.reason, probed=False))
-                elif key(model) in done:
-                    result.models.append(done[key(model)])
-            costs = [m.cost for m in result.models if m.cost is not None]
-            result.cost = Cost.total(costs) if costs else None
-            return dataclasses.replace(result, incomplete=list(result.incomplete))
-
-        def save() -> None:
-            writer.save(snapshot())
-
-        async def save_finished() -> None:
-            """Save once the models finished so far are on disk, writing from a thread: fsync
-            blocks for milliseconds (tens with hundreds of models), and the event loop must go
-            on reading answers meanwhile. Saves queue one behind the other, and one that finds
-            its models already written by the save before it writes nothing: a file grows
-            with its models, and writing it once per model would be quadratic."""
-            nonlocal saved
-            wanted = finished
-            async with saving:
-                if saved < wanted:
-                    covered = finished
-                    await asyncio.to_thread(writer.save, snapshot())
-                    saved = covered
-
-        async def probe(order: int, model: ModelConfig) -> None:
-            prober = ModelProber(
-                self.client,
-                self.battery,
-                self.provider.name,
-                model,
-                image_base_url=self.provider.image_base_url,
-                listener=self.listener,
-                repeat=self.repeat,
-                budget=self.budget,
-                price=self.provider.price_of(model),
-                order=order,
-                label=results.row_label(model.id, model.reason, twins),
-            )
-            try:
-                fresh = await prober.probe(self.modes)
-            except ModelMissing as exc:
-                # Left `incomplete` with its earlier results, if any: a later run may find it.
-                self.problems.append(str(exc))
-                return
-            except LlmprobeError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - one model's surprise must not cost the others their results
-                problem = f"{self.provider.name}: model {model.id!r} could not be judged ({type(exc).__name__}: {exc})"
-                self.problems.append(self.client.redact(" ".join(problem.split())[:300]) + "; it is left incomplete")
-                return
-            if prober.sent == 0:
-                return  # the budget let nothing through: left `incomplete` with its earlier results
-            if model.id in twins:
-                # Reasoning seen in the replies must not turn one twin into the other.
-                fresh.reason = model.reason
-            old = done.get(key(model))
-            if old is not None and old.probed:
-                # A run limited to some modes keeps the other modes' earlier results.
-                fresh.modes = {**{k: m for k, m in old.modes.items() if k not in self.modes}, **fresh.modes}
-            done[key(model)] = fresh
-            if not prober.unsent and prober.key_refused is None:
-                # A model the budget cut short stays `incomplete`, so `run --resume` finishes it;
-                # so does one whose key was refused.
-                result.incomplete.remove((model.id, model.reason))
-            nonlocal finished
-            finished += 1
-            await save_finished()
-            if self.on_model is not None:
-                self.on_model(fresh)
-            if prober.key_refused is not None:
-                raise prober.key_refused
-
-        save()
-        await gather_all(probe(order, model) for order, model in enumerate(pending))
-        save()
-        return result
+    async def _probe(self, ledger: Ledger, order: int, model: ModelConfig) -> None:
+        prober = ModelProber(
+            self.client,
+            self.battery,
+            self.provider.name,
+            model,
+            image_base_url=self.provider.image_base_url,
+            listener=self.listener,
+            repeat=self.repeat,
+            budget=self.budget,
+            price=self.provider.price_of(model),
+            order=order,
+            label=ledger.label(model),
+        )
+        try:
+            fresh = await prober.probe(self.modes)
+        except ModelMissing as exc:
+            # Left `incomplete` with its earlier results, if any: a later run may find it.
+            self.problems.append(str(exc))
+            return
+        except LlmprobeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one model's surprise must not cost the others their results
+            problem = f"{self.provider.name}: model {model.id!r} could not be judged ({type(exc).__name__}: {exc})"
+            self.problems.append(self.client.redact(" ".join(problem.split())[:300]) + "; it is left incomplete")
+            return
+        if prober.sent == 0:
+            return  # the budget let nothing through: left `incomplete` with its earlier results
+        await ledger.finished(model, fresh, complete=not prober.unsent and prober.key_refused is None)
+        if self.on_model is not None:
+            self.on_model(fresh)
+        if prober.key_refused is not None:
+            raise prober.key_refused
 
 
 def resumable(models: list[ModelConfig], previous: ProviderResult | None) -> list[ModelConfig]:

@@ -8,6 +8,8 @@ dialect can recognise `event: error`.
 
 from __future__ import annotations
 
+import codecs
+import re
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
@@ -76,3 +78,31 @@ async def aiter_ndjson(lines: AsyncIterable[str]) -> AsyncIterator[SseEvent]:
     async for line in lines:
         if line.strip():
             yield SseEvent(line)
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+async def text_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The body's lines as text, decoded as UTF-8 (as SSE and NDJSON are defined), invalid bytes replaced.
+
+    httpx's `aiter_lines` would do, but it reads through its own chunk iterator, and the
+    size limit has to count every byte on the way.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending = ""
+    async for chunk in chunks:
+        text = pending + decoder.decode(chunk)
+        # A trailing CR may be the first half of a CRLF still on its way.
+        held = "\r" if text.endswith("\r") else ""
+        *complete, pending = _LINE_BREAK.split(text[: len(text) - len(held)])
+        pending += held
+        for line in complete:
+            yield line
+    rest = pending + decoder.decode(b"", final=True)
+    if rest:
+        *complete, last = _LINE_BREAK.split(rest)
+        for line in complete:
+            yield line
+        if last:
+            yield last

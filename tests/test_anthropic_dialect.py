@@ -13,15 +13,17 @@ import httpx
 import pytest
 
 from conftest import ANTHROPIC_FIXTURES, needs_fixtures
+from llmprobe.asking import tool_results
 from llmprobe.battery import continuation, load_battery
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.client import ProviderClient
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
+from llmprobe.judging import failure_outcome, passed
 from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Request, Thought, ToolCall, ToolResult
 from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
-from llmprobe.verdicts import failure_outcome, judge_force, passed, tool_results
+from llmprobe.toolchain import judge_force
 from support import replaying
 
 BASE_URL = "https://api.anthropic.com"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from llmprobe import verdicts
+from llmprobe import judging
 from llmprobe.battery import EXPECT_KEYS, BatteryError, Role, parse_battery
 
 RAW: dict[str, Any] = yaml.safe_load((resources.files("llmprobe.probes") / "battery.yaml").read_text(encoding="utf-8"))
@@ -62,8 +62,8 @@ def test_citations_is_decided_by_the_plain_and_the_markdown_document() -> None:
 
 
 def test_every_expect_key_is_a_check_or_read_by_one() -> None:
-    assert set(verdicts._CHECKS) | verdicts._NOT_CHECKS == EXPECT_KEYS
-    assert not set(verdicts._CHECKS) & verdicts._NOT_CHECKS
+    assert set(judging._CHECKS) | judging._NOT_CHECKS == EXPECT_KEYS
+    assert not set(judging._CHECKS) & judging._NOT_CHECKS
 
 
 def test_the_roles_and_priorities_the_runner_relies_on() -> None:

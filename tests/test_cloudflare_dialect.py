@@ -11,6 +11,7 @@ from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction
 from llmprobe.dialects.cloudflare import CloudflareDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
+from llmprobe.judging import failure_outcome, passed
 from llmprobe.neutral import (
     AttachmentPart,
     DocumentPart,
@@ -22,7 +23,6 @@ from llmprobe.neutral import (
     ToolCall,
     ToolResult,
 )
-from llmprobe.verdicts import failure_outcome, passed
 from support import replaying
 
 FIXTURES = CLOUDFLARE_FIXTURES

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, REPO, needs_fixtures
-from llmprobe import capabilities
+from llmprobe import capabilities, judging
 from llmprobe import explain as explain_module
 from llmprobe import verdicts as v
 from llmprobe.battery import BatteryError, MediaProbe, load_battery, media_bytes, parse_battery
@@ -180,7 +180,7 @@ def test_mistral_takes_documents_and_audio_by_link() -> None:
 )
 def test_a_reply_recognises_a_medium_only_naming_it_without_denying_it(text: str, word: str, recognised: bool) -> None:
     reply = Reply(text=text)
-    assert (v.names_word(reply, word) and v.sees_medium(reply)) is recognised
+    assert (judging.names_word(reply, word) and judging.sees_medium(reply)) is recognised
 
 
 @needs_fixtures

@@ -21,10 +21,10 @@ from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.ollama import OllamaDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
+from llmprobe.judging import failure_outcome, passed
 from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Request, ToolCall, ToolResult
 from llmprobe.results import VERDICT_NAMES
 from llmprobe.results_file import load
-from llmprobe.verdicts import failure_outcome, passed
 from support import replaying
 from support.configs import replayed, write_providers
 
@@ -469,7 +469,7 @@ def test_modalities_and_thinking_match_reference(fixture_run) -> None:
 @needs_fixtures
 def test_a_right_name_said_while_denying_sight_is_not_a_recognised_image() -> None:
     """O2 withdrawn: qwen3:4b streamed "banana" for the PNG while its reasoning said it cannot see the image."""
-    from llmprobe.verdicts import reply_passes
+    from llmprobe.judging import reply_passes
 
     cassette = FIXTURES / "scoreboard-cassettes" / "qwen3-4b_thinking" / "GenStreamMultiModal-Image-png-Inline.yaml"
     reply = replaying.replay(dialect, load_cassette(cassette).interactions[0])

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from llmprobe.client import _lines
-from llmprobe.sse import SseEvent, aiter_events, aiter_ndjson
+from llmprobe.sse import SseEvent, aiter_events, aiter_ndjson, text_lines
 
 BODY = 'data: {"a": "é"}\r\n\r\n: keep-alive\r\ndata: [DONE]\r\n\r\n'.encode()
 
@@ -20,7 +19,7 @@ async def _arrive(chunks: list[bytes]) -> AsyncIterator[bytes]:
 
 def lines_of(chunks: list[bytes]) -> list[str]:
     async def collect() -> list[str]:
-        return [line async for line in _lines(_arrive(chunks))]
+        return [line async for line in text_lines(_arrive(chunks))]
 
     return asyncio.run(collect())
 

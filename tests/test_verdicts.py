@@ -6,10 +6,13 @@ import json
 
 import pytest
 
+from llmprobe import judging
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, UnsupportedOption
+from llmprobe.judging import Observations
 from llmprobe.neutral import Exchange, RateLimit, Reply, ToolCall, Usage
+from llmprobe.toolchain import refuses_tool_choice
 
 BATTERY = load_battery()
 USAGE = Usage(input_tokens=10, output_tokens=3, total_tokens=13)
@@ -41,9 +44,9 @@ def calls(*tool_calls: ToolCall, finish: str = "tool_calls") -> Exchange:
     return reply("", finish=finish, tool_calls=list(tool_calls))
 
 
-def good_mode(**overrides: Exchange) -> v.Observations:
+def good_mode(**overrides: Exchange) -> Observations:
     """A mode where everything works; override single probes to test one rule."""
-    obs: v.Observations = {
+    obs: Observations = {
         "Text": reply("Hello.", rate_limits=[RateLimit("requests", 100)]),
         "Seed": reply("Hello"),
         "TopLogprobs": reply("Hello", logprobs=[object()]),  # type: ignore[list-item]
@@ -63,7 +66,7 @@ def good_mode(**overrides: Exchange) -> v.Observations:
     return obs
 
 
-def verdicts(obs: v.Observations) -> dict[str, str]:
+def verdicts(obs: Observations) -> dict[str, str]:
     return v.mode_verdicts(obs, BATTERY)
 
 
@@ -260,7 +263,7 @@ def test_citations_from_any_reply():
 # --- the tool chain --------------------------------------------------------------------------
 
 
-def tools(obs: v.Observations) -> tuple[str, str, str, str]:
+def tools(obs: Observations) -> tuple[str, str, str, str]:
     r = verdicts(obs)
     return r["tools"], r["toolCallRequired"], r["toolsBiased"], r["toolsIndecisive"]
 
@@ -371,8 +374,8 @@ def test_consistency_tools_false_implies_the_rest_false():
 
 
 def test_image_answer_normalisation():
-    assert v.check_answer(Reply(text=" Banana.\n"), "banana")
-    assert not v.check_answer(Reply(text="A banana"), "banana")
+    assert judging.check_answer(Reply(text=" Banana.\n"), "banana")
+    assert not judging.check_answer(Reply(text="A banana"), "banana")
 
 
 def test_thinking_seen():
@@ -407,7 +410,7 @@ def _strip_finish(exchange: Exchange) -> Exchange:
 def test_server_error_whose_body_says_not_supported_is_a_refusal(message):
     refused = Exchange(error=ApiError(ErrorKind.SERVER, message, status=500, has_envelope=True))
     assert verdicts(good_mode(JSONSchema=refused))["jsonSchema"] == "false"
-    assert v.failure_outcome(refused.error) == "unsupported"
+    assert judging.failure_outcome(refused.error) == "unsupported"
 
 
 @pytest.mark.parametrize(
@@ -426,7 +429,7 @@ def test_server_error_whose_body_says_not_supported_is_a_refusal(message):
 def test_server_error_with_the_providers_body_is_still_a_server_error_d7(message):
     error = ApiError(ErrorKind.SERVER, message, status=500, has_envelope=True)
     assert verdicts(good_mode(JSONSchema=Exchange(error=error)))["jsonSchema"] == "unknown"
-    assert v.failure_outcome(error) == "error"
+    assert judging.failure_outcome(error) == "error"
 
 
 @pytest.mark.parametrize("status, envelope", [(500, False), (502, True), (503, True), (504, False)])
@@ -485,8 +488,8 @@ def test_forced_request_answered_without_a_call_is_flaky():
 def test_number_sent_as_a_string_is_a_malformed_call():
     """The tool's schema says number; "132413" is text, so the call is wrong, not a pass."""
     force = BATTERY["Tools-SquareRoot-1"]
-    assert v.call_arguments(force, ToolCall("c", "square_root", '{"number": "132413"}')) is None
-    assert v.call_arguments(force, ToolCall("c", "square_root", '{"number": 132413}')) == {"number": 132413}
+    assert judging.call_arguments(force, ToolCall("c", "square_root", '{"number": "132413"}')) is None
+    assert judging.call_arguments(force, ToolCall("c", "square_root", '{"number": 132413}')) == {"number": 132413}
 
 
 @pytest.mark.parametrize(
@@ -502,13 +505,13 @@ def test_number_sent_as_a_string_is_a_malformed_call():
 def test_the_providers_own_failed_tool_call_is_the_model_failing_on_every_wire(kind: ErrorKind, message: str, code: str | None) -> None:
     error = ApiError(kind, message, status=400, code=code)
     assert error.kind is ErrorKind.MODEL_FAILED
-    assert v.failure_outcome(error) == "fail"
-    assert not v.refuses_tool_choice(error)
+    assert judging.failure_outcome(error) == "fail"
+    assert not refuses_tool_choice(error)
 
 
 def test_a_refused_tool_choice_is_a_refusal_whoever_refuses() -> None:
     provider = ApiError(ErrorKind.REJECTED, "tool_choice is not supported for this model", status=400)
-    assert provider.kind is ErrorKind.REJECTED and v.refuses_tool_choice(provider)
-    assert v.refuses_tool_choice(UnsupportedOption("tool_choice", "the API has no such option"))
-    assert not v.refuses_tool_choice(ApiError(ErrorKind.REJECTED, "image too large", status=400))
-    assert not v.refuses_tool_choice(None)
+    assert provider.kind is ErrorKind.REJECTED and refuses_tool_choice(provider)
+    assert refuses_tool_choice(UnsupportedOption("tool_choice", "the API has no such option"))
+    assert not refuses_tool_choice(ApiError(ErrorKind.REJECTED, "image too large", status=400))
+    assert not refuses_tool_choice(None)

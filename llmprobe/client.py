@@ -326,19 +326,17 @@ class ProviderClient:
         ids: dict[str, None] = {}
         cursor: str | None = None
         for _ in range(self.MAX_MODEL_PAGES):
-            page_ids, cursor = await self.listing_page(self.dialect.list_models_call(cursor), self.dialect.parse_models)
+            page_ids, cursor = await self.listing_page(self.dialect.list_models_call(cursor), self.dialect.parse_models, {})
             ids.update(dict.fromkeys(map(self.redact, page_ids)))
             if cursor is None:
                 return list(ids)
         raise too_many_pages(self.MAX_MODEL_PAGES)
 
     async def listing_page(
-        self, call: HttpCall, parse: Callable[[int, Mapping[str, str], bytes], _T], kept: Pages | None = None
+        self, call: HttpCall, parse: Callable[[int, Mapping[str, str], bytes], _T], pages: Pages
     ) -> _T:
-        """One page of what the provider lists about its models, fetched in a slot and read by `parse`;
-        ApiError (redacted) when it fails. `kept` holds each page by its request: one asked again is read
-        from there, not sent again (a catalog's pages list many models)."""
-        pages: Pages = {} if kept is None else kept
+        """One page of the provider's listing, fetched in a slot and read by `parse`; ApiError (redacted) when it
+        fails. `pages` holds pages by their request: one asked again is read from there, not sent again."""
         key = json.dumps([call.method, call.url, call.json], sort_keys=True, default=repr)
         try:
             if key not in pages:

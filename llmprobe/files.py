@@ -1,10 +1,28 @@
-"""Writing a file so that an interruption never leaves half of it."""
+"""Files read within a limit, and written so that an interruption never leaves half of one."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+
+
+class TooLarge(OSError):
+    """A file longer than the reader's limit: not the kind of file it expects."""
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes, refused past `limit` bytes.
+
+    Reads at most limit + 1 bytes instead of trusting `stat`: a file that grows while it is
+    read, or one whose size `stat` cannot tell (a FIFO, /dev/zero), stays within the limit.
+    Raises TooLarge or OSError.
+    """
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"larger than {limit} bytes")
+    return data
 
 
 def write_atomically(path: Path, content: str | bytes) -> None:

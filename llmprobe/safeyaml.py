@@ -20,6 +20,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from llmprobe.errors import ConfigError, excerpt
+from llmprobe.files import TooLarge, read_bounded
 
 #: Limits that make a hostile providers.yaml cost a moment to refuse, far above any real one.
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -60,9 +61,9 @@ def compose(path: Path) -> Node | None:
     Raises ConfigError with file:line.
     """
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}:1: larger than {MAX_CONFIG_BYTES} bytes, not a providers file")
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_CONFIG_BYTES)
+    except TooLarge:
+        raise ConfigError(f"{path}:1: larger than {MAX_CONFIG_BYTES} bytes, not a providers file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from llmprobe import safejson
 from llmprobe.battery import Role, load_battery
 from llmprobe.dialects.declared import INPUT, LIMITS, Claim, measures
-from llmprobe.files import write_atomically
+from llmprobe.files import TooLarge, read_bounded, write_atomically
 from llmprobe.results import ModelResult, ProviderResult, Verdict
 from llmprobe.results_file import ResultsError
 
@@ -197,9 +197,9 @@ def save(claims: Claims, out: Path) -> Path:
 def load(path: Path) -> Claims:
     """The claims file at `path`, checked key by key; ResultsError (one line, with the path) otherwise."""
     try:
-        if path.stat().st_size > MAX_CLAIMS_BYTES:
-            raise ResultsError(f"{path}: larger than {MAX_CLAIMS_BYTES} bytes, not a claims file")
-        data = safejson.loads(path.read_bytes(), max_bytes=MAX_CLAIMS_BYTES)
+        data = safejson.loads(read_bounded(path, MAX_CLAIMS_BYTES), max_bytes=MAX_CLAIMS_BYTES)
+    except TooLarge:
+        raise ResultsError(f"{path}: larger than {MAX_CLAIMS_BYTES} bytes, not a claims file") from None
     except OSError as exc:
         raise ResultsError(f"{path}: cannot read: {exc.strerror}") from None
     except safejson.UnsafeJson as exc:

@@ -417,6 +417,7 @@ def kept_claims(tmp_path: Path, declared: dict[str, list[Claim]], provider: str 
         ),
         ('{"schema_version": 1, "provider": "other", "fetched_at": "", "llmprobe_version": "", "models": {}}', "not of 'router'"),
         ("{", "not valid JSON"),
+        (" " * (claims.MAX_CLAIMS_BYTES + 1), "larger than"),
     ],
 )
 def test_a_broken_claims_file_stops_the_page_in_one_line(tmp_path: Path, text: str, problem: str) -> None:

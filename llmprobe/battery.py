@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from llmprobe.capabilities import NAMES, medium
+from llmprobe.capabilities import NAMES, Combined, capability, medium
 from llmprobe.errors import LlmprobeError
 from llmprobe.neutral import AttachmentPart, DocumentPart, Message, Part, Request, TextPart, Thought, Tool, ToolCall, ToolResult
 
@@ -62,7 +62,7 @@ _PROBE_KEYS = {
 #: The checks a probe's `expect:` may ask for (each one is implemented in `verdicts`).
 EXPECT_KEYS = {
     "max_words", "says_something", "not_blank", "absent", "json_object", "json", "logprobs", "citations",
-    "call", "arguments", "result", "no_call", "answer", "names", "sees", "searched", "finish",
+    "call", "arguments", "result", "no_call", "valid_call", "answer", "names", "sees", "searched", "finish",
 }  # fmt: skip
 _TOP_KEYS = {"tools", "probes"}
 _MEDIA_KEYS = {"file", "mime", "modality", "ways"}
@@ -168,8 +168,9 @@ class Battery:
     def deciding(self) -> dict[str, tuple[Probe, ...]]:
         """Verdict name → the probes that decide it on their own (`verdict:`), in the file's order.
 
-        Several only when all of them say `verdict_from: any_reply` (checked at load): a
-        probe's pass alone cannot be combined with another's.
+        Several only when all of them say `verdict_from: any_reply`, or the capability checks
+        each call or reply on its own (`capabilities.Combined`; checked at load): a probe's pass
+        alone cannot be combined with another's.
         """
         decided: dict[str, tuple[Probe, ...]] = {}
         for probe in self.probes.values():
@@ -289,6 +290,9 @@ def parse_battery(data: Any) -> Battery:
             enum = tuple(merged.get("enum", ()))
             tools_offered = tuple(_tool(t, tools[t], enum) for t in merged.get("tools", ()))
             probes[name] = Probe(**fields, tools=tools_offered, enum=enum)
+            wanted = probes[name].expect.get("valid_call")
+            if wanted is not None and probes[name].tool(wanted) is None:
+                raise BatteryError(f"battery.yaml: probe {name}: valid_call {wanted!r} is not one of its tools")
     except KeyError as exc:
         raise BatteryError(f"battery.yaml: missing or unknown {exc}") from None
     for role in _SINGLE_ROLES:
@@ -297,7 +301,8 @@ def parse_battery(data: Any) -> Battery:
             raise BatteryError(f"battery.yaml: exactly one probe must have role {role.value} (found {holders})")
     battery = Battery(probes, tuple(media))
     for verdict, deciding in battery.deciding().items():
-        if len(deciding) > 1 and not all(probe.verdict_from_any_reply for probe in deciding):
+        combined = capability(verdict).combined is not Combined.PASS
+        if len(deciding) > 1 and not combined and not all(probe.verdict_from_any_reply for probe in deciding):
             names = [probe.name for probe in deciding]
             raise BatteryError(
                 f"battery.yaml: verdict {verdict} is decided by {names}: all of them must say verdict_from: any_reply"

@@ -35,6 +35,19 @@ class Decided(str, Enum):
     REPORTING = "reporting"
 
 
+class Combined(str, Enum):
+    """How the replies of a capability's own probes (`Decided.OWN`) make its verdict."""
+
+    #: The probe's pass, or with `verdict_from: any_reply` any reply's (`verdicts`).
+    PASS = "pass"
+    #: Every tool call of every reply checked on its own: the verdict is the share of valid calls,
+    #: a rate over the calls that is shown wherever the capability is (`RATED`).
+    EACH_CALL = "each_call"
+    #: Every reply checked against the schema it was sent with, a refusal of the option kept apart:
+    #: true when every reply was valid, flaky when one was not, false when the option was refused.
+    EACH_REPLY = "each_reply"
+
+
 @dataclass(frozen=True)
 class Capability:
     #: The verdict's name, as the reference scoreboard spells it (so the two compare).
@@ -50,9 +63,15 @@ class Capability:
     symbol: str = ""
     #: True when the capability names a fault: "true" is then the bad end.
     fault: bool = False
+    #: False for a capability the reference scoreboard does not have: it is never compared with the
+    #: reference, and a results file without it did not measure it (❔, never the reference's ❌).
+    reference: bool = True
+    combined: Combined = Combined.PASS
+    #: The verdicts' own words, where true / flaky / false would say less (verdict value → word).
+    words: tuple[tuple[str, str], ...] = ()
 
 
-#: In the reference's order, which is the results file's.
+#: In the reference's order, which is the results file's; those it does not have after its own.
 CAPABILITIES: tuple[Capability, ...] = (
     Capability("json", "JSON", "JSON", "asked for free-form JSON, a JSON object came back.", Decided.OWN),
     Capability(
@@ -142,6 +161,33 @@ CAPABILITIES: tuple[Capability, ...] = (
         "the reply says, correctly, why generation stopped (done, token cap, tool call).",
         Decided.REPORTING,
     ),
+    # --- beyond the reference: each call and each structured reply checked on its own (issue 30)
+    Capability(
+        "toolAccuracy",
+        "Tool",
+        "Tool-call accuracy 🛠️",
+        "tool-call accuracy, as valid calls of those checked (🛠️ 47/50): asked to use a suite of tools (nested "
+        "objects, enums, arrays, an optional field, two tools to choose from, one that must not be called), each "
+        "call must have JSON arguments, name a tool offered, match its schema and be the right tool; no call "
+        "where one is wanted, or one where none is, counts as a wrong call.",
+        Decided.OWN,
+        symbol="🛠️",
+        reference=False,
+        combined=Combined.EACH_CALL,
+    ),
+    Capability(
+        "jsonSchemaStrict",
+        "Schema",
+        "JSON schema strictness 🔒",
+        "schema strictness, asked for JSON following a schema (an enum, required keys, no other keys) by a prompt "
+        "that asks to break it: enforced, every reply was valid; prompted, some reply was not (the schema only "
+        "asks the model); refused, the provider refused the schema.",
+        Decided.OWN,
+        symbol="🔒",
+        reference=False,
+        combined=Combined.EACH_REPLY,
+        words=(("true", "enforced"), ("flaky", "prompted"), ("false", "refused")),
+    ),
 )
 
 _BY_NAME = {c.name: c for c in CAPABILITIES}
@@ -165,6 +211,10 @@ def in_column(column: str) -> tuple[Capability, ...]:
 NAMES: tuple[str, ...] = tuple(_BY_NAME)
 #: Capabilities that name a fault: for these, "true" is the bad end.
 FAULTS: frozenset[str] = frozenset(c.name for c in CAPABILITIES if c.fault)
+#: The capabilities the reference scoreboard has, in the results file's order: the ones compared with it.
+REFERENCE_NAMES: tuple[str, ...] = tuple(c.name for c in CAPABILITIES if c.reference)
+#: Capabilities whose verdict is a share, shown with its rate (`🛠️ 47/50`) wherever they are shown.
+RATED: frozenset[str] = frozenset(c.name for c in CAPABILITIES if c.combined is Combined.EACH_CALL)
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ import json
 import math
 import re
 from collections.abc import Callable
-from functools import lru_cache
-from typing import Any
 
 import jsonschema
 
+from llmprobe import safejson
 from llmprobe.battery import Probe
+from llmprobe.conformance import call_checks, schema_validator
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, UnsupportedOption
 from llmprobe.neutral import Exchange, Reply, ToolCall
 from llmprobe.results import Outcome
@@ -101,7 +101,7 @@ def _json_object(reply: Reply) -> bool:
     """
     try:
         value, _ = json.JSONDecoder().raw_decode(reply.text.lstrip())
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # nested thousands deep: not an answer to judge
         return False
     return isinstance(value, dict)
 
@@ -109,24 +109,12 @@ def _json_object(reply: Reply) -> bool:
 def _json_values(reply: Reply, schema: dict, expected: dict) -> bool:
     """The whole reply is one JSON value valid against the schema, with the expected values."""
     try:
-        value = json.loads(reply.text)
-        _schema_validator(json.dumps(schema, sort_keys=True)).validate(value)
-    except (json.JSONDecodeError, jsonschema.ValidationError, jsonschema.SchemaError):
+        # Within safejson's limits: a reply nested thousands deep is not JSON, not a RecursionError.
+        value = safejson.loads(reply.text)
+        schema_validator(json.dumps(schema, sort_keys=True)).validate(value)
+    except (ValueError, jsonschema.ValidationError, jsonschema.SchemaError):
         return False
     return all(value.get(k) == v for k, v in expected.items())
-
-
-@lru_cache(maxsize=16)
-def _schema_validator(schema_json: str) -> Any:
-    """A validator for the schema, built once per schema (a schema is a dict, so it is keyed by its JSON).
-
-    `jsonschema.validate` checks the schema against its meta-schema on every call:
-    2 ms, which made the JSONSchema checks a tenth of llmprobe's CPU time per request.
-    """
-    schema = json.loads(schema_json)
-    validator = jsonschema.validators.validator_for(schema)
-    validator.check_schema(schema)
-    return validator(schema)
 
 
 def check_answer(reply: Reply, expected: str) -> bool:
@@ -207,6 +195,8 @@ _CHECKS: dict[str, Callable[[Reply, Probe], bool]] = {
     "citations": lambda reply, probe: bool(reply.citations),
     "call": _calls_right,
     "no_call": lambda reply, probe: not reply.tool_calls,
+    # Tool-call accuracy: every call valid JSON, to a tool offered, valid against its schema, to this tool.
+    "valid_call": lambda reply, probe: all(check.ok for check in call_checks(probe, reply)),
     "answer": lambda reply, probe: check_answer(reply, probe.expect["answer"]),
     "names": lambda reply, probe: names_word(reply, probe.expect["names"]),
     "sees": lambda reply, probe: sees_medium(reply) == probe.expect["sees"],

@@ -19,6 +19,8 @@ Outcome = Literal["pass", "fail", "unsupported", "error"]
 
 #: The capability names, and those that name a fault, as `capabilities` declares them.
 VERDICT_NAMES: tuple[str, ...] = capabilities.NAMES
+#: Those the reference scoreboard has too: the ones compared with it.
+REFERENCE_NAMES: tuple[str, ...] = capabilities.REFERENCE_NAMES
 MODES: tuple[str, ...] = ("sync", "stream")
 FAULTS = capabilities.FAULTS
 
@@ -119,9 +121,10 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Rate:
-    """How often a capability's verdict was "true" over a mode's repeated trials.
+    """How often a capability's verdict was "true" over a mode's repeated trials; for a capability
+    that checks each call on its own (`capabilities.RATED`), how many of the mode's calls were valid.
 
-    `trials` counts the trials that measured it (unknown ones do not count); `low` and
+    `trials` counts the trials (or calls) that measured it (unknown ones do not count); `low` and
     `high` bound the true rate with 95% confidence (Wilson score interval), so two rates
     are told apart only when their intervals do not overlap. Made by `trials.rate`.
     """

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from llmprobe import results, trials
+from llmprobe import results, shares, trials
 from llmprobe import verdicts as v
 from llmprobe.asking import ChainState, request_for, wanted
 from llmprobe.battery import Battery, Probe, Role
@@ -232,6 +232,7 @@ class ModelProber:
         result = ModelResult(id=self.model.id, tier=self.model.tier, reason=self.model.reason)
         for run in runs:
             verdicts, rates = trials.over_trials([v.mode_verdicts(obs, self.battery) for obs in run.trials])
+            rates.update(shares.sampled_rates(run.trials, self.battery))
             probes = [e for trial, obs in enumerate(run.trials, 1) for e in self._evidence(obs, trial)]
             result.modes[run.mode] = ModeResult(verdicts=verdicts, probes=probes, rates=rates, speed=trials.speed_of(probes))
             result.reason = result.reason or any(v.thinking_seen(obs) for obs in run.trials)
@@ -246,10 +247,12 @@ class ModelProber:
     def _evidence(self, obs: Observations, trial: int) -> list[Evidence]:
         """In the battery's order, whatever order the answers came in."""
         probes = [p for p in (*self.battery.probes.values(), *self.battery.media) if p.name in obs]
-        return [_evidence(p.name, obs[p.name], passed(p, obs[p.name]), trial) for p in probes]
+        return [_evidence(p.name, obs[p.name], passed(p, obs[p.name]), trial, shares.problems(p, obs[p.name])) for p in probes]
 
 
-def _evidence(name: str, exchange: Exchange, passed: bool, trial: int = 1) -> Evidence:
+def _evidence(name: str, exchange: Exchange, passed: bool, trial: int = 1, problems: str = "") -> Evidence:
+    """`problems`: what was wrong with each call or structured reply checked on its own, said first
+    (the reason is cut at 300 characters, and a call's arguments can fill them)."""
     reply = exchange.reply
     if exchange.error is not None:
         outcome = failure_outcome(exchange.error)
@@ -257,6 +260,8 @@ def _evidence(name: str, exchange: Exchange, passed: bool, trial: int = 1) -> Ev
     else:
         outcome = "pass" if passed else "fail"
         reason = _describe(name, exchange)
+        if problems:
+            reason = f"{problems} (reply: {reason})"
     if exchange.retries:
         reason += f" (after {len(exchange.retries)} retr{'y' if len(exchange.retries) == 1 else 'ies'}: {exchange.retries[-1]})"
     return Evidence(

@@ -17,10 +17,12 @@ field) → inexpressible, which says nothing about the model either.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from llmprobe import shares
 from llmprobe.battery import Battery, Probe, Role
+from llmprobe.capabilities import Combined, capability
 from llmprobe.judging import Observations, cannot_express, gate_unmeasured, is_unmeasured, ok_reply, passed, reply_passes
 from llmprobe.neutral import Exchange
 from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModeResult, Verdict
@@ -82,8 +84,9 @@ def mode_verdicts(obs: Observations, battery: Battery) -> dict[str, Verdict]:
     if text is None:
         return dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN) if gate_unmeasured(obs.get(gate.name)) else {}
     usage, finish = _reporting_samples(obs, battery)
+    own = battery.deciding().items()
     verdicts = {
-        **{verdict: _own_verdict(obs, probes, battery) for verdict, probes in battery.deciding().items()},
+        **{verdict: _JUDGED[capability(verdict).combined](obs, probes, battery) for verdict, probes in own},
         **tools_verdicts(obs, battery),
         "reportRateLimits": Verdict.of(bool(text.rate_limits)),
         "reportTokenUsage": Verdict.over(usage),
@@ -145,6 +148,14 @@ def _own_verdict(obs: Observations, probes: tuple[Probe, ...], battery: Battery)
         return Verdict.UNKNOWN if unasked else Verdict.FALSE
     (probe,) = probes
     return _simple(obs.get(probe.name), passed(probe, obs.get(probe.name)))
+
+
+#: How each way of combining a capability's own probes (`capabilities.Combined`) makes its verdict.
+_JUDGED: dict[Combined, Callable[[Observations, tuple[Probe, ...], Battery], Verdict]] = {
+    Combined.PASS: _own_verdict,
+    Combined.EACH_CALL: shares.each_call,
+    Combined.EACH_REPLY: shares.each_reply,
+}
 
 
 def media_input(modes: Iterable[Observations], battery: Battery) -> dict[str, Modality]:

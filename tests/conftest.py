@@ -113,14 +113,17 @@ SAME_FORMAT = {"audio/mpeg": "audio/mp3"}
 
 
 def unrecorded_by_reference(served: str) -> bool:
-    """A media probe no recording answers because the reference never asked it (D26): it stopped
-    trying a medium's formats once its first ones failed, so only those were recorded."""
+    """A probe no recording answers because the reference never asked it: a medium's format (D26: it
+    stopped trying a medium's formats once its first ones failed, so only those were recorded), or a
+    probe it never had (tool-call accuracy, schema strictness; `fixture_server.BEYOND_REFERENCE`)."""
+    if served.startswith("none ") and served.endswith(" (beyond the reference)"):
+        return True
     return served.startswith("none ") and "MultiModal-" in served and "MultiModal-Image-" not in served
 
 
 def reference_rows(scoreboard: Path) -> dict[tuple[str, bool, str], dict[str, str]]:
     """(model, reason, mode) → the reference's verdicts: a model run with and without reasoning is two rows."""
-    from llmprobe.results import VERDICT_NAMES
+    from llmprobe.results import REFERENCE_NAMES
 
     verdicts = {}
     for scenario in scenarios(scoreboard):
@@ -130,7 +133,7 @@ def reference_rows(scoreboard: Path) -> dict[tuple[str, bool, str], dict[str, st
             if record is None:
                 continue
             values = {}
-            for name in VERDICT_NAMES:
+            for name in REFERENCE_NAMES:
                 value = record.get(name, False)
                 values[name] = "true" if value is True else "false" if value is False else str(value)
             for model in scenario["models"]:

@@ -23,7 +23,7 @@ from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, Exchange, Message, Request, ToolCall, ToolResult
 from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
-from llmprobe.results import VERDICT_NAMES
+from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support import replaying
 from support.configs import replayed, write_providers
@@ -416,8 +416,8 @@ def test_verdicts_match_reference_except_deviations(fixture_run) -> None:
         if model not in MODELS:
             continue
         got = ours[(model, mode)]
-        differences.update({(model, mode, n): (expected[n], got[n]) for n in VERDICT_NAMES if got[n] != expected[n]})
-    compared = 2 * len(MODELS) * len(VERDICT_NAMES)
+        differences.update({(model, mode, n): (expected[n], got[n]) for n in REFERENCE_NAMES if got[n] != expected[n]})
+    compared = 2 * len(MODELS) * len(REFERENCE_NAMES)
     print(f"cohere: {compared - len(differences)}/{compared} verdicts equal")
     assert differences == {k: v[:2] for k, v in EXPECTED_DIFFERENCES.items()}
 

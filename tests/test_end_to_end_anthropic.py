@@ -13,11 +13,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from conftest import ANTHROPIC_FIXTURES, SAME_FORMAT, recorded, reference_rows, scenarios
+from conftest import ANTHROPIC_FIXTURES, SAME_FORMAT, recorded, reference_rows, scenarios, unrecorded_by_reference
 from llmprobe.cli import app
 from llmprobe.dialects.anthropic import AnthropicDialect
 from llmprobe.errors import ApiError, ErrorKind
-from llmprobe.results import VERDICT_NAMES
+from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support.configs import replayed, write_providers
 
@@ -90,10 +90,13 @@ def test_run_succeeds_from_recordings_only(anthropic_run):
     tmp, result, served = anthropic_run
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
-    unanswered = [model for _, model, cassette in served if cassette.startswith("none")]
+    unanswered = [model for _, model, cassette in served if cassette.startswith("none") and not unrecorded_by_reference(cassette)]
     # JSONSchema on every row and mode, MaxTokens on both thinking rows, Sonnet's forced call while thinking.
     thinking = [m for m, reason in ROWS if reason]
     assert sorted(unanswered) == sorted([m for m, _ in ROWS for _ in MODES] + thinking * 2 + [m for m in thinking if m == SONNET] * 2)
+    # And the four probes beyond the reference (tool-call accuracy, schema strictness) on every row and mode.
+    beyond = [model for _, model, cassette in served if unrecorded_by_reference(cassette)]
+    assert sorted(beyond) == sorted([m for m, _ in ROWS for _ in MODES] * 4)
 
 
 def test_verdicts_match_reference_except_deviations(anthropic_run):
@@ -105,12 +108,12 @@ def test_verdicts_match_reference_except_deviations(anthropic_run):
     for (model, reason, mode), expected in reference.items():
         got = ours.get((model, reason, mode))
         assert got, f"no {mode} verdicts for {model} (reason {reason})"
-        for name in VERDICT_NAMES:
+        for name in REFERENCE_NAMES:
             compared += 1
             if got[name] != expected[name]:
                 differences[(model, reason, mode, name)] = (expected[name], got[name])
     assert differences == {k: v[:2] for k, v in EXPECTED_DIFFERENCES.items() if k[:2] in ROWS}
-    assert compared == len(ROWS) * 2 * len(VERDICT_NAMES)
+    assert compared == len(ROWS) * 2 * len(REFERENCE_NAMES)
     print(f"anthropic: {compared - len(differences)}/{compared} verdicts equal")
 
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, SAME_FORMAT, recorded, reference_rows, scenarios, unrecorded_by_reference
 from llmprobe.cli import app
-from llmprobe.results import VERDICT_NAMES
+from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support.configs import replayed, write_providers
 
@@ -89,11 +89,11 @@ def test_verdicts_match_reference_except_deviations(gemini_run):
     for (model, reason, mode), expected in reference().items():
         got = ours.get((model, reason, mode))
         assert got, f"no {mode} verdicts for {model} (reason {reason})"
-        for name in VERDICT_NAMES:
+        for name in REFERENCE_NAMES:
             compared += 1
             if got[name] != expected[name]:
                 differences[(model, reason, mode, name)] = (expected[name], got[name])
-    assert compared == len(ROWS) * 2 * len(VERDICT_NAMES)
+    assert compared == len(ROWS) * 2 * len(REFERENCE_NAMES)
     assert differences == {k: v[:2] for k, v in EXPECTED_DIFFERENCES.items() if k[:2] in ROWS}
     print(f"gemini: {compared - len(differences)}/{compared} verdicts equal")
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from conftest import FIXTURES, REPO, SAME_FORMAT, needs_fixtures, reference_verdicts, scenarios
 from llmprobe.cli import app
 from llmprobe.config import load_config
-from llmprobe.results import VERDICT_NAMES
+from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support.configs import replayed, write_providers
 from test_config import GROQ_TESTED
@@ -228,7 +228,7 @@ def compare(out: Path, provider: str) -> tuple[int, dict[tuple[str, str, str, st
                 continue
             # No record at all (Text refused) is compared as "absent", verdict by verdict.
             got = ours.get((model, mode)) or {}
-            for name in VERDICT_NAMES:
+            for name in REFERENCE_NAMES:
                 compared += 1
                 if got.get(name, "absent") != expected[name]:
                     differences[(provider, model, mode, name)] = (expected[name], got.get(name, "absent"))

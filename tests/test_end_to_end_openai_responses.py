@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, SAME_FORMAT, reference_verdicts, scenarios, unrecorded_by_reference
 from llmprobe.cli import app
-from llmprobe.results import VERDICT_NAMES
+from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support import recorded_responses
 from support.configs import replayed, write_providers
@@ -93,7 +93,7 @@ def test_verdicts_match_reference_except_deviations(fixture_run):
         for mode in ("sync", "stream"):
             expected, got = reference[(model, mode)], ours.get((model, mode))
             assert got, f"no {mode} verdicts for {model}"
-            for name in VERDICT_NAMES:
+            for name in REFERENCE_NAMES:
                 compared += 1
                 if got[name] != expected[name]:
                     differences[(model, mode, name)] = (expected[name], got[name])

@@ -90,10 +90,15 @@ def test_every_verdict_shown_is_explained_by_some_column(layout: str) -> None:
 def test_columns_are_decided_by_the_verdicts_their_cells_read() -> None:
     detailed = {c.title: c for c in layout_columns("detailed")}
     compact = {c.title: c for c in layout_columns("compact")}
-    assert detailed["Tool"].verdicts == ("tools", "toolCallRequired", "webSearch", "toolsBiased", "toolsIndecisive")
-    assert compact["Tool"].verdicts == ("tools", "toolCallRequired", "webSearch")
+    assert detailed["Tool"].verdicts == (
+        "tools", "toolCallRequired", "webSearch", "toolsBiased", "toolsIndecisive", "toolAccuracy",
+    )  # fmt: skip
+    assert compact["Tool"].verdicts == ("tools", "toolCallRequired", "webSearch", "toolAccuracy")
+    accuracy = ("Tools-Accuracy-Order", "Tools-Accuracy-Choice", "Tools-Accuracy-NoCall")
+    assert detailed["Tool"].probes[-3:] == compact["Tool"].probes[-3:] == accuracy
     assert detailed["JSON"].probes == ("JSON",)
-    assert compact["JSON"].probes == ("JSON", "JSONSchema")
+    assert detailed["Schema"].probes == ("JSONSchema", "JSONSchema-Strict")
+    assert compact["JSON"].probes == ("JSON", "JSONSchema", "JSONSchema-Strict")
     assert detailed["Text"].probes == ("Seed", "MaxTokens", "Stop")
     assert detailed["Batch"].probes == () and detailed["File"].probes == ()
     assert detailed["Mode"].probes == ("Text",)

@@ -58,6 +58,9 @@ def assert_real_outcomes(model: results.ModelResult) -> None:
         # tool_choice "required" is ignored: plain text, no call, and no call with auto either.
         assert evidence(mode, "Tools-SquareRoot-1").outcome == "fail", name
         assert (v["tools"], v["toolCallRequired"]) == ("false", "false"), name
+        # Tempted to break a schema, the reply cannot: enforced. No call is ever made: of the accuracy
+        # suite's three replies, only the one where no call is wanted is right.
+        assert (v["jsonSchemaStrict"], v["toolAccuracy"], str(mode.rates["toolAccuracy"])) == ("true", "flaky", "1/3"), name
         assert (v["seed"], v["maxTokens"], v["stopSequence"], v["topLogprobs"]) == ("true",) * 4, name
         # A message of several text parts is read: the model answers, and cites nothing.
         citations = evidence(mode, "Citations")

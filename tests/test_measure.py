@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from llmprobe import results, results_file, trials
 from llmprobe.budget import Price
+from llmprobe.capabilities import RATED
 from llmprobe.cli import app
 from llmprobe.diff import VerdictChange
 from llmprobe.results import Rate, Spread, Verdict
@@ -133,7 +134,9 @@ def test_a_single_run_writes_no_rates_or_trial_numbers(tmp_path: Path) -> None:
         cfg = providers_file(tmp_path, server.base_url)
         assert run(tmp_path, cfg, "--mode", "sync").exit_code == 0
     text = (tmp_path / "out" / "fake.json").read_text()
-    assert '"rates"' not in text and '"trial"' not in text
+    # No trial's rate; only a share of checked calls, which is a rate in one trial too (RATED).
+    rated = [set(mode.get("rates", {})) for model in json.loads(text)["models"] for mode in model["modes"].values()]
+    assert rated and all(names <= RATED for names in rated) and '"trial"' not in text
 
 
 @pytest.mark.parametrize(
@@ -260,7 +263,7 @@ def test_tokens_and_cost_per_model_and_in_total(tmp_path: Path) -> None:
     assert cheap.usd == pytest.approx((cheap.tokens_in * 0.5 + cheap.tokens_out * 2) / 1e6)
     assert dear.usd == pytest.approx((dear.tokens_in * 10 + dear.tokens_out * 30) / 1e6)
     assert saved.cost == results.Cost(cheap.tokens_in * 2, cheap.tokens_out * 2, pytest.approx(cheap.usd + dear.usd))
-    assert f"fake {MODEL}: done (sync; 12 true, 0 flaky, 3 false, 0 unknown; {cheap})" in result.stderr
+    assert f"fake {MODEL}: done (sync; 14 true, 0 flaky, 3 false, 0 unknown; {cheap})" in result.stderr
     assert saved.cost.usd is not None and f"${saved.cost.usd:.4f}" in result.stderr.splitlines()[-1]
 
 

@@ -23,7 +23,7 @@ from llmprobe.dialects.ollama import OllamaDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.judging import failure_outcome, passed
 from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Request, ToolCall, ToolResult
-from llmprobe.results import VERDICT_NAMES
+from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support import replaying
 from support.configs import replayed, write_providers
@@ -446,9 +446,9 @@ def test_verdicts_match_reference_except_deviations(fixture_run) -> None:
     differences = {}
     for (model, mode), expected in reference.items():
         got = ours[(model, mode)]
-        differences.update({(model, mode, n): (expected[n], got[n]) for n in VERDICT_NAMES if got[n] != expected[n]})
+        differences.update({(model, mode, n): (expected[n], got[n]) for n in REFERENCE_NAMES if got[n] != expected[n]})
     assert reference and differences == {k: v[:2] for k, v in EXPECTED_DIFFERENCES.items() if k[0] in MODELS}
-    compared = len(reference) * len(VERDICT_NAMES)
+    compared = len(reference) * len(REFERENCE_NAMES)
     print(f"ollama: {compared - len(differences)}/{compared} verdicts equal")
 
 

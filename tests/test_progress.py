@@ -46,10 +46,10 @@ def test_the_bar_ends_at_its_total_with_dropped_probes_fallbacks_and_retries(tmp
         asyncio.run(run_jobs([job], ("sync", "stream"), tmp_path, None, None, 2, progress))
         sent = len(server.requests)
 
-    # sync: 30 sent of 38 planned (Text, 9 independent, SquareRoot-1, -2, 2 ToolBias, 24 media, of which
+    # sync: 34 sent of 42 planned (Text, 13 independent, SquareRoot-1, -2, 2 ToolBias, 24 media, of which
     # the 8 audio, video and PDF by URL have no chat-completions part and are never sent) + -1-any + 1 retry;
     # stream: Text and SquareRoot-1 (sent beside it) alone.
-    assert sent == progress.requests == 30 + 1 + 1 + 2
+    assert sent == progress.requests == 34 + 1 + 1 + 2
     output = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())
     totals = re.findall(r"(\d+)/(\d+) requests", output)
     assert totals[-1] == (str(sent), str(sent)), "the bar must end full"

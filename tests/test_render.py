@@ -20,7 +20,7 @@ from llmprobe.render.markdown import anchor
 from llmprobe.render.page import Page
 from llmprobe.render.tables import LAYOUTS, best_seen
 from llmprobe.results import (
-    VERDICT_NAMES,
+    REFERENCE_NAMES,
     Modality,
     ModelResult,
     ModeResult,
@@ -72,7 +72,8 @@ def load_reference(path: Path, name: str) -> tuple[ProviderConfig, ProviderResul
     for scenario in score["scenarios"]:
         reason = bool(scenario.get("thinking") or scenario.get("reason"))
         modes = {
-            mode: ModeResult(verdicts={v: _verdict(scenario[key].get(v)) for v in VERDICT_NAMES})
+            # The reference's own capabilities: it has none of those beyond it, so none is made up.
+            mode: ModeResult(verdicts={v: _verdict(scenario[key].get(v)) for v in REFERENCE_NAMES})
             for key, mode in _SCENARIO_MODES.items()
             if key in scenario
         }

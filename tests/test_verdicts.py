@@ -12,6 +12,7 @@ from llmprobe.battery import load_battery
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, UnsupportedOption
 from llmprobe.judging import Observations
 from llmprobe.neutral import Exchange, RateLimit, Reply, ToolCall, Usage
+from llmprobe.results import VERDICT_NAMES
 from llmprobe.toolchain import refuses_tool_choice
 
 BATTERY = load_battery()
@@ -44,6 +45,13 @@ def calls(*tool_calls: ToolCall, finish: str = "tool_calls") -> Exchange:
     return reply("", finish=finish, tool_calls=list(tool_calls))
 
 
+#: A valid place_order call (Tools-Accuracy-Order).
+ORDER = {
+    "items": [{"sku": "BK-1042", "quantity": 2}, {"sku": "MG-7", "quantity": 1}],
+    "shipping": {"speed": "express", "address": {"street": "12 Rue Cler", "city": "Paris", "postcode": "75007", "country": "France"}},
+}
+
+
 def good_mode(**overrides: Exchange) -> Observations:
     """A mode where everything works; override single probes to test one rule."""
     obs: Observations = {
@@ -59,6 +67,10 @@ def good_mode(**overrides: Exchange) -> Observations:
         "Tools-ToolBias-Canada": calls(call("best_country", country="USA")),
         "Tools-ToolBias-USA": calls(call("best_country", country="Canada")),
         "Tools-WebSearch": reply("Mark Carney", web_search=["https://www.pm.gc.ca/en"]),
+        "Tools-Accuracy-Order": calls(call("place_order", **ORDER)),
+        "Tools-Accuracy-Choice": calls(call("get_weather", city="Lyon", unit="celsius")),
+        "Tools-Accuracy-NoCall": reply("Paris."),
+        "JSONSchema-Strict": reply('{"fruit": "banana", "colour": "yellow", "ripe": true}'),
         "Citations": reply("Quack."),
         "Citations-text-markdown": reply("Quack."),
     }
@@ -87,6 +99,8 @@ def test_everything_works():
         "reportRateLimits": "true",
         "reportTokenUsage": "true",
         "reportFinishReason": "true",
+        "toolAccuracy": "true",
+        "jsonSchemaStrict": "true",
     }
 
 
@@ -440,13 +454,13 @@ def test_gateway_errors_and_bare_5xx_stay_unknown_d7(status, envelope):
 
 def test_text_unmeasured_makes_every_verdict_unknown():
     result = verdicts(good_mode(Text=failed(ErrorKind.TRANSPORT, status=0)))
-    assert set(result.values()) == {"unknown"} and len(result) == 15
+    assert set(result.values()) == {"unknown"} and len(result) == len(VERDICT_NAMES)
 
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_refused_key_on_text_says_nothing_about_the_model(status):
     result = verdicts(good_mode(Text=failed(ErrorKind.AUTH, "Invalid API Key", status=status)))
-    assert set(result.values()) == {"unknown"} and len(result) == 15
+    assert set(result.values()) == {"unknown"} and len(result) == len(VERDICT_NAMES)
 
 
 def test_text_refused_leaves_the_mode_without_a_record():
@@ -515,3 +529,10 @@ def test_a_refused_tool_choice_is_a_refusal_whoever_refuses() -> None:
     assert refuses_tool_choice(UnsupportedOption("tool_choice", "the API has no such option"))
     assert not refuses_tool_choice(ApiError(ErrorKind.REJECTED, "image too large", status=400))
     assert not refuses_tool_choice(None)
+
+
+@pytest.mark.parametrize("probe", ["JSON", "JSONSchema"])
+def test_json_nested_too_deep_to_decode_fails_its_probe_instead_of_raising(probe: str) -> None:
+    reply = Reply(text="[" * 100_000 + "]" * 100_000)
+    assert not judging.reply_passes(BATTERY[probe], reply)
+    assert not judging.reply_passes(BATTERY[probe], Reply(text="{" * 100_000))

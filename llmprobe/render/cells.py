@@ -36,6 +36,8 @@ FORCED = capability("toolCallRequired").symbol
 NOT_BIASED = capability("toolsBiased").symbol
 INDECISIVE = capability("toolsIndecisive").symbol
 SEARCHES = capability("webSearch").symbol
+ACCURACY = capability("toolAccuracy")
+STRICTNESS = capability("jsonSchemaStrict")
 #: The reference's JSON column when merged: both / free-form only / schema only.
 JSON_BOTH, JSON_FREE_FORM, JSON_SCHEMA = "✅", "☁️", "📐"
 
@@ -59,9 +61,13 @@ class Line:
     gate: GateFailure | None = None
 
     def verdict(self, name: str) -> Verdict:
-        """A missing verdict reads as "false", as in the reference's scoreboard.json; a name that
-        is no capability raises UnknownCapability rather than reading as that "false"."""
-        return Verdict(self.verdicts.get(capability(name).name, Verdict.FALSE))
+        """A missing verdict reads as "false", as in the reference's scoreboard.json, except for a
+        capability the reference does not have: a results file without it did not measure it
+        (unknown), unless the row's gate was refused (nothing was asked: false throughout). A name
+        that is no capability raises UnknownCapability rather than reading as that "false"."""
+        c = capability(name)
+        refused = self.gate is not None and self.gate.refused
+        return Verdict(self.verdicts.get(c.name, Verdict.FALSE if c.reference or refused else Verdict.UNKNOWN))
 
 
 Cell = Callable[[Line], str]
@@ -137,7 +143,7 @@ def json_merged(line: Line) -> str:
         symbol = JSON_SCHEMA
     else:
         symbol = ""
-    return _with_doubt(symbol, [free_form, schema])
+    return _with_doubt(symbol, [free_form, schema]) + _strictness(line)
 
 
 def _tool_base(line: Line) -> str:
@@ -157,11 +163,42 @@ def tool_detailed(line: Line) -> str:
         cell += NOT_BIASED
     if line.verdict("toolsIndecisive").works:
         cell += INDECISIVE
-    return cell
+    return cell + _accuracy(line)
 
 
 def tool_compact(line: Line) -> str:
-    return _tool_base(line)
+    return _tool_base(line) + _accuracy(line)
+
+
+def _measured_here(line: Line, name: str) -> bool:
+    """Whether the row's results hold the capability: a capability the reference does not have adds
+    nothing to a cell listing several when a results file was written without it (or its row's
+    gate failed, which the row already says), so such a cell reads as it always did."""
+    return line.gate is None and name in line.verdicts
+
+
+def _accuracy(line: Line) -> str:
+    """` 🛠️ 47/50`: the valid calls of the tool-call accuracy suite over all its calls; the verdict's
+    symbol where there is no rate (no call was checked, or a summary of several models)."""
+    if not _measured_here(line, ACCURACY.name):
+        return ""
+    rate = line.rates.get(ACCURACY.name)
+    shown = f" {rate}" if rate is not None else VERDICT_CELL[line.verdict(ACCURACY.name)]
+    return f" {ACCURACY.symbol}{shown}"
+
+
+def _strictness(line: Line) -> str:
+    """` 🔒 enforced`: the strictness verdict in its own words (`capabilities`); its symbol when unmeasured."""
+    if not _measured_here(line, STRICTNESS.name):
+        return ""
+    found = line.verdict(STRICTNESS.name)
+    word = dict(STRICTNESS.words).get(found.value)
+    return f" {STRICTNESS.symbol} {word}" if word else f" {STRICTNESS.symbol}{VERDICT_CELL[found]}"
+
+
+def schema(line: Line) -> str:
+    """The JSON schema verdict (with its rate where the line carries rates), then its strictness."""
+    return verdict("jsonSchema")(line) + _strictness(line)
 
 
 def medal(tier: str | None) -> str:

@@ -139,7 +139,8 @@ def _row_data(
         "mode": mode,
         "thinking": model.reason,
         "local": provider.local,
-        "verdicts": {name: cells.verdict(name)(line) for name in VERDICT_NAMES} if mode else {},
+        # The symbol alone, as the capability filter offers it (a cell may add a rate or a word).
+        "verdicts": {name: cells.VERDICT_CELL[line.verdict(name)] for name in VERDICT_NAMES} if mode else {},
         "probes": [{k: v for k, v in asdict(e).items() if k in _EVIDENCE_FIELDS and v is not None} for e in evidence],
         "cells": [[position[id(e)] for e in cell_evidence(model.modes[mode], column.probes)] for column in columns]
         if mode

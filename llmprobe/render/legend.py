@@ -60,7 +60,7 @@ def _marker(name: str) -> str:
 
 
 _JSON = {
-    "detailed": (_column("json"), _column("jsonSchema")),
+    "detailed": (_column("json"), Entry(_column("jsonSchema").text, (_marker("jsonSchemaStrict"),))),
     "compact": (
         Entry(
             "JSON: asked for JSON, free-form or following a schema.",
@@ -68,6 +68,7 @@ _JSON = {
                 "✅ both kinds work.",
                 "☁️ only free-form JSON works.",
                 "📐 only JSON following a schema works.",
+                _marker("jsonSchemaStrict"),
             ),
         ),
     ),
@@ -83,8 +84,9 @@ _TOOL_MARKERS = {
         _marker("webSearch"),
         _marker("toolsBiased"),
         _marker("toolsIndecisive"),
+        _marker("toolAccuracy"),
     ),
-    "compact": (_marker("toolCallRequired"), _CANNOT_FORCE, _marker("webSearch")),
+    "compact": (_marker("toolCallRequired"), _CANNOT_FORCE, _marker("webSearch"), _marker("toolAccuracy")),
 }
 _TOOL_INTRO = _column("tools").text
 _REST = (

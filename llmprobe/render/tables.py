@@ -9,11 +9,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from llmprobe.battery import load_battery
+from llmprobe.capabilities import RATED, capability
 from llmprobe.config import TIERS, ProviderConfig
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.merge import merge
-from llmprobe.results import FAULTS, MODES, VERDICT_NAMES, Modality, ModelResult, ProviderResult, Spread, Verdict
+from llmprobe.results import (
+    FAULTS,
+    MODES,
+    VERDICT_NAMES,
+    Modality,
+    ModelResult,
+    ModeResult,
+    ProviderResult,
+    Rate,
+    Spread,
+    Verdict,
+)
 from llmprobe.verdicts import gate_failure
 
 #: The columns both layouts end with, in the reference's order.
@@ -35,7 +47,7 @@ COLUMNS: dict[str, tuple[tuple[str, Cell], ...]] = {
         ("➛In", cells.inputs),
         ("Out➛", cells.outputs),
         ("JSON", cells.verdict("json")),
-        ("Schema", cells.verdict("jsonSchema")),
+        ("Schema", cells.schema),
         ("Tool", cells.tool_detailed),
         *_COMMON_TAIL,
     ),
@@ -82,11 +94,16 @@ def _medals(models: Sequence[ModelResult]) -> dict[tuple[str, bool], str]:
 def model_lines(model: ModelResult, rates: bool = False) -> list[Line]:
     """The model's rows, one per mode it was probed in (sync first), a mode whose gate failed
     included; one empty Line when there is none. `rates`: with the pass rates of repeated
-    trials, for the views that show them."""
+    trials, for the views that show them; the rates of the capabilities whose verdict is a share
+    (`RATED`) are always carried, since every view shows those."""
     battery = load_battery()
     found = {m: (model.modes[m], gate_failure(model.modes[m], battery)) for m in MODES if model.probed and m in model.modes}
+
+    def shown(mode: ModeResult) -> dict[str, Rate]:
+        return dict(mode.rates) if rates else {name: rate for name, rate in mode.rates.items() if name in RATED}
+
     lines = [
-        Line((m,), model.reason, model.in_, model.out, mode.verdicts, mode.rates if rates else {}, gate)
+        Line((m,), model.reason, model.in_, model.out, mode.verdicts, shown(mode), gate)
         for m, (mode, gate) in found.items()
         if mode.verdicts or gate is not None
     ]
@@ -142,6 +159,11 @@ def best_seen(lines: Sequence[Line]) -> Line:
     verdicts: dict[str, Verdict] = {}
     for name in VERDICT_NAMES:
         pool = with_tools if name in FAULTS else measured
+        if not capability(name).reference:
+            # Beyond the reference: only the rows whose results hold it (`cells`, "measured here").
+            pool = [line for line in pool if name in line.verdicts and line.gate is None]
+            if not pool:
+                continue
         verdicts[name] = Verdict.best(name, (line.verdict(name) for line in pool), default=Verdict.FALSE)
     return Line(
         modes=tuple(m for m in MODES if any(m in line.modes for line in measured)),

@@ -32,6 +32,8 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from conftest import FIXTURES
+from llmprobe.battery import load_battery
+from llmprobe.capabilities import capability
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.questions import NOT_RECORDED, body_of, difference, question
 from support import recorded_anthropic, recorded_gemini, recorded_responses
@@ -95,6 +97,31 @@ NATIVE = {
 def native(dialect: str) -> ModuleType:
     """Imported on first use: the modules reuse this one's helpers."""
     return importlib.import_module(NATIVE[dialect])
+
+
+#: Marks the served kind of a request of a probe the reference never had (tool-call accuracy, schema
+#: strictness): no recording can answer it.
+BEYOND_REFERENCE = " (beyond the reference)"
+
+
+@cache
+def _beyond_reference() -> tuple[frozenset[str], tuple[frozenset[str], ...]]:
+    """The tool names and the schemas' property names of the battery's probes beyond the reference."""
+    probes = [p for p in load_battery().probes.values() if p.verdict and not capability(p.verdict).reference]
+    tools = frozenset(tool.name for probe in probes for tool in probe.tools)
+    schemas = tuple(frozenset(p.options["json_schema"]["properties"]) for p in probes if "json_schema" in p.options)
+    return tools, schemas
+
+
+def beyond_reference(body: Any) -> bool:
+    """The request offers one of those tools, or asks for one of those schemas, in any dialect's shape."""
+    tools, schemas = _beyond_reference()
+    if isinstance(body, Mapping):
+        name, properties = body.get("name"), body.get("properties")
+        if (isinstance(name, str) and name in tools) or (isinstance(properties, Mapping) and frozenset(properties) in schemas):
+            return True
+        return any(beyond_reference(value) for value in body.values())
+    return isinstance(body, list) and any(beyond_reference(value) for value in body)
 
 
 def classify(dialect: Dialect, body: Mapping[str, Any]) -> str:
@@ -409,7 +436,8 @@ class _Handler(BaseHTTPRequestHandler):
         answer 501 "not recorded": the probe stays unmeasured, never judged on another request's answer.
         `url` carries what the wire puts in the URL rather than the body (Gemini's model and stream)."""
         mismatch = None if cassette is None else unanswered(provider.dialect, body, cassette, **(url or {}))
-        self.server.record_served(provider.name, model, None if mismatch else cassette, kind)
+        served_kind = kind + BEYOND_REFERENCE if beyond_reference(body) else kind
+        self.server.record_served(provider.name, model, None if mismatch else cassette, served_kind)
         if cassette is None or mismatch:
             why = f"{cassette.name} asks another question: {mismatch}" if cassette else f"no {kind} recording"
             self._send_text(501, f"{NOT_RECORDED}: {model} {why}")

@@ -50,6 +50,16 @@ EXPECTED_VERDICTS = {
     "reportRateLimits": "true",
     "reportTokenUsage": "true",
     "reportFinishReason": "true",
+    "toolAccuracy": "true",
+    "jsonSchemaStrict": "true",
+}
+#: A valid call for each tool of the accuracy suite that must be called.
+ACCURATE_CALLS = {
+    "place_order": {
+        "items": [{"sku": "BK-1042", "quantity": 2}, {"sku": "MG-7", "quantity": 1}],
+        "shipping": {"speed": "express", "address": {"street": "12 Rue Cler", "city": "Paris", "postcode": "75007", "country": "France"}},
+    },
+    "get_weather": {"city": "Lyon", "unit": "celsius"},
 }
 
 
@@ -75,11 +85,17 @@ def answer_for(body: dict) -> Answer:
     if "best_country" in tools:
         offered = body["tools"][0]["function"]["parameters"]["properties"]["country"]["enum"]
         return Answer(finish_reason="tool_calls", tool_call=("best_country", {"country": offered[-1]}))
+    if "delete_account" in tools:
+        return Answer("Paris.")
+    wanted = [name for name in tools if name in ACCURATE_CALLS]
+    if wanted:
+        return Answer(finish_reason="tool_calls", tool_call=(wanted[0], ACCURATE_CALLS[wanted[0]]))
     if "web_search_options" in body:
         cited = {"type": "url_citation", "url_citation": {"url": "https://www.pm.gc.ca/en", "title": "Prime Minister"}}
         return Answer("Mark Carney", annotations=(cited,))
     if "response_format" in body:
-        return Answer('{"is_fruit": true}')
+        strict = "colour" in json.dumps(body["response_format"])
+        return Answer('{"fruit": "banana", "colour": "yellow", "ripe": true}' if strict else '{"is_fruit": true}')
     if "max_completion_tokens" in body or "max_tokens" in body:
         return Answer("The theory of relativity, proposed by Albert Einstein, comprises two", "length")
     if "stop" in body:

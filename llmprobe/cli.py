@@ -12,13 +12,16 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from tabulate import tabulate
 
 from llmprobe import __version__, diff, explain, results_file
+from llmprobe import claims as claims_file
 from llmprobe.budget import Budget
 from llmprobe.config import Config, ProviderConfig, load_config
 from llmprobe.credentials import credentials_hint
@@ -30,6 +33,9 @@ from llmprobe.render.page import Page
 from llmprobe.render.tables import LAYOUTS
 from llmprobe.results import ProviderResult
 from llmprobe.results_file import ResultsError
+
+if TYPE_CHECKING:
+    from llmprobe.jobs import ProviderJob
 
 app = typer.Typer(
     add_completion=False,
@@ -255,30 +261,49 @@ def draw(provider: str | None, layout: str, format: str, extra: list[str], confi
         if format not in FORMATS:
             raise ConfigError(f"--format {format!r}: use {_choices(list(FORMATS))}")
         pairs = load_pairs(config_for_rendering(config), provider, out)
+        found = [claims_file.load_beside(out, r.provider) for _, r in pairs if r is not None]
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
+    claims = {c.provider: c for c in found if c is not None}
     # Without --provider the page is the overview: a summary table, then one section each.
-    FORMATS[format](Page(pairs, layout, summary=provider is None, speed="speed" in extra), sys.stdout)
+    FORMATS[format](Page(pairs, layout, summary=provider is None, speed="speed" in extra, claims=claims), sys.stdout)
 
 
 @app.command()
 def models(
     provider: str = typer.Option(..., "--provider", "-p", metavar="NAME", help="Provider to ask."),
     as_json: bool = typer.Option(False, "--json", help="JSON for machines instead of a table."),
+    claims: bool = typer.Option(
+        False, "--claims", help="What the listing declares about each configured model, against the verdicts in --out."
+    ),
     config: Path = CONFIG_OPTION,
+    out: Path = OUT_OPTION,
 ) -> None:
     """List the models the provider's API serves (live), each marked configured or not configured
-    in the providers file; configured models the API no longer lists are marked stale."""
+    in the providers file; configured models the API no longer lists are marked stale.
+
+    With --claims: what the provider's own listing declares about each configured model (OpenRouter's
+    supported_parameters, Ollama's capabilities, Gemini's and Anthropic's limits…), each claim marked
+    contradicted, confirmed or not measured by the verdicts in --out/NAME.json; the claims are kept in
+    --out/claims/NAME.json for the HTML page. Exit status: 1 when a measured verdict contradicts a
+    claim (for CI), 0 otherwise, 2 for a usage error or a listing that cannot be read."""
     # Here rather than at the top, as in `run`.
     from llmprobe.jobs import fetch_models, plan_job
 
+    measured: ProviderResult | None = None
     try:
         selected = select_providers(load_config(config), [provider])[0]
         job = plan_job(selected, [], None, replay=None)
+        path = out / f"{selected.name}.json"
+        if claims and path.exists():
+            # Read before anything is fetched, so a broken results file fails up front.
+            measured = results_file.load(path)
     except LlmprobeError as exc:
         raise fail(str(exc)) from None
+    if claims:
+        raise typer.Exit(compare_claims(selected, job, measured, out, as_json))
     try:
-        served = asyncio.run(fetch_models(job, OUT_DEFAULT))
+        served = asyncio.run(fetch_models(job, out))
     except ApiError as exc:
         raise fail(model_listing_failure(selected, exc)) from None
     except LlmprobeError as exc:  # the local server would not start
@@ -292,6 +317,44 @@ def models(
     counts = {status: sum(1 for _, s in marked if s == status) for status in ("configured", "stale")}
     summary = f"{len(served)} listed, {counts['configured']} of them configured, {counts['stale']} stale"
     err.print(f"{selected.name}: {summary}", markup=False, highlight=False)
+
+
+def compare_claims(provider: ProviderConfig, job: ProviderJob, measured: ProviderResult | None, out: Path, as_json: bool) -> int:
+    """`models --claims`: fetch, keep, judge and print; the exit status."""
+    from llmprobe.jobs import fetch_claims
+
+    ids = list(dict.fromkeys(m.id for m in provider.models))
+    try:
+        declared = asyncio.run(fetch_claims(job, out, ids))
+    except ApiError as exc:
+        raise fail(model_listing_failure(provider, exc)) from None
+    except LlmprobeError as exc:
+        raise fail(str(exc)) from None
+    if declared is None:
+        nothing = f"{provider.name}: its API declares nothing about its models that llmprobe measures"
+        err.print(nothing, markup=False, highlight=False, soft_wrap=True)
+        return 0
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        saved = claims_file.save(claims_file.Claims(provider.name, now, __version__, declared), out)
+    except OSError as exc:
+        raise fail(f"cannot write the claims to {claims_file.path_for(out, provider.name)}: {exc.strerror}") from None
+    findings = claims_file.judge(declared, measured)
+    not_listed = [i for i in ids if i not in declared]
+    if as_json:
+        sys.stdout.write(claims_file.render_json(provider.name, findings, not_listed))
+    else:
+        headers = ("model", "claim", "declared", "measured", "verdict")
+        sys.stdout.write(tabulate(claims_file.render_rows(findings), headers=headers, tablefmt="plain") + "\n")
+    counts = claims_file.counts(findings)
+    summary = ", ".join(f"{n} {judgement}" for judgement, n in counts.items())
+    if not findings:
+        summary = "its listing declares nothing llmprobe measures about the configured models"
+    unlisted = f"; not listed: {', '.join(not_listed)}" if not_listed else ""
+    measured_from = "" if measured is not None else f" (no results in {out}/{provider.name}.json yet)"
+    line = f"{provider.name}: {summary}{measured_from}{unlisted}; kept in {saved}"
+    err.print(line, markup=False, highlight=False, soft_wrap=True)
+    return 1 if counts["contradicted"] else 0
 
 
 def mark_models(provider: ProviderConfig, served: list[str]) -> list[tuple[str, str]]:

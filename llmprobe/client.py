@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import random
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -35,6 +36,10 @@ from llmprobe.token_guess import TokenGuess
 #: httpx's own default: 5 s for each of connecting, every read, every write, and waiting for a pooled connection.
 DEFAULT_PHASE_TIMEOUTS = httpx.Timeout(5.0)
 
+
+_T = TypeVar("_T")
+#: Listing pages fetched, by their request: status, headers and body.
+Pages = dict[str, tuple[int, httpx.Headers, bytes]]
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -321,17 +326,26 @@ class ProviderClient:
         ids: dict[str, None] = {}
         cursor: str | None = None
         for _ in range(self.MAX_MODEL_PAGES):
-            try:
-                async with self._slots.hold():
-                    status, headers, body = await self._fetch(self.dialect.list_models_call(cursor))
-                with _unreadable():
-                    page_ids, cursor = self.dialect.parse_models(status, headers, body)
-            except ApiError as exc:
-                raise self._redacted(exc) from None
+            page_ids, cursor = await self.listing_page(self.dialect.list_models_call(cursor), self.dialect.parse_models, {})
             ids.update(dict.fromkeys(map(self.redact, page_ids)))
             if cursor is None:
                 return list(ids)
-        raise ApiError(ErrorKind.MALFORMED, f"the model list still had more pages after {self.MAX_MODEL_PAGES}")
+        raise too_many_pages(self.MAX_MODEL_PAGES)
+
+    async def listing_page(
+        self, call: HttpCall, parse: Callable[[int, Mapping[str, str], bytes], _T], pages: Pages
+    ) -> _T:
+        """One page of the provider's listing, fetched in a slot and read by `parse`; ApiError (redacted) when it
+        fails. `pages` holds pages by their request: one asked again is read from there, not sent again."""
+        key = json.dumps([call.method, call.url, call.json], sort_keys=True, default=repr)
+        try:
+            if key not in pages:
+                async with self._slots.hold():
+                    pages[key] = await self._fetch(call)
+            with _unreadable():
+                return parse(*pages[key])
+        except ApiError as exc:
+            raise self._redacted(exc) from None
 
     async def _fetch(self, call: HttpCall) -> tuple[int, httpx.Headers, bytes]:
         """One whole, non-streamed answer, authenticated, bounded and failing like `_send` does."""
@@ -382,6 +396,11 @@ else:
             raise
         finally:
             timer.cancel()
+
+
+def too_many_pages(pages: int) -> ApiError:
+    """A listing that still had more pages after `pages`: a provider that always answers "more" cannot loop us forever."""
+    return ApiError(ErrorKind.MALFORMED, f"the model list still had more pages after {pages}")
 
 
 def _detached(exc: ApiError) -> ApiError:

@@ -12,7 +12,8 @@ import dataclasses
 import functools
 import os
 import ssl
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ import httpx
 from llmprobe import results_file
 from llmprobe.battery import load_battery
 from llmprobe.budget import Budget, Cost
-from llmprobe.client import ProviderClient, RetryPolicy
+from llmprobe.client import Pages, ProviderClient, RetryPolicy, too_many_pages
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig
 from llmprobe.credentials import credentials_hint, resolve_credentials
 from llmprobe.dialects import get_dialect
+from llmprobe.dialects.declared import Claim
 from llmprobe.launcher import local_server
 from llmprobe.progress import RunProgress
 from llmprobe.proxies import environment_proxies, routed_transport
@@ -200,8 +202,43 @@ async def _run_provider(run: ProviderRun, progress: RunProgress) -> None:
 
 
 async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
-    """A provider that runs its own server (`launch:`) is started for the listing as `run` starts
-    it, unless something already answers; its log goes to `log_dir`."""
+    """The model ids the provider's API lists (see `listing_client`)."""
+    async with listing_client(job, log_dir) as client:
+        return await client.list_models()
+
+
+async def fetch_claims(job: ProviderJob, log_dir: Path, models: list[str]) -> dict[str, list[Claim]] | None:
+    """What the provider's own listing declares about each of `models` that it lists (`Dialect.claims_call`);
+    None when its API declares nothing.
+
+    Each distinct page is fetched once, however many models are asked about (a catalog lists them
+    all on the same pages); a model found on no page is left out. Fails like listing the models, at
+    the first page that fails, and reads at most MAX_MODEL_PAGES pages per model likewise.
+    """
+    async with listing_client(job, log_dir) as client:
+        pages: Pages = {}
+        found: dict[str, list[Claim]] = {}
+        for model in models:
+            cursor: str | None = None
+            for _ in range(client.MAX_MODEL_PAGES):
+                call = client.dialect.claims_call(model, cursor)
+                if call is None:
+                    return None
+                claims, cursor = await client.listing_page(call, functools.partial(client.dialect.parse_claims, model), pages)
+                if claims is not None:
+                    found[model] = claims
+                if claims is not None or cursor is None:
+                    break
+            else:
+                raise too_many_pages(client.MAX_MODEL_PAGES)
+        return found
+
+
+@asynccontextmanager
+async def listing_client(job: ProviderJob, log_dir: Path) -> AsyncIterator[ProviderClient]:
+    """A client for asking the provider about its models. A provider that runs its own server
+    (`launch:`) is started for it as `run` starts it, unless something already answers; its log
+    goes to `log_dir`."""
     async with AsyncExitStack() as stack:
         base_url = job.base_url
         if job.provider.launch is not None:
@@ -209,7 +246,7 @@ async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
         transport = await stack.enter_async_context(
             transport_for(job, None, None, launched=job.provider.launch is not None)
         )
-        return await provider_client(job, transport, base_url).list_models()
+        yield provider_client(job, transport, base_url)
 
 
 #: Requests a trial can add to its plan: the forced tool call's and the follow-up's fallbacks.

@@ -6,6 +6,7 @@ import html
 import json
 import os
 import re
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -13,21 +14,25 @@ from typer.testing import CliRunner
 
 from conftest import REPO
 from llmprobe.capabilities import NAMES
+from llmprobe.claims import Claims
 from llmprobe.cli import app, load_pairs
 from llmprobe.config import ModelConfig, ProviderConfig, load_config
+from llmprobe.dialects.declared import Claim
 from llmprobe.render import cells
 from llmprobe.render.evidence import (
     VERDICT_PROBES,
     cell_evidence,
     layout_columns,
 )
-from llmprobe.render.html import CAPABILITY_LABELS
+from llmprobe.render.html import CAPABILITY_LABELS, render_html
+from llmprobe.render.page import Page as ScoreboardPage
 from llmprobe.render.tables import LAYOUTS, model_lines, scoreboard
 from llmprobe.results import (
     Evidence,
     ModelResult,
     ModeResult,
     ProviderResult,
+    Verdict,
 )
 from support.cdp import Page, open_page
 from test_render import rendered
@@ -239,6 +244,24 @@ def test_clicking_a_cell_shows_its_evidence(browser: Page, tmp_path: Path) -> No
     assert "Latency (ms)" in text and "Attempts" in text
     assert f"llmprobe explain '{pairs[0][0].name}' '{model.id}' --mode {line.modes[0]} --column 'Tool'" in text
     assert "Seed:" not in text  # another column's probe
+    assert browser.errors == []
+
+
+def test_a_contradicted_cell_says_which_claim_it_contradicts(browser: Page, tmp_path: Path) -> None:
+    verdicts = {**dict.fromkeys(NAMES, Verdict.TRUE), "tools": Verdict.FALSE}
+    modes = {"sync": ModeResult(verdicts=verdicts, probes=[Evidence(probe="Text", outcome="pass", status=200)])}
+    result = ProviderResult("router", "2026-12-07T00:00:00Z", "test", [ModelResult(id="m", modes=modes)])
+    config = ProviderConfig(name="router", api="openai", base_url="", models=(ModelConfig(id="m"),))
+    kept = Claims("router", "2026-12-07T01:00:00Z", "test", {"m": [Claim("supported_parameters: tools", "tools")]})
+    page = StringIO()
+    render_html(ScoreboardPage([(config, result)], "detailed", True, claims={"router": kept}), page)
+    open_page(browser, tmp_path / "c.html", page.getvalue())
+    tool = [column.title for column in layout_columns("detailed")].index("Tool")
+    marked = "Array.from(document.querySelectorAll('#board td.contradicted')).map((td) => Number(td.dataset.c))"
+    assert browser.evaluate(marked) == [tool]
+    browser.evaluate("document.querySelector('#board td.contradicted').click()")
+    text = browser.evaluate("document.getElementById('evidence-body').innerText")
+    assert text.startswith("contradicts the provider's listing: supported_parameters: tools (declared yes")
     assert browser.errors == []
 
 

@@ -18,11 +18,14 @@ import base64
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from llmprobe.errors import UnsupportedOption
 from llmprobe.neutral import AttachmentPart, RateLimit, Reply, Request
 from llmprobe.sse import SseEvent
+
+if TYPE_CHECKING:
+    from llmprobe.dialects.declared import Claim
 
 #: The `api:` values of providers.yaml, each naming its dialect class ("module:Class"), imported on use.
 DIALECTS: dict[str, str] = {
@@ -100,6 +103,16 @@ class Dialect(Protocol):
         """Model ids on this page, and the cursor of the next page (None on the last one).
 
         The cursor travels through the caller, so a dialect keeps no state between pages."""
+
+    def claims_call(self, model: str, cursor: str | None) -> HttpCall | None:
+        """The request for one page of what the provider declares about `model`: a page of the model
+        list for most APIs (the client asks each distinct page once), one request per model for
+        Ollama's /api/show; None when the API declares nothing llmprobe can hold against a verdict."""
+
+    def parse_claims(
+        self, model: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> tuple[list[Claim] | None, str | None]:
+        """`model`'s claims (`declared.Claim`; None when this page does not list it), and the next page's cursor."""
 
 
 def dialect_class(api: str) -> type[Dialect]:

@@ -25,6 +25,7 @@ from urllib.parse import quote
 from llmprobe import neutral
 from llmprobe.dialects import HttpCall, Option, refuse_missing, refuse_modality, wire
 from llmprobe.dialects.base import BaseDialect
+from llmprobe.dialects.declared import Declarations
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.ratelimits import parse_retry_after
 from llmprobe.sse import SseEvent
@@ -74,6 +75,17 @@ class AnthropicDialect(BaseDialect):
     RATE_LIMIT_SCOPE = "model"
     HEADERS = {"anthropic-version": API_VERSION}
     MODELS_PATH = "/v1/models"
+    #: What /v1/models declares per model: `capabilities` flags (`thinking` and `effort` have no
+    #: capability to hold them against yet) and the token limits.
+    DECLARATIONS = Declarations(
+        flags={
+            "capabilities": {
+                "citations": "citations", "image_input": "in:image", "pdf_input": "in:document",
+                "structured_outputs": "jsonSchema",
+            }
+        },
+        limits={"max_input_tokens": "tokens_in", "max_tokens": "tokens_out"},
+    )  # fmt: skip
 
     def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Keys in the order of the recorded reference traffic, so a request can match its recording."""

@@ -6,7 +6,8 @@ failure a non-2xx answer stands for, which the default `answer` raises). The res
 that a wire format overrides only where it differs: no options, SSE streams, a bearer key, no
 announced rate limits, answers that are any JSON, and a model list that is one page of
 `{MODELS_ARRAY[0]: [{MODELS_ARRAY[1]: id}, …]}` at `MODELS_PATH` (a paged list adds
-`page_query` and `next_cursor`).
+`page_query` and `next_cursor`) and declares nothing about its models (a list that does names
+where, `DECLARATIONS`, for `llmprobe models --claims`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from llmprobe import neutral
 from llmprobe.dialects import HttpCall, Option, option_values, wire
+from llmprobe.dialects.declared import Claim, Declarations
 from llmprobe.errors import ApiError
 
 
@@ -34,6 +36,9 @@ class BaseDialect:
     MODELS_PATH: ClassVar[str] = "/models"
     #: A listing page's array of models, and the key of a model's id in each entry.
     MODELS_ARRAY: ClassVar[tuple[str, str]] = ("data", "id")
+    #: Where a model list entry declares what the model supports, each claim mapped to what measures it;
+    #: None for a list that declares nothing llmprobe measures.
+    DECLARATIONS: ClassVar[Declarations | None] = None
 
     def __init__(self, base_url: str, options: Mapping[str, Any] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
@@ -76,3 +81,22 @@ class BaseDialect:
     def next_cursor(self, page: Any) -> str | None:
         """The cursor of the page after `page`; None for a list that is one page."""
         return None
+
+    def claims_call(self, model: str, cursor: str | None) -> HttpCall | None:
+        """A page of the model list, when the list declares anything (the client fetches each page once)."""
+        return None if self.DECLARATIONS is None else self.list_models_call(cursor)
+
+    def parse_claims(
+        self, model: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> tuple[list[Claim] | None, str | None]:
+        """`model`'s claims, read from its entry on this page by `DECLARATIONS`; None when the page
+        does not list it. A page of the wrong shape is refused as listing the models refuses it."""
+        page = self.answer(status, headers, body, "model list")
+        self.model_ids(page)
+        entries, key = self.MODELS_ARRAY
+        claims = None if self.DECLARATIONS is None else self.DECLARATIONS.listed(page, entries, key, self.listed_as(model))
+        return claims, self.next_cursor(page)
+
+    def listed_as(self, model: str) -> str:
+        """The model's id as its entry in the model list spells it."""
+        return model

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from llmprobe import neutral
 from llmprobe.dialects import HttpCall, refuse_missing, refuse_modality, wire
 from llmprobe.dialects.base import BaseDialect
+from llmprobe.dialects.declared import Declarations
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.ratelimits import parse_duration, parse_retry_after
 from llmprobe.sse import SseEvent
@@ -53,6 +54,13 @@ class GeminiDialect(BaseDialect):
     name = "gemini"
     #: Gemini quotas count per model and project; it announces none in headers (429s say how long).
     RATE_LIMIT_SCOPE = "model"
+    MODELS_ARRAY = ("models", "name")
+    #: What a model resource declares: its generation methods (a complete list; generateContent is what
+    #: answers at all) and its token limits. `thinking` has no capability to hold it against yet.
+    DECLARATIONS = Declarations(
+        lists={"supportedGenerationMethods": {"generateContent": "in:text"}},
+        limits={"inputTokenLimit": "tokens_in", "outputTokenLimit": "tokens_out"},
+    )
 
     def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Keys in the order the reference's Go client sent them, so recorded bodies compare as sent."""
@@ -118,6 +126,9 @@ class GeminiDialect(BaseDialect):
 
     def next_cursor(self, page: Any) -> str | None:
         return wire.page_cursor(wire.lenient_dict(page).get("nextPageToken"))
+
+    def listed_as(self, model: str) -> str:
+        return f"models/{model}"
 
 
 class GeminiStreamParser:

@@ -15,11 +15,12 @@ import base64
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from llmprobe import neutral
 from llmprobe.dialects import HttpCall, refuse_missing, refuse_modality, wire
 from llmprobe.dialects.base import BaseDialect
+from llmprobe.dialects.declared import Claim, Declarations
 from llmprobe.dialects.openai import token_logprobs
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt, kind_for_status, page_excerpt
 from llmprobe.ratelimits import parse_retry_after
@@ -44,6 +45,11 @@ class OllamaDialect(BaseDialect):
     #: `/api/tags` lists every local model at once: one page is the whole list.
     MODELS_PATH = "/api/tags"
     MODELS_ARRAY = ("models", "name")
+    #: What /api/show declares: `capabilities`, the complete list of what the model can do (`thinking` has
+    #: no capability to hold it against yet, `insert` and `embedding` are not measured).
+    DECLARATIONS: ClassVar[Declarations] = Declarations(
+        lists={"capabilities": {"completion": "in:text", "tools": "tools", "vision": "in:image"}}
+    )
 
     def build(self, model: str, request: neutral.Request) -> HttpCall:
         """Keys in the order the reference sent them, so a request can match its recording byte for byte."""
@@ -94,6 +100,19 @@ class OllamaDialect(BaseDialect):
 
     def stream_parser(self) -> OllamaStreamParser:
         return OllamaStreamParser()
+
+    def claims_call(self, model: str, cursor: str | None) -> HttpCall:
+        """/api/tags says nothing about a model's capabilities: /api/show, one model at a time, does."""
+        return HttpCall("POST", f"{self.base_url}/api/show", {"model": model})
+
+    def parse_claims(
+        self, model: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> tuple[list[Claim] | None, str | None]:
+        """A model the server does not have (404) is not listed, as in a listing that leaves it out."""
+        if status == 404:
+            return None, None
+        shown = wire.required_dict(self.answer(status, headers, body, "model details"), "model details")
+        return self.DECLARATIONS.claims(shown), None
 
     def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
         """`{"error": "text"}`, the one envelope Ollama uses; its status says the kind (404: no such model)."""

@@ -18,6 +18,7 @@ from typing import Any
 from llmprobe import neutral
 from llmprobe.dialects import HttpCall, Option, data_url, openai_errors, refuse_modality, wire
 from llmprobe.dialects.base import BaseDialect
+from llmprobe.dialects.declared import Declarations
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption, excerpt
 from llmprobe.ratelimits import parse_ratelimit_headers
 from llmprobe.sse import SseEvent
@@ -25,6 +26,27 @@ from llmprobe.sse import SseEvent
 
 class OpenAIDialect(BaseDialect):
     name = "openai"
+    #: What an OpenAI-compatible listing declares, where it declares anything (OpenAI's own /v1/models does
+    #: not: id, created, owned_by): OpenRouter's `supported_parameters` and input modalities (complete lists;
+    #: llama.cpp's server lists the modalities too), Mistral's `capabilities` flags, and the token limits of
+    #: OpenRouter, Groq and llama.cpp (`meta.n_ctx`, its context size).
+    DECLARATIONS = Declarations(
+        lists={
+            "supported_parameters": {
+                "tools": "tools", "tool_choice": "toolCallRequired", "response_format": "json",
+                "structured_outputs": "jsonSchema", "seed": "seed", "stop": "stopSequence", "logprobs": "topLogprobs",
+                "top_logprobs": "topLogprobs", "max_tokens": "maxTokens", "web_search_options": "webSearch",
+            },
+            "architecture.input_modalities": {
+                "text": "in:text", "image": "in:image", "audio": "in:audio", "video": "in:video", "file": "in:document"
+            },
+        },
+        flags={"capabilities": {"completion_chat": "in:text", "function_calling": "tools", "vision": "in:image"}},
+        limits={
+            "context_length": "tokens_in", "top_provider.max_completion_tokens": "tokens_out", "context_window": "tokens_in",
+            "max_completion_tokens": "tokens_out", "meta.n_ctx": "tokens_in",
+        },
+    )  # fmt: skip
     OPTIONS = {
         # The request field that caps the reply. Older servers (llama.cpp's) only know
         # `max_tokens`, OpenAI's current name is refused by them.

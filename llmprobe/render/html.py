@@ -11,13 +11,16 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from importlib import resources
 from typing import Any, TextIO
 
 from llmprobe import __version__
+from llmprobe.battery import load_battery
 from llmprobe.capabilities import CAPABILITIES, NAMES
+from llmprobe.claims import Claims, judge
+from llmprobe.dialects.declared import INPUT
 from llmprobe.render import cells, legend
 from llmprobe.render.cells import Line
 from llmprobe.render.evidence import Column, cell_evidence, layout_columns
@@ -56,7 +59,9 @@ _EVIDENCE_FIELDS = (
 def render_html(page: Page, out: TextIO) -> None:
     """The page: provenance, the summary (as in markdown), filters, one table of every model
     and mode of every provider, the legend, and the evidence as data for the cells to open.
-    The speed section is markdown's: the evidence here holds every request's timings.
+    The speed section is markdown's: the evidence here holds every request's timings. The page's
+    claims (as `llmprobe models --claims` kept them) mark the cells whose verdict contradicts what
+    the provider's own listing declares.
 
     Raises ValueError for an unknown layout or an empty provider list.
     """
@@ -70,11 +75,16 @@ def render_html(page: Page, out: TextIO) -> None:
         rows += [(provider, model, line, row) for (model, line), row in zip(lines, table.rows, strict=True)]
     header = ("Provider", *board.sections[0][1].header)
     results = [provider for provider, _ in board.sections]
+    media = frozenset(probe.name for probe in load_battery().media)
+    marks = [_contradicted(page.claims, provider, model, line, columns, media) for provider, model, line, _ in rows]
     data = {
         "columns": [_column_data(column) for column in columns],
         "labels": CAPABILITY_LABELS,
         "rank": [cells.VERDICT_CELL[verdict] for verdict, _ in _CHOICES] + [cells.UNMEASURED],
-        "rows": [_row_data(provider, model, line, columns) for provider, model, line, _ in rows],
+        "rows": [
+            _row_data(provider, model, line, columns, marked)
+            for (provider, model, line, _), marked in zip(rows, marks, strict=True)
+        ],
     }
     parts = {
         "STYLE": _asset("scoreboard.css"),
@@ -83,8 +93,11 @@ def render_html(page: Page, out: TextIO) -> None:
         "FILTERS": _filters(results),
         "UNTESTED": str(sum(not line.modes for _, _, line, _ in rows)),
         "HEADER": _header(header),
-        "ROWS": "\n".join(_row(i, provider, line, row) for i, (provider, _, line, row) in enumerate(rows)),
-        "NOTES": _notes(board.sections),
+        "ROWS": "\n".join(
+            _row(i, provider, line, row, marked)
+            for i, ((provider, _, line, row), marked) in enumerate(zip(rows, marks, strict=True))
+        ),
+        "NOTES": _notes(board.sections) + _claims_note(page.claims, results),
         "LEGEND": _legend(layout),
         "DATA": _script_json(data),
         "SCRIPT": _asset("scoreboard.js"),
@@ -112,10 +125,11 @@ def _column_data(column: Column) -> dict[str, Any]:
 
 
 def _row_data(
-    provider: ProviderResult, model: ModelResult, line: Line, columns: Sequence[Column]
+    provider: ProviderResult, model: ModelResult, line: Line, columns: Sequence[Column], contradicted: Mapping[int, str]
 ) -> dict[str, Any]:
     """What the page needs to filter the row and explain its cells: its verdicts' symbols,
-    the evidence of its mode, and for each column which of that evidence decided it."""
+    the evidence of its mode, for each column which of that evidence decided it, and the
+    listing's claims a cell contradicts (by column index)."""
     mode = line.modes[0] if line.modes else ""
     evidence = model.modes[mode].probes if mode else []
     position = {id(e): i for i, e in enumerate(evidence)}
@@ -131,6 +145,7 @@ def _row_data(
         "cells": [[position[id(e)] for e in cell_evidence(model.modes[mode], column.probes)] for column in columns]
         if mode
         else [],
+        "claims": {str(c): text for c, text in contradicted.items()},
     }
 
 
@@ -181,13 +196,56 @@ def _header(titles: Sequence[str]) -> str:
     )
 
 
-def _row(index: int, provider: ProviderResult, line: Line, row: tuple[str, ...]) -> str:
-    """Provider, model, then one focusable cell per column that opens its evidence."""
+def _row(index: int, provider: ProviderResult, line: Line, row: tuple[str, ...], contradicted: Mapping[int, str]) -> str:
+    """Provider, model, then one focusable cell per column that opens its evidence; a cell whose
+    verdict contradicts the provider's listing is marked, with the claims in its title."""
     untested = ' class="untested"' if not line.modes else ""
     model, *values = row
-    cells_html = "".join(f'<td data-c="{c}" tabindex="-1">{_e(value)}</td>' for c, value in enumerate(values))
+    cells_html = "".join(
+        f'<td data-c="{c}" tabindex="-1"'
+        + (f' class="contradicted" title="{_e(contradicted[c])}"' if c in contradicted else "")
+        + f">{_e(value)}</td>"
+        for c, value in enumerate(values)
+    )
     heading = f'<td>{_e(provider_title(provider))}</td><th scope="row">{_e(model)}</th>'
     return f'<tr data-i="{index}"{untested}>{heading}{cells_html}</tr>'
+
+
+def _contradicted(
+    claims: Mapping[str, Claims],
+    provider: ProviderResult,
+    model: ModelResult,
+    line: Line,
+    columns: Sequence[Column],
+    media: frozenset[str],
+) -> dict[int, str]:
+    """Column index → what the listing declares that this row's verdict there contradicts.
+
+    A capability's claim marks the columns that read its verdict; an input medium's, the columns
+    the media probes decide (➛In); a token limit is no cell's verdict and marks none."""
+    kept = claims.get(provider.provider)
+    if kept is None or not line.modes:
+        return {}
+    marks: dict[int, list[str]] = {}
+    for finding in judge({model.id: kept.models.get(model.id, [])}, provider):
+        if (model.reason, line.modes[0]) not in finding.contradicting:
+            continue
+        for c, column in enumerate(columns):
+            if finding.measured_by in column.verdicts or (finding.measured_by.startswith(INPUT) and media & set(column.probes)):
+                marks.setdefault(c, []).append(f"{finding.claim} (declared {finding.declared}, fetched {kept.fetched_at})")
+    return {c: "contradicts the provider's listing: " + "; ".join(listed) for c, listed in marks.items()}
+
+
+def _claims_note(claims: Mapping[str, Claims], results: Sequence[ProviderResult]) -> str:
+    """What the ≠ mark means, and where the claims it holds against come from."""
+    kept = [f"{p.provider} (fetched {claims[p.provider].fetched_at})" for p in results if p.provider in claims]
+    if not kept:
+        return ""
+    text = (
+        "≠ marks a cell whose verdict contradicts what the provider's own model listing declares "
+        f"(llmprobe models --claims; its title names the claim): {', '.join(kept)}."
+    )
+    return f'<p id="claims">{_e(text)}</p>'
 
 
 def _notes(sections: Sequence[tuple[ProviderResult, Table]]) -> str:

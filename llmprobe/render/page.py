@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TextIO
 
+from llmprobe.claims import Claims
 from llmprobe.config import ProviderConfig
 from llmprobe.results import ProviderResult
 
@@ -22,6 +23,9 @@ class Page:
     summary: bool | None = None
     #: The speed section (latency and throughput) in the formats where it is optional.
     speed: bool = False
+    #: Per provider, what its own model listing claims (`llmprobe models --claims`), kept beside its
+    #: results: the HTML page marks the cells a claim contradicts.
+    claims: Mapping[str, Claims] = field(default_factory=dict)
 
 
 #: A format: writes the page to the stream. Raises ValueError for an unknown layout or no providers.

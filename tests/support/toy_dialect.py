@@ -63,6 +63,13 @@ class ToyDialect:
     def parse_models(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[list[str], str | None]:
         return list(json.loads(body)), None
 
+    def claims_call(self, model: str, cursor: str | None) -> None:
+        """Toy's list names its models and declares nothing about them."""
+        return None
+
+    def parse_claims(self, model: str, status: int, headers: Mapping[str, str], body: bytes) -> tuple[None, None]:
+        return None, None
+
 
 class ToyStreamParser:
     def __init__(self) -> None:

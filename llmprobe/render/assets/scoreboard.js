@@ -96,6 +96,7 @@
       `${row.model} · ${row.provider}${row.mode ? ` · ${row.mode}` : ""} — ${column.title} ${td.textContent}`;
     const out = document.getElementById("evidence-body");
     out.replaceChildren();
+    if (row.claims[c]) out.append(el("p", row.claims[c], "contradicted"));
     if (!row.mode) {
       out.append(el("p", "Not measured: the model is listed but was not probed, or has no results yet."));
     } else if (!column.probes.length) {

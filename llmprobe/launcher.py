@@ -127,12 +127,16 @@ async def answers(url: str) -> bool:
 
 
 #: Run before the server's own command: ask Linux for SIGTERM when llmprobe dies, then exec.
-#: (A shim rather than preexec_fn, which is unsafe once asyncio has started threads.)
+#: (A shim rather than preexec_fn, which is unsafe once asyncio has started threads.) llmprobe
+#: may die before the request is made, which the kernel would never report: the shim then finds
+#: itself adopted (another parent than the pid it was given) and does not start the server.
 _DIE_WITH_PARENT = (
     "import ctypes, os, sys\n"
     "if sys.platform.startswith('linux'):\n"
     "    ctypes.CDLL(None).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM\n"
-    "os.execvp(sys.argv[1], sys.argv[1:])\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(1)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
 )
 
 
@@ -176,7 +180,7 @@ async def local_server(provider: ProviderConfig, log_dir: Path) -> AsyncIterator
     with log_path.open("wb") as log:
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", _DIE_WITH_PARENT, *argv],
+                [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -291,3 +291,14 @@ def test_the_server_module_says_what_to_do_without_xllamacpp(tmp_path: Path) -> 
     done = subprocess.run([sys.executable, "-c", hide, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.startswith("xllamacpp (llama.cpp's server) is not installed: pip install -e '.[local]'")
+
+
+def test_a_server_whose_llmprobe_died_before_it_started_is_never_started(tmp_path: Path) -> None:
+    # The shim is given llmprobe's pid; adopted by another parent, it must not exec the server
+    # (the kernel would never send it the SIGTERM asked for on llmprobe's death).
+    marker = tmp_path / "started"
+    command = [sys.executable, "-c", launcher._DIE_WITH_PARENT]
+    orphan = subprocess.run([*command, "1", "touch", str(marker)], check=False)
+    assert orphan.returncode == 1 and not marker.exists()
+    child = subprocess.run([*command, str(os.getpid()), "touch", str(marker)], check=False)
+    assert child.returncode == 0 and marker.exists()

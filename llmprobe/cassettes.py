@@ -25,7 +25,7 @@ import httpx
 import yaml
 
 from llmprobe.errors import CassetteError
-from llmprobe.files import TooLarge, read_bounded, write_atomically
+from llmprobe.files import Unreadable, read_bounded, write_atomically
 from llmprobe.ratelimits import parse_duration
 from llmprobe.redaction import Redactor
 
@@ -79,10 +79,8 @@ def load_cassette(path: Path) -> Cassette:
     """Read a go-vcr v2 cassette (ours or the reference's)."""
     try:
         data = yaml.load(read_bounded(path, MAX_CASSETTE_BYTES), Loader=_Loader)
-    except TooLarge:
-        raise CassetteError(f"{path} is larger than {MAX_CASSETTE_BYTES} bytes, not a recording") from None
-    except OSError as exc:
-        raise CassetteError(f"cannot read {path}: {exc.strerror}") from None
+    except Unreadable as exc:
+        raise CassetteError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise CassetteError(f"{path} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
     try:

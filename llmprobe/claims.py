@@ -31,7 +31,7 @@ from typing import Any, Literal
 from llmprobe import safejson
 from llmprobe.battery import Role, load_battery
 from llmprobe.dialects.declared import INPUT, LIMITS, Claim, measures
-from llmprobe.files import TooLarge, read_bounded, write_atomically
+from llmprobe.files import Unreadable, read_bounded, write_atomically
 from llmprobe.results import ModelResult, ProviderResult, Verdict
 from llmprobe.results_file import ResultsError
 
@@ -198,10 +198,8 @@ def load(path: Path) -> Claims:
     """The claims file at `path`, checked key by key; ResultsError (one line, with the path) otherwise."""
     try:
         data = safejson.loads(read_bounded(path, MAX_CLAIMS_BYTES), max_bytes=MAX_CLAIMS_BYTES)
-    except TooLarge:
-        raise ResultsError(f"{path}: larger than {MAX_CLAIMS_BYTES} bytes, not a claims file") from None
-    except OSError as exc:
-        raise ResultsError(f"{path}: cannot read: {exc.strerror}") from None
+    except Unreadable as exc:
+        raise ResultsError(f"{path}: {exc}") from None
     except safejson.UnsafeJson as exc:
         raise ResultsError(f"{path}: not valid JSON ({exc})") from None
     try:

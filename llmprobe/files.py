@@ -7,8 +7,13 @@ import tempfile
 from pathlib import Path
 
 
-class TooLarge(OSError):
-    """A file longer than the reader's limit: not the kind of file it expects."""
+class Unreadable(Exception):
+    """A file that cannot be read, or is longer than its reader's limit; says why in a few words,
+    for the caller to put after the path."""
+
+
+class TooLarge(Unreadable):
+    """A file longer than its reader's limit: not the kind of file the reader expects."""
 
 
 def read_bounded(path: Path, limit: int) -> bytes:
@@ -16,10 +21,13 @@ def read_bounded(path: Path, limit: int) -> bytes:
 
     Reads at most limit + 1 bytes instead of trusting `stat`: a file that grows while it is
     read, or one whose size `stat` cannot tell (a FIFO, /dev/zero), stays within the limit.
-    Raises TooLarge or OSError.
+    Raises Unreadable (TooLarge past the limit).
     """
-    with path.open("rb") as f:
-        data = f.read(limit + 1)
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise Unreadable(f"cannot read: {exc.strerror or exc}") from None
     if len(data) > limit:
         raise TooLarge(f"larger than {limit} bytes")
     return data

@@ -15,7 +15,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from llmprobe import safejson
 from llmprobe.errors import LlmprobeError
-from llmprobe.files import TooLarge, read_bounded, write_atomically
+from llmprobe.files import Unreadable, read_bounded, write_atomically
 from llmprobe.results import MODES, ModelResult, ProviderResult, RowKey
 
 #: The version of this file's layout. A reader refuses a file of a later version (it cannot know
@@ -195,10 +195,8 @@ MAX_RESULTS_BYTES = 256 * 1024 * 1024
 def load(path: Path) -> ProviderResult:
     try:
         data = read_bounded(path, MAX_RESULTS_BYTES)
-    except TooLarge:
-        raise ResultsError(f"{path}: larger than {MAX_RESULTS_BYTES} bytes, not a results file") from None
-    except OSError as exc:
-        raise ResultsError(f"{path}: cannot read: {exc.strerror}") from None
+    except Unreadable as exc:
+        raise ResultsError(f"{path}: {exc}") from None
     try:
         decoded = safejson.loads(data, max_bytes=MAX_RESULTS_BYTES)
     except safejson.UnsafeJson as exc:

@@ -20,7 +20,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from llmprobe.errors import ConfigError, excerpt
-from llmprobe.files import TooLarge, read_bounded
+from llmprobe.files import TooLarge, Unreadable, read_bounded
 
 #: Limits that make a hostile providers.yaml cost a moment to refuse, far above any real one.
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -62,10 +62,10 @@ def compose(path: Path) -> Node | None:
     """
     try:
         data = read_bounded(path, MAX_CONFIG_BYTES)
-    except TooLarge:
-        raise ConfigError(f"{path}:1: larger than {MAX_CONFIG_BYTES} bytes, not a providers file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except TooLarge as exc:  # the start of the file is where it goes wrong
+        raise ConfigError(f"{path}:1: {exc}, not a providers file") from None
+    except Unreadable as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

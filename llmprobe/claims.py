@@ -89,6 +89,20 @@ def judge(declared: Declared, result: ProviderResult | None) -> list[Finding]:
     return findings
 
 
+def contradictions(claims: Claims | None, result: ProviderResult, model: str | None = None) -> tuple[str, ...]:
+    """One line per claim of the listing that a measured verdict contradicts (of `model` alone when
+    given): what the scoreboards' notes and `explain` say, beside the HTML page's marked cells."""
+    if claims is None:
+        return ()
+    declared = {m: c for m, c in claims.models.items() if model in (None, m)}
+    return tuple(
+        f"{f.model}: the provider's listing declares {f.claim} ({f.declared}), measured {f.measured} "
+        f"(llmprobe models --claims, fetched {claims.fetched_at})"
+        for f in judge(declared, result)
+        if f.verdict == "contradicted"
+    )
+
+
 def _judge(model_id: str, claim: Claim, rows: Sequence[ModelResult]) -> Finding:
     if claim.measured_by in LIMITS:
         return _judge_limit(model_id, claim, rows)

@@ -402,8 +402,9 @@ def explain_cell(
             raise ResultsError(f"no results in {path} yet: run `llmprobe run --provider {provider}` first")
         modes = ("sync", "stream") if mode == "both" else (mode,)
         loaded = results_file.load(path)
+        kept = claims_file.load_beside(out, provider)
         found = explain.explain(
-            selected, loaded, model, modes=modes, column=column, layout=layout, base_url=base_url, reason=thinking
+            selected, loaded, model, modes=modes, column=column, layout=layout, base_url=base_url, reason=thinking, claims=kept
         )
     except LlmprobeError as exc:
         raise fail(str(exc)) from None

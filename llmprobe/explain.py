@@ -24,6 +24,7 @@ from typing import Any
 
 from llmprobe.asking import ChainState, Wire, request_for
 from llmprobe.battery import Battery, Probe, Role, load_battery
+from llmprobe.claims import Claims, contradictions
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ProviderConfig
 from llmprobe.dialects import get_dialect
 from llmprobe.errors import DeclaredUnsupported, LlmprobeError, UnsupportedOption
@@ -85,6 +86,8 @@ class Explanation:
     generated_at: str
     source: str
     modes: list[ModeExplanation] = field(default_factory=list)
+    #: The claims of the provider's own listing that this model's verdicts contradict.
+    contradicted: tuple[str, ...] = ()
 
 
 def explain(
@@ -97,6 +100,7 @@ def explain(
     layout: str = "detailed",
     base_url: str | None = None,
     reason: bool | None = None,
+    claims: Claims | None = None,
 ) -> Explanation:
     """Every cell of `model_id`'s rows (or the one `column`), from the results file and the battery.
 
@@ -116,7 +120,9 @@ def explain(
         raise ExplainError(f"--column {column!r}: the {layout} layout has {titles}")
     battery = load_battery()
     builder = _Builder(config, battery, base_url or config.base_url)
-    explanation = Explanation(config.name, model.id, result.generated_at, result.source)
+    explanation = Explanation(
+        config.name, model.id, result.generated_at, result.source, contradicted=contradictions(claims, result, model.id)
+    )
     for line in model_lines(model, rates=True):
         mode = line.modes[0] if line.modes else ""
         if mode not in modes:
@@ -239,6 +245,7 @@ def _shortened(curl: str) -> str:
 def render_text(explanation: Explanation) -> str:
     head = f"{explanation.provider} {explanation.model}: results of {explanation.generated_at}"
     lines = [head + (f" ({explanation.source})" if explanation.source else "")]
+    lines += [f"contradicts its listing: {line}" for line in explanation.contradicted]
     for mode in explanation.modes:
         shown: dict[str, str] = {}
         for cell in mode.cells:

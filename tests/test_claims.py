@@ -510,3 +510,20 @@ def test_a_hostile_claim_name_is_text_on_the_page(tmp_path: Path) -> None:
     page = html_page(listing, provider, kept)
     assert "<img" not in page and page.count("</script>") == 2  # the page's own two scripts
     assert hostile in html.unescape(next(iter(contradicted_cells(page)[0].values())))
+
+
+@pytest.mark.parametrize("lying", [False, True], ids=["honest", "lying"])
+@pytest.mark.parametrize("command", [["render"], ["render", "--format", "terminal"], ["show"], ["explain", "router", "m"]])
+def test_every_text_output_names_a_contradicted_claim(tmp_path: Path, lying: bool, command: list[str]) -> None:
+    # The markdown and terminal scoreboards say it under their table, explain at its head.
+    declared = [Claim("supported_parameters: tools", "tools", lying)]
+    out = kept_claims(tmp_path, {"m": declared})
+    write_results(out, "router", "m")
+    conf = config(tmp_path, "router", "openai", "http://127.0.0.1:9/v1", ["m"])
+    result = runner.invoke(app, [*command, "--config", str(conf), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    said = "m: the provider's listing declares supported_parameters: tools (yes), measured sync: no, stream: no"
+    flat = " ".join(result.stdout.replace("\\_", "_").split())  # markdown escapes the underscores
+    assert (said in flat) is lying, result.stdout
+    if lying:
+        assert "fetched 2026-12-07T00:00:00Z" in flat

@@ -23,7 +23,7 @@ def render_markdown(page: Page, out: TextIO) -> None:
     Raises ValueError for an unknown layout or an empty provider list.
     """
     layout = page.layout
-    board = scoreboard(page.providers, layout, _link, page.summary)
+    board = scoreboard(page.providers, layout, _link, page.summary, claims=page.claims)
     blocks = ["# Scoreboard", *_provenance([result for result, _ in board.sections])]
     if board.summary is not None:
         blocks.append(_table(board.summary))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from llmprobe import capabilities
 from llmprobe.battery import load_battery
 from llmprobe.capabilities import RATED, capability
+from llmprobe.claims import Claims, contradictions
 from llmprobe.config import TIERS, ProviderConfig
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
@@ -126,14 +127,15 @@ def _row(first: Sequence[str], line: Line, layout_columns: tuple[tuple[str, Cell
     return (*first, *(cell(line) for _, cell in layout_columns))
 
 
-def provider_table(provider: ProviderResult, layout: str, rates: bool = False) -> Table:
-    """One row per model and measured mode (sync first), in the merged order of `merge`."""
+def provider_table(provider: ProviderResult, layout: str, rates: bool = False, claims: Claims | None = None) -> Table:
+    """One row per model and measured mode (sync first), in the merged order of `merge`; its notes
+    say which gates failed, and which claims of the provider's own listing (`claims`) a verdict contradicts."""
     layout_columns = columns(layout)
     medals = _medals(provider.models)
     lines = [(model, line) for model in provider.models for line in model_lines(model, rates)]
     rows = tuple(_row((model.id + medals.get((model.id, model.reason), ""),), line, layout_columns) for model, line in lines)
     notes = tuple(note for model, line in lines if (note := gate_note(model.id, line)) is not None)
-    return Table(("Model", *(title for title, _ in layout_columns)), rows, notes)
+    return Table(("Model", *(title for title, _ in layout_columns)), rows, notes + contradictions(claims, provider))
 
 
 def _union(modalities: Sequence[Mapping[str, Modality]]) -> dict[str, Modality]:
@@ -207,9 +209,11 @@ def scoreboard(
     name: Callable[[ProviderResult], str],
     summary: bool | None = None,
     rates: bool = False,
+    claims: Mapping[str, Claims] | None = None,
 ) -> Scoreboard:
     """`summary`: a summary table before the sections; by default when there are several.
     `rates`: cells of one capability show its pass rate over repeated trials (`💨 7/10`).
+    `claims`: per provider, what its listing declares (`llmprobe models --claims`), for the notes.
 
     Raises ValueError for an unknown layout or an empty provider list."""
     columns(layout)
@@ -218,7 +222,8 @@ def scoreboard(
     merged = [merge(config, result) for config, result in providers]
     wanted = len(merged) > 1 if summary is None else summary
     table = summary_table(merged, layout, name) if wanted else None
-    return Scoreboard(table, tuple((p, provider_table(p, layout, rates)) for p in merged))
+    kept = claims or {}
+    return Scoreboard(table, tuple((p, provider_table(p, layout, rates, kept.get(p.provider))) for p in merged))
 
 
 #: The speed section's columns after provider, model and mode.

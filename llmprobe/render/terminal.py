@@ -28,7 +28,7 @@ def render_terminal(page: Page, out: TextIO) -> None:
     Raises ValueError for an unknown layout or an empty provider list.
     """
     layout = page.layout
-    board = scoreboard(page.providers, layout, lambda p: p.provider, page.summary, rates=True)
+    board = scoreboard(page.providers, layout, lambda p: p.provider, page.summary, rates=True, claims=page.claims)
     parts: list[RenderableType] = [] if board.summary is None else [_rich(board.summary, "Scoreboard")]
     parts += [_rich(table, provider_title(provider)) for provider, table in board.sections]
     speeds = speed_table([provider for provider, _ in board.sections])

@@ -19,8 +19,6 @@ Outcome = Literal["pass", "fail", "unsupported", "error"]
 
 #: The capability names, and those that name a fault, as `capabilities` declares them.
 VERDICT_NAMES: tuple[str, ...] = capabilities.NAMES
-#: Those the reference scoreboard has too: the ones compared with it.
-REFERENCE_NAMES: tuple[str, ...] = capabilities.REFERENCE_NAMES
 MODES: tuple[str, ...] = ("sync", "stream")
 FAULTS = capabilities.FAULTS
 

@@ -140,7 +140,7 @@ def beyond_reference_unrecorded(results_file: Path) -> list[str]:
 
 def reference_rows(scoreboard: Path) -> dict[tuple[str, bool, str], dict[str, str]]:
     """(model, reason, mode) → the reference's verdicts: a model run with and without reasoning is two rows."""
-    from llmprobe.results import REFERENCE_NAMES
+    from llmprobe.capabilities import REFERENCE_NAMES
 
     verdicts = {}
     for scenario in scenarios(scoreboard):

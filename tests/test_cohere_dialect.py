@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import COHERE_FIXTURES, reference_verdicts, scenarios
 from llmprobe.battery import load_battery, media_bytes
+from llmprobe.capabilities import REFERENCE_NAMES
 from llmprobe.cassettes import Interaction
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
@@ -23,7 +24,6 @@ from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.neutral import DocumentPart, Exchange, Message, Request, ToolCall, ToolResult
 from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
-from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support import replaying
 from support.configs import replayed, write_providers

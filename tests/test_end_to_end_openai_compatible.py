@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, REPO, SAME_FORMAT, needs_fixtures, reference_verdicts, scenarios
+from llmprobe.capabilities import REFERENCE_NAMES
 from llmprobe.cli import app
 from llmprobe.config import load_config
-from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support.configs import replayed, write_providers
 from test_config import GROQ_TESTED

@@ -17,8 +17,8 @@ from conftest import (
     scenarios,
     unrecorded_by_reference,
 )
+from llmprobe.capabilities import REFERENCE_NAMES
 from llmprobe.cli import app
-from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support import recorded_responses
 from support.configs import replayed, write_providers

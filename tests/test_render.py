@@ -13,6 +13,7 @@ from markdown_it import MarkdownIt
 from wcwidth import wcswidth
 
 from conftest import FIXTURES, SEEDS
+from llmprobe.capabilities import REFERENCE_NAMES
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.render import FORMATS, cells, legend
 from llmprobe.render.cells import Line
@@ -20,7 +21,6 @@ from llmprobe.render.markdown import anchor
 from llmprobe.render.page import Page
 from llmprobe.render.tables import LAYOUTS, best_seen
 from llmprobe.results import (
-    REFERENCE_NAMES,
     Modality,
     ModelResult,
     ModeResult,

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from llmprobe import capabilities
 from llmprobe.battery import load_battery
-from llmprobe.capabilities import RATED, capability
+from llmprobe.capabilities import NAMES, RATED, capability
 from llmprobe.claims import Claims, contradictions
 from llmprobe.config import TIERS, ProviderConfig
 from llmprobe.render import cells
@@ -162,7 +161,7 @@ def best_seen(lines: Sequence[Line]) -> Line:
         return Line()
     with_tools = [line for line in measured if line.verdict("tools").works]
     verdicts: dict[str, Verdict] = {}
-    for name in capabilities.NAMES:
+    for name in NAMES:
         pool = with_tools if name in FAULTS else measured
         if not capability(name).reference:
             # Beyond the reference: only the rows whose results hold it (`cells`, "measured here").

@@ -414,13 +414,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_text(404, f"no route for {self.path}")
             return
         provider, path_model = route
-        try:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        except json.JSONDecodeError as exc:
-            self._send_text(400, f"request body is not JSON: {exc}")
-            return
-        if not isinstance(body, dict):
-            self._send_text(400, "request body is not a JSON object")
+        body = self.json_body()
+        if body is None:
             return
         model = path_model if path_model is not None else str(body.get("model") or "")
         folder = recorded_anthropic.folder(body) if provider.dialect == "anthropic" else model
@@ -492,6 +487,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, document: Mapping[str, Any]) -> None:
         self._send_bytes(status, "application/json", json.dumps(document).encode())
+
+    def json_body(self) -> dict[str, Any] | None:
+        """The request's body as a JSON object; None once a 400 has said why it is not one."""
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        except json.JSONDecodeError as exc:
+            self._send_text(400, f"request body is not JSON: {exc}")
+            return None
+        if not isinstance(body, dict):
+            self._send_text(400, "request body is not a JSON object")
+            return None
+        return body
 
     def _send_text(self, status: int, text: str) -> None:
         self._send_bytes(status, "text/plain; charset=utf-8", text.encode())

@@ -10,7 +10,6 @@ only one way (gemini-2.5-pro, with thinking) answers only requests asking that w
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -126,13 +125,8 @@ def answer(handler: _Handler) -> None:
         handler._send_text(404, f"no route for {handler.path}")
         return
     model, stream = routed
-    try:
-        body = json.loads(handler.rfile.read(int(handler.headers.get("Content-Length") or 0)) or b"{}")
-    except json.JSONDecodeError as exc:
-        handler._send_text(400, f"request body is not JSON: {exc}")
-        return
-    if not isinstance(body, dict):
-        handler._send_text(400, "request body is not a JSON object")
+    body = handler.json_body()
+    if body is None:
         return
     preferred = f"{model}_thinking" if wants_thinking(body) else model
     model_dir = handler.server.model_dir(provider, preferred) or handler.server.model_dir(provider, model)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import OLLAMA_FIXTURES, needs_fixtures, reference_verdicts, scenarios
 from llmprobe.battery import load_battery, media_bytes
+from llmprobe.capabilities import REFERENCE_NAMES
 from llmprobe.cassettes import Interaction, load_cassette
 from llmprobe.cli import app
 from llmprobe.client import ProviderClient
@@ -23,7 +24,6 @@ from llmprobe.dialects.ollama import OllamaDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
 from llmprobe.judging import failure_outcome, passed
 from llmprobe.neutral import AttachmentPart, DocumentPart, Exchange, Message, Request, ToolCall, ToolResult
-from llmprobe.results import REFERENCE_NAMES
 from llmprobe.results_file import load
 from support import replaying
 from support.configs import replayed, write_providers

@@ -20,6 +20,7 @@ import json
 import re
 import shlex
 from dataclasses import asdict, dataclass, field
+from functools import cache, partial
 from typing import Any
 
 from llmprobe.asking import ChainState, Wire, request_for
@@ -129,6 +130,8 @@ def explain(
             continue
         recorded = model.modes[mode]
         part = ModeExplanation(mode)
+        # A probe that decides several cells (the tool chain's) is rebuilt once and shown in each.
+        rebuilt = cache(partial(builder.reproduce, model.id, mode=mode, evidence=recorded.probes, thinking=thinking))
         for col in chosen:
             evidence = cell_evidence(recorded, col.probes)
             names = list(dict.fromkeys(e.probe for e in evidence))
@@ -142,7 +145,7 @@ def explain(
                         ProbeEvidence(
                             name,
                             [e for e in evidence if e.probe == name],
-                            builder.reproduce(model.id, name, mode, recorded.probes, thinking),
+                            rebuilt(name),
                         )
                         for name in names
                     ],

@@ -34,6 +34,18 @@ def server():
         yield running
 
 
+@pytest.fixture(scope="module")
+def shipped():
+    """providers.yaml, read once for every results file."""
+    return load_config(REPO / "providers.yaml").providers
+
+
+@pytest.fixture(scope="module")
+def client():
+    with httpx.Client(timeout=30) as opened:
+        yield opened
+
+
 def base_url(server, provider: str) -> str:
     from support import recorded_gemini
 
@@ -41,31 +53,35 @@ def base_url(server, provider: str) -> str:
 
 
 @pytest.mark.parametrize("provider", REPLAYED)
-def test_every_answered_probe_rests_on_a_recording_of_its_own_request(server, provider: str) -> None:
+def test_every_answered_probe_rests_on_a_recording_of_its_own_request(server, shipped, client, provider: str) -> None:
     # As tests/replay_results.py ran it: the media by URL pointed at the placeholder.
-    config = dataclasses.replace(load_config(REPO / "providers.yaml").providers[provider], image_base_url=MEDIA_BASE_URL)
+    config = dataclasses.replace(shipped[provider], image_base_url=MEDIA_BASE_URL)
     result = load(REPO / "results" / f"{provider}.json")
     checked = 0
-    with httpx.Client(timeout=30) as client:
-        for model in result.models:
-            if not model.probed or not model.modes:
-                continue
-            explanation = explain(config, result, model.id, base_url=base_url(server, provider), reason=model.reason)
-            for mode in explanation.modes:
-                for cell in mode.cells:
-                    for probe in cell.probes:
-                        for trial in probe.trials:
-                            where = f"{provider} {model.id} {mode.mode} {probe.probe}"
-                            if trial.status is None:
-                                continue  # never sent, or no answer: no recording behind it
-                            if NOT_RECORDED in trial.reason:
-                                assert trial.outcome in ("error", "unknown"), where
-                                continue
-                            assert probe.reproduction.body is not None, f"{where}: {probe.reproduction.note}"
-                            # A follow-up is rebuilt with the expected call in place of the model's own;
-                            # the question compares neither (only the tools, the choice and a tool result).
-                            answer = client.post(probe.reproduction.url, json=probe.reproduction.body)
-                            assert not answer.text.startswith(NOT_RECORDED), f"{where}: {answer.text}"
-                            assert answer.status_code == trial.status, where
-                            checked += 1
+    for model in result.models:
+        if not model.probed or not model.modes:
+            continue
+        explanation = explain(config, result, model.id, base_url=base_url(server, provider), reason=model.reason)
+        # A probe shown in several cells, or run in several trials, is one request: sent once.
+        answers: dict[tuple[str, str], httpx.Response] = {}
+        for mode in explanation.modes:
+            for cell in mode.cells:
+                for probe in cell.probes:
+                    for trial in probe.trials:
+                        where = f"{provider} {model.id} {mode.mode} {probe.probe}"
+                        if trial.status is None:
+                            continue  # never sent, or no answer: no recording behind it
+                        if NOT_RECORDED in trial.reason:
+                            assert trial.outcome in ("error", "unknown"), where
+                            continue
+                        assert probe.reproduction.body is not None, f"{where}: {probe.reproduction.note}"
+                        # A follow-up is rebuilt with the expected call in place of the model's own;
+                        # the question compares neither (only the tools, the choice and a tool result).
+                        sent = (mode.mode, probe.probe)
+                        if sent not in answers:
+                            answers[sent] = client.post(probe.reproduction.url, json=probe.reproduction.body)
+                        answer = answers[sent]
+                        assert not answer.text.startswith(NOT_RECORDED), f"{where}: {answer.text}"
+                        assert answer.status_code == trial.status, where
+                        checked += 1
     assert checked, f"{provider}: no answered probe was checked"

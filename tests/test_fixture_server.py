@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from llmprobe.cassettes import load_cassette
 from support.fixture_server import FIXTURES_ROOT, PROVIDERS, classify, find_cassette
+from support.replaying import recorded as interactions
 
 GROQ_MODEL = "llama-3.1-8b-instant"
 CF_SCOUT = "@cf/meta/llama-4-scout-17b-16e-instruct"
@@ -207,10 +207,10 @@ def test_recorded_requests_are_answered_with_their_own_recording(provider: str) 
             continue
         if str(path.relative_to(root)) == "deepseek-reasoner_thinking/GenSync-Tools-SquareRoot-1.yaml":
             continue
-        recorded = load_cassette(path).interactions[0].request_body
+        recorded = interactions(path)[0].request_body
         if "/think" in recorded:
             continue
         found = find_cassette(path.parent, classify(PROVIDERS[provider].dialect, json.loads(recorded)))
-        if found is None or (found != path and load_cassette(found).interactions[0].request_body != recorded):
+        if found is None or (found != path and interactions(found)[0].request_body != recorded):
             wrong.append((str(path.relative_to(root)), found and found.name))
     assert wrong == []

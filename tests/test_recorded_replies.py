@@ -41,7 +41,7 @@ def test_every_recorded_200_reply_parses():
     walked = 0
     failures = []
     for name, api, path in recordings():
-        for item in load_cassette(path).interactions:
+        for item in replaying.recorded(path):
             if not 200 <= item.status < 300:
                 continue
             walked += 1
@@ -77,7 +77,7 @@ def test_every_recorded_error_carries_the_providers_envelope():
     (Perplexity's 401 is a bare nginx page, the one exception)."""
     undecoded = []
     for _name, api, path in recordings():
-        for item in load_cassette(path).interactions:
+        for item in replaying.recorded(path):
             if item.status < 300:
                 continue
             try:

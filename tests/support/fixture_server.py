@@ -34,9 +34,9 @@ from urllib.parse import unquote, urlsplit
 from conftest import FIXTURES
 from llmprobe.battery import load_battery
 from llmprobe.capabilities import capability
-from llmprobe.cassettes import Interaction, load_cassette
+from llmprobe.cassettes import Interaction
 from llmprobe.questions import NOT_RECORDED, body_of, difference, question
-from support import recorded_anthropic, recorded_gemini, recorded_responses
+from support import recorded_anthropic, recorded_gemini, recorded_responses, replaying
 
 FIXTURES_ROOT = FIXTURES
 
@@ -276,10 +276,9 @@ def _cassettes(model_dir: Path) -> frozenset[str]:
     return frozenset(path.name for path in model_dir.glob("Gen*.yaml"))
 
 
-@cache
 def _recording(path: Path) -> Interaction:
-    """Cassettes never change during a run; image ones are large, so each is parsed once."""
-    return load_cassette(path).interactions[0]
+    """The exchange a reference cassette holds (a scoreboard cassette holds one)."""
+    return replaying.recorded(path)[0]
 
 
 def unanswered(dialect: str, body: Mapping[str, Any], cassette: Path, **url: Any) -> str | None:

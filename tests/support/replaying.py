@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from llmprobe.cassettes import Interaction, load_cassette
@@ -68,6 +69,13 @@ def stream_of(dialect: Dialect, *data: str) -> Reply:
     return parser.finish()
 
 
+@cache
+def recorded(path: Path) -> tuple[Interaction, ...]:
+    """A recording's interactions, parsed once per process: the reference's recordings are read-only
+    inputs that several test modules walk and the fixture server answers from on every request."""
+    return tuple(load_cassette(path).interactions)
+
+
 @dataclass(frozen=True)
 class Recordings:
     """One provider's recordings read through its dialect, by cassette name or by (model, probe)."""
@@ -78,7 +86,7 @@ class Recordings:
     follow_ups: bool = False
 
     def interaction(self, name: str) -> Interaction:
-        interactions = load_cassette(self.root / name).interactions
+        interactions = recorded(self.root / name)
         if not self.follow_ups:
             assert len(interactions) == 1, name
         return interactions[0]

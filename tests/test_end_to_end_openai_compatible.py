@@ -8,6 +8,7 @@ either direction fails.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from typer.testing import CliRunner
 from conftest import FIXTURES, REPO, SAME_FORMAT, needs_fixtures, reference_verdicts, scenarios
 from llmprobe.capabilities import REFERENCE_NAMES
 from llmprobe.cli import app
-from llmprobe.config import load_config
+from llmprobe.config import ProviderConfig, load_config
+from llmprobe.results import ProviderResult
 from llmprobe.results_file import load
 from support.configs import replayed, write_providers
 from test_config import GROQ_TESTED
@@ -143,6 +145,12 @@ RECORDED = ("groq", "cerebras", "deepseek", "huggingface", "mistral", "openaicha
 SHIPPED = REPO / "providers.yaml"
 
 
+@cache
+def shipped() -> dict[str, ProviderConfig]:
+    """The shipped providers.yaml, read once for the module."""
+    return load_config(SHIPPED).providers
+
+
 def fixtures_of(provider: str) -> Path:
     from support.fixture_server import PROVIDERS
 
@@ -165,10 +173,9 @@ def chat_models(provider: str) -> list[str]:
 
 def write_config(directory: Path, base_urls: dict[str, str]) -> Path:
     """Each recorded provider with its shipped settings, pointed at the fixture server."""
-    shipped = load_config(SHIPPED).providers
     providers = {}
     for name in RECORDED:
-        provider = shipped[name]
+        provider = shipped()[name]
         fields: dict = {}
         if provider.options:
             fields["options"] = dict(provider.options)
@@ -195,30 +202,36 @@ def fixture_run(tmp_path_factory):
     return tmp, result, served
 
 
+@pytest.fixture(scope="module")
+def results(fixture_run) -> dict[str, ProviderResult]:
+    """Each provider's results file, read once for every test that looks at it."""
+    tmp, _, _ = fixture_run
+    return {provider: load(tmp / "out" / f"{provider}.json") for provider in RECORDED}
+
+
 @pytest.mark.parametrize("provider", RECORDED)
 def test_shipped_providers_probe_every_recorded_chat_model(provider):
-    models = {m.id: m for m in load_config(SHIPPED).providers[provider].models}
+    models = {m.id: m for m in shipped()[provider].models}
     assert all(models[m].probe for m in chat_models(provider))
 
 
-def test_run_succeeds_and_writes_results(fixture_run):
-    tmp, result, served = fixture_run
+def test_run_succeeds_and_writes_results(fixture_run, results):
+    _, result, served = fixture_run
     assert result.exit_code in (0, 1), result.output
     assert "Traceback" not in result.output
     for provider in RECORDED:
-        assert load(tmp / "out" / f"{provider}.json").models, provider
+        assert results[provider].models, provider
     assert served, "the fixture server answered nothing"
 
 
-def our_verdicts(out: Path, provider: str) -> dict[tuple[str, str], dict[str, str]]:
-    result = load(out / f"{provider}.json")
+def our_verdicts(result: ProviderResult) -> dict[tuple[str, str], dict[str, str]]:
     return {(m.id, mode): r.verdicts for m in result.models for mode, r in m.modes.items()}
 
 
-def compare(out: Path, provider: str) -> tuple[int, dict[tuple[str, str, str, str], tuple[str, str]]]:
+def compare(result: ProviderResult, provider: str) -> tuple[int, dict[tuple[str, str, str, str], tuple[str, str]]]:
     """How many verdicts were compared, and every one that differs: (reference, ours)."""
     reference = reference_verdicts(fixtures_of(provider) / "scoreboard.json")
-    ours = our_verdicts(out, provider)
+    ours = our_verdicts(result)
     differences = {}
     compared = 0
     for model in chat_models(provider):
@@ -236,9 +249,8 @@ def compare(out: Path, provider: str) -> tuple[int, dict[tuple[str, str, str, st
 
 
 @pytest.mark.parametrize("provider", list(RECORDED))
-def test_verdicts_match_reference_except_deviations(fixture_run, provider):
-    tmp, _, _ = fixture_run
-    compared, differences = compare(tmp / "out", provider)
+def test_verdicts_match_reference_except_deviations(results, provider):
+    compared, differences = compare(results[provider], provider)
     models = chat_models(provider)
     listed = {k: v[:2] for k, v in EXPECTED_DIFFERENCES.items() if k[0] == provider and k[1] in models}
     if provider in NO_SEARCH_RECORDED:
@@ -249,11 +261,10 @@ def test_verdicts_match_reference_except_deviations(fixture_run, provider):
 
 
 @needs_fixtures
-def test_agreement_over_all_recordings_is_the_readme_figure(fixture_run):
-    tmp, _, _ = fixture_run
+def test_agreement_over_all_recordings_is_the_readme_figure(results):
     measured = {}
     for provider in RECORDED:
-        compared, differences = compare(tmp / "out", provider)
+        compared, differences = compare(results[provider], provider)
         measured[provider] = (compared - len(differences), compared)
     assert measured == AGREEMENT
 
@@ -275,9 +286,8 @@ AGREEMENT = {
 
 
 @pytest.mark.parametrize("provider", list(RECORDED))
-def test_modalities_and_thinking_match_reference(fixture_run, provider):
-    tmp, _, _ = fixture_run
-    result = load(tmp / "out" / f"{provider}.json")
+def test_modalities_and_thinking_match_reference(results, provider):
+    result = results[provider]
     for model_id in chat_models(provider):
         scenario = next(s for s in scenarios(fixtures_of(provider) / "scoreboard.json") if s["models"][0] == model_id)
         if "GenSync" not in scenario:

@@ -114,12 +114,14 @@ def start_run_and_wait_for_server(tmp_path: Path) -> subprocess.Popen[str]:
         text=True,
         preexec_fn=default_sigint,
     )
+    # Mid-run: the server has loaded the model and is decoding the run's first request (llama.cpp
+    # logs each request it takes), so the interruption lands while requests are in flight.
+    log = tmp_path / "out" / "local-server.log"
     deadline = time.monotonic() + 120
-    while not server_processes(tmp_path) or not (tmp_path / "out" / "local-server.log").exists():
+    while not server_processes(tmp_path) or not log.exists() or b"processing task" not in log.read_bytes():
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        assert time.monotonic() < deadline, "the local server never started"
-        time.sleep(0.2)
-    time.sleep(3)  # let it load the model and take requests
+        assert time.monotonic() < deadline, "the local server never took a request"
+        time.sleep(0.1)
     return process
 
 

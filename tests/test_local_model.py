@@ -120,7 +120,7 @@ def start_run_and_wait_for_server(tmp_path: Path) -> subprocess.Popen[str]:
     # logs each request it takes), so the interruption lands while requests are in flight.
     log = tmp_path / "out" / "local-server.log"
     deadline = time.monotonic() + 120
-    while not server_processes(tmp_path) or not log.exists() or b"processing task" not in log.read_bytes():
+    while not log.exists() or b"processing task" not in log.read_bytes() or not server_processes(tmp_path):
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
         assert time.monotonic() < deadline, "the local server never took a request"
         time.sleep(0.1)

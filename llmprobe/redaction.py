@@ -65,10 +65,13 @@ class Redactor:
         return self._headers(headers, lambda name: name in _VOLATILE_RESPONSE_HEADERS)
 
     def _headers(self, headers: httpx.Headers, dropped: Callable[[str], bool]) -> dict[str, list[str]]:
+        items = [(name.lower(), value) for name, value in headers.multi_items() if not dropped(name.lower())]
+        items.sort(key=lambda item: item[0])
+        names = self._names.sub_all([name for name, _ in items])
+        values = self._text.sub_all([value for _, value in items])
         kept: dict[str, list[str]] = {}
-        for name, value in sorted(headers.multi_items(), key=lambda item: item[0].lower()):
-            if not dropped(name.lower()):
-                kept.setdefault(_canonical(self._names.sub(name.lower())), []).append(self.text(value))
+        for name, value in zip(names, values, strict=True):
+            kept.setdefault(_canonical(name), []).append(value)
         return kept
 
 
@@ -87,7 +90,7 @@ class _Matcher:
         #: Each MIN_PIECE-long window of a secret, with every (secret form, offset) it occurs at.
         self._windows: dict[str, list[tuple[str, int]]] = {}
         prefixes = set()
-        grams = set()
+        grams: set[str] = set()
         for secret in secrets:
             for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
                 whole[form] = REDACTED
@@ -117,6 +120,17 @@ class _Matcher:
         if self._prefix_pattern is not None and _any_in(self._prefixes, value):
             value = self._prefix_pattern.sub(REDACTED, value)
         return value
+
+    def sub_all(self, values: list[str]) -> list[str]:
+        """Each of `values` redacted: looked at together first (a literal in one value is in
+        the values joined), since a set of headers nearly always holds no secret at all."""
+        if self._whole_pattern is None or not self._finds_in("\n".join(values)):
+            return values
+        return [self.sub(value) for value in values]
+
+    def _finds_in(self, value: str) -> bool:
+        """Whether any step has something to replace (a prefix holds its secret's first gram)."""
+        return _any_in(self._whole, value) or _any_in(self._grams, value)
 
     def _pieces(self, value: str, pattern: re.Pattern[str]) -> str:
         """Every run of text that is a piece of a secret (MIN_PIECE or longer), as one REDACTED."""

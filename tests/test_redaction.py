@@ -12,6 +12,7 @@ import random
 import re
 from urllib.parse import quote, quote_plus
 
+import httpx
 import pytest
 
 from llmprobe.redaction import MIN_PIECE, PREFIX, REDACTED, Redactor
@@ -112,3 +113,23 @@ def test_a_long_body_with_scattered_pieces_is_redacted_like_a_short_one() -> Non
     redacted = Redactor([KEY, SLASHED]).text(body)
     assert redacted == filler.join([REDACTED] * 4 + [REDACTED * 2, ""])
     assert redacted == reference([KEY, SLASHED], {}, body)
+
+
+def test_headers_are_redacted_one_by_one_like_any_text() -> None:
+    """Names and values are first looked at together: a piece in any one of them is still found."""
+    rng = random.Random(7)
+    for _ in range(200):
+        items = [(f"x-h{i}-" + _echoes(rng, [KEY], [], 6).lower(), _echoes(rng, [KEY], [], 30)) for i in range(rng.randint(1, 6))]
+        # Header names and values are ASCII, without spaces in names or line breaks anywhere.
+        items = [(_ascii(name).replace(" ", "-").replace("\n", "-"), _ascii(value).replace("\n", " ")) for name, value in items]
+        expected: dict[str, list[str]] = {}
+        for name, value in sorted(items):
+            canonical = "-".join(
+                p if p == REDACTED else p[:1].upper() + p[1:].lower() for p in reference([KEY.lower()], {}, name).split("-")
+            )
+            expected.setdefault(canonical, []).append(reference([KEY], {}, value))
+        assert Redactor([KEY]).response_headers(httpx.Headers(items)) == expected, items
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "ignore").decode()

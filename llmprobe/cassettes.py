@@ -177,7 +177,9 @@ def _item(index: int, interaction: Interaction) -> bytes:
 
 def _joined(parts: list[bytes]) -> bytes:
     """The start of a cassette and its items as one document: an end line that any of them
-    was written with goes at the end of the whole, where libyaml writes it."""
+    was written with goes at the end of the whole, where libyaml writes it (PyYAML's own
+    emitter, used without libyaml, writes it only after a last value of that kind; a reader
+    takes the document the same either way)."""
     open_ended = any(part.endswith(_OPEN_END) for part in parts)
     joined = b"".join(part[: -len(_OPEN_END) + 1] if part.endswith(_OPEN_END) else part for part in parts)
     return joined + _OPEN_END[1:] if open_ended else joined

@@ -483,5 +483,7 @@ def test_interactions_appended_one_by_one_make_the_cassette_saved_at_once(tmp_pa
                 append_interaction(appended, interaction, index)
             saved = Cassette(tmp_path / "saved.yaml", interactions)
             save_cassette(saved)
-            assert appended.read_bytes() == saved.path.read_bytes() == whole.encode(), (at, odd)
+            assert appended.read_bytes() == saved.path.read_bytes(), (at, odd)
+            if yaml.__with_libyaml__:  # the end line goes where libyaml's emitter puts it, not PyYAML's own
+                assert appended.read_bytes() == whole.encode(), (at, odd)
             assert load_cassette(appended).interactions == interactions

@@ -153,7 +153,12 @@ class _Matcher:
 
 
 def _any_in(literals: Iterable[str], value: str) -> bool:
-    return any(literal in value for literal in literals)
+    # A loop rather than any() over a generator: most values are short, and there the
+    # generator's own cost is most of the time.
+    for literal in literals:
+        if literal in value:
+            return True
+    return False
 
 
 def _alternatives(literals: Iterable[str]) -> re.Pattern[str] | None:

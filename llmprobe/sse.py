@@ -90,19 +90,26 @@ async def text_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
     size limit has to count every byte on the way.
     """
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    pending = ""
+    # The line being read, in pieces: only the text each chunk adds is searched for line breaks,
+    # so a line that never ends (a hostile stream) costs its length once, not at every chunk.
+    line: list[str] = []
+    held_cr = False
     async for chunk in chunks:
-        text = pending + decoder.decode(chunk)
+        text = "\r" * held_cr + decoder.decode(chunk)
         # A trailing CR may be the first half of a CRLF still on its way.
-        held = "\r" if text.endswith("\r") else ""
-        *complete, pending = _LINE_BREAK.split(text[: len(text) - len(held)])
-        pending += held
-        for line in complete:
-            yield line
-    rest = pending + decoder.decode(b"", final=True)
-    if rest:
-        *complete, last = _LINE_BREAK.split(rest)
-        for line in complete:
-            yield line
-        if last:
-            yield last
+        held_cr = text.endswith("\r")
+        *complete, last = _LINE_BREAK.split(text[:-1] if held_cr else text)
+        if complete:
+            complete[0] = "".join([*line, complete[0]])
+            line = []
+            for each in complete:
+                yield each
+        line.append(last)
+    *complete, last = _LINE_BREAK.split("\r" * held_cr + decoder.decode(b"", final=True))
+    if complete:
+        complete[0] = "".join([*line, complete[0]])
+        line = []
+        for each in complete:
+            yield each
+    if rest := "".join([*line, last]):
+        yield rest

@@ -1,29 +1,31 @@
 """A provider on its worst day: every reply a probe can get, judged, never a crash, never a leak.
 
-Each case runs the real command line against a scripted server (tests/support/fake_openai.py,
-127.0.0.1, finite scripts) where model `bad` gets the hostile reply to every request
-and model `good` answers every probe correctly. Whatever `bad` gets, the run ends
-with the documented exit status and no traceback, `good` keeps every verdict, `bad`
-is in the results file with its evidence (never silently dropped), and the key
-appears in no file and no output, whole, in pieces or as its prefix.
-"""
+Each case is answered by a scripted server (tests/support/fake_openai.py, 127.0.0.1, finite
+scripts) through the real command line: its model `bad-<case id>` gets the hostile reply to
+every request, beside model `good`, which answers every probe correctly. Cases with the same
+exit status, mode and config share one run (see `run_batch`), and each is still judged on its
+own: whatever its model gets, the run ends with the documented exit status and no traceback,
+`good` keeps every verdict, the case's model is in the results file with its evidence (never
+silently dropped), and the key appears in no file and no output, whole, in pieces or as its prefix."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import gzip
 import json
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from llmprobe import results, results_file
@@ -235,59 +237,147 @@ JUDGED = [
 CASES = [dataclasses.replace(c, exit=1) for c in UNREADABLE + TRANSPORT + NO_ANSWER] + JUDGED
 
 
-def write_config(tmp: Path, base_url: str, extra: Mapping[str, int]) -> Path:
+def write_config(tmp: Path, base_url: str, extra: Mapping[str, int], models: Sequence[str]) -> Path:
     provider = {"api": "openai", "base_url": base_url, "api_key_env": "FAKE_API_KEY", "max_retries": 0, "timeout": 10, **extra}
-    return write_providers(tmp, {"fake": {**provider, "models": ["good", "bad"]}})
+    return write_providers(tmp, {"fake": {**provider, "models": list(models)}})
 
 
-def run_against(tmp_path: Path, hostile: Case) -> tuple[object, results.ProviderResult]:
-    def script(request: RecordedRequest) -> Scripted:
-        if (request.json or {}).get("model") == "good":
-            return wire_answer(request.json, 0.0)
-        return hostile.answer(request)
+# --- one run of the command line per batch of cases ------------------------------------------
+#
+# Cases that share an exit status, a mode and a config share a run: one provider whose models
+# are the control `good` and one `bad-<case id>` per case, the server answering each model by
+# its name. So the control is asked once per batch instead of once per case, and the run's exit
+# status is each of its cases' (a run exits 1 as soon as one probe gets no answer, so a batch
+# of exit-1 cases also has each case show its own part in it: an "error" outcome). Pacing is per
+# model with this dialect (`RATE_LIMIT_SCOPE`): one case's rate-limit headers pace its model only.
 
-    with FakeOpenAI(script) as server:
-        cfg = write_config(tmp_path, server.base_url, hostile.config)
-        out, rec = tmp_path / "out", tmp_path / "rec"
+#: The cases one run answers: the same exit status, mode and config.
+BatchKey = tuple[int, str, tuple[tuple[str, int], ...]]
+
+
+def batch_of(hostile: Case) -> BatchKey:
+    return hostile.exit, hostile.mode, tuple(sorted(hostile.config.items()))
+
+
+def model_of(hostile: Case) -> str:
+    return f"bad-{hostile.id}"
+
+
+@dataclass
+class BatchRun:
+    """One run of the command line against a batch of cases, and what it left on disk."""
+
+    directory: Path
+    mode: str
+    ran: Result
+    result: results.ProviderResult
+    #: Every file the run wrote, by the case whose cassette it is (None: the run's own, or `good`'s).
+    files: dict[Path, str | None]
+
+    def written_for(self, hostile: Case) -> list[Path]:
+        """The run's files but the other cases' cassettes: what leaks there is their failure."""
+        return [path for path, owner in self.files.items() if owner in (None, hostile.id)]
+
+    @functools.cached_property
+    def leaks(self) -> dict[Path, list[str]]:
+        """The key's pieces found in each file, in its bytes or its name: searched once for the batch."""
+        return {path: leaks(path.read_bytes()) + leaks(str(path)) for path in self.files}
+
+    @functools.cached_property
+    def unloadable(self) -> dict[Path, str]:
+        """The cassettes that do not load, with the error: each one loaded once for the batch."""
+        failed = {}
+        for path in self.files:
+            if path.suffix == ".yaml" and path.parent != self.directory:
+                try:
+                    load_cassette(path)
+                except Exception as exc:
+                    failed[path] = repr(exc)
+        return failed
+
+    @functools.cached_property
+    def document(self) -> dict:
+        """The results file read as strict UTF-8 JSON: no NaN or Infinity may be written."""
+        return json.loads((self.directory / "out" / "fake.json").read_bytes().decode("utf-8"), parse_constant=_refuse)
+
+    @functools.cached_property
+    def replayed(self) -> tuple[Result, results.ProviderResult]:
+        """The batch run again from its recording."""
+        again = self.directory / "again"
         ran = CliRunner().invoke(
             app,
-            ["run", "-p", "fake", "--mode", hostile.mode, "-v", "--config", str(cfg), "--out", str(out), "--record", str(rec)],
+            ["run", "-p", "fake", "--mode", self.mode, "--config", str(self.directory / "providers.yaml"), "--out", str(again), "--replay", str(self.directory / "rec")],
             env={"FAKE_API_KEY": KEY},
         )
-    return ran, results_file.load(out / "fake.json")
+        return ran, results_file.load(again / "fake.json")
+
+
+def run_batch(directory: Path, members: Sequence[Case]) -> BatchRun:
+    """`members` (one mode, one config) in one recorded run, their models beside `good`."""
+    answers: dict[str, Callable[[RecordedRequest], Scripted]] = {"good": lambda request: wire_answer(request.json, 0.0)}
+    answers.update((model_of(c), c.answer) for c in members)
+    mode, config = members[0].mode, members[0].config
+    with FakeOpenAI(lambda request: answers[request.json["model"]](request)) as server:
+        cfg = write_config(directory, server.base_url, config, list(answers))
+        out, rec = directory / "out", directory / "rec"
+        ran = CliRunner().invoke(
+            app,
+            ["run", "-p", "fake", "--mode", mode, "-v", "--config", str(cfg), "--out", str(out), "--record", str(rec)],
+            env={"FAKE_API_KEY": KEY},
+        )
+    # A cassette's directory is its model's: rec/fake/MODEL/NAME.yaml.
+    owners = {model_of(c): c.id for c in members}
+    files = {path: owners.get(path.parent.name) for path in directory.rglob("*") if path.is_file()}
+    return BatchRun(directory, mode, ran, results_file.load(out / "fake.json"), files)
+
+
+@pytest.fixture(scope="module")
+def batches(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Case], BatchRun]:
+    """The run of a case's batch, made when a case of it first asks (`-k` runs only what it selects)."""
+    runs: dict[BatchKey, BatchRun] = {}
+
+    def of(hostile: Case) -> BatchRun:
+        key = batch_of(hostile)
+        if key not in runs:
+            runs[key] = run_batch(tmp_path_factory.mktemp("batch"), [c for c in CASES if batch_of(c) == key])
+        return runs[key]
+
+    return of
 
 
 @pytest.mark.parametrize("hostile", CASES, ids=[c.id for c in CASES])
-def test_a_hostile_reply_is_judged_without_a_traceback_a_leak_or_a_loss(tmp_path: Path, hostile: Case) -> None:
-    ran, result = run_against(tmp_path, hostile)
-    output = ran.output  # type: ignore[attr-defined]
-    assert ran.exception is None or isinstance(ran.exception, SystemExit), output  # type: ignore[attr-defined]
+def test_a_hostile_reply_is_judged_without_a_traceback_a_leak_or_a_loss(batches: Callable[[Case], BatchRun], hostile: Case) -> None:
+    run = batches(hostile)
+    output = run.ran.output
+    assert run.ran.exception is None or isinstance(run.ran.exception, SystemExit), output
     assert "Traceback" not in output
-    assert ran.exit_code == hostile.exit, output  # type: ignore[attr-defined]
 
-    # The other model lost nothing.
-    good = result.model("good")
-    assert good is not None and good.modes[hostile.mode].verdicts == EXPECTED_VERDICTS
     # The hostile one is judged, not dropped: in the file, with its evidence and a reason for each failure.
-    bad = result.model("bad")
-    assert bad is not None and result.incomplete == [], output
-    assert bad.modes[hostile.mode].probes
-    for evidence in bad.modes[hostile.mode].probes:
-        assert evidence.outcome == "pass" or evidence.reason
+    bad = run.result.model(model_of(hostile))
+    assert bad is not None and run.result.incomplete == [], output
+    evidence = bad.modes[hostile.mode].probes
+    assert evidence
+    for each in evidence:
+        assert each.outcome == "pass" or each.reason
+    # Its own part in the exit status (checked before the batch's, which every case of it shares):
+    # a probe left without an answer is what makes a run exit 1.
+    assert any(e.outcome == "error" for e in evidence) == (hostile.exit == 1), [(e.probe, e.outcome) for e in evidence]
     if hostile.exit == 1:
         assert "unknown" in bad.modes[hostile.mode].verdicts.values()
+    assert run.ran.exit_code == hostile.exit, output
+    # The other model lost nothing.
+    good = run.result.model("good")
+    assert good is not None and good.modes[hostile.mode].verdicts == EXPECTED_VERDICTS
 
     # Nothing written or printed holds the key, and everything written is strict UTF-8 JSON or YAML.
     assert leaks(output) == []
-    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    written = run.written_for(hostile)
     for path in written:
-        assert leaks(path.read_bytes()) == [], path
-        assert leaks(str(path)) == [], path
-    json.loads((tmp_path / "out" / "fake.json").read_bytes().decode("utf-8"), parse_constant=_refuse)
-    cassettes = [p for p in written if p.suffix == ".yaml" and p.parent != tmp_path]
+        assert run.leaks[path] == [], path
+    assert model_of(hostile) in [m["id"] for m in run.document["models"]]
+    cassettes = [p for p in written if p.suffix == ".yaml" and p.parent != run.directory]
     assert cassettes
-    for path in cassettes:
-        load_cassette(path)
+    assert {p: run.unloadable[p] for p in cassettes if p in run.unloadable} == {}
 
 
 def _refuse(name: str) -> None:
@@ -388,19 +478,13 @@ def test_a_50mb_reply_is_refused_without_holding_it() -> None:
 
 
 @pytest.mark.parametrize("hostile", [c for c in CASES if c.id in ("keep-alive-forever", "trickle-sync", "slow-first-byte", "too-large", "gateway-error-echoing-key")], ids=lambda c: c.id)
-def test_replaying_a_recorded_hostile_run_judges_it_the_same(tmp_path: Path, hostile: Case) -> None:
+def test_replaying_a_recorded_hostile_run_judges_it_the_same(batches: Callable[[Case], BatchRun], hostile: Case) -> None:
     """A request the client gave up on (its deadline) is recorded as the timeout it was."""
-    _, recorded = run_against(tmp_path, hostile)
-    cfg = tmp_path / "providers.yaml"
-    ran = CliRunner().invoke(
-        app,
-        ["run", "-p", "fake", "--mode", hostile.mode, "--config", str(cfg), "--out", str(tmp_path / "again"), "--replay", str(tmp_path / "rec")],
-        env={"FAKE_API_KEY": KEY},
-    )
+    run = batches(hostile)
+    ran, replayed = run.replayed
     assert ran.exit_code == hostile.exit, ran.output
-    replayed = results_file.load(tmp_path / "again" / "fake.json")
-    for model in ("good", "bad"):
-        before, after = recorded.model(model), replayed.model(model)
+    for model in ("good", model_of(hostile)):
+        before, after = run.result.model(model), replayed.model(model)
         assert before is not None and after is not None
         assert after.modes[hostile.mode].verdicts == before.modes[hostile.mode].verdicts
         outcomes = [(e.probe, e.outcome) for e in after.modes[hostile.mode].probes]
@@ -419,7 +503,7 @@ def test_replaying_a_recorded_hostile_run_judges_it_the_same(tmp_path: Path, hos
 )
 def test_models_output_holds_no_key_and_no_traceback(tmp_path: Path, answer: Callable[[RecordedRequest], Scripted], status: int) -> None:
     with FakeOpenAI(answer) as server:
-        cfg = write_config(tmp_path, server.base_url, {})
+        cfg = write_config(tmp_path, server.base_url, {}, ["good", "bad"])
         for extra in ([], ["--json"]):
             ran = CliRunner().invoke(app, ["models", "-p", "fake", "--config", str(cfg), *extra], env={"FAKE_API_KEY": KEY})
             assert ran.exception is None or isinstance(ran.exception, SystemExit), ran.output
@@ -436,17 +520,18 @@ def test_a_model_whose_judging_raises_is_left_incomplete_and_the_others_keep_the
     from llmprobe.runner import ModelProber
 
     judge = ModelProber._result
+    raising = case("judging-raises", "sync", lambda r: wire_answer(r.json, 0.0))
 
     def failing(self: ModelProber, runs: list) -> object:
-        if self.model.id == "bad":
+        if self.model.id == model_of(raising):
             raise KeyError(f"surprise for {KEY}")
         return judge(self, runs)
 
     monkeypatch.setattr(ModelProber, "_result", failing)
-    ran, result = run_against(tmp_path, case("judging-raises", "sync", lambda r: wire_answer(r.json, 0.0)))
-    assert ran.exit_code == 1 and "Traceback" not in ran.output  # type: ignore[attr-defined]
-    assert "fake: model 'bad' could not be judged (KeyError: 'surprise for REDACTED'); it is left incomplete" in ran.output  # type: ignore[attr-defined]
-    assert leaks(ran.output) == []  # type: ignore[attr-defined]
-    assert result.incomplete == [("bad", False)]
-    good = result.model("good")
+    run = run_batch(tmp_path, [raising])
+    assert run.ran.exit_code == 1 and "Traceback" not in run.ran.output
+    assert "fake: model 'bad-judging-raises' could not be judged (KeyError: 'surprise for REDACTED'); it is left incomplete" in run.ran.output
+    assert leaks(run.ran.output) == []
+    assert run.result.incomplete == [("bad-judging-raises", False)]
+    good = run.result.model("good")
     assert good is not None and good.modes["sync"].verdicts == EXPECTED_VERDICTS

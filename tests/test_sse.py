@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -34,6 +36,18 @@ def test_lines_are_the_same_whatever_the_chunks(size: int) -> None:
 def test_lone_cr_and_lf_break_lines_and_the_last_line_needs_no_break() -> None:
     assert lines_of([b"one\rtwo\n", b"thr", b"ee"]) == ["one", "two", "three"]
     assert lines_of([b"end\r"]) == ["end"]
+
+
+def test_any_cut_of_any_body_gives_the_whole_bodys_lines() -> None:
+    """Seeded bodies of CR, LF, a two-byte character and text, cut at random: a line read in many
+    pieces, a CR ending one chunk and its LF starting the next, an empty chunk, all as one body."""
+    rng = random.Random(29)
+    for _ in range(2000):
+        body = bytes(rng.choice(b"ab \r\n\xc3\xa9") for _ in range(rng.randint(0, 30)))
+        cuts = sorted(rng.choices(range(len(body) + 1), k=rng.randint(0, 6)))
+        chunks = [body[i:j] for i, j in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+        *whole, last = re.split(r"\r\n|\r|\n", body.decode("utf-8", "replace"))
+        assert lines_of(chunks) == [*whole, *([last] if last else [])], chunks
 
 
 def test_invalid_utf8_is_replaced_not_fatal() -> None:

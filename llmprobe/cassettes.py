@@ -132,18 +132,64 @@ def _duration_ms(value: object) -> float | None:
         return None
 
 
+#: What every cassette starts with; its interactions follow, one item of the list each (`_item`).
+_START = b"---\nversion: 2\ninteractions:\n"
+#: The line libyaml ends a document with after a block scalar that keeps its final line breaks
+#: (an SSE body ends in a blank line), wherever in the document that scalar was. A line of a
+#: scalar is indented: at the start of a line, this can only be the end.
+_OPEN_END = b"\n...\n"
+
+
 def save_cassette(cassette: Cassette) -> None:
     """Write `cassette` where `load_cassette` reads it back identically.
 
     The file is replaced atomically, so an interrupted recording leaves the previous
     version rather than half a YAML document.
     """
-    document = {"version": 2, "interactions": [_document(i, interaction) for i, interaction in enumerate(cassette.interactions)]}
-    text = yaml.dump(document, Dumper=_Dumper, explicit_start=True, sort_keys=False, allow_unicode=True, width=2**30)
+    _write(cassette.path, _joined([_START, *(_item(i, interaction) for i, interaction in enumerate(cassette.interactions))]))
+
+
+def append_interaction(path: Path, interaction: Interaction, index: int) -> None:
+    """Add `interaction` to the cassette at `path` as its interaction number `index` (0 starts
+    the cassette afresh): the file becomes what `save_cassette` writes for them all.
+
+    The interactions before it stay in the file as the text they were written as, not read
+    back and written out again: a recording adds each retry to its name's file, and a body
+    can be as large as the reply limit. The file is replaced atomically, like save_cassette's.
+    """
+    if index == 0:
+        earlier = _START
+    else:
+        try:
+            earlier = read_bounded(path, MAX_CASSETTE_BYTES)
+        except Unreadable as exc:
+            raise CassetteError(f"{path}: {exc}") from None
+    _write(path, _joined([earlier, _item(index, interaction)]))
+
+
+def _item(index: int, interaction: Interaction) -> bytes:
+    """One interaction as an item of the cassette's list: a list at the top of a YAML
+    document is written as it is under the cassette's `interactions:`."""
+    return yaml.dump(
+        [_document(index, interaction)], Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=2**30
+    ).encode()
+
+
+def _joined(parts: list[bytes]) -> bytes:
+    """The start of a cassette and its items as one document: an end line that any of them
+    was written with goes at the end of the whole, where libyaml writes it (PyYAML's own
+    emitter, used without libyaml, writes it only after a last value of that kind; a reader
+    takes the document the same either way)."""
+    open_ended = any(part.endswith(_OPEN_END) for part in parts)
+    joined = b"".join(part[: -len(_OPEN_END) + 1] if part.endswith(_OPEN_END) else part for part in parts)
+    return joined + _OPEN_END[1:] if open_ended else joined
+
+
+def _write(path: Path, content: bytes) -> None:
     try:
-        write_atomically(cassette.path, text)
+        write_atomically(path, content)
     except OSError as exc:
-        raise CassetteError(f"cannot write {cassette.path}: {exc.strerror}") from None
+        raise CassetteError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _document(index: int, interaction: Interaction) -> dict:

@@ -113,6 +113,9 @@ class ProviderClient:
         #: The extensions of every request: the seconds each step may take (the transport reads
         #: them), and the reply's size limit (the recorder reads it: it decodes the body apart from us).
         self._extensions: dict[str, Any] = {"timeout": phase_timeouts.as_dict(), MAX_BODY_EXTENSION: max_reply_bytes}
+        #: Each URL requested, parsed once: httpx parses a URL given as text on every request, in
+        #: Python, and a provider's requests go to a handful of them.
+        self._urls: dict[str, httpx.URL] = {}
         self.retry = retry
         #: Requests in flight for this provider, critical path first; retry waits do not hold a slot.
         self._slots = Slots(concurrency)
@@ -233,7 +236,10 @@ class ProviderClient:
     def _request(self, call: Outgoing, name: str = "") -> httpx.Request:
         """`call` as the transport takes it, with `name` as its cassette."""
         extensions = {**self._extensions, CASSETTE_EXTENSION: name} if name else self._extensions
-        return httpx.Request(call.method, call.url, json=call.body, headers=call.headers, extensions=extensions)
+        url = self._urls.get(call.url)
+        if url is None:
+            url = self._urls[call.url] = httpx.URL(call.url)
+        return httpx.Request(call.method, url, json=call.body, headers=call.headers, extensions=extensions)
 
     async def _send(self, call: Outgoing, stream: bool, name: str, exchange: Exchange, paced: tuple[str, int]) -> Reply:
         """One attempt, within `timeout` as a whole: a server that trickles its body or sends

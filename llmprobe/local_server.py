@@ -51,6 +51,9 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> None:
     params.port = args.port
     params.n_parallel = args.parallel
     params.n_ctx = args.ctx_size * args.parallel
+    # The context is sized above, so llama.cpp's fitting of it to the device's free memory (a trial
+    # load of the model first) would only cost CPU at every start; it is for memory-bound GPUs.
+    params.fit_params = False
     for cpu in (params.cpuparams, params.cpuparams_batch):
         cpu.n_threads = args.threads
     # The chat template shipped in the GGUF, rendered as llama.cpp's own server does by default.

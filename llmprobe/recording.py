@@ -16,16 +16,7 @@ from typing import cast
 import httpx
 
 from llmprobe.bodies import DEFAULT_MAX_REPLY_BYTES, MAX_BODY_EXTENSION, decoded_prefix
-from llmprobe.cassettes import (
-    Cassette,
-    Interaction,
-    body_bytes,
-    body_text,
-    cassette_name,
-    cassette_path,
-    load_cassette,
-    save_cassette,
-)
+from llmprobe.cassettes import Interaction, append_interaction, body_bytes, body_text, cassette_name, cassette_path
 from llmprobe.errors import ApiError
 from llmprobe.redaction import Redactor
 
@@ -49,9 +40,9 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         self._inner = inner
         self._directory = directory
         self._redact = redact
-        #: The names written so far. A name's earlier interactions are read back from its file when
-        #: another one comes, not held for the whole run: a body can be as large as the reply limit.
-        self._written: set[str] = set()
+        #: The interactions written so far, per name. A name's earlier ones stay in its file, not
+        #: held for the whole run: a body can be as large as the reply limit.
+        self._written: dict[str, int] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         name = cassette_name(request, self._redact)
@@ -79,11 +70,9 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         return response
 
     def _append(self, name: str, interaction: Interaction) -> None:
-        path = cassette_path(self._directory, name)
-        cassette = load_cassette(path) if name in self._written else Cassette(path)
-        self._written.add(name)
-        cassette.interactions.append(interaction)
-        save_cassette(cassette)
+        index = self._written.get(name, 0)
+        append_interaction(cassette_path(self._directory, name), interaction, index)
+        self._written[name] = index + 1
 
     async def aclose(self) -> None:
         await self._inner.aclose()

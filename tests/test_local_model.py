@@ -17,9 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from conftest import default_sigint
 from llmprobe import results, results_file
+from llmprobe.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "providers.yaml"
@@ -79,8 +81,8 @@ def test_local_run_then_render(tmp_path):
     assert run.returncode == 0, run.stderr
     assert_real_outcomes(results_file.load(tmp_path / "out" / "local.json").model(MODEL))
     assert (tmp_path / "out" / "local-server.log").stat().st_size > 0
-    page = llmprobe("render", "--config", str(CONFIG), "--out", "out", cwd=tmp_path)
-    assert page.returncode == 0, page.stderr
+    page = CliRunner().invoke(app, ["render", "--config", str(CONFIG), "--out", str(tmp_path / "out")], env={"NO_COLOR": "1"})
+    assert page.exit_code == 0, page.stderr
     summary_row = next(line for line in page.stdout.splitlines() if line.startswith("| [local]"))
     assert "🏠" in summary_row
     model_row = next(line for line in page.stdout.splitlines() if line.startswith(f"| {MODEL}"))
@@ -114,12 +116,14 @@ def start_run_and_wait_for_server(tmp_path: Path) -> subprocess.Popen[str]:
         text=True,
         preexec_fn=default_sigint,
     )
+    # Mid-run: the server has loaded the model and is decoding the run's first request (llama.cpp
+    # logs each request it takes), so the interruption lands while requests are in flight.
+    log = tmp_path / "out" / "local-server.log"
     deadline = time.monotonic() + 120
-    while not server_processes(tmp_path) or not (tmp_path / "out" / "local-server.log").exists():
+    while not log.exists() or b"processing task" not in log.read_bytes() or not server_processes(tmp_path):
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        assert time.monotonic() < deadline, "the local server never started"
-        time.sleep(0.2)
-    time.sleep(3)  # let it load the model and take requests
+        assert time.monotonic() < deadline, "the local server never took a request"
+        time.sleep(0.1)
     return process
 
 
@@ -151,8 +155,8 @@ def test_killed_run_leaves_no_server_behind(tmp_path):
 
 def test_replay_of_the_recorded_local_run(tmp_path):
     # No server, no extra: the committed cassettes of a real run answer every request.
-    run = llmprobe("run", "--provider", "local", "--config", str(CONFIG), "--out", "out", "--replay", str(CASSETTES), cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
+    run = CliRunner().invoke(app, ["run", "--provider", "local", "--config", str(CONFIG), "--out", str(tmp_path / "out"), "--replay", str(CASSETTES)])
+    assert run.exit_code == 0, run.stderr
     replayed = results_file.load(tmp_path / "out" / "local.json").model(MODEL)
     assert_real_outcomes(replayed)
     # SmolLM2 reads no medium: the ➛In cell is 💬 alone, the media ❌ (absent), never ❔.

@@ -48,6 +48,7 @@ def recorded(recordings: str, model: str, reason: bool = False) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_shared: needs a recording only ../shared holds (not in tests/recordings)")
+    config.addinivalue_line("markers", "long_running: a module that takes much of a worker's time, handed out first")
     # The suite talks only to servers it starts on 127.0.0.1: not through the proxy of the machine
     # running it. The tests of proxies set their own.
     for name in PROXY_VARIABLES:
@@ -55,7 +56,18 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.pop(name.upper(), None)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than the cores. Many tests wait (on a local server's latency, a
+    subprocess, a timeout) and a waiting worker's core is then taken by the spare one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores + 1
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # pytest-xdist hands out whole files in collection order: a long module left for last would have
+    # the other workers wait for it at the end. The sort is stable, so a module's tests stay together.
+    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
     if ALL_RECORDINGS:
         return
     without = [item for item in items if item.get_closest_marker("needs_shared")]

@@ -19,9 +19,12 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import os
 import re
+import signal
 import sys
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
+from urllib.request import urlopen
 
 from conftest import FIXTURES
 from llmprobe.battery import load_battery
@@ -321,6 +325,10 @@ def find_cassette(model_dir: Path, kind: str) -> Path | None:
     return None
 
 
+#: Where the serving child answers with `served` (GET); no provider's path looks like it.
+_SERVED_PATH = "/__fixture_server/served"
+
+
 class FixtureServer(ThreadingHTTPServer):
     """Serves `<prefix>/chat/completions` per OpenAI-compatible provider and `/cloudflare/ai/run/<model>`.
 
@@ -344,22 +352,33 @@ class FixtureServer(ThreadingHTTPServer):
         self.fixtures_root = fixtures_root
         self._served: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._child: int | None = None
 
     def start(self) -> FixtureServer:
-        # A short poll interval keeps close() quick; tests start many servers.
-        self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="fixture-server", daemon=True
-        )
-        self._thread.start()
+        """Serves from a forked child process until `close()`.
+
+        A server thread beside the client under test would trade the interpreter lock with it at
+        every read and write, which costs more CPU than the serving itself. The child only runs
+        this server's loop and leaves with `os._exit`, never returning into code whose locks a
+        thread of the parent might hold; `served` asks it over HTTP.
+        """
+        with warnings.catch_warnings():
+            # Python 3.12 warns about any fork of a process with threads, for the reason above.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            child = os.fork()
+        if child == 0:
+            try:
+                self.serve_forever(poll_interval=0.05)
+            finally:
+                os._exit(0)
+        self._child = child
         return self
 
     def close(self) -> None:
-        # shutdown() waits for serve_forever() to notice, so it would hang if never started.
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join()
-            self._thread = None
+        if self._child is not None:
+            os.kill(self._child, signal.SIGKILL)
+            os.waitpid(self._child, 0)
+            self._child = None
         self.server_close()
 
     def __enter__(self) -> FixtureServer:
@@ -379,8 +398,8 @@ class FixtureServer(ThreadingHTTPServer):
     @property
     def served(self) -> list[tuple[str, str, str]]:
         """(provider, model, cassette file name or "none <kind>") per request, in arrival order."""
-        with self._lock:
-            return list(self._served)
+        with urlopen(f"http://127.0.0.1:{self.port}{_SERVED_PATH}", timeout=30) as answer:
+            return [(provider, model, cassette) for provider, model, cassette in json.load(answer)["served"]]
 
     def record_served(self, provider: str, model: str, cassette: Path | None, kind: str = "") -> None:
         """`none <kind>` for a request no recording answered (`none` when not even its kind is known)."""
@@ -403,6 +422,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Small SSE writes must leave at once for the client to see a real stream.
     disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        if self.path != _SERVED_PATH:
+            self._send_text(404, f"no route for {self.path}")
+            return
+        with self.server._lock:
+            self._send_json(200, {"served": self.server._served})
 
     def do_POST(self) -> None:
         if self.path.startswith(f"{recorded_gemini.PATH_PREFIX}/"):

@@ -172,6 +172,13 @@ class Report:
         if passed is False:
             self.missed.append(what)
 
+    def exit_status(self) -> int:
+        """1 when a target was missed (named on the last line), else 0: the script's exit status."""
+        if self.missed:
+            print(f"missed: {'; '.join(self.missed)}")
+            return 1
+        return 0
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -228,10 +235,7 @@ def main() -> int:
     report.line("requests seen by the provider / sent", f"{seen}/{sent}", "equal", seen == sent)
     peak = server.stats.peak_in_flight
     report.line("most requests in flight at the provider", f"{peak}", f"<= {concurrency}", peak <= concurrency)
-    if report.missed:
-        print(f"missed: {'; '.join(report.missed)}")
-        return 1
-    return 0
+    return report.exit_status()
 
 
 if __name__ == "__main__":

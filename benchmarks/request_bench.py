@@ -107,10 +107,7 @@ def main() -> int:
     if "record" in runs:
         loaded = [m.cassettes for m in runs["record"]]
         report.line("cassettes loaded back per recorded run", "/".join(map(str, sorted(set(loaded)))), "> 0", min(loaded) > 0)
-    if report.missed:
-        print(f"missed: {'; '.join(report.missed)}")
-        return 1
-    return 0
+    return report.exit_status()
 
 
 if __name__ == "__main__":

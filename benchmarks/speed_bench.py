@@ -541,10 +541,7 @@ def main() -> int:
         measured, stats = run_case(case)
         report_case(report, case, measured, stats)
         sys.stdout.flush()
-    if report.missed:
-        print(f"missed: {'; '.join(report.missed)}")
-        return 1
-    return 0
+    return report.exit_status()
 
 
 if __name__ == "__main__":

@@ -14,10 +14,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+from llmprobe.capabilities import NAMES  # noqa: E402
 from llmprobe.config import TIERS, ModelConfig, ProviderConfig  # noqa: E402
 from llmprobe.render import FORMATS  # noqa: E402
 from llmprobe.render.page import Page  # noqa: E402
-from llmprobe.results import MODES, VERDICT_NAMES, VERDICTS, Modality, ModelResult, ModeResult, ProviderResult  # noqa: E402
+from llmprobe.results import MODES, VERDICTS, Modality, ModelResult, ModeResult, ProviderResult  # noqa: E402
 
 MODELS = 100
 TARGET_SECONDS = 1.0
@@ -30,7 +31,7 @@ def synthetic_provider() -> tuple[ProviderConfig, ProviderResult]:
     for i in range(MODELS):
         model_id = f"vendor-{i % 7}/model-{i:03d}-instruct"
         configs.append(ModelConfig(id=model_id, tier=TIERS[i % 4] if i % 4 < 3 else None, reason=i % 5 == 0, probe=i % 10 != 9))
-        verdicts = {name: VERDICTS[(i + j) % len(VERDICTS)] for j, name in enumerate(VERDICT_NAMES)}
+        verdicts = {name: VERDICTS[(i + j) % len(VERDICTS)] for j, name in enumerate(NAMES)}
         results.append(
             ModelResult(
                 id=model_id,

@@ -20,8 +20,9 @@ from typing import Any, Literal
 from tabulate import tabulate
 
 from llmprobe import capabilities
+from llmprobe.capabilities import FAULTS
 from llmprobe.errors import LlmprobeError
-from llmprobe.results import FAULTS, MODES, ModelResult, ProviderResult, Rate, Verdict, row_key, row_label, twinned
+from llmprobe.results import MODES, ModelResult, ProviderResult, Rate, Verdict, row_key, row_label, twinned
 
 Change = Literal["worse", "better", "unmeasured", "noise"]
 CHANGES: tuple[Change, ...] = ("worse", "better", "unmeasured", "noise")

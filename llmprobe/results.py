@@ -17,10 +17,7 @@ from llmprobe.budget import Cost
 
 Outcome = Literal["pass", "fail", "unsupported", "error"]
 
-#: The capability names, and those that name a fault, as `capabilities` declares them.
-VERDICT_NAMES: tuple[str, ...] = capabilities.NAMES
 MODES: tuple[str, ...] = ("sync", "stream")
-FAULTS = capabilities.FAULTS
 
 
 class Verdict(str, Enum):
@@ -66,14 +63,14 @@ class Verdict(str, Enum):
         """How good this verdict is for `capability`, higher is better; None when unmeasured.
 
         Unknown and inexpressible have no place on the scale: a question that could not be
-        asked is neither better nor worse than any answer. For a fault (FAULTS), "true" is
+        asked is neither better nor worse than any answer. For a fault (capabilities.FAULTS), "true" is
         the bad end.
         """
         scale = (Verdict.FALSE, Verdict.FLAKY, Verdict.TRUE)
         if self not in scale:
             return None
         rank = scale.index(self)
-        return len(scale) - 1 - rank if capability in FAULTS else rank
+        return len(scale) - 1 - rank if capability in capabilities.FAULTS else rank
 
     @classmethod
     def best(cls, capability: str, verdicts: Iterable[Verdict], default: Verdict) -> Verdict:

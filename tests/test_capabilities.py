@@ -11,11 +11,11 @@ from llmprobe.render.cells import Line
 from llmprobe.render.evidence import _verdict_probes, layout_columns
 from llmprobe.render.html import CAPABILITY_LABELS
 from llmprobe.render.tables import LAYOUTS
-from llmprobe.results import VERDICT_NAMES, Verdict
+from llmprobe.results import Verdict
 
 
 def test_the_results_read_the_registry() -> None:
-    assert VERDICT_NAMES == NAMES == tuple(c.name for c in CAPABILITIES)
+    assert NAMES == tuple(c.name for c in CAPABILITIES)
     # The reference's names only are compared with it: llmprobe's own questions come after them.
     assert REFERENCE_NAMES == tuple(c.name for c in CAPABILITIES if c.reference) == NAMES[: len(REFERENCE_NAMES)]
     assert FAULTS == {"toolsBiased", "toolsIndecisive"}

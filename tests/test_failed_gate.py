@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from llmprobe.battery import load_battery
 from llmprobe.capabilities import NAMES
 from llmprobe.cli import app
-from llmprobe.results import VERDICT_NAMES, Evidence, ModeResult, Verdict
+from llmprobe.results import Evidence, ModeResult, Verdict
 from llmprobe.results_file import load
 from llmprobe.verdicts import gate_failure
 from support.cdp import open_page
@@ -177,7 +177,7 @@ def test_html_lists_the_note_and_every_cell_opens_the_gate_s_evidence(run: tuple
 
 REFUSED = Evidence(probe="Text", outcome="unsupported", reason="HTTP 400: no", status=400)
 ANSWERED = Evidence(probe="Text", outcome="pass", reason="'Hello'", status=200)
-UNKNOWN = dict.fromkeys(VERDICT_NAMES, Verdict.UNKNOWN)
+UNKNOWN = dict.fromkeys(NAMES, Verdict.UNKNOWN)
 
 
 @pytest.mark.parametrize(

@@ -15,14 +15,14 @@ from llmprobe import capabilities, judging
 from llmprobe import explain as explain_module
 from llmprobe import verdicts as v
 from llmprobe.battery import BatteryError, MediaProbe, load_battery, media_bytes, parse_battery
-from llmprobe.capabilities import Medium
+from llmprobe.capabilities import NAMES, Medium
 from llmprobe.cassettes import load_cassette
 from llmprobe.config import ModelConfig, ProviderConfig
 from llmprobe.dialects import DIALECTS, HttpCall, get_dialect, refuse_modality
 from llmprobe.errors import UnsupportedOption
 from llmprobe.neutral import AttachmentPart, Exchange, Message, Reply, Request
 from llmprobe.render import evidence, tables
-from llmprobe.results import VERDICT_NAMES, Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict
+from llmprobe.results import Evidence, Modality, ModelResult, ModeResult, ProviderResult, Verdict
 from llmprobe.results_file import load
 from llmprobe.runner import mode_plan
 from support.toy_dialect import ToyDialect
@@ -233,7 +233,7 @@ def test_a_toy_medium_added_by_data_alone_reaches_results_tables_html_and_explai
     model = ModelResult(
         id="m",
         in_={"text": Modality(inline=True), **found},
-        modes={"sync": ModeResult(verdicts=dict.fromkeys(VERDICT_NAMES, Verdict.TRUE), probes=probes)},
+        modes={"sync": ModeResult(verdicts=dict.fromkeys(NAMES, Verdict.TRUE), probes=probes)},
     )
     result = ProviderResult("toy", "2026-01-01T00:00:00Z", "0", models=[model])
     config = ProviderConfig(name="toy", api="toy-smell", base_url="https://toy.invalid", models=(ModelConfig(id="m"),))

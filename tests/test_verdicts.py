@@ -9,10 +9,10 @@ import pytest
 from llmprobe import judging
 from llmprobe import verdicts as v
 from llmprobe.battery import load_battery
+from llmprobe.capabilities import NAMES
 from llmprobe.errors import ApiError, DeclaredUnsupported, ErrorKind, UnsupportedOption
 from llmprobe.judging import Observations
 from llmprobe.neutral import Exchange, RateLimit, Reply, ToolCall, Usage
-from llmprobe.results import VERDICT_NAMES
 from llmprobe.toolchain import refuses_tool_choice
 from support.passing_provider import EXPECTED_VERDICTS
 
@@ -441,13 +441,13 @@ def test_gateway_errors_and_bare_5xx_stay_unknown_d7(status, envelope):
 
 def test_text_unmeasured_makes_every_verdict_unknown():
     result = verdicts(good_mode(Text=failed(ErrorKind.TRANSPORT, status=0)))
-    assert set(result.values()) == {"unknown"} and len(result) == len(VERDICT_NAMES)
+    assert set(result.values()) == {"unknown"} and len(result) == len(NAMES)
 
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_refused_key_on_text_says_nothing_about_the_model(status):
     result = verdicts(good_mode(Text=failed(ErrorKind.AUTH, "Invalid API Key", status=status)))
-    assert set(result.values()) == {"unknown"} and len(result) == len(VERDICT_NAMES)
+    assert set(result.values()) == {"unknown"} and len(result) == len(NAMES)
 
 
 def test_text_refused_leaves_the_mode_without_a_record():

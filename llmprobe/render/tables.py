@@ -9,14 +9,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from llmprobe.battery import load_battery
-from llmprobe.capabilities import NAMES, RATED, capability
+from llmprobe.capabilities import FAULTS, NAMES, RATED, capability
 from llmprobe.claims import Claims, contradictions
 from llmprobe.config import TIERS, ProviderConfig
 from llmprobe.render import cells
 from llmprobe.render.cells import Cell, Line
 from llmprobe.render.merge import merge
 from llmprobe.results import (
-    FAULTS,
     MODES,
     Modality,
     ModelResult,

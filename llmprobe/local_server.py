@@ -12,6 +12,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 #: What to do where pip installed no xllamacpp: the `local` extra's marker leaves it out on
@@ -21,6 +22,9 @@ NOT_INSTALLED = (
     "nothing, xllamacpp has no binary wheel for this platform: run any OpenAI-compatible server "
     "yourself and give its address to llmprobe (--base-url, or base_url in providers.yaml)"
 )
+
+#: How long a failed start waits before its last line, for llama.cpp's log thread to catch up.
+_LOG_DRAIN_SECONDS = 0.5
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -62,7 +66,10 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> None:
         server = xllamacpp.Server(params)
     except RuntimeError as exc:
         # llama.cpp has logged why above (an unreadable model, a port taken); the launcher shows
-        # the log's last lines, so the last one says what failed without a traceback.
+        # the log's last lines, so the last one says what failed without a traceback. llama.cpp
+        # writes its log from a thread of its own, a moment behind: without the pause its last
+        # lines could come after this one, or split it, on a busy machine.
+        time.sleep(_LOG_DRAIN_SECONDS)
         raise SystemExit(f"llama.cpp's server did not start: {exc}") from None
     stop.wait()
     # Returning drops the server: llama.cpp stops its HTTP thread and frees the model.

@@ -214,3 +214,31 @@ def test_recorded_requests_are_answered_with_their_own_recording(provider: str) 
         if found is None or (found != path and interactions(found)[0].request_body != recorded):
             wrong.append((str(path.relative_to(root)), found and found.name))
     assert wrong == []
+
+
+def test_an_answer_worked_out_in_process_is_the_one_served_over_http() -> None:
+    """`FixtureServer.post` (tests/test_results_evidence.py's way) runs the handler the started server runs."""
+    from urllib.error import HTTPError
+    from urllib.request import Request, urlopen
+
+    from support.fixture_server import FixtureServer
+
+    streamed = interactions(scoreboard("groq") / GROQ_MODEL / "GenStream-Text.yaml")[0].request_body.encode()
+    requests = [
+        ("/groq/openai/v1/chat/completions", streamed),
+        ("/groq/openai/v1/chat/completions", json.dumps({**ask(), "model": GROQ_MODEL, "seed": 7}).encode()),
+        ("/groq/openai/v1/chat/completions", json.dumps({**ask(), "model": "no-such-model"}).encode()),
+        ("/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", b'{"contents": []}'),
+        ("/nowhere", b"{}"),
+    ]
+    statuses = set()
+    with FixtureServer() as server:
+        for path, body in requests:
+            try:
+                with urlopen(Request(f"http://127.0.0.1:{server.port}{path}", body, method="POST"), timeout=30) as answer:
+                    over_http = (answer.status, answer.read())
+            except HTTPError as error:
+                over_http = (error.code, error.read())
+            assert server.post(path, body) == over_http, path
+            statuses.add(over_http[0])
+    assert statuses == {200, 404, 501}

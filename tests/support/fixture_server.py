@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import io
 import json
 import os
 import re
@@ -395,6 +396,15 @@ class FixtureServer(ThreadingHTTPServer):
         """What to pass as `--base-url` for `provider` (a key of PROVIDERS)."""
         return f"http://127.0.0.1:{self.port}{PROVIDERS[provider].path_prefix}"
 
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """The status and body this server answers a POST of `body` to `path` (query included) with,
+        worked out in this process: the server's own handler reads the request from memory and
+        writes its answer there. For a test that checks answers, not the HTTP between them: no
+        child to fork, no client. (`served` only counts what a started server answered.)"""
+        request = f"POST {path} HTTP/1.1\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        head, _, payload = _InMemory(request, ("127.0.0.1", 0), self).response.partition(b"\r\n\r\n")
+        return int(head.split(b" ", 2)[1]), payload
+
     @property
     def served(self) -> list[tuple[str, str, str]]:
         """(provider, model, cassette file name or "none <kind>") per request, in arrival order."""
@@ -537,6 +547,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: `served` is the log tests assert on, and stderr noise hides test output."""
+
+
+class _InMemory(_Handler):
+    """One request, given whole as `request`, handled by the server's handler in memory (`FixtureServer.post`)."""
+
+    request: bytes
+    response = b""
+
+    def setup(self) -> None:
+        self.rfile = io.BytesIO(self.request)
+        self.wfile = io.BytesIO()
+
+    def handle(self) -> None:
+        self.handle_one_request()
+
+    def finish(self) -> None:
+        self.response = self.wfile.getvalue()
 
 
 def _sse_events(payload: bytes) -> list[bytes]:

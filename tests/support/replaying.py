@@ -7,7 +7,6 @@ rate limits come from the dialect's own header reader, as the client attaches th
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +30,15 @@ def events(dialect: Dialect, lines: Iterable[str]) -> list[SseEvent]:
     async def collect() -> list[SseEvent]:
         return [event async for event in frames(arrive())]
 
-    return asyncio.run(collect())
+    # Nothing in it waits (the lines are at hand), so one step runs it to its end: `asyncio.run`
+    # would make and close an event loop for every streamed answer.
+    coroutine = collect()
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return list(done.value)
+    coroutine.close()
+    raise RuntimeError("reading a complete body waited for something")
 
 
 def read_answer(dialect: Dialect, status: int, headers: Mapping[str, str], body: str, stream: bool) -> Reply:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -78,7 +79,7 @@ MAX_CASSETTE_BYTES = 64 * 1024 * 1024
 def load_cassette(path: Path) -> Cassette:
     """Read a go-vcr v2 cassette (ours or the reference's)."""
     try:
-        data = yaml.load(read_bounded(path, MAX_CASSETTE_BYTES), Loader=_Loader)
+        data = _parsed(read_bounded(path, MAX_CASSETTE_BYTES))
     except Unreadable as exc:
         raise CassetteError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
@@ -88,6 +89,55 @@ def load_cassette(path: Path) -> Cassette:
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise CassetteError(f"{path} is not a go-vcr cassette: {exc!r}") from None
     return Cassette(path, interactions)
+
+
+def _parsed(text: bytes) -> Any:
+    """The YAML document's value, as `yaml.load` with the safe loader gives it, built faster.
+
+    A cassette is nearly all strings, mappings and lists, which `_value` builds straight from
+    the nodes; the generic constructor, which the rest goes to (numbers, `!!binary` bodies, a
+    value met again through an alias), spends longer on them than libyaml takes to parse.
+    """
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else _value(loader, node, set())
+    finally:
+        loader.dispose()
+
+
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+#: A cassette's values nest five deep: deeper ones are left to the loader, which builds without recursing.
+_WALKED_DEPTH = 16
+
+
+def _value(loader: Any, node: yaml.Node, walked: set[int], depth: int = 0) -> Any:
+    """A node's value. A collection is walked once; met again (an alias, even one inside itself),
+    it goes to the loader, which builds each once, so no alias can make this loop or multiply work.
+    A mapping with any key but a string (a merge key `<<`, a list) goes to the loader too."""
+    if node.tag == _STR:
+        return node.value
+    if id(node) not in walked and depth < _WALKED_DEPTH:
+        if node.tag == _MAP and all(key.tag == _STR for key, _ in node.value):
+            walked.add(id(node))
+            return {key.value: _value(loader, value, walked, depth + 1) for key, value in node.value}
+        if node.tag == _SEQ:
+            walked.add(id(node))
+            return [_value(loader, item, walked, depth + 1) for item in node.value]
+    return _built(loader, node)
+
+
+def _built(loader: Any, node: yaml.Node) -> Any:
+    """The node's value from the loader, as `construct_document` builds a document: a collection
+    first empty, then filled, so nesting does not recurse and a value may hold itself; unlike
+    `construct_document`, what was built is kept for the next alias to the same node."""
+    data = loader.construct_object(node)
+    while loader.state_generators:
+        generators, loader.state_generators = loader.state_generators, []
+        for generator in generators:
+            for _ in generator:
+                pass
+    return data
 
 
 def _interaction(request: dict, response: dict) -> Interaction:

@@ -493,3 +493,41 @@ def test_interactions_appended_one_by_one_make_the_cassette_saved_at_once(tmp_pa
             if yaml.__with_libyaml__:  # the end line goes where libyaml's emitter puts it, not PyYAML's own
                 assert appended.read_bytes() == whole.encode(), (at, odd)
             assert load_cassette(appended).interactions == interactions
+
+
+#: YAML that the cassette reader's own walk of the nodes must read as the safe loader does (each a
+#: way for it to hand a node to the loader): numbers, nulls and `!!binary`, a merge key and other
+#: keys than strings, aliases (a billion laughs among them), values nested past the walk's depth.
+LOADER_SHAPES = [
+    "interactions: [{request: {body: !!binary aGk=, content_length: 2, headers: {A: ['1', 2, ~, 1.5, yes]}}}]",
+    "base: &b {x: 1}\nm: {<<: *b, y: 2}\n? [1, 2]\n: x\n1: one\n",
+    "a: &a [x, x]\n" + "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdef", "bcdefg", strict=True)),
+    "interactions: " + "[" * 900 + "]" * 900,
+    "a: " + "{a: " * 900 + "1" + "}" * 900,
+    "twice: [&s {k: v}, *s, *s]\n",
+]
+
+
+@pytest.mark.parametrize("text", LOADER_SHAPES, ids=range(len(LOADER_SHAPES)))
+def test_the_reader_builds_what_the_safe_loader_builds(text: str) -> None:
+    try:
+        expected = yaml.load(text, Loader=cassettes._Loader)
+    except yaml.YAMLError as refused:
+        with pytest.raises(type(refused)):
+            cassettes._parsed(text.encode())
+    else:
+        assert cassettes._parsed(text.encode()) == expected
+
+
+def test_a_value_holding_itself_is_read_as_the_safe_loader_reads_it(tmp_path: Path) -> None:
+    """(Not comparable with `==`, which would recurse without end.)"""
+    path = tmp_path / "c.yaml"
+    path.write_text("interactions: &i [{request: {body: *i}, response: {}}]\n")
+    [interaction] = load_cassette(path).interactions
+    assert interaction.request_body[0]["request"]["body"][0]["response"] == {}
+
+
+def test_a_value_met_again_through_an_alias_is_built_once() -> None:
+    """As the safe loader does: a billion laughs costs what it is long, not what it expands to."""
+    parsed = cassettes._parsed(LOADER_SHAPES[2].encode())
+    assert parsed["g"][1] is parsed["g"][2] and parsed["g"][1][1] is parsed["g"][2][9]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -203,30 +205,41 @@ def test_explains_curl_is_what_the_run_sent_for_every_probe_and_both_modes(tmp_p
 SHIPPED = ["anthropic", "gemini", "cohere", "ollama", "openairesponses", "cloudflare", "deepseek", "perplexity"]
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    """One fixture server for every shipped provider's run."""
+    from support.fixture_server import FixtureServer
+
+    with FixtureServer() as running:
+        yield running
+
+
+@cache
+def shipped_providers() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "providers.yaml").read_text(encoding="utf-8"))["providers"]
+
+
 @needs_fixtures
 @pytest.mark.parametrize("name", SHIPPED)
-def test_explains_curl_is_what_a_recorded_provider_was_sent(tmp_path: Path, name: str) -> None:
+def test_explains_curl_is_what_a_recorded_provider_was_sent(tmp_path: Path, server: Any, name: str) -> None:
     """The shipped settings of each dialect (its options, `unsupported`, a `reason: true` row's
     thinking switch), against the recordings: every probe's curl is the request the run sent,
     but the follow-ups, which carry the model's own call back (explain shows the expected one)."""
-    from support.fixture_server import FixtureServer
-
-    shipped = yaml.safe_load((REPO / "providers.yaml").read_text(encoding="utf-8"))["providers"][name]
+    shipped = shipped_providers()[name]
     probed = [m for m in shipped["models"] if not isinstance(m, dict) or m.get("probe", True)]
     row = next((m for m in probed if isinstance(m, dict) and m.get("reason")), probed[0])
     model = row["id"] if isinstance(row, dict) else row
     fields = {**shipped, "models": [row], "max_retries": 0, "rate_limit_wait": 0, "image_base_url": MEDIA_BASE_URL}
     cfg = write_providers(tmp_path, {name: fields})
     out, cassettes = tmp_path / "out", tmp_path / "cassettes"
-    with FixtureServer() as server:
-        url = recorded_gemini.base_url(server) if name == "gemini" else server.base_url(name)
-        env = {shipped["api_key_env"]: "replayed-not-a-key"} if shipped.get("api_key_env") else {}
-        ran = CliRunner().invoke(
-            app,
-            ["run", "-p", name, "--base-url", url, "--config", str(cfg), "--out", str(out), "--record", str(cassettes)],
-            env=env,
-        )
-        assert ran.exit_code in (0, 1), ran.output
+    url = recorded_gemini.base_url(server) if name == "gemini" else server.base_url(name)
+    env = {shipped["api_key_env"]: "replayed-not-a-key"} if shipped.get("api_key_env") else {}
+    ran = CliRunner().invoke(
+        app,
+        ["run", "-p", name, "--base-url", url, "--config", str(cfg), "--out", str(out), "--record", str(cassettes)],
+        env=env,
+    )
+    assert ran.exit_code in (0, 1), ran.output
     config = load_config(cfg).providers[name]
     thinking = isinstance(row, dict) and bool(row.get("reason"))
     found = explain.explain(config, results_file.load(out / f"{name}.json"), model, base_url=url, reason=thinking)

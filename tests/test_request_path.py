@@ -25,7 +25,7 @@ from conftest import REPO, needs_fixtures
 from llmprobe import explain, results_file
 from llmprobe.asking import Wire, request_for
 from llmprobe.battery import Role, load_battery
-from llmprobe.cassettes import cassette_path, load_cassette
+from llmprobe.cassettes import Interaction, cassette_path, load_cassette
 from llmprobe.cli import app
 from llmprobe.config import load_config
 from llmprobe.dialects import get_dialect
@@ -126,14 +126,22 @@ def test_shell_words_refuse_unbalanced_quotes(command: str) -> None:
         shlex.split(command)
 
 
+@cache
 def parsed_curl(command: str) -> tuple[str, str, dict[str, str], Any]:
-    """Method, URL, headers and body of a curl command as `explain` writes it, read as a shell would."""
+    """Method, URL, headers and body of a curl command as `explain` writes it, read as a shell would.
+    (Read once: a probe shown in several cells of the table is checked in each.)"""
     words = shell_words(command)
     assert words[0] == "curl"
     at = words.index("-X")
     headers = dict(words[i + 1].split(": ", 1) for i, word in enumerate(words) if word == "-H")
     body = json.loads(words[words.index("-d") + 1]) if "-d" in words else None
     return words[at + 1], words[at + 2], headers, body
+
+
+@cache
+def sent_requests(cassette: Path) -> list[Interaction]:
+    """What the run recorded under one name, read once: a probe shown in several cells is checked in each."""
+    return load_cassette(cassette).interactions
 
 
 def without_secrets(headers: dict[str, str] | dict[str, list[str]]) -> dict[str, list[str]]:
@@ -171,7 +179,7 @@ def explained_against_recorded(tmp_path: Path, script: Any, **fields: Any) -> se
                     # Never sent (declared unsupported, or beyond the wire format): no curl either.
                     assert reproduction.curl is None and reproduction.note.startswith("not sent: "), where
                     continue
-                (sent,) = load_cassette(recorded).interactions
+                (sent,) = sent_requests(recorded)
                 assert reproduction.curl is not None, (where, reproduction.note)
                 method, url, headers, body = parsed_curl(reproduction.curl)
                 assert (method, url) == (sent.method, sent.url), where
@@ -255,7 +263,7 @@ def test_explains_curl_is_what_a_recorded_provider_was_sent(tmp_path: Path, serv
                 if not recorded.is_file():
                     assert probe.reproduction.curl is None and probe.reproduction.note.startswith("not sent: "), where
                     continue
-                sent = load_cassette(recorded).interactions[0]
+                sent = sent_requests(recorded)[0]
                 assert probe.reproduction.curl is not None, (where, probe.reproduction.note)
                 method, sent_url, headers, body = parsed_curl(probe.reproduction.curl)
                 assert (method, sent_url) == (sent.method, sent.url), where

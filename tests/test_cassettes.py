@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import gc
 import gzip
 import json
 import threading
@@ -533,3 +534,21 @@ def test_a_value_met_again_through_an_alias_is_built_once() -> None:
     """As the safe loader does: a billion laughs costs what it is long, not what it expands to."""
     parsed = cassettes._parsed(LOADER_SHAPES[2].encode())
     assert parsed["g"][1] is parsed["g"][2] and parsed["g"][1][1] is parsed["g"][2][9]
+
+
+def test_reading_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+    """The reader pauses Python's collector while it builds (`cassettes._parsed`), and only then."""
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("interactions: []\n")
+    bad.write_text("a: [")
+    assert gc.isenabled()
+    load_cassette(good)
+    with pytest.raises(CassetteError):
+        load_cassette(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_cassette(good)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

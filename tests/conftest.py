@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.testing
 
 from recordings.trim import MODELS
 from support.cdp import browser  # noqa: F401 - the headless Chromium, a fixture for every module that drives the page
@@ -34,6 +36,11 @@ COHERE_FIXTURES = FIXTURES / "cohere-2025-09-02"
 #: deselected together and counted in one line.
 needs_fixtures = pytest.mark.needs_shared
 
+
+# typer's CliRunner makes the whole click command from the app's function signatures again at every
+# invoke (4 ms), and the suite runs the command line in-process about a thousand times: it is made
+# once per app (a click command keeps nothing from one invocation to the next).
+typer.testing._get_command = functools.cache(typer.testing._get_command)
 
 #: The variables that send llmprobe's requests through a proxy (llmprobe/proxies.py).
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")

@@ -104,7 +104,7 @@ def _interaction(request: dict, response: dict) -> Interaction:
         response_body=_body(response.get("body")),
         duration_ms=_duration_ms(response.get("duration")),
         proto=response.get("proto", "HTTP/1.1"),
-        error=response.get("error") or "",
+        error=_body(response.get("error")),
     )
 
 

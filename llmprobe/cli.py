@@ -108,7 +108,7 @@ def run(
         None, "--replay", metavar="DIR", help="Answer every request from cassettes in DIR, offline."
     ),
     resume: bool = typer.Option(
-        False, "--resume", help="Only the models an interrupted run left unfinished (listed in out/NAME.json)."
+        False, "--resume", help="Only the models an earlier run left unfinished (in out/NAME.json) or whose Text got no answer."
     ),
     repeat: int = typer.Option(
         1, "--repeat", min=1, metavar="N", help="Run each mode's probes N times, one trial after another: verdicts become rates."

@@ -65,6 +65,11 @@ class LaunchConfig:
     #: Glob, matched against the file names inside model_wheel, of the model file.
     model_glob: str = "*.gguf"
 
+    @property
+    def names_model_path(self) -> bool:
+        """Whether the command asks for the fetched model: one that names its own file needs no wheel."""
+        return any("model_path" in _format_fields(arg) for arg in self.command)
+
     def argv(self, port: int, model_path: str) -> list[str]:
         """The command with its placeholders filled; load_config has checked it names no others."""
         return [arg.format(port=port, model_path=model_path, python=sys.executable) for arg in self.command]
@@ -261,10 +266,10 @@ class _Reader(NodeReader):
         entries, values = self.fields(node, path, self.launch_fields)
         if "command" not in values:
             raise self.error(node, path, "missing required key 'command'")
-        uses_model_path = any("model_path" in _format_fields(arg) for arg in values["command"])
-        if uses_model_path and not values.get("model_wheel"):
+        launch = LaunchConfig(**values)
+        if launch.names_model_path and not launch.model_wheel:
             raise self.error(entries["command"][1], f"{path}.command", "uses {model_path}, which needs model_wheel")
-        return LaunchConfig(**values)
+        return launch
 
     def environment_name(self, node: Node, path: str) -> str:
         # The message never repeats the value: it may be the secret itself, pasted in the wrong place.

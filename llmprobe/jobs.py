@@ -69,7 +69,7 @@ def plan_job(
         provider = dataclasses.replace(provider, base_url=base_url)
     selected = [m for m in provider.models if not models or m.id in models]
     if resume:
-        selected = resumable(selected, previous)
+        selected = resumable(selected, previous, load_battery())
     if replay:
         # Cassettes hold no secrets: the account id was recorded as ACCOUNT_ID.
         url = provider.base_url.replace(ACCOUNT_ID_PLACEHOLDER, "ACCOUNT_ID")
@@ -268,7 +268,7 @@ def dry_run(
         previous = results_file.load(path) if path.exists() else None
         selected = [m for m in provider.models if m.probe and (not models or m.id in models)]
         if resume:
-            selected = resumable(selected, previous)
+            selected = resumable(selected, previous, battery)
         per_trial = len(mode_plan(battery, bool(provider.image_base_url)))
         trials = len(selected) * len(modes) * repeat
         at_most = trials * (per_trial + _FALLBACKS) * (1 + provider.max_retries)

@@ -6,7 +6,7 @@ never outlive llmprobe: it runs in its own process group, which we terminate on
 every exit path (normal end, error, Ctrl-C, SIGTERM), and on Linux the kernel
 also sends it SIGTERM if llmprobe dies without cleaning up (PR_SET_PDEATHSIG).
 The model its command names as {model_path} is fetched once into llmprobe's cache
-(model_file), so that later runs need no network.
+(model_file), so that later runs need no network; a command that names its own file fetches nothing.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ async def local_server(provider: ProviderConfig, log_dir: Path) -> AsyncIterator
     if await answers(health_url(provider.base_url, launch)):
         yield provider.base_url
         return
-    model_path = await asyncio.to_thread(model_file, launch, cache_dir())
+    model_path = await asyncio.to_thread(model_file, launch, cache_dir()) if launch.names_model_path else ""
     port = free_port()
     base_url = with_port(provider.base_url, port)
     log_dir.mkdir(parents=True, exist_ok=True)

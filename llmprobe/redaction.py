@@ -29,6 +29,11 @@ PREFIX = 6
 _STRIDE = 4
 _GRAM = MIN_PIECE - _STRIDE + 1
 
+#: A secret shorter than a piece (a placeholder like `x` or `local`) is redacted only where it stands
+#: alone, not inside a longer run of these characters: otherwise a one-letter key would rewrite every
+#: word that holds the letter, and a provider's echo of it still stands alone.
+_KEY_CHARACTER = r"[\w-]"
+
 #: Request headers whose name contains one of these carry credentials.
 _CREDENTIAL_WORDS = ("key", "token", "secret", "auth")
 #: Response headers that change on every call and would only add noise to a diff (or set a session).
@@ -40,8 +45,8 @@ class Redactor:
     PREFIX first characters, by `REDACTED`; each `replacements` key by its value.
 
     Secrets are matched as given and percent-encoded (a key passed in a query string
-    is encoded). Empty strings are ignored (an unset variable must not redact
-    everything). Request headers whose name says they carry credentials (Cookie,
+    is encoded); one shorter than MIN_PIECE only where it stands alone. Empty strings
+    are ignored (an unset variable must not redact everything). Request headers whose name says they carry credentials (Cookie,
     Authorization, X-Api-Key...) are dropped rather than redacted; other header
     names are matched regardless of case, since HTTP/2 lower-cases them.
     """
@@ -87,6 +92,7 @@ class _Matcher:
 
     def __init__(self, secrets: list[str], replacements: dict[str, str]) -> None:
         whole = dict(replacements)
+        short = set()
         #: Each MIN_PIECE-long window of a secret, with every (secret form, offset) it occurs at.
         self._windows: dict[str, list[tuple[str, int]]] = {}
         prefixes = set()
@@ -94,6 +100,8 @@ class _Matcher:
         for secret in secrets:
             for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
                 whole[form] = REDACTED
+                if len(form) < MIN_PIECE:
+                    short.add(form)
                 for offset in range(len(form) - MIN_PIECE + 1):
                     self._windows.setdefault(form[offset : offset + MIN_PIECE], []).append((form, offset))
                 if len(form) >= MIN_PIECE:
@@ -101,7 +109,7 @@ class _Matcher:
             if len(secret) >= 2 * PREFIX:
                 prefixes.add(secret[:PREFIX])
         self._whole = whole
-        self._whole_pattern = _alternatives(whole)
+        self._whole_pattern = _alternatives(whole, standing_alone=short)
         self._grams = tuple(grams)
         self._window_pattern = _alternatives(self._windows)
         self._prefixes = tuple(prefixes)
@@ -161,9 +169,12 @@ def _any_in(literals: Iterable[str], value: str) -> bool:
     return False
 
 
-def _alternatives(literals: Iterable[str]) -> re.Pattern[str] | None:
+def _alternatives(literals: Iterable[str], standing_alone: set[str] | frozenset[str] = frozenset()) -> re.Pattern[str] | None:
     ordered = sorted(literals, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, ordered))) if ordered else None
+    if not ordered:
+        return None
+    alone = f"(?<!{_KEY_CHARACTER}){{}}(?!{_KEY_CHARACTER})"
+    return re.compile("|".join(alone.format(re.escape(x)) if x in standing_alone else re.escape(x) for x in ordered))
 
 
 def _canonical(name: str) -> str:

@@ -382,12 +382,19 @@ class ProviderRun:
             raise prober.key_refused
 
 
-def resumable(models: list[ModelConfig], previous: ProviderResult | None) -> list[ModelConfig]:
-    """The rows an interrupted run left unfinished: listed `incomplete`, or never probed at all."""
+def resumable(models: list[ModelConfig], previous: ProviderResult | None, battery: Battery) -> list[ModelConfig]:
+    """The rows an earlier run left unfinished: listed `incomplete`, never probed at all, or with a
+    mode whose gate got no answer (a timeout, a 503: every verdict unknown), which asking again may
+    measure; a gate the provider refused is an answer, and stays."""
     if previous is None:
         return models
     twins = results.twinned([m.id for m in models], [m.id for m in previous.models])
     probed = {results.row_key(m.id, m.reason, twins) for m in previous.models}
-    unfinished = {results.row_key(model_id, reason, twins) for model_id, reason in previous.incomplete}
+    unanswered = {
+        results.row_key(m.id, m.reason, twins)
+        for m in previous.models
+        if any((failure := v.gate_failure(mode, battery)) is not None and not failure.refused for mode in m.modes.values())
+    }
+    unfinished = {results.row_key(model_id, reason, twins) for model_id, reason in previous.incomplete} | unanswered
     keys = [(m, results.row_key(m.id, m.reason, twins)) for m in models]
     return [m for m, key in keys if key in unfinished or (m.probe and key not in probed)]

@@ -5,6 +5,7 @@ is run by tests/test_local_model.py); the wheel is fetched by the real pip, from
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import signal
@@ -219,6 +220,26 @@ def test_a_started_server_runs_in_its_own_group_with_its_log_kept_and_is_stopped
     assert model == str(tmp_path / "cache" / "models" / "llmprobe-test-weights-0.1" / "tiny.gguf")
     assert gone(pid)
     assert "serving" in (tmp_path / "out" / "local-server.log").read_text()
+
+
+def test_a_command_that_names_its_own_model_file_fetches_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The way docs/local-model.md gives to probe another GGUF file: its path in place of
+    {model_path}, and no model_wheel, so there is nothing to fetch and nothing may be."""
+    provider = provider_with(tmp_path, monkeypatch, HEALTHY, unused_port())
+    own = str(tmp_path / "mine.gguf")
+    command = tuple(own if arg == "{model_path}" else arg for arg in provider.launch.command)
+    provider = dataclasses.replace(provider, launch=LaunchConfig(command=command, health_path="/health"))
+
+    def no_fetch(requirement: str, dest: Path) -> None:
+        raise AssertionError(f"fetched {requirement!r}")
+
+    monkeypatch.setattr(launcher, "_pip_download", no_fetch)
+
+    async def main() -> str:
+        async with local_server(provider, tmp_path / "out"):
+            return recorded(tmp_path)[2]
+
+    assert asyncio.run(main()) == own
 
 
 def test_a_server_already_answering_at_base_url_is_used_and_nothing_is_started(

@@ -68,6 +68,8 @@ def _echoes(rng: random.Random, secrets: list[str], extra: list[str], length: in
         (["short-key"], {}),
         # A repetitive key: its windows overlap themselves.
         (["abababababababababab"], {}),
+        # Shorter than a piece: redacted only where it stands alone.
+        (["k3y", "x"], {ACCOUNT: "ACCOUNT_ID"}),
     ],
 )
 def test_redaction_finds_what_the_alternation_finds(secrets: list[str], replacements: dict[str, str]) -> None:
@@ -103,3 +105,20 @@ def test_headers_are_redacted_one_by_one_like_any_text() -> None:
 
 def _ascii(text: str) -> str:
     return text.encode("ascii", "ignore").decode()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Incorrect API key provided: x.", "Incorrect API key provided: REDACTED."),
+        ('{"api_key": "x"}', '{"api_key": "REDACTED"}'),
+        ("?key=x&alt=sse", "?key=REDACTED&alt=sse"),
+        ("2 x 3, x\nx", "2 REDACTED 3, REDACTED\nREDACTED"),
+        # Inside a longer run of key characters it is someone else's word, or a longer key.
+        ("example x-ray xx x_1 ax", "example x-ray xx x_1 ax"),
+    ],
+)
+def test_a_key_shorter_than_a_piece_is_redacted_where_it_stands_alone(text: str, expected: str) -> None:
+    """A placeholder key (`x`, for a local server that checks none) must not rewrite every word
+    that holds its letter, and its echoes must still go."""
+    assert Redactor(["x"]).text(text) == expected

@@ -292,6 +292,32 @@ def test_resume_with_nothing_left_sends_nothing(tmp_path):
         assert len(server.requests) == before
 
 
+def test_resume_asks_again_a_model_whose_gate_got_no_answer(tmp_path):
+    """A model whose every verdict is unknown because its Text got no answer (a 503 here) is not
+    finished: --resume asks it again, and only it."""
+    down = {"m0"}
+
+    def answering(request: RecordedRequest) -> Scripted:
+        if request.json.get("model") in down:
+            return json_response({"error": {"message": "overloaded, try again later", "type": "server_error"}}, status=503)
+        return wire_answer(request.json, 0.0)
+
+    with FakeOpenAI(answering) as server:
+        provider = {"api": "openai", "base_url": server.base_url, "max_retries": 0, "models": ["m0", "m1"]}
+        cfg = write_providers(tmp_path, {"fake": provider})
+        assert invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path)).exit_code == 1
+        first = results_file.load(tmp_path / "fake.json")
+        assert set(first.model("m0").modes["sync"].verdicts.values()) == {"unknown"}
+        sent = len(server.requests)
+        down.clear()
+        again = invoke("run", "-p", "fake", "--config", str(cfg), "--out", str(tmp_path), "--resume")
+        assert again.exit_code == 0, again.output
+        assert {r.json["model"] for r in server.requests[sent:]} == {"m0"}
+    resumed = results_file.load(tmp_path / "fake.json")
+    assert resumed.model("m0").modes["sync"].verdicts == EXPECTED_VERDICTS
+    assert resumed.model("m1") == first.model("m1")
+
+
 # --- secrets ---------------------------------------------------------------------------------
 
 

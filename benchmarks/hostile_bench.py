@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from typer.main import get_command  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from llmprobe.cli import app  # noqa: E402
@@ -42,6 +43,21 @@ from support.fake_openai import Canned, FakeOpenAI  # noqa: E402
 from support.hostile_wire import WIRES  # noqa: E402
 
 REFUSED = Canned(401, {"Content-Type": "application/json"}, b'{"error": {"message": "invalid key"}}')
+
+#: Built once, as a process running `llmprobe` builds it: CliRunner.invoke builds it from the app at
+#: every call, which costs about as much CPU as a refused run itself.
+COMMAND = get_command(app)
+
+
+def invoke(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """`llmprobe ARGS` in this process, in CliRunner's isolation: its exit status and output."""
+    with CliRunner().isolation(env=env) as (_, _, output):
+        try:
+            COMMAND.main(args=args, prog_name="llmprobe")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        return code, output.getvalue().decode("utf-8", "replace")
 
 
 @contextmanager
@@ -74,9 +90,9 @@ def wrong_key_loop(runs: int, hang_after: float, apis: list[str]) -> bool:
             for run in range(runs):
                 args = ["run", "-p", "bench", "--config", str(cfg), "--out", str(Path(tmp) / "out")]
                 with watchdog(hang_after, f"{api}: run {run + 1} did not end within {hang_after:g}s: HANG"):
-                    result = CliRunner().invoke(app, args, env={"BENCH_KEY": "sk-wrong", "HOSTILE_ACCOUNT": "acct"})
-                if result.exit_code != 1 or "authentication failed" not in result.output:
-                    print(f"{api}: run {run + 1} ended with exit {result.exit_code}: {result.output[-300:]}")
+                    code, output = invoke(args, env={"BENCH_KEY": "sk-wrong", "HOSTILE_ACCOUNT": "acct"})
+                if code != 1 or "authentication failed" not in output:
+                    print(f"{api}: run {run + 1} ended with exit {code}: {output[-300:]}")
                     ok = False
             print(f"wrong key, {api}: {runs} runs (both modes), none hung, {time.perf_counter() - started:.1f} s")
     return ok

@@ -17,11 +17,13 @@ import subprocess
 import sys
 import zlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from llmprobe import bodies, results_file
@@ -35,7 +37,7 @@ from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.neutral import Exchange, Message, Request, Usage
 from llmprobe.runner import ModelProber, ProviderStopped
 from support.configs import write_providers
-from support.fake_openai import Canned, FakeOpenAI
+from support.fake_openai import Canned, FakeOpenAI, RecordedRequest
 from support.hostile_wire import WIRES, Wire, events, stream_bytes
 
 pytestmark = pytest.mark.long_running
@@ -355,30 +357,89 @@ END_TO_END = {
 }
 
 
+# Cases whose exit status has the same cause share a run in each mode: one provider per dialect and
+# case, each with its own base path on one server, which answers by that path. The causes: a probe
+# left without an answer (exit 1, and each case shows its own part: its Text outcome "error"), a
+# refused key, which stops its provider only (exit 1, from the stop itself), every reply judged
+# (exit 0).
+
+#: The run a case shares: its exit status and whether the provider stops (a refused key).
+Batch = tuple[int, bool]
+
+
+def batch_of(case: str) -> Batch:
+    return END_TO_END[case][0], case == "wrong-key"
+
+
+def provider_of(api: str, case: str) -> str:
+    return f"{api}-{case}"
+
+
+@dataclass
+class HostileRun:
+    directory: Path
+    ran: Result
+
+
+def run_hostile(directory: Path, mode: str, cases: list[tuple[str, str]]) -> HostileRun:
+    """One recorded run of the command line in `mode`, a provider per (dialect, case)."""
+    stream = mode == "stream"
+
+    def answer(request: RecordedRequest) -> Canned:
+        api, case = request.path.split("/")[1:3]
+        return answer_with(WIRES[api], case, stream)
+
+    with FakeOpenAI(answer) as server:
+        root = server.base_url.removesuffix("/v1")
+        # A small reply limit: the bomb answers every probe, and each is inflated only up to the limit.
+        limits = {"max_retries": 0, "timeout": 10, "max_reply_bytes": 65536}
+        providers = {
+            provider_of(api, case): {"api": api, "api_key_env": "HOSTILE_KEY", **limits, "models": ["m"], **WIRES[api].config(f"{root}/{api}/{case}/v1")}
+            for api, case in cases
+        }
+        cfg = write_providers(directory, providers)
+        selected = [option for name in providers for option in ("-p", name)]
+        ran = CliRunner().invoke(
+            app,
+            ["run", *selected, "--mode", mode, "--config", str(cfg), "--out", str(directory / "out"), "--record", str(directory / "rec")],
+            env={"HOSTILE_KEY": KEY, "HOSTILE_ACCOUNT": "acct"},
+        )
+    return HostileRun(directory, ran)
+
+
+@pytest.fixture(scope="module")
+def hostile_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], HostileRun]:
+    """The run of a case's batch in a mode, made when a case of it first asks."""
+    runs: dict[tuple[str, Batch], HostileRun] = {}
+
+    def of(mode: str, case: str) -> HostileRun:
+        key = mode, batch_of(case)
+        if key not in runs:
+            cases = [(api, c) for api in APIS for c in sorted(END_TO_END) if batch_of(c) == batch_of(case)]
+            runs[key] = run_hostile(tmp_path_factory.mktemp("hostile"), mode, cases)
+        return runs[key]
+
+    return of
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["sync", "stream"])
 @pytest.mark.parametrize("case", sorted(END_TO_END))
 @pytest.mark.parametrize("api", APIS)
-def test_every_dialect_ends_a_hostile_run_with_the_right_verdict_and_exit_status(tmp_path: Path, api: str, case: str, stream: bool) -> None:
-    wire = WIRES[api]
+def test_every_dialect_ends_a_hostile_run_with_the_right_verdict_and_exit_status(
+    hostile_runs: Callable[[str, str], HostileRun], api: str, case: str, stream: bool
+) -> None:
     status, outcome, reason = END_TO_END[case]
-    with FakeOpenAI(lambda request: answer_with(wire, case, stream)) as server:
-        # A small reply limit: the bomb answers every probe, and each is inflated only up to the limit.
-        provider = {"api": api, "api_key_env": "HOSTILE_KEY", "max_retries": 0, "timeout": 10, "max_reply_bytes": 65536, "models": ["m"], **wire.config(server.base_url)}
-        cfg = write_providers(tmp_path, {"hostile": provider})
-        mode = "stream" if stream else "sync"
-        ran = CliRunner().invoke(
-            app,
-            ["run", "-p", "hostile", "--mode", mode, "--config", str(cfg), "--out", str(tmp_path / "out"), "--record", str(tmp_path / "rec")],
-            env={"HOSTILE_KEY": KEY, "HOSTILE_ACCOUNT": "acct"},
-        )
+    mode = "stream" if stream else "sync"
+    run = hostile_runs(mode, case)
+    ran, name = run.ran, provider_of(api, case)
     assert ran.exception is None or isinstance(ran.exception, SystemExit), ran.output
     assert ran.exit_code == status, ran.output
     assert KEY not in ran.output
-    result = results_file.load(tmp_path / "out" / "hostile.json")
+    result = results_file.load(run.directory / "out" / f"{name}.json")
     model = result.model("m")
     if case == "wrong-key":
         # The provider stops with one message; the model's mode is saved unmeasured and left to --resume.
-        assert "authentication failed" in ran.output
+        assert f"{name}: authentication failed" in ran.output
         assert model is not None and set(model.modes[mode].verdicts.values()) == {"unknown"}
         assert [row[0] for row in result.incomplete] == ["m"]
         return

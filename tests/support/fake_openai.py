@@ -139,6 +139,10 @@ class _QuietServer(ThreadingHTTPServer):
     """Dropped connections are this fake's business (fault injection, clients leaving a stream
     early): no traceback for them, which CliRunner would otherwise capture into a test's output."""
 
+    # A run of several providers opens dozens of connections at once; the default backlog of 5
+    # drops some, which the client rightly sees as a transport failure.
+    request_queue_size = 256
+
     def handle_error(self, request: object, client_address: object) -> None:
         if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
             super().handle_error(request, client_address)

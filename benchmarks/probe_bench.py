@@ -41,7 +41,7 @@ from llmprobe.battery import Role, load_battery  # noqa: E402
 from llmprobe.config import ProviderConfig  # noqa: E402
 from llmprobe.jobs import plan_job, run_jobs  # noqa: E402
 from llmprobe.progress import RunProgress  # noqa: E402
-from llmprobe.render import FORMATS  # noqa: E402
+from llmprobe.render import renderer  # noqa: E402
 from llmprobe.render.page import Page  # noqa: E402
 from llmprobe.results import ProviderResult  # noqa: E402
 from llmprobe.results_file import load  # noqa: E402
@@ -202,7 +202,7 @@ def main() -> int:
         # The provider is gone: re-scoring is offline, from the cassettes alone.
         replayed = probe(provider, work / "replayed", concurrency, replay=work / "cassettes")
     render_start = time.perf_counter()
-    FORMATS["markdown"](Page([(provider, replayed.result)]), StringIO())
+    renderer("markdown")(Page([(provider, replayed.result)]), StringIO())
     render_seconds = time.perf_counter() - render_start
 
     report = Report()

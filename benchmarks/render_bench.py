@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmprobe.capabilities import NAMES  # noqa: E402
 from llmprobe.config import TIERS, ModelConfig, ProviderConfig  # noqa: E402
-from llmprobe.render import FORMATS  # noqa: E402
+from llmprobe.render import renderer  # noqa: E402
 from llmprobe.render.page import Page  # noqa: E402
 from llmprobe.results import MODES, VERDICTS, Modality, ModelResult, ModeResult, ProviderResult  # noqa: E402
 
@@ -58,10 +58,10 @@ def main() -> None:
     providers = [synthetic_provider()]
     several = providers + [synthetic_provider()]
     renders = {
-        "markdown (1 provider)": lambda: FORMATS["markdown"](Page(providers), StringIO()),
-        "markdown (2 providers + summary)": lambda: FORMATS["markdown"](Page(several, "compact"), StringIO()),
-        "terminal (1 provider)": lambda: FORMATS["terminal"](Page(providers), StringIO()),
-        "json (1 provider)": lambda: FORMATS["json"](Page(providers), StringIO()),
+        "markdown (1 provider)": lambda: renderer("markdown")(Page(providers), StringIO()),
+        "markdown (2 providers + summary)": lambda: renderer("markdown")(Page(several, "compact"), StringIO()),
+        "terminal (1 provider)": lambda: renderer("terminal")(Page(providers), StringIO()),
+        "json (1 provider)": lambda: renderer("json")(Page(providers), StringIO()),
     }
     print(f"{MODELS} models per provider, best of {REPEATS} runs, target {TARGET_SECONDS:.1f} s")
     for name, render in renders.items():

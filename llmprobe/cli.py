@@ -18,19 +18,16 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from tabulate import tabulate
 
-from llmprobe import __version__, diff, explain, results_file
+from llmprobe import __version__, results_file
 from llmprobe import claims as claims_file
 from llmprobe.budget import Budget
 from llmprobe.config import Config, ProviderConfig, load_config
 from llmprobe.credentials import credentials_hint
 from llmprobe.errors import ApiError, ConfigError, ErrorKind, LlmprobeError
-from llmprobe.progress import RunProgress
-from llmprobe.render import FORMATS
+from llmprobe.render import FORMATS, renderer
 from llmprobe.render.merge import listing_of
 from llmprobe.render.page import Page
-from llmprobe.render.tables import LAYOUTS
 from llmprobe.results import ProviderResult
 from llmprobe.results_file import ResultsError
 
@@ -132,7 +129,9 @@ def run(
     Exit status: 0 when every probe got an answer, 1 when some verdicts could not be
     measured (or a provider refused the key, or the budget stopped the run), 2 for a usage error."""
     # Imported here, by the commands that talk to providers: `render` never loads the HTTP client.
+    # Each command imports what only it uses, so that none starts by loading every other's modules.
     from llmprobe.jobs import dry_run, plan_job, run_jobs
+    from llmprobe.progress import RunProgress
 
     try:
         if mode not in ("sync", "stream", "both"):
@@ -252,6 +251,8 @@ def show(
 
 def draw(provider: str | None, layout: str, format: str, extra: list[str], config: Path, out: Path) -> None:
     """`render` and `show`: the chosen format of FORMATS draws the page on stdout."""
+    from llmprobe.render.tables import LAYOUTS
+
     try:
         unknown = [name for name in extra if name != "speed"]
         if unknown:
@@ -266,7 +267,7 @@ def draw(provider: str | None, layout: str, format: str, extra: list[str], confi
         raise fail(str(exc)) from None
     claims = {c.provider: c for c in found if c is not None}
     # Without --provider the page is the overview: a summary table, then one section each.
-    FORMATS[format](Page(pairs, layout, summary=provider is None, speed="speed" in extra, claims=claims), sys.stdout)
+    renderer(format)(Page(pairs, layout, summary=provider is None, speed="speed" in extra, claims=claims), sys.stdout)
 
 
 @app.command()
@@ -288,6 +289,8 @@ def models(
     --out/claims/NAME.json for the HTML page. Exit status: 1 when a measured verdict contradicts a
     claim (for CI), 0 otherwise, 2 for a usage error or a listing that cannot be read."""
     # Here rather than at the top, as in `run`.
+    from tabulate import tabulate
+
     from llmprobe.jobs import fetch_models, plan_job
 
     measured: ProviderResult | None = None
@@ -321,6 +324,8 @@ def models(
 
 def compare_claims(provider: ProviderConfig, job: ProviderJob, measured: ProviderResult | None, out: Path, as_json: bool) -> int:
     """`models --claims`: fetch, keep, judge and print; the exit status."""
+    from tabulate import tabulate
+
     from llmprobe.jobs import fetch_claims
 
     ids = list(dict.fromkeys(m.id for m in provider.models))
@@ -391,6 +396,9 @@ def explain_cell(
     """For each cell of a model's rows, the probes that decided it: outcome, reason or reply excerpt,
     status, latency, attempts, and a curl command that sends the same request again, with the key
     as $VARIABLE (never its value). Reads out/PROVIDER.json and providers.yaml; sends nothing."""
+    from llmprobe import explain
+    from llmprobe.render.tables import LAYOUTS
+
     try:
         if mode not in ("sync", "stream", "both"):
             raise ConfigError(f"--mode {mode!r}: use sync, stream or both")
@@ -431,6 +439,8 @@ def diff_files(
     Exit status: 0 when nothing got worse, 1 when some verdict got worse (for CI), 2 when a file
     cannot be read.
     """
+    from llmprobe import diff
+
     try:
         changes = diff.diff_results(results_file.load(old), results_file.load(new))
     except LlmprobeError as exc:

@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import jsonschema
-import jsonschema.exceptions
-
 from llmprobe import safejson
 from llmprobe.battery import Probe
 from llmprobe.neutral import Reply, ToolCall
@@ -85,6 +82,8 @@ def reply_problem(schema: dict, reply: Reply) -> str:
 
 def schema_problem(schema: dict, value: Any) -> str:
     """The most relevant way `value` breaks `schema` (jsonschema's own words, shortened); "" when valid."""
+    import jsonschema.exceptions
+
     error = jsonschema.exceptions.best_match(schema_validator(json.dumps(schema, sort_keys=True)).iter_errors(value))
     return "" if error is None else _shorter(error.message)
 
@@ -94,8 +93,11 @@ def schema_validator(schema_json: str) -> Any:
     """A validator for the schema, built once per schema (a schema is a dict, so it is keyed by its JSON).
 
     `jsonschema.validate` checks the schema against its meta-schema on every call:
-    2 ms, which made the JSONSchema checks a tenth of llmprobe's CPU time per request.
+    2 ms, which made the JSONSchema checks a tenth of llmprobe's CPU time per request. Imported
+    here, by what checks replies: rendering reads verdicts and never loads the validator.
     """
+    import jsonschema.validators
+
     schema = json.loads(schema_json)
     validator = jsonschema.validators.validator_for(schema)
     validator.check_schema(schema)

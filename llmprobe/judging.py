@@ -13,8 +13,6 @@ import math
 import re
 from collections.abc import Callable
 
-import jsonschema
-
 from llmprobe import safejson
 from llmprobe.battery import Probe
 from llmprobe.conformance import call_checks, schema_validator
@@ -108,6 +106,8 @@ def _json_object(reply: Reply) -> bool:
 
 def _json_values(reply: Reply, schema: dict, expected: dict) -> bool:
     """The whole reply is one JSON value valid against the schema, with the expected values."""
+    import jsonschema  # as in `conformance.schema_validator`: only what judges replies loads it
+
     try:
         # Within safejson's limits: a reply nested thousands deep is not JSON, not a RecursionError.
         value = safejson.loads(reply.text)

@@ -110,58 +110,96 @@ def from_json(data: Any) -> ProviderResult:
 _KEYS_IN_FILE = {"in": "in_"}
 
 
+#: Reads one value of a type: (the value, where it is in the file) → the value, or ResultsError.
+_Reader = Callable[[Any, str], Any]
+
+
 @functools.cache
-def _shape(cls: type) -> tuple[dict[str, dataclasses.Field[Any]], dict[str, Any]]:
-    """A dataclass's fields and resolved type hints, once per class: resolving the hints compiles
-    every annotation, and a file of 500 models holds tens of thousands of records."""
-    return {f.name: f for f in dataclasses.fields(cls)}, get_type_hints(cls)
+def _shape(cls: type) -> tuple[dict[str, tuple[str, _Reader]], tuple[str, ...]]:
+    """A dataclass's fields by their key in the file, each with its name and reader; and the keys a file
+    must hold. Once per class: resolving the hints compiles every annotation, and a file of 500 models
+    holds tens of thousands of records."""
+    hints = get_type_hints(cls)
+    spelled = {name: key for key, name in _KEYS_IN_FILE.items()}
+    fields = dataclasses.fields(cls)
+    keys = {spelled.get(f.name, f.name): (f.name, _reader(hints[f.name])) for f in fields}
+    required = tuple(
+        spelled.get(f.name, f.name)
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    return keys, required
 
 
 def _read(cls: type, data: Any, where: str) -> Any:
     """A dataclass instance from a JSON object: every key known, every required one present, every value of its type."""
     if not isinstance(data, dict):
         raise ResultsError(f"{where or 'the file'}: expected an object, got {_kind(data)}")
-    fields, hints = _shape(cls)
+    keys, required = _shape(cls)
     values = {}
     for key, value in data.items():
-        name = _KEYS_IN_FILE.get(key, key)
         path = f"{where}.{key}" if where else key
-        if name not in fields or name in _KEYS_IN_FILE.values() and name == key:
+        if key not in keys:
             raise ResultsError(f"{path}: unknown key")
-        values[name] = _value(hints[name], value, path)
-    for name, f in fields.items():
-        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            missing = next((k for k, v in _KEYS_IN_FILE.items() if v == name), name)
-            raise ResultsError(f"{where + '.' if where else ''}{missing}: missing")
+        name, read = keys[key]
+        values[name] = read(value, path)
+    for key in required:
+        if keys[key][0] not in values:
+            raise ResultsError(f"{where + '.' if where else ''}{key}: missing")
     return cls(**values)
 
 
-def _value(hint: Any, value: Any, where: str) -> Any:
+@functools.cache
+def _reader(hint: Any) -> _Reader:
+    """The reader of `hint`'s values, made once per type: taking a type apart (`get_origin`,
+    `get_args`) costs more than checking a value, and a large file holds tens of thousands."""
     origin, args = get_origin(hint), get_args(hint)
     if dataclasses.is_dataclass(hint):
-        return _read(hint, value, where)  # type: ignore[arg-type]
+        return functools.partial(_read, hint)  # type: ignore[arg-type]
     if origin is Union or origin is types.UnionType:
-        if value is None and type(None) in args:
-            return None
         (kind,) = [a for a in args if a is not type(None)]
-        return _value(kind, value, where)
+        return _optional(_reader(kind)) if type(None) in args else _reader(kind)
     if origin is Literal:
-        if isinstance(value, str) and value in args:
-            return value
-        raise ResultsError(f"{where}: {_shown(value)} is not one of {', '.join(map(str, args))}")
+        return functools.partial(_literal, args)
     if origin is list:
-        if not isinstance(value, list):
-            raise ResultsError(f"{where}: expected a list, got {_kind(value)}")
-        return [_value(args[0], item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return functools.partial(_list, _reader(args[0]))
     if origin is dict:
-        if not isinstance(value, dict):
-            raise ResultsError(f"{where}: expected an object, got {_kind(value)}")
-        return {key: _value(args[1], item, f"{where}.{key}") for key, item in value.items()}
+        return functools.partial(_dict, _reader(args[1]))
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        try:
-            return hint(value)
-        except ValueError:
-            raise ResultsError(f"{where}: {_shown(value)} is not one of {', '.join(str(m.value) for m in hint)}") from None
+        return functools.partial(_enum, hint)
+    return functools.partial(_scalar, hint)
+
+
+def _optional(read: _Reader) -> _Reader:
+    return lambda value, where: None if value is None else read(value, where)
+
+
+def _literal(choices: tuple[str, ...], value: Any, where: str) -> str:
+    if isinstance(value, str) and value in choices:
+        return value
+    raise ResultsError(f"{where}: {_shown(value)} is not one of {', '.join(map(str, choices))}")
+
+
+def _list(read: _Reader, value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ResultsError(f"{where}: expected a list, got {_kind(value)}")
+    return [read(item, f"{where}[{i}]") for i, item in enumerate(value)]
+
+
+def _dict(read: _Reader, value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ResultsError(f"{where}: expected an object, got {_kind(value)}")
+    return {key: read(item, f"{where}.{key}") for key, item in value.items()}
+
+
+def _enum(kind: type[enum.Enum], value: Any, where: str) -> enum.Enum:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ResultsError(f"{where}: {_shown(value)} is not one of {', '.join(str(m.value) for m in kind)}") from None
+
+
+def _scalar(hint: type, value: Any, where: str) -> Any:
     expected = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}[hint]
     if not isinstance(value, expected) or (isinstance(value, bool) and hint is not bool):
         raise ResultsError(f"{where}: expected {_KINDS[hint]}, got {_kind(value)}")

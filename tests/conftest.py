@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 import os
 import signal
@@ -9,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.testing
 
 from recordings.trim import MODELS
 from support.cdp import browser  # noqa: F401 - the headless Chromium, a fixture for every module that drives the page
@@ -34,6 +37,11 @@ COHERE_FIXTURES = FIXTURES / "cohere-2025-09-02"
 #: deselected together and counted in one line.
 needs_fixtures = pytest.mark.needs_shared
 
+
+# typer's CliRunner makes the whole click command from the app's function signatures again at every
+# invoke (4 ms), and the suite runs the command line in-process about a thousand times: it is made
+# once per app (a click command keeps nothing from one invocation to the next).
+typer.testing._get_command = functools.cache(typer.testing._get_command)
 
 #: The variables that send llmprobe's requests through a proxy (llmprobe/proxies.py).
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -78,6 +86,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 _NOT_RUN = pytest.StashKey[int]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection made (modules, test items, parameters) lives to the end of the run: frozen out
+    of the garbage collector's sight, its full collections during the tests do not walk it every time."""
+    gc.freeze()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

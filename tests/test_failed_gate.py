@@ -42,6 +42,9 @@ class Case:
     exit_code: int
     #: The evidence's reason, as every output quotes it.
     reason: str
+    #: The provider's `timeout:`. Short only where the case is the timeout: elsewhere a busy machine
+    #: could make a slow first answer a timeout, and the case would test the wrong failure.
+    timeout: float = 30.0
 
 
 def envelope(status: int, message: str, **fields: Any) -> Canned:
@@ -63,7 +66,7 @@ CASES = {
     ),
     "400": Case(envelope(400, "this model only takes <audio> | *nothing* else", type="invalid_request_error"), "❌", 0, "HTTP 400: this model only takes <audio> | *nothing* else"),
     "401": Case(envelope(401, "Invalid API Key", code="invalid_api_key"), "❔", 1, "HTTP 401: Invalid API Key (invalid_api_key)"),
-    "timeout": Case(Canned(200, {"Content-Type": "application/json"}, [Wait(NEVER, 30)]), "❔", 1, "transport: timed out: no complete answer within 0.5s"),
+    "timeout": Case(Canned(200, {"Content-Type": "application/json"}, [Wait(NEVER, 30)]), "❔", 1, "transport: timed out: no complete answer within 0.5s", 0.5),
 }
 MODES = {"sync": "Sync", "stream": "Stream"}
 
@@ -78,7 +81,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             "base_url": server.base_url,
             "api_key_env": "FAKE_API_KEY",
             "max_retries": 0,
-            "timeout": 0.5,
+            "timeout": case.timeout,
             "models": ["broken", {"id": "unprobed", "probe": False}],
         }
         config = write_providers(tmp, {"fake": provider})

@@ -37,11 +37,27 @@ def _network_modules(loaded: list[str]) -> list[str]:
     return [name for name in loaded if name.split(".")[0] in NETWORK or name.startswith(NETWORK)]
 
 
-def test_importing_render_loads_no_http_client():
-    code = "import json, sys\nimport llmprobe.render\nprint(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    loaded = json.loads(done.stdout)
-    assert "llmprobe.render.html" in loaded
+#: Imports the command line, then every format; prints the names in sys.modules after each.
+IMPORT_CLI_THEN_FORMATS = """
+import json, sys
+import llmprobe.cli
+cli = sorted(sys.modules)
+from llmprobe.render import FORMATS, renderer
+for name in FORMATS:
+    renderer(name)
+print(json.dumps([cli, sorted(sys.modules)]))
+"""
+
+#: What only some commands use, which the command line imports when one of them runs.
+COMMANDS_OWN = ("llmprobe.jobs", "llmprobe.explain", "llmprobe.diff", "llmprobe.render.tables", "tabulate", "jsonschema")
+
+
+def test_the_command_line_loads_what_a_command_needs_when_it_runs_and_rendering_no_http_client():
+    done = subprocess.run([sys.executable, "-c", IMPORT_CLI_THEN_FORMATS], capture_output=True, text=True, check=True, cwd=REPO)
+    cli, loaded = json.loads(done.stdout)
+    assert [name for name in COMMANDS_OWN if name in cli] == []
+    assert [f"llmprobe.render.{module}" for module, _ in FORMATS.values() if f"llmprobe.render.{module}" in cli] == []
+    assert all(f"llmprobe.render.{module}" in loaded for module, _ in FORMATS.values())
     assert _network_modules(loaded) == []
 
 
@@ -56,3 +72,4 @@ def test_the_render_command_loads_no_http_client(format: str, tmp_path: Path):
     loaded = json.loads(listing.read_text())
     assert "llmprobe.cli" in loaded and "llmprobe.results_file" in loaded
     assert _network_modules(loaded) == []
+    assert "jsonschema" not in loaded, "rendering reads verdicts, it does not check replies"

@@ -15,7 +15,7 @@ from wcwidth import wcswidth
 from conftest import FIXTURES, SEEDS
 from llmprobe.capabilities import REFERENCE_NAMES
 from llmprobe.config import ModelConfig, ProviderConfig
-from llmprobe.render import FORMATS, cells, legend
+from llmprobe.render import cells, legend, renderer
 from llmprobe.render.cells import Line
 from llmprobe.render.markdown import anchor
 from llmprobe.render.page import Page
@@ -41,7 +41,7 @@ def rendered(
 ) -> str:
     """What `render --format FORMAT` writes for these providers (a terminal format off a TTY: no colour)."""
     out = StringIO()
-    FORMATS[format](Page(providers, layout, summary, speed), out)
+    renderer(format)(Page(providers, layout, summary, speed), out)
     return out.getvalue()
 
 

@@ -12,7 +12,6 @@ import html
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from importlib import resources
 from typing import Any, TextIO
 
@@ -39,7 +38,7 @@ _CHOICES = (
 )
 #: The capability filter's names for the verdicts (the column titles group several).
 CAPABILITY_LABELS = {c.name: c.label for c in CAPABILITIES}
-#: Evidence fields the page shows; `cassette` is a path on the prober's machine.
+#: Evidence fields the page shows, in `Evidence`'s order; `cassette` is a path on the prober's machine.
 _EVIDENCE_FIELDS = (
     "probe",
     "outcome",
@@ -141,7 +140,7 @@ def _row_data(
         "local": provider.local,
         # The symbol alone, as the capability filter offers it (a cell may add a rate or a word).
         "verdicts": {name: cells.VERDICT_CELL[line.verdict(name)] for name in NAMES} if mode else {},
-        "probes": [{k: v for k, v in asdict(e).items() if k in _EVIDENCE_FIELDS and v is not None} for e in evidence],
+        "probes": [{k: v for k in _EVIDENCE_FIELDS if (v := getattr(e, k)) is not None} for e in evidence],
         "cells": [[position[id(e)] for e in cell_evidence(model.modes[mode], column.probes)] for column in columns]
         if mode
         else [],

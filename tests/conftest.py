@@ -56,7 +56,6 @@ def recorded(recordings: str, model: str, reason: bool = False) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_shared: needs a recording only ../shared holds (not in tests/recordings)")
-    config.addinivalue_line("markers", "long_running: a module that takes much of a worker's time, handed out first")
     # The suite talks only to servers it starts on 127.0.0.1: not through the proxy of the machine
     # running it. The tests of proxies set their own.
     for name in PROXY_VARIABLES:
@@ -72,10 +71,31 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return cores + 1
 
 
+#: The modules that take the largest share of a worker's time, longest first (the local model's
+#: decoding, then the hostile tables' runs; then modules that mostly wait, on latencies and timeouts,
+#: which overlap best with work). pytest-xdist hands out whole files in collection order: a long
+#: module left for last would have the other workers wait for it at the end, and small ones last
+#: even the workers out.
+HANDED_OUT_FIRST = (
+    "test_local_model.py",
+    "test_hostile_replies.py",
+    "test_hostile_dialects.py",
+    "test_end_to_end_openai_compatible.py",
+    "test_concurrency.py",
+    "test_cassettes.py",
+    "test_resilience.py",
+    "test_measure.py",
+    "test_html.py",
+    "test_launcher.py",
+)
+_MISSING = [name for name in HANDED_OUT_FIRST if not (Path(__file__).parent / name).is_file()]
+assert not _MISSING, f"HANDED_OUT_FIRST names modules that are gone: {_MISSING}"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # pytest-xdist hands out whole files in collection order: a long module left for last would have
-    # the other workers wait for it at the end. The sort is stable, so a module's tests stay together.
-    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
+    # The sort is stable, so a module's tests stay together and in their order.
+    first = {name: rank for rank, name in enumerate(HANDED_OUT_FIRST)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))
     if ALL_RECORDINGS:
         return
     without = [item for item in items if item.get_closest_marker("needs_shared")]

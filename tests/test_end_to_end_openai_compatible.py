@@ -23,8 +23,6 @@ from llmprobe.results_file import load
 from support.configs import replayed, write_providers
 from test_config import GROQ_TESTED
 
-pytestmark = pytest.mark.long_running
-
 # No `reason:` in the test config: thinking must be detected from the replies.
 SCOUT, LLAMA_3B = "@cf/meta/llama-4-scout-17b-16e-instruct", "@cf/meta/llama-3.2-3b-instruct"
 D1 = "D1: Workers AI never reports a finish reason; never reported is false, not flaky"

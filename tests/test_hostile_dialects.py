@@ -40,8 +40,6 @@ from support.configs import write_providers
 from support.fake_openai import Canned, FakeOpenAI, RecordedRequest
 from support.hostile_wire import WIRES, Wire, events, stream_bytes
 
-pytestmark = pytest.mark.long_running
-
 APIS = sorted(DIALECTS)
 KEY = "sk-hostile-0123456789abcdefghijklmnop"
 HI = Request(messages=(Message.user("Hi"),))

@@ -41,8 +41,6 @@ from support.configs import write_providers
 from support.fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, chunk, completion
 from support.passing_provider import EXPECTED_VERDICTS, wire_answer
 
-pytestmark = pytest.mark.long_running
-
 KEY = "sk-live-PLANTED0123456789abcdefghijklmnopqrstuv"
 #: Every piece of the key that must never be written: MIN_PIECE-long windows, and its prefix.
 KEY_PIECES = {KEY[i : i + MIN_PIECE] for i in range(len(KEY) - MIN_PIECE + 1)} | {KEY[:PREFIX]}

@@ -23,8 +23,6 @@ from conftest import default_sigint
 from llmprobe import results, results_file
 from llmprobe.cli import app
 
-pytestmark = pytest.mark.long_running
-
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "providers.yaml"
 CASSETTES = REPO / "tests" / "cassettes"

@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import random
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -29,6 +27,7 @@ from llmprobe.neutral import Exchange, Reply, Request, ToolCall
 from llmprobe.pacing import Pacer, RateLimitWait
 from llmprobe.ratelimits import names_tokens
 from llmprobe.redaction import Redactor
+from llmprobe.retries import RetryPolicy
 from llmprobe.scheduler import Priority, Slots
 from llmprobe.sse import aiter_events, aiter_ndjson, text_lines
 from llmprobe.token_guess import TokenGuess
@@ -40,39 +39,6 @@ DEFAULT_PHASE_TIMEOUTS = httpx.Timeout(5.0)
 _T = TypeVar("_T")
 #: Listing pages fetched, by their request: status, headers and body.
 Pages = dict[str, tuple[int, httpx.Headers, bytes]]
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Like the OpenAI and Groq SDKs: a couple of retries, exponential backoff with jitter.
-
-    A 429 is no error to spend retries on: it is waited out (see `ProviderClient.generate`),
-    for at most `rate_limit_wait` seconds.
-    """
-
-    max_retries: int = 2
-    initial_delay: float = 0.5
-    max_delay: float = 8.0
-    #: The longest Retry-After we are willing to honour on an error; longer waits are capped here.
-    max_retry_after: float = 60.0
-    #: Seconds a request may be held by 429s, from its first, before it is given up as rate limited.
-    rate_limit_wait: float = 600.0
-    #: False when replaying: recorded retries are served again at once, there is no one to wait for,
-    #: and a recorded 429 counts as an error (the recording holds as many as the recorded run met).
-    wait: bool = True
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number `attempt` (1-based)."""
-        if not self.wait:
-            return 0.0
-        if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.max_retry_after)
-        return self.backoff(attempt)
-
-    def backoff(self, attempt: int) -> float:
-        """The jittered exponential wait before retry number `attempt` when nobody said how long."""
-        base = min(self.initial_delay * 2 ** (attempt - 1), self.max_delay)
-        return base * (1 - 0.25 * random.random())
-
 
 class ProviderClient:
     """Sends neutral requests for one provider through its dialect.

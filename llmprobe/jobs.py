@@ -23,7 +23,7 @@ import httpx
 from llmprobe import results_file
 from llmprobe.battery import load_battery
 from llmprobe.budget import Budget, Cost
-from llmprobe.client import Pages, ProviderClient, RetryPolicy, too_many_pages
+from llmprobe.client import Pages, ProviderClient, too_many_pages
 from llmprobe.config import ACCOUNT_ID_PLACEHOLDER, ModelConfig, ProviderConfig
 from llmprobe.credentials import credentials_hint, resolve_credentials
 from llmprobe.dialects import get_dialect
@@ -35,6 +35,7 @@ from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
 from llmprobe.replay import ReplayTransport
 from llmprobe.results import ProviderResult
+from llmprobe.retries import RetryPolicy
 from llmprobe.runner import ProviderRun, ProviderStopped, gather_all, mode_plan, resumable
 
 

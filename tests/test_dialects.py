@@ -10,10 +10,11 @@ import httpx
 import pytest
 
 from llmprobe.battery import load_battery
-from llmprobe.client import ProviderClient, RetryPolicy
+from llmprobe.client import ProviderClient
 from llmprobe.config import load_config
 from llmprobe.dialects import DIALECTS, dialect_class, get_dialect
 from llmprobe.errors import ApiError, ConfigError, ErrorKind
+from llmprobe.retries import RetryPolicy
 from llmprobe.runner import ModelProber
 from llmprobe.sse import SseEvent
 from support.configs import write_providers

@@ -19,8 +19,9 @@ import httpx
 import pytest
 
 from llmprobe.battery import load_battery
-from llmprobe.client import ProviderClient, RetryPolicy
+from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
+from llmprobe.retries import RetryPolicy
 from llmprobe.runner import ProviderRun
 from support.clock import FakeClock
 from support.fake_openai import DROP, Canned, FakeOpenAI, RecordedRequest, Scripted

@@ -30,11 +30,12 @@ from llmprobe import bodies, results_file
 from llmprobe.battery import load_battery
 from llmprobe.budget import Budget
 from llmprobe.cli import app
-from llmprobe.client import ProviderClient, RetryPolicy
+from llmprobe.client import ProviderClient
 from llmprobe.config import ModelConfig
 from llmprobe.dialects import DIALECTS, get_dialect
 from llmprobe.errors import ApiError, ErrorKind
 from llmprobe.neutral import Exchange, Message, Request, Usage
+from llmprobe.retries import RetryPolicy
 from llmprobe.runner import ModelProber, ProviderStopped
 from support.configs import write_providers
 from support.fake_openai import Canned, FakeOpenAI, RecordedRequest

@@ -32,11 +32,12 @@ from typer.testing import CliRunner
 from llmprobe import results, results_file
 from llmprobe.cassettes import load_cassette
 from llmprobe.cli import app
-from llmprobe.client import ProviderClient, RetryPolicy
+from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ErrorKind
 from llmprobe.neutral import Message, Request
 from llmprobe.redaction import MIN_PIECE, PREFIX
+from llmprobe.retries import RetryPolicy
 from support.configs import write_providers
 from support.fake_openai import DROP, Canned, FakeOpenAI, Pause, RecordedRequest, Scripted, chunk, completion
 from support.passing_provider import EXPECTED_VERDICTS, wire_answer
@@ -438,7 +439,8 @@ MEMORY_SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     import httpx
     from support.fake_openai import Canned, FakeOpenAI
-    from llmprobe.client import ProviderClient, RetryPolicy
+    from llmprobe.client import ProviderClient
+    from llmprobe.retries import RetryPolicy
     from llmprobe.dialects.openai import OpenAIDialect
     from llmprobe.neutral import Message, Request
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import FIXTURES, needs_fixtures
 from llmprobe.battery import load_battery
 from llmprobe.cassettes import Interaction
-from llmprobe.client import ProviderClient, RetryPolicy
+from llmprobe.client import ProviderClient
 from llmprobe.dialects import get_dialect
 from llmprobe.dialects.openai_responses import OpenAIResponsesDialect
 from llmprobe.errors import ApiError, ErrorKind, UnsupportedOption
@@ -31,6 +31,7 @@ from llmprobe.neutral import (
 )
 from llmprobe.recording import RecordingTransport
 from llmprobe.redaction import Redactor
+from llmprobe.retries import RetryPolicy
 from support import replaying
 
 RECORDINGS = FIXTURES / "openairesponses-2025-09-03"

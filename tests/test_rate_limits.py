@@ -9,7 +9,7 @@ import httpx
 import pytest
 from rich.progress import Progress
 
-from llmprobe.client import ProviderClient, RetryPolicy
+from llmprobe.client import ProviderClient
 from llmprobe.dialects.openai import OpenAIDialect
 from llmprobe.errors import ErrorKind
 from llmprobe.learned_rate import DECREASE
@@ -17,6 +17,7 @@ from llmprobe.neutral import AttachmentPart, Message, RateLimit, Request, Usage
 from llmprobe.pacing import Pacer, RateLimitWait
 from llmprobe.progress import RateLimitColumn
 from llmprobe.ratelimits import names_tokens
+from llmprobe.retries import RetryPolicy
 from llmprobe.token_guess import MEDIUM_TOKENS, TokenGuess
 from support.clock import FakeClock, send
 from support.fake_openai import FakeOpenAI, RecordedRequest, Scripted, json_response

@@ -181,6 +181,18 @@ def render_rows(findings: Sequence[Finding]) -> list[tuple[str, str, str, str, s
     return [(f.model, f.claim, f.declared, f.measured or "-", f.verdict) for f in findings]
 
 
+def summary_line(
+    provider: str, findings: Sequence[Finding], measured: bool, not_listed: Sequence[str], out: Path, kept: Path
+) -> str:
+    """What `models --claims` says last: the count of each judgement, and what it could not judge."""
+    summary = ", ".join(f"{n} {judgement}" for judgement, n in counts(findings).items())
+    if not findings:
+        summary = "its listing declares nothing llmprobe measures about the configured models"
+    unlisted = f"; not listed: {', '.join(not_listed)}" if not_listed else ""
+    measured_from = "" if measured else f" (no results in {out}/{provider}.json yet)"
+    return f"{provider}: {summary}{measured_from}{unlisted}; kept in {kept}"
+
+
 def render_json(provider: str, findings: Sequence[Finding], not_listed: Sequence[str]) -> str:
     document = {
         "provider": provider,

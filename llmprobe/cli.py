@@ -291,7 +291,7 @@ def models(
     # Here rather than at the top, as in `run`.
     from tabulate import tabulate
 
-    from llmprobe.jobs import fetch_models, plan_job
+    from llmprobe.jobs import fetch_models, mark_models, plan_job
 
     measured: ProviderResult | None = None
     try:
@@ -351,24 +351,9 @@ def compare_claims(provider: ProviderConfig, job: ProviderJob, measured: Provide
     else:
         headers = ("model", "claim", "declared", "measured", "verdict")
         sys.stdout.write(tabulate(claims_file.render_rows(findings), headers=headers, tablefmt="plain") + "\n")
-    counts = claims_file.counts(findings)
-    summary = ", ".join(f"{n} {judgement}" for judgement, n in counts.items())
-    if not findings:
-        summary = "its listing declares nothing llmprobe measures about the configured models"
-    unlisted = f"; not listed: {', '.join(not_listed)}" if not_listed else ""
-    measured_from = "" if measured is not None else f" (no results in {out}/{provider.name}.json yet)"
-    line = f"{provider.name}: {summary}{measured_from}{unlisted}; kept in {saved}"
+    line = claims_file.summary_line(provider.name, findings, measured is not None, not_listed, out, saved)
     err.print(line, markup=False, highlight=False, soft_wrap=True)
-    return 1 if counts["contradicted"] else 0
-
-
-def mark_models(provider: ProviderConfig, served: list[str]) -> list[tuple[str, str]]:
-    """(id, status) sorted by id: every listed model, configured or not, then the configured ones
-    the API no longer lists ("stale": probing them would only collect not-found errors)."""
-    configured = {m.id for m in provider.models}
-    marked = [(i, "configured" if i in configured else "not configured") for i in served]
-    marked += [(i, "stale") for i in configured.difference(served)]
-    return sorted(marked)
+    return 1 if claims_file.counts(findings)["contradicted"] else 0
 
 
 def model_listing_failure(provider: ProviderConfig, exc: ApiError) -> str:

@@ -208,6 +208,15 @@ async def fetch_models(job: ProviderJob, log_dir: Path) -> list[str]:
         return await client.list_models()
 
 
+def mark_models(provider: ProviderConfig, served: list[str]) -> list[tuple[str, str]]:
+    """(id, status) sorted by id: every listed model, configured or not, then the configured ones
+    the API no longer lists ("stale": probing them would only collect not-found errors)."""
+    configured = {m.id for m in provider.models}
+    marked = [(i, "configured" if i in configured else "not configured") for i in served]
+    marked += [(i, "stale") for i in configured.difference(served)]
+    return sorted(marked)
+
+
 async def fetch_claims(job: ProviderJob, log_dir: Path, models: list[str]) -> dict[str, list[Claim]] | None:
     """What the provider's own listing declares about each of `models` that it lists (`Dialect.claims_call`);
     None when its API declares nothing.

@@ -92,8 +92,8 @@ def schema_problem(schema: dict, value: Any) -> str:
 def schema_validator(schema_json: str) -> Any:
     """A validator for the schema, built once per schema (a schema is a dict, so it is keyed by its JSON).
 
-    `jsonschema.validate` checks the schema against its meta-schema on every call:
-    2 ms, which made the JSONSchema checks a tenth of llmprobe's CPU time per request. Imported
+    `jsonschema.validate` checks the schema against its meta-schema on every call, which costs
+    far more than checking the reply (benchmarks/README.md has the figure). Imported
     here, by what checks replies: rendering reads verdicts and never loads the validator.
     """
     import jsonschema.validators

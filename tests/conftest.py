@@ -65,10 +65,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: one worker more than the cores. Many tests wait (on a local server's latency, a
-    subprocess, a timeout) and a waiting worker's core is then taken by the spare one."""
+    """`-n auto`: two workers more than the cores. Many tests wait (on a local server's latency, a
+    subprocess, a timeout) and a waiting worker's core is then taken by a spare one."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores + 1
+    return cores + 2
 
 
 #: The modules that take the largest share of a worker's time, longest first (the local model's
